@@ -1,0 +1,155 @@
+// The data that flows between vmrig's stages. Stages are functions from one of these to the
+// next; only adapters (qemu/, virtiofs/, guest/, kernels/*-provider, image/build) touch
+// processes, sockets and files.
+
+export type Arch = "x86_64" | "aarch64";
+export type AccelName = "kvm" | "tcg";
+export type PageSize = "4K" | "16K" | "64K";
+
+// ---- scenario (validated spec) -------------------------------------------------------------
+
+export interface Scenario {
+  name: string;
+  /** Absolute path of the YAML file it came from (for messages and artifacts). */
+  file: string;
+  machine: MachineSpec;
+  /** Insertion order is row order in the table. */
+  kernels: KernelEntry[];
+  shares: ShareSpec[];
+  workloads: WorkloadSpec[];
+  /** Expectation for every cell not named more precisely in a kernel's `expect`. */
+  expectDefault: Expectation;
+  timeouts: TimeoutSpec;
+}
+
+export interface MachineSpec {
+  arch: Arch;
+  memoryBytes: number;
+  cpus: number;
+  accel: "auto" | AccelName;
+  /** Extra kernel command line words, e.g. ["swiotlb=force"]. */
+  cmdline: string[];
+  pageSize?: PageSize;
+}
+
+/** Timeouts are in accelerator-neutral "KVM seconds"; the accelerator's timeScale multiplies them. */
+export interface TimeoutSpec {
+  bootSeconds: number;
+  stepSeconds: number;
+  livenessSeconds: number;
+}
+
+export interface KernelEntry {
+  label: string;
+  source: KernelSource;
+  cmdline: string[];
+  /** workload id -> expectation, overriding the scenario default for this row. */
+  expect: Record<string, Expectation>;
+}
+
+export type KernelSource =
+  | { kind: "debian"; version: string; flavour: string; suite?: string }
+  | { kind: "path"; kernel: string; modules?: string; config?: string }
+  | { kind: "build"; spec: Record<string, unknown> };
+
+export type CacheMode = "auto" | "always" | "never" | "metadata";
+
+export interface ShareSpec {
+  tag: string;
+  cache: CacheMode;
+  queueSize: number;
+  sandbox: "none" | "namespace" | "chroot";
+  threadPoolSize?: number;
+  extraArgs: string[];
+  /** Offer VIRTIO_F_ACCESS_PLATFORM through the vhost-user relay (issue 4). */
+  accessPlatform: boolean;
+}
+
+export type WorkloadSpec =
+  | { id: string; kind: "readdir"; share: string; entries: number; bufferBytes: number }
+  | { id: string; kind: "read"; share: string; sizeBytes: number; blockBytes: number; direct: boolean }
+  | { id: string; kind: "write"; share: string; sizeBytes: number; blockBytes: number; direct: boolean }
+  | { id: string; kind: "shell"; command: string; expectExit: number };
+
+/**
+ * What a cell is expected to be. "PASS", an errno ("ENOMEM"), or an outcome class.
+ * A list means any of them.
+ */
+export type ExpectationWord = "PASS" | "FAIL" | "HANG" | "CRASH" | "BOOT-FAIL" | "INFRA" | "ERRNO" | "ANY" | `E${string}`;
+export type Expectation = ExpectationWord[];
+
+// ---- kernels and images --------------------------------------------------------------------
+
+export interface KernelArtifact {
+  label: string;
+  arch: Arch;
+  /** Path to bzImage / Image. */
+  image: string;
+  /** `uname -r` of the kernel, when known. */
+  release?: string;
+  /** Path of the unpacked lib/modules/<release> directory, when the kernel has modules. */
+  modulesDir?: string;
+  /** Path of the kernel's .config, when known. */
+  config?: string;
+  /** Human description for the table ("Debian 6.18.15-1~bpo13+1 cloud-amd64, trixie-backports"). */
+  description: string;
+  /** Stable identity of the binary (hash of the image, or package version): used in cache keys and history. */
+  identity: string;
+}
+
+export interface GuestImage {
+  initrd: string;
+  /** OpenSSH-format public host key the guest's dropbear presents; vmrig pins it. */
+  hostKeyPublic: string;
+  /** Modules the init script loads, in order (empty for all-built-in kernels). */
+  modules: string[];
+  identity: string;
+}
+
+// ---- outcomes ------------------------------------------------------------------------------
+
+export type CellOutcome =
+  | { kind: "pass"; detail?: string }
+  /** The syscall failed with an errno; the liveness probe says whether the mount still answers. */
+  | { kind: "errno"; errno: string; mountHealthy: boolean | "unknown"; detail?: string }
+  /** The workload ran but its result was wrong (count, checksum, exit code). */
+  | { kind: "fail"; detail: string }
+  | { kind: "hang"; what: string; wedged: boolean }
+  | { kind: "crash"; title: string; excerpt: string }
+  | { kind: "boot-fail"; reason: string }
+  | { kind: "infra"; reason: string }
+  | { kind: "not-run"; reason: string };
+
+export interface CellResult {
+  kernel: string;
+  workload: string;
+  outcome: CellOutcome;
+  expected: Expectation;
+  met: boolean;
+  durationMs: number;
+  /** Probe JSON, kernel messages during the step, liveness result: the evidence. */
+  evidence: Record<string, unknown>;
+}
+
+export interface KernelRowResult {
+  label: string;
+  description: string;
+  accel?: AccelName;
+  bootMs?: number;
+  /** Artifact paths relative to the run directory. */
+  artifacts: Record<string, string>;
+  cells: CellResult[];
+  evidence: Record<string, unknown>;
+}
+
+export interface RunResult {
+  scenario: string;
+  scenarioFile: string;
+  startedAt: string;
+  finishedAt?: string;
+  /** False when the run was interrupted or aborted: the rows hold what was gathered. */
+  complete: boolean;
+  host: { qemu?: string; virtiofsd?: string; accel?: AccelName; accelNote?: string; hostname: string };
+  workloads: string[];
+  rows: KernelRowResult[];
+}

@@ -1,0 +1,23 @@
+import os from "node:os";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+
+/** The repository root (where package.json lives). */
+export const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..", "..");
+
+/** vmrig's cache: $VMRIG_CACHE, else $XDG_CACHE_HOME/vmrig, else ~/.cache/vmrig. */
+export function cacheDir(): string {
+  if (process.env.VMRIG_CACHE) return path.resolve(process.env.VMRIG_CACHE);
+  const xdg = process.env.XDG_CACHE_HOME || path.join(os.homedir(), ".cache");
+  return path.join(xdg, "vmrig");
+}
+
+export const cachePaths = {
+  debianIndex: () => path.join(cacheDir(), "debian", "index"),
+  debianDebs: () => path.join(cacheDir(), "debian", "debs"),
+  kernels: () => path.join(cacheDir(), "kernels"),
+  images: () => path.join(cacheDir(), "images"),
+  tools: () => path.join(cacheDir(), "tools"),
+  virtiofsd: () => path.join(cacheDir(), "tools", "virtiofsd"),
+  probes: () => path.join(cacheDir(), "probes"),
+};
