@@ -1,0 +1,86 @@
+// vmrig's command line. Exit codes: 0 every expectation held, 1 one did not, 2 usage, spec or
+// infrastructure error (nothing compared), 130 interrupted (partial results kept).
+import { parseArgs } from "node:util";
+import path from "node:path";
+import { runScenarioFile } from "./run/run-file.ts";
+import { runSetup } from "./host/setup-command.ts";
+import { runDoctor } from "./host/doctor.ts";
+import { emitJsonSchema } from "./spec/json-schema.ts";
+import { ExitCode, VmrigError } from "./util/errors.ts";
+import { killAllChildren } from "./util/children.ts";
+import { repoRoot } from "./util/paths.ts";
+
+const usage = `usage: vmrig <command> [options]
+
+  run [scenario.yaml ...] [--kernel LABEL]...   run scenarios (default: scenarios/default.yaml)
+  setup [scenario.yaml ...]                     install host packages, virtiofsd, relay, kernels, images
+  doctor                                        report QEMU, KVM, virtiofsd on this host
+  schema                                        print the scenario JSON Schema
+
+exit codes: 0 all expectations held, 1 an expectation failed, 2 usage/spec/infrastructure error,
+            130 interrupted (partial results kept, marked incomplete)`;
+
+const defaultScenario = path.join(repoRoot, "scenarios", "default.yaml");
+
+async function main(argv: string[]): Promise<number> {
+  const [command, ...rest] = argv;
+  const controller = new AbortController();
+  let interrupts = 0;
+  const onSignal = (sig: NodeJS.Signals) => {
+    interrupts++;
+    process.stderr.write(`\nvmrig: ${sig}: stopping guests and daemons, keeping the results so far\n`);
+    controller.abort(new Error(sig));
+    void killAllChildren();
+    if (interrupts > 1) process.exit(ExitCode.interrupted);
+  };
+  process.on("SIGINT", onSignal);
+  process.on("SIGTERM", onSignal);
+
+  switch (command) {
+    case "run": {
+      const { values, positionals } = parseArgs({ args: rest, allowPositionals: true, options: { kernel: { type: "string", multiple: true } } });
+      const files = positionals.length ? positionals : [defaultScenario];
+      let worst: number = ExitCode.ok;
+      for (const f of files) {
+        const r = await runScenarioFile(path.resolve(f), { kernels: values.kernel, signal: controller.signal });
+        worst = Math.max(worst, r.exitCode);
+        if (controller.signal.aborted) break;
+      }
+      return worst;
+    }
+    case "setup": {
+      const { positionals } = parseArgs({ args: rest, allowPositionals: true });
+      return runSetup(positionals.length ? positionals.map((f) => path.resolve(f)) : [defaultScenario], controller.signal);
+    }
+    case "doctor":
+      return runDoctor(controller.signal);
+    case "schema":
+      process.stdout.write(JSON.stringify(emitJsonSchema(), null, 2) + "\n");
+      return ExitCode.ok;
+    case undefined:
+    case "help":
+    case "--help":
+    case "-h":
+      process.stdout.write(usage + "\n");
+      return command === undefined ? ExitCode.usage : ExitCode.ok;
+    default:
+      throw new VmrigError(`unknown command "${command}"\n${usage}`);
+  }
+}
+
+main(process.argv.slice(2)).then(
+  (code) => process.exit(code),
+  async (e: unknown) => {
+    await killAllChildren();
+    if (e instanceof VmrigError) {
+      process.stderr.write(`vmrig: ${e.message}\n`);
+      process.exit(e.exitCode);
+    }
+    if (e instanceof TypeError && /parseArgs|Unknown option/i.test(String((e as { code?: string }).code ?? e.message))) {
+      process.stderr.write(`vmrig: ${e.message}\n${usage}\n`);
+      process.exit(ExitCode.usage);
+    }
+    process.stderr.write(`vmrig: internal error (a bug; please report it):\n${(e as Error).stack ?? e}\n`);
+    process.exit(ExitCode.usage);
+  },
+);

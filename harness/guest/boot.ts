@@ -1,0 +1,171 @@
+// bootGuest: one fresh guest with its virtio-fs daemons, QEMU and an SSH shell, owned as one
+// unit. The runner sees a Guest and never QEMU flags; `shutdown()` is the one place that stops
+// every process of this guest, in any state, and is safe to call twice.
+import { mkdir } from "node:fs/promises";
+import path from "node:path";
+import type { Arch, GuestImage, KernelArtifact, MachineSpec, ShareSpec } from "../types.ts";
+import type { Accelerator } from "../qemu/accel.ts";
+import { baseCmdline } from "../qemu/argv.ts";
+import { QemuMachine, type MachineExit } from "../qemu/machine.ts";
+import { SupervisedDaemon, virtiofsdArgs, waitForListeningSocket, type DaemonCommand } from "../virtiofs/daemon.ts";
+import { GuestShell, type ClientKey, type ExecResult } from "./ssh.ts";
+
+export const READY_MARKER = "vmrig-guest: ready";
+
+export interface BootRequest {
+  arch: Arch;
+  accel: Accelerator;
+  machine: MachineSpec;
+  kernel: KernelArtifact;
+  image: GuestImage;
+  /** Kernel command line words beyond vmrig's own (scenario + kernel entry). */
+  cmdline: string[];
+  shares: Array<{ spec: ShareSpec; hostDir: string }>;
+  virtiofsd: DaemonCommand;
+  /** The ACCESS_PLATFORM relay binary; needed when a share asks for accessPlatform. */
+  relay?: { command: DaemonCommand; args: (listen: string, connect: string, log: string) => string[] };
+  virtiofsdLogLevel?: string;
+  clientKey: ClientKey;
+  /** Where logs and the command line go (kept as artifacts). */
+  artifactsDir: string;
+  /** Scratch for sockets. */
+  socketsDir: string;
+  bootTimeoutMs: number;
+  signal?: AbortSignal;
+}
+
+/** A boot that did not reach a shell: `infra` when vmrig or the host failed, else the kernel. */
+export class BootFailure extends Error {
+  constructor(
+    readonly kind: "boot-fail" | "infra",
+    readonly reason: string,
+    readonly console: string,
+  ) {
+    super(reason);
+  }
+}
+
+export interface Guest {
+  readonly shell: GuestShell;
+  readonly bootMs: number;
+  readonly commandLine: string;
+  exec(command: string, deadlineMs: number): Promise<ExecResult>;
+  consoleText(): string;
+  /** Why the guest can no longer be trusted to answer (QEMU or a daemon died), if it can't. */
+  deathReason(): string | undefined;
+  readonly qemuExit: MachineExit | undefined;
+  daemon(tag: string): SupervisedDaemon | undefined;
+  shutdown(): Promise<MachineExit | undefined>;
+}
+
+export async function bootGuest(req: BootRequest): Promise<Guest> {
+  const started = Date.now();
+  await mkdir(req.artifactsDir, { recursive: true });
+  await mkdir(req.socketsDir, { recursive: true });
+  const daemons: SupervisedDaemon[] = [];
+  const byTag = new Map<string, SupervisedDaemon[]>();
+  let machine: QemuMachine | undefined;
+  let shell: GuestShell | undefined;
+  let down: Promise<MachineExit | undefined> | undefined;
+
+  const shutdown = () =>
+    (down ??= (async () => {
+      shell?.close();
+      const exit = await machine?.stop();
+      await Promise.all(daemons.map((d) => d.stop()));
+      return exit;
+    })());
+
+  try {
+    const devices = [];
+    for (const [i, { spec, hostDir }] of req.shares.entries()) {
+      const vfsSock = path.join(req.socketsDir, `virtiofsd-${i}.sock`);
+      const vfs = SupervisedDaemon.start(
+        `virtiofsd[${spec.tag}]`,
+        req.virtiofsd,
+        virtiofsdArgs(spec, vfsSock, hostDir, req.virtiofsdLogLevel),
+        path.join(req.artifactsDir, `virtiofsd-${spec.tag}.log`),
+      );
+      daemons.push(vfs);
+      byTag.set(spec.tag, [vfs]);
+      await waitForListeningSocket(vfsSock, { timeoutMs: 10_000, daemon: vfs, signal: req.signal }).catch((e: Error) => {
+        throw new BootFailure("infra", e.message, "");
+      });
+      let qemuSock = vfsSock;
+      if (spec.accessPlatform) {
+        if (!req.relay) throw new BootFailure("infra", `share ${spec.tag} asks for accessPlatform but the relay is not built (run: npm run setup)`, "");
+        const relaySock = path.join(req.socketsDir, `relay-${i}.sock`);
+        const relayLog = path.join(req.artifactsDir, `relay-${spec.tag}.log`);
+        const relay = SupervisedDaemon.start(`relay[${spec.tag}]`, req.relay.command, req.relay.args(relaySock, vfsSock, relayLog), relayLog + ".stderr");
+        daemons.push(relay);
+        byTag.get(spec.tag)!.push(relay);
+        await waitForListeningSocket(relaySock, { timeoutMs: 10_000, daemon: relay, signal: req.signal }).catch((e: Error) => {
+          throw new BootFailure("infra", e.message, "");
+        });
+        qemuSock = relaySock;
+      }
+      devices.push({ tag: spec.tag, socketPath: qemuSock, queueSize: spec.queueSize, iommuPlatform: spec.accessPlatform });
+    }
+
+    const qmpSocket = path.join(req.socketsDir, "qmp.sock");
+    const authKey = Buffer.from(req.clientKey.publicKey).toString("base64");
+    machine = await QemuMachine.launch(
+      {
+        arch: req.arch,
+        accel: req.accel.name,
+        memoryBytes: req.machine.memoryBytes,
+        cpus: req.machine.cpus,
+        kernelImage: req.kernel.image,
+        initrd: req.image.initrd,
+        cmdline: [...baseCmdline(req.arch), `vmrig.authkey=${authKey}`, ...req.cmdline],
+        virtioFs: devices,
+        sshHostPort: 0,
+        qmpSocket,
+      },
+      { console: path.join(req.artifactsDir, "console.log"), cmdline: path.join(req.artifactsDir, "qemu-cmdline.txt") },
+    );
+    const m = machine;
+    const port = await m.sshPort(qmpSocket, 10_000).catch((e: Error) => {
+      throw new BootFailure("infra", `QEMU did not start: ${lastLine(m.stderrText()) || e.message}`, m.consoleText());
+    });
+
+    const deathReason = () => {
+      const e = m.exit;
+      if (e) return e.guestPanicked ? "guest kernel panicked (pvpanic)" : `QEMU exited (${e.signal ? `signal ${e.signal}` : `status ${e.code}`})`;
+      return daemons.map((d) => d.deathReason).find(Boolean);
+    };
+
+    shell = await GuestShell.connect(
+      { host: "127.0.0.1", port, hostKeyPublic: req.image.hostKeyPublic, key: req.clientKey },
+      { deadlineMs: req.bootTimeoutMs, signal: req.signal, stillBooting: deathReason },
+    ).catch((e: Error) => {
+      const dead = deathReason();
+      const daemonDied = daemons.some((d) => d.deathReason);
+      const reason = dead ?? (e.message || "no SSH answer");
+      throw new BootFailure(daemonDied ? "infra" : "boot-fail", reason, m.consoleText());
+    });
+
+    const s = shell;
+    return {
+      shell: s,
+      bootMs: Date.now() - started,
+      commandLine: m.commandLine,
+      exec: (command, deadlineMs) => s.exec(command, { deadlineMs }),
+      consoleText: () => m.consoleText(),
+      deathReason,
+      get qemuExit() {
+        return m.exit;
+      },
+      daemon: (tag) => byTag.get(tag)?.[0],
+      shutdown,
+    };
+  } catch (e) {
+    await shutdown();
+    if (e instanceof BootFailure) throw e;
+    throw new BootFailure("infra", (e as Error).message, machine?.consoleText() ?? "");
+  }
+}
+
+function lastLine(s: string): string {
+  return s.trim().split("\n").filter(Boolean).pop() ?? "";
+}

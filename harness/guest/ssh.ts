@@ -1,0 +1,168 @@
+// The command channel into a guest: ssh2 with a pinned host key and an ephemeral client key.
+// Readiness is "a command returned", never "the port accepted": QEMU's user network accepts TCP
+// on the forwarded port long before the guest's sshd exists.
+import { Client, utils, type ClientChannel } from "ssh2";
+import pRetry, { AbortError } from "p-retry";
+
+export interface ClientKey {
+  privateKey: string;
+  /** OpenSSH public key line ("ssh-ed25519 AAAA... vmrig"). */
+  publicKey: string;
+}
+
+export function generateClientKey(): ClientKey {
+  const k = utils.generateKeyPairSync("ed25519", { comment: "vmrig" });
+  return { privateKey: k.private, publicKey: k.public };
+}
+
+export type ExecResult =
+  | { kind: "exited"; code: number; stdout: string; stderr: string; ms: number }
+  /** The deadline passed with the command still running: its channel is abandoned. */
+  | { kind: "timeout"; stdout: string; stderr: string; ms: number }
+  /** The SSH connection itself failed (guest died, network cut). */
+  | { kind: "lost"; error: string; stdout: string; stderr: string; ms: number };
+
+export interface SshTarget {
+  host: string;
+  port: number;
+  hostKeyPublic: string;
+  key: ClientKey;
+}
+
+function keyBlob(openSshLine: string): Buffer {
+  const b64 = openSshLine.trim().split(/\s+/)[1];
+  if (!b64) throw new Error(`not an OpenSSH public key line: ${openSshLine.slice(0, 40)}`);
+  return Buffer.from(b64, "base64");
+}
+
+export class GuestShell {
+  private constructor(private readonly client: Client, readonly target: SshTarget) {}
+
+  private closed = false;
+
+  /** One connection attempt (handshake + auth), bounded by `timeoutMs`. */
+  static connectOnce(target: SshTarget, timeoutMs: number): Promise<GuestShell> {
+    const pinned = keyBlob(target.hostKeyPublic);
+    return new Promise((resolve, reject) => {
+      const client = new Client();
+      let settled = false;
+      const fail = (e: Error) => {
+        if (settled) return;
+        settled = true;
+        client.end();
+        reject(e);
+      };
+      client.once("ready", () => {
+        settled = true;
+        const shell = new GuestShell(client, target);
+        client.on("error", () => undefined);
+        client.on("close", () => (shell.closed = true));
+        resolve(shell);
+      });
+      client.once("error", fail);
+      client.once("close", () => fail(new Error("connection closed during handshake")));
+      client.connect({
+        host: target.host,
+        port: target.port,
+        username: "root",
+        privateKey: target.key.privateKey,
+        readyTimeout: timeoutMs,
+        keepaliveInterval: 0,
+        hostVerifier: (key: Buffer) => {
+          if (key.equals(pinned)) return true;
+          // A different key means another machine answered on this port: never retry into it.
+          fail(new HostKeyMismatch());
+          return false;
+        },
+      });
+    });
+  }
+
+  /**
+   * Connect, retrying until a command returns or `deadlineMs` passes. `stillBooting` is asked
+   * before each retry so a dead VM ends the wait at once.
+   */
+  static async connect(
+    target: SshTarget,
+    opts: { deadlineMs: number; signal?: AbortSignal; stillBooting: () => string | undefined },
+  ): Promise<GuestShell> {
+    const start = Date.now();
+    return pRetry(
+      async () => {
+        const why = opts.stillBooting();
+        if (why) throw new AbortError(why);
+        const left = opts.deadlineMs - (Date.now() - start);
+        if (left <= 0) throw new AbortError(`no SSH answer within ${Math.round(opts.deadlineMs / 1000)} s`);
+        const shell = await GuestShell.connectOnce(target, Math.min(left, 15_000)).catch((e: Error) => {
+          if (e instanceof HostKeyMismatch) throw new AbortError(e.message);
+          throw e;
+        });
+        const r = await shell.exec("true", { deadlineMs: Math.min(left, 15_000) });
+        if (r.kind !== "exited" || r.code !== 0) {
+          shell.close();
+          throw new Error(`readiness command did not return (${r.kind})`);
+        }
+        return shell;
+      },
+      {
+        retries: 1000,
+        minTimeout: 150,
+        maxTimeout: 500,
+        factor: 1.3,
+        signal: opts.signal,
+        shouldRetry: () => Date.now() - start < opts.deadlineMs,
+      },
+    );
+  }
+
+  get alive(): boolean {
+    return !this.closed;
+  }
+
+  exec(command: string, opts: { deadlineMs: number; stdin?: string }): Promise<ExecResult> {
+    const start = Date.now();
+    return new Promise((resolve) => {
+      let stdout = "";
+      let stderr = "";
+      let done = false;
+      const finish = (r: ExecResult) => {
+        if (done) return;
+        done = true;
+        clearTimeout(timer);
+        resolve(r);
+      };
+      const timer = setTimeout(
+        () => finish({ kind: "timeout", stdout, stderr, ms: Date.now() - start }),
+        opts.deadlineMs,
+      );
+      if (this.closed) return finish({ kind: "lost", error: "SSH connection closed", stdout, stderr, ms: 0 });
+      const onClose = () => finish({ kind: "lost", error: "SSH connection closed", stdout, stderr, ms: Date.now() - start });
+      this.client.once("close", onClose);
+      this.client.exec(command, (err: Error | undefined, ch: ClientChannel) => {
+        if (err) return finish({ kind: "lost", error: err.message, stdout, stderr, ms: Date.now() - start });
+        ch.on("data", (d: Buffer) => (stdout += d.toString("utf8")));
+        ch.stderr.on("data", (d: Buffer) => (stderr += d.toString("utf8")));
+        // "exit" can precede the last data: remember the code and finish on "close".
+        let exitCode = -1;
+        ch.on("exit", (code: number | null) => (exitCode = code ?? -1));
+        ch.on("close", () => {
+          this.client.removeListener("close", onClose);
+          finish({ kind: "exited", code: exitCode, stdout, stderr, ms: Date.now() - start });
+        });
+        if (opts.stdin !== undefined) ch.end(opts.stdin);
+        else ch.end();
+      });
+    });
+  }
+
+  close(): void {
+    this.closed = true;
+    this.client.end();
+  }
+}
+
+export class HostKeyMismatch extends Error {
+  constructor() {
+    super("the guest presented a host key other than the one vmrig pinned for this image");
+  }
+}

@@ -1,0 +1,92 @@
+// `npm run setup`: install what is missing on a Debian/Ubuntu host, provision virtiofsd and the
+// relay, fetch the default scenario's kernels and build their guest images. Safe to run twice:
+// it installs only missing packages and everything else is cached by content.
+import { execa } from "execa";
+import { readFile, writeFile, readdir } from "node:fs/promises";
+import { existsSync } from "node:fs";
+import { HostError } from "../util/errors.ts";
+
+export interface OsRelease {
+  id: string;
+  codename: string;
+  idLike: string[];
+}
+
+export function parseOsRelease(text: string): OsRelease {
+  const kv = Object.fromEntries(
+    text.split("\n").map((l) => /^(\w+)=("?)(.*)\2$/.exec(l.trim())).filter(Boolean).map((m) => [m![1], m![3]]),
+  ) as Record<string, string>;
+  return { id: kv.ID ?? "", codename: kv.VERSION_CODENAME ?? "", idLike: (kv.ID_LIKE ?? "").split(/\s+/).filter(Boolean) };
+}
+
+/** Packages vmrig needs on the host, by what they are for. */
+export const hostPackages = {
+  base: ["busybox-static", "dropbear-bin", "cpio", "gcc", "libc6-dev", "xz-utils", "zstd", "gzip", "gpgv", "debian-archive-keyring", "util-linux", "ccache", "make"],
+  qemuX86: ["qemu-system-x86", "qemu-utils"],
+};
+
+/** Pure: which packages are not installed, from `dpkg-query -W -f='${Package} ${db:Status-Status}\n'`. */
+export function missingPackages(wanted: string[], dpkgQueryOutput: string): string[] {
+  const installed = new Set(
+    dpkgQueryOutput.split("\n").map((l) => l.trim().split(/\s+/)).filter((c) => c[1] === "installed").map((c) => c[0]!.replace(/:\w+$/, "")),
+  );
+  return wanted.filter((p) => !installed.has(p));
+}
+
+async function installed(pkgs: string[]): Promise<string> {
+  const r = await execa("dpkg-query", ["-W", "-f=${Package} ${db:Status-Status}\n", ...pkgs], { reject: false });
+  return r.stdout;
+}
+
+async function qemuMajor(): Promise<number> {
+  const r = await execa("qemu-system-x86_64", ["--version"], { reject: false });
+  return Number(/version (\d+)\./.exec(r.stdout ?? "")?.[1] ?? 0);
+}
+
+const backportsSource = (codename: string) => `Types: deb
+URIs: http://deb.debian.org/debian
+Suites: ${codename}-backports
+Components: main
+Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg
+`;
+
+async function hasBackports(codename: string): Promise<boolean> {
+  const files = ["/etc/apt/sources.list", ...(await readdir("/etc/apt/sources.list.d").catch(() => [])).map((f) => `/etc/apt/sources.list.d/${f}`)];
+  for (const f of files) {
+    const t = await readFile(f, "utf8").catch(() => "");
+    if (t.includes(`${codename}-backports`)) return true;
+  }
+  return false;
+}
+
+export async function installHostPackages(log: (l: string) => void): Promise<void> {
+  if (!existsSync("/usr/bin/dpkg-query")) throw new HostError("vmrig setup supports Debian and Ubuntu hosts (no dpkg-query found); install QEMU >= 10, busybox-static, dropbear-bin, cpio, gcc, xz, zstd by hand");
+  const os = parseOsRelease(await readFile("/etc/os-release", "utf8"));
+  const want = [...hostPackages.base, ...hostPackages.qemuX86];
+  const missing = missingPackages(want, await installed(want));
+  const needNewQemu = os.id === "debian" && os.codename === "bookworm" && (missing.includes("qemu-system-x86") || (await qemuMajor()) < 10);
+  if (missing.length === 0 && !needNewQemu) {
+    log("host packages: all present");
+    return;
+  }
+  const root = process.getuid?.() === 0;
+  const plan = [missing.length ? `apt-get install ${missing.join(" ")}` : "", needNewQemu ? "apt-get install -t bookworm-backports qemu-system-x86 qemu-utils" : ""].filter(Boolean);
+  if (!root) throw new HostError(`setup needs root to install host packages; run as root or install them yourself:\n  ${plan.join("\n  ")}`);
+  const env = { DEBIAN_FRONTEND: "noninteractive" };
+  if (needNewQemu && !(await hasBackports("bookworm"))) {
+    log("adding bookworm-backports to apt sources (QEMU 10)");
+    await writeFile("/etc/apt/sources.list.d/vmrig-bookworm-backports.sources", backportsSource("bookworm"));
+  }
+  log("apt-get update");
+  const upd = await execa("apt-get", ["update"], { reject: false, env, all: true });
+  if (upd.exitCode !== 0) log(`apt-get update reported problems (continuing): ${String(upd.all).split("\n").filter((l) => /^(E|W):/.test(l)).slice(0, 3).join(" | ")}`);
+  const base = missing.filter((p) => !hostPackages.qemuX86.includes(p) || !needNewQemu);
+  if (base.length) {
+    log(`apt-get install ${base.join(" ")}`);
+    await execa("apt-get", ["install", "-y", "--no-install-recommends", ...base], { env, stdout: "ignore" });
+  }
+  if (needNewQemu) {
+    log("apt-get install -t bookworm-backports qemu-system-x86 qemu-utils");
+    await execa("apt-get", ["install", "-y", "--no-install-recommends", "-t", "bookworm-backports", ...hostPackages.qemuX86], { env, stdout: "ignore" });
+  }
+}

@@ -1,0 +1,114 @@
+// Accelerators: KVM where it really works, TCG otherwise. /dev/kvm existing proves nothing (on a
+// nested software hypervisor it exists and guests crawl, then die), so "works" means a tiny
+// guest really booted under KVM before a short deadline. The verdict is cached per host boot.
+import { access, constants, mkdir, readFile, writeFile } from "node:fs/promises";
+import os from "node:os";
+import path from "node:path";
+import type { AccelName, Arch } from "../types.ts";
+import { spawnChild, stopChild } from "../util/children.ts";
+import { cacheDir } from "../util/paths.ts";
+import { baseCmdline, qemuBinary } from "./argv.ts";
+
+export interface Accelerator {
+  name: AccelName;
+  /** Multiplier for every timeout written in KVM seconds. */
+  timeScale: number;
+  /** One line telling the user what was chosen and why. */
+  note: string;
+}
+
+const hostArch: Arch | undefined = process.arch === "x64" ? "x86_64" : process.arch === "arm64" ? "aarch64" : undefined;
+
+/** Pure: how much slower than KVM a guest runs; emulating another architecture costs more. */
+export function tcgTimeScale(guest: Arch): number {
+  return guest === hostArch ? 4 : 8;
+}
+
+export function tcg(arch: Arch, why: string): Accelerator {
+  return { name: "tcg", timeScale: tcgTimeScale(arch), note: `accelerator: TCG (${why})` };
+}
+
+export interface ProbeGuest {
+  kernel: string;
+  initrd: string;
+  /** A line the guest prints on its console once userspace runs. */
+  readyMarker: string;
+}
+
+export async function chooseAccelerator(
+  requested: "auto" | AccelName,
+  arch: Arch,
+  probeGuest: ProbeGuest,
+  opts: { deadlineMs?: number; signal?: AbortSignal } = {},
+): Promise<Accelerator> {
+  if (requested === "tcg") return tcg(arch, "the scenario asks for it");
+  const kvm: Accelerator = { name: "kvm", timeScale: 1, note: "accelerator: KVM (a probe guest booted)" };
+  if (arch !== hostArch) {
+    if (requested === "kvm") throw new Error(`accel: kvm cannot run an ${arch} guest on an ${process.arch} host`);
+    return tcg(arch, `${arch} guest on a ${hostArch ?? process.arch} host`);
+  }
+  try {
+    await access("/dev/kvm", constants.R_OK | constants.W_OK);
+  } catch {
+    if (requested === "kvm") throw new Error("accel: kvm requested but /dev/kvm is missing or not accessible");
+    return tcg(arch, "/dev/kvm is missing or not accessible");
+  }
+  const verdict = await cachedProbe(arch, () => probeKvmBoot(arch, probeGuest, opts.deadlineMs ?? 20_000, opts.signal));
+  if (verdict.ok) return kvm;
+  if (requested === "kvm") throw new Error(`accel: kvm requested but unusable: ${verdict.why}`);
+  return tcg(arch, `KVM unusable here: ${verdict.why}`);
+}
+
+interface ProbeVerdict {
+  ok: boolean;
+  why: string;
+}
+
+async function cachedProbe(arch: Arch, probe: () => Promise<ProbeVerdict>): Promise<ProbeVerdict> {
+  const bootId = (await readFile("/proc/sys/kernel/random/boot_id", "utf8").catch(() => "unknown")).trim();
+  const file = path.join(cacheDir(), "accel", `kvm-${arch}-${os.hostname()}.json`);
+  try {
+    const cached = JSON.parse(await readFile(file, "utf8")) as ProbeVerdict & { bootId: string };
+    if (cached.bootId === bootId) return cached;
+  } catch {
+    // no verdict for this boot yet
+  }
+  const verdict = await probe();
+  await mkdir(path.dirname(file), { recursive: true });
+  await writeFile(file, JSON.stringify({ ...verdict, bootId }));
+  return verdict;
+}
+
+/** Boot the probe guest under KVM and wait for its ready marker on the console. */
+async function probeKvmBoot(arch: Arch, g: ProbeGuest, deadlineMs: number, signal?: AbortSignal): Promise<ProbeVerdict> {
+  const args = [
+    "-nodefaults", "-machine", arch === "x86_64" ? "q35,accel=kvm" : "virt,accel=kvm,gic-version=host",
+    "-cpu", "host", "-m", "512M", "-smp", "1", "-display", "none", "-no-reboot",
+    "-chardev", "stdio,id=con0,signal=off", "-serial", "chardev:con0",
+    "-kernel", g.kernel, "-initrd", g.initrd, "-append", [...baseCmdline(arch), "vmrig.probe=1"].join(" "),
+  ];
+  const child = spawnChild(qemuBinary(arch), args, { stdout: "pipe", stderr: "pipe" });
+  let out = "";
+  let err = "";
+  try {
+    return await new Promise<ProbeVerdict>((resolve) => {
+      const timer = setTimeout(() => resolve({ ok: false, why: `a probe guest did not boot within ${deadlineMs / 1000} s` }), deadlineMs);
+      signal?.addEventListener("abort", () => resolve({ ok: false, why: "probe aborted" }));
+      child.stdout?.on("data", (d: Buffer) => {
+        out += d.toString();
+        if (out.includes(g.readyMarker)) {
+          clearTimeout(timer);
+          resolve({ ok: true, why: "probe guest booted" });
+        }
+      });
+      child.stderr?.on("data", (d: Buffer) => (err += d.toString()));
+      void child.then((r) => {
+        clearTimeout(timer);
+        const msg = (err.trim().split("\n").pop() ?? "").slice(0, 160);
+        resolve({ ok: false, why: `QEMU exited (${r.exitCode ?? r.signal}) ${msg}`.trim() });
+      });
+    });
+  } finally {
+    await stopChild(child, 500);
+  }
+}

@@ -1,0 +1,43 @@
+// Progress: one live line per kernel on a TTY; plain lines in CI and pipes.
+import type { CellOutcome, KernelRowResult } from "../types.ts";
+import { cellLabel } from "../report/labels.ts";
+
+export interface Progress {
+  info(line: string): void;
+  stage(kernel: string, what: string): void;
+  cell(kernel: string, workload: string, outcome: CellOutcome): void;
+  done(kernel: string, row: KernelRowResult): void;
+}
+
+export function createProgress(stream: NodeJS.WriteStream = process.stderr): Progress {
+  const tty = Boolean(stream.isTTY) && !process.env.CI;
+  const started = new Map<string, number>();
+  let live = false;
+  const elapsed = (k: string) => `${((Date.now() - (started.get(k) ?? Date.now())) / 1000).toFixed(0)}s`;
+  const clear = () => {
+    if (live) stream.write("\r\x1b[2K");
+    live = false;
+  };
+  return {
+    info(line) {
+      clear();
+      stream.write(line + "\n");
+    },
+    stage(kernel, what) {
+      if (!started.has(kernel)) started.set(kernel, Date.now());
+      if (tty) {
+        clear();
+        stream.write(`[${kernel}] ${what} … ${elapsed(kernel)}`);
+        live = true;
+      } else stream.write(`[${kernel}] ${what}\n`);
+    },
+    cell(kernel, workload, outcome) {
+      clear();
+      stream.write(`[${kernel}] ${workload}: ${cellLabel(outcome)}\n`);
+    },
+    done(kernel) {
+      clear();
+      stream.write(`[${kernel}] done in ${elapsed(kernel)}\n`);
+    },
+  };
+}

@@ -1,0 +1,150 @@
+// Each workload kind: what it prepares on the host side of the share, the guest command, and
+// how a finished command becomes a cell. Timeouts, lost guests and errno liveness checks are
+// the runner's, the same for every kind.
+import { createReadStream } from "node:fs";
+import { mkdir, open, stat } from "node:fs/promises";
+import { randomBytes } from "node:crypto";
+import path from "node:path";
+import type { CellOutcome, WorkloadSpec } from "../types.ts";
+import { formatSize } from "../util/size.ts";
+import { Fnv1a64 } from "./fnv.ts";
+import { PROBE, parseProbeOutput, shellQuote, type ProbeReport } from "./probe.ts";
+import type { ExecResult } from "../guest/ssh.ts";
+
+type Exited = Extract<ExecResult, { kind: "exited" }>;
+
+export interface WorkloadContext {
+  /** Host directory backing the workload's share (absent for share-less workloads). */
+  hostDir?: string;
+  /** Where the share is mounted in the guest. */
+  guestDir?: string;
+}
+
+export type Judgement =
+  | { kind: "outcome"; outcome: CellOutcome; evidence: Record<string, unknown> }
+  /** The operation failed with an errno: the runner checks the mount's liveness and decides. */
+  | { kind: "errno"; errno: string; detail: string; evidence: Record<string, unknown> };
+
+export interface WorkloadKind<W extends WorkloadSpec> {
+  prepare(w: W, ctx: WorkloadContext): Promise<Record<string, unknown>>;
+  command(w: W, ctx: WorkloadContext): string;
+  judge(w: W, exec: Exited, facts: Record<string, unknown>, ctx: WorkloadContext): Promise<Judgement>;
+}
+
+/** The guest-visible directory a share workload uses (one per workload: no cross-talk). */
+const dirOf = (w: WorkloadSpec, base: string) => path.posix.join(base, w.id);
+
+async function probeJudgement(exec: Exited, onOk: (r: ProbeReport) => Promise<Judgement> | Judgement): Promise<Judgement> {
+  const run = parseProbeOutput(exec);
+  if (run.kind === "no-report") {
+    return {
+      kind: "outcome",
+      outcome: { kind: "infra", reason: `probe printed no result (exit ${exec.code}): ${exec.stderr.trim().slice(0, 200)}` },
+      evidence: { stdout: exec.stdout, stderr: exec.stderr },
+    };
+  }
+  const r = run.report;
+  if (!r.ok && r.errno) return { kind: "errno", errno: r.errno, detail: `${r.op}: ${r.errno}`, evidence: { probe: r } };
+  if (!r.ok) return { kind: "outcome", outcome: { kind: "fail", detail: `${r.op} failed: ${JSON.stringify(r)}` }, evidence: { probe: r } };
+  return onOk(r);
+}
+
+async function hashFile(file: string): Promise<{ hash: string; bytes: number }> {
+  const h = new Fnv1a64();
+  let bytes = 0;
+  for await (const chunk of createReadStream(file, { highWaterMark: 1 << 20 })) {
+    h.update(chunk as Buffer);
+    bytes += (chunk as Buffer).length;
+  }
+  return { hash: h.hex(), bytes };
+}
+
+const readdir: WorkloadKind<Extract<WorkloadSpec, { kind: "readdir" }>> = {
+  async prepare(w, ctx) {
+    const dir = dirOf(w, ctx.hostDir!);
+    await mkdir(dir, { recursive: true });
+    // Long-ish names so the listing is many KiB, as in a real directory.
+    for (let i = 0; i < w.entries; i += 256) {
+      await Promise.all(
+        Array.from({ length: Math.min(256, w.entries - i) }, (_, k) =>
+          open(path.join(dir, `entry-${String(i + k).padStart(6, "0")}-vmrig-readdir-probe`), "w").then((f) => f.close()),
+        ),
+      );
+    }
+    return { hostEntries: w.entries };
+  },
+  command: (w, ctx) => `${PROBE} getdents ${shellQuote(dirOf(w, ctx.guestDir!))} ${w.bufferBytes}`,
+  judge: (w, exec) =>
+    probeJudgement(exec, (r) => {
+      const seen = Number(r.entries);
+      if (seen === w.entries) return { kind: "outcome", outcome: { kind: "pass", detail: `${seen} entries` }, evidence: { probe: r } };
+      return { kind: "outcome", outcome: { kind: "fail", detail: `saw ${seen} of ${w.entries} entries` }, evidence: { probe: r } };
+    }),
+};
+
+const read: WorkloadKind<Extract<WorkloadSpec, { kind: "read" }>> = {
+  async prepare(w, ctx) {
+    const dir = dirOf(w, ctx.hostDir!);
+    await mkdir(dir, { recursive: true });
+    const f = await open(path.join(dir, "data"), "w");
+    const h = new Fnv1a64();
+    try {
+      for (let left = w.sizeBytes; left > 0; ) {
+        const chunk = randomBytes(Math.min(left, 1 << 20));
+        h.update(chunk);
+        await f.write(chunk);
+        left -= chunk.length;
+      }
+    } finally {
+      await f.close();
+    }
+    return { hostHash: h.hex(), hostBytes: w.sizeBytes };
+  },
+  command: (w, ctx) =>
+    `${PROBE} read ${shellQuote(path.posix.join(dirOf(w, ctx.guestDir!), "data"))} ${w.blockBytes}${w.direct ? " --direct" : ""}`,
+  judge: (w, exec, facts) =>
+    probeJudgement(exec, (r) => {
+      if (Number(r.bytes) !== w.sizeBytes) return { kind: "outcome", outcome: { kind: "fail", detail: `read ${r.bytes} of ${w.sizeBytes} bytes` }, evidence: { probe: r } };
+      if (r.fnv1a64 !== facts.hostHash) return { kind: "outcome", outcome: { kind: "fail", detail: `checksum mismatch (guest ${r.fnv1a64}, host ${facts.hostHash})` }, evidence: { probe: r } };
+      return { kind: "outcome", outcome: { kind: "pass", detail: `${formatSize(w.sizeBytes)} verified` }, evidence: { probe: r, facts } };
+    }),
+};
+
+const write: WorkloadKind<Extract<WorkloadSpec, { kind: "write" }>> = {
+  async prepare(w, ctx) {
+    await mkdir(dirOf(w, ctx.hostDir!), { recursive: true });
+    return {};
+  },
+  command: (w, ctx) =>
+    `${PROBE} write ${shellQuote(path.posix.join(dirOf(w, ctx.guestDir!), "data"))} ${w.sizeBytes} ${w.blockBytes} --seed 1${w.direct ? " --direct" : ""}`,
+  judge: (w, exec, _facts, ctx) =>
+    probeJudgement(exec, async (r) => {
+      const file = path.join(dirOf(w, ctx.hostDir!), "data");
+      const size = (await stat(file).catch(() => undefined))?.size;
+      if (size !== w.sizeBytes) return { kind: "outcome", outcome: { kind: "fail", detail: `host sees ${size ?? "no"} bytes of ${w.sizeBytes}` }, evidence: { probe: r } };
+      const { hash } = await hashFile(file);
+      if (hash !== r.fnv1a64) return { kind: "outcome", outcome: { kind: "fail", detail: `host checksum ${hash} differs from guest ${r.fnv1a64}` }, evidence: { probe: r } };
+      return { kind: "outcome", outcome: { kind: "pass", detail: `${formatSize(w.sizeBytes)} verified on host` }, evidence: { probe: r, hostHash: hash } };
+    }),
+};
+
+const shell: WorkloadKind<Extract<WorkloadSpec, { kind: "shell" }>> = {
+  prepare: async () => ({}),
+  command: (w) => w.command,
+  async judge(w, exec) {
+    const evidence = { exitCode: exec.code, stdout: exec.stdout.slice(-4000), stderr: exec.stderr.slice(-4000) };
+    if (exec.code === w.expectExit) return { kind: "outcome", outcome: { kind: "pass" }, evidence };
+    const tail = (exec.stderr.trim() || exec.stdout.trim()).split("\n").pop()?.slice(0, 120) ?? "";
+    return { kind: "outcome", outcome: { kind: "fail", detail: `exit ${exec.code}, expected ${w.expectExit}${tail ? `: ${tail}` : ""}` }, evidence };
+  },
+};
+
+const kinds = { readdir, read, write, shell } as const;
+
+export function workloadKind<W extends WorkloadSpec>(w: W): WorkloadKind<W> {
+  return kinds[w.kind] as unknown as WorkloadKind<W>;
+}
+
+export function workloadShare(w: WorkloadSpec): string | undefined {
+  return "share" in w ? w.share : undefined;
+}
