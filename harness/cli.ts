@@ -68,10 +68,18 @@ async function main(argv: string[]): Promise<number> {
   }
 }
 
+let interrupted = false;
+process.once("SIGINT", () => (interrupted = true));
+process.once("SIGTERM", () => (interrupted = true));
+
 main(process.argv.slice(2)).then(
   (code) => process.exit(code),
   async (e: unknown) => {
     await killAllChildren();
+    if (interrupted) {
+      process.stderr.write("vmrig: interrupted before any guest ran; nothing was written\n");
+      process.exit(ExitCode.interrupted);
+    }
     if (e instanceof VmrigError) {
       process.stderr.write(`vmrig: ${e.message}\n`);
       process.exit(e.exitCode);

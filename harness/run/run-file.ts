@@ -56,7 +56,7 @@ export async function runScenarioFile(file: string, opts: RunOptions = {}): Prom
   }, { signal });
   progress.info(accel.note);
 
-  const resultsRoot = opts.resultsRoot ?? path.join(repoRoot, "results");
+  const resultsRoot = opts.resultsRoot ?? process.env.VMRIG_RESULTS ?? path.join(repoRoot, "results");
   const stamp = new Date().toISOString().replace(/[:]/g, "-").replace(/\..+$/, "Z");
   const runDir = path.join(resultsRoot, scenario.name, stamp);
   await mkdir(runDir, { recursive: true });

@@ -70,6 +70,8 @@ async function runKernelRow(s: Scenario, k: PreparedKernel, env: RunEnv, run: Ru
   };
   const pending = [...s.workloads];
   const record = (w: WorkloadSpec, outcome: CellOutcome, evidence: Record<string, unknown>, durationMs: number) => {
+    // Whatever a cell saw while vmrig was being interrupted is vmrig's doing, not the kernel's.
+    if (env.signal.aborted) outcome = { kind: "not-run", reason: "run interrupted" };
     const expected = k.entry.expect[w.id] ?? s.expectDefault;
     const cell: CellResult = { kernel: label, workload: w.id, outcome, expected, met: expectationMet(outcome, expected), durationMs, evidence };
     row.cells.push(cell);

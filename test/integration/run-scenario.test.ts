@@ -1,0 +1,94 @@
+// Real guests under TCG (or KVM where it works) with a real virtiofsd share: every workload
+// kind, the table, the artifacts, and that nothing is left running.
+import { afterAll, describe, expect, it } from "vitest";
+import { mkdtempSync, readFileSync, existsSync, writeFileSync, rmSync } from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import { runScenarioFile } from "../../harness/run/run-file.ts";
+import type { Progress } from "../../harness/run/progress.ts";
+import { vmrigProcesses, processesMatching } from "../helpers/processes.ts";
+
+const tmp = mkdtempSync(path.join(os.tmpdir(), "vmrig-test-run-"));
+afterAll(() => rmSync(tmp, { recursive: true, force: true }));
+
+const quiet: Progress = { info: () => undefined, stage: () => undefined, cell: () => undefined, done: () => undefined };
+const sink = { write: () => true } as unknown as NodeJS.WritableStream;
+
+function scenario(name: string, body: string): string {
+  const f = path.join(tmp, `${name}.yaml`);
+  writeFileSync(f, `name: ${name}\n${body}`);
+  return f;
+}
+
+describe("runScenarioFile on real guests", () => {
+  it("runs readdir, read, write and shell on a Debian kernel over virtio-fs and keeps every artifact", async () => {
+    const file = scenario(
+      "all-kinds",
+      `machine: { arch: x86_64, memory: 1G, cpus: 2 }
+kernels:
+  debian-6.12: { debian: { version: "6.12", flavour: cloud-amd64 } }
+shares:
+  - { tag: share }
+workloads:
+  - { id: getdents-64K, readdir: { share: share, entries: 1500, bufferSize: 64K } }
+  - { id: read-1M, read: { share: share, size: 8M, blockSize: 1M } }
+  - { id: write-1M, write: { share: share, size: 8M, blockSize: 1M } }
+  - { id: uname, shell: { command: "uname -r", expectExit: 0 } }
+  - { id: false-fails, shell: { command: "false", expectExit: 0 } }
+expect: { default: PASS }
+`,
+    );
+    const { result, runDir, exitCode } = await runScenarioFile(file, { resultsRoot: path.join(tmp, "results"), progress: quiet, out: sink });
+    const cells = Object.fromEntries(result.rows[0]!.cells.map((c) => [c.workload, c]));
+    expect(cells["getdents-64K"]!.outcome).toMatchObject({ kind: "pass" });
+    expect(cells["read-1M"]!.outcome).toMatchObject({ kind: "pass" });
+    expect(cells["write-1M"]!.outcome).toMatchObject({ kind: "pass" });
+    expect(cells["uname"]!.outcome).toMatchObject({ kind: "pass" });
+    expect(cells["false-fails"]!.outcome).toMatchObject({ kind: "fail" });
+    expect(cells["false-fails"]!.met).toBe(false);
+    expect(exitCode).toBe(1);
+    expect(result.complete).toBe(true);
+    expect(String(result.rows[0]!.evidence.uname)).toMatch(/^6\.12\./);
+    for (const f of ["results.json", "results.md", "junit.xml", "debian-6.12/console.log", "debian-6.12/dmesg.txt", "debian-6.12/qemu-cmdline.txt", "debian-6.12/virtiofsd-share.log"]) {
+      expect(existsSync(path.join(runDir, f)), f).toBe(true);
+    }
+    expect(readFileSync(path.join(runDir, "debian-6.12/qemu-cmdline.txt"), "utf8")).toContain("vhost-user-fs-pci");
+    expect(vmrigProcesses()).toEqual([]);
+  }, 900_000);
+
+  it("stops the VM and reports INFRA when virtiofsd is killed mid-workload, leaving no process", async () => {
+    const file = scenario(
+      "kill-virtiofsd",
+      `kernels:
+  debian-6.12: { debian: { version: "6.12", flavour: cloud-amd64 } }
+shares:
+  - { tag: share }
+workloads:
+  - { id: slow-ls, shell: { command: "sleep 4; ls /mnt/share", expectExit: 0 } }
+  - { id: after, shell: { command: "true", expectExit: 0 } }
+`,
+    );
+    let killed = 0;
+    const progress: Progress = {
+      ...quiet,
+      stage: (_k, what) => {
+        if (what.startsWith("slow-ls")) {
+          setTimeout(() => {
+            for (const p of processesMatching(/virtiofsd.*vmrig-debian-6\.12-/)) {
+              process.kill(p.pid, "SIGKILL");
+              killed++;
+            }
+          }, 1500);
+        }
+      },
+    };
+    const { result } = await runScenarioFile(file, { resultsRoot: path.join(tmp, "results"), progress, out: sink });
+    expect(killed).toBeGreaterThan(0);
+    const cells = result.rows[0]!.cells;
+    expect(cells[0]!.outcome.kind).toBe("infra");
+    expect(JSON.stringify(cells[0]!.outcome)).toMatch(/virtiofsd\[share\] exited \(signal SIGKILL\)/);
+    // The next workload ran on a fresh guest with a fresh virtiofsd.
+    expect(cells[1]!.outcome.kind).toBe("pass");
+    expect(vmrigProcesses()).toEqual([]);
+  }, 900_000);
+});
