@@ -10,6 +10,8 @@ export type PageSize = "4K" | "16K" | "64K";
 
 export interface Scenario {
   name: string;
+  /** Free text from the file, for reports. */
+  description?: string;
   /** Absolute path of the YAML file it came from (for messages and artifacts). */
   file: string;
   machine: MachineSpec;

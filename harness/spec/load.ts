@@ -1,0 +1,155 @@
+// Scenario file -> Scenario. Every problem in the file is reported at once, each as
+// `file:line:column key: message`, in one SpecError.
+
+import { readFile } from "node:fs/promises";
+import path from "node:path";
+import { isMap, isScalar, LineCounter, parseDocument, visit, type Document } from "yaml";
+import type { z } from "zod";
+import type { KernelEntry, KernelSource, Scenario, ShareSpec, WorkloadSpec } from "../types.ts";
+import { SpecError, VmrigError, type SourceLocation } from "../util/errors.ts";
+import { keyPath, keyText, locate } from "./locate.ts";
+import { specErrorMap } from "./messages.ts";
+import { scenarioFileSchema, type ScenarioFile } from "./schema.ts";
+
+type Issue = SourceLocation & { message: string };
+
+export async function loadScenario(file: string): Promise<Scenario> {
+  let text: string;
+  try {
+    text = await readFile(file, "utf8");
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    throw new VmrigError(
+      code === "ENOENT" ? `scenario file not found: ${file}` : `cannot read scenario file ${file}: ${(err as Error).message}`,
+    );
+  }
+  return parseScenario(text, file);
+}
+
+/** `file` names the source in messages (as given) and anchors relative paths (made absolute). */
+export function parseScenario(text: string, file: string): Scenario {
+  const lineCounter = new LineCounter();
+  // `merge` lets kernels share settings through `<<: *anchor`, as in CI files.
+  const doc = parseDocument(text, { lineCounter, prettyErrors: false, merge: true });
+  if (doc.errors.length > 0) {
+    throw new SpecError(doc.errors.map((e) => ({ file, ...position(lineCounter, e.pos[0]), message: `invalid YAML: ${e.message}` })));
+  }
+  keysAsWritten(doc);
+
+  const parsed = scenarioFileSchema.safeParse(doc.toJS(), { error: specErrorMap });
+  if (!parsed.success) throw new SpecError(sortByPosition(parsed.error.issues.flatMap((i) => locateIssue(i, doc, lineCounter, file))));
+  return toScenario(parsed.data, kernelOrder(doc), path.resolve(file));
+}
+
+// ---- YAML details --------------------------------------------------------------------------
+
+/**
+ * Keys are names, never numbers: a kernel labelled `6.10` must not become "6.1". Plain scalar
+ * keys that YAML typed as numbers or booleans keep the text the user wrote.
+ */
+function keysAsWritten(doc: Document): void {
+  visit(doc, {
+    Pair(_, pair) {
+      if (isScalar(pair.key) && typeof pair.key.value !== "string" && pair.key.source !== undefined) pair.key.value = pair.key.source;
+    },
+  });
+}
+
+/** Row order is the order written; a JS object would put integer-like labels ("7") first. */
+function kernelOrder(doc: Document): string[] {
+  const kernels = doc.get("kernels", true);
+  return isMap(kernels) ? kernels.items.map(keyText) : [];
+}
+
+function position(lineCounter: LineCounter, offset: number): { line: number; column: number } {
+  const { line, col } = lineCounter.linePos(offset);
+  return { line, column: col };
+}
+
+function locateIssue(issue: z.core.$ZodIssue, doc: Document, lineCounter: LineCounter, file: string): Issue[] {
+  const at = (issuePath: PropertyKey[], where: "key" | "value", message: string): Issue => ({
+    file,
+    ...locate(doc, lineCounter, issuePath, where),
+    ...(issuePath.length > 0 ? { key: keyPath(issuePath) } : {}),
+    message,
+  });
+  switch (issue.code) {
+    case "unrecognized_keys":
+      // One line per key, each at the key, so an editor jumps to the typo.
+      return issue.keys.map((key) => at([...issue.path, key], "key", issue.message));
+    case "custom":
+      return [at(issue.path, issue.params?.at === "key" ? "key" : "value", issue.message)];
+    default:
+      return [at(issue.path, "value", issue.message)];
+  }
+}
+
+function sortByPosition(issues: Issue[]): Issue[] {
+  return issues.sort((a, b) => (a.line ?? 0) - (b.line ?? 0) || (a.column ?? 0) - (b.column ?? 0));
+}
+
+// ---- spec -> Scenario ----------------------------------------------------------------------
+
+function toScenario(spec: ScenarioFile, kernelLabels: string[], file: string): Scenario {
+  const dir = path.dirname(file);
+  const { machine, timeouts } = spec;
+  return {
+    name: spec.name,
+    ...(spec.description !== undefined ? { description: spec.description } : {}),
+    file,
+    machine: {
+      arch: machine.arch,
+      memoryBytes: machine.memory,
+      cpus: machine.cpus,
+      accel: machine.accel,
+      cmdline: machine.cmdline,
+      ...(machine.pageSize ? { pageSize: machine.pageSize } : {}),
+    },
+    kernels: kernelLabels.map((label) => toKernelEntry(label, spec.kernels[label]!, dir)),
+    shares: spec.shares.map(toShare),
+    workloads: spec.workloads.map(toWorkload),
+    expectDefault: spec.expect.default,
+    timeouts: { bootSeconds: timeouts.boot, stepSeconds: timeouts.step, livenessSeconds: timeouts.liveness },
+  };
+}
+
+function toKernelEntry(label: string, kernel: ScenarioFile["kernels"][string], dir: string): KernelEntry {
+  return { label, source: toKernelSource(kernel, dir), cmdline: kernel.cmdline, expect: kernel.expect };
+}
+
+function toKernelSource(kernel: ScenarioFile["kernels"][string], dir: string): KernelSource {
+  const resolve = (p: string) => path.resolve(dir, p);
+  if (kernel.debian) return { kind: "debian", ...kernel.debian };
+  if (kernel.path) {
+    const { kernel: image, modules, config } = kernel.path;
+    return {
+      kind: "path",
+      kernel: resolve(image),
+      ...(modules !== undefined ? { modules: resolve(modules) } : {}),
+      ...(config !== undefined ? { config: resolve(config) } : {}),
+    };
+  }
+  // The schema guarantees exactly one source, so this is `build`.
+  const spec: Record<string, unknown> = { ...kernel.build! };
+  // Only the file lists are paths; `source` names a package or tree the builder interprets.
+  for (const key of ["config", "patches"]) {
+    const value = spec[key];
+    if (typeof value === "string") spec[key] = resolve(value);
+    else if (Array.isArray(value)) spec[key] = value.map((v) => (typeof v === "string" ? resolve(v) : v));
+  }
+  return { kind: "build", spec };
+}
+
+function toShare(share: ScenarioFile["shares"][number]): ShareSpec {
+  const { threadPoolSize, ...rest } = share;
+  return { ...rest, ...(threadPoolSize !== undefined ? { threadPoolSize } : {}) };
+}
+
+function toWorkload(workload: ScenarioFile["workloads"][number]): WorkloadSpec {
+  const { id, readdir, read, write, shell } = workload;
+  if (readdir) return { id, kind: "readdir", share: readdir.share, entries: readdir.entries, bufferBytes: readdir.bufferSize };
+  if (read) return { id, kind: "read", share: read.share, sizeBytes: read.size, blockBytes: read.blockSize, direct: read.direct };
+  if (write) return { id, kind: "write", share: write.share, sizeBytes: write.size, blockBytes: write.blockSize, direct: write.direct };
+  // The schema guarantees exactly one kind, so this is `shell`.
+  return { id, kind: "shell", command: shell!.command, expectExit: shell!.expectExit };
+}

@@ -1,0 +1,244 @@
+// The scenario file as a user writes it. Every object is strict so a misspelt key is an error,
+// not a silently ignored setting. Field checks live next to the fields; checks that relate
+// fields to each other are in references.ts.
+
+import { z } from "zod";
+import type { ExpectationWord } from "../types.ts";
+import { formatSize, parseSize } from "../util/size.ts";
+import { canonicalErrnoName, knownErrnoNames } from "./errno.ts";
+import { didYouMean, show } from "./messages.ts";
+import { checkReferences, isMapping } from "./references.ts";
+import {
+  EXPECTATION_PATTERN, ID_PATTERN, identifierMessage, KERNEL_SOURCES, LABEL_PATTERN, OUTCOME_WORDS, QUEUE_SIZE_MAX, SHARE_TAG_MAX_BYTES,
+  SIZE_PATTERN, WORKLOAD_KINDS,
+} from "./rules.ts";
+
+/** A strict object whose unknown-key message lists the keys it does know. */
+function strict<Shape extends z.ZodRawShape>(shape: Shape) {
+  const known = Object.keys(shape).join(", ");
+  return z.strictObject(shape, {
+    error: (issue) => (issue.code === "unrecognized_keys" ? `unknown key (known: ${known})` : undefined),
+  });
+}
+
+function identifier(what: string, pattern: RegExp) {
+  return z.string().regex(pattern, { error: (issue) => identifierMessage(what, pattern, issue.input) });
+}
+
+/** A byte count: "1M", "64K", "512" or a plain number. Yields bytes. */
+function size() {
+  const expected = (input: unknown) => `expected a size like 1M, got ${show(input)}`;
+  const positive = (input: unknown) => `must be a positive size, got ${show(input)}`;
+  return z
+    .union(
+      [
+        z.string().regex(SIZE_PATTERN, { error: (issue) => expected(issue.input) }),
+        z.number().int({ error: (issue) => expected(issue.input) }).positive({ error: (issue) => positive(issue.input) }),
+      ],
+      { error: (issue) => expected(issue.input) },
+    )
+    .transform((written, ctx) => {
+      const bytes = parseSize(written);
+      if (bytes === undefined) ctx.issues.push({ code: "custom", input: written, message: expected(written) });
+      else if (bytes === 0) ctx.issues.push({ code: "custom", input: written, message: positive(written) });
+      else if (!Number.isSafeInteger(bytes)) ctx.issues.push({ code: "custom", input: written, message: `${show(written)} is too large` });
+      else return bytes;
+      return z.NEVER;
+    })
+    .meta({ description: 'Bytes: a number, or "512", "64K", "1M", "1G" (binary units).' });
+}
+
+const words = `${OUTCOME_WORDS.join(", ")} or an errno name like ENOMEM`;
+
+/** "ENOMEM" and "-ENOMEM" -> "ENOMEM"; "EWOULDBLOCK" -> "EAGAIN"; outcome words as they are. */
+function normaliseWord(word: string): ExpectationWord | undefined {
+  if ((OUTCOME_WORDS as readonly string[]).includes(word)) return word as ExpectationWord;
+  return canonicalErrnoName(word.replace(/^-/, "")) as ExpectationWord | undefined;
+}
+
+/** One word or a list meaning any of them; errno names must be Linux's. */
+function expectation() {
+  const word = z
+    .string()
+    .regex(EXPECTATION_PATTERN, { error: (issue) => `expected ${words}, got ${show(issue.input)}` })
+    // Only words the pattern let through are errno-shaped; the pattern already reported the rest.
+    .refine((w) => !EXPECTATION_PATTERN.test(w) || normaliseWord(w) !== undefined, {
+      error: (issue) => `unknown errno name ${show(issue.input)}${didYouMean(String(issue.input).replace(/^-/, ""), knownErrnoNames())}`,
+    });
+  return z
+    .union([word, z.array(word).min(1)], { error: (issue) => `expected ${words} (or a list of them), got ${show(issue.input)}` })
+    .transform((written) => (typeof written === "string" ? [written] : written).map((w) => normaliseWord(w)!))
+    .meta({ description: `${words}; or a list meaning any of them.` });
+}
+
+const stringList = () => z.array(z.string()).default([]);
+
+/** For editors: JSON Schema's spelling of "exactly one of these keys" (the loader checks it itself). */
+const oneKeyOf = (keys: readonly string[]) => ({ oneOf: keys.map((k) => ({ required: [k] })) });
+
+/** For a superRefine that runs with `always`: the object may be malformed, so read it as unknown. */
+function exactlyOneOf(keys: readonly string[], what: string) {
+  return (value: unknown, ctx: z.core.$RefinementCtx<unknown>) => {
+    if (!isMapping(value)) return;
+    const present = keys.filter((k) => value[k] !== undefined);
+    if (present.length === 1) return;
+    ctx.addIssue({
+      code: "custom",
+      input: value,
+      message: present.length === 0
+        ? `needs a ${what}: one of ${keys.join(", ")}`
+        : `has ${present.join(" and ")}; give exactly one ${what} (${keys.join(", ")})`,
+    });
+  };
+}
+/** Run a refinement even when fields inside failed, so every problem is reported in one load. */
+const always = { when: () => true };
+
+// ---- machine, timeouts ---------------------------------------------------------------------
+
+const machineSchema = strict({
+  arch: z.enum(["x86_64", "aarch64"]).default("x86_64"),
+  memory: size().prefault("1G"),
+  cpus: z.number().int().positive().default(2),
+  accel: z.enum(["auto", "kvm", "tcg"]).default("auto"),
+  cmdline: stringList().meta({ description: "Extra kernel command line words, e.g. [swiotlb=force]." }),
+  pageSize: z.enum(["4K", "16K", "64K"]).optional(),
+}).superRefine((machine, ctx) => {
+  // x86_64 has one base page size; asking for another is a mistake, not a request.
+  if (machine.arch === "x86_64" && machine.pageSize !== undefined && machine.pageSize !== "4K") {
+    ctx.addIssue({
+      code: "custom", path: ["pageSize"], input: machine.pageSize,
+      message: `x86_64 only has 4K pages, got ${show(machine.pageSize)}`,
+    });
+  }
+});
+
+const seconds = (fallback: number) => z.number().positive().default(fallback);
+const timeoutsSchema = strict({
+  boot: seconds(60),
+  step: seconds(120),
+  liveness: seconds(15),
+}).meta({ description: "Seconds under KVM; vmrig scales them for slower accelerators." });
+
+// ---- kernels -------------------------------------------------------------------------------
+
+const debianSchema = strict({
+  // An unquoted 6.10 is the number 6.1 to YAML; refuse numbers rather than guess.
+  version: z.string({
+    error: (issue) => typeof issue.input === "number"
+      ? `expected a quoted string like "6.18.15", got the number ${issue.input} (YAML reads an unquoted 6.10 as 6.1)`
+      : undefined,
+  }),
+  flavour: z.string(),
+  suite: z.string().optional(),
+});
+
+const pathSchema = strict({
+  kernel: z.string().min(1),
+  modules: z.string().min(1).optional(),
+  config: z.string().min(1).optional(),
+});
+
+/** Validated in full by the kernel builder; here only its entry point. */
+const buildSchema = z.looseObject({ source: z.string().min(1) });
+
+const kernelSchema = strict({
+  debian: debianSchema.optional(),
+  path: pathSchema.optional(),
+  build: buildSchema.optional(),
+  cmdline: stringList(),
+  expect: z.record(z.string(), expectation()).default({}),
+}).superRefine(exactlyOneOf(KERNEL_SOURCES, "kernel source"), always).meta(oneKeyOf(KERNEL_SOURCES));
+
+// ---- shares --------------------------------------------------------------------------------
+
+const queueSizes = Array.from({ length: Math.log2(QUEUE_SIZE_MAX) + 1 }, (_, i) => 2 ** i);
+const queueSize = z
+  .number()
+  .int()
+  .refine((n) => queueSizes.includes(n), {
+    error: (issue) => `must be a power of two no larger than ${QUEUE_SIZE_MAX} (QEMU vhost-user-fs queue-size), got ${show(issue.input)}`,
+  })
+  .meta({ enum: queueSizes, description: "Virtqueue size: a power of two up to 1024, as QEMU's vhost-user-fs requires." });
+
+const shareSchema = strict({
+  tag: identifier("share tag", ID_PATTERN).refine((tag) => Buffer.byteLength(tag) <= SHARE_TAG_MAX_BYTES, {
+    error: (issue) =>
+      `must be at most ${SHARE_TAG_MAX_BYTES} bytes (the virtio-fs config tag field), got ${Buffer.byteLength(String(issue.input))}`,
+  }),
+  cache: z.enum(["auto", "always", "never", "metadata"]).default("auto"),
+  queueSize: queueSize.default(128),
+  sandbox: z.enum(["none", "namespace", "chroot"]).default("none"),
+  threadPoolSize: z.number().int().nonnegative().optional(),
+  extraArgs: stringList().meta({ description: "Extra virtiofsd arguments, passed as written." }),
+  accessPlatform: z.boolean().default(false)
+    .meta({ description: "Offer VIRTIO_F_ACCESS_PLATFORM through the vhost-user relay." }),
+});
+
+// ---- workloads -----------------------------------------------------------------------------
+
+const shareName = z.string().min(1).meta({ description: "The tag of a declared share." });
+
+const readdirSchema = strict({
+  share: shareName,
+  entries: z.number().int().nonnegative(),
+  // glibc's opendir buffer for a filesystem with small st_blksize.
+  bufferSize: size().prefault("32K"),
+});
+
+const DEFAULT_BLOCK_BYTES = 1024 ** 2;
+
+/** read and write stream `size` bytes in `blockSize` requests. */
+function streamSchema() {
+  return strict({
+    share: shareName,
+    size: size(),
+    blockSize: size().optional().meta({ description: "Bytes per request; default 1M, or size when that is smaller." }),
+    direct: z.boolean().default(false).meta({ description: "O_DIRECT." }),
+  })
+    .superRefine((stream, ctx) => {
+      if (stream.blockSize !== undefined && stream.blockSize > stream.size) {
+        ctx.addIssue({
+          code: "custom", path: ["blockSize"], input: stream.blockSize,
+          message: `must not exceed size (${formatSize(stream.size)}), got ${formatSize(stream.blockSize)}`,
+        });
+      }
+    })
+    // A small `size` with no blockSize means "in one request", not an error about a default.
+    .transform((stream) => ({ ...stream, blockSize: stream.blockSize ?? Math.min(DEFAULT_BLOCK_BYTES, stream.size) }));
+}
+
+const shellSchema = strict({
+  command: z.string().min(1),
+  expectExit: z.number().int().min(0).max(255).default(0),
+});
+
+const workloadSchema = strict({
+  id: identifier("workload id", ID_PATTERN),
+  readdir: readdirSchema.optional(),
+  read: streamSchema().optional(),
+  write: streamSchema().optional(),
+  shell: shellSchema.optional(),
+}).superRefine(exactlyOneOf(WORKLOAD_KINDS, "workload kind"), always).meta(oneKeyOf(WORKLOAD_KINDS));
+
+// ---- the file ------------------------------------------------------------------------------
+
+export const scenarioFileSchema = strict({
+  name: identifier("scenario name", ID_PATTERN).meta({ description: "Names the run and its results directory." }),
+  description: z.string().optional(),
+  machine: machineSchema.prefault({}),
+  timeouts: timeoutsSchema.prefault({}),
+  // Labels are checked with the references, so a bad label doesn't hide problems in its entry.
+  kernels: z.record(z.string(), kernelSchema).meta({
+    minProperties: 1,
+    propertyNames: { pattern: LABEL_PATTERN.source },
+    description: "Label -> kernel; the order here is the row order of the table.",
+  }),
+  shares: z.array(shareSchema).default([]),
+  workloads: z.array(workloadSchema).min(1, { error: "declare at least one workload" }),
+  expect: strict({ default: expectation().prefault("PASS") }).prefault({}),
+})
+  .superRefine(checkReferences, always)
+  .meta({ title: "vmrig scenario" });
+
+export type ScenarioFile = z.output<typeof scenarioFileSchema>;
