@@ -1,0 +1,88 @@
+// Kernel provider for `source: {kind: path, kernel, modules?, config?}`: a kernel the user
+// built or fetched themselves. Nothing is copied; the files are checked and identified by hash.
+import { createHash } from "node:crypto";
+import { createReadStream } from "node:fs";
+import fs from "node:fs/promises";
+import path from "node:path";
+import { pipeline } from "node:stream/promises";
+import type { KernelArtifact, KernelEntry } from "../types.ts";
+import { VmrigError } from "../util/errors.ts";
+import type { KernelContext, KernelProvider } from "./provider.ts";
+
+export const pathKernelProvider: KernelProvider = { kind: "path", resolve: resolvePathKernel };
+
+export async function resolvePathKernel(entry: KernelEntry, ctx: KernelContext): Promise<KernelArtifact> {
+  const source = entry.source;
+  if (source.kind !== "path") throw new VmrigError(`Kernel "${entry.label}" is not a path kernel.`);
+  const base = ctx.baseDir ?? process.cwd();
+  const image = path.resolve(base, source.kernel);
+  await expectKind(entry.label, "kernel", image, "file");
+  const modulesDir = source.modules === undefined ? undefined : path.resolve(base, source.modules);
+  if (modulesDir) await expectKind(entry.label, "modules", modulesDir, "directory");
+  const config = source.config === undefined ? undefined : path.resolve(base, source.config);
+  if (config) await expectKind(entry.label, "config", config, "file");
+
+  const release = (modulesDir && releaseFromModulesDir(modulesDir)) ?? bzImageRelease(await readHead(image, 0x10000));
+  const identity = `sha256:${await sha256File(image)}`;
+  return {
+    label: entry.label,
+    arch: ctx.arch,
+    image,
+    release,
+    modulesDir,
+    config,
+    description: `${release ? `Linux ${release}` : "kernel"} from ${image}`,
+    identity,
+  };
+}
+
+async function expectKind(label: string, key: string, file: string, kind: "file" | "directory"): Promise<void> {
+  let st;
+  try {
+    st = await fs.stat(file);
+  } catch {
+    throw new VmrigError(`Kernel "${label}": ${key} ${file} does not exist.`);
+  }
+  if (kind === "file" ? !st.isFile() : !st.isDirectory()) {
+    throw new VmrigError(`Kernel "${label}": ${key} ${file} is not a ${kind}.`);
+  }
+}
+
+/** lib/modules/<release>: the directory name is the release when it looks like one. */
+export function releaseFromModulesDir(modulesDir: string): string | undefined {
+  const name = path.basename(modulesDir);
+  return /^\d+\.\d+/.test(name) ? name : undefined;
+}
+
+/**
+ * The release an x86 bzImage announces: the boot protocol header ("HdrS" at 0x202) holds at
+ * 0x20E a pointer (relative to 0x200) to "6.12.0-foo (user@host) #1 SMP ...". Other formats
+ * (arm64 Image, vmlinux) carry no such header: undefined.
+ */
+export function bzImageRelease(head: Uint8Array): string | undefined {
+  const b = Buffer.from(head.buffer, head.byteOffset, head.byteLength);
+  if (b.length < 0x210 || b.toString("latin1", 0x202, 0x206) !== "HdrS") return undefined;
+  const at = b.readUInt16LE(0x20e) + 0x200;
+  if (at >= b.length) return undefined;
+  const end = b.indexOf(0, at);
+  const text = b.toString("latin1", at, end < 0 ? b.length : end);
+  const release = text.split(" ")[0];
+  return release && /^\d+\.\d+/.test(release) ? release : undefined;
+}
+
+async function readHead(file: string, bytes: number): Promise<Uint8Array> {
+  const fh = await fs.open(file, "r");
+  try {
+    const buf = Buffer.alloc(bytes);
+    const { bytesRead } = await fh.read(buf, 0, bytes, 0);
+    return buf.subarray(0, bytesRead);
+  } finally {
+    await fh.close();
+  }
+}
+
+async function sha256File(file: string): Promise<string> {
+  const hash = createHash("sha256");
+  await pipeline(createReadStream(file), hash);
+  return hash.digest("hex");
+}

@@ -1,0 +1,49 @@
+// Where a scenario's kernels come from. Each `source.kind` has one provider that turns a
+// KernelEntry into files on disk (a KernelArtifact); the rest of vmrig only sees artifacts.
+import type { Arch, KernelArtifact, KernelEntry, KernelSource } from "../types.ts";
+import { VmrigError } from "../util/errors.ts";
+import { debianKernelProvider } from "./debian.ts";
+import { pathKernelProvider } from "./path.ts";
+
+export interface KernelContext {
+  /** The scenario's machine architecture (the kernel must be built for it). */
+  arch: Arch;
+  signal: AbortSignal;
+  /** Progress lines for the user ("downloading linux-image-... (49.1 MB)"). */
+  log: (line: string) => void;
+  /** Directory relative `path` sources are resolved against (the scenario's); default: cwd. */
+  baseDir?: string;
+}
+
+export interface KernelProvider {
+  kind: KernelSource["kind"];
+  resolve(entry: KernelEntry, ctx: KernelContext): Promise<KernelArtifact>;
+}
+
+/** Kernels built from source arrive with a later issue; this keeps their place. */
+const buildKernelProvider: KernelProvider = {
+  kind: "build",
+  async resolve(entry) {
+    throw new VmrigError(
+      `Kernel "${entry.label}": source kind "build" is not yet supported by this version of vmrig; use a debian or path kernel.`,
+    );
+  },
+};
+
+const providers = new Map<KernelSource["kind"], KernelProvider>();
+
+export function registerKernelProvider(provider: KernelProvider): void {
+  providers.set(provider.kind, provider);
+}
+
+for (const p of [debianKernelProvider, pathKernelProvider, buildKernelProvider]) registerKernelProvider(p);
+
+export function kernelProvider(kind: KernelSource["kind"]): KernelProvider {
+  const p = providers.get(kind);
+  if (!p) throw new VmrigError(`No kernel provider for source kind "${kind}".`);
+  return p;
+}
+
+export function resolveKernel(entry: KernelEntry, ctx: KernelContext): Promise<KernelArtifact> {
+  return kernelProvider(entry.source.kind).resolve(entry, ctx);
+}
