@@ -2,8 +2,7 @@
 // (it does not offer VIRTIO_F_ACCESS_PLATFORM) and accepts it through the relay. No guest
 // kernel: `-S` halts the CPU, and QEMU already does GET_FEATURES while realizing the device.
 //
-// VMRIG_TEST_VIRTIOFSD names a virtiofsd command (a wrapper script is fine) taking virtiofsd's
-// usual arguments; the test is skipped without it.
+// virtiofsd comes from vmrig's own provisioning (the system one, else trixie's, unpacked).
 import { spawn, type ChildProcess } from "node:child_process";
 import { existsSync } from "node:fs";
 import { mkdir, mkdtemp, readFile, rm } from "node:fs/promises";
@@ -13,16 +12,13 @@ import path from "node:path";
 import { afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { buildRelay, relayArgs, relayReadyLine } from "../../harness/virtiofs/relay.ts";
 import { isListening } from "../../harness/virtiofs/daemon.ts";
+import { provisionVirtiofsd, type VirtiofsdCommand } from "../../harness/virtiofs/provision.ts";
 
-const virtiofsd = process.env.VMRIG_TEST_VIRTIOFSD;
 const qemu = "qemu-system-x86_64";
 const qemuFound = (process.env.PATH ?? "").split(":").some((d) => d && existsSync(path.join(d, qemu)));
-const skipReason = !virtiofsd
-  ? "set VMRIG_TEST_VIRTIOFSD to a virtiofsd command (e.g. a wrapper script) to run"
-  : !qemuFound
-    ? `${qemu} not on PATH`
-    : "";
+const skipReason = !qemuFound ? `${qemu} not on PATH (run npm run setup)` : "";
 if (skipReason) console.warn(`relay-qemu: skipped: ${skipReason}`);
+let virtiofsd: VirtiofsdCommand;
 
 interface Proc {
   name: string;
@@ -78,7 +74,7 @@ async function startVirtiofsd(tag: string): Promise<{ proc: Proc; sock: string }
   const sock = path.join(dir, `vfsd-${tag}.sock`);
   const shared = path.join(dir, "share");
   await mkdir(shared, { recursive: true });
-  const proc = start(`virtiofsd[${tag}]`, virtiofsd!, ["--socket-path", sock, "--shared-dir", shared, "--sandbox", "none"]);
+  const proc = start(`virtiofsd[${tag}]`, virtiofsd.argv0, [...virtiofsd.prefixArgs, "--socket-path", sock, "--shared-dir", shared, "--sandbox", "none"]);
   await until(`virtiofsd socket ${sock}`, () => listening(sock), 15_000, proc);
   return { proc, sock };
 }
@@ -165,7 +161,8 @@ describe.skipIf(skipReason !== "")(`vhost-user relay with real QEMU and virtiofs
 
   beforeAll(async () => {
     relayBin = await buildRelay();
-  }, 120_000);
+    virtiofsd = await provisionVirtiofsd(new AbortController().signal);
+  }, 300_000);
 
   beforeEach(async () => {
     dir = await mkdtemp(path.join(os.tmpdir(), "vmrig-relay-qemu-"));
