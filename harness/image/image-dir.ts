@@ -1,0 +1,118 @@
+// The on-disk form of a built image: cachePaths.images()/<identity>/ with the initrd, the host
+// key pair and image.json. Written into a temporary sibling and renamed into place, so the
+// cache never holds half an image.
+
+import { randomBytes } from "node:crypto";
+import fs from "node:fs/promises";
+import path from "node:path";
+import type { Arch, GuestImage } from "../types.ts";
+import { initrdFileName, packInitramfs, type InitrdCompression } from "./cpio.ts";
+import { generateHostKey } from "./host-key.ts";
+import { GUEST_DIRECTORIES, GUEST_HOST_KEY } from "./init-files.ts";
+import { readModuleElf } from "./module-files.ts";
+
+/** One thing placed in the image: a host file copied, a module decompressed, generated text, a link. */
+export type ImageEntry =
+  | { guestPath: string; kind: "copy"; hostPath: string; mode: number; sha256: string }
+  | { guestPath: string; kind: "module"; hostPath: string; sha256: string }
+  | { guestPath: string; kind: "text"; content: string; mode: number }
+  | { guestPath: string; kind: "symlink"; target: string };
+
+/** image.json: what the image holds and what it was first built for (informational). */
+export interface ImageRecord {
+  identity: string;
+  arch: Arch;
+  initrd: string;
+  hostKeyPublic: string;
+  modules: string[];
+  builtAt: string;
+  builtFor: { kernel: string; release?: string; identity: string };
+  missingModules: string[];
+  builtinModules: string[];
+}
+
+const TMP_PREFIX = ".tmp-";
+
+export async function readImage(dir: string): Promise<GuestImage | undefined> {
+  let record: ImageRecord;
+  try {
+    record = JSON.parse(await fs.readFile(path.join(dir, "image.json"), "utf8")) as ImageRecord;
+    await fs.access(path.join(dir, record.initrd));
+  } catch {
+    return undefined;
+  }
+  return {
+    initrd: path.join(dir, record.initrd),
+    hostKeyPublic: record.hostKeyPublic,
+    modules: record.modules,
+    identity: record.identity,
+  };
+}
+
+/** Stages, packs and installs the image at `dir`; if another build installed it first, keeps that one. */
+export async function writeImage(
+  dir: string,
+  content: { entries: ImageEntry[]; compression: InitrdCompression },
+  record: Omit<ImageRecord, "initrd" | "hostKeyPublic">,
+  signal: AbortSignal,
+): Promise<void> {
+  await fs.mkdir(path.dirname(dir), { recursive: true });
+  await removeAbandonedBuilds(path.dirname(dir));
+  const tmp = path.join(path.dirname(dir), `${TMP_PREFIX}${path.basename(dir)}-${process.pid}-${randomBytes(4).toString("hex")}`);
+  const staging = path.join(tmp, "root");
+  try {
+    await stage(staging, content.entries, signal);
+    const hostKeyFile = path.join(tmp, "hostkey");
+    const hostKeyPublic = await generateHostKey(hostKeyFile, signal);
+    await fs.copyFile(hostKeyFile, path.join(staging, GUEST_HOST_KEY));
+    await fs.chmod(path.join(staging, GUEST_HOST_KEY), 0o600);
+    const initrd = initrdFileName(content.compression);
+    await packInitramfs(staging, path.join(tmp, initrd), content.compression, signal);
+    await fs.rm(staging, { recursive: true });
+    await fs.writeFile(path.join(tmp, "hostkey.pub"), `${hostKeyPublic}\n`);
+    const full: ImageRecord = { ...record, initrd, hostKeyPublic };
+    await fs.writeFile(path.join(tmp, "image.json"), `${JSON.stringify(full, null, 2)}\n`);
+    await fs.rename(tmp, dir).catch((e: NodeJS.ErrnoException) => {
+      // Another build of the same inputs finished first; its image is as good as ours.
+      if (e.code !== "ENOTEMPTY" && e.code !== "EEXIST") throw e;
+    });
+  } finally {
+    await fs.rm(tmp, { recursive: true, force: true });
+  }
+}
+
+/** Builds killed half-way (SIGKILL, power loss) leave their temporary directory behind. */
+async function removeAbandonedBuilds(imagesDir: string): Promise<void> {
+  const dayAgo = Date.now() - 24 * 3600 * 1000;
+  for (const name of await fs.readdir(imagesDir)) {
+    if (!name.startsWith(TMP_PREFIX)) continue;
+    const stat = await fs.stat(path.join(imagesDir, name)).catch(() => undefined);
+    if (stat && stat.mtimeMs < dayAgo) await fs.rm(path.join(imagesDir, name), { recursive: true, force: true });
+  }
+}
+
+async function stage(root: string, entries: ImageEntry[], signal: AbortSignal): Promise<void> {
+  const at = (guestPath: string) => path.join(root, guestPath);
+  for (const d of GUEST_DIRECTORIES) await fs.mkdir(at(d), { recursive: true });
+  await fs.chmod(at("/root"), 0o700);
+  await fs.chmod(at("/tmp"), 0o1777);
+  for (const e of entries) {
+    await fs.mkdir(path.dirname(at(e.guestPath)), { recursive: true });
+    switch (e.kind) {
+      case "copy":
+        await fs.copyFile(e.hostPath, at(e.guestPath));
+        await fs.chmod(at(e.guestPath), e.mode);
+        break;
+      case "module":
+        await fs.writeFile(at(e.guestPath), await readModuleElf(e.hostPath, signal), { mode: 0o644 });
+        break;
+      case "text":
+        await fs.writeFile(at(e.guestPath), e.content, { mode: e.mode });
+        await fs.chmod(at(e.guestPath), e.mode);
+        break;
+      case "symlink":
+        await fs.symlink(e.target, at(e.guestPath));
+        break;
+    }
+  }
+}

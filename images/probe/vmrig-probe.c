@@ -1,0 +1,331 @@
+// vmrig-probe: the guest side of vmrig's workloads.
+//
+// Every run prints exactly one JSON line on stdout. Exit status: 0 the operation succeeded,
+// 1 a syscall failed (the JSON names the errno, the syscall and how far it got), 2 usage error.
+// Built static (gcc -static -O2) so the guest image needs no libc of its own for it.
+//
+//   vmrig-probe getdents DIR BUFSIZE
+//   vmrig-probe read FILE BLOCKSIZE [--direct]
+//   vmrig-probe write FILE SIZE BLOCKSIZE [--direct] [--seed N]
+//   vmrig-probe alive DIR
+//   vmrig-probe pagesize
+//
+// Sizes accept a K/M/G suffix (binary units). `calls` counts every syscall the loop made,
+// including the last one (the empty read/getdents that ends it, or the one that failed).
+// The write pattern is a little-endian stream of xorshift64 words (state = seed, or a fixed
+// constant for seed 0), so the host can recompute it whatever the block size; the hash is
+// 64-bit FNV-1a over the bytes moved.
+
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+// ---- JSON output: one line, assembled piecewise ------------------------------------------
+
+static char out[1024];
+static size_t outLen;
+
+static void emit(const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  int n = vsnprintf(out + outLen, sizeof out - outLen, fmt, ap);
+  va_end(ap);
+  if (n > 0) outLen += (size_t)n < sizeof out - outLen ? (size_t)n : sizeof out - outLen - 1;
+}
+
+static int finish(int status) {
+  printf("{%s}\n", out);
+  fflush(stdout);
+  return status;
+}
+
+// errno names rather than strerror text: the harness compares them with scenario expectations.
+static const char *errnoName(int e) {
+  static const struct { int num; const char *name; } names[] = {
+    {EPERM, "EPERM"}, {ENOENT, "ENOENT"}, {EINTR, "EINTR"}, {EIO, "EIO"}, {ENXIO, "ENXIO"},
+    {E2BIG, "E2BIG"}, {EBADF, "EBADF"}, {EAGAIN, "EAGAIN"}, {ENOMEM, "ENOMEM"},
+    {EACCES, "EACCES"}, {EFAULT, "EFAULT"}, {EBUSY, "EBUSY"}, {EEXIST, "EEXIST"},
+    {EXDEV, "EXDEV"}, {ENODEV, "ENODEV"}, {ENOTDIR, "ENOTDIR"}, {EISDIR, "EISDIR"},
+    {EINVAL, "EINVAL"}, {ENFILE, "ENFILE"}, {EMFILE, "EMFILE"}, {ENOTTY, "ENOTTY"},
+    {EFBIG, "EFBIG"}, {ENOSPC, "ENOSPC"}, {EROFS, "EROFS"}, {EMLINK, "EMLINK"},
+    {EPIPE, "EPIPE"}, {ERANGE, "ERANGE"}, {EDEADLK, "EDEADLK"}, {ENAMETOOLONG, "ENAMETOOLONG"},
+    {ENOSYS, "ENOSYS"}, {ENOTEMPTY, "ENOTEMPTY"}, {ELOOP, "ELOOP"}, {ENODATA, "ENODATA"},
+    {EOVERFLOW, "EOVERFLOW"}, {EOPNOTSUPP, "EOPNOTSUPP"}, {ENOTCONN, "ENOTCONN"},
+    {ECONNABORTED, "ECONNABORTED"}, {ETIMEDOUT, "ETIMEDOUT"}, {ESTALE, "ESTALE"},
+    {ECANCELED, "ECANCELED"}, {EDQUOT, "EDQUOT"}, {ENOLINK, "ENOLINK"}, {EPROTO, "EPROTO"},
+    {EBADMSG, "EBADMSG"}, {ENOBUFS, "ENOBUFS"}, {ESHUTDOWN, "ESHUTDOWN"},
+  };
+  for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
+    if (names[i].num == e) return names[i].name;
+  return "EUNKNOWN";
+}
+
+// Reports a failed syscall. The caller has already emitted the partial progress.
+static int failed(const char *syscallName, int e) {
+  emit(",\"ok\":false,\"errno\":\"%s\",\"errnoNum\":%d,\"syscall\":\"%s\"", errnoName(e), e,
+       syscallName);
+  return finish(1);
+}
+
+static int usage(const char *why) {
+  fprintf(stderr,
+          "vmrig-probe: %s\n"
+          "usage: vmrig-probe getdents DIR BUFSIZE\n"
+          "       vmrig-probe read FILE BLOCKSIZE [--direct]\n"
+          "       vmrig-probe write FILE SIZE BLOCKSIZE [--direct] [--seed N]\n"
+          "       vmrig-probe alive DIR\n"
+          "       vmrig-probe pagesize\n",
+          why);
+  emit("\"op\":\"usage\",\"ok\":false,\"error\":\"%s\"", why);
+  return finish(2);
+}
+
+// ---- small helpers ------------------------------------------------------------------------
+
+static bool parseSize(const char *s, uint64_t *value) {
+  char *end;
+  errno = 0;
+  unsigned long long n = strtoull(s, &end, 10);
+  if (errno || end == s || *s == '-') return false;
+  unsigned shift = 0;
+  switch (*end) {
+    case 'K': case 'k': shift = 10; end++; break;
+    case 'M': case 'm': shift = 20; end++; break;
+    case 'G': case 'g': shift = 30; end++; break;
+  }
+  if (*end) return false;
+  *value = (uint64_t)n << shift;
+  return true;
+}
+
+#define FNV_OFFSET 0xcbf29ce484222325ULL
+#define FNV_PRIME 0x100000001b3ULL
+
+static uint64_t fnv1a64(uint64_t h, const unsigned char *p, size_t n) {
+  for (size_t i = 0; i < n; i++) h = (h ^ p[i]) * FNV_PRIME;
+  return h;
+}
+
+// The write pattern: xorshift64 words, emitted least significant byte first.
+struct pattern { uint64_t state, word; unsigned left; };
+
+static void patternInit(struct pattern *p, uint64_t seed) {
+  p->state = seed ? seed : 0x9e3779b97f4a7c15ULL;  // xorshift must not start at 0
+  p->left = 0;
+}
+
+static void patternFill(struct pattern *p, unsigned char *buf, size_t n) {
+  for (size_t i = 0; i < n; i++) {
+    if (p->left == 0) {
+      uint64_t x = p->state;
+      x ^= x << 13;
+      x ^= x >> 7;
+      x ^= x << 17;
+      p->state = p->word = x;
+      p->left = 8;
+    }
+    buf[i] = (unsigned char)p->word;
+    p->word >>= 8;
+    p->left--;
+  }
+}
+
+// O_DIRECT wants the buffer aligned; the page size satisfies every block device and FUSE.
+static void *alignedBuffer(size_t size) {
+  void *p = NULL;
+  long page = sysconf(_SC_PAGESIZE);
+  if (posix_memalign(&p, page > 0 ? (size_t)page : 4096, size ? size : 1)) return NULL;
+  return p;
+}
+
+struct linuxDirent64 {
+  uint64_t d_ino;
+  int64_t d_off;
+  unsigned short d_reclen;
+  unsigned char d_type;
+  char d_name[];
+};
+
+static bool isDotOrDotDot(const char *name) {
+  return name[0] == '.' && (name[1] == 0 || (name[1] == '.' && name[2] == 0));
+}
+
+// ---- subcommands --------------------------------------------------------------------------
+
+struct getdentsProgress { uint64_t entries, calls; long maxReturned; };
+
+static void emitGetdentsProgress(const struct getdentsProgress *p) {
+  emit(",\"entries\":%" PRIu64 ",\"calls\":%" PRIu64 ",\"maxReturned\":%ld", p->entries,
+       p->calls, p->maxReturned);
+}
+
+// Calls getdents64 with exactly the caller's buffer size: the size is the lever for the
+// readdir-buffer bugs.
+static int cmdGetdents(int argc, char **argv) {
+  uint64_t bufSize;
+  if (argc != 2 || !parseSize(argv[1], &bufSize) || bufSize == 0 || bufSize > UINT32_MAX)
+    return usage("getdents needs DIR BUFSIZE");
+  emit("\"op\":\"getdents\",\"bufferSize\":%" PRIu64, bufSize);
+  struct getdentsProgress progress = {0, 0, 0};
+  char *buf = malloc(bufSize);
+  int fd = buf ? open(argv[0], O_RDONLY | O_DIRECTORY | O_CLOEXEC) : -1;
+  if (fd < 0) {
+    int e = buf ? errno : ENOMEM;
+    emitGetdentsProgress(&progress);
+    return failed(buf ? "open" : "malloc", e);
+  }
+  for (;;) {
+    long n = syscall(SYS_getdents64, fd, buf, (unsigned)bufSize);
+    progress.calls++;
+    if (n < 0) {
+      int e = errno;
+      emitGetdentsProgress(&progress);
+      return failed("getdents64", e);
+    }
+    if (n == 0) break;
+    if (n > progress.maxReturned) progress.maxReturned = n;
+    for (long off = 0; off < n;) {
+      struct linuxDirent64 *d = (struct linuxDirent64 *)(buf + off);
+      if (!isDotOrDotDot(d->d_name)) progress.entries++;
+      off += d->d_reclen;
+    }
+  }
+  close(fd);
+  emitGetdentsProgress(&progress);
+  emit(",\"ok\":true");
+  return finish(0);
+}
+
+static int cmdRead(int argc, char **argv) {
+  uint64_t blockSize;
+  bool direct = argc == 3 && strcmp(argv[2], "--direct") == 0;
+  if ((argc != 2 && !direct) || !parseSize(argv[1], &blockSize) || blockSize == 0 ||
+      blockSize > (1ULL << 31))
+    return usage("read needs FILE BLOCKSIZE [--direct]");
+  emit("\"op\":\"read\",\"blockSize\":%" PRIu64 ",\"direct\":%s", blockSize,
+       direct ? "true" : "false");
+  unsigned char *buf = alignedBuffer(blockSize);
+  if (!buf) return failed("posix_memalign", ENOMEM);
+  int fd = open(argv[0], O_RDONLY | O_CLOEXEC | (direct ? O_DIRECT : 0));
+  if (fd < 0) {
+    int e = errno;
+    emit(",\"bytes\":0,\"calls\":0");
+    return failed("open", e);
+  }
+  uint64_t bytes = 0, calls = 0, hash = FNV_OFFSET;
+  for (;;) {
+    ssize_t n = read(fd, buf, blockSize);
+    calls++;
+    if (n < 0) {
+      int e = errno;
+      emit(",\"bytes\":%" PRIu64 ",\"calls\":%" PRIu64, bytes, calls);
+      return failed("read", e);
+    }
+    if (n == 0) break;
+    hash = fnv1a64(hash, buf, (size_t)n);
+    bytes += (uint64_t)n;
+  }
+  close(fd);
+  emit(",\"ok\":true,\"bytes\":%" PRIu64 ",\"calls\":%" PRIu64 ",\"fnv1a64\":\"%016" PRIx64 "\"",
+       bytes, calls, hash);
+  return finish(0);
+}
+
+static int cmdWrite(int argc, char **argv) {
+  uint64_t size, blockSize, seed = 0;
+  bool direct = false;
+  if (argc < 3 || !parseSize(argv[1], &size) || !parseSize(argv[2], &blockSize) ||
+      blockSize == 0 || blockSize > (1ULL << 31))
+    return usage("write needs FILE SIZE BLOCKSIZE [--direct] [--seed N]");
+  for (int i = 3; i < argc; i++) {
+    if (strcmp(argv[i], "--direct") == 0) direct = true;
+    else if (strcmp(argv[i], "--seed") == 0 && i + 1 < argc && parseSize(argv[i + 1], &seed)) i++;
+    else return usage("write: unknown option");
+  }
+  emit("\"op\":\"write\",\"blockSize\":%" PRIu64 ",\"direct\":%s,\"seed\":%" PRIu64, blockSize,
+       direct ? "true" : "false", seed);
+  unsigned char *buf = alignedBuffer(blockSize);
+  if (!buf) return failed("posix_memalign", ENOMEM);
+  int fd = open(argv[0], O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | (direct ? O_DIRECT : 0), 0644);
+  if (fd < 0) {
+    int e = errno;
+    emit(",\"bytes\":0,\"calls\":0");
+    return failed("open", e);
+  }
+  struct pattern pat;
+  patternInit(&pat, seed);
+  uint64_t bytes = 0, calls = 0, hash = FNV_OFFSET;
+  while (bytes < size) {
+    size_t chunk = size - bytes < blockSize ? (size_t)(size - bytes) : (size_t)blockSize;
+    patternFill(&pat, buf, chunk);
+    // A short write leaves the rest of the chunk to write again; the pattern has moved on,
+    // so write the remainder from the same buffer.
+    for (size_t done = 0; done < chunk;) {
+      ssize_t n = write(fd, buf + done, chunk - done);
+      calls++;
+      if (n < 0) {
+        int e = errno;
+        emit(",\"bytes\":%" PRIu64 ",\"calls\":%" PRIu64, bytes, calls);
+        return failed("write", e);
+      }
+      hash = fnv1a64(hash, buf + done, (size_t)n);
+      done += (size_t)n;
+      bytes += (uint64_t)n;
+    }
+  }
+  emit(",\"bytes\":%" PRIu64 ",\"calls\":%" PRIu64, bytes, calls);
+  if (fsync(fd) < 0) return failed("fsync", errno);
+  if (close(fd) < 0) return failed("close", errno);
+  emit(",\"ok\":true,\"fnv1a64\":\"%016" PRIx64 "\"", hash);
+  return finish(0);
+}
+
+// The liveness probe: does the mount still answer a lookup, an open and a small readdir?
+static int cmdAlive(int argc, char **argv) {
+  if (argc != 1) return usage("alive needs DIR");
+  emit("\"op\":\"alive\"");
+  struct stat st;
+  if (stat(argv[0], &st) < 0) return failed("stat", errno);
+  int fd = open(argv[0], O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd < 0) return failed("open", errno);
+  static char buf[4096];
+  if (syscall(SYS_getdents64, fd, buf, sizeof buf) < 0) return failed("getdents64", errno);
+  close(fd);
+  emit(",\"ok\":true");
+  return finish(0);
+}
+
+static int cmdPagesize(int argc, char **argv) {
+  (void)argv;
+  if (argc != 0) return usage("pagesize takes no arguments");
+  emit("\"op\":\"pagesize\",\"ok\":true,\"pageSize\":%ld", sysconf(_SC_PAGESIZE));
+  return finish(0);
+}
+
+static const struct {
+  const char *name;
+  int (*run)(int argc, char **argv);
+} commands[] = {
+  {"getdents", cmdGetdents},
+  {"read", cmdRead},
+  {"write", cmdWrite},
+  {"alive", cmdAlive},
+  {"pagesize", cmdPagesize},
+};
+
+int main(int argc, char **argv) {
+  if (argc < 2) return usage("no subcommand");
+  for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
+    if (strcmp(argv[1], commands[i].name) == 0) return commands[i].run(argc - 2, argv + 2);
+  return usage("unknown subcommand");
+}
