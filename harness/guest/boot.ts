@@ -10,7 +10,8 @@ import { QemuMachine, type MachineExit } from "../qemu/machine.ts";
 import { SupervisedDaemon, virtiofsdArgs, waitForListeningSocket, type DaemonCommand } from "../virtiofs/daemon.ts";
 import { GuestShell, type ClientKey, type ExecResult } from "./ssh.ts";
 
-export const READY_MARKER = "vmrig-guest: ready";
+import { authKeyCmdlineWord, guestInitErrors } from "../image/guest-protocol.ts";
+export { GUEST_READY_MARKER as READY_MARKER } from "../image/guest-protocol.ts";
 
 export interface BootRequest {
   arch: Arch;
@@ -108,7 +109,6 @@ export async function bootGuest(req: BootRequest): Promise<Guest> {
     }
 
     const qmpSocket = path.join(req.socketsDir, "qmp.sock");
-    const authKey = Buffer.from(req.clientKey.publicKey).toString("base64");
     machine = await QemuMachine.launch(
       {
         arch: req.arch,
@@ -117,7 +117,7 @@ export async function bootGuest(req: BootRequest): Promise<Guest> {
         cpus: req.machine.cpus,
         kernelImage: req.kernel.image,
         initrd: req.image.initrd,
-        cmdline: [...baseCmdline(req.arch), `vmrig.authkey=${authKey}`, ...req.cmdline],
+        cmdline: [...baseCmdline(req.arch), authKeyCmdlineWord(req.clientKey.publicKey), ...req.cmdline],
         virtioFs: devices,
         sshHostPort: 0,
         qmpSocket,
@@ -141,7 +141,8 @@ export async function bootGuest(req: BootRequest): Promise<Guest> {
     ).catch((e: Error) => {
       const dead = deathReason();
       const daemonDied = daemons.some((d) => d.deathReason);
-      const reason = dead ?? (e.message || "no SSH answer");
+      const initErrors = guestInitErrors(m.consoleText());
+      const reason = dead ?? (initErrors.length ? `guest init failed: ${initErrors.join("; ")}` : e.message || "no SSH answer");
       throw new BootFailure(daemonDied ? "infra" : "boot-fail", reason, m.consoleText());
     });
 

@@ -1,7 +1,11 @@
 // The command channel into a guest: ssh2 with a pinned host key and an ephemeral client key.
 // Readiness is "a command returned", never "the port accepted": QEMU's user network accepts TCP
 // on the forwarded port long before the guest's sshd exists.
-import { Client, utils, type ClientChannel } from "ssh2";
+import ssh2, { type ClientChannel } from "ssh2";
+
+// ssh2 is CommonJS: its named exports are only reachable through the default import under ESM.
+const { Client, utils } = ssh2;
+type Client = InstanceType<typeof Client>;
 import pRetry, { AbortError } from "p-retry";
 
 export interface ClientKey {
@@ -59,7 +63,7 @@ export class GuestShell {
         client.on("close", () => (shell.closed = true));
         resolve(shell);
       });
-      client.once("error", fail);
+      client.on("error", fail);
       client.once("close", () => fail(new Error("connection closed during handshake")));
       client.connect({
         host: target.host,
