@@ -10,7 +10,7 @@ import { QemuMachine, type MachineExit } from "../qemu/machine.ts";
 import { SupervisedDaemon, virtiofsdArgs, waitForListeningSocket, type DaemonCommand } from "../virtiofs/daemon.ts";
 import { GuestShell, type ClientKey, type ExecResult } from "./ssh.ts";
 
-import { authKeyCmdlineWord, guestInitErrors } from "../image/guest-protocol.ts";
+import { authKeyCmdlineWord, guestInitErrors, GUEST_READY_MARKER as READY_MARKER } from "../image/guest-protocol.ts";
 export { GUEST_READY_MARKER as READY_MARKER } from "../image/guest-protocol.ts";
 
 export interface BootRequest {
@@ -135,6 +135,13 @@ export async function bootGuest(req: BootRequest): Promise<Guest> {
       return daemons.map((d) => d.deathReason).find(Boolean);
     };
 
+    // The console marker says sshd was started: SSH attempts before it only waste time. It is a
+    // hint, not proof (a command that returns is), so wait for it only a third of the deadline.
+    await Promise.race([
+      m.waitForConsole(READY_MARKER),
+      m.exited,
+      new Promise((r) => setTimeout(r, req.bootTimeoutMs / 3).unref()),
+    ]);
     shell = await GuestShell.connect(
       { host: "127.0.0.1", port, hostKeyPublic: req.image.hostKeyPublic, key: req.clientKey },
       { deadlineMs: req.bootTimeoutMs, signal: req.signal, stillBooting: deathReason },

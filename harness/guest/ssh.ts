@@ -91,13 +91,18 @@ export class GuestShell {
     opts: { deadlineMs: number; signal?: AbortSignal; stillBooting: () => string | undefined },
   ): Promise<GuestShell> {
     const start = Date.now();
+    let attempt = 0;
     return pRetry(
       async () => {
         const why = opts.stillBooting();
         if (why) throw new AbortError(why);
         const left = opts.deadlineMs - (Date.now() - start);
         if (left <= 0) throw new AbortError(`no SSH answer within ${Math.round(opts.deadlineMs / 1000)} s`);
-        const shell = await GuestShell.connectOnce(target, Math.min(left, 15_000)).catch((e: Error) => {
+        // Escalating per-attempt bounds: an early attempt can be swallowed whole by a guest
+        // whose NIC is not up yet, and must not cost the full handshake timeout.
+        attempt++;
+        const bound = Math.min(left, 15_000, 2_000 * 1.5 ** (attempt - 1));
+        const shell = await GuestShell.connectOnce(target, bound).catch((e: Error) => {
           if (e instanceof HostKeyMismatch) throw new AbortError(e.message);
           throw e;
         });
