@@ -117,7 +117,8 @@ export type CellOutcome =
   /** The workload ran but its result was wrong (count, checksum, exit code). */
   | { kind: "fail"; detail: string }
   | { kind: "hang"; what: string; wedged: boolean }
-  | { kind: "crash"; title: string; excerpt: string }
+  /** signature: title plus normalised top frames, equal across runs of the same bug. */
+  | { kind: "crash"; title: string; excerpt: string; signature?: string }
   | { kind: "boot-fail"; reason: string }
   | { kind: "infra"; reason: string }
   | { kind: "not-run"; reason: string };

@@ -5,7 +5,7 @@ import type { Guest } from "../guest/boot.ts";
 import type { ExecResult } from "../guest/ssh.ts";
 import { workloadKind, workloadShare, type WorkloadContext } from "../workloads/kinds.ts";
 import { PROBE, parseProbeOutput, shellQuote } from "../workloads/probe.ts";
-import { firstFatalFinding } from "./console-witness.ts";
+import { findingsForEvidence, firstFatalFinding } from "./console-witness.ts";
 
 export interface CellRun {
   outcome: CellOutcome;
@@ -30,7 +30,7 @@ export async function runCell(
   const started = Date.now();
   const done = (outcome: CellOutcome, evidence: Record<string, unknown>, guestSpoiled: boolean): CellRun => ({
     outcome,
-    evidence: { ...evidence, kernelMessages: kernelMessagesSince(guest, consoleStart) },
+    evidence: { ...evidence, kernelMessages: kernelMessagesSince(guest, consoleStart), consoleFindings: findingsForEvidence(guest.consoleText(), consoleStart) },
     guestSpoiled,
     durationMs: Date.now() - started,
   });
@@ -56,14 +56,14 @@ export async function runCell(
   if (exec.kind === "lost") {
     await settle(guest);
     const f = crash();
-    if (f) return done({ kind: "crash", title: f.title, excerpt: f.excerpt }, evidence, true);
+    if (f) return done({ kind: "crash", title: f.title, excerpt: f.excerpt, signature: f.signature }, evidence, true);
     const dead = guest.deathReason();
     if (guest.qemuExit?.guestPanicked) return done({ kind: "crash", title: "Kernel panic (pvpanic)", excerpt: tail(guest.consoleText().slice(consoleStart)) }, evidence, true);
     return done({ kind: "infra", reason: `lost the guest during ${w.id}: ${dead ?? exec.error}` }, evidence, true);
   }
   if (exec.kind === "timeout") {
     const f = crash();
-    if (f) return done({ kind: "crash", title: f.title, excerpt: f.excerpt }, evidence, true);
+    if (f) return done({ kind: "crash", title: f.title, excerpt: f.excerpt, signature: f.signature }, evidence, true);
     const alive = await liveness(guest, ctx, t.livenessMs);
     evidence.liveness = alive;
     const what = `${w.id} did not finish in ${Math.round(t.stepMs / 1000)} s`;
@@ -73,7 +73,7 @@ export async function runCell(
   const j = await kind.judge(w as never, exec, facts, ctx);
   Object.assign(evidence, j.evidence);
   const f = crash();
-  if (f) return done({ kind: "crash", title: f.title, excerpt: f.excerpt }, evidence, true);
+  if (f) return done({ kind: "crash", title: f.title, excerpt: f.excerpt, signature: f.signature }, evidence, true);
   if (j.kind === "outcome") return done(j.outcome, evidence, false);
   const alive = await liveness(guest, ctx, t.livenessMs);
   evidence.liveness = alive;

@@ -1,0 +1,70 @@
+// results.md: a short header, the GitHub table (same cells as the terminal), a legend, and the
+// crash excerpts, so the file can be pasted into a patch's cover letter or a PR as it is.
+import type { RunResult } from "../types.ts";
+import { describeExpectation } from "./expect.ts";
+import { cellLabel } from "./labels.ts";
+import { summarise } from "./summary.ts";
+
+const MAX_EXCERPT_LINES = 40;
+
+/** Table cells cannot hold a pipe or a newline. */
+const esc = (s: string) => s.replace(/\\/g, "\\\\").replace(/\|/g, "\\|").replace(/\r?\n/g, " ");
+
+export const LEGEND = [
+  "`PASS`: the workload did what it should",
+  "`-EXXX`: the syscall failed with that errno; *mount healthy* / *mount wedged* says whether the share still answered afterwards",
+  "`FAIL`: it ran, but the result was wrong (count, checksum, exit code)",
+  "`HANG`: it did not finish in time (what hung)",
+  "`CRASH`: the kernel oopsed, BUG()ed or panicked (first line of the report)",
+  "`BOOT-FAIL`: the kernel never reached the guest's shell",
+  "`INFRA`: vmrig or the host failed, which says nothing about the kernel",
+  "`NOT RUN`: the run stopped before this cell",
+  "✗ expected X: the cell did not meet the scenario's expectation",
+];
+
+function hostLine(run: RunResult): string {
+  const h = run.host;
+  const parts = [
+    `QEMU ${h.qemu ?? "unknown"}`,
+    `virtiofsd ${h.virtiofsd ?? "unknown"}`,
+    `accel ${h.accel ?? "unknown"}${h.accelNote ? ` (${h.accelNote})` : ""}`,
+    `host ${h.hostname}`,
+  ];
+  return parts.join(", ");
+}
+
+export function renderMarkdown(run: RunResult): string {
+  const s = summarise(run);
+  const out: string[] = [`# vmrig: ${run.scenario}`, ""];
+  out.push(`- Scenario: \`${run.scenarioFile}\``);
+  out.push(`- Host: ${hostLine(run)}`);
+  out.push(`- Started ${run.startedAt}${run.finishedAt ? `, finished ${run.finishedAt}` : ""}`);
+  out.push(run.complete ? "- Run: complete" : `- Run: **INCOMPLETE** (interrupted; ${s.missing} cells not run)`);
+  out.push(`- Result: ${s.met} of ${s.cells} cells met their expectation${s.exitCode === 0 ? "" : " (**not all met**)"}`);
+  out.push("");
+
+  out.push(`| Guest kernel | ${run.workloads.map(esc).join(" | ")} |`);
+  out.push(`|---|${run.workloads.map(() => "---").join("|")}|`);
+  for (const row of run.rows) {
+    const head = `**${esc(row.label)}**${row.description ? `<br>${esc(row.description)}` : ""}`;
+    const cells = run.workloads.map((w) => {
+      const c = row.cells.find((x) => x.workload === w);
+      if (!c) return "NOT RUN";
+      return esc(cellLabel(c.outcome)) + (c.met ? "" : ` ✗ expected ${esc(describeExpectation(c.expected))}`);
+    });
+    out.push(`| ${head} | ${cells.join(" | ")} |`);
+  }
+  out.push("", "Legend:", "", ...LEGEND.map((l) => `- ${l}`));
+
+  const crashes = run.rows.flatMap((r) => r.cells.filter((c) => c.outcome.kind === "crash").map((c) => ({ r, c })));
+  if (crashes.length) out.push("", "## Crashes");
+  for (const { r, c } of crashes) {
+    if (c.outcome.kind !== "crash") continue;
+    const lines = c.outcome.excerpt.split("\n");
+    const shown = lines.slice(0, MAX_EXCERPT_LINES);
+    if (lines.length > shown.length) shown.push(`[... ${lines.length - shown.length} more lines in the console log ...]`);
+    const where = r.artifacts.console ? ` (console: \`${r.artifacts.console}\`)` : "";
+    out.push("", `### ${r.label} / ${c.workload}: ${c.outcome.title}${where}`, "", "```", ...shown, "```");
+  }
+  return out.join("\n") + "\n";
+}

@@ -1,0 +1,36 @@
+// Counts and the exit code of a run: 0 only when the run is complete and every cell met its
+// expectation.
+import type { CellOutcome, RunResult } from "../types.ts";
+import { ExitCode } from "../util/errors.ts";
+
+export interface RunSummary {
+  cells: number;
+  met: number;
+  notMet: number;
+  /** Cells per outcome kind. */
+  byKind: Record<CellOutcome["kind"], number>;
+  /** Kernel × workload pairs the run never produced a cell for (an interrupted run). */
+  missing: number;
+  complete: boolean;
+  exitCode: number;
+}
+
+export function summarise(run: RunResult): RunSummary {
+  const byKind: RunSummary["byKind"] = { pass: 0, errno: 0, fail: 0, hang: 0, crash: 0, "boot-fail": 0, infra: 0, "not-run": 0 };
+  let cells = 0;
+  let met = 0;
+  let missing = 0;
+  for (const row of run.rows) {
+    for (const c of row.cells) {
+      cells++;
+      byKind[c.outcome.kind]++;
+      if (c.met) met++;
+    }
+    missing += run.workloads.filter((w) => !row.cells.some((c) => c.workload === w)).length;
+  }
+  const allMet = run.complete && missing === 0 && met === cells && cells > 0;
+  return {
+    cells, met, notMet: cells - met, byKind, missing, complete: run.complete,
+    exitCode: allMet ? ExitCode.ok : ExitCode.expectationFailed,
+  };
+}
