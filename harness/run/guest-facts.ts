@@ -65,3 +65,17 @@ export async function collectGuestFacts(guest: Guest, s: Scenario, deadlineMs: n
   }
   return { evidence, unmounted };
 }
+
+/**
+ * swiotlb after the workloads: did bouncing really happen? Needs debugfs; a kernel without it
+ * says "unknown", never zero.
+ */
+export async function collectSwiotlbEvidence(guest: Guest, deadlineMs: number): Promise<Record<string, unknown>> {
+  const dir = "/sys/kernel/debug/swiotlb";
+  const r = await guest.exec(`for f in io_tlb_nslabs io_tlb_used io_tlb_used_hiwater; do [ -r ${dir}/$f ] && echo "$f $(cat ${dir}/$f)"; done; true`, deadlineMs);
+  if (r.kind !== "exited") return { swiotlb: "unknown" };
+  const values = Object.fromEntries(
+    r.stdout.split("\n").map((l) => l.trim().split(/\s+/)).filter((c) => c.length === 2).map(([k, v]) => [k!, Number(v)]),
+  );
+  return { swiotlb: Object.keys(values).length ? values : "unknown" };
+}

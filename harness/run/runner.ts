@@ -20,7 +20,7 @@ import { generateClientKey } from "../guest/ssh.ts";
 import type { DaemonCommand } from "../virtiofs/daemon.ts";
 import { expectationMet } from "../report/expect.ts";
 import { runCell, workloadShare } from "./cell.ts";
-import { collectGuestFacts } from "./guest-facts.ts";
+import { collectGuestFacts, collectSwiotlbEvidence } from "./guest-facts.ts";
 import type { Progress } from "./progress.ts";
 
 export interface PreparedKernel {
@@ -146,6 +146,7 @@ async function runKernelRow(s: Scenario, k: PreparedKernel, env: RunEnv, run: Ru
         if (cell.guestSpoiled) break;
       }
       if (!guest.deathReason()) {
+        Object.assign(row.evidence, boot === 1 ? await collectSwiotlbEvidence(guest, timeouts.livenessMs) : {});
         const dmesg = await guest.exec("dmesg", 10_000 * scale);
         if (dmesg.kind === "exited") {
           await writeFile(path.join(bootDir, "dmesg.txt"), dmesg.stdout);
