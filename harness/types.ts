@@ -69,6 +69,7 @@ export interface ShareSpec {
 
 export type WorkloadSpec =
   | { id: string; kind: "readdir"; share: string; entries: number; bufferBytes: number }
+  | { id: string; kind: "getdentsSweep"; share: string; entries: number; bufferSizes: number[] }
   | { id: string; kind: "read"; share: string; sizeBytes: number; blockBytes: number; direct: boolean }
   | { id: string; kind: "write"; share: string; sizeBytes: number; blockBytes: number; direct: boolean }
   | { id: string; kind: "shell"; command: string; expectExit: number };
@@ -113,7 +114,7 @@ export interface GuestImage {
 export type CellOutcome =
   | { kind: "pass"; detail?: string }
   /** The syscall failed with an errno; the liveness probe says whether the mount still answers. */
-  | { kind: "errno"; errno: string; mountHealthy: boolean | "unknown"; detail?: string }
+  | { kind: "errno"; errno: string; mountHealthy: boolean | "unknown"; detail?: string; /** e.g. "512K" for a sweep */ at?: string }
   /** The workload ran but its result was wrong (count, checksum, exit code). */
   | { kind: "fail"; detail: string }
   | { kind: "hang"; what: string; wedged: boolean }

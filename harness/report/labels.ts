@@ -11,7 +11,7 @@ export function cellLabel(o: CellOutcome): string {
     case "pass": return "PASS";
     case "errno":
       // The liveness probe tells a clean error from one that left the share unusable.
-      return errnoLabel(o.errno) + (o.mountHealthy === true ? " (mount healthy)" : o.mountHealthy === false ? ", mount wedged" : "");
+      return errnoLabel(o.errno) + (o.at ? ` at ${o.at}` : "") + (o.mountHealthy === true ? " (mount healthy)" : o.mountHealthy === false ? ", mount wedged" : "");
     case "fail": return `FAIL: ${o.detail}`;
     case "hang": return `HANG: ${o.what}`;
     case "crash": return `CRASH: ${o.title}`;

@@ -78,7 +78,7 @@ export async function runCell(
   const alive = await liveness(guest, ctx, t.livenessMs);
   evidence.liveness = alive;
   return done(
-    { kind: "errno", errno: j.errno, mountHealthy: alive.ok, detail: j.detail },
+    { kind: "errno", errno: j.errno, mountHealthy: alive.ok, detail: j.detail, ...(j.at ? { at: j.at } : {}) },
     evidence,
     !alive.ok,
   );

@@ -131,11 +131,17 @@ function toKernelSource(kernel: ScenarioFile["kernels"][string], dir: string): K
   }
   // The schema guarantees exactly one source, so this is `build`.
   const spec: Record<string, unknown> = { ...kernel.build! };
-  // Only the file lists are paths; `source` names a package or tree the builder interprets.
+  // The file lists are paths, and so are a git or tarball source; a string `source` names a
+  // Debian package. The builder validates the rest.
   for (const key of ["config", "patches"]) {
     const value = spec[key];
     if (typeof value === "string") spec[key] = resolve(value);
     else if (Array.isArray(value)) spec[key] = value.map((v) => (typeof v === "string" ? resolve(v) : v));
+  }
+  if (typeof spec.source === "object" && spec.source !== null) {
+    const source: Record<string, unknown> = { ...(spec.source as Record<string, unknown>) };
+    for (const key of ["git", "tarball"]) if (typeof source[key] === "string") source[key] = resolve(source[key]);
+    spec.source = source;
   }
   return { kind: "build", spec };
 }
@@ -146,8 +152,9 @@ function toShare(share: ScenarioFile["shares"][number]): ShareSpec {
 }
 
 function toWorkload(workload: ScenarioFile["workloads"][number]): WorkloadSpec {
-  const { id, readdir, read, write, shell } = workload;
+  const { id, readdir, getdentsSweep, read, write, shell } = workload;
   if (readdir) return { id, kind: "readdir", share: readdir.share, entries: readdir.entries, bufferBytes: readdir.bufferSize };
+  if (getdentsSweep) return { id, kind: "getdentsSweep", share: getdentsSweep.share, entries: getdentsSweep.entries, bufferSizes: getdentsSweep.bufferSizes };
   if (read) return { id, kind: "read", share: read.share, sizeBytes: read.size, blockBytes: read.blockSize, direct: read.direct };
   if (write) return { id, kind: "write", share: write.share, sizeBytes: write.size, blockBytes: write.blockSize, direct: write.direct };
   // The schema guarantees exactly one kind, so this is `shell`.

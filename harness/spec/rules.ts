@@ -19,7 +19,7 @@ export const QUEUE_SIZE_MAX = 1024;
 /** Bytes in struct virtio_fs_config.tag; QEMU refuses longer tags. */
 export const SHARE_TAG_MAX_BYTES = 36;
 
-export const WORKLOAD_KINDS = ["readdir", "read", "write", "shell"] as const;
+export const WORKLOAD_KINDS = ["readdir", "getdentsSweep", "read", "write", "shell"] as const;
 export const KERNEL_SOURCES = ["debian", "path", "build"] as const;
 
 /** Why a workload id, share tag, label or scenario name was refused. */

@@ -140,7 +140,12 @@ const pathSchema = strict({
 });
 
 /** Validated in full by the kernel builder; here only its entry point. */
-const buildSchema = z.looseObject({ source: z.string().min(1) });
+const buildSchema = z.looseObject({
+  source: z.union([z.string().min(1), z.looseObject({})], {
+    error: (issue) =>
+      `expected "debian:linux-source-X.Y", { git: <repository>, ref: <ref> } or { tarball: <file> }, got ${show(issue.input)}`,
+  }),
+});
 
 const kernelSchema = strict({
   debian: debianSchema.optional(),
@@ -186,6 +191,13 @@ const readdirSchema = strict({
   bufferSize: size().prefault("32K"),
 });
 
+/** getdents64 on one directory with each buffer size in turn (issue 4: where does it break?). */
+const getdentsSweepSchema = strict({
+  share: shareName,
+  entries: z.number().int().nonnegative(),
+  bufferSizes: z.array(size()).min(1).prefault(["4K", "64K", "128K", "256K", "512K", "1M", "2M"]),
+});
+
 const DEFAULT_BLOCK_BYTES = 1024 ** 2;
 
 /** read and write stream `size` bytes in `blockSize` requests. */
@@ -216,6 +228,7 @@ const shellSchema = strict({
 const workloadSchema = strict({
   id: identifier("workload id", ID_PATTERN),
   readdir: readdirSchema.optional(),
+  getdentsSweep: getdentsSweepSchema.optional(),
   read: streamSchema().optional(),
   write: streamSchema().optional(),
   shell: shellSchema.optional(),

@@ -11,25 +11,9 @@ import { Fnv1a64 } from "./fnv.ts";
 import { PROBE, parseProbeOutput, shellQuote, type ProbeReport } from "./probe.ts";
 import type { ExecResult } from "../guest/ssh.ts";
 
-type Exited = Extract<ExecResult, { kind: "exited" }>;
-
-export interface WorkloadContext {
-  /** Host directory backing the workload's share (absent for share-less workloads). */
-  hostDir?: string;
-  /** Where the share is mounted in the guest. */
-  guestDir?: string;
-}
-
-export type Judgement =
-  | { kind: "outcome"; outcome: CellOutcome; evidence: Record<string, unknown> }
-  /** The operation failed with an errno: the runner checks the mount's liveness and decides. */
-  | { kind: "errno"; errno: string; detail: string; evidence: Record<string, unknown> };
-
-export interface WorkloadKind<W extends WorkloadSpec> {
-  prepare(w: W, ctx: WorkloadContext): Promise<Record<string, unknown>>;
-  command(w: W, ctx: WorkloadContext): string;
-  judge(w: W, exec: Exited, facts: Record<string, unknown>, ctx: WorkloadContext): Promise<Judgement>;
-}
+import type { Exited, Judgement, WorkloadContext, WorkloadKind } from "./kinds-types.ts";
+export type { Judgement, WorkloadContext, WorkloadKind } from "./kinds-types.ts";
+import { getdentsSweep } from "./getdents-sweep.ts";
 
 /** The guest-visible directory a share workload uses (one per workload: no cross-talk). */
 const dirOf = (w: WorkloadSpec, base: string) => path.posix.join(base, w.id);
@@ -139,7 +123,7 @@ const shell: WorkloadKind<Extract<WorkloadSpec, { kind: "shell" }>> = {
   },
 };
 
-const kinds = { readdir, read, write, shell } as const;
+const kinds = { readdir, getdentsSweep, read, write, shell } as const;
 
 export function workloadKind<W extends WorkloadSpec>(w: W): WorkloadKind<W> {
   return kinds[w.kind] as unknown as WorkloadKind<W>;

@@ -1,0 +1,61 @@
+// getdentsSweep: one directory listed with each buffer size in turn, to show where a kernel
+// stops coping (issue 4): "largest size that worked, first that failed and its errno".
+import { mkdir, open } from "node:fs/promises";
+import path from "node:path";
+import type { WorkloadSpec } from "../types.ts";
+import { formatSize } from "../util/size.ts";
+import { PROBE, shellQuote, type ProbeReport } from "./probe.ts";
+import type { Judgement, WorkloadKind } from "./kinds-types.ts";
+
+type Sweep = Extract<WorkloadSpec, { kind: "getdentsSweep" }>;
+
+export interface SweepPoint {
+  bufferSize: number;
+  ok: boolean;
+  entries?: number;
+  errno?: string;
+}
+
+/** Pure: the probe's lines (one per size, in order) -> the sweep's points. */
+export function parseSweep(stdout: string, sizes: number[]): SweepPoint[] {
+  const reports = stdout.split("\n").filter((l) => l.trim().startsWith("{")).map((l) => JSON.parse(l) as ProbeReport);
+  return sizes.map((bufferSize, i) => {
+    const r = reports[i];
+    if (!r) return { bufferSize, ok: false, errno: "no result" };
+    return { bufferSize, ok: r.ok, entries: typeof r.entries === "number" ? r.entries : undefined, errno: r.errno };
+  });
+}
+
+/** Pure: the cell from the points. A short listing without an errno is a failure too. */
+export function judgeSweep(points: SweepPoint[], expected: number): Judgement {
+  const evidence = { sweep: points };
+  const bad = points.find((p) => !p.ok || p.entries !== expected);
+  const good = points.filter((p) => p.ok && p.entries === expected).map((p) => p.bufferSize);
+  const largestOk = good.length ? formatSize(Math.max(...good)) : "none";
+  if (!bad) return { kind: "outcome", outcome: { kind: "pass", detail: `all ${points.length} sizes, up to ${largestOk}` }, evidence };
+  const where = `at ${formatSize(bad.bufferSize)} (largest that worked: ${largestOk})`;
+  if (!bad.ok && bad.errno && /^E[A-Z0-9]+$/.test(bad.errno)) return { kind: "errno", errno: bad.errno, at: formatSize(bad.bufferSize), detail: `getdents64 ${bad.errno} ${where}`, evidence };
+  if (!bad.ok) return { kind: "outcome", outcome: { kind: "infra", reason: `probe gave no result ${where}` }, evidence };
+  return { kind: "outcome", outcome: { kind: "fail", detail: `saw ${bad.entries} of ${expected} entries ${where}` }, evidence };
+}
+
+export const getdentsSweep: WorkloadKind<Sweep> = {
+  async prepare(w, ctx) {
+    const dir = path.join(ctx.hostDir!, w.id);
+    await mkdir(dir, { recursive: true });
+    for (let i = 0; i < w.entries; i += 256) {
+      await Promise.all(
+        Array.from({ length: Math.min(256, w.entries - i) }, (_, k) =>
+          open(path.join(dir, `entry-${String(i + k).padStart(6, "0")}-vmrig-readdir-probe`), "w").then((f) => f.close()),
+        ),
+      );
+    }
+    return { hostEntries: w.entries };
+  },
+  command: (w, ctx) => {
+    const dir = shellQuote(path.posix.join(ctx.guestDir!, w.id));
+    // `;` not `&&`: a failing size must not stop the sweep.
+    return w.bufferSizes.map((b) => `${PROBE} getdents ${dir} ${b}`).join("; ") + "; true";
+  },
+  judge: async (w, exec) => judgeSweep(parseSweep(exec.stdout, w.bufferSizes), w.entries),
+};
