@@ -116,6 +116,48 @@ async function scenarioBench(file: string): Promise<void> {
   }
 }
 
+/** The relay's own cost: the same kernel and workloads with and without it (no swiotlb). */
+async function relayBench(rounds: number): Promise<void> {
+  const dir = await mkdtemp(path.join(os.tmpdir(), "vmrig-bench-relay-"));
+  const scenarioFile = async (relay: boolean) => {
+    const f = path.join(dir, `${relay ? "with" : "without"}-relay.yaml`);
+    await writeFile(f, `name: relay-${relay ? "on" : "off"}
+kernels:
+  k: { debian: { version: "6.18.15", flavour: cloud-amd64 } }
+shares: [{ tag: share, accessPlatform: ${relay} }]
+workloads:
+  - { id: read-64M, read: { share: share, size: 64M, blockSize: 1M } }
+`);
+    return f;
+  };
+  const files = { on: await scenarioFile(true), off: await scenarioFile(false) };
+  const quiet: Progress = { info: () => undefined, stage: () => undefined, cell: () => undefined, done: () => undefined };
+  const sink = { write: () => true } as unknown as NodeJS.WritableStream;
+  const sample = async (f: string) => {
+    const { result } = await runScenarioFile(f, { progress: quiet, out: sink, resultsRoot: path.join(dir, "results") });
+    const row = result.rows[0]!;
+    if (row.cells[0]!.outcome.kind !== "pass") throw new Error(`relay bench: read failed: ${JSON.stringify(row.cells[0]!.outcome)}`);
+    return { boot: row.bootMs!, read: row.cells[0]!.durationMs };
+  };
+  const on: Array<{ boot: number; read: number }> = [];
+  const off: Array<{ boot: number; read: number }> = [];
+  await sample(files.on); // warm-up: kernel, image, relay build
+  for (let i = 0; i < rounds; i++) {
+    on.push(await sample(files.on));
+    off.push(await sample(files.off));
+  }
+  console.log(`\n## the ACCESS_PLATFORM relay's cost (Debian 6.18.15, TCG, ${rounds} rounds, alternated, no swiotlb)`);
+  for (const k of ["boot", "read"] as const) {
+    const a = on.map((x) => x[k]);
+    const b = off.map((x) => x[k]);
+    const ratios = a.map((x, i) => x / b[i]!);
+    const label = k === "boot" ? "boot to first SSH" : "64 MiB read, 1M blocks";
+    console.log(`${label.padEnd(24)} with ${fmt(median(a))}  without ${fmt(median(b))}  ratio median ${median(ratios).toFixed(3)} (min ${Math.min(...ratios).toFixed(3)}, max ${Math.max(...ratios).toFixed(3)})`);
+  }
+  await rm(dir, { recursive: true, force: true });
+}
+
 const which = process.argv[2];
 if (!which || which === "boot") await bootBench(Number(process.env.VMRIG_BENCH_ROUNDS ?? 5));
 if (!which || which === "scenario") await scenarioBench(path.join(repoRoot, "scenarios", "default.yaml"));
+if (!which || which === "relay") await relayBench(Number(process.env.VMRIG_BENCH_ROUNDS ?? 3));
