@@ -2,7 +2,7 @@
 // incomplete. Also the CLI's exit code 2 for bad input, with nothing written to results/.
 import { afterAll, describe, expect, it } from "vitest";
 import { execa } from "execa";
-import { mkdtempSync, readFileSync, readdirSync, existsSync, writeFileSync, rmSync } from "node:fs";
+import { mkdtempSync, mkdirSync, readFileSync, readdirSync, existsSync, symlinkSync, writeFileSync, rmSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { vmrigProcesses } from "../helpers/processes.ts";
@@ -32,6 +32,18 @@ describe("vmrig CLI", () => {
     expect(r.stderr).toMatch(/nearest/i);
     expect(existsSync(path.join(tmp, "results"))).toBe(false);
   }, 300_000);
+
+  it("exits 2 with one clear line when QEMU is missing, before touching results", async () => {
+    const bin = path.join(tmp, "bin-without-qemu");
+    mkdirSync(bin, { recursive: true });
+    symlinkSync(process.execPath, path.join(bin, "node"));
+    const f = path.join(tmp, "noqemu.yaml");
+    writeFileSync(f, "name: noqemu\nkernels:\n  k: { debian: { version: '6.12', flavour: cloud-amd64 } }\nworkloads:\n  - { id: u, shell: { command: 'true' } }\n");
+    const r = await cli(["run", f], { env: { PATH: bin, VMRIG_RESULTS: path.join(tmp, "results-noqemu") } });
+    expect(r.exitCode).toBe(2);
+    expect(r.stderr).toMatch(/qemu-system-x86_64 not found.*npm run setup/);
+    expect(existsSync(path.join(tmp, "results-noqemu"))).toBe(false);
+  }, 120_000);
 
   it("SIGINT stops every guest process, exits 130 and keeps results marked incomplete", async () => {
     const f = path.join(tmp, "interrupt.yaml");
