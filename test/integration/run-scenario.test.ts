@@ -27,6 +27,8 @@ describe("runScenarioFile on real guests", () => {
       `machine: { arch: x86_64, memory: 1G, cpus: 2 }
 kernels:
   debian-6.12: { debian: { version: "6.12", flavour: cloud-amd64 } }
+  # 6.1 builds virtio_pci, virtio_net, fuse and virtiofs as modules: the image must load them.
+  debian-6.1: { debian: { version: "6.1", flavour: cloud-amd64 } }
 shares:
   - { tag: share }
 workloads:
@@ -49,6 +51,10 @@ expect: { default: PASS }
     expect(exitCode).toBe(1);
     expect(result.complete).toBe(true);
     expect(String(result.rows[0]!.evidence.uname)).toMatch(/^6\.12\./);
+    // The modular kernel: every share workload passes too, so its modules were found and loaded.
+    const old = result.rows[1]!;
+    expect(String(old.evidence.uname)).toMatch(/^6\.1\./);
+    expect(old.cells.filter((c) => c.workload !== "false-fails").map((c) => c.outcome.kind)).toEqual(["pass", "pass", "pass", "pass"]);
     for (const f of ["results.json", "results.md", "junit.xml", "debian-6.12/console.log", "debian-6.12/dmesg.txt", "debian-6.12/qemu-cmdline.txt", "debian-6.12/virtiofsd-share.log"]) {
       expect(existsSync(path.join(runDir, f)), f).toBe(true);
     }
