@@ -2,7 +2,9 @@
 //   1. boot-to-first-SSH-command: vmrig's bootGuest vs a hand-written QEMU + `ssh` loop, same
 //      kernel and image, alternated A B A B so drift hits both.
 //   2. the default scenario's wall time, split into prepare / boot / workloads / teardown.
-// Select with `npm run bench -- boot` or `-- scenario`; default both.
+//   3. (arm64) boot to SSH of arm64 guests with 4K, 16K and 64K pages beside x86 (bench/arm64.ts).
+//   4. matrix: 4 kernels x 3 workloads, serial vs --jobs auto in the same run (bench/matrix.ts).
+// Select with `npm run bench -- boot`, `-- scenario`, `-- relay`, `-- arm64` or `-- matrix`; default all.
 import { execa } from "execa";
 import { mkdtemp, rm, writeFile, chmod } from "node:fs/promises";
 import os from "node:os";
@@ -18,7 +20,12 @@ import { authKeyCmdlineWord } from "../harness/image/guest-protocol.ts";
 import { runScenarioFile } from "../harness/run/run-file.ts";
 import type { Progress } from "../harness/run/progress.ts";
 import { repoRoot } from "../harness/util/paths.ts";
+import { arm64BootBench } from "./arm64.ts";
 import type { KernelEntry } from "../harness/types.ts";
+import { runBisect } from "../harness/bisect/bisect.ts";
+import { preparePristineSource } from "../harness/kernels/build/source.ts";
+import { makeKernelHistory } from "../test/helpers/kernel-history.ts";
+import { matrixBench } from "./matrix.ts";
 
 const signal = new AbortController().signal;
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
@@ -157,7 +164,72 @@ workloads:
   await rm(dir, { recursive: true, force: true });
 }
 
+/**
+ * vmrig bisect on linux-source-7.3 + 8 commits (test/helpers/kernel-history.ts), with fresh
+ * hashes so every kernel is really built: total time split into build / boot / workload, and
+ * each incremental step build against the cold one (the first build in a new build directory;
+ * ccache as the host has it).
+ */
+async function bisectBench(): Promise<void> {
+  const dir = await mkdtemp(path.join(os.tmpdir(), "vmrig-bench-bisect-"));
+  let slot: string | undefined;
+  try {
+    const pristine = await preparePristineSource({ kind: "debian", package: "linux-source-7.3" }, { signal, log: () => undefined, label: "bench" });
+    const t0 = Date.now();
+    const history = await makeKernelHistory(pristine.tree, path.join(dir, "linux"), { salt: `bench ${new Date().toISOString()}` });
+    const historyMs = Date.now() - t0;
+    const scenario = path.join(dir, "bisect.yaml");
+    await writeFile(scenario, `name: bench-bisect
+machine: { arch: x86_64, memory: 1G, cpus: 2 }
+kernels:
+  stock: { build: { source: { git: ${history.repo}, ref: main }, arch: x86_64, config: [${path.join(repoRoot, "kernels", "guest-x86_64.config")}] } }
+shares: [{ tag: share }]
+workloads:
+  - { id: getdents-1M, readdir: { share: share, entries: 300, bufferSize: 1M } }
+`);
+    const quiet: Progress = { info: () => undefined, stage: () => undefined, cell: () => undefined, done: () => undefined };
+    const t1 = Date.now();
+    const r = await runBisect({
+      tree: history.repo, good: history.shas[0]!, bad: "main", scenario, kernel: "stock", workload: "getdents-1M",
+      resultsRoot: path.join(dir, "results"), progress: quiet, signal, out: (l) => process.stderr.write(`${l}\n`),
+    });
+    slot = r.slot;
+    const total = Date.now() - t1;
+    const steps = r.state.steps;
+    const sum = (xs: number[]) => xs.reduce((a, b) => a + b, 0);
+    const build = sum(steps.map((s) => s.build.ms));
+    const boot = sum(steps.flatMap((s) => s.runs.map((x) => x.bootMs ?? 0)));
+    const workload = sum(steps.flatMap((s) => s.runs.map((x) => x.workloadMs)));
+    const rest = total - build - boot - workload;
+    console.log(`\n## vmrig bisect: linux-source-7.3 + 8 commits, culprit ${r.result?.culprit === history.culprit ? "found" : "MISSED"} in ${r.result?.steps} steps (${r.result?.skips} skipped), ${steps.length} kernels`);
+    console.log(`${"test history (git add of the tree, 8 commits)".padEnd(46)} ${fmt(historyMs).padStart(9)}  (not part of the bisect)`);
+    console.log(`${"whole bisect".padEnd(46)} ${fmt(total).padStart(9)}`);
+    for (const [name, ms] of [["build (checkout, kconfig, make, install)", build], ["boot to SSH", boot], ["workload", workload], ["other (git bisect, image, QEMU start/stop, reports)", rest]] as const) {
+      console.log(`  ${name.padEnd(44)} ${fmt(ms).padStart(9)}  ${((ms / total) * 100).toFixed(0).padStart(3)} %`);
+    }
+    const cold = steps[0]!;
+    console.log(`\nbuilds, each against the cold one (the first in a new build directory: ${fmt(cold.build.ms)}, ${cold.build.compiled ?? "?"} objects compiled)`);
+    const incremental = steps.slice(1).filter((s) => s.build.how === "built");
+    for (const s of steps.slice(1)) {
+      const label = s.phase === "step" ? `step ${s.index}` : s.phase;
+      const what = s.build.how === "failed" ? "failed (skipped)" : `${s.build.how}, ${s.build.compiled ?? 0} objects`;
+      console.log(`  ${label.padEnd(11)} ${s.commit.slice(0, 12)}  ${fmt(s.build.ms).padStart(9)}  ratio ${(s.build.ms / cold.build.ms).toFixed(3)}  ${what}`);
+    }
+    if (incremental.length) {
+      const med = median(incremental.map((s) => s.build.ms));
+      console.log(`incremental step builds: median ${fmt(med)}, ratio to cold ${(med / cold.build.ms).toFixed(3)} (${incremental.length} builds)`);
+    }
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+    if (slot) await rm(slot, { recursive: true, force: true });
+  }
+}
+
 const which = process.argv[2];
 if (!which || which === "boot") await bootBench(Number(process.env.VMRIG_BENCH_ROUNDS ?? 5));
 if (!which || which === "scenario") await scenarioBench(path.join(repoRoot, "scenarios", "default.yaml"));
+if (!which || which === "matrix") await matrixBench(Number(process.env.VMRIG_BENCH_ROUNDS ?? 1));
 if (!which || which === "relay") await relayBench(Number(process.env.VMRIG_BENCH_ROUNDS ?? 3));
+// Not in the default set: it builds 7 kernels (~15 min on 2 cores).
+if (which === "bisect") await bisectBench();
+if (!which || which === "arm64") await arm64BootBench(Number(process.env.VMRIG_BENCH_ROUNDS ?? 3));

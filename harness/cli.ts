@@ -8,7 +8,10 @@ import { runDoctor } from "./host/doctor.ts";
 import { emitJsonSchema } from "./spec/json-schema.ts";
 import { ExitCode, VmrigError } from "./util/errors.ts";
 import { killAllChildren } from "./util/children.ts";
+import { runCleanups } from "./util/cleanup.ts";
 import { repoRoot } from "./util/paths.ts";
+import { nightlyCommand, nightlyUsage, runJobs } from "./nightly/commands.ts";
+import { bisectCommand, bisectUsage } from "./bisect/command.ts";
 
 const usage = `usage: vmrig <command> [options]
 
@@ -16,6 +19,8 @@ const usage = `usage: vmrig <command> [options]
   setup [scenario.yaml ...]                     install host packages, virtiofsd, relay, kernels, images
   doctor                                        report QEMU, KVM, virtiofsd on this host
   schema                                        print the scenario JSON Schema
+${nightlyUsage}
+${bisectUsage}
 
 exit codes: 0 all expectations held, 1 an expectation failed, 2 usage/spec/infrastructure error,
             130 interrupted (partial results kept, marked incomplete)`;
@@ -31,15 +36,17 @@ async function main(argv: string[]): Promise<number> {
     process.stderr.write(`\nvmrig: ${sig}: stopping guests and daemons, keeping the results so far\n`);
     controller.abort(new Error(sig));
     void killAllChildren();
-    if (interrupts > 1) process.exit(ExitCode.interrupted);
+    // A second signal exits at once, but not before host changes (VFIO bindings) are undone: QEMU first, then them.
+    if (interrupts > 1) void killAllChildren(500).then(() => runCleanups()).finally(() => process.exit(ExitCode.interrupted));
   };
   process.on("SIGINT", onSignal);
   process.on("SIGTERM", onSignal);
 
   switch (command) {
     case "run": {
-      const { values, positionals } = parseArgs({ args: rest, allowPositionals: true, options: { kernel: { type: "string", multiple: true } } });
+      const { values, positionals } = parseArgs({ args: rest, allowPositionals: true, options: { kernel: { type: "string", multiple: true }, jobs: { type: "string", short: "j" } } });
       const files = positionals.length ? positionals : [defaultScenario];
+      if (values.jobs !== undefined) return runJobs(files, values.jobs, { kernels: values.kernel, signal: controller.signal });
       let worst: number = ExitCode.ok;
       for (const f of files) {
         const r = await runScenarioFile(path.resolve(f), { kernels: values.kernel, signal: controller.signal });
@@ -52,6 +59,8 @@ async function main(argv: string[]): Promise<number> {
       const { positionals } = parseArgs({ args: rest, allowPositionals: true });
       return runSetup(positionals.length ? positionals.map((f) => path.resolve(f)) : [defaultScenario], controller.signal);
     }
+    case "bisect":
+      return bisectCommand(rest, controller.signal);
     case "doctor":
       return runDoctor(controller.signal);
     case "schema":
@@ -64,7 +73,7 @@ async function main(argv: string[]): Promise<number> {
       process.stdout.write(usage + "\n");
       return command === undefined ? ExitCode.usage : ExitCode.ok;
     default:
-      throw new VmrigError(`unknown command "${command}"\n${usage}`);
+      return nightlyCommand(command, rest) ?? Promise.reject(new VmrigError(`unknown command "${command}"\n${usage}`));
   }
 }
 
@@ -76,6 +85,7 @@ main(process.argv.slice(2)).then(
   (code) => process.exit(code),
   async (e: unknown) => {
     await killAllChildren();
+    await runCleanups();
     if (interrupted) {
       process.stderr.write("vmrig: interrupted before any guest ran; nothing was written\n");
       process.exit(ExitCode.interrupted);

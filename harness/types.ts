@@ -22,6 +22,60 @@ export interface Scenario {
   /** Expectation for every cell not named more precisely in a kernel's `expect`. */
   expectDefault: Expectation;
   timeouts: TimeoutSpec;
+  /** Planned faults, each timed against one workload (harness/run/faults.ts). */
+  faults?: FaultStep[];
+  /** The memory layout of the VM that gets the VFIO devices (issue 7). */
+  memory?: GuestMemorySpec;
+  /** Devices passed through with VFIO, and the run's DMA mapping limit (issue 7). */
+  vfio?: VfioSpec;
+}
+
+// ---- VFIO and guest memory (issue 7; harness/vfio/) ----------------------------------------
+
+export interface VirtioMemSpec {
+  id: string;
+  sizeBytes: number;
+  blockBytes: number;
+  requestedBytes: number;
+}
+
+export interface GuestMemorySpec {
+  /** Guest RAM backend; absent: vmrig's default (memfd when a share needs shared memory). */
+  backend?: { kind: "memfd" } | { kind: "file"; path: string };
+  virtioMem: VirtioMemSpec[];
+}
+
+export type VfioDeviceSpec =
+  /** A PCI device of the VFIO host, by full BDF ("0000:01:00.0"). */
+  | { kind: "pci"; host: string }
+  /** A mediated device vmrig creates: `type` under /sys/class/mdev_bus/<parent>/mdev_supported_types. */
+  | { kind: "mdev"; type: string; parent: string };
+
+export interface VfioSpec {
+  devices: VfioDeviceSpec[];
+  /** vfio_iommu_type1's dma_entry_limit for the run (restored afterwards). */
+  dmaEntryLimit?: number;
+  /**
+   * Hardware-free: the VFIO host is a level-1 guest vmrig boots per kernel row, with an emulated
+   * intel-iommu and `device` at NESTED_DEVICE_BDF; `nestedQemu` workloads start the level-2 QEMU.
+   */
+  nested?: { device: string; memoryBytes: number };
+}
+
+export type FaultAction =
+  | "virtiofsd-stop" | "virtiofsd-cont" | "virtiofsd-kill" | "virtiofsd-restart"
+  | "guest-sysrq-crash" | "network-cut";
+
+export interface FaultStep {
+  /** The workload whose command the fault is timed against. */
+  during: string;
+  /** Wall-clock milliseconds after that command started (not scaled for TCG). */
+  afterMs: number;
+  action: FaultAction;
+  /** The share whose virtiofsd the action hits (virtiofsd-* only). */
+  share?: string;
+  /** Where the step is written, for messages ("faults[1]"). */
+  where: string;
 }
 
 export interface MachineSpec {
@@ -47,6 +101,10 @@ export interface KernelEntry {
   cmdline: string[];
   /** workload id -> expectation, overriding the scenario default for this row. */
   expect: Record<string, Expectation>;
+  /** The guest architecture of this row; default: the scenario's machine.arch. */
+  arch?: Arch;
+  /** The base page size this row's kernel must run with; default: machine.pageSize (checked in the guest). */
+  pageSize?: PageSize;
 }
 
 export type KernelSource =
@@ -65,20 +123,30 @@ export interface ShareSpec {
   extraArgs: string[];
   /** Offer VIRTIO_F_ACCESS_PLATFORM through the vhost-user relay (issue 4). */
   accessPlatform: boolean;
+  /** virtiofsd --log-level for this share; "debug" also puts its refused requests in each cell's evidence. */
+  logLevel?: VirtiofsdLogLevel;
 }
+
+export type VirtiofsdLogLevel = "error" | "warn" | "info" | "debug" | "trace";
 
 export type WorkloadSpec =
   | { id: string; kind: "readdir"; share: string; entries: number; bufferBytes: number }
   | { id: string; kind: "getdentsSweep"; share: string; entries: number; bufferSizes: number[] }
   | { id: string; kind: "read"; share: string; sizeBytes: number; blockBytes: number; direct: boolean }
   | { id: string; kind: "write"; share: string; sizeBytes: number; blockBytes: number; direct: boolean }
-  | { id: string; kind: "shell"; command: string; expectExit: number };
+  | { id: string; kind: "shell"; command: string; expectExit: number }
+  /** overlayfs in the guest: lower = the share's directory of `entries` files, tmpfs upper; list the merged root. */
+  | { id: string; kind: "overlayReaddir"; share: string; entries: number; bufferBytes: number }
+  /** A lying FUSE server in the guest (harness/workloads/fuse-lies.ts names the lies); `dnotifyBadInode` is lie "mode-flip-dnotify". */
+  | { id: string; kind: "fuseLie"; lie: string }
+  /** In the level-1 guest of `vfio.nested`: start the level-2 QEMU with the scenario's VFIO devices and memory, judge its start. */
+  | { id: string; kind: "nestedQemu"; dmaEntryLimit?: number; runSeconds: number };
 
 /**
  * What a cell is expected to be. "PASS", an errno ("ENOMEM"), or an outcome class.
  * A list means any of them.
  */
-export type ExpectationWord = "PASS" | "FAIL" | "HANG" | "CRASH" | "BOOT-FAIL" | "INFRA" | "ERRNO" | "ANY" | `E${string}`;
+export type ExpectationWord = "PASS" | "FAIL" | "SHORT" | "HANG" | "CRASH" | "BOOT-FAIL" | "INFRA" | "ERRNO" | "ANY" | `E${string}`;
 export type Expectation = ExpectationWord[];
 
 // ---- kernels and images --------------------------------------------------------------------
@@ -117,6 +185,8 @@ export type CellOutcome =
   | { kind: "errno"; errno: string; mountHealthy: boolean | "unknown"; detail?: string; /** e.g. "512K" for a sweep */ at?: string }
   /** The workload ran but its result was wrong (count, checksum, exit code). */
   | { kind: "fail"; detail: string }
+  /** A listing ended without an error but saw fewer entries than the host has: silent loss, never PASS. */
+  | { kind: "short"; seen: number; expected: number; detail?: string }
   | { kind: "hang"; what: string; wedged: boolean }
   /** signature: title plus normalised top frames, equal across runs of the same bug. */
   | { kind: "crash"; title: string; excerpt: string; signature?: string }
@@ -133,12 +203,17 @@ export interface CellResult {
   durationMs: number;
   /** Probe JSON, kernel messages during the step, liveness result: the evidence. */
   evidence: Record<string, unknown>;
+  /** Witnesses from outside the guest, shown beside the outcome ("virtiofsd refused READDIRPLUS (-12) x 1"). */
+  notes?: string[];
 }
 
 export interface KernelRowResult {
   label: string;
   description: string;
   accel?: AccelName;
+  /** The guest's architecture and the page size its kernel really ran with ("16K"), for the table. */
+  arch?: Arch;
+  pageSize?: string;
   bootMs?: number;
   /** Artifact paths relative to the run directory. */
   artifacts: Record<string, string>;
@@ -156,4 +231,6 @@ export interface RunResult {
   host: { qemu?: string; virtiofsd?: string; accel?: AccelName; accelNote?: string; hostname: string };
   workloads: string[];
   rows: KernelRowResult[];
+  /** VFIO on this host (issue 7): preflight, what was changed, what was restored. */
+  vfio?: Record<string, unknown>;
 }

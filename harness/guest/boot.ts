@@ -1,12 +1,13 @@
 // bootGuest: one fresh guest with its virtio-fs daemons, QEMU and an SSH shell, owned as one
 // unit. The runner sees a Guest and never QEMU flags; `shutdown()` is the one place that stops
 // every process of this guest, in any state, and is safe to call twice.
-import { mkdir } from "node:fs/promises";
+import { mkdir, rm } from "node:fs/promises";
 import path from "node:path";
 import type { Arch, GuestImage, KernelArtifact, MachineSpec, ShareSpec } from "../types.ts";
 import type { Accelerator } from "../qemu/accel.ts";
-import { baseCmdline } from "../qemu/argv.ts";
+import { baseCmdline, type BootPlan } from "../qemu/argv.ts";
 import { QemuMachine, type MachineExit } from "../qemu/machine.ts";
+import { QmpClient } from "../qemu/qmp.ts";
 import { SupervisedDaemon, virtiofsdArgs, waitForListeningSocket, type DaemonCommand } from "../virtiofs/daemon.ts";
 import { GuestShell, type ClientKey, type ExecResult } from "./ssh.ts";
 
@@ -33,6 +34,8 @@ export interface BootRequest {
   socketsDir: string;
   bootTimeoutMs: number;
   signal?: AbortSignal;
+  /** QEMU additions for VFIO scenarios (issue 7): memory backend, virtio-mem, vfio-pci, a vIOMMU, extra devices. */
+  qemuExtras?: Pick<BootPlan, "memoryBackend" | "virtioMem" | "vfio" | "viommu" | "extraDevices">;
 }
 
 /** A boot that did not reach a shell: `infra` when vmrig or the host failed, else the kernel. */
@@ -56,6 +59,12 @@ export interface Guest {
   deathReason(): string | undefined;
   readonly qemuExit: MachineExit | undefined;
   daemon(tag: string): SupervisedDaemon | undefined;
+  /** Type a line on the serial console (a root shell reads it: harness/image/init-files.ts). */
+  writeConsole(line: string): boolean;
+  /** Planned fault: remove the SSH forward and take the NIC's link down. Returns what QEMU said. */
+  cutNetwork(): Promise<string>;
+  /** Planned fault: SIGKILL a share's virtiofsd and start a new one on the same socket. */
+  restartDaemon(tag: string): Promise<void>;
   shutdown(): Promise<MachineExit | undefined>;
 }
 
@@ -65,6 +74,7 @@ export async function bootGuest(req: BootRequest): Promise<Guest> {
   await mkdir(req.socketsDir, { recursive: true });
   const daemons: SupervisedDaemon[] = [];
   const byTag = new Map<string, SupervisedDaemon[]>();
+  const starters = new Map<string, { socket: string; start: () => SupervisedDaemon }>();
   let machine: QemuMachine | undefined;
   let shell: GuestShell | undefined;
   let down: Promise<MachineExit | undefined> | undefined;
@@ -81,12 +91,14 @@ export async function bootGuest(req: BootRequest): Promise<Guest> {
     const devices = [];
     for (const [i, { spec, hostDir }] of req.shares.entries()) {
       const vfsSock = path.join(req.socketsDir, `virtiofsd-${i}.sock`);
-      const vfs = SupervisedDaemon.start(
+      const startVfs = () => SupervisedDaemon.start(
         `virtiofsd[${spec.tag}]`,
         req.virtiofsd,
         virtiofsdArgs(spec, vfsSock, hostDir, req.virtiofsdLogLevel),
         path.join(req.artifactsDir, `virtiofsd-${spec.tag}.log`),
       );
+      const vfs = startVfs();
+      starters.set(spec.tag, { socket: vfsSock, start: startVfs });
       daemons.push(vfs);
       byTag.set(spec.tag, [vfs]);
       await waitForListeningSocket(vfsSock, { timeoutMs: 10_000, daemon: vfs, signal: req.signal }).catch((e: Error) => {
@@ -121,6 +133,7 @@ export async function bootGuest(req: BootRequest): Promise<Guest> {
         virtioFs: devices,
         sshHostPort: 0,
         qmpSocket,
+        ...req.qemuExtras,
       },
       { console: path.join(req.artifactsDir, "console.log"), cmdline: path.join(req.artifactsDir, "qemu-cmdline.txt") },
     );
@@ -165,6 +178,29 @@ export async function bootGuest(req: BootRequest): Promise<Guest> {
         return m.exit;
       },
       daemon: (tag) => byTag.get(tag)?.[0],
+      writeConsole: (line) => m.writeConsole(line.endsWith("\n") ? line : line + "\n"),
+      async cutNetwork() {
+        const qmp = await QmpClient.connect(qmpSocket);
+        try {
+          const said = await qmp.hmp(`hostfwd_remove n0 tcp:127.0.0.1:${port}`);
+          await qmp.execute("set_link", { name: "n0", up: false });
+          return said.trim() || `hostfwd tcp:127.0.0.1:${port} removed, link n0 down`;
+        } finally {
+          qmp.close();
+        }
+      },
+      async restartDaemon(tag) {
+        const starter = starters.get(tag);
+        const old = byTag.get(tag)?.[0];
+        if (!starter || !old) throw new Error(`no virtiofsd for share ${tag}`);
+        old.signal("SIGKILL");
+        await old.exited;
+        await rm(starter.socket, { force: true });
+        const fresh = starter.start();
+        daemons.push(fresh);
+        byTag.get(tag)![0] = fresh;
+        await waitForListeningSocket(starter.socket, { timeoutMs: 10_000, daemon: fresh });
+      },
       shutdown,
     };
   } catch (e) {

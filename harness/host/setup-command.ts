@@ -1,4 +1,5 @@
 import { loadScenario } from "../spec/load.ts";
+import { kernelArch } from "../spec/platform.ts";
 import { resolveKernel } from "../kernels/provider.ts";
 import { buildGuestImage } from "../image/build.ts";
 import { provisionVirtiofsd } from "../virtiofs/provision.ts";
@@ -23,8 +24,9 @@ export async function runSetup(scenarios: string[], signal: AbortSignal): Promis
         say(`${s.name}/${k.label}: built kernels are not provisioned by setup yet`);
         continue;
       }
-      const artifact = await resolveKernel(k, { arch: s.machine.arch, signal, log: (l: string) => say(`${k.label}: ${l}`) });
-      const image = await buildGuestImage({ arch: s.machine.arch, kernel: artifact, signal, log: (l: string) => say(`${k.label}: ${l}`) });
+      const arch = kernelArch(s, k);
+      const artifact = await resolveKernel(k, { arch, signal, log: (l: string) => say(`${k.label}: ${l}`) });
+      const image = await buildGuestImage({ arch, kernel: artifact, signal, log: (l: string) => say(`${k.label}: ${l}`) });
       say(`${s.name}/${k.label}: ${artifact.description}; image ${image.identity.slice(0, 12)}`);
     }
   }

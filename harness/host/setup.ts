@@ -19,11 +19,18 @@ export function parseOsRelease(text: string): OsRelease {
   return { id: kv.ID ?? "", codename: kv.VERSION_CODENAME ?? "", idLike: (kv.ID_LIKE ?? "").split(/\s+/).filter(Boolean) };
 }
 
-/** Packages vmrig needs on the host, by what they are for. */
+/** Packages vmrig needs on the host, by what they are for (chromium: tests render the HTML reports headless). */
 export const hostPackages = {
-  base: ["busybox-static", "dropbear-bin", "cpio", "gcc", "libc6-dev", "xz-utils", "zstd", "gzip", "gpgv", "debian-archive-keyring", "util-linux", "ccache", "make"],
+  base: ["busybox-static", "dropbear-bin", "cpio", "gcc", "libc6-dev", "xz-utils", "zstd", "gzip", "gpgv", "debian-archive-keyring", "util-linux", "ccache", "make", "chromium"],
   qemuX86: ["qemu-system-x86", "qemu-utils"],
+  /** arm64 guests (TCG on x86 hosts): QEMU 10 from bookworm-backports too. */
+  qemuArm: ["qemu-system-arm"],
+  /** The arm64 guest probe, cross-compiled statically (on an x86 host). */
+  crossArm64: ["gcc-aarch64-linux-gnu", "libc6-dev-arm64-cross"],
 };
+
+/** QEMU packages that come from bookworm-backports on bookworm (QEMU 10 instead of 7.2). */
+const backportedQemu = [...hostPackages.qemuX86, ...hostPackages.qemuArm];
 
 /** Pure: which packages are not installed, from `dpkg-query -W -f='${Package} ${db:Status-Status}\n'`. */
 export function missingPackages(wanted: string[], dpkgQueryOutput: string): string[] {
@@ -38,8 +45,8 @@ async function installed(pkgs: string[]): Promise<string> {
   return r.stdout;
 }
 
-async function qemuMajor(): Promise<number> {
-  const r = await execa("qemu-system-x86_64", ["--version"], { reject: false });
+async function qemuMajor(binary: string): Promise<number> {
+  const r = await execa(binary, ["--version"], { reject: false });
   return Number(/version (\d+)\./.exec(r.stdout ?? "")?.[1] ?? 0);
 }
 
@@ -62,15 +69,16 @@ async function hasBackports(codename: string): Promise<boolean> {
 export async function installHostPackages(log: (l: string) => void): Promise<void> {
   if (!existsSync("/usr/bin/dpkg-query")) throw new HostError("vmrig setup supports Debian and Ubuntu hosts (no dpkg-query found); install QEMU >= 10, busybox-static, dropbear-bin, cpio, gcc, xz, zstd by hand");
   const os = parseOsRelease(await readFile("/etc/os-release", "utf8"));
-  const want = [...hostPackages.base, ...hostPackages.qemuX86];
+  const want = [...hostPackages.base, ...backportedQemu, ...(process.arch === "x64" ? hostPackages.crossArm64 : [])];
   const missing = missingPackages(want, await installed(want));
-  const needNewQemu = os.id === "debian" && os.codename === "bookworm" && (missing.includes("qemu-system-x86") || (await qemuMajor()) < 10);
+  const needNewQemu = os.id === "debian" && os.codename === "bookworm" &&
+    (missing.some((p) => backportedQemu.includes(p)) || (await qemuMajor("qemu-system-x86_64")) < 10 || (await qemuMajor("qemu-system-aarch64")) < 10);
   if (missing.length === 0 && !needNewQemu) {
     log("host packages: all present");
     return;
   }
   const root = process.getuid?.() === 0;
-  const plan = [missing.length ? `apt-get install ${missing.join(" ")}` : "", needNewQemu ? "apt-get install -t bookworm-backports qemu-system-x86 qemu-utils" : ""].filter(Boolean);
+  const plan = [missing.length ? `apt-get install ${missing.join(" ")}` : "", needNewQemu ? `apt-get install -t bookworm-backports ${backportedQemu.join(" ")}` : ""].filter(Boolean);
   if (!root) throw new HostError(`setup needs root to install host packages; run as root or install them yourself:\n  ${plan.join("\n  ")}`);
   const env = { DEBIAN_FRONTEND: "noninteractive" };
   if (needNewQemu && !(await hasBackports("bookworm"))) {
@@ -80,13 +88,13 @@ export async function installHostPackages(log: (l: string) => void): Promise<voi
   log("apt-get update");
   const upd = await execa("apt-get", ["update"], { reject: false, env, all: true });
   if (upd.exitCode !== 0) log(`apt-get update reported problems (continuing): ${String(upd.all).split("\n").filter((l) => /^(E|W):/.test(l)).slice(0, 3).join(" | ")}`);
-  const base = missing.filter((p) => !hostPackages.qemuX86.includes(p) || !needNewQemu);
+  const base = missing.filter((p) => !backportedQemu.includes(p) || !needNewQemu);
   if (base.length) {
     log(`apt-get install ${base.join(" ")}`);
     await execa("apt-get", ["install", "-y", "--no-install-recommends", ...base], { env, stdout: "ignore" });
   }
   if (needNewQemu) {
-    log("apt-get install -t bookworm-backports qemu-system-x86 qemu-utils");
-    await execa("apt-get", ["install", "-y", "--no-install-recommends", "-t", "bookworm-backports", ...hostPackages.qemuX86], { env, stdout: "ignore" });
+    log(`apt-get install -t bookworm-backports ${backportedQemu.join(" ")}`);
+    await execa("apt-get", ["install", "-y", "--no-install-recommends", "-t", "bookworm-backports", ...backportedQemu], { env, stdout: "ignore" });
   }
 }

@@ -7,6 +7,7 @@ import { buildRelay, relayArgs } from "../virtiofs/relay.ts";
 import type { BootRequest } from "../guest/boot.ts";
 import type { DaemonCommand } from "../virtiofs/daemon.ts";
 import { HostError } from "../util/errors.ts";
+import { scenarioArches } from "../spec/platform.ts";
 
 export interface HostTools {
   qemuVersion: string;
@@ -22,9 +23,15 @@ export async function qemuVersion(binary: string): Promise<string | undefined> {
 }
 
 export async function requireHostTools(s: Scenario, signal: AbortSignal): Promise<HostTools> {
-  const bin = qemuBinary(s.machine.arch);
-  const version = await qemuVersion(bin);
-  if (!version) throw new HostError(`${bin} not found or not runnable: run \`npm run setup\` (installs QEMU 10)`);
+  // Every architecture the rows use (kernels.X.arch may differ from machine.arch).
+  let version: string | undefined;
+  for (const arch of scenarioArches(s)) {
+    const bin = qemuBinary(arch);
+    const v = await qemuVersion(bin);
+    if (!v) throw new HostError(`${bin} not found or not runnable: run \`npm run setup\` (installs QEMU 10)`);
+    version ??= v;
+  }
+  if (!version) throw new HostError("the scenario has no kernels");
   const virtiofsd = await provisionVirtiofsd(signal);
   let relay: HostTools["relay"];
   if (s.shares.some((x) => x.accessPlatform)) {

@@ -6,6 +6,7 @@ import { execa } from "execa";
 import type { Arch } from "../types.ts";
 import { HostError } from "../util/errors.ts";
 import { elfInterpreter, elfMachine } from "./elf.ts";
+import { debianGuestUserland } from "./foreign-binaries.ts";
 
 export interface GuestBinaries {
   /** Host path of a statically linked busybox for the guest architecture. */
@@ -26,7 +27,7 @@ export async function guestBinaries(arch: Arch, signal: AbortSignal): Promise<Gu
   const binaries =
     process.arch === NODE_ARCH[arch]
       ? await hostPackageBinaries(signal)
-      : await foreignArchBinaries(arch);
+      : await debianGuestUserland(arch, signal);
   await checkArchitecture(binaries, arch);
   return binaries;
 }
@@ -42,15 +43,6 @@ async function hostPackageBinaries(signal: AbortSignal): Promise<GuestBinaries> 
   // Native: the binary can list its own applets.
   const applets = (await execa(busybox, ["--list-full"], { cancelSignal: signal })).stdout;
   return { busybox, applets: applets.split("\n").filter(Boolean).map((p) => `/${p}`), dropbear, libraries };
-}
-
-// Later: unpack Debian's busybox-static and dropbear-bin .debs of the guest architecture (and the
-// libc6 etc. that dropbear needs) into the cache, and return their paths here.
-async function foreignArchBinaries(arch: Arch): Promise<GuestBinaries> {
-  throw new HostError(
-    `vmrig cannot yet build a ${arch} guest image on a ${process.arch} host: ` +
-      `guest binaries for another architecture (busybox-static and dropbear-bin .debs) are not wired up yet`,
-  );
 }
 
 async function firstExisting(candidates: string[], debianPackage: string): Promise<string> {

@@ -15,7 +15,11 @@ import { readImage, writeImage, type ImageEntry, type ImageRecord } from "./imag
 import { GUEST_DROPBEAR, GUEST_MODULES_DIR, guestInitFiles } from "./init-files.ts";
 import { planModules } from "./module-files.ts";
 import { GUEST_MODULES } from "./modules.ts";
-import { buildProbe, sha256File } from "./probe.ts";
+import { buildProbe, buildStaticProgram, sha256File } from "./probe.ts";
+import { FUSE_LIE_PROGRAM } from "../workloads/fuse-lies.ts";
+import { repoRoot } from "../util/paths.ts";
+
+const FUSE_LIE_SOURCE = path.join(repoRoot, "images", "repro", "vmrig-fuse-lie.c");
 
 export interface BuildGuestImageOptions {
   arch: Arch;
@@ -83,7 +87,11 @@ async function planImage(
   wanted: string[],
   signal: AbortSignal,
 ): Promise<ImagePlan> {
-  const [binaries, probe] = await Promise.all([guestBinaries(arch, signal), buildProbe(arch, signal)]);
+  const [binaries, probe, fuseLie] = await Promise.all([
+    guestBinaries(arch, signal),
+    buildProbe(arch, signal),
+    buildStaticProgram(arch, FUSE_LIE_SOURCE, "vmrig-fuse-lie", signal),
+  ]);
   const entries: ImageEntry[] = [];
   const copy = async (guestPath: string, hostPath: string, mode: number) =>
     entries.push({ guestPath, kind: "copy", hostPath, mode, sha256: await sha256File(hostPath) });
@@ -98,6 +106,8 @@ async function planImage(
   await copy(GUEST_DROPBEAR, binaries.dropbear, 0o755);
   for (const lib of binaries.libraries) await copy(lib.guestPath, lib.hostPath, 0o755);
   entries.push({ guestPath: GUEST_PROBE_PATH, kind: "copy", hostPath: probe.path, mode: 0o755, sha256: probe.sha256 });
+  // The lying FUSE server (harness/workloads/fuse-lies.ts).
+  entries.push({ guestPath: FUSE_LIE_PROGRAM, kind: "copy", hostPath: fuseLie.path, mode: 0o755, sha256: fuseLie.sha256 });
 
   // A kernel without a module tree has everything it has built in.
   const modulePlan = kernel.modulesDir ? await planModules(kernel.modulesDir, wanted, signal) : { load: [], builtin: [], missing: [] };

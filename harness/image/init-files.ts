@@ -18,6 +18,7 @@ export const GUEST_DROPBEAR = "/usr/sbin/dropbear";
 // up the machine; sshd is respawned if it ever exits.
 const inittab = `::sysinit:/etc/init.d/rcS
 ::respawn:/etc/init.d/sshd
+::respawn:/etc/init.d/console-agent
 ::shutdown:/bin/sync
 `;
 
@@ -94,12 +95,24 @@ fi
 exec ${GUEST_DROPBEAR} -F -E -s -p ${GUEST_SSH_PORT} -r ${GUEST_HOST_KEY} 2>>/run/dropbear.log
 `;
 
+// vmrig's way in when SSH is gone (a planned network cut, a wedged sshd): lines typed on the
+// serial console (QEMU's stdin) run as root, their output on the console. No prompt, so the
+// console log stays the kernel's; the tty echoes what was typed, which records it.
+const consoleAgent = `#!/bin/sh
+PATH=/usr/sbin:/usr/bin:/sbin:/bin
+export PATH
+while read -r line; do eval "$line"; done
+# EOF on the console: do not let init respawn this in a tight loop.
+sleep 5
+`;
+
 /** Every configuration file of the guest, given the modules to load (in order). */
 export function guestInitFiles(modules: readonly string[]): Record<string, GuestFile> {
   return {
     "/etc/inittab": { content: inittab, mode: 0o644 },
     "/etc/init.d/rcS": { content: rcS, mode: 0o755 },
     "/etc/init.d/sshd": { content: sshd, mode: 0o755 },
+    "/etc/init.d/console-agent": { content: consoleAgent, mode: 0o755 },
     [GUEST_MODULE_LIST]: { content: modules.map((m) => `${m}\n`).join(""), mode: 0o644 },
     "/etc/passwd": { content: "root:x:0:0:root:/root:/bin/sh\n", mode: 0o644 },
     // dropbear refuses accounts whose password field is empty, even for key logins.

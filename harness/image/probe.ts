@@ -26,9 +26,14 @@ function compilerFor(arch: Arch): { command: string; debianPackages: string } {
     : { command: "x86_64-linux-gnu-gcc", debianPackages: "gcc-x86-64-linux-gnu libc6-dev-amd64-cross" };
 }
 
-export async function buildProbe(arch: Arch, signal: AbortSignal): Promise<ProbeBinary> {
+export function buildProbe(arch: Arch, signal: AbortSignal): Promise<ProbeBinary> {
+  return buildStaticProgram(arch, PROBE_SOURCE, "vmrig-probe", signal);
+}
+
+/** Any single-file static guest program (the probe, the reproducers under images/repro/). */
+export async function buildStaticProgram(arch: Arch, sourceFile: string, name: string, signal: AbortSignal): Promise<ProbeBinary> {
   const compiler = compilerFor(arch);
-  const source = await fs.readFile(PROBE_SOURCE);
+  const source = await fs.readFile(sourceFile);
   let version: string;
   try {
     version = (await execa(compiler.command, ["--version"], { cancelSignal: signal })).stdout.split("\n")[0]!;
@@ -38,9 +43,9 @@ export async function buildProbe(arch: Arch, signal: AbortSignal): Promise<Probe
     }
     throw e;
   }
-  const key = createHash("sha256").update(source).update(`\0${compiler.command}\0${version}\0${CFLAGS.join(" ")}`).digest("hex");
+  const key = createHash("sha256").update(source).update(name === "vmrig-probe" ? "" : `\0${name}`).update(`\0${compiler.command}\0${version}\0${CFLAGS.join(" ")}`).digest("hex");
   const dir = path.join(cachePaths.probes(), arch, key.slice(0, 24));
-  const binary = path.join(dir, "vmrig-probe");
+  const binary = path.join(dir, name);
   try {
     return { path: binary, sha256: await sha256File(binary) };
   } catch {
@@ -52,7 +57,7 @@ export async function buildProbe(arch: Arch, signal: AbortSignal): Promise<Probe
   const tmp = `${dir}.tmp-${process.pid}-${randomBytes(4).toString("hex")}`;
   await fs.mkdir(tmp);
   try {
-    await execa(compiler.command, [...CFLAGS, "-o", path.join(tmp, "vmrig-probe"), PROBE_SOURCE], { cancelSignal: signal });
+    await execa(compiler.command, [...CFLAGS, "-o", path.join(tmp, name), sourceFile], { cancelSignal: signal });
     await fs.rename(tmp, dir).catch(async (e: NodeJS.ErrnoException) => {
       if (e.code !== "ENOTEMPTY" && e.code !== "EEXIST") throw e; // another build won the race
     });

@@ -2,6 +2,7 @@
 // KernelEntry into files on disk (a KernelArtifact); the rest of vmrig only sees artifacts.
 import type { Arch, KernelArtifact, KernelEntry, KernelSource } from "../types.ts";
 import { VmrigError } from "../util/errors.ts";
+import { buildKernelProvider } from "./build/builder.ts";
 import { debianKernelProvider } from "./debian.ts";
 import { pathKernelProvider } from "./path.ts";
 
@@ -19,16 +20,6 @@ export interface KernelProvider {
   kind: KernelSource["kind"];
   resolve(entry: KernelEntry, ctx: KernelContext): Promise<KernelArtifact>;
 }
-
-/** Kernels built from source arrive with a later issue; this keeps their place. */
-const buildKernelProvider: KernelProvider = {
-  kind: "build",
-  async resolve(entry) {
-    throw new VmrigError(
-      `Kernel "${entry.label}": source kind "build" is not yet supported by this version of vmrig; use a debian or path kernel.`,
-    );
-  },
-};
 
 const providers = new Map<KernelSource["kind"], KernelProvider>();
 

@@ -23,7 +23,27 @@ export interface BootPlan {
   /** Host port forwarded to the guest's sshd; 0 lets QEMU pick one (read back through QMP). */
   sshHostPort: number;
   qmpSocket: string;
+  /** Guest RAM backend (issue 7); default: a shared memfd when virtio-fs needs one, else anonymous RAM. */
+  memoryBackend?: MemoryBackendPlan;
+  /** virtio-mem devices on top of `memoryBytes` (issue 7). */
+  virtioMem?: VirtioMemDevice[];
+  /** Devices passed through with VFIO (issue 7). */
+  vfio?: VfioDevicePlan[];
+  /** An emulated IOMMU in front of the PCI devices (a level-1 guest that is itself a VFIO host). */
+  viommu?: "intel";
+  /** Extra `-device` values as written (e.g. the emulated NIC a level-1 guest passes on). */
+  extraDevices?: string[];
 }
+
+export type MemoryBackendPlan = { kind: "memfd" } | { kind: "file"; path: string };
+export interface VirtioMemDevice {
+  id: string;
+  sizeBytes: number;
+  blockBytes: number;
+  requestedBytes: number;
+}
+/** A PCI device by host address, or a mediated device by its sysfs path. */
+export type VfioDevicePlan = { host: string } | { sysfsdev: string };
 
 interface ArchTraits {
   binary: string;
@@ -69,9 +89,10 @@ export function buildQemuArgv(plan: BootPlan): { binary: string; args: string[] 
   const memMiB = Math.ceil(plan.memoryBytes / (1024 * 1024));
   const args: string[] = [
     "-nodefaults",
-    "-machine", t.machine(plan.accel),
+    // An emulated intel-iommu wants the split irqchip (interrupt remapping); TCG accepts it as well.
+    "-machine", plan.viommu === "intel" ? `${t.machine(plan.accel)},kernel-irqchip=split` : t.machine(plan.accel),
     "-cpu", t.cpu(plan.accel),
-    "-m", `${memMiB}M`,
+    "-m", memoryOption(plan.memoryBytes, plan.virtioMem),
     "-smp", String(plan.cpus),
     "-display", "none",
     "-no-reboot",
@@ -79,6 +100,8 @@ export function buildQemuArgv(plan: BootPlan): { binary: string; args: string[] 
     "-chardev", "stdio,id=con0,signal=off",
     "-serial", "chardev:con0",
     "-qmp", `unix:${plan.qmpSocket},server=on,wait=off`,
+    // A vIOMMU covers only the PCI devices created after it.
+    ...(plan.viommu === "intel" ? ["-device", "intel-iommu,intremap=on,caching-mode=on"] : []),
     ...t.panicDevice,
     "-action", "panic=exit-failure",
     "-kernel", plan.kernelImage,
@@ -87,19 +110,52 @@ export function buildQemuArgv(plan: BootPlan): { binary: string; args: string[] 
     "-netdev", `user,id=n0,hostfwd=tcp:127.0.0.1:${plan.sshHostPort}-:22`,
     "-device", "virtio-net-pci,netdev=n0,romfile=",
   ];
-  if (plan.virtioFs.length > 0) {
-    // vhost-user needs guest RAM the backend can map: a shared memfd backend as the only NUMA node.
-    args.push(
-      "-object", `memory-backend-memfd,id=mem,size=${memMiB}M,share=on`,
-      "-numa", "node,memdev=mem",
-    );
-  }
+  // vhost-user needs guest RAM the backend can map: a shared memfd backend as the only NUMA node.
+  const backend = plan.memoryBackend ?? (plan.virtioFs.length > 0 ? { kind: "memfd" as const } : undefined);
+  if (backend) args.push("-object", memoryBackendObject("mem", backend, `${memMiB}M`), "-numa", "node,memdev=mem");
+  args.push(...virtioMemArgs(plan.virtioMem ?? [], backend !== undefined), ...vfioArgs(plan.vfio ?? []));
+  for (const d of plan.extraDevices ?? []) args.push("-device", d);
   plan.virtioFs.forEach((fs, i) => {
     const props = [`chardev=vfs${i}`, `tag=${fs.tag}`, `queue-size=${fs.queueSize}`];
     if (fs.iommuPlatform) props.push("iommu_platform=on");
     args.push("-chardev", `socket,id=vfs${i},path=${fs.socketPath}`, "-device", `vhost-user-fs-pci,${props.join(",")}`);
   });
   return { binary: t.binary, args };
+}
+
+function memoryBackendObject(id: string, b: MemoryBackendPlan, size: string): string {
+  return b.kind === "memfd"
+    ? `memory-backend-memfd,id=${id},size=${size},share=on`
+    : `memory-backend-file,id=${id},mem-path=${b.path},size=${size},share=on`;
+}
+
+/** `-m`: RAM in MiB, with maxmem room for virtio-mem devices. */
+export function memoryOption(memoryBytes: number, virtioMem: readonly VirtioMemDevice[] = []): string {
+  const MiB = 1024 * 1024;
+  const ram = Math.ceil(memoryBytes / MiB);
+  if (virtioMem.length === 0) return `${ram}M`;
+  return `${ram}M,maxmem=${ram + Math.ceil(virtioMem.reduce((n, d) => n + d.sizeBytes, 0) / MiB)}M`;
+}
+
+/** virtio-mem devices, each on its own backend; `shared` when guest RAM must be mappable by a vhost-user backend. */
+export function virtioMemArgs(devices: readonly VirtioMemDevice[], shared: boolean): string[] {
+  // reserve=off: unplugged blocks cost no swap/commit reservation (virtio-mem's own advice).
+  return devices.flatMap((d) => [
+    "-object", `memory-backend-${shared ? "memfd" : "ram"},id=${d.id}-mem,size=${qemuSize(d.sizeBytes)},reserve=off${shared ? ",share=on" : ""}`,
+    "-device", `virtio-mem-pci,id=${d.id},memdev=${d.id}-mem,block-size=${qemuSize(d.blockBytes)},requested-size=${qemuSize(d.requestedBytes)}`,
+  ]);
+}
+
+export function vfioArgs(devices: readonly VfioDevicePlan[]): string[] {
+  return devices.flatMap((v) => ["-device", "host" in v ? `vfio-pci,host=${v.host}` : `vfio-pci,sysfsdev=${v.sysfsdev}`]);
+}
+
+/** Bytes as QEMU's size syntax: the largest exact unit ("2M", "1G"), else plain bytes. */
+export function qemuSize(bytes: number): string {
+  for (const [unit, f] of [["T", 1024 ** 4], ["G", 1024 ** 3], ["M", 1024 ** 2], ["K", 1024]] as const) {
+    if (bytes >= f && bytes % f === 0) return `${bytes / f}${unit}`;
+  }
+  return String(bytes);
 }
 
 /** Shell-quoted one-line form of the command, as stored in qemu-cmdline.txt. */

@@ -60,12 +60,21 @@ export class QemuMachine {
     const { binary, args } = buildQemuArgv(plan);
     const commandLine = formatCommandLine(binary, args);
     await writeFile(files.cmdline, commandLine + "\n");
-    const child = spawnChild(binary, args, { stdout: "pipe", stderr: "pipe" });
+    // stdin is a pipe: the serial console's input (writeConsole), vmrig's way in without SSH.
+    const child = spawnChild(binary, args, { stdin: "pipe", stdout: "pipe", stderr: "pipe" });
     return new QemuMachine(child, commandLine, files.console);
   }
 
   consoleText(): string {
     return this.console;
+  }
+
+  /** Type on the guest's serial console (QEMU's stdio chardev reads our pipe). */
+  writeConsole(text: string): boolean {
+    const stdin = this.child.stdin;
+    if (!stdin || stdin.destroyed || this.exitInfo) return false;
+    stdin.on("error", () => undefined); // QEMU gone: EPIPE is not vmrig's crash
+    return stdin.write(text) || true;
   }
 
   stderrText(): string {

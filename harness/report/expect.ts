@@ -1,12 +1,12 @@
 // Does a cell's outcome meet the scenario's expectation? Words (types.ts ExpectationWord):
-// PASS, FAIL, HANG, CRASH, BOOT-FAIL, INFRA, ERRNO (any errno), ANY, or one errno ("ENOMEM").
+// PASS, FAIL, SHORT, HANG, CRASH, BOOT-FAIL, INFRA, ERRNO (any errno), ANY, or one errno ("ENOMEM").
 // A list means any of them.
 import type { CellOutcome, Expectation, ExpectationWord } from "../types.ts";
 import { canonicalErrnoName } from "../spec/errno.ts";
 import { errnoLabel } from "./labels.ts";
 
 const byKind: Partial<Record<CellOutcome["kind"], ExpectationWord>> = {
-  pass: "PASS", fail: "FAIL", hang: "HANG", crash: "CRASH", "boot-fail": "BOOT-FAIL", infra: "INFRA",
+  pass: "PASS", fail: "FAIL", short: "SHORT", hang: "HANG", crash: "CRASH", "boot-fail": "BOOT-FAIL", infra: "INFRA",
 };
 
 const sameErrno = (a: string, b: string) => {

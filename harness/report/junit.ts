@@ -29,7 +29,9 @@ function addCell(suite: TestSuite, run: RunResult, row: KernelRowResult, w: stri
   tc.standardOutput(out.join("\n"));
   if (c.outcome.kind === "crash") tc.standardError(c.outcome.excerpt);
   if (c.met) return;
-  const message = `${label} (expected ${describeExpectation(c.expected)})`;
+  // A crash's signature (title + normalised frames) is what CI dashboards group failures by.
+  const signature = c.outcome.kind === "crash" && c.outcome.signature ? ` [${c.outcome.signature}]` : "";
+  const message = `${label}${signature} (expected ${describeExpectation(c.expected)})`;
   if (c.outcome.kind === "not-run") tc.skipped();
   else if (c.outcome.kind === "infra" || c.outcome.kind === "boot-fail") tc.error(message, c.outcome.kind.toUpperCase());
   else tc.failure(message, c.outcome.kind.toUpperCase());

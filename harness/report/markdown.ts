@@ -4,6 +4,7 @@ import type { RunResult } from "../types.ts";
 import { describeExpectation } from "./expect.ts";
 import { cellLabel } from "./labels.ts";
 import { summarise } from "./summary.ts";
+import { rowPlatform } from "./row-facts.ts";
 
 const MAX_EXCERPT_LINES = 40;
 
@@ -14,6 +15,7 @@ export const LEGEND = [
   "`PASS`: the workload did what it should",
   "`-EXXX`: the syscall failed with that errno; *mount healthy* / *mount wedged* says whether the share still answered afterwards",
   "`FAIL`: it ran, but the result was wrong (count, checksum, exit code)",
+  "`SHORT: saw N of M`: a listing ended without any error but saw fewer entries than the host directory holds (silent loss)",
   "`HANG`: it did not finish in time (what hung)",
   "`CRASH`: the kernel oopsed, BUG()ed or panicked (first line of the report)",
   "`BOOT-FAIL`: the kernel never reached the guest's shell",
@@ -46,11 +48,13 @@ export function renderMarkdown(run: RunResult): string {
   out.push(`| Guest kernel | ${run.workloads.map(esc).join(" | ")} |`);
   out.push(`|---|${run.workloads.map(() => "---").join("|")}|`);
   for (const row of run.rows) {
-    const head = `**${esc(row.label)}**${row.description ? `<br>${esc(row.description)}` : ""}`;
+    const platform = rowPlatform(row);
+    const head = `**${esc(row.label)}**${platform ? `<br>${esc(platform)}` : ""}${row.description ? `<br>${esc(row.description)}` : ""}`;
     const cells = run.workloads.map((w) => {
       const c = row.cells.find((x) => x.workload === w);
       if (!c) return "NOT RUN";
-      return esc(cellLabel(c.outcome)) + (c.met ? "" : ` ✗ expected ${esc(describeExpectation(c.expected))}`);
+      return esc(cellLabel(c.outcome)) + (c.met ? "" : ` ✗ expected ${esc(describeExpectation(c.expected))}`) +
+        (c.notes?.length ? `<br>${esc(c.notes.join("; "))}` : "");
     });
     out.push(`| ${head} | ${cells.join(" | ")} |`);
   }

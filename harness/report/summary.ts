@@ -16,7 +16,7 @@ export interface RunSummary {
 }
 
 export function summarise(run: RunResult): RunSummary {
-  const byKind: RunSummary["byKind"] = { pass: 0, errno: 0, fail: 0, hang: 0, crash: 0, "boot-fail": 0, infra: 0, "not-run": 0 };
+  const byKind: RunSummary["byKind"] = { pass: 0, errno: 0, fail: 0, short: 0, hang: 0, crash: 0, "boot-fail": 0, infra: 0, "not-run": 0 };
   let cells = 0;
   let met = 0;
   let missing = 0;

@@ -11,6 +11,7 @@ import type { CellOutcome, CellResult, KernelRowResult, RunResult } from "../typ
 import { describeExpectation } from "./expect.ts";
 import { cellLabel } from "./labels.ts";
 import { summarise } from "./summary.ts";
+import { footnotes, rowHeading } from "./row-facts.ts";
 
 export interface TableOptions {
   color: boolean;
@@ -35,22 +36,22 @@ const ANSI: Record<Tone, string> = { good: "32", warn: "33", bad: "31", infra: "
 const MARK_ANSI = "1;31";
 
 const toneOf: Record<CellOutcome["kind"], Tone> = {
-  pass: "good", errno: "warn", fail: "warn", hang: "bad", crash: "bad", "boot-fail": "bad", infra: "infra", "not-run": "dim",
+  pass: "good", errno: "warn", fail: "warn", short: "warn", hang: "bad", crash: "bad", "boot-fail": "bad", infra: "infra", "not-run": "dim",
 };
 
 const len = (s: string) => [...s].length;
 const cut = (s: string, n: number) => (len(s) <= n ? s : n <= 1 ? "…".slice(0, n) : [...s].slice(0, n - 1).join("") + "…");
 
-function cellPiece(c: CellResult | undefined): Piece {
+function cellPiece(c: CellResult | undefined, marker = ""): Piece {
   if (!c) return { text: "NOT RUN", tone: "dim" };
-  const piece: Piece = { text: cellLabel(c.outcome), tone: toneOf[c.outcome.kind] };
+  const piece: Piece = { text: cellLabel(c.outcome) + marker, tone: toneOf[c.outcome.kind] };
   if (!c.met) piece.mark = `✗ expected ${describeExpectation(c.expected)}`;
   return piece;
 }
 
-function rowPieces(run: RunResult, row: KernelRowResult): Piece[] {
-  const head = row.description ? `${row.label} — ${row.description}` : row.label;
-  return [{ text: head, tone: "plain" }, ...run.workloads.map((w) => cellPiece(row.cells.find((c) => c.workload === w)))];
+function rowPieces(run: RunResult, row: KernelRowResult, marker: (kernel: string, workload: string) => string): Piece[] {
+  const head = rowHeading(row);
+  return [{ text: head, tone: "plain" }, ...run.workloads.map((w) => cellPiece(row.cells.find((c) => c.workload === w), marker(row.label, w)))];
 }
 
 const natural = (p: Piece) => len(p.text) + (p.mark ? 1 + len(p.mark) : 0);
@@ -92,10 +93,12 @@ function columnWidths(table: Piece[][], width: number | undefined): number[] {
 
 export function renderTerminalTable(run: RunResult, opts: TableOptions): string {
   const header: Piece[] = [{ text: "Guest kernel", tone: "plain" }, ...run.workloads.map((w) => ({ text: w, tone: "plain" as Tone }))];
-  const table = [header, ...run.rows.map((r) => rowPieces(run, r))];
+  const notes = footnotes(run);
+  const table = [header, ...run.rows.map((r) => rowPieces(run, r, notes.marker))];
   const widths = columnWidths(table, opts.width);
   const line = (r: Piece[]) => r.map((p, i) => fit(p, widths[i]!, opts.color)).join(SEP).trimEnd();
   const out = [line(header), widths.map((w) => "─".repeat(w)).join("─┼─"), ...table.slice(1).map(line)];
+  if (notes.notes.length) out.push("", ...notes.notes.map((f) => `[${f.n}] ${f.kernel} / ${f.workload}: ${f.text}`));
 
   const s = summarise(run);
   let footer = `${s.met} of ${s.cells} cells met their expectation`;

@@ -1,11 +1,15 @@
 // Run one workload in a booted guest and turn every witness (the probe's report, the step
 // deadline, the console, QEMU's exit, the daemons' fate, a liveness probe) into one cell.
-import type { CellOutcome, WorkloadSpec } from "../types.ts";
+import type { CellOutcome, FaultStep, WorkloadSpec } from "../types.ts";
 import type { Guest } from "../guest/boot.ts";
 import type { ExecResult } from "../guest/ssh.ts";
 import { workloadKind, workloadShare, type WorkloadContext } from "../workloads/kinds.ts";
 import { PROBE, parseProbeOutput, shellQuote } from "../workloads/probe.ts";
 import { findingsForEvidence, firstFatalFinding } from "./console-witness.ts";
+import { FaultPlan } from "./faults.ts";
+import { blockedTaskStacks } from "./hang-evidence.ts";
+import { consoleJob, observeConsoleJob, type ConsoleJob } from "./console-job.ts";
+import { consoleRun } from "../guest/console-shell.ts";
 
 export interface CellRun {
   outcome: CellOutcome;
@@ -13,6 +17,8 @@ export interface CellRun {
   /** The guest can no longer be trusted for further workloads: boot a fresh one. */
   guestSpoiled: boolean;
   durationMs: number;
+  /** Files for the row's artifacts, name -> content (e.g. stacks-<workload>.txt after a hang). */
+  artifacts?: Record<string, string>;
 }
 
 export interface CellTimeouts {
@@ -25,7 +31,33 @@ export async function runCell(
   w: WorkloadSpec,
   ctx: WorkloadContext,
   t: CellTimeouts,
+  /** The scenario's planned faults timed against this workload (harness/run/faults.ts). */
+  faults: FaultStep[] = [],
 ): Promise<CellRun> {
+  const plan = faults.length ? new FaultPlan(guest, faults) : undefined;
+  const run = await runCellSteps(guest, w, ctx, t, plan);
+  if (plan) await concludeFaults(guest, w, plan, run);
+  return run;
+}
+
+/** The faults' log goes into the evidence; a fault that never fired means the scenario did not test what it says. */
+async function concludeFaults(guest: Guest, w: WorkloadSpec, plan: FaultPlan, run: CellRun): Promise<void> {
+  run.evidence.faults = await plan.finish();
+  const unfired = plan.unfired();
+  if (unfired.length && run.outcome.kind !== "crash" && run.outcome.kind !== "hang") {
+    const u = unfired[0]!;
+    run.outcome = { kind: "infra", reason: `planned ${u.action} (${u.where}, at ${u.plannedMs / 1000} s) did not fire: ${w.id} ended after ${(run.durationMs / 1000).toFixed(1)} s` };
+  }
+  // No SSH after a cut; no backend after a kill; a crashed kernel: stop the VM now, cleanly.
+  if (plan.cutNetworkDone || plan.killedDaemon || plan.crashed) {
+    run.guestSpoiled = true;
+    const exit = await guest.shutdown();
+    run.evidence.vmStopped = exit ? { code: exit.code, signal: exit.signal, guestPanicked: exit.guestPanicked } : "already stopped";
+    if (run.outcome.kind === "hang" && plan.killedDaemon) run.outcome = { ...run.outcome, what: `${run.outcome.what}; VM stopped` };
+  }
+}
+
+async function runCellSteps(guest: Guest, w: WorkloadSpec, ctx: WorkloadContext, t: CellTimeouts, plan: FaultPlan | undefined): Promise<CellRun> {
   const kind = workloadKind(w);
   const started = Date.now();
   const done = (outcome: CellOutcome, evidence: Record<string, unknown>, guestSpoiled: boolean): CellRun => ({
@@ -42,9 +74,19 @@ export async function runCell(
     return { outcome: { kind: "infra", reason: `preparing ${w.id} on the host failed: ${(e as Error).message}` }, evidence: {}, guestSpoiled: false, durationMs: 0 };
   }
   const consoleStart = guest.consoleText().length;
-  const command = kind.command(w, ctx);
-  const exec = await execSupervised(guest, command, t.stepMs);
-  const evidence: Record<string, unknown> = { command, exec: summarizeExec(exec) };
+  const plain = kind.command(w, ctx);
+  // With a network cut planned, the command's result must outlive the SSH session: it runs as
+  // a job whose output stays in the guest, read back through the console.
+  const job: ConsoleJob | undefined = plan?.cutsNetwork ? consoleJob(plain) : undefined;
+  const command = job?.command ?? plain;
+  plan?.start();
+  let exec = await execSupervised(guest, command, t.stepMs, plan);
+  const evidence: Record<string, unknown> = { command: plain, exec: summarizeExec(exec) };
+  if (exec.kind === "network-cut") {
+    exec = await observeConsoleJob(guest, job!, Math.max(1000, t.stepMs - (Date.now() - started)));
+    evidence.observedVia = "console";
+    evidence.exec = summarizeExec(exec);
+  }
 
   // A fatal kernel message during the step outranks whatever the command reported.
   const crash = () => firstFatalFinding(guest.consoleText(), consoleStart);
@@ -64,16 +106,22 @@ export async function runCell(
   if (exec.kind === "timeout") {
     const f = crash();
     if (f) return done({ kind: "crash", title: f.title, excerpt: f.excerpt, signature: f.signature }, evidence, true);
-    const alive = await liveness(guest, ctx, t.livenessMs);
+    const alive = await liveness(guest, ctx, t.livenessMs, plan?.cutNetworkDone);
     evidence.liveness = alive;
-    const what = `${w.id} did not finish in ${Math.round(t.stepMs / 1000)} s`;
-    return done({ kind: "hang", what: alive.ok ? what : `${what}; the mount no longer answers (wedged)`, wedged: !alive.ok }, evidence, true);
+    // The evidence a hang needs: which tasks are blocked, and where (sysrq w).
+    const stacks = await blockedTaskStacks(guest, t.livenessMs);
+    evidence.blockedTasks = { via: stacks.via, tasks: stacks.tasks };
+    const planned = plan?.describeFired();
+    const what = `${w.id} did not finish in ${Math.round(t.stepMs / 1000)} s${planned ? ` after planned ${planned}` : ""}`;
+    const run = done({ kind: "hang", what: alive.ok ? what : `${what}; the mount no longer answers (wedged)`, wedged: !alive.ok }, evidence, true);
+    return { ...run, artifacts: { [`stacks-${w.id}.txt`]: stacks.text + "\n" } };
   }
 
   const j = await kind.judge(w as never, exec, facts, ctx);
   Object.assign(evidence, j.evidence);
   const f = crash();
   if (f) return done({ kind: "crash", title: f.title, excerpt: f.excerpt, signature: f.signature }, evidence, true);
+  if (j.kind === "outcome" && j.checkGuest && j.outcome.kind === "pass") return done(await guestStillHealthy(guest, j.outcome, consoleStart, evidence, t.livenessMs), evidence, false);
   if (j.kind === "outcome") return done(j.outcome, evidence, false);
   const alive = await liveness(guest, ctx, t.livenessMs);
   evidence.liveness = alive;
@@ -84,21 +132,38 @@ export async function runCell(
   );
 }
 
-type SupervisedExec = ExecResult | { kind: "daemon-died"; reason: string };
+/**
+ * A PASS that also needs a healthy guest (a refused FUSE lie): the guest must still answer a
+ * liveness probe, and the kernel must not have reported anything (WARNING, hung task) meanwhile.
+ */
+async function guestStillHealthy(guest: Guest, pass: CellOutcome, consoleStart: number, evidence: Record<string, unknown>, livenessMs: number): Promise<CellOutcome> {
+  const alive = await liveness(guest, {}, livenessMs);
+  evidence.liveness = alive;
+  if (!alive.ok) return { kind: "fail", detail: `refused, but the guest is unhealthy afterwards: ${alive.detail}` };
+  const reported = findingsForEvidence(guest.consoleText(), consoleStart);
+  if (reported.length) return { kind: "fail", detail: `refused, but the kernel reported: ${reported[0]!.title}` };
+  return pass;
+}
 
-/** Run the command, but give up at once if a virtio-fs daemon dies meanwhile. */
-async function execSupervised(guest: Guest, command: string, deadlineMs: number): Promise<SupervisedExec> {
+type SupervisedExec = ExecResult | { kind: "daemon-died"; reason: string } | { kind: "network-cut" };
+
+/**
+ * Run the command, but give up at once if a virtio-fs daemon dies meanwhile (unless the fault
+ * plan killed it), or when a planned network cut takes SSH away.
+ */
+async function execSupervised(guest: Guest, command: string, deadlineMs: number, plan?: FaultPlan): Promise<SupervisedExec> {
   let stop = false;
+  const cut = plan?.networkCut.then((): SupervisedExec => ({ kind: "network-cut" }));
   const watch = (async (): Promise<SupervisedExec> => {
     while (!stop) {
       const r = guest.deathReason();
-      if (r && !r.startsWith("QEMU") && !r.startsWith("guest")) return { kind: "daemon-died", reason: r };
+      if (r && !r.startsWith("QEMU") && !r.startsWith("guest") && !plan?.plannedDeath(r)) return { kind: "daemon-died", reason: r };
       await new Promise((res) => setTimeout(res, 100));
     }
     return { kind: "lost", error: "stopped", stdout: "", stderr: "", ms: 0 };
   })();
   try {
-    return await Promise.race([guest.exec(command, deadlineMs), watch]);
+    return await Promise.race([guest.exec(command, deadlineMs), watch, ...(cut ? [cut] : [])]);
   } finally {
     stop = true;
   }
@@ -110,9 +175,12 @@ async function settle(guest: Guest): Promise<void> {
 }
 
 /** Does the share still answer? Tells "errno, mount healthy" from "the mount is wedged". */
-export async function liveness(guest: Guest, ctx: WorkloadContext, deadlineMs: number): Promise<{ ok: boolean; detail: string }> {
+export async function liveness(guest: Guest, ctx: WorkloadContext, deadlineMs: number, viaConsole = false): Promise<{ ok: boolean; detail: string }> {
   const target = ctx.guestDir ?? "/";
-  const r = await guest.exec(`${PROBE} alive ${shellQuote(target)}`, deadlineMs);
+  const probe = `${PROBE} alive ${shellQuote(target)}`;
+  const r = viaConsole
+    ? await consoleRun(guest, probe, deadlineMs).then((c): ExecResult => (c.kind === "exited" ? { ...c, stderr: "" } : c.kind === "timeout" ? { ...c, stdout: "", stderr: "" } : { ...c, stdout: "", stderr: "" }))
+    : await guest.exec(probe, deadlineMs);
   if (r.kind === "exited") {
     const p = parseProbeOutput(r);
     if (p.kind === "report" && p.report.ok) return { ok: true, detail: `${target} answered in ${r.ms} ms` };
@@ -130,7 +198,7 @@ function tail(s: string, max = 4000): string {
 }
 
 function summarizeExec(e: SupervisedExec): Record<string, unknown> {
-  if (e.kind === "daemon-died") return e;
+  if (e.kind === "daemon-died" || e.kind === "network-cut") return e;
   return { kind: e.kind, ms: e.ms, code: e.kind === "exited" ? e.code : undefined, stdout: tail(e.stdout, 2000), stderr: tail(e.stderr, 2000) };
 }
 

@@ -80,7 +80,7 @@ export const REPORT_BODY: readonly RegExp[] = [
 ];
 
 /** Frames that never name the culprit: reporting and scheduling machinery. */
-export const SKIP_FRAMES = /^(?:dump_stack\w*|show_stack|dump_backtrace|panic|__warn|warn_slowpath\w*|report_bug|handle_bug|exc_\w+|asm_exc_\w+|die|do_trap\w*|__die\w*|__schedule|schedule|schedule_timeout|schedule_preempt_disabled|__pfx_\w+|kasan_report|print_report|__asan_\w+|__kasan_\w+)$/;
+export const SKIP_FRAMES = /^(?:dump_stack\w*|show_stack|dump_backtrace|panic|vpanic|__warn|warn_slowpath\w*|report_bug|handle_bug|exc_\w+|asm_exc_\w+|die|do_trap\w*|__die\w*|__schedule|schedule|schedule_timeout|schedule_preempt_disabled|__pfx_\w+|kasan_report|print_report|__asan_\w+|__kasan_\w+)$/;
 
 /** The trace below these is the way in from user space or thread start: same for every bug. */
 export const ENTRY_FRAMES = /^(?:entry_SYSCALL_64\w*|do_syscall_64|ret_from_fork\w*|kthread|el0_svc\w*|el0t_64_\w+|invoke_syscall|do_el0_svc|__arm64_sys_\w+|__x64_sys_\w+|x64_sys_call|start_kernel|secondary_startup_64\w*|cpu_startup_entry)$/;

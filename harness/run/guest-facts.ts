@@ -1,7 +1,7 @@
 // What a freshly booted guest is, checked before any workload: kernel release, page size, the
 // virtio-fs devices' negotiated features; then the shares are mounted. A guest that is not what
 // the scenario asked for is INFRA with the reason, never a result.
-import type { Scenario } from "../types.ts";
+import type { PageSize, Scenario } from "../types.ts";
 import type { Guest } from "../guest/boot.ts";
 import { PROBE, parseProbeOutput, shellQuote } from "../workloads/probe.ts";
 import { parseSize } from "../util/size.ts";
@@ -23,7 +23,8 @@ export function hasFeatureBit(featureString: string, bit: number): boolean {
   return featureString.trim()[bit] === "1";
 }
 
-export async function collectGuestFacts(guest: Guest, s: Scenario, deadlineMs: number): Promise<GuestFacts> {
+/** `pageSize`: what this row's kernel must have (kernels.X.pageSize), default machine.pageSize. */
+export async function collectGuestFacts(guest: Guest, s: Scenario, deadlineMs: number, pageSizeWanted: PageSize | undefined = s.machine.pageSize): Promise<GuestFacts> {
   const evidence: Record<string, unknown> = {};
   const unmounted: Record<string, string> = {};
   const run = async (cmd: string) => {
@@ -36,10 +37,11 @@ export async function collectGuestFacts(guest: Guest, s: Scenario, deadlineMs: n
   const ps = await run(`${PROBE} pagesize`);
   const pageSize = ps ? Number(parseProbeOutput(ps).kind === "report" ? (parseProbeOutput(ps) as { report: { pageSize?: number } }).report.pageSize : NaN) : NaN;
   evidence.pageSize = Number.isFinite(pageSize) ? pageSize : "unknown";
-  if (s.machine.pageSize) {
-    const want = parseSize(s.machine.pageSize);
+  if (pageSizeWanted) {
+    const want = parseSize(pageSizeWanted);
     if (pageSize !== want) {
-      return { evidence, unmounted, problem: `page size mismatch: the scenario says ${s.machine.pageSize}, the running kernel has ${evidence.pageSize}` };
+      const has = Number.isFinite(pageSize) ? `${pageSize / 1024}K (${pageSize} bytes)` : "an unknown page size (the probe did not say)";
+      return { evidence, unmounted, problem: `page size mismatch: the scenario says ${pageSizeWanted}, the running kernel has ${has}` };
     }
   }
 

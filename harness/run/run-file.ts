@@ -7,8 +7,6 @@ import type { RunResult, Scenario } from "../types.ts";
 import { loadScenario } from "../spec/load.ts";
 import { resolveKernel } from "../kernels/provider.ts";
 import { buildGuestImage } from "../image/build.ts";
-import { chooseAccelerator } from "../qemu/accel.ts";
-import { READY_MARKER } from "../guest/boot.ts";
 import { renderJUnit, renderMarkdown, renderTerminalTable, summarise } from "../report/index.ts";
 import { killAllChildren } from "../util/children.ts";
 import { ExitCode } from "../util/errors.ts";
@@ -16,6 +14,12 @@ import { repoRoot } from "../util/paths.ts";
 import { requireHostTools } from "../host/tools.ts";
 import { createProgress, type Progress } from "./progress.ts";
 import { runScenario, type PreparedKernel } from "./runner.ts";
+import { prepareVfioRun, vfioGuestModules } from "../vfio/host-run.ts";
+import { runNestedVfioScenario } from "../vfio/nested.ts";
+import { chooseAccelerators } from "./accels.ts";
+import { kernelArch } from "../spec/platform.ts";
+import type { GuestScheduler } from "../nightly/scheduler.ts";
+import { writeHtmlReports } from "../report/html/write.ts";
 
 export interface RunOptions {
   resultsRoot?: string;
@@ -23,8 +27,14 @@ export interface RunOptions {
   kernels?: string[];
   progress?: Progress;
   signal?: AbortSignal;
+  /** `--jobs`: run the rows as guests on this scheduler (shared by every scenario of the run). */
+  scheduler?: GuestScheduler;
+  /** Called once kernels, images and the accelerator are ready, before any guest boots. */
+  onPrepared?: () => void;
   color?: boolean;
   out?: NodeJS.WritableStream;
+  /** Run this (already loaded, possibly narrowed) scenario instead of loading `file` (vmrig bisect). */
+  scenario?: Scenario;
 }
 
 export interface RunOutcome {
@@ -36,25 +46,25 @@ export interface RunOutcome {
 export async function runScenarioFile(file: string, opts: RunOptions = {}): Promise<RunOutcome> {
   const progress = opts.progress ?? createProgress();
   const signal = opts.signal ?? new AbortController().signal;
-  const scenario = await loadScenario(file);
+  const scenario = opts.scenario ?? (await loadScenario(file));
   const selected = selectKernels(scenario, opts.kernels);
   const tools = await requireHostTools(scenario, signal);
 
   const prepared: PreparedKernel[] = [];
   for (const entry of selected) {
     progress.stage(entry.label, "resolving kernel");
-    const artifact = await resolveKernel(entry, { arch: scenario.machine.arch, signal, log: (l: string) => progress.stage(entry.label, l) });
+    // A row may be of another architecture than the machine (kernels.X.arch).
+    const arch = kernelArch(scenario, entry);
+    const artifact = await resolveKernel(entry, { arch, signal, log: (l: string) => progress.stage(entry.label, l) });
     progress.stage(entry.label, "building guest image");
-    const image = await buildGuestImage({ arch: scenario.machine.arch, kernel: artifact, signal, log: (l: string) => progress.stage(entry.label, l) });
+    const image = await buildGuestImage({ arch, kernel: artifact, signal, log: (l: string) => progress.stage(entry.label, l), extraModules: vfioGuestModules(scenario) });
     prepared.push({ entry, artifact, image });
   }
-  const first = prepared[0]!;
-  const accel = await chooseAccelerator(scenario.machine.accel, scenario.machine.arch, {
-    kernel: first.artifact.image,
-    initrd: first.image.initrd,
-    readyMarker: READY_MARKER,
-  }, { signal });
-  progress.info(accel.note);
+  const accels = await chooseAccelerators(scenario.machine.accel, prepared, signal);
+  const accel = accels.get(prepared[0]!.artifact.arch)!;
+  for (const [arch, a] of accels) progress.info(accels.size > 1 ? `${arch}: ${a.note}` : a.note);
+  // VFIO: preflight (a refusal exits 2 with nothing changed), then bind for the run (issue 7).
+  const vfioRun = await prepareVfioRun(scenario, accel, { log: (l) => progress.info(l) });
 
   const resultsRoot = opts.resultsRoot ?? process.env.VMRIG_RESULTS ?? path.join(repoRoot, "results");
   const stamp = new Date().toISOString().replace(/[:]/g, "-").replace(/\..+$/, "Z");
@@ -71,10 +81,12 @@ export async function runScenarioFile(file: string, opts: RunOptions = {}): Prom
     workloads: scenario.workloads.map((w) => w.id),
     rows: [],
   };
+  if (vfioRun) result.vfio = vfioRun.record;
   const writeJson = (r: RunResult) => writeAtomic(path.join(runDir, "results.json"), JSON.stringify(r, null, 2) + "\n");
   await writeJson(result);
+  opts.onPrepared?.();
 
-  await runScenario(scenario, prepared, {
+  await (scenario.vfio?.nested ? runNestedVfioScenario : runScenario)(scenario, prepared, {
     accel,
     virtiofsd: tools.virtiofsd,
     relay: tools.relay,
@@ -83,7 +95,11 @@ export async function runScenarioFile(file: string, opts: RunOptions = {}): Prom
     progress,
     signal,
     onUpdate: writeJson,
-  }, result);
+    scheduler: opts.scheduler,
+    qemuExtras: vfioRun?.qemuExtras,
+  }, result).finally(async () => {
+    if (vfioRun) result.vfio = await vfioRun.finish(result, runDir);
+  });
 
   if (signal.aborted) await killAllChildren();
   result.complete = !signal.aborted;
@@ -91,6 +107,7 @@ export async function runScenarioFile(file: string, opts: RunOptions = {}): Prom
   await writeJson(result);
   await writeAtomic(path.join(runDir, "results.md"), renderMarkdown(result));
   await writeAtomic(path.join(runDir, "junit.xml"), renderJUnit(result));
+  await writeHtmlReports(runDir, resultsRoot).catch((e: Error) => progress.info(`report.html not written: ${e.message}`));
   const out = opts.out ?? process.stdout;
   out.write("\n" + renderTerminalTable(result, { color: opts.color ?? Boolean((out as NodeJS.WriteStream).isTTY) }) + "\n");
   out.write(`results: ${path.relative(process.cwd(), runDir) || runDir}\n`);

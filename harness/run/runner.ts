@@ -22,14 +22,23 @@ import { expectationMet } from "../report/expect.ts";
 import { runCell, workloadShare } from "./cell.ts";
 import { collectGuestFacts, collectSwiotlbEvidence } from "./guest-facts.ts";
 import type { Progress } from "./progress.ts";
+import { kernelPageSize } from "../spec/platform.ts";
+import { serverMarks, serverEvidence, pageSizeLabel, withNotes } from "./server-evidence.ts";
+import { loadScaledTimeScale, type LoadSnapshot } from "../nightly/load.ts";
+import { runRowsScheduled } from "../nightly/rows.ts";
+import type { GuestScheduler } from "../nightly/scheduler.ts";
 
 export interface PreparedKernel {
   entry: KernelEntry;
   artifact: KernelArtifact;
   image: GuestImage;
+  /** This row's accelerator when the scenario mixes architectures; default env.accel. */
+  accel?: Accelerator;
 }
 
 export interface RunEnv {
+  /** VFIO devices, virtio-mem and the memory backend for every guest (issue 7: harness/vfio/host-run.ts). */
+  qemuExtras?: BootRequest["qemuExtras"];
   accel: Accelerator;
   virtiofsd: DaemonCommand;
   relay?: BootRequest["relay"];
@@ -39,9 +48,14 @@ export interface RunEnv {
   signal: AbortSignal;
   /** Called after every cell so an interrupted run keeps what it gathered. */
   onUpdate: (r: RunResult) => Promise<void>;
+  /** `--jobs`: rows run as guests on this shared scheduler instead of one after another. */
+  scheduler?: GuestScheduler;
+  /** The host load this row's guest may see (set per row by the scheduler): scales timeouts. */
+  load?: () => LoadSnapshot;
 }
 
 export async function runScenario(s: Scenario, kernels: PreparedKernel[], env: RunEnv, result: RunResult): Promise<RunResult> {
+  if (env.scheduler) return runRowsScheduled(s, kernels, { ...env, scheduler: env.scheduler }, result, runKernelRow);
   for (const k of kernels) {
     if (env.signal.aborted) break;
     const row = await runKernelRow(s, k, env, result);
@@ -57,23 +71,27 @@ async function runKernelRow(s: Scenario, k: PreparedKernel, env: RunEnv, run: Ru
   const row: KernelRowResult = {
     label,
     description: k.artifact.description,
-    accel: env.accel.name,
+    accel: (k.accel ?? env.accel).name,
+    arch: k.artifact.arch,
     artifacts: {},
     cells: [],
     evidence: { kernel: k.artifact.identity, release: k.artifact.release, image: k.image.identity },
   };
-  const scale = env.accel.timeScale;
+  // Guests sharing the host's cores run slower: scale with the load so slow never reads as HANG.
+  const accel = k.accel ?? env.accel;
+  const scale = loadScaledTimeScale(accel.timeScale, env.load?.());
+  if (scale !== accel.timeScale) row.evidence.timeScale = scale;
   const timeouts = {
     bootMs: s.timeouts.bootSeconds * 1000 * scale,
     stepMs: s.timeouts.stepSeconds * 1000 * scale,
     livenessMs: s.timeouts.livenessSeconds * 1000 * scale,
   };
   const pending = [...s.workloads];
-  const record = (w: WorkloadSpec, outcome: CellOutcome, evidence: Record<string, unknown>, durationMs: number) => {
+  const record = (w: WorkloadSpec, outcome: CellOutcome, evidence: Record<string, unknown>, durationMs: number, notes: string[] = []) => {
     // Whatever a cell saw while vmrig was being interrupted is vmrig's doing, not the kernel's.
     if (env.signal.aborted) outcome = { kind: "not-run", reason: "run interrupted" };
     const expected = k.entry.expect[w.id] ?? s.expectDefault;
-    const cell: CellResult = { kernel: label, workload: w.id, outcome, expected, met: expectationMet(outcome, expected), durationMs, evidence };
+    const cell: CellResult = { kernel: label, workload: w.id, outcome, expected, met: expectationMet(outcome, expected), durationMs, evidence, ...(notes.length ? { notes } : {}) };
     row.cells.push(cell);
     env.progress.cell(label, w.id, outcome);
   };
@@ -98,9 +116,9 @@ async function runKernelRow(s: Scenario, k: PreparedKernel, env: RunEnv, run: Ru
       for (const sh of s.shares) row.artifacts[`virtiofsd-${sh.tag}${boot === 1 ? "" : `-boot${boot}`}`] = rel(`virtiofsd-${sh.tag}.log`);
       try {
         guest = await bootGuest({
-          arch: s.machine.arch,
-          accel: env.accel,
-          machine: s.machine,
+          arch: k.artifact.arch,
+          accel,
+          machine: { ...s.machine, arch: k.artifact.arch },
           kernel: k.artifact,
           image: k.image,
           cmdline: [...s.machine.cmdline, ...k.entry.cmdline],
@@ -113,6 +131,7 @@ async function runKernelRow(s: Scenario, k: PreparedKernel, env: RunEnv, run: Ru
           socketsDir: path.join(work, "sock"),
           bootTimeoutMs: timeouts.bootMs,
           signal: env.signal,
+          qemuExtras: env.qemuExtras,
         });
       } catch (e) {
         const f = e instanceof BootFailure ? e : new BootFailure("infra", (e as Error).message, "");
@@ -123,8 +142,9 @@ async function runKernelRow(s: Scenario, k: PreparedKernel, env: RunEnv, run: Ru
       if (boot === 1) row.bootMs = guest.bootMs;
       env.progress.stage(label, `ssh up in ${(guest.bootMs / 1000).toFixed(1)} s`);
 
-      const facts = await collectGuestFacts(guest, s, timeouts.stepMs);
+      const facts = await collectGuestFacts(guest, s, timeouts.stepMs, kernelPageSize(s, k.entry));
       if (boot === 1) Object.assign(row.evidence, facts.evidence);
+      if (boot === 1) row.pageSize = pageSizeLabel(facts.evidence.pageSize) ?? kernelPageSize(s, k.entry);
       if (facts.problem) {
         for (const w of pending.splice(0)) record(w, { kind: "infra", reason: facts.problem }, facts.evidence, 0);
         break;
@@ -140,8 +160,16 @@ async function runKernelRow(s: Scenario, k: PreparedKernel, env: RunEnv, run: Ru
           continue;
         }
         env.progress.stage(label, `${w.id} (${s.workloads.indexOf(w) + 1}/${s.workloads.length})`);
-        const cell = await runCell(guest, w, { hostDir: share?.hostDir, guestDir: tag ? `/mnt/${tag}` : undefined }, timeouts);
-        record(w, cell.outcome, cell.evidence, cell.durationMs);
+        const marks = await serverMarks(s.shares, bootDir, env.virtiofsdLogLevel);
+        const cell = await runCell(guest, w, { hostDir: share?.hostDir, guestDir: tag ? `/mnt/${tag}` : undefined }, timeouts, (s.faults ?? []).filter((f) => f.during === w.id));
+        // Hang evidence (stacks-<workload>.txt) and the like: files beside the console log.
+        for (const [name, content] of Object.entries(cell.artifacts ?? {})) {
+          await writeFile(path.join(bootDir, name), content);
+          row.artifacts[name.replace(/\.txt$/, "") + (boot === 1 ? "" : `-boot${boot}`)] = rel(name);
+        }
+        // virtiofsd's side (its debug log): what it refused while this cell ran.
+        const server = await serverEvidence(marks);
+        record(w, withNotes(cell.outcome, server.notes), { ...cell.evidence, ...server.evidence }, cell.durationMs, server.notes);
         await env.onUpdate({ ...run, rows: [...run.rows, row] });
         if (cell.guestSpoiled) break;
       }

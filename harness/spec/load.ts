@@ -5,11 +5,14 @@ import { readFile } from "node:fs/promises";
 import path from "node:path";
 import { isMap, isScalar, LineCounter, parseDocument, visit, type Document } from "yaml";
 import type { z } from "zod";
-import type { KernelEntry, KernelSource, Scenario, ShareSpec, WorkloadSpec } from "../types.ts";
+import type { FaultAction, FaultStep, KernelEntry, KernelSource, Scenario, ShareSpec, WorkloadSpec } from "../types.ts";
+import { DNOTIFY_BAD_INODE_LIE } from "../workloads/fuse-lies.ts";
 import { SpecError, VmrigError, type SourceLocation } from "../util/errors.ts";
 import { keyPath, keyText, locate } from "./locate.ts";
 import { specErrorMap } from "./messages.ts";
 import { scenarioFileSchema, type ScenarioFile } from "./schema.ts";
+import { debianFlavourFor } from "./platform.ts";
+import { toMemorySpec, toNestedQemuWorkload, toVfioSpec } from "./vfio.ts";
 
 type Issue = SourceLocation & { message: string };
 
@@ -105,21 +108,29 @@ function toScenario(spec: ScenarioFile, kernelLabels: string[], file: string): S
       cmdline: machine.cmdline,
       ...(machine.pageSize ? { pageSize: machine.pageSize } : {}),
     },
-    kernels: kernelLabels.map((label) => toKernelEntry(label, spec.kernels[label]!, dir)),
+    kernels: kernelLabels.map((label) => toKernelEntry(label, spec.kernels[label]!, dir, machine)),
     shares: spec.shares.map(toShare),
     workloads: spec.workloads.map(toWorkload),
     expectDefault: spec.expect.default,
     timeouts: { bootSeconds: timeouts.boot, stepSeconds: timeouts.step, livenessSeconds: timeouts.liveness },
+    ...(spec.faults.length ? { faults: spec.faults.map(toFault) } : {}),
+    ...(spec.memory ? { memory: toMemorySpec(spec.memory, dir) } : {}),
+    ...(spec.vfio ? { vfio: toVfioSpec(spec.vfio) } : {}),
   };
 }
 
-function toKernelEntry(label: string, kernel: ScenarioFile["kernels"][string], dir: string): KernelEntry {
-  return { label, source: toKernelSource(kernel, dir), cmdline: kernel.cmdline, expect: kernel.expect };
+function toKernelEntry(label: string, kernel: ScenarioFile["kernels"][string], dir: string, machine: ScenarioFile["machine"]): KernelEntry {
+  // No Debian flavour named: the row's arch and page size pick it (checkPlatforms refused 64K).
+  const flavour = debianFlavourFor(kernel.arch ?? machine.arch, kernel.pageSize ?? machine.pageSize);
+  return {
+    label, source: toKernelSource(kernel, dir, flavour), cmdline: kernel.cmdline, expect: kernel.expect,
+    ...(kernel.arch ? { arch: kernel.arch } : {}), ...(kernel.pageSize ? { pageSize: kernel.pageSize } : {}),
+  };
 }
 
-function toKernelSource(kernel: ScenarioFile["kernels"][string], dir: string): KernelSource {
+function toKernelSource(kernel: ScenarioFile["kernels"][string], dir: string, defaultFlavour?: string): KernelSource {
   const resolve = (p: string) => path.resolve(dir, p);
-  if (kernel.debian) return { kind: "debian", ...kernel.debian };
+  if (kernel.debian) return { kind: "debian", ...kernel.debian, flavour: kernel.debian.flavour ?? defaultFlavour ?? "" };
   if (kernel.path) {
     const { kernel: image, modules, config } = kernel.path;
     return {
@@ -146,17 +157,25 @@ function toKernelSource(kernel: ScenarioFile["kernels"][string], dir: string): K
   return { kind: "build", spec };
 }
 
+function toFault(f: ScenarioFile["faults"][number], i: number): FaultStep {
+  return { during: f.during, afterMs: f.after, action: f.action as FaultAction, ...(f.share !== undefined ? { share: f.share } : {}), where: `faults[${i}]` };
+}
+
 function toShare(share: ScenarioFile["shares"][number]): ShareSpec {
-  const { threadPoolSize, ...rest } = share;
-  return { ...rest, ...(threadPoolSize !== undefined ? { threadPoolSize } : {}) };
+  const { threadPoolSize, log, ...rest } = share;
+  return { ...rest, ...(threadPoolSize !== undefined ? { threadPoolSize } : {}), ...(log !== undefined ? { logLevel: log } : {}) };
 }
 
 function toWorkload(workload: ScenarioFile["workloads"][number]): WorkloadSpec {
-  const { id, readdir, getdentsSweep, read, write, shell } = workload;
+  const { id, readdir, getdentsSweep, read, write, shell, dnotifyBadInode, fuseLie, overlayReaddir } = workload;
   if (readdir) return { id, kind: "readdir", share: readdir.share, entries: readdir.entries, bufferBytes: readdir.bufferSize };
   if (getdentsSweep) return { id, kind: "getdentsSweep", share: getdentsSweep.share, entries: getdentsSweep.entries, bufferSizes: getdentsSweep.bufferSizes };
   if (read) return { id, kind: "read", share: read.share, sizeBytes: read.size, blockBytes: read.blockSize, direct: read.direct };
   if (write) return { id, kind: "write", share: write.share, sizeBytes: write.size, blockBytes: write.blockSize, direct: write.direct };
+  if (dnotifyBadInode) return { id, kind: "fuseLie", lie: DNOTIFY_BAD_INODE_LIE };
+  if (fuseLie) return { id, kind: "fuseLie", lie: fuseLie.lie };
+  if (overlayReaddir) return { id, kind: "overlayReaddir", share: overlayReaddir.share, entries: overlayReaddir.entries, bufferBytes: overlayReaddir.bufferSize };
+  if (workload.nestedQemu) return toNestedQemuWorkload(id, workload.nestedQemu);
   // The schema guarantees exactly one kind, so this is `shell`.
   return { id, kind: "shell", command: shell!.command, expectExit: shell!.expectExit };
 }

@@ -10,7 +10,7 @@ export const LABEL_PATTERN = /^[A-Za-z0-9][\w.+-]*$/;
 /** What parseSize accepts: "1M", "64K", "512", "1MiB", "4KB". */
 export const SIZE_PATTERN = /^\s*\d+\s*[KMGTkmgt]?(?:[iI]?[bB])?\s*$/;
 
-export const OUTCOME_WORDS = ["PASS", "FAIL", "HANG", "CRASH", "BOOT-FAIL", "INFRA", "ERRNO", "ANY"] as const;
+export const OUTCOME_WORDS = ["PASS", "FAIL", "SHORT", "HANG", "CRASH", "BOOT-FAIL", "INFRA", "ERRNO", "ANY"] as const;
 /** An outcome word or something errno-shaped; errno names are then checked against Linux's. */
 export const EXPECTATION_PATTERN = new RegExp(`^(?:${OUTCOME_WORDS.join("|")}|-?E[A-Z0-9_]+)$`);
 
@@ -19,7 +19,7 @@ export const QUEUE_SIZE_MAX = 1024;
 /** Bytes in struct virtio_fs_config.tag; QEMU refuses longer tags. */
 export const SHARE_TAG_MAX_BYTES = 36;
 
-export const WORKLOAD_KINDS = ["readdir", "getdentsSweep", "read", "write", "shell"] as const;
+export const WORKLOAD_KINDS = ["readdir", "getdentsSweep", "read", "write", "shell", "dnotifyBadInode", "fuseLie", "overlayReaddir", "nestedQemu"] as const;
 export const KERNEL_SOURCES = ["debian", "path", "build"] as const;
 
 /** Why a workload id, share tag, label or scenario name was refused. */

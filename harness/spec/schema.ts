@@ -8,6 +8,10 @@ import { formatSize, parseSize } from "../util/size.ts";
 import { canonicalErrnoName, knownErrnoNames } from "./errno.ts";
 import { didYouMean, show } from "./messages.ts";
 import { checkReferences, isMapping } from "./references.ts";
+import { checkFaultReferences, faultSchema } from "./faults.ts";
+import { ARCHES, checkPlatforms, PAGE_SIZES } from "./platform.ts";
+import { checkVfio, memorySchema, nestedQemuSchema, vfioSchema } from "./vfio.ts";
+import { FUSE_LIE_NAMES } from "../workloads/fuse-lies.ts";
 import {
   EXPECTATION_PATTERN, ID_PATTERN, identifierMessage, KERNEL_SOURCES, LABEL_PATTERN, OUTCOME_WORDS, QUEUE_SIZE_MAX, SHARE_TAG_MAX_BYTES,
   SIZE_PATTERN, WORKLOAD_KINDS,
@@ -129,7 +133,8 @@ const debianSchema = strict({
       ? `expected a quoted string like "6.18.15", got the number ${issue.input} (YAML reads an unquoted 6.10 as 6.1)`
       : undefined,
   }),
-  flavour: z.string(),
+  flavour: z.string().optional()
+    .meta({ description: "Debian's kernel flavour; default from the row's arch and pageSize: cloud-amd64, arm64 (4K), arm64-16k (16K)." }),
   suite: z.string().optional(),
 });
 
@@ -153,6 +158,8 @@ const kernelSchema = strict({
   build: buildSchema.optional(),
   cmdline: stringList(),
   expect: z.record(z.string(), expectation()).default({}),
+  arch: z.enum(ARCHES).optional().meta({ description: "This row's guest architecture; default machine.arch (a scenario may mix arm64 and x86 rows)." }),
+  pageSize: z.enum(PAGE_SIZES).optional().meta({ description: "The page size this kernel must run with (checked in the guest); default machine.pageSize." }),
 }).superRefine(exactlyOneOf(KERNEL_SOURCES, "kernel source"), always).meta(oneKeyOf(KERNEL_SOURCES));
 
 // ---- shares --------------------------------------------------------------------------------
@@ -178,6 +185,8 @@ const shareSchema = strict({
   extraArgs: stringList().meta({ description: "Extra virtiofsd arguments, passed as written." }),
   accessPlatform: z.boolean().default(false)
     .meta({ description: "Offer VIRTIO_F_ACCESS_PLATFORM through the vhost-user relay." }),
+  log: z.enum(["error", "warn", "info", "debug", "trace"]).optional()
+    .meta({ description: "virtiofsd --log-level for this share; debug also records the requests virtiofsd refused, per cell." }),
 });
 
 // ---- workloads -----------------------------------------------------------------------------
@@ -196,6 +205,13 @@ const getdentsSweepSchema = strict({
   share: shareName,
   entries: z.number().int().nonnegative(),
   bufferSizes: z.array(size()).min(1).prefault(["4K", "64K", "128K", "256K", "512K", "1M", "2M"]),
+});
+
+/** overlayfs over the share (lower) with tmpfs upper and work; the merged root is listed (seed 001). */
+const overlayReaddirSchema = strict({
+  share: shareName,
+  entries: z.number().int().nonnegative(),
+  bufferSize: size().prefault("32K"),
 });
 
 const DEFAULT_BLOCK_BYTES = 1024 ** 2;
@@ -232,6 +248,10 @@ const workloadSchema = strict({
   read: streamSchema().optional(),
   write: streamSchema().optional(),
   shell: shellSchema.optional(),
+  overlayReaddir: overlayReaddirSchema.optional(),
+  dnotifyBadInode: strict({}).optional().meta({ description: "The seed 002 reproducer: fuseLie mode-flip-dnotify." }),
+  fuseLie: strict({ lie: z.enum(FUSE_LIE_NAMES) }).optional().meta({ description: "A lying FUSE server in the guest (harness/workloads/fuse-lies.ts)." }),
+  nestedQemu: nestedQemuSchema.optional(),
 }).superRefine(exactlyOneOf(WORKLOAD_KINDS, "workload kind"), always).meta(oneKeyOf(WORKLOAD_KINDS));
 
 // ---- the file ------------------------------------------------------------------------------
@@ -250,8 +270,14 @@ export const scenarioFileSchema = strict({
   shares: z.array(shareSchema).default([]),
   workloads: z.array(workloadSchema).min(1, { error: "declare at least one workload" }),
   expect: strict({ default: expectation().prefault("PASS") }).prefault({}),
+  faults: z.array(faultSchema).default([]),
+  memory: memorySchema.optional(),
+  vfio: vfioSchema.optional(),
 })
   .superRefine(checkReferences, always)
+  .superRefine(checkFaultReferences, always)
+  .superRefine(checkPlatforms, always)
+  .superRefine(checkVfio, always)
   .meta({ title: "vmrig scenario" });
 
 export type ScenarioFile = z.output<typeof scenarioFileSchema>;

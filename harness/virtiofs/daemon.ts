@@ -16,7 +16,8 @@ export function virtiofsdArgs(share: ShareSpec, socketPath: string, sharedDir: s
     "--shared-dir", sharedDir,
     "--cache", share.cache,
     "--sandbox", share.sandbox,
-    "--log-level", logLevel,
+    // A share's own level (`log: debug`) wins over the run-wide one (VMRIG_VIRTIOFSD_LOG).
+    "--log-level", share.logLevel ?? logLevel,
   ];
   if (share.threadPoolSize !== undefined) args.push("--thread-pool-size", String(share.threadPoolSize));
   return [...args, ...share.extraArgs];

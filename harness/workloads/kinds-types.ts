@@ -12,7 +12,11 @@ export interface WorkloadContext {
 }
 
 export type Judgement =
-  | { kind: "outcome"; outcome: CellOutcome; evidence: Record<string, unknown> }
+  | {
+      kind: "outcome"; outcome: CellOutcome; evidence: Record<string, unknown>;
+      /** A PASS that holds only if the guest is still healthy: the runner runs a liveness probe first. */
+      checkGuest?: boolean;
+    }
   /** The operation failed with an errno: the runner checks the mount's liveness and decides. */
   | { kind: "errno"; errno: string; detail: string; at?: string; evidence: Record<string, unknown> };
 

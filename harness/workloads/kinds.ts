@@ -14,6 +14,9 @@ import type { ExecResult } from "../guest/ssh.ts";
 import type { Exited, Judgement, WorkloadContext, WorkloadKind } from "./kinds-types.ts";
 export type { Judgement, WorkloadContext, WorkloadKind } from "./kinds-types.ts";
 import { getdentsSweep } from "./getdents-sweep.ts";
+import { nestedQemuKind } from "../vfio/nested-kind.ts";
+import { fuseLieKind as fuseLie } from "./fuse-lies.ts";
+import { countOutcome, overlayReaddir } from "./overlay-readdir.ts";
 
 /** The guest-visible directory a share workload uses (one per workload: no cross-talk). */
 const dirOf = (w: WorkloadSpec, base: string) => path.posix.join(base, w.id);
@@ -60,9 +63,8 @@ const readdir: WorkloadKind<Extract<WorkloadSpec, { kind: "readdir" }>> = {
   command: (w, ctx) => `${PROBE} getdents ${shellQuote(dirOf(w, ctx.guestDir!))} ${w.bufferBytes}`,
   judge: (w, exec) =>
     probeJudgement(exec, (r) => {
-      const seen = Number(r.entries);
-      if (seen === w.entries) return { kind: "outcome", outcome: { kind: "pass", detail: `${seen} entries` }, evidence: { probe: r } };
-      return { kind: "outcome", outcome: { kind: "fail", detail: `saw ${seen} of ${w.entries} entries` }, evidence: { probe: r } };
+      // Fewer entries than the host has, without an error, is SHORT (silent loss), never PASS.
+      return { kind: "outcome", outcome: countOutcome(Number(r.entries), w.entries), evidence: { probe: r } };
     }),
 };
 
@@ -123,7 +125,7 @@ const shell: WorkloadKind<Extract<WorkloadSpec, { kind: "shell" }>> = {
   },
 };
 
-const kinds = { readdir, getdentsSweep, read, write, shell } as const;
+const kinds = { readdir, getdentsSweep, read, write, shell, fuseLie, overlayReaddir, nestedQemu: nestedQemuKind } as const;
 
 export function workloadKind<W extends WorkloadSpec>(w: W): WorkloadKind<W> {
   return kinds[w.kind] as unknown as WorkloadKind<W>;

@@ -108,7 +108,7 @@ describe("summarise", () => {
   it("counts cells and fails the run when any cell missed", () => {
     const s = summarise(sampleRun());
     expect(s).toMatchObject({ cells: 12, met: 5, notMet: 7, missing: 0, complete: true, exitCode: 1 });
-    expect(s.byKind).toEqual({ pass: 2, errno: 2, fail: 1, hang: 1, crash: 1, "boot-fail": 2, infra: 1, "not-run": 2 });
+    expect(s.byKind).toEqual({ pass: 2, errno: 2, fail: 1, short: 0, hang: 1, crash: 1, "boot-fail": 2, infra: 1, "not-run": 2 });
   });
 
   it("exits 0 only when complete and all met", () => {
@@ -189,6 +189,7 @@ describe("renderMarkdown", () => {
       - \`PASS\`: the workload did what it should
       - \`-EXXX\`: the syscall failed with that errno; *mount healthy* / *mount wedged* says whether the share still answered afterwards
       - \`FAIL\`: it ran, but the result was wrong (count, checksum, exit code)
+      - \`SHORT: saw N of M\`: a listing ended without any error but saw fewer entries than the host directory holds (silent loss)
       - \`HANG\`: it did not finish in time (what hung)
       - \`CRASH\`: the kernel oopsed, BUG()ed or panicked (first line of the report)
       - \`BOOT-FAIL\`: the kernel never reached the guest's shell

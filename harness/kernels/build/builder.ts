@@ -1,0 +1,156 @@
+// Kernel provider for `source: {kind: build, spec}`: a kernel built from source with config
+// fragments and patches, cached by everything that changes the binary.
+//
+//   spec -> pristine tree -> (inputs already built? done) -> work slot: patched tree + O= dir
+//   -> base + fragments + olddefconfig, checked -> key (done if cached) -> make -> entry
+import fs from "node:fs/promises";
+import path from "node:path";
+import type { KernelArtifact, KernelEntry } from "../../types.ts";
+import { VmrigError } from "../../util/errors.ts";
+import type { KernelContext, KernelProvider } from "../provider.ts";
+import { BUILD_FORMAT, type BuildManifest, buildKey, installEntry, inputsKey, lookupInputs, readEntry, recordInputs, sha256Text, slotKey } from "./cache.ts";
+import { configure } from "./config.ts";
+import { lockDir } from "./lock.ts";
+import { formatElapsed, openBuildLog, runMake, type MakeResult } from "./make.ts";
+import { buildPaths } from "./paths.ts";
+import { preparePristineSource } from "./source.ts";
+import { type BuildSpec, checkBuildFiles, describeBuild, parseBuildSpec } from "./spec.ts";
+import { makeJobs, requireToolchain } from "./toolchain.ts";
+import { patchInput, prepareWorkTree } from "./worktree.ts";
+
+export const buildKernelProvider: KernelProvider = { kind: "build", resolve: resolveBuildKernel };
+
+export async function resolveBuildKernel(entry: KernelEntry, ctx: KernelContext): Promise<KernelArtifact> {
+  if (entry.source.kind !== "build") throw new VmrigError(`Kernel "${entry.label}" is not a build kernel.`);
+  const spec = parseBuildSpec(entry.label, entry.source.spec, ctx.arch);
+  const { manifest } = await buildKernel(spec, ctx);
+  return artifactOf(spec, manifest);
+}
+
+export function artifactOf(spec: BuildSpec, m: BuildManifest): KernelArtifact {
+  const dir = buildPaths.entry(m.key);
+  return {
+    label: spec.label,
+    arch: spec.arch,
+    image: path.join(dir, m.image),
+    ...(m.release ? { release: m.release } : {}),
+    config: path.join(dir, m.config),
+    description: describeBuild(spec),
+    identity: m.key,
+  };
+}
+
+export interface BuildOutcome {
+  manifest: BuildManifest;
+  /** How the kernel was obtained: no work, kconfig only, or make ran. */
+  how: "cached" | "cached-after-config" | "built";
+  /** The make run's numbers, when make ran. */
+  make?: MakeResult;
+}
+
+/** Builds (or finds) the kernel `spec` describes. */
+export async function buildKernel(spec: BuildSpec, ctx: KernelContext): Promise<BuildOutcome> {
+  await checkBuildFiles(spec);
+  const toolchain = await requireToolchain(spec.arch);
+  const read = async (file: string) => ({ file, text: await fs.readFile(file, "utf8") });
+  const fragments = await Promise.all(spec.fragments.map(read));
+  const patches = (await Promise.all(spec.patches.map(read))).map((p) => patchInput(p.file, p.text));
+  const log = ctx.log;
+
+  const pristine = await preparePristineSource(spec.source, { signal: ctx.signal, log, label: spec.label });
+  const fragmentHashes = fragments.map((f) => sha256Text(f.text));
+  const inputs = inputsKey({
+    sourceIdentity: pristine.identity,
+    arch: spec.arch,
+    base: spec.base,
+    fragments: fragmentHashes,
+    patches: patches.map((p) => p.sha256),
+    compiler: toolchain.compilerIdentity,
+  });
+  const known = await lookupInputs(inputs);
+  const hit = known ? await readEntry(known) : undefined;
+  if (hit) {
+    log(`cached kernel ${hit.key} (${describeBuild(spec)})`);
+    return { manifest: hit, how: "cached" };
+  }
+
+  const slot = path.join(buildPaths.work(), slotKey({ sourceIdentity: pristine.identity, arch: spec.arch, base: spec.base, fragments: fragmentHashes }));
+  const unlock = await lockDir(slot, { signal: ctx.signal, log });
+  try {
+    await fs.writeFile(path.join(slot, "last-used"), new Date().toISOString() + "\n");
+    const onto = pristine.detail;
+    if (patches.length) log(`applying ${patches.length} patch${patches.length > 1 ? "es" : ""} to ${onto}`);
+    const src = await prepareWorkTree(slot, pristine.tree, pristine.identity, patches, { label: spec.label, onto, signal: ctx.signal, log });
+    const out = path.join(slot, "out");
+    const logFile = path.join(slot, "build.log");
+    const logStream = openBuildLog(logFile);
+    try {
+      const makeCtx = {
+        label: spec.label,
+        cwd: src,
+        logStream,
+        logFile,
+        // ccache sees paths relative to the slot, so other slots (and re-created ones) hit too.
+        env: { CCACHE_BASEDIR: slot, KBUILD_BUILD_USER: "vmrig", KBUILD_BUILD_HOST: "vmrig" },
+        signal: ctx.signal,
+        log,
+      };
+      const make = (args: string[], stage: string) => runMake(makeCtx, ["-C", src, `O=${out}`, ...toolchain.makeVars, ...args], stage);
+      const config = await configure({
+        label: spec.label,
+        src,
+        out,
+        base: spec.base,
+        fragments,
+        makeVars: toolchain.makeVars,
+        signal: ctx.signal,
+        make: (args, stage) => make(["-s", ...args], `configuring: ${stage}`),
+      });
+      const key = buildKey({ sourceIdentity: pristine.identity, config, patches: patches.map((p) => p.sha256), arch: spec.arch, compiler: toolchain.compilerIdentity });
+      const existing = await readEntry(key);
+      if (existing) {
+        await recordInputs(inputs, key);
+        log(`cached kernel ${key} (same .config as an earlier build)`);
+        return { manifest: existing, how: "cached-after-config" };
+      }
+
+      const result = await make([`-j${makeJobs()}`, toolchain.target], `building ${toolchain.target}`);
+      const release = (await fs.readFile(path.join(out, "include", "config", "kernel.release"), "utf8").catch(() => "")).trim();
+      const imageName = path.basename(toolchain.imagePath);
+      const manifest: BuildManifest = {
+        format: BUILD_FORMAT,
+        key,
+        description: describeBuild(spec),
+        arch: spec.arch,
+        ...(release ? { release } : {}),
+        image: imageName,
+        config: "config",
+        log: "build.log",
+        systemMap: "System.map",
+        source: { identity: pristine.identity, detail: pristine.detail },
+        base: spec.base,
+        fragments: fragments.map((f, i) => ({ name: path.basename(f.file), sha256: fragmentHashes[i]! })),
+        patches: patches.map((p) => ({ name: path.basename(p.file), sha256: p.sha256 })),
+        compiler: toolchain.compilerIdentity,
+        builtAt: new Date().toISOString(),
+        buildSeconds: Math.round(result.ms / 100) / 10,
+        compiledObjects: result.compiled.length,
+      };
+      await new Promise<void>((resolve) => logStream.end(resolve));
+      await installEntry(manifest, {
+        [imageName]: path.join(out, toolchain.imagePath),
+        config: path.join(out, ".config"),
+        "build.log": logFile,
+        "System.map": path.join(out, "System.map"),
+      });
+      await recordInputs(inputs, key);
+      const what = result.compiled.length <= 5 ? result.compiled.join(", ") || "nothing" : `${result.compiled.length} files`;
+      log(`built ${key} in ${formatElapsed(result.ms)} (compiled ${what})`);
+      return { manifest, how: "built", make: result };
+    } finally {
+      if (!logStream.closed) logStream.end();
+    }
+  } finally {
+    await unlock();
+  }
+}

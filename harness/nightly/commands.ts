@@ -1,0 +1,224 @@
+// The nightly commands of the CLI: `run --jobs`, `compare`, `summary`, `gc`, `baseline`.
+// Exit codes (docs/nightly.md): compare and summary exit 1 when a cell regressed (met its
+// expectation before, not now), 0 otherwise; gc and baseline 0; 2 for usage errors.
+import { parseArgs } from "node:util";
+import { existsSync } from "node:fs";
+import { stat, writeFile } from "node:fs/promises";
+import path from "node:path";
+import { ExitCode, VmrigError } from "../util/errors.ts";
+import { repoRoot } from "../util/paths.ts";
+import { summarise } from "../report/summary.ts";
+import { writeIndex, writeRunReport } from "../report/html/write.ts";
+import { parseJobs } from "./scheduler.ts";
+import { runScenarioFiles } from "./run-many.ts";
+import { listRunDirs, listRuns, listScenarios, loadRun, previousComplete, type RunRecord } from "./history.ts";
+import { compareWithHistory, type Comparison } from "./compare.ts";
+import { renderComparison, renderSummary, type SummaryEntry } from "./render.ts";
+import { isPinned, readBaselines, writeBaselines } from "./baselines.ts";
+import { compressRun, DEFAULT_POLICY, deleteRun, planRetention, pruneRun, type RunFacts } from "./retention.ts";
+import { resolveArtifact } from "../report/html/write.ts";
+
+export const nightlyUsage = `  run ... --jobs auto|N                         run every (scenario, kernel) guest in parallel: auto fits
+                                                guests into the host's cores and memory, N runs N at once
+  compare <run-a> <run-b> [--json|--markdown]   per cell: regression, fix, flaky, still failing, with what changed
+  compare <run> [--baseline]                    a run against the run before it (or its scenario's baseline)
+  summary [--baseline] [--window N] [--json]    the nightly summary: every scenario's newest run against the one before;
+                                                writes summary.md and summary.json to the results root
+  gc [--keep N] [--compress-after N] [--max-runs N] [--dry-run]
+                                                retention: gzip logs of older runs, prune artifacts beyond the newest N
+  baseline <run> | --list | --clear SCENARIO    pin a run as its scenario's baseline (gc never deletes it)
+  (compare, summary, gc, baseline take --results DIR; default $VMRIG_RESULTS or results/)`;
+
+const defaultRoot = () => path.resolve(process.env.VMRIG_RESULTS ?? path.join(repoRoot, "results"));
+
+export async function runJobs(files: string[], jobsText: string, opts: { kernels?: string[]; signal: AbortSignal }): Promise<number> {
+  const jobs = parseJobs(jobsText);
+  if (jobs === undefined) throw new VmrigError(`--jobs takes "auto" or a positive number, got "${jobsText}"`);
+  const r = await runScenarioFiles(files, { jobs, kernels: opts.kernels, signal: opts.signal });
+  for (const f of r.files) {
+    if (!f.error) continue;
+    const known = f.error instanceof VmrigError;
+    process.stderr.write(`vmrig: ${path.relative(process.cwd(), f.file)}: ${known ? f.error.message : `internal error (a bug; please report it):\n${f.error.stack}`}\n`);
+  }
+  process.stderr.write(`vmrig: ${r.stats.admitted} guests, at most ${r.stats.peakGuests} at once (${r.stats.peakVcpus} vCPUs on ${r.limits.cores} cores)\n`);
+  return r.exitCode;
+}
+
+/** A run directory, a results.json, or a scenario directory (its newest run). */
+async function resolveRun(where: string): Promise<RunRecord> {
+  const p = path.resolve(where);
+  if (!existsSync(p)) throw new VmrigError(`${where}: no such run directory`);
+  if ((await stat(p)).isDirectory() && !existsSync(path.join(p, "results.json"))) {
+    const dirs = await listRunDirs(p);
+    if (!dirs.length) throw new VmrigError(`${where} is neither a vmrig run directory nor a scenario directory with runs`);
+    return loadRun(dirs.at(-1)!);
+  }
+  return loadRun(p).catch((e: Error) => {
+    throw new VmrigError(e.message);
+  });
+}
+
+const rootOf = (run: RunRecord) => path.dirname(path.dirname(run.dir));
+
+async function baselineOf(root: string, scenario: string): Promise<RunRecord | undefined> {
+  const id = (await readBaselines(root)).baselines[scenario];
+  return id ? loadRun(path.join(root, id)).catch(() => undefined) : undefined;
+}
+
+const regressed = (c: Comparison | undefined) => (c ? c.counts.regression > 0 : false);
+
+export async function compareCommand(args: string[]): Promise<number> {
+  const { values, positionals } = parseArgs({
+    args, allowPositionals: true,
+    options: { json: { type: "boolean" }, markdown: { type: "boolean" }, baseline: { type: "boolean" }, window: { type: "string" } },
+  });
+  if (positionals.length < 1 || positionals.length > 2) throw new VmrigError(`usage: vmrig compare <run-a> <run-b> | vmrig compare <run> [--baseline]`);
+  const window = Number(values.window ?? 7);
+  let a: RunRecord | undefined;
+  const b = await resolveRun(positionals.at(-1)!);
+  const history = await listRuns(rootOf(b), b.scenario);
+  if (positionals.length === 2) a = await resolveRun(positionals[0]!);
+  else if (values.baseline) {
+    a = await baselineOf(rootOf(b), b.scenario);
+    if (!a) throw new VmrigError(`scenario ${b.scenario} has no baseline (pin one with: vmrig baseline <run>)`);
+  } else {
+    a = previousComplete(history, b);
+    if (!a) throw new VmrigError(`${b.id} has no earlier complete run to compare with`);
+  }
+  // Flakiness over history only when both runs are of one scenario's history.
+  const sameHistory = a.scenario === b.scenario && rootOf(a) === rootOf(b);
+  const c = compareWithHistory(a, b, sameHistory ? history : [a, b], window);
+  process.stdout.write(values.json ? JSON.stringify(c, null, 2) + "\n" : renderComparison(c, { markdown: values.markdown }));
+  return regressed(c) ? ExitCode.expectationFailed : ExitCode.ok;
+}
+
+export async function summaryCommand(args: string[]): Promise<number> {
+  const { values } = parseArgs({
+    args, options: { results: { type: "string" }, baseline: { type: "boolean" }, window: { type: "string" }, json: { type: "boolean" }, markdown: { type: "boolean" } },
+  });
+  const root = path.resolve(values.results ?? defaultRoot());
+  const window = Number(values.window ?? 7);
+  const entries: SummaryEntry[] = [];
+  for (const scenario of await listScenarios(root)) {
+    const history = await listRuns(root, scenario);
+    const latest = history.at(-1);
+    if (!latest) continue;
+    const base = values.baseline ? await baselineOf(root, scenario) : previousComplete(history, latest);
+    if (base && base.dir !== latest.dir) entries.push({ scenario, comparison: compareWithHistory(base, latest, history, window) });
+    else {
+      const s = summarise(latest.result);
+      entries.push({ scenario, only: { id: latest.id, met: s.met, cells: s.cells, complete: latest.result.complete } });
+    }
+  }
+  const generatedAt = new Date().toISOString();
+  const against = values.baseline ? "its pinned baseline" : "the run before it";
+  await writeFile(path.join(root, "summary.md"), renderSummary(entries, { markdown: true, generatedAt, against })).catch(() => undefined);
+  await writeFile(path.join(root, "summary.json"), JSON.stringify({ generatedAt, against, entries }, null, 2) + "\n").catch(() => undefined);
+  if (existsSync(root)) await writeIndex(root).catch(() => undefined);
+  process.stdout.write(values.json ? JSON.stringify({ generatedAt, against, entries }, null, 2) + "\n" : renderSummary(entries, { markdown: values.markdown, generatedAt, against }));
+  return entries.some((e) => regressed(e.comparison)) ? ExitCode.expectationFailed : ExitCode.ok;
+}
+
+const IN_PROGRESS_MS = 6 * 3600_000;
+
+export async function gcCommand(args: string[]): Promise<number> {
+  const { values } = parseArgs({
+    args,
+    options: {
+      results: { type: "string" }, keep: { type: "string" }, "compress-after": { type: "string" }, "max-runs": { type: "string" }, "dry-run": { type: "boolean" },
+    },
+  });
+  const num = (name: string, v: string | undefined, dflt: number) => {
+    if (v === undefined) return dflt;
+    if (!/^\d+$/.test(v)) throw new VmrigError(`--${name} takes a whole number, got "${v}"`);
+    return Number(v);
+  };
+  const policy = {
+    keep: num("keep", values.keep, DEFAULT_POLICY.keep),
+    compressAfter: num("compress-after", values["compress-after"], DEFAULT_POLICY.compressAfter),
+    maxRuns: num("max-runs", values["max-runs"], DEFAULT_POLICY.maxRuns),
+  };
+  if (policy.maxRuns < policy.keep) throw new VmrigError(`--max-runs (${policy.maxRuns}) must be at least --keep (${policy.keep})`);
+  const root = path.resolve(values.results ?? defaultRoot());
+  const baselines = await readBaselines(root);
+  const runs = new Map<string, RunRecord>();
+  const facts: RunFacts[] = [];
+  for (const scenario of await listScenarios(root)) {
+    for (const r of await listRuns(root, scenario)) {
+      runs.set(r.id, r);
+      const links = r.result.rows.flatMap((row) => Object.values(row.artifacts)).map((rel) => resolveArtifact(r.dir, rel));
+      const mtime = (await stat(path.join(r.dir, "results.json"))).mtimeMs;
+      facts.push({
+        id: r.id, scenario, startedAt: r.result.startedAt,
+        pinned: isPinned(r.id, r.dir, baselines),
+        inProgress: !r.result.finishedAt && Date.now() - mtime < IN_PROGRESS_MS,
+        state: links.length && links.every((l) => l.state === "missing") ? "pruned" : links.some((l) => l.state === "gz") ? "compressed" : "kept",
+      });
+    }
+  }
+  const plan = planRetention(facts, policy);
+  const mb = (b: number) => `${(b / 2 ** 20).toFixed(1)} MiB`;
+  let before = 0;
+  let after = 0;
+  let freed = 0;
+  const touched: RunRecord[] = [];
+  for (const p of plan) {
+    if (p.action === "keep") continue;
+    const r = runs.get(p.id)!;
+    process.stdout.write(`${values["dry-run"] ? "would " : ""}${p.action} ${p.id}: ${p.why}\n`);
+    if (values["dry-run"]) continue;
+    if (p.action === "compress") {
+      const c = await compressRun(r.dir);
+      before += c.before;
+      after += c.after;
+      touched.push(r);
+    } else if (p.action === "prune") {
+      freed += await pruneRun(r.dir);
+      touched.push(r);
+    } else freed += await deleteRun(r.dir);
+  }
+  const n = (a: string) => plan.filter((p) => p.action === a).length;
+  if (!values["dry-run"]) {
+    for (const r of touched) await writeRunReport(r, root, undefined, baselines).catch(() => undefined);
+    if (existsSync(root)) await writeIndex(root);
+  }
+  process.stdout.write(
+    `gc${values["dry-run"] ? " (dry run)" : ""}: ${facts.length} runs; compress ${n("compress")} (${mb(before)} -> ${mb(after)}), prune ${n("prune")}, delete ${n("delete")} (${mb(freed)} freed); keep --keep ${policy.keep}, --compress-after ${policy.compressAfter}\n`,
+  );
+  return ExitCode.ok;
+}
+
+export async function baselineCommand(args: string[]): Promise<number> {
+  const { values, positionals } = parseArgs({ args, allowPositionals: true, options: { results: { type: "string" }, list: { type: "boolean" }, clear: { type: "string" } } });
+  if (values.list || values.clear) {
+    const root = path.resolve(values.results ?? defaultRoot());
+    const b = await readBaselines(root);
+    if (values.clear) {
+      delete b.baselines[values.clear];
+      await writeBaselines(root, b);
+    }
+    for (const [s, id] of Object.entries(b.baselines)) process.stdout.write(`${s}: ${id}\n`);
+    return ExitCode.ok;
+  }
+  if (positionals.length !== 1) throw new VmrigError("usage: vmrig baseline <run-dir> | --list | --clear SCENARIO");
+  const run = await resolveRun(positionals[0]!);
+  const root = values.results ? path.resolve(values.results) : rootOf(run);
+  const b = await readBaselines(root);
+  b.baselines[run.scenario] = run.id;
+  await writeBaselines(root, b);
+  await writeRunReport(run, root, undefined, b).catch(() => undefined);
+  await writeIndex(root).catch(() => undefined);
+  process.stdout.write(`baseline of ${run.scenario}: ${run.id}\n`);
+  return ExitCode.ok;
+}
+
+/** Dispatch for the CLI: undefined when `command` is not one of these. */
+export function nightlyCommand(command: string, args: string[]): Promise<number> | undefined {
+  switch (command) {
+    case "compare": return compareCommand(args);
+    case "summary": return summaryCommand(args);
+    case "gc": return gcCommand(args);
+    case "baseline": return baselineCommand(args);
+    default: return undefined;
+  }
+}

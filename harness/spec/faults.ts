@@ -1,0 +1,103 @@
+// `faults:` in a scenario file: planned faults, each timed against one workload's command.
+//
+//   faults:
+//     - { during: ls-share, after: 3s, action: virtiofsd-stop, share: share }
+//     - { during: ls-share, after: 12s, action: virtiofsd-cont, share: share }
+//
+// `after` is wall-clock time from the moment the workload's command was sent (seconds, or
+// "500ms"/"2s"/"1m"); it is not scaled for TCG, since the point is where in the workload the
+// fault lands. A fault must fire before the step's deadline (the unscaled `timeouts.step`).
+// Field checks are here; the cross-references (workload, share, order) run with the file's.
+import { z } from "zod";
+import type { FaultAction } from "../types.ts";
+import { didYouMean, show } from "./messages.ts";
+
+export const FAULT_ACTIONS = [
+  "virtiofsd-stop", "virtiofsd-cont", "virtiofsd-kill", "virtiofsd-restart", "guest-sysrq-crash", "network-cut",
+] as const satisfies readonly FaultAction[];
+
+/** Actions that hit one share's virtiofsd and so need `share`. */
+export const SHARE_ACTIONS: readonly FaultAction[] = ["virtiofsd-stop", "virtiofsd-cont", "virtiofsd-kill", "virtiofsd-restart"];
+
+const DURATION = /^\s*(\d+(?:\.\d+)?)\s*(ms|s|m)?\s*$/;
+
+/** "2s", "500ms", "1.5", 3 -> milliseconds; undefined when it is not a duration. */
+export function parseDuration(v: unknown): number | undefined {
+  if (typeof v === "number") return Number.isFinite(v) && v >= 0 ? Math.round(v * 1000) : undefined;
+  if (typeof v !== "string") return undefined;
+  const m = DURATION.exec(v);
+  if (!m) return undefined;
+  const n = Number(m[1]);
+  return Math.round(n * (m[2] === "ms" ? 1 : m[2] === "m" ? 60_000 : 1000));
+}
+
+const duration = z
+  .union([z.string(), z.number()])
+  .transform((v, ctx) => {
+    const ms = parseDuration(v);
+    if (ms === undefined) {
+      ctx.issues.push({ code: "custom", input: v, message: `expected a time like 2s, 500ms or 1.5 (seconds), got ${show(v)}` });
+      return z.NEVER;
+    }
+    return ms;
+  })
+  .meta({ description: 'Wall-clock time after the workload\'s command started: "2s", "500ms", or seconds as a number.' });
+
+export const faultSchema = z
+  .strictObject({
+    during: z.string().min(1).meta({ description: "The id of the workload the fault is timed against." }),
+    after: duration,
+    action: z.string().refine((a) => (FAULT_ACTIONS as readonly string[]).includes(a), {
+      error: (issue) => `unknown fault action ${show(issue.input)}${didYouMean(String(issue.input), FAULT_ACTIONS)} (known: ${FAULT_ACTIONS.join(", ")})`,
+    }).meta({ enum: [...FAULT_ACTIONS] }),
+    share: z.string().min(1).optional().meta({ description: "The share tag whose virtiofsd a virtiofsd-* action hits." }),
+  }, { error: (issue) => (issue.code === "unrecognized_keys" ? "unknown key (known: during, after, action, share)" : undefined) })
+  .meta({ description: "A planned fault: SIGSTOP/SIGCONT/SIGKILL/restart of a share's virtiofsd, a guest sysrq crash, or cutting the SSH forward." });
+
+type Ctx = z.core.$RefinementCtx<unknown>;
+const isMapping = (v: unknown): v is Record<string, unknown> => typeof v === "object" && v !== null && !Array.isArray(v);
+
+/**
+ * For the whole file: each fault names a declared workload and (for virtiofsd-*) a declared
+ * share, fires inside the step's deadline, and a `virtiofsd-cont` follows a stop.
+ */
+export function checkFaultReferences(file: unknown, ctx: Ctx): void {
+  if (!isMapping(file) || !Array.isArray(file.faults)) return;
+  const workloads = new Set((Array.isArray(file.workloads) ? file.workloads : []).map((w) => (isMapping(w) ? w.id : undefined)).filter((x): x is string => typeof x === "string"));
+  const shares = new Set((Array.isArray(file.shares) ? file.shares : []).map((s) => (isMapping(s) ? s.tag : undefined)).filter((x): x is string => typeof x === "string"));
+  const stepSeconds = isMapping(file.timeouts) && typeof file.timeouts.step === "number" ? file.timeouts.step : 120;
+  const issue = (i: number, key: string, input: unknown, message: string) =>
+    ctx.addIssue({ code: "custom", path: ["faults", i, key], input, message });
+
+  const stopped = new Map<string, number>(); // "workload\0share" -> ms of the stop
+  const timed = file.faults
+    // This runs on the parsed file: a valid `after` is already milliseconds; a broken one is as written.
+    .map((f, i) => ({ f, i, ms: !isMapping(f) ? undefined : typeof f.after === "number" ? f.after : parseDuration(f.after) }))
+    .sort((a, b) => (a.ms ?? 0) - (b.ms ?? 0));
+  for (const { f, i, ms } of timed) {
+    if (!isMapping(f)) continue;
+    const { during, action, share } = f;
+    if (typeof during === "string" && during && !workloads.has(during)) {
+      issue(i, "during", during, `unknown workload ${show(during)}${didYouMean(during, workloads)} (workloads: ${[...workloads].join(", ") || "none"})`);
+    }
+    const needsShare = typeof action === "string" && (SHARE_ACTIONS as readonly string[]).includes(action);
+    if (needsShare && share === undefined) {
+      issue(i, "action", action, `${action} needs share: the tag of the share whose virtiofsd it hits (${shares.size ? `declared: ${[...shares].join(", ")}` : "no shares are declared"})`);
+    } else if (needsShare && typeof share === "string" && !shares.has(share)) {
+      issue(i, "share", share, `unknown share ${show(share)} (${shares.size ? `declared: ${[...shares].join(", ")}` : "no shares are declared"})`);
+    } else if (!needsShare && share !== undefined && typeof action === "string" && (FAULT_ACTIONS as readonly string[]).includes(action)) {
+      issue(i, "share", share, `${action} does not take a share (only ${SHARE_ACTIONS.join(", ")} do)`);
+    }
+    if (ms !== undefined && ms >= stepSeconds * 1000) {
+      issue(i, "after", f.after, `fires at ${ms / 1000} s, but the step's deadline is timeouts.step = ${stepSeconds} s: the fault would land after the workload gave up`);
+    }
+    if (typeof during === "string" && typeof share === "string" && ms !== undefined) {
+      const key = `${during}\0${share}`;
+      if (action === "virtiofsd-stop") stopped.set(key, ms);
+      if (action === "virtiofsd-cont") {
+        if (!stopped.has(key)) issue(i, "action", action, `virtiofsd-cont of share ${show(share)} during ${show(during)} has no earlier virtiofsd-stop to undo`);
+        stopped.delete(key);
+      }
+    }
+  }
+}

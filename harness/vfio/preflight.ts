@@ -1,0 +1,311 @@
+// Preflight: everything about the VFIO host that decides whether a scenario's passthrough can
+// work, read before anything is bound or booted. It only reads; `problems` are what make vmrig
+// refuse the run (exit 2, nothing changed), `notes` are worth printing but not fatal.
+import path from "node:path";
+import type { AccelName, Arch, GuestMemorySpec, VfioDeviceSpec, VfioSpec } from "../types.ts";
+import { formatSize } from "../util/size.ts";
+import type { HostFs } from "./host-fs.ts";
+import {
+  DEFAULT_DMA_ENTRY_LIMIT, maxMemslots, predictDmaMappingBudget, virtioMemSections, x86DeviceMemoryBase, type DmaMappingBudget,
+} from "./mapping-budget.ts";
+
+export const SYSFS = {
+  pciDevice: (bdf: string) => `/sys/bus/pci/devices/${bdf}`,
+  pciDriver: (name: string) => `/sys/bus/pci/drivers/${name}`,
+  driversProbe: "/sys/bus/pci/drivers_probe",
+  iommuGroups: "/sys/kernel/iommu_groups",
+  iommuUnits: "/sys/class/iommu",
+  dmaEntryLimit: "/sys/module/vfio_iommu_type1/parameters/dma_entry_limit",
+  type1Module: "/sys/module/vfio_iommu_type1",
+  mdevParent: (parent: string) => `/sys/class/mdev_bus/${parent}`,
+  mdevType: (parent: string, type: string) => `/sys/class/mdev_bus/${parent}/mdev_supported_types/${type}`,
+  mdevDevice: (uuid: string) => `/sys/bus/mdev/devices/${uuid}`,
+} as const;
+
+/** Drivers a device may have in a group VFIO uses without vmrig touching it (the kernel's own list, plus none). */
+const IDLE_DRIVERS = new Set(["vfio-pci", "pci-stub"]);
+/** PCI class 0x0604xx: a PCI-to-PCI bridge; the kernel lets pcieport keep bridges in a VFIO group. */
+const isBridgeClass = (cls: string | undefined) => cls !== undefined && /^0x0604/.test(cls.trim());
+
+export interface GroupMember {
+  bdf: string;
+  /** The driver bound now, if any. */
+  driver?: string;
+  /** The scenario names this device (vmrig binds it to vfio-pci for the run). */
+  named: boolean;
+  bridge: boolean;
+  /** What vmrig will do with it. */
+  action: "bind to vfio-pci" | "already vfio-pci" | "leave (idle)" | "leave (bridge)" | "blocks the group";
+}
+
+export interface DevicePreflight {
+  device: VfioDeviceSpec;
+  /** For messages: the BDF, or "mdev mtty-2 on mtty". */
+  label: string;
+  exists: boolean;
+  vendor?: string;
+  deviceId?: string;
+  driver?: string;
+  iommuGroup?: number;
+  members: GroupMember[];
+  /** mdev: instances the parent can still create. */
+  availableInstances?: number;
+}
+
+export interface VfioPreflight {
+  host: string;
+  uid: number;
+  iommu: { groups: number; units: string[] };
+  devices: DevicePreflight[];
+  vfioPciDriver: boolean;
+  lockedMemory: { limitBytes: number | "unlimited" | undefined; pinnedBytes: number; enough: boolean | "root" | "unknown" };
+  dmaEntryLimit: { current?: number; requested?: number; used?: number; moduleLoaded: boolean };
+  memoryBackend?: { path: string; dax: "yes" | "per-file" | "no" | "unknown"; mount?: string; options?: string };
+  budget: DmaMappingBudget;
+  /** Refusals: each makes vmrig stop before anything changes. */
+  problems: string[];
+  notes: string[];
+  /** Anything to change at all (binding, limit, mdev): root is needed only then. */
+  needsChanges: boolean;
+}
+
+export interface PreflightInput {
+  vfio: VfioSpec;
+  memory?: GuestMemorySpec;
+  /** RAM of the guest that gets the devices (without virtio-mem). */
+  memoryBytes: number;
+  accel: AccelName;
+  arch: Arch;
+}
+
+export async function vfioPreflight(fs: HostFs, input: PreflightInput): Promise<VfioPreflight> {
+  const problems: string[] = [];
+  const notes: string[] = [];
+  const uid = await fs.uid();
+  const named = new Set(input.vfio.devices.flatMap((d) => (d.kind === "pci" ? [d.host] : [])));
+
+  const groupDirs = (await fs.list(SYSFS.iommuGroups)) ?? [];
+  const units = (await fs.list(SYSFS.iommuUnits)) ?? [];
+  const iommu = { groups: groupDirs.length, units };
+  const wantsPci = input.vfio.devices.some((d) => d.kind === "pci");
+  if (wantsPci && groupDirs.length === 0) {
+    const cmdline = (await fs.readText("/proc/cmdline"))?.trim() ?? "";
+    problems.push(
+      `no IOMMU on ${fs.name}: ${SYSFS.iommuGroups} is empty${units.length ? "" : " and no IOMMU unit is registered"}; ` +
+        `enable it in firmware (VT-d / AMD-Vi) and on the kernel command line (intel_iommu=on${cmdline.includes("intel_iommu=on") ? ", already given" : ""})`,
+    );
+  }
+  const vfioPciDriver = await fs.exists(SYSFS.pciDriver("vfio-pci"));
+  const devices: DevicePreflight[] = [];
+  for (const d of input.vfio.devices) {
+    devices.push(d.kind === "pci" ? await pciDevice(fs, d.host, named, problems) : await mdevDevice(fs, d, problems));
+  }
+  const needsBinding = devices.some((d) => d.members.some((m) => m.action === "bind to vfio-pci"));
+  if (needsBinding && !vfioPciDriver) problems.push(`the vfio-pci driver is not loaded on ${fs.name}: run modprobe vfio-pci (vmrig does not load modules)`);
+
+  // ---- dma_entry_limit -------------------------------------------------------------------
+  const moduleLoaded = await fs.exists(SYSFS.type1Module);
+  const currentText = await fs.readText(SYSFS.dmaEntryLimit);
+  const current = currentText !== undefined && /^\d+\s*$/.test(currentText) ? Number(currentText) : undefined;
+  const requested = input.vfio.dmaEntryLimit;
+  if (requested !== undefined && current === undefined) {
+    problems.push(`vfio.dmaEntryLimit is ${requested}, but ${SYSFS.dmaEntryLimit} is missing on ${fs.name}: load vfio_iommu_type1 (modprobe vfio_iommu_type1) first`);
+  }
+  const used = requested ?? current;
+  const dmaEntryLimit = { ...(current !== undefined ? { current } : {}), ...(requested !== undefined ? { requested } : {}), ...(used !== undefined ? { used } : {}), moduleLoaded };
+
+  // ---- the budget ------------------------------------------------------------------------
+  const virtioMem = input.memory?.virtioMem ?? [];
+  const base = input.arch === "x86_64" ? x86DeviceMemoryBase(input.memoryBytes) : 0;
+  const budget = predictDmaMappingBudget({
+    sections: virtioMemSections(virtioMem.map((v) => ({ id: v.id, sizeBytes: v.sizeBytes, blockBytes: v.blockBytes })), base),
+    maxMemslots: maxMemslots(input.accel, input.arch),
+    limit: used,
+    limitUnknownReason: moduleLoaded ? `${SYSFS.dmaEntryLimit} is unreadable` : `vfio_iommu_type1 is not loaded yet; its default would be ${DEFAULT_DMA_ENTRY_LIMIT}`,
+  });
+  if (budget.verdict === "exceeds") {
+    notes.push(`DMA mappings: ${budget.summary}; QEMU up to 10.1 warns and runs on, 10.2 refuses the device`);
+  }
+
+  // ---- locked memory ---------------------------------------------------------------------
+  // VFIO pins every page it maps: guest RAM, plus whatever virtio-mem plugs (at most its size).
+  const pinnedBytes = input.memoryBytes + virtioMem.reduce((n, v) => n + v.requestedBytes, 0);
+  const limitBytes = parseLockedLimit(await fs.readText("/proc/self/limits"));
+  let enough: VfioPreflight["lockedMemory"]["enough"];
+  if (uid === 0) enough = "root"; // CAP_IPC_LOCK: type1 does not count against RLIMIT_MEMLOCK
+  else if (limitBytes === undefined) enough = "unknown";
+  else enough = limitBytes === "unlimited" || limitBytes >= pinnedBytes;
+  if (enough === false) {
+    problems.push(
+      `locked-memory limit is ${formatSize(limitBytes as number)} but VFIO pins the guest's ${formatSize(pinnedBytes)}: ` +
+        `raise it (ulimit -l ${Math.ceil(pinnedBytes / 1024)}, or memlock in /etc/security/limits.conf) or run as root`,
+    );
+  }
+  const growth = virtioMem.reduce((n, v) => n + v.sizeBytes - v.requestedBytes, 0);
+  if (enough === true && limitBytes !== "unlimited" && growth > 0 && (limitBytes as number) < pinnedBytes + growth) {
+    notes.push(`locked-memory limit ${formatSize(limitBytes as number)} covers the guest now, not once virtio-mem plugs all ${formatSize(pinnedBytes + growth)}`);
+  }
+
+  // ---- memory backend --------------------------------------------------------------------
+  let memoryBackend: VfioPreflight["memoryBackend"];
+  const backend = input.memory?.backend;
+  if (backend?.kind === "file") {
+    const mount = findMount(await fs.readText("/proc/self/mountinfo"), backend.path);
+    const dax = !mount ? "unknown" : daxOf(mount.options);
+    memoryBackend = { path: backend.path, dax, ...(mount ? { mount: mount.mountPoint, options: mount.options } : {}) };
+    if (dax === "yes") {
+      problems.push(
+        `memory.backend file:${backend.path} is on a filesystem-DAX mount (${mount!.mountPoint}, ${mount!.options}): ` +
+          `VFIO cannot pin fs-DAX pages long term (vfio_iommu_type1 returns EOPNOTSUPP), so passthrough would fail; use memfd or a non-DAX file`,
+      );
+    } else if (dax === "per-file") {
+      notes.push(`memory.backend file:${backend.path} is on a dax=inode mount (${mount!.mountPoint}): if the file has the DAX attribute, VFIO cannot pin it`);
+    }
+  }
+
+  const needsChanges = needsBinding || (requested !== undefined && requested !== current) || input.vfio.devices.some((d) => d.kind === "mdev");
+  if (needsChanges && uid !== 0) {
+    const what = [
+      needsBinding ? "binding devices to vfio-pci" : "",
+      requested !== undefined && requested !== current ? `setting dma_entry_limit to ${requested}` : "",
+      input.vfio.devices.some((d) => d.kind === "mdev") ? "creating mediated devices" : "",
+    ].filter(Boolean).join(", ");
+    problems.push(`${what} needs root on ${fs.name} (uid ${uid}): run vmrig as root, or do it yourself and drop it from the scenario`);
+  }
+
+  return { host: fs.name, uid, iommu, devices, vfioPciDriver, lockedMemory: { limitBytes, pinnedBytes, enough }, dmaEntryLimit, ...(memoryBackend ? { memoryBackend } : {}), budget, problems, notes, needsChanges };
+}
+
+async function pciDevice(fs: HostFs, bdf: string, named: Set<string>, problems: string[]): Promise<DevicePreflight> {
+  const dir = SYSFS.pciDevice(bdf);
+  const base: DevicePreflight = { device: { kind: "pci", host: bdf }, label: bdf, exists: false, members: [] };
+  if (!(await fs.exists(dir))) {
+    const present = (await fs.list("/sys/bus/pci/devices")) ?? [];
+    problems.push(`PCI device ${bdf} does not exist on ${fs.name} (no ${dir}; ${present.length} devices present${present.length ? `, e.g. ${present.slice(0, 4).join(", ")}` : ""})`);
+    return base;
+  }
+  const driverOf = async (b: string) => basename(await fs.readLink(`${SYSFS.pciDevice(b)}/driver`));
+  const groupLink = await fs.readLink(`${dir}/iommu_group`);
+  const group = groupLink !== undefined ? Number(basename(groupLink)) : undefined;
+  const out: DevicePreflight = {
+    ...base,
+    exists: true,
+    ...optional("vendor", (await fs.readText(`${dir}/vendor`))?.trim()),
+    ...optional("deviceId", (await fs.readText(`${dir}/device`))?.trim()),
+    ...optional("driver", await driverOf(bdf)),
+    ...(group !== undefined && Number.isInteger(group) ? { iommuGroup: group } : {}),
+  };
+  if (out.iommuGroup === undefined) {
+    problems.push(`PCI device ${bdf} has no IOMMU group on ${fs.name}: the IOMMU is off or does not cover it`);
+    return out;
+  }
+  const memberBdfs = (await fs.list(`${SYSFS.iommuGroups}/${out.iommuGroup}/devices`)) ?? [bdf];
+  for (const m of memberBdfs) {
+    const driver = await driverOf(m);
+    const bridge = isBridgeClass(await fs.readText(`${SYSFS.pciDevice(m)}/class`));
+    const isNamed = named.has(m);
+    let action: GroupMember["action"];
+    if (isNamed) action = driver === "vfio-pci" ? "already vfio-pci" : "bind to vfio-pci";
+    else if (driver === undefined || IDLE_DRIVERS.has(driver)) action = "leave (idle)";
+    else if (bridge) action = "leave (bridge)";
+    else action = "blocks the group";
+    out.members.push({ bdf: m, ...(driver ? { driver } : {}), named: isNamed, bridge, action });
+  }
+  const blocking = out.members.filter((m) => m.action === "blocks the group");
+  if (blocking.length) {
+    problems.push(
+      `IOMMU group ${out.iommuGroup} of ${bdf} also holds ${blocking.map((m) => `${m.bdf} (${m.driver}, in use)`).join(", ")}: ` +
+        `VFIO needs the whole group; name ${blocking.length > 1 ? "them" : "it"} in vfio.devices too, or unbind ${blocking.length > 1 ? "them" : "it"} yourself (vmrig never touches a device the scenario does not name)`,
+    );
+  }
+  return out;
+}
+
+async function mdevDevice(fs: HostFs, d: Extract<VfioDeviceSpec, { kind: "mdev" }>, problems: string[]): Promise<DevicePreflight> {
+  const label = `mdev ${d.type} on ${d.parent}`;
+  const base: DevicePreflight = { device: d, label, exists: false, members: [] };
+  if (!(await fs.exists(SYSFS.mdevParent(d.parent)))) {
+    const parents = (await fs.list("/sys/class/mdev_bus")) ?? [];
+    problems.push(`mdev parent ${d.parent} does not exist on ${fs.name} (${parents.length ? `parents: ${parents.join(", ")}` : "no mdev parents: load the vendor driver, e.g. the mtty sample"})`);
+    return base;
+  }
+  const typeDir = SYSFS.mdevType(d.parent, d.type);
+  if (!(await fs.exists(typeDir))) {
+    const types = (await fs.list(`${SYSFS.mdevParent(d.parent)}/mdev_supported_types`)) ?? [];
+    problems.push(`mdev type ${d.type} is not offered by ${d.parent} on ${fs.name} (types: ${types.join(", ") || "none"})`);
+    return base;
+  }
+  const available = Number((await fs.readText(`${typeDir}/available_instances`))?.trim());
+  if (Number.isFinite(available) && available < 1) problems.push(`mdev type ${d.type} on ${d.parent} has no instances left to create`);
+  return { ...base, exists: true, ...(Number.isFinite(available) ? { availableInstances: available } : {}) };
+}
+
+// ---- pure helpers --------------------------------------------------------------------------
+
+const basename = (p: string | undefined) => (p ? path.posix.basename(p.trim()) : undefined);
+const optional = <K extends string, V>(k: K, v: V | undefined) => (v === undefined || v === "" ? {} : ({ [k]: v } as Record<K, V>));
+
+/** RLIMIT_MEMLOCK's soft limit from /proc/<pid>/limits. */
+export function parseLockedLimit(limits: string | undefined): number | "unlimited" | undefined {
+  const m = limits ? /^Max locked memory\s+(\S+)\s+\S+\s+bytes/m.exec(limits) : null;
+  if (!m) return undefined;
+  return m[1] === "unlimited" ? "unlimited" : Number(m[1]);
+}
+
+export interface MountEntry {
+  mountPoint: string;
+  fsType: string;
+  /** Per-mount and per-superblock options, joined. */
+  options: string;
+}
+
+/** The mount that holds `file` (the longest mount point that is a prefix of it), from /proc/self/mountinfo. */
+export function findMount(mountinfo: string | undefined, file: string): MountEntry | undefined {
+  let best: MountEntry | undefined;
+  for (const line of (mountinfo ?? "").split("\n")) {
+    // id parent major:minor root mount-point mount-options [optional...] - fstype source super-options
+    const [left, right] = line.split(" - ");
+    if (!left || !right) continue;
+    const f = left.split(" ");
+    const r = right.split(" ");
+    const mountPoint = unescapeMount(f[4] ?? "");
+    const inside = mountPoint === "/" || file === mountPoint || file.startsWith(mountPoint.endsWith("/") ? mountPoint : `${mountPoint}/`);
+    if (!inside || (best && best.mountPoint.length > mountPoint.length)) continue;
+    best = { mountPoint, fsType: r[0] ?? "", options: `${f[5] ?? ""},${r[2] ?? ""}` };
+  }
+  return best;
+}
+
+const unescapeMount = (s: string) => s.replace(/\\(\d{3})/g, (_, o: string) => String.fromCharCode(parseInt(o, 8)));
+
+/** fs-DAX from mount options: dax / dax=always for every file, dax=inode per file. */
+export function daxOf(options: string): "yes" | "per-file" | "no" {
+  const opts = options.split(",");
+  if (opts.includes("dax") || opts.includes("dax=always")) return "yes";
+  if (opts.includes("dax=inode")) return "per-file";
+  return "no";
+}
+
+/** The preflight as lines for the terminal and the results. */
+export function formatPreflight(p: VfioPreflight): string[] {
+  const lines = [`VFIO preflight on ${p.host}:`];
+  lines.push(`  IOMMU: ${p.iommu.groups ? `${p.iommu.groups} groups` : "no groups"}${p.iommu.units.length ? ` (${p.iommu.units.join(", ")})` : ""}`);
+  for (const d of p.devices) {
+    if (!d.exists) {
+      lines.push(`  ${d.label}: missing`);
+      continue;
+    }
+    const id = d.vendor && d.deviceId ? ` [${d.vendor.replace(/^0x/, "")}:${d.deviceId.replace(/^0x/, "")}]` : "";
+    lines.push(`  ${d.label}${id}: driver ${d.driver ?? "none"}${d.iommuGroup !== undefined ? `, IOMMU group ${d.iommuGroup}` : ""}${d.availableInstances !== undefined ? `, ${d.availableInstances} instances available` : ""}`);
+    for (const m of d.members) lines.push(`    group member ${m.bdf}: driver ${m.driver ?? "none"} -> ${m.action}`);
+  }
+  const lm = p.lockedMemory;
+  lines.push(`  locked memory: limit ${lm.limitBytes === undefined ? "unknown" : lm.limitBytes === "unlimited" ? "unlimited" : formatSize(lm.limitBytes)}, guest pins ${formatSize(lm.pinnedBytes)}: ${lm.enough === "root" ? "root (not limited)" : lm.enough === true ? "enough" : lm.enough === false ? "NOT enough" : "unknown"}`);
+  const l = p.dmaEntryLimit;
+  lines.push(`  dma_entry_limit: ${l.current ?? (l.moduleLoaded ? "unreadable" : "vfio_iommu_type1 not loaded")}${l.requested !== undefined ? ` -> ${l.requested} for the run` : ""}`);
+  lines.push(`  DMA mappings: ${p.budget.summary}`);
+  if (p.memoryBackend) lines.push(`  memory backend ${p.memoryBackend.path}: fs-DAX ${p.memoryBackend.dax}${p.memoryBackend.mount ? ` (mount ${p.memoryBackend.mount})` : ""}`);
+  for (const n of p.notes) lines.push(`  note: ${n}`);
+  for (const x of p.problems) lines.push(`  REFUSED: ${x}`);
+  return lines;
+}

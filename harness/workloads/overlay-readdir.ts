@@ -1,0 +1,106 @@
+// overlayReaddir: overlayfs in the guest with its lower layer on virtio-fs (seed 001). The host
+// fills a directory of the share with `entries` files; the guest mounts a fresh tmpfs for the
+// upper and work directories, mounts overlay over the share's directory and lists the merged
+// root with getdents64 (buffer `bufferSize`), then with busybox `ls` for contrast. overlayfs
+// reads a merged directory with ctx->count = INT_MAX, so FUSE sizes its readdir request by
+// max_pages GUEST pages: 1.94 MiB on a 16K guest, 7.75 MiB on 64K, and virtiofsd refuses
+// anything above 1 MiB. The guest then sees ENOMEM from getdents64 while `ls` prints an empty
+// directory and exits 0: counting against the host is what catches it.
+import { mkdir, open } from "node:fs/promises";
+import path from "node:path";
+import type { CellOutcome, WorkloadSpec } from "../types.ts";
+import { PROBE, parseProbeOutput, shellQuote } from "./probe.ts";
+import type { Exited, Judgement, WorkloadKind } from "./kinds-types.ts";
+
+type Overlay = Extract<WorkloadSpec, { kind: "overlayReaddir" }>;
+
+/** Exit status of the guest script when the overlay could not be mounted (no probe ran). */
+export const OVERLAY_MOUNT_FAILED = 97;
+const LS_PREFIX = "vmrig-ls:";
+
+/**
+ * Pure: a listing that ended without an error. All entries is PASS; fewer is SHORT (entries
+ * lost silently: never PASS); more is FAIL (the listing invented or repeated entries).
+ */
+export function countOutcome(seen: number, expected: number, detail?: string): CellOutcome {
+  const extra = detail ? `; ${detail}` : "";
+  if (seen === expected) return { kind: "pass", detail: `${seen} entries${extra}` };
+  if (seen < expected) return { kind: "short", seen, expected, detail: `saw ${seen} of ${expected} entries${extra}` };
+  return { kind: "fail", detail: `saw ${seen} entries, the host has ${expected}${extra}` };
+}
+
+export interface LsSummary {
+  exit: number;
+  lines: number;
+  stderr: string;
+}
+
+/** Pure: the `vmrig-ls: exit=0 lines=0 err=...` line the guest script prints on stderr. */
+export function parseLsSummary(stderr: string): LsSummary | undefined {
+  const line = stderr.split("\n").find((l) => l.startsWith(LS_PREFIX));
+  const m = line && /exit=(\d+) lines=(\d+)(?: err=(.*))?/.exec(line);
+  return m ? { exit: Number(m[1]), lines: Number(m[2]), stderr: (m[3] ?? "").trim() } : undefined;
+}
+
+const lsText = (ls: LsSummary | undefined) =>
+  ls ? `busybox ls: exit ${ls.exit}, ${ls.lines} entries${ls.stderr ? ` (${ls.stderr})` : ""}` : undefined;
+
+/** The guest script: mount, list with the probe, then with ls, clean up; the probe's status is the script's. */
+export function overlayCommand(w: Overlay, guestShareDir: string): string {
+  const lower = shellQuote(path.posix.join(guestShareDir, w.id));
+  const base = shellQuote(`/tmp/vmrig-overlay-${w.id}`);
+  const merged = `${base}/merged`;
+  return [
+    `mkdir -p ${base}`,
+    `mount -t tmpfs -o mode=755 vmrig-overlay ${base} && mkdir -p ${base}/upper ${base}/work ${base}/merged` +
+      ` && mount -t overlay overlay -o lowerdir=${lower},upperdir=${base}/upper,workdir=${base}/work ${merged}` +
+      ` || { echo "vmrig-overlay: mount failed" >&2; umount ${base} 2>/dev/null; exit ${OVERLAY_MOUNT_FAILED}; }`,
+    `${PROBE} getdents ${merged} ${w.bufferBytes}; rc=$?`,
+    `ls -1 ${merged} > ${base}/ls.out 2> ${base}/ls.err; lsrc=$?`,
+    `echo "${LS_PREFIX} exit=$lsrc lines=$(wc -l < ${base}/ls.out) err=$(head -c 160 ${base}/ls.err | tr '\\n' ' ')" >&2`,
+    `umount ${merged}; umount ${base}`,
+    `exit $rc`,
+  ].join("\n");
+}
+
+/** Pure: the cell from the finished script. */
+export function judgeOverlay(w: Overlay, exec: Exited): Judgement {
+  const ls = parseLsSummary(exec.stderr);
+  const evidence: Record<string, unknown> = { hostEntries: w.entries, ...(ls ? { ls } : {}) };
+  if (exec.code === OVERLAY_MOUNT_FAILED) {
+    const why = exec.stderr.trim().split("\n").filter((l) => !l.startsWith("vmrig-overlay:")).pop() ?? "";
+    const outcome: CellOutcome = /unknown filesystem type/.test(exec.stderr)
+      ? { kind: "infra", reason: `this kernel has no overlayfs: ${why}` }
+      : { kind: "fail", detail: `mount -t overlay over virtio-fs failed${why ? `: ${why}` : ""}` };
+    return { kind: "outcome", outcome, evidence: { ...evidence, stderr: exec.stderr.slice(-2000) } };
+  }
+  const run = parseProbeOutput(exec);
+  if (run.kind === "no-report") {
+    return { kind: "outcome", outcome: { kind: "infra", reason: `probe printed no result (exit ${exec.code}): ${exec.stderr.trim().slice(0, 200)}` }, evidence: { ...evidence, stdout: exec.stdout, stderr: exec.stderr } };
+  }
+  const r = run.report;
+  evidence.probe = r;
+  const lsNote = lsText(ls);
+  if (!r.ok && r.errno) {
+    return { kind: "errno", errno: r.errno, detail: `getdents64 on the merged dir: ${r.errno} after ${r.entries ?? 0} entries${lsNote ? `; ${lsNote}` : ""}`, evidence };
+  }
+  if (!r.ok) return { kind: "outcome", outcome: { kind: "fail", detail: `${r.op} failed: ${JSON.stringify(r)}` }, evidence };
+  return { kind: "outcome", outcome: countOutcome(Number(r.entries), w.entries, lsNote), evidence };
+}
+
+export const overlayReaddir: WorkloadKind<Overlay> = {
+  async prepare(w, ctx) {
+    const dir = path.join(ctx.hostDir!, w.id);
+    await mkdir(dir, { recursive: true });
+    for (let i = 0; i < w.entries; i += 256) {
+      await Promise.all(
+        Array.from({ length: Math.min(256, w.entries - i) }, (_, k) =>
+          open(path.join(dir, `entry-${String(i + k).padStart(6, "0")}-vmrig-overlay-lower`), "w").then((f) => f.close()),
+        ),
+      );
+    }
+    return { hostEntries: w.entries };
+  },
+  command: (w, ctx) => overlayCommand(w, ctx.guestDir!),
+  judge: async (w, exec) => judgeOverlay(w, exec),
+};

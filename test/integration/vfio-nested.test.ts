@@ -1,0 +1,84 @@
+// VFIO without hardware (issue 7): the nested scenario on real guests, and the real-host
+// preflight refusing a run on this machine (no IOMMU here) with nothing changed.
+import { afterAll, describe, expect, it } from "vitest";
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import { runScenarioFile } from "../../harness/run/run-file.ts";
+import type { Progress } from "../../harness/run/progress.ts";
+import { HostError } from "../../harness/util/errors.ts";
+import { pendingCleanups } from "../../harness/util/cleanup.ts";
+import { repoRoot } from "../../harness/util/paths.ts";
+import { vmrigProcesses } from "../helpers/processes.ts";
+
+const tmp = mkdtempSync(path.join(os.tmpdir(), "vmrig-test-vfio-"));
+afterAll(() => rmSync(tmp, { recursive: true, force: true }));
+const quiet: Progress = { info: () => undefined, stage: () => undefined, cell: () => undefined, done: () => undefined };
+const sink = { write: () => true } as unknown as NodeJS.WritableStream;
+
+describe("hardware-free VFIO: level-2 QEMU in a level-1 guest with an emulated IOMMU", () => {
+  it("passes a device through; 1023 mappings fit a limit of 1023; at 1022 the predictor says exceeds by 1 and QEMU 10.0 warns", async () => {
+    const started = Date.now();
+    const { result, runDir, exitCode } = await runScenarioFile(path.join(repoRoot, "scenarios", "vfio-mapping-budget.yaml"), {
+      resultsRoot: path.join(tmp, "results"), progress: quiet, out: sink,
+    });
+    const row = result.rows[0]!;
+    const cells = Object.fromEntries(row.cells.map((c) => [c.workload, c]));
+    const ev = (id: string) => cells[id]!.evidence as Record<string, any>;
+
+    // Passthrough: the device reached level 2 (QEMU read its IDs through VFIO) and came back to its driver.
+    expect(cells.passthrough!.outcome).toMatchObject({ kind: "pass" });
+    expect(ev("passthrough").levelTwoPci.present).toBe(true);
+    expect(ev("passthrough").changes).toEqual([{ what: "driver of 0000:00:06.0", before: "virtio-pci", after: "vfio-pci" }]);
+    expect(ev("passthrough").preflight.devices[0]).toMatchObject({ iommuGroup: expect.any(Number), driver: "virtio-pci", vendor: "0x1af4", deviceId: "0x1041" });
+
+    // Fits exactly, and QEMU stays quiet.
+    expect(cells.fits!.outcome).toMatchObject({ kind: "pass" });
+    expect(ev("fits").prediction).toMatchObject({ verdict: "fits", predicted: 1023, limit: 1023, headroom: 0 });
+    expect(ev("fits").qemuDmaWarnings).toEqual([]);
+
+    // Exceeds by one: QEMU's warning is the outcome, with the numbers the predictor used.
+    expect(cells.exceeds!.outcome).toMatchObject({ kind: "fail", detail: expect.stringContaining("QEMU warned 1x, as predicted (exceeds by 1") });
+    expect(cells.exceeds!.met).toBe(true);
+    expect(ev("exceeds").prediction).toMatchObject({ verdict: "exceeds", exceedsBy: 1 });
+    expect(ev("exceeds").qemuDmaWarnings).toEqual([expect.objectContaining({ severity: "warning", maxMappings: 1022, maxMemslots: 512 })]);
+    expect(ev("exceeds").predictorAgrees).toEqual({ agrees: true, mismatches: [] });
+
+    // Level 1 was put back every time: driver and limit.
+    for (const id of ["passthrough", "fits", "exceeds"]) expect(ev(id).restore.failed).toEqual([]);
+    expect(ev("exceeds").restore.restored).toEqual(["0000:00:06.0 back to virtio-pci", "dma_entry_limit back to 65535"]);
+
+    expect(exitCode).toBe(0);
+    expect(String(row.evidence.levelTwoQemu)).toMatch(/^\d+\.\d+/);
+    expect(readFileSync(path.join(runDir, "debian-6.12", "qemu-cmdline.txt"), "utf8")).toContain("intel-iommu,intremap=on,caching-mode=on");
+    expect(existsSync(path.join(runDir, "debian-6.12", "level2-exceeds.stderr.txt"))).toBe(true);
+    expect(vmrigProcesses()).toEqual([]);
+    expect(pendingCleanups()).toEqual([]);
+    console.log(`vfio nested scenario: ${((Date.now() - started) / 1000).toFixed(0)} s`);
+  }, 900_000);
+});
+
+describe("VFIO preflight on this host (read-only; this host has no IOMMU)", () => {
+  it("refuses a run with a missing device and no IOMMU: exit 2, nothing written, nothing bound", async () => {
+    const file = path.join(tmp, "refuse.yaml");
+    writeFileSync(file, `name: vfio-refuse
+machine: { memory: 512M, accel: tcg }
+kernels: { debian-6.12: { debian: { version: "6.12", flavour: cloud-amd64 } } }
+vfio: [{ host: "0000:7f:1f.7" }]
+workloads: [{ id: w, shell: { command: "true" } }]
+`);
+    const lines: string[] = [];
+    const err = await runScenarioFile(file, {
+      resultsRoot: path.join(tmp, "refused"), out: sink,
+      progress: { ...quiet, info: (l) => lines.push(l) },
+    }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(HostError);
+    expect((err as HostError).exitCode).toBe(2);
+    expect((err as Error).message).toMatch(/VFIO preflight refused the run; nothing was bound or changed/);
+    expect((err as Error).message).toMatch(/no IOMMU on this host/);
+    expect((err as Error).message).toMatch(/PCI device 0000:7f:1f.7 does not exist on this host/);
+    expect(lines.join("\n")).toContain("VFIO preflight on this host:");
+    expect(existsSync(path.join(tmp, "refused"))).toBe(false);
+    expect(pendingCleanups()).toEqual([]);
+  }, 300_000);
+});

@@ -1,0 +1,113 @@
+// Crash signatures of the issue-6 captures (test/fixtures/consoles/README.md says how each was
+// made): the same bug captured twice gives the same signature; and the blocked-task stacks
+// vmrig asks for when a step hangs (sysrq w) read back as "task: frames".
+import { existsSync, readFileSync } from "node:fs";
+import { describe, expect, it } from "vitest";
+import { classifyConsole, crashSignature } from "../../harness/run/classify-console.ts";
+import { firstFatalFinding } from "../../harness/run/console-witness.ts";
+import { blockedTasks, blockedTaskStacks, extractBlockedState } from "../../harness/run/hang-evidence.ts";
+
+const consoles = new URL("../fixtures/consoles/", import.meta.url);
+const stacks = new URL("../fixtures/stacks/", import.meta.url);
+const load = (dir: URL, f: string) => readFileSync(new URL(f, dir), "utf8");
+const signatures = (f: string) => classifyConsole(load(consoles, f)).map((x) => crashSignature(x));
+
+const VFS_HUNG =
+  "INFO: task vmrig-probe blocked for more than N seconds | __wait_for_common < fuse_direct_IO < generic_file_read_iter < vfs_read < ksys_read";
+
+describe("hung task from a SIGSTOPped virtiofsd", () => {
+  it.each(["x86-hung-task-virtiofsd-stopped-1.log", "x86-hung-task-virtiofsd-stopped-2.log"])("%s: every report has the same signature", (f) => {
+    expect(new Set(signatures(f))).toEqual(new Set([VFS_HUNG]));
+  });
+
+  it("is the same in two captures (different pids, timestamps, registers)", () => {
+    const a = load(consoles, "x86-hung-task-virtiofsd-stopped-1.log");
+    const b = load(consoles, "x86-hung-task-virtiofsd-stopped-2.log");
+    expect(a).not.toBe(b);
+    expect(signatures("x86-hung-task-virtiofsd-stopped-1.log")[0]).toBe(signatures("x86-hung-task-virtiofsd-stopped-2.log")[0]);
+  });
+
+  it("is not fatal: the cell stays what the workload says, the report goes to evidence", () => {
+    expect(firstFatalFinding(load(consoles, "x86-hung-task-virtiofsd-stopped-1.log"), 0)).toBeUndefined();
+  });
+});
+
+describe("sysrq crash on two kernel versions", () => {
+  it("has one signature on 6.12 and 7.3 (7.3 adds vpanic to the panic machinery)", () => {
+    expect(load(consoles, "x86-7.3-sysrq-panic.log")).toMatch(/vpanic\+0x/);
+    expect(signatures("x86-7.3-sysrq-panic.log")).toEqual(signatures("x86-sysrq-panic.log"));
+  });
+});
+
+const DNOTIFY = ["x86-dnotify-bad-inode-bug-1.log", "x86-dnotify-bad-inode-bug-2.log"];
+describe.runIf(DNOTIFY.every((f) => existsSync(new URL(f, consoles))))("kernel BUG at fs/notify/dnotify/dnotify.c (the reverted-fix kernel)", () => {
+  it("titles the BUG with its file and line, and is fatal", () => {
+    for (const f of DNOTIFY) {
+      const fatal = firstFatalFinding(load(consoles, f), 0);
+      expect(fatal?.title).toMatch(/^kernel BUG at fs\/notify\/dnotify\/dnotify\.c:\d+$/);
+    }
+  });
+
+  it("has the same signature in two captures, with dnotify frames on top", () => {
+    const [a, b] = DNOTIFY.map((f) => firstFatalFinding(load(consoles, f), 0)!.signature);
+    expect(a).toBe(b);
+    expect(a).toMatch(/^kernel BUG at fs\/notify\/dnotify\/dnotify\.c:\d+ \| dnotify_free_mark < /);
+    expect(a).not.toMatch(/0x[0-9a-f]|\+0x/);
+  });
+});
+
+describe("blocked-task stacks (sysrq w)", () => {
+  it("reads the dump after a killed virtiofsd: the reader waits in fuse_direct_IO", () => {
+    const dump = extractBlockedState(load(stacks, "x86-sysrq-w-virtiofsd-killed.txt"))!;
+    expect(dump.split("\n")[0]).toMatch(/sysrq: Show Blocked State/);
+    expect(blockedTasks(dump)).toEqual(["vmrig-probe: __wait_for_common < fuse_direct_IO < generic_file_read_iter < vfs_read < ksys_read"]);
+  });
+
+  it("survives a line torn by two CPUs printing at once", () => {
+    const text = load(stacks, "x86-sysrq-w-torn-line.txt");
+    expect(text).toMatch(/ s\[ +\d+\.\d+\] +schedule_timeout/);
+    expect(blockedTasks(extractBlockedState(text)!)).toEqual(["vmrig-probe: __wait_for_common < fuse_direct_IO < generic_file_read_iter < vfs_read < ksys_read"]);
+  });
+
+  it("asks over SSH, and through the console when SSH does not answer", async () => {
+    const dump = load(stacks, "x86-sysrq-w-virtiofsd-killed.txt");
+    const fake = (ssh: "exited" | "timeout") => {
+      let text = "[    9.0] boot noise\r\n";
+      const typed: string[] = [];
+      return {
+        typed,
+        guest: {
+          exec: async () => {
+            if (ssh === "exited") text += dump;
+            return ssh === "exited" ? { kind: "exited" as const, code: 0, stdout: "", stderr: "", ms: 1 } : { kind: "timeout" as const, stdout: "", stderr: "", ms: 1 };
+          },
+          writeConsole: (line: string) => {
+            typed.push(line);
+            text += `${line}\r\n${dump}`;
+            return true;
+          },
+          consoleText: () => text,
+          deathReason: () => undefined,
+        },
+      };
+    };
+    const viaSsh = fake("exited");
+    const a = await blockedTaskStacks(viaSsh.guest, 3000);
+    expect(a).toMatchObject({ via: "ssh", tasks: [expect.stringMatching(/^vmrig-probe: __wait_for_common < fuse_direct_IO/)] });
+    expect(viaSsh.typed).toEqual([]);
+    const viaConsole = fake("timeout");
+    const b = await blockedTaskStacks(viaConsole.guest, 3000);
+    expect(b.via).toBe("console");
+    expect(viaConsole.typed).toEqual(["echo w > /proc/sysrq-trigger"]);
+    expect(b.text).not.toMatch(/echo w/);
+    expect(b.tasks).toEqual(a.tasks);
+    const dead = await blockedTaskStacks({ ...viaConsole.guest, deathReason: () => "QEMU exited (status 1)" }, 1000);
+    expect(dead).toEqual({ via: "none", text: "no stacks: QEMU exited (status 1)", tasks: [] });
+  }, 20_000);
+
+  it("drops what user space echoed on the console and finds nothing without the header", () => {
+    const text = `echo w > /proc/sysrq-trigger\r\n${load(stacks, "x86-sysrq-w-virtiofsd-killed.txt")}`;
+    expect(extractBlockedState(text)).not.toMatch(/echo w/);
+    expect(extractBlockedState("[    1.0] nothing here\n")).toBeUndefined();
+  });
+});
