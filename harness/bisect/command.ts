@@ -38,6 +38,13 @@ export async function bisectCommand(args: string[], signal: AbortSignal): Promis
     verify: values.verify ?? false,
     restart: values.restart ?? false,
     signal,
+  }).catch((e: unknown) => {
+    // An interrupt keeps every finished step: say how to resume (vmrig's generic message would not).
+    if (e instanceof VmrigError && e.exitCode === ExitCode.interrupted) {
+      process.stderr.write(`vmrig: ${e.message}\n`);
+      return { exitCode: ExitCode.interrupted };
+    }
+    throw e;
   });
   return r.exitCode;
 }

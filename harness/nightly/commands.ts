@@ -27,7 +27,7 @@ export const nightlyUsage = `  run ... --jobs auto|N                         run
   gc [--keep N] [--compress-after N] [--max-runs N] [--dry-run]
                                                 retention: gzip logs of older runs, prune artifacts beyond the newest N
   baseline <run> | --list | --clear SCENARIO    pin a run as its scenario's baseline (gc never deletes it)
-  (compare, summary, gc, baseline take --results DIR; default $VMRIG_RESULTS or results/)`;
+  (summary, gc and baseline take --results DIR; default $VMRIG_RESULTS, else results/)`;
 
 const defaultRoot = () => path.resolve(process.env.VMRIG_RESULTS ?? path.join(repoRoot, "results"));
 

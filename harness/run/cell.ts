@@ -121,7 +121,13 @@ async function runCellSteps(guest: Guest, w: WorkloadSpec, ctx: WorkloadContext,
   Object.assign(evidence, j.evidence);
   const f = crash();
   if (f) return done({ kind: "crash", title: f.title, excerpt: f.excerpt, signature: f.signature }, evidence, true);
-  if (j.kind === "outcome" && j.checkGuest && j.outcome.kind === "pass") return done(await guestStillHealthy(guest, j.outcome, consoleStart, evidence, t.livenessMs), evidence, false);
+  if (j.kind === "outcome" && j.checkGuest && j.outcome.kind === "pass") {
+    const healthy = await guestStillHealthy(guest, j.outcome, consoleStart, evidence, t.livenessMs);
+    // The kernel may report only after the program returned (a mark freed by a worker).
+    const late = crash();
+    if (late) return done({ kind: "crash", title: late.title, excerpt: late.excerpt, signature: late.signature }, evidence, true);
+    return done(healthy, evidence, healthy.kind !== "pass");
+  }
   if (j.kind === "outcome") return done(j.outcome, evidence, false);
   const alive = await liveness(guest, ctx, t.livenessMs);
   evidence.liveness = alive;
