@@ -45,4 +45,19 @@ workloads:
     expect(result.rows[0]!.cells[0]!.outcome.kind).toBe("pass");
     expect(result.rows[0]!.evidence.virtioFsDevices).toEqual([expect.objectContaining({ accessPlatform: false })]);
   }, 600_000);
+
+  it("built from linux-source-7.3: the pre-fix readdir fails at 512K, the seed's clamp makes it pass (scenarios/getdents-swiotlb.yaml)", async () => {
+    const { result } = await runScenarioFile(path.join(repoRoot, "scenarios/getdents-swiotlb.yaml"), {
+      resultsRoot: tmp, progress: quiet, out: sink, kernels: ["prefix-7.3", "clamped-7.3"],
+    });
+    const [prefix, clamped] = result.rows;
+    expect(prefix!.cells[0]!.outcome).toMatchObject({ kind: "errno", errno: "ENOMEM", mountHealthy: true });
+    expect(prefix!.cells[1]!.outcome).toMatchObject({ kind: "errno", errno: "ENOMEM", at: "512K" });
+    expect(clamped!.cells.map((c) => c.outcome.kind)).toEqual(["pass", "pass", "pass", "pass"]);
+    for (const row of result.rows) {
+      expect(row.evidence.virtioFsDevices).toEqual([expect.objectContaining({ accessPlatform: true })]);
+      expect((row.evidence.swiotlb as { io_tlb_used_hiwater: number }).io_tlb_used_hiwater).toBeGreaterThan(0);
+    }
+    expect(result.rows.every((r) => r.cells.every((c) => c.met))).toBe(true);
+  }, 2_400_000);
 });
