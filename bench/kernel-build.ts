@@ -14,6 +14,7 @@ import { pathToFileURL } from "node:url";
 import type { Arch } from "../harness/types.ts";
 import { buildKernel } from "../harness/kernels/build/builder.ts";
 import { buildPaths } from "../harness/kernels/build/paths.ts";
+import { preparePristineSource } from "../harness/kernels/build/source.ts";
 import { parseBuildSpec } from "../harness/kernels/build/spec.ts";
 import { cacheDir, repoRoot } from "../harness/util/paths.ts";
 
@@ -66,12 +67,8 @@ export async function kernelBuildBench(arch: Arch, log: (line: string) => void =
       for (const d of [buildPaths.entries(), buildPaths.index()]) await fs.rm(d, { recursive: true, force: true });
     };
 
-    // The pristine source may need unpacking first: not part of any build time.
-    await step("prepare source + first kconfig (not a build time)", [clampPatch]).catch(() => undefined);
-    await forget();
-    await fs.rm(buildPaths.work(), { recursive: true, force: true });
-    await fs.rm(process.env.CCACHE_DIR, { recursive: true, force: true });
-    timings.length = 0;
+    // The pristine source may need downloading and unpacking first: not part of any build time.
+    await preparePristineSource(spec([]).source, { signal, log, label: "bench" });
 
     await step("cold", [clampPatch]);
     await forget();

@@ -204,11 +204,14 @@ workloads:
     console.log(`\n## vmrig bisect: linux-source-7.3 + 8 commits, culprit ${r.result?.culprit === history.culprit ? "found" : "MISSED"} in ${r.result?.steps} steps (${r.result?.skips} skipped), ${steps.length} kernels`);
     console.log(`${"test history (git add of the tree, 8 commits)".padEnd(46)} ${fmt(historyMs).padStart(9)}  (not part of the bisect)`);
     console.log(`${"whole bisect".padEnd(46)} ${fmt(total).padStart(9)}`);
-    for (const [name, ms] of [["build (checkout, kconfig, make, install)", build], ["boot to SSH", boot], ["workload", workload], ["other (git bisect, image, QEMU start/stop, reports)", rest]] as const) {
+    for (const [name, ms] of [["build (checkout, kconfig, make, install)", build], ["boot to SSH", boot], ["workload", workload], ["other (git, image, QEMU start/stop, reports)", rest]] as const) {
       console.log(`  ${name.padEnd(44)} ${fmt(ms).padStart(9)}  ${((ms / total) * 100).toFixed(0).padStart(3)} %`);
     }
     const cold = steps[0]!;
-    console.log(`\nbuilds, each against the cold one (the first in a new build directory: ${fmt(cold.build.ms)}, ${cold.build.compiled ?? "?"} objects compiled)`);
+    console.log(
+      `\nbuilds, each against the cold one: the first in a new build directory (full checkout, every object compiled, ` +
+        `ccache as this host has it): ${fmt(cold.build.ms)}, ${cold.build.compiled ?? "?"} objects`,
+    );
     const incremental = steps.slice(1).filter((s) => s.build.how === "built");
     for (const s of steps.slice(1)) {
       const label = s.phase === "step" ? `step ${s.index}` : s.phase;

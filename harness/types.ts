@@ -135,8 +135,11 @@ export type WorkloadSpec =
   | { id: string; kind: "read"; share: string; sizeBytes: number; blockBytes: number; direct: boolean }
   | { id: string; kind: "write"; share: string; sizeBytes: number; blockBytes: number; direct: boolean }
   | { id: string; kind: "shell"; command: string; expectExit: number }
-  /** overlayfs in the guest: lower = the share's directory of `entries` files, tmpfs upper; list the merged root. */
-  | { id: string; kind: "overlayReaddir"; share: string; entries: number; bufferBytes: number }
+  /**
+   * overlayfs in the guest: lower = the share's directory of `entries` files, tmpfs upper; list the
+   * merged root. `lister` is whose count makes the cell: vmrig-probe's getdents64, or busybox ls.
+   */
+  | { id: string; kind: "overlayReaddir"; share: string; entries: number; bufferBytes: number; lister: "getdents" | "ls" }
   /** A lying FUSE server in the guest (harness/workloads/fuse-lies.ts names the lies); `dnotifyBadInode` is lie "mode-flip-dnotify". */
   | { id: string; kind: "fuseLie"; lie: string }
   /** In the level-1 guest of `vfio.nested`: start the level-2 QEMU with the scenario's VFIO devices and memory, judge its start. */
@@ -211,7 +214,7 @@ export interface KernelRowResult {
   label: string;
   description: string;
   accel?: AccelName;
-  /** The guest's architecture and the page size its kernel really ran with ("16K"), for the table. */
+  /** The guest's architecture and the page size its kernel really ran with ("16K"; "64K?" when declared but never seen, e.g. no boot). */
   arch?: Arch;
   pageSize?: string;
   bootMs?: number;

@@ -81,10 +81,11 @@ export function createCellRunner(o: CellRunnerOptions): StepRunner {
         await fs.mkdir(stepDir, { recursive: true });
         const kept = path.join(stepDir, "build.log");
         const saved = await fs.copyFile(treeBuildLog(o.slot), kept).then(() => true, () => false);
+        const first = saved ? firstBuildError(await fs.readFile(kept, "utf8"), path.join(o.slot, "src")) : undefined;
         build = {
           how: "failed",
           ms: Date.now() - started,
-          error: e.message.split("\n").slice(0, 12).join("\n"),
+          error: [...(first ? [first] : []), ...e.message.split("\n").slice(0, 12)].join("\n"),
           ...(saved ? { log: path.relative(o.dir, kept) } : {}),
         };
         o.progress.info(`[${label}] ${short}: build failed${saved ? ` (log: ${kept})` : ""}`);
@@ -127,4 +128,16 @@ export function createCellRunner(o: CellRunnerOptions): StepRunner {
       return { build, runs };
     },
   };
+}
+
+/**
+ * The first compiler or make error in a build log, with the work tree's path taken off:
+ * "fs/fuse/readdir.c:647:13: error: implicit declaration of function 'fuse_readdir_bad_inode'".
+ */
+export function firstBuildError(log: string, src: string): string | undefined {
+  const lines = log.split("\n");
+  const line = lines.find((l) => /(^|\s)(fatal )?error: /.test(l)) ?? lines.find((l) => /^make(\[\d+\])?: \*\*\* /.test(l));
+  if (!line) return undefined;
+  const tidy = line.split(`${src}/`).join("").replace(/(^|\s)\.\.\/src\//g, "$1").replace(/\s*\[-W[^\]]*\]$/, "").trim();
+  return tidy.length > 160 ? `${tidy.slice(0, 157)}...` : tidy;
 }

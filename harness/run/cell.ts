@@ -81,6 +81,11 @@ async function runCellSteps(guest: Guest, w: WorkloadSpec, ctx: WorkloadContext,
   const command = job?.command ?? plain;
   plan?.start();
   let exec = await execSupervised(guest, command, t.stepMs, plan);
+  if (exec.kind === "lost" && plan?.cutNetworkStarted) {
+    // Removing the forward can drop the SSH session before the cut has finished: that is the cut.
+    await Promise.race([plan.networkCut, new Promise((r) => setTimeout(r, 10_000))]);
+    if (plan.cutNetworkDone) exec = { kind: "network-cut" };
+  }
   const evidence: Record<string, unknown> = { command: plain, exec: summarizeExec(exec) };
   if (exec.kind === "network-cut") {
     exec = await observeConsoleJob(guest, job!, Math.max(1000, t.stepMs - (Date.now() - started)));

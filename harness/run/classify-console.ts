@@ -78,6 +78,8 @@ const isTraceStart = (text: string) => /^Call [Tt]race:/.test(text);
 /** Strip what differs between two runs of the same bug: addresses, offsets, modules. */
 export function normaliseTitle(title: string): string {
   return title
+    // An out-of-tree build (make O=...) names files from the build directory: "../src/fs/x.c".
+    .replace(/\bat (?:\.\.\/)+(?:[^/\s]+\/)*?((?:arch|block|crypto|drivers|fs|include|init|io_uring|ipc|kernel|lib|mm|net|rust|security|sound|virt)\/)/, "at $1")
     .replace(/\+0x[0-9a-f]+\/0x[0-9a-f]+/g, "")
     .replace(/ \[[\w-]+\]/g, "")
     .replace(/,? (?:for )?address: (?:0x)?[0-9a-f]+/g, "") // "..., address: 0000000000000000"

@@ -36,6 +36,8 @@ export class FaultPlan {
   /** Settles when a planned network cut has happened. */
   readonly networkCut: Promise<void>;
   crashed = false;
+  /** The cut has begun: SSH may drop before QEMU has answered both commands. */
+  cutNetworkStarted = false;
   cutNetworkDone = false;
 
   constructor(private readonly guest: FaultGuest, readonly steps: FaultStep[]) {
@@ -125,6 +127,7 @@ export class FaultPlan {
         return "sysrq c via SSH";
       }
       case "network-cut": {
+        this.cutNetworkStarted = true;
         const said = await this.guest.cutNetwork();
         this.cutNetworkDone = true;
         this.cutResolve();

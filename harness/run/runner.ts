@@ -73,6 +73,8 @@ async function runKernelRow(s: Scenario, k: PreparedKernel, env: RunEnv, run: Ru
     description: k.artifact.description,
     accel: (k.accel ?? env.accel).name,
     arch: k.artifact.arch,
+    // What the row declares until the guest says what it really has ("64K?": not seen yet).
+    ...(kernelPageSize(s, k.entry) ? { pageSize: `${kernelPageSize(s, k.entry)}?` } : {}),
     artifacts: {},
     cells: [],
     evidence: { kernel: k.artifact.identity, release: k.artifact.release, image: k.image.identity },
@@ -144,7 +146,8 @@ async function runKernelRow(s: Scenario, k: PreparedKernel, env: RunEnv, run: Ru
 
       const facts = await collectGuestFacts(guest, s, timeouts.stepMs, kernelPageSize(s, k.entry));
       if (boot === 1) Object.assign(row.evidence, facts.evidence);
-      if (boot === 1) row.pageSize = pageSizeLabel(facts.evidence.pageSize) ?? kernelPageSize(s, k.entry);
+      const seenPage = pageSizeLabel(facts.evidence.pageSize);
+      if (boot === 1 && seenPage) row.pageSize = seenPage;
       if (facts.problem) {
         for (const w of pending.splice(0)) record(w, { kind: "infra", reason: facts.problem }, facts.evidence, 0);
         break;

@@ -174,7 +174,10 @@ function toWorkload(workload: ScenarioFile["workloads"][number]): WorkloadSpec {
   if (write) return { id, kind: "write", share: write.share, sizeBytes: write.size, blockBytes: write.blockSize, direct: write.direct };
   if (dnotifyBadInode) return { id, kind: "fuseLie", lie: DNOTIFY_BAD_INODE_LIE };
   if (fuseLie) return { id, kind: "fuseLie", lie: fuseLie.lie };
-  if (overlayReaddir) return { id, kind: "overlayReaddir", share: overlayReaddir.share, entries: overlayReaddir.entries, bufferBytes: overlayReaddir.bufferSize };
+  if (overlayReaddir) {
+    const { share, entries, bufferSize, lister } = overlayReaddir;
+    return { id, kind: "overlayReaddir", share, entries, bufferBytes: bufferSize, lister };
+  }
   if (workload.nestedQemu) return toNestedQemuWorkload(id, workload.nestedQemu);
   // The schema guarantees exactly one kind, so this is `shell`.
   return { id, kind: "shell", command: shell!.command, expectExit: shell!.expectExit };

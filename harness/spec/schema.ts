@@ -211,7 +211,9 @@ const getdentsSweepSchema = strict({
 const overlayReaddirSchema = strict({
   share: shareName,
   entries: z.number().int().nonnegative(),
-  bufferSize: size().prefault("32K"),
+  bufferSize: size().prefault("32K").meta({ description: "getdents64 buffer of the probe." }),
+  lister: z.enum(["getdents", "ls"]).default("getdents")
+    .meta({ description: "Whose count is the cell: vmrig-probe's getdents64 (errno visible) or busybox ls (what a user sees)." }),
 });
 
 const DEFAULT_BLOCK_BYTES = 1024 ** 2;

@@ -1,11 +1,12 @@
 // overlayReaddir: overlayfs in the guest with its lower layer on virtio-fs (seed 001). The host
 // fills a directory of the share with `entries` files; the guest mounts a fresh tmpfs for the
 // upper and work directories, mounts overlay over the share's directory and lists the merged
-// root with getdents64 (buffer `bufferSize`), then with busybox `ls` for contrast. overlayfs
+// root with getdents64 (buffer `bufferSize`), then with busybox `ls`; `lister` says whose count
+// makes the cell (the other one is evidence). overlayfs
 // reads a merged directory with ctx->count = INT_MAX, so FUSE sizes its readdir request by
 // max_pages GUEST pages: 1.94 MiB on a 16K guest, 7.75 MiB on 64K, and virtiofsd refuses
 // anything above 1 MiB. The guest then sees ENOMEM from getdents64 while `ls` prints an empty
-// directory and exits 0: counting against the host is what catches it.
+// directory and exits 0: counting against the host is what catches it (SHORT: saw 0 of N).
 import { mkdir, open } from "node:fs/promises";
 import path from "node:path";
 import type { CellOutcome, WorkloadSpec } from "../types.ts";
@@ -80,12 +81,22 @@ export function judgeOverlay(w: Overlay, exec: Exited): Judgement {
   }
   const r = run.report;
   evidence.probe = r;
+  if (w.lister === "ls") return judgeLs(w, ls, r.ok ? `getdents64 saw ${r.entries} entries` : `getdents64: ${r.errno}`, evidence);
   const lsNote = lsText(ls);
   if (!r.ok && r.errno) {
     return { kind: "errno", errno: r.errno, detail: `getdents64 on the merged dir: ${r.errno} after ${r.entries ?? 0} entries${lsNote ? `; ${lsNote}` : ""}`, evidence };
   }
   if (!r.ok) return { kind: "outcome", outcome: { kind: "fail", detail: `${r.op} failed: ${JSON.stringify(r)}` }, evidence };
   return { kind: "outcome", outcome: countOutcome(Number(r.entries), w.entries, lsNote), evidence };
+}
+
+/** `lister: ls`: what a user sees. busybox ls reports no readdir error: a short count is SHORT. */
+function judgeLs(w: Overlay, ls: LsSummary | undefined, probeNote: string, evidence: Record<string, unknown>): Judgement {
+  if (!ls) return { kind: "outcome", outcome: { kind: "infra", reason: "the guest script printed no ls summary" }, evidence };
+  if (ls.exit !== 0) {
+    return { kind: "outcome", outcome: { kind: "fail", detail: `busybox ls exited ${ls.exit} after ${ls.lines} entries${ls.stderr ? `: ${ls.stderr}` : ""}; ${probeNote}` }, evidence };
+  }
+  return { kind: "outcome", outcome: countOutcome(ls.lines, w.entries, `ls exit 0; ${probeNote}`), evidence };
 }
 
 export const overlayReaddir: WorkloadKind<Overlay> = {

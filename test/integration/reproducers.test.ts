@@ -50,7 +50,7 @@ describe("dnotify bad inode (seed 002)", () => {
       expect(cells[id]!.evidence.consoleFindings, id).toEqual([]);
     }
     expect(cells.dnotify!.evidence.report).toMatchObject({ steps: { dnotify: "ok", fstat: "EIO", close: "ok", umount: "ok" } });
-    expect(cells["wrong-size"]!.evidence.report).toMatchObject({ steps: { read: "EIO" }, replyErrors: [expect.objectContaining({ errno: "EINVAL" })] });
+    expect(cells["wrong-size"]!.evidence.report).toMatchObject({ steps: { read: "EIO" }, replyErrors: expect.arrayContaining([expect.objectContaining({ errno: "EINVAL" })]) });
     expect(ours()).toEqual([]);
   }, 600_000);
 
@@ -104,7 +104,7 @@ describe("planned virtiofsd and guest faults", () => {
     });
 
     // SSH gone mid-workload: the result came through the serial console.
-    expect(cells["network-cut"]!.outcome).toMatchObject({ kind: "pass" });
+    expect(cells["network-cut"]!.outcome, JSON.stringify(cells["network-cut"]!.outcome)).toMatchObject({ kind: "pass" });
     expect(cells["network-cut"]!.evidence).toMatchObject({ observedVia: "console", exec: { kind: "exited", code: 0, stdout: "listed\n" } });
 
     expect(exitCode).toBe(0);

@@ -44,7 +44,7 @@ describe("kernels.X.arch and kernels.X.pageSize", () => {
     expect([kernelArch(s, x86!), kernelPageSize(s, x86!)]).toEqual(["x86_64", "4K"]);
     expect([kernelArch(s, plain!), kernelPageSize(s, plain!)]).toEqual(["aarch64", "4K"]);
     expect(scenarioArches(s)).toEqual(["aarch64", "x86_64"]);
-    expect(s.workloads[0]).toEqual({ id: "overlay", kind: "overlayReaddir", share: "share", entries: 6000, bufferBytes: 32768 });
+    expect(s.workloads[0]).toEqual({ id: "overlay", kind: "overlayReaddir", share: "share", entries: 6000, bufferBytes: 32768, lister: "getdents" });
     expect(s.shares[0]!.logLevel).toBe("debug");
     expect(s.expectDefault).toEqual(["PASS", "SHORT"]);
   });

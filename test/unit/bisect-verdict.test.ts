@@ -16,6 +16,7 @@ import {
 import { parseBisectLog, parseBisectOutput } from "../../harness/bisect/git.ts";
 import { cellSummary, expectedSteps, formatConfidence, stepLine } from "../../harness/bisect/format.ts";
 import type { StepRecord } from "../../harness/bisect/state.ts";
+import { firstBuildError } from "../../harness/bisect/cell-runner.ts";
 
 const pass: CellOutcome = { kind: "pass" };
 const eio: CellOutcome = { kind: "errno", errno: "EIO", mountHealthy: true };
@@ -177,5 +178,22 @@ describe("printing", () => {
     expect(expectedSteps(10)).toBe(4);
     expect(formatConfidence(0.5625)).toBe("56.3%");
     expect(formatConfidence(0.99999)).toBe(">99.9%");
+  });
+});
+
+describe("a failed build's first error", () => {
+  it("names the file, line and message, without the work tree's path", () => {
+    const src = "/root/.cache/vmrig/kernels/bisect-work/445a/src";
+    const log = `### make -C ${src} O=/x bzImage
+  CC      fs/fuse/readdir.o
+${src}/fs/fuse/readdir.c: In function 'fuse_readdir':
+${src}/fs/fuse/readdir.c:647:13: error: implicit declaration of function 'fuse_readdir_bad_inode' [-Werror=implicit-function-declaration]
+  647 |         if (fuse_readdir_bad_inode(inode))
+cc1: some warnings being treated as errors
+make[4]: *** [/x/scripts/Makefile.build:287: fs/fuse/readdir.o] Error 1
+`;
+    expect(firstBuildError(log, src)).toBe("fs/fuse/readdir.c:647:13: error: implicit declaration of function 'fuse_readdir_bad_inode'");
+    expect(firstBuildError("make[1]: *** No rule to make target 'x'.  Stop.\n", src)).toBe("make[1]: *** No rule to make target 'x'.  Stop.");
+    expect(firstBuildError("all fine\n", src)).toBeUndefined();
   });
 });

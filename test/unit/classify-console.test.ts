@@ -16,6 +16,8 @@ const ARM64_BUG = "kernel BUG at /tmp/vmk/mod-arm64/provoke.c:16";
 const ARM64_CT_WARN = "WARNING: at kernel/context_tracking.c:128 ct_kernel_exit";
 const NULL_DEREF = "BUG: kernel NULL pointer dereference";
 const HUNG = "INFO: task init blocked for more than N seconds";
+// Built out of tree (make O=...): the console says "../src/fs/notify/...", the title does not.
+const DNOTIFY_BUG = "kernel BUG at fs/notify/dnotify/dnotify.c:134";
 const VFS_HUNG = "INFO: task vmrig-probe blocked for more than N seconds";
 
 /** Titles exactly, in console order; a detector that repeats itself is a finding per report. */
@@ -58,6 +60,9 @@ const EXPECTED: Record<string, Expected> = {
   "arm64-null-deref.log": [["unable-to-handle", "Unable to handle kernel NULL pointer dereference", true]],
   "arm64-undefined.log": [["oops", "Oops - Undefined instruction: 02000000", true]],
   // Debian 7.3.4 under vmrig: virtiofsd SIGSTOPped during an O_DIRECT read (scenarios/virtiofsd-faults.yaml).
+  // linux-source-7.3 with the bad-inode fix reverted (scenarios/dnotify-bad-inode.yaml), PANIC_ON_OOPS.
+  "x86-dnotify-bad-inode-bug-1.log": [["kernel-bug", DNOTIFY_BUG, true], ["kernel-panic", "Kernel panic - not syncing: Fatal exception", true]],
+  "x86-dnotify-bad-inode-bug-2.log": [["kernel-bug", DNOTIFY_BUG, true], ["kernel-panic", "Kernel panic - not syncing: Fatal exception", true]],
   "x86-7.3-sysrq-panic.log": [["kernel-panic", "Kernel panic - not syncing: sysrq triggered crash", true]],
   "x86-hung-task-virtiofsd-stopped-1.log": [["hung-task", VFS_HUNG, false], ["hung-task", VFS_HUNG, false]],
   "x86-hung-task-virtiofsd-stopped-2.log": [["hung-task", VFS_HUNG, false], ["hung-task", VFS_HUNG, false]],

@@ -3,7 +3,12 @@ import os from "node:os";
 import path from "node:path";
 import { describe, expect, it } from "vitest";
 import {
+  affectsKconfig,
   definedSymbols,
+  forgetConfig,
+  kconfigSignature,
+  recordConfig,
+  reusableConfig,
   formatUnstuck,
   fragmentRequests,
   optionsThatDidNotStick,
@@ -83,6 +88,38 @@ describe("the options that did not stick", () => {
       for (const must of ["CONFIG_VIRTIO_FS", "CONFIG_FUSE_FS", "CONFIG_OVERLAY_FS", "CONFIG_PVPANIC_PCI", "CONFIG_DEBUG_FS", "CONFIG_DETECT_HUNG_TASK"]) {
         expect(requests.get(must)?.value, `${name} ${must}`).toBe("y");
       }
+    }
+  });
+});
+
+describe("reusing a work slot's .config", () => {
+  it("needs kconfig again only when base, fragments, compiler or a Kconfig-touching patch change", async () => {
+    expect(["fs/fuse/Kconfig", "arch/arm64/Kconfig.platforms", "scripts/kconfig/merge_config.sh", "kernel/configs/tiny.config", "arch/x86/configs/tiny.config"].every(affectsKconfig)).toBe(true);
+    expect(["fs/fuse/readdir.c", "Makefile", "Documentation/Kconfig.txt/x"].some(affectsKconfig)).toBe(false);
+    const base = { base: "tinyconfig" as const, fragments: ["f"], compiler: "gcc 12", patches: [] as Array<{ sha256: string; touched: string[] }> };
+    const sig = kconfigSignature(base);
+    expect(kconfigSignature({ ...base, patches: [{ sha256: "clamp", touched: ["fs/fuse/virtio_fs.c"] }] })).toBe(sig);
+    expect(kconfigSignature({ ...base, patches: [{ sha256: "k", touched: ["fs/fuse/Kconfig", "fs/fuse/inode.c"] }] })).not.toBe(sig);
+    expect(kconfigSignature({ ...base, fragments: ["g"] })).not.toBe(sig);
+    expect(kconfigSignature({ ...base, base: "defconfig" })).not.toBe(sig);
+    expect(kconfigSignature({ ...base, compiler: "gcc 13" })).not.toBe(sig);
+
+    const slot = await fs.mkdtemp(path.join(os.tmpdir(), "vmrig-slot-"));
+    try {
+      const out = path.join(slot, "out");
+      await fs.mkdir(out);
+      await fs.writeFile(path.join(out, ".config"), "CONFIG_FUSE_FS=y\n");
+      expect(await reusableConfig(slot, out, sig)).toBeUndefined();
+      await recordConfig(slot, sig, "CONFIG_FUSE_FS=y\n");
+      expect(await reusableConfig(slot, out, sig)).toBe("CONFIG_FUSE_FS=y\n");
+      expect(await reusableConfig(slot, out, "other")).toBeUndefined();
+      await fs.writeFile(path.join(out, ".config"), "CONFIG_FUSE_FS=m\n"); // edited behind vmrig's back
+      expect(await reusableConfig(slot, out, sig)).toBeUndefined();
+      await recordConfig(slot, sig, "CONFIG_FUSE_FS=m\n");
+      await forgetConfig(slot);
+      expect(await reusableConfig(slot, out, sig)).toBeUndefined();
+    } finally {
+      await fs.rm(slot, { recursive: true, force: true });
     }
   });
 });

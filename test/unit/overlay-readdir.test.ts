@@ -9,7 +9,7 @@ import { pageSizeLabel } from "../../harness/run/server-evidence.ts";
 import type { ExecResult } from "../../harness/guest/ssh.ts";
 
 type Exited = Extract<ExecResult, { kind: "exited" }>;
-const w = { id: "overlay-readdir", kind: "overlayReaddir" as const, share: "share", entries: 6000, bufferBytes: 32768 };
+const w = { id: "overlay-readdir", kind: "overlayReaddir" as const, share: "share", entries: 6000, bufferBytes: 32768, lister: "getdents" as const };
 const exited = (code: number, stdout: string, stderr = ""): Exited => ({ kind: "exited", code, stdout, stderr, ms: 10 });
 const probe = (o: Record<string, unknown>) => JSON.stringify({ op: "getdents", bufferSize: 32768, calls: 1, maxReturned: 0, ...o });
 
@@ -46,6 +46,16 @@ describe("judgeOverlay", () => {
     expect(failed).toMatchObject({ kind: "outcome", outcome: { kind: "fail", detail: "mount -t overlay over virtio-fs failed: mount: mounting overlay on /tmp/x/merged failed: Invalid argument" } });
     const none = judgeOverlay(w, exited(OVERLAY_MOUNT_FAILED, "", "mount: mounting overlay on /tmp/x/merged failed: No such device (unknown filesystem type)\nvmrig-overlay: mount failed\n"));
     expect(none).toMatchObject({ kind: "outcome", outcome: { kind: "infra" } });
+  });
+
+  it("with `lister: ls` the cell is what busybox ls saw: exit 0 with no entries is SHORT: saw 0 of 6000", () => {
+    const ls = { ...w, lister: "ls" as const };
+    const j = judgeOverlay(ls, exited(1, probe({ entries: 0, ok: false, errno: "ENOMEM", errnoNum: 12, syscall: "getdents64" }), "vmrig-ls: exit=0 lines=0 err=\n"));
+    expect(j).toMatchObject({ kind: "outcome", outcome: { kind: "short", seen: 0, expected: 6000, detail: "saw 0 of 6000 entries; ls exit 0; getdents64: ENOMEM" } });
+    expect(judgeOverlay(ls, exited(0, probe({ entries: 6000, ok: true }), "vmrig-ls: exit=0 lines=6000 err=\n"))).toMatchObject({ kind: "outcome", outcome: { kind: "pass" } });
+    expect(judgeOverlay(ls, exited(0, probe({ entries: 6000, ok: true }), "vmrig-ls: exit=1 lines=10 err=ls: boom\n"))).toMatchObject({
+      kind: "outcome", outcome: { kind: "fail", detail: "busybox ls exited 1 after 10 entries: ls: boom; getdents64 saw 6000 entries" },
+    });
   });
 
   it("no probe output is INFRA", () => {

@@ -1,9 +1,9 @@
 // Crash signatures of the issue-6 captures (test/fixtures/consoles/README.md says how each was
 // made): the same bug captured twice gives the same signature; and the blocked-task stacks
 // vmrig asks for when a step hangs (sysrq w) read back as "task: frames".
-import { existsSync, readFileSync } from "node:fs";
+import { readFileSync } from "node:fs";
 import { describe, expect, it } from "vitest";
-import { classifyConsole, crashSignature } from "../../harness/run/classify-console.ts";
+import { classifyConsole, crashSignature, normaliseTitle } from "../../harness/run/classify-console.ts";
 import { firstFatalFinding } from "../../harness/run/console-witness.ts";
 import { blockedTasks, blockedTaskStacks, extractBlockedState } from "../../harness/run/hang-evidence.ts";
 
@@ -40,7 +40,7 @@ describe("sysrq crash on two kernel versions", () => {
 });
 
 const DNOTIFY = ["x86-dnotify-bad-inode-bug-1.log", "x86-dnotify-bad-inode-bug-2.log"];
-describe.runIf(DNOTIFY.every((f) => existsSync(new URL(f, consoles))))("kernel BUG at fs/notify/dnotify/dnotify.c (the reverted-fix kernel)", () => {
+describe("kernel BUG at fs/notify/dnotify/dnotify.c (the reverted-fix kernel)", () => {
   it("titles the BUG with its file and line, and is fatal", () => {
     for (const f of DNOTIFY) {
       const fatal = firstFatalFinding(load(consoles, f), 0);
@@ -48,11 +48,19 @@ describe.runIf(DNOTIFY.every((f) => existsSync(new URL(f, consoles))))("kernel B
     }
   });
 
-  it("has the same signature in two captures, with dnotify frames on top", () => {
+  it("has the same signature in two captures (different registers, a torn line in the second)", () => {
     const [a, b] = DNOTIFY.map((f) => firstFatalFinding(load(consoles, f), 0)!.signature);
-    expect(a).toBe(b);
-    expect(a).toMatch(/^kernel BUG at fs\/notify\/dnotify\/dnotify\.c:\d+ \| dnotify_free_mark < /);
-    expect(a).not.toMatch(/0x[0-9a-f]|\+0x/);
+    expect(load(consoles, DNOTIFY[1]!)).toMatch(/\[ +\d+\.\d+SP: 0018:/);
+    // The guess unwinder of this tinyconfig kernel marks every frame "? ": the PC is the culprit.
+    expect(a).toBe("kernel BUG at fs/notify/dnotify/dnotify.c:134 | dnotify_free_mark");
+    expect(b).toBe(a);
+  });
+
+  it("names the file as in the source tree, not as the out-of-tree build saw it", () => {
+    expect(load(consoles, DNOTIFY[0]!)).toMatch(/kernel BUG at \.\.\/src\/fs\/notify\/dnotify\/dnotify\.c:134!/);
+    expect(normaliseTitle("kernel BUG at ../src/fs/notify/dnotify/dnotify.c:134")).toBe("kernel BUG at fs/notify/dnotify/dnotify.c:134");
+    expect(normaliseTitle("WARNING: at ../../b/linux/fs/fuse/inode.c:12 fuse_evict_inode")).toBe("WARNING: at fs/fuse/inode.c:12 fuse_evict_inode");
+    expect(normaliseTitle("kernel BUG at /tmp/vmk/mod/provoke.c:16")).toBe("kernel BUG at /tmp/vmk/mod/provoke.c:16");
   });
 });
 

@@ -9,13 +9,14 @@ import type { KernelArtifact, KernelEntry } from "../../types.ts";
 import { VmrigError } from "../../util/errors.ts";
 import type { KernelContext, KernelProvider } from "../provider.ts";
 import { BUILD_FORMAT, type BuildManifest, buildKey, installEntry, inputsKey, lookupInputs, readEntry, recordInputs, sha256Text, slotKey } from "./cache.ts";
-import { configure } from "./config.ts";
+import { configure, forgetConfig, kconfigSignature, recordConfig, reusableConfig } from "./config.ts";
 import { lockDir } from "./lock.ts";
 import { formatElapsed, openBuildLog, runMake, type MakeResult } from "./make.ts";
 import { buildPaths } from "./paths.ts";
 import { preparePristineSource } from "./source.ts";
 import { type BuildSpec, checkBuildFiles, describeBuild, parseBuildSpec } from "./spec.ts";
 import { makeJobs, requireToolchain } from "./toolchain.ts";
+import { touchedFiles } from "./patches.ts";
 import { patchInput, prepareWorkTree } from "./worktree.ts";
 
 export const buildKernelProvider: KernelProvider = { kind: "build", resolve: resolveBuildKernel };
@@ -96,16 +97,28 @@ export async function buildKernel(spec: BuildSpec, ctx: KernelContext): Promise<
         log,
       };
       const make = (args: string[], stage: string) => runMake(makeCtx, ["-C", src, `O=${out}`, ...toolchain.makeVars, ...args], stage);
-      const config = await configure({
-        label: spec.label,
-        src,
-        out,
+      const signature = kconfigSignature({
         base: spec.base,
-        fragments,
-        makeVars: toolchain.makeVars,
-        signal: ctx.signal,
-        make: (args, stage) => make(["-s", ...args], `configuring: ${stage}`),
+        fragments: fragmentHashes,
+        compiler: toolchain.compilerIdentity,
+        patches: patches.map((p) => ({ sha256: p.sha256, touched: touchedFiles(p.text) })),
       });
+      let config = await reusableConfig(slot, out, signature);
+      if (config) log("configuration unchanged (no patch touches Kconfig): reusing .config");
+      else {
+        await forgetConfig(slot);
+        config = await configure({
+          label: spec.label,
+          src,
+          out,
+          base: spec.base,
+          fragments,
+          makeVars: toolchain.makeVars,
+          signal: ctx.signal,
+          make: (args, stage) => make(["-s", ...args], `configuring: ${stage}`),
+        });
+        await recordConfig(slot, signature, config);
+      }
       const key = buildKey({ sourceIdentity: pristine.identity, config, patches: patches.map((p) => p.sha256), arch: spec.arch, compiler: toolchain.compilerIdentity });
       const existing = await readEntry(key);
       if (existing) {

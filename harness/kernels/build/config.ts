@@ -1,9 +1,11 @@
 // Kernel configuration: a base (tinyconfig/defconfig) plus fragments merged with the tree's own
 // scripts/kconfig/merge_config.sh, then olddefconfig; then every option a fragment set is
 // checked against the final .config, because Kconfig silently drops what it cannot honour.
+import { createHash } from "node:crypto";
 import fs from "node:fs/promises";
 import path from "node:path";
 import { execa } from "execa";
+import { writeFileAtomic } from "../../util/atomic-fs.ts";
 import { VmrigError } from "../../util/errors.ts";
 import type { ConfigBase } from "./spec.ts";
 
@@ -135,4 +137,53 @@ export async function configure(o: ConfigureOptions): Promise<string> {
     throw new VmrigError(formatUnstuck(o.label, unstuck, defined, configFile));
   }
   return text;
+}
+
+// ---- reusing a work slot's .config --------------------------------------------------------
+
+/** Files whose change can change what kconfig produces: Kconfig files, kconfig, base configs. */
+export function affectsKconfig(file: string): boolean {
+  return /(^|\/)Kconfig[^/]*$/.test(file) || file.startsWith("scripts/kconfig/") || /^(kernel|arch\/[^/]+)\/configs\//.test(file);
+}
+
+/**
+ * What a .config is a function of: base, fragments, compiler, and those patches that touch
+ * Kconfig files. Same signature, same .config: kconfig need not run again.
+ */
+export function kconfigSignature(args: {
+  base: ConfigBase;
+  fragments: readonly string[];
+  compiler: string;
+  patches: ReadonlyArray<{ sha256: string; touched: readonly string[] }>;
+}): string {
+  const relevant = args.patches.filter((p) => p.touched.some(affectsKconfig)).map((p) => p.sha256);
+  return createHash("sha256").update(JSON.stringify({ base: args.base, fragments: args.fragments, compiler: args.compiler, relevant })).digest("hex");
+}
+
+interface ConfigState {
+  signature: string;
+  configSha256: string;
+}
+
+const configStateFile = (slot: string) => path.join(slot, "config-state.json");
+
+/** The slot's .config text when it was made for `signature` and nobody changed it since. */
+export async function reusableConfig(slot: string, out: string, signature: string): Promise<string | undefined> {
+  try {
+    const state = JSON.parse(await fs.readFile(configStateFile(slot), "utf8")) as ConfigState;
+    const text = await fs.readFile(path.join(out, ".config"), "utf8");
+    const sha = createHash("sha256").update(text).digest("hex");
+    return state.signature === signature && state.configSha256 === sha ? text : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+export async function forgetConfig(slot: string): Promise<void> {
+  await fs.rm(configStateFile(slot), { force: true });
+}
+
+export async function recordConfig(slot: string, signature: string, config: string): Promise<void> {
+  const state: ConfigState = { signature, configSha256: createHash("sha256").update(config).digest("hex") };
+  await writeFileAtomic(configStateFile(slot), JSON.stringify(state));
 }

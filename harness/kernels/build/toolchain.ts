@@ -94,6 +94,8 @@ export async function requireToolchain(arch: Arch): Promise<Toolchain> {
     need("bc", ["--version"], "bc"),
     need("patch", ["--version"], "patch"),
     need("xz", ["--version"], "xz-utils"),
+    // The shipped fragments compress the kernel with zstd (CONFIG_KERNEL_ZSTD).
+    need("zstd", ["--version"], "zstd"),
   ]);
   if (missing.length) {
     const cross = plan.crossCompile ? ` (cross compiling for ${arch} with ${plan.crossCompile}gcc)` : "";
