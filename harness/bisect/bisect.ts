@@ -13,11 +13,12 @@ import path from "node:path";
 import { loadScenario } from "../spec/load.ts";
 import { checkBuildFiles, parseBuildSpec, sourceName } from "../kernels/build/spec.ts";
 import { lockDir } from "../kernels/build/lock.ts";
+import { buildPaths } from "../kernels/build/paths.ts";
 import { sha256Text } from "../kernels/build/cache.ts";
 import { createProgress, type Progress } from "../run/progress.ts";
 import { exists, writeFileAtomic } from "../util/atomic-fs.ts";
 import { ExitCode, VmrigError } from "../util/errors.ts";
-import { cachePaths, repoRoot } from "../util/paths.ts";
+import { repoRoot } from "../util/paths.ts";
 import { createCellRunner, type StepRun, type StepRunner } from "./cell-runner.ts";
 import { expectedSteps, resultLines, stepLine } from "./format.ts";
 import {
@@ -152,7 +153,8 @@ export async function runBisect(o: BisectOptions): Promise<BisectOutcome> {
     .update(JSON.stringify({ tree, arch: spec.arch, base: spec.base, fragments: fragmentTexts.map(sha256Text) }))
     .digest("hex")
     .slice(0, 24);
-  const slot = path.join(cachePaths.kernels(), "bisect-work", slotId);
+  // Beside the build pipeline's own work slots, so `vmrig kernel gc` (age, --work) and `kernel list` cover it.
+  const slot = path.join(buildPaths.work(), `bisect-${slotId}`);
   const src = path.join(slot, "src");
   const slog = (l: string) => progress.stage(entry.label, l);
   const unlock = await lockDir(slot, { signal, log: slog });
@@ -255,7 +257,10 @@ export async function runBisect(o: BisectOptions): Promise<BisectOutcome> {
     }
 
     // ---- git bisect in the clone ---------------------------------------------------------------
-    const saveLog = async () => writeFileAtomic(logPath, await bisectLog(src));
+    const saveLog = async () => {
+      const text = await bisectLog(src);
+      await writeFileAtomic(logPath, text.endsWith("\n") ? text : `${text}\n`);
+    };
     const before = state.steps.filter((s) => s.phase === "step");
     let bs: BisectState;
     if (await exists(logPath)) {

@@ -75,8 +75,8 @@ workloads:
 
 /** The clone's tree for `repo` in the bisect work area. */
 function cloneOf(repo: string): string {
-  const root = path.join(tmp, "cache", "kernels", "bisect-work");
-  for (const slot of readdirSync(root)) {
+  const root = path.join(tmp, "cache", "kernels", "build-work");
+  for (const slot of readdirSync(root).filter((n) => n.startsWith("bisect-"))) {
     const alt = path.join(root, slot, "src", ".git", "objects", "info", "alternates");
     if (existsSync(alt) && readFileSync(alt, "utf8").includes(path.join(repo, ".git", "objects"))) return path.join(root, slot, "src");
   }

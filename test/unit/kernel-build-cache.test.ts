@@ -16,7 +16,8 @@ import {
   slotKey,
 } from "../../harness/kernels/build/cache.ts";
 import { buildPaths } from "../../harness/kernels/build/paths.ts";
-import { planToolchain } from "../../harness/kernels/build/toolchain.ts";
+import { planToolchain, requireToolchain } from "../../harness/kernels/build/toolchain.ts";
+import { HostError } from "../../harness/util/errors.ts";
 import { formatElapsed, kbuildStep } from "../../harness/kernels/build/make.ts";
 import { repoRoot } from "../../harness/util/paths.ts";
 
@@ -154,6 +155,28 @@ describe("toolchain and make output", () => {
     expect(cross.target).toBe("Image");
     expect(cross.crossPackage).toBe("gcc-aarch64-linux-gnu");
     expect(planToolchain("aarch64", "arm64").crossCompile).toBe("");
+  });
+
+  it.skipIf(process.arch !== "x64")("names the missing cross compiler and its Debian package", async () => {
+    const bin = await fs.mkdtemp(path.join(os.tmpdir(), "vmrig-bin-"));
+    const savedPath = process.env.PATH;
+    try {
+      for (const tool of ["gcc", "ld", "make", "ccache", "bison", "flex", "bc", "patch", "xz", "zstd"]) {
+        await fs.writeFile(path.join(bin, tool), `#!/bin/sh\necho "${tool} (fake) 1.0"\n`, { mode: 0o755 });
+      }
+      process.env.PATH = bin;
+      const err = await requireToolchain("aarch64").then(() => undefined, (e: unknown) => e);
+      expect(err).toBeInstanceOf(HostError);
+      expect((err as Error).message).toBe(
+        "Cannot build kernels (cross compiling for aarch64 with aarch64-linux-gnu-gcc): missing aarch64-linux-gnu-gcc (Debian package gcc-aarch64-linux-gnu), " +
+          "aarch64-linux-gnu-ld (Debian package binutils-aarch64-linux-gnu). Run `npm run setup` or apt-get install them.",
+      );
+      const native = await requireToolchain("x86_64");
+      expect(native.compilerIdentity).toBe("gcc (fake) 1.0 | ld (fake) 1.0");
+    } finally {
+      process.env.PATH = savedPath;
+      await fs.rm(bin, { recursive: true, force: true });
+    }
   });
 
   it("reads kbuild's step lines and formats elapsed time", () => {

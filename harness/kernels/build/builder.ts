@@ -78,6 +78,12 @@ export async function buildKernel(spec: BuildSpec, ctx: KernelContext): Promise<
   const slot = path.join(buildPaths.work(), slotKey({ sourceIdentity: pristine.identity, arch: spec.arch, base: spec.base, fragments: fragmentHashes }));
   const unlock = await lockDir(slot, { signal: ctx.signal, log });
   try {
+    // Whoever held the lock may just have built this very kernel.
+    const builtMeanwhile = await lookupInputs(inputs).then((k) => (k ? readEntry(k) : undefined));
+    if (builtMeanwhile) {
+      log(`cached kernel ${builtMeanwhile.key} (built by another vmrig meanwhile)`);
+      return { manifest: builtMeanwhile, how: "cached" };
+    }
     await fs.writeFile(path.join(slot, "last-used"), new Date().toISOString() + "\n");
     const onto = pristine.detail;
     if (patches.length) log(`applying ${patches.length} patch${patches.length > 1 ? "es" : ""} to ${onto}`);

@@ -55,6 +55,19 @@ export async function preparePristineSource(source: BuildSource, opts: SourceOpt
   }
 }
 
+/** The unpacked source `dirName`, if it is in the cache. */
+async function existingSource(dirName: string): Promise<PristineSource | undefined> {
+  const dir = path.join(buildPaths.sources(), dirName);
+  let saved: SourceRecord;
+  try {
+    saved = JSON.parse(await fs.readFile(path.join(dir, "source.json"), "utf8")) as SourceRecord;
+  } catch {
+    return undefined;
+  }
+  await touchUsed(dir);
+  return { tree: path.join(dir, "tree"), identity: saved.identity, detail: saved.detail };
+}
+
 /** Reads a cached source dir, or builds it atomically with `fill(tmp)` (which creates tmp/tree). */
 async function cachedSource(
   dirName: string,
@@ -62,21 +75,20 @@ async function cachedSource(
   opts: SourceOptions,
   fill: (tmp: string) => Promise<void>,
 ): Promise<PristineSource> {
-  const dir = path.join(buildPaths.sources(), dirName);
-  if (!(await exists(path.join(dir, "source.json")))) {
-    const started = Date.now();
-    opts.log(`unpacking ${record.detail}`);
-    await buildDirAtomic(dir, async (tmp) => {
-      await fill(tmp);
-      await checkKernelTree(path.join(tmp, "tree"), record.detail);
-      const full: SourceRecord = { ...record, unpackedAt: new Date().toISOString() };
-      await fs.writeFile(path.join(tmp, "source.json"), JSON.stringify(full, null, 2) + "\n");
-    });
-    opts.log(`unpacked ${record.detail} in ${((Date.now() - started) / 1000).toFixed(0)} s`);
-  }
-  const saved = JSON.parse(await fs.readFile(path.join(dir, "source.json"), "utf8")) as SourceRecord;
-  await touchUsed(dir);
-  return { tree: path.join(dir, "tree"), identity: saved.identity, detail: saved.detail };
+  const cached = await existingSource(dirName);
+  if (cached) return cached;
+  const started = Date.now();
+  opts.log(`unpacking ${record.detail}`);
+  await buildDirAtomic(path.join(buildPaths.sources(), dirName), async (tmp) => {
+    await fill(tmp);
+    await checkKernelTree(path.join(tmp, "tree"), record.detail);
+    const full: SourceRecord = { ...record, unpackedAt: new Date().toISOString() };
+    await fs.writeFile(path.join(tmp, "source.json"), JSON.stringify(full, null, 2) + "\n");
+  });
+  opts.log(`unpacked ${record.detail} in ${((Date.now() - started) / 1000).toFixed(0)} s`);
+  const made = await existingSource(dirName);
+  if (!made) throw new Error(`${dirName} vanished from ${buildPaths.sources()} right after it was unpacked`);
+  return made;
 }
 
 async function checkKernelTree(tree: string, what: string): Promise<void> {
@@ -117,22 +129,33 @@ async function debianSource(source: Extract<BuildSource, { kind: "debian" }>, op
         `Available: ${have.length ? have.join(", ") : "none"}.`,
     );
   };
+  const dirName = (p: { name: string; version: string }) => `${p.name}_${p.version}`;
+  if (source.version) {
+    // A pinned version already unpacked needs no index: it keeps working after Debian drops it.
+    const pinned = await existingSource(dirName({ name: source.package, version: source.version }));
+    if (pinned) return pinned;
+  }
   const archive: ArchiveOptions = { signal: opts.signal, log: opts.log };
   let pkg = await find(archive);
-  let deb: string;
-  try {
-    deb = await downloadDeb(pkg, archive);
-  } catch (e) {
-    if (!(e instanceof NotInArchiveError)) throw e;
-    opts.log(`${e.message}: refreshing the Debian index`);
-    pkg = await find({ ...archive, forceRefresh: true });
-    deb = await downloadDeb(pkg, archive);
+  // Once unpacked, the .deb is not needed again (nor downloaded, nor re-hashed).
+  let deb: string | undefined;
+  if (!(await exists(path.join(buildPaths.sources(), dirName(pkg), "source.json")))) {
+    try {
+      deb = await downloadDeb(pkg, archive);
+    } catch (e) {
+      if (!(e instanceof NotInArchiveError)) throw e;
+      // The cached index (up to 12 h old) named a file Debian has since replaced.
+      opts.log(`${e.message}: refreshing the Debian index`);
+      pkg = await find({ ...archive, forceRefresh: true });
+      deb = await downloadDeb(pkg, archive);
+    }
   }
   const record = {
     identity: `debian:${pkg.name}=${pkg.version} sha256:${pkg.sha256}`,
     detail: `${pkg.name} ${pkg.version} (${pkg.suite})`,
   };
-  return cachedSource(`${pkg.name}_${pkg.version}`, record, opts, async (tmp) => {
+  return cachedSource(dirName(pkg), record, opts, async (tmp) => {
+    deb ??= await downloadDeb(pkg, archive);
     const debDir = path.join(tmp, "deb");
     await unpackDeb(deb, debDir, { signal: opts.signal });
     const srcDir = path.join(debDir, "usr", "src");
