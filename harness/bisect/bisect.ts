@@ -143,7 +143,9 @@ export async function runBisect(o: BisectOptions): Promise<BisectOutcome> {
   const logPath = logFile(dir);
   if (o.restart) await fs.rm(dir, { recursive: true, force: true });
   const previous = await readState(dir);
-  const state: BisectStateFile = previous && JSON.stringify(previous.params) === JSON.stringify(params) ? previous : { format: STATE_FORMAT, params, steps: [] };
+  // The same question (the directory name hashes it), however the refs were spelled this time.
+  const state: BisectStateFile =
+    previous && bisectDirName(previous.params) === bisectDirName(params) ? { ...previous, params } : { format: STATE_FORMAT, params, steps: [] };
   await fs.mkdir(dir, { recursive: true });
   await writeState(dir, state);
 

@@ -84,12 +84,24 @@ export async function makeKernelHistory(pristine: string, dir: string, opts: { s
   const git = async (...args: string[]) => String((await execa("git", ["-C", dir, ...args], { env })).stdout).trim();
   const started = Date.now();
   await fs.rm(dir, { recursive: true, force: true });
+  await fs.mkdir(path.dirname(dir), { recursive: true });
   const linked = await execa("cp", ["-al", pristine, dir], { reject: false });
   if (linked.exitCode !== 0) {
     await fs.rm(dir, { recursive: true, force: true });
     await execa("cp", ["-a", "--reflink=auto", pristine, dir]);
   }
+  // Symlinks get inodes of their own: `git status` misreads a symlink whose (shared) inode other
+  // processes are linking and unlinking meanwhile (cp -al of the same pristine tree) as modified.
+  const links = String((await execa("find", [dir, "-type", "l", "-print0"])).stdout).split("\0").filter(Boolean);
+  for (const l of links) {
+    const target = await fs.readlink(l);
+    await fs.rm(l);
+    await fs.symlink(target, l);
+  }
   await git("init", "-q", "-b", "main");
+  // ~96k loose objects would start a background `git gc --auto` (minutes of CPU) after a commit.
+  await git("config", "gc.auto", "0");
+  await git("config", "maintenance.auto", "false");
   // Debian's tree ignores everything at its top level (/* in .gitignore): add by force.
   await git("-c", "core.looseCompression=0", "add", "-A", "-f");
   await git("commit", "-q", "-m", `base: ${path.basename(path.dirname(pristine))}`);

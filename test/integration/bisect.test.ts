@@ -21,8 +21,8 @@ const tmp = mkdtempSync(path.join(os.tmpdir(), "vmrig-test-bisect-"));
 /** The bisect's work area in the cache (clone + build directory, ~2 GB): this tree is gone after the test. */
 let slot: string | undefined;
 afterAll(() => {
-  rmSync(tmp, { recursive: true, force: true });
-  if (slot) rmSync(slot, { recursive: true, force: true });
+  if (slot) rmSync(slot, { recursive: true, force: true, maxRetries: 3 });
+  rmSync(tmp, { recursive: true, force: true, maxRetries: 3 });
 });
 
 const verbose = Boolean(process.env.VMRIG_TEST_VERBOSE);

@@ -233,9 +233,9 @@ describe("vmrig bisect on a tiny repository (fake build and run)", () => {
     expect(lines[0]).toContain("resuming (4 steps done before)");
     expect(lines.filter((l) => l.endsWith("[done before]"))).toHaveLength(4);
 
-    // A finished bisect run again redoes nothing and says the same.
+    // A finished bisect run again (bad spelled as a hash this time) redoes nothing and says the same.
     const third = fakeRunner(dir, 1);
-    const r3 = await runBisect(options(dir, shas, { runner: third.runner }));
+    const r3 = await runBisect(options(dir, shas, { runner: third.runner, bad: shas[10]! }));
     expect(third.targets).toEqual([]);
     expect(r3.result).toEqual(r.result);
   });

@@ -16,9 +16,10 @@ import {
   slotKey,
 } from "../../harness/kernels/build/cache.ts";
 import { buildPaths } from "../../harness/kernels/build/paths.ts";
+import { formatBytes, kernelGcCommand, kernelListCommand } from "../../harness/kernels/build/commands.ts";
 import { planToolchain, requireToolchain } from "../../harness/kernels/build/toolchain.ts";
 import { HostError } from "../../harness/util/errors.ts";
-import { formatElapsed, kbuildStep } from "../../harness/kernels/build/make.ts";
+import { cleanBuildEnv, formatElapsed, kbuildStep } from "../../harness/kernels/build/make.ts";
 import { repoRoot } from "../../harness/util/paths.ts";
 
 const configText = await fs.readFile(path.join(repoRoot, "test", "fixtures", "kernel-build", "config-7.3-x86_64.excerpt"), "utf8");
@@ -140,6 +141,50 @@ describe("entries", () => {
   });
 });
 
+describe("kernel list and kernel gc", () => {
+  let cache: string;
+  const saved = process.env.VMRIG_CACHE;
+  beforeEach(async () => {
+    cache = await fs.mkdtemp(path.join(os.tmpdir(), "vmrig-kcmd-"));
+    process.env.VMRIG_CACHE = cache;
+  });
+  afterEach(async () => {
+    if (saved === undefined) delete process.env.VMRIG_CACHE;
+    else process.env.VMRIG_CACHE = saved;
+    await fs.rm(cache, { recursive: true, force: true });
+  });
+
+  it("lists entries with release, size and description; gc reports what it removes", async () => {
+    const empty: string[] = [];
+    await kernelListCommand({ out: (l) => empty.push(l) });
+    expect(empty).toEqual([`no built kernels in ${buildPaths.entries()}`]);
+
+    const image = path.join(cache, "bzImage");
+    await fs.writeFile(image, Buffer.alloc(3 * 1024 * 1024));
+    const key = "0123456789abcdef0123456789abcdef";
+    await installEntry(
+      {
+        format: BUILD_FORMAT, key, description: "built linux-source-7.3 +x.patch (x86_64, tinyconfig+guest-x86_64.config)", arch: "x86_64", release: "7.3.4",
+        image: "bzImage", config: "bzImage", log: "bzImage", source: { identity: "s", detail: "d" }, base: "tinyconfig", fragments: [], patches: [],
+        compiler: "gcc", builtAt: "2026-11-21T12:00:00.000Z", buildSeconds: 1, compiledObjects: 1,
+      },
+      { bzImage: image },
+    );
+    await fs.mkdir(path.join(buildPaths.work(), "slot1", "out"), { recursive: true });
+    const listed: string[] = [];
+    await kernelListCommand({ out: (l) => listed.push(l) });
+    expect(listed[0]).toMatch(/^KEY +RELEASE +BUILT +LAST USED +SIZE +DESCRIPTION$/);
+    expect(listed[1]).toMatch(new RegExp(`^${key}  7\\.3\\.4 +2026-11-21 12:00  \\d{4}-\\d\\d-\\d\\d \\d\\d:\\d\\d  3\\.0 MiB  built linux-source-7\\.3 \\+x\\.patch`));
+    expect(listed[2]).toMatch(/^1 build work directory in .*build-work \(last used \d{4}-\d\d-\d\d\); `vmrig kernel gc --work` removes them$/);
+
+    const gc: string[] = [];
+    await kernelGcCommand({ work: true, dryRun: true, out: (l) => gc.push(l) });
+    expect(gc).toEqual([`would remove ${path.join(buildPaths.work(), "slot1")} (0 B): work directory (--work)`, "would free 0 B; kept 1"]);
+    expect(formatBytes(1536)).toBe("1.5 KiB");
+    expect(formatBytes(2.5 * 1024 ** 3)).toBe("2.5 GiB");
+  });
+});
+
 describe("toolchain and make output", () => {
   it("plans native and cross builds with ccache in front of the compiler", () => {
     expect(planToolchain("x86_64", "x64")).toEqual({
@@ -184,6 +229,11 @@ describe("toolchain and make output", () => {
     expect(kbuildStep("  ZSTD22  arch/x86/boot/compressed/vmlinux.bin.zst")).toEqual({ tool: "ZSTD22", target: "arch/x86/boot/compressed/vmlinux.bin.zst" });
     expect(kbuildStep("make[1]: Entering directory '/x'")).toBeUndefined();
     expect(kbuildStep("fs/fuse/readdir.c:12:1: error: expected ';'")).toBeUndefined();
+    expect(cleanBuildEnv({ PATH: "/bin", HOME: "/root", KCONFIG_CONFIG: "/x", KBUILD_OUTPUT: "/o", KCFLAGS: "-O0", LLVM: "1", ARCH: "arm", MAKEFLAGS: "-j8", O: "/o", CCACHE_DIR: "/c" })).toEqual({
+      PATH: "/bin",
+      HOME: "/root",
+      CCACHE_DIR: "/c",
+    });
     expect(formatElapsed(7_400)).toBe("7s");
     expect(formatElapsed(483_000)).toBe("8m03s");
   });

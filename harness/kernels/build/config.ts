@@ -7,6 +7,7 @@ import path from "node:path";
 import { execa } from "execa";
 import { writeFileAtomic } from "../../util/atomic-fs.ts";
 import { VmrigError } from "../../util/errors.ts";
+import { cleanBuildEnv } from "./make.ts";
 import type { ConfigBase } from "./spec.ts";
 
 /** "y", "m", "n" (for `# CONFIG_X is not set`), a number or a quoted string, by option name. */
@@ -123,7 +124,7 @@ export async function configure(o: ConfigureOptions): Promise<string> {
   const r = await execa(
     path.join(o.src, "scripts", "kconfig", "merge_config.sh"),
     ["-m", "-O", o.out, configFile, ...o.fragments.map((f) => f.file)],
-    { cwd: o.src, reject: false, all: true, cancelSignal: o.signal, env: { CONFIG_: "CONFIG_" } },
+    { cwd: o.out, reject: false, all: true, cancelSignal: o.signal, extendEnv: false, env: { ...cleanBuildEnv(process.env), CONFIG_: "CONFIG_", KCONFIG_CONFIG: configFile } },
   );
   if (r.isCanceled) throw o.signal.reason ?? new Error("aborted");
   if (r.exitCode !== 0) {

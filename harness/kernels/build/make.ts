@@ -19,6 +19,18 @@ export function formatElapsed(ms: number): string {
   return s < 60 ? `${s}s` : `${Math.floor(s / 60)}m${String(s % 60).padStart(2, "0")}s`;
 }
 
+/**
+ * The host environment minus what would silently change a kernel build behind the cache key:
+ * kbuild and kconfig variables (KCONFIG_CONFIG, KBUILD_*, KCFLAGS, LLVM, ARCH, ...) and an outer
+ * make's MAKEFLAGS.
+ */
+export function cleanBuildEnv(env: NodeJS.ProcessEnv): Record<string, string> {
+  const drop = /^(KCONFIG_.*|KBUILD_.*|K(C|CPP|A|RUST)FLAGS|LLVM|LLVM_IAS|CROSS_COMPILE|ARCH|SUBARCH|LOCALVERSION|INSTALL_.*|MAKEFLAGS|MFLAGS|MAKELEVEL|MAKEFILES|GNUMAKEFLAGS|[OVWCM])$/;
+  const out: Record<string, string> = {};
+  for (const [k, v] of Object.entries(env)) if (v !== undefined && !drop.test(k)) out[k] = v;
+  return out;
+}
+
 export interface MakeResult {
   ms: number;
   /** Targets of CC/AS steps, in order (host tools excluded). */
@@ -49,7 +61,7 @@ export async function runMake(ctx: MakeContext, args: string[], stage: string): 
   ctx.log(stage);
   const child = spawnChild("make", args, {
     cwd: ctx.cwd,
-    env: { ...process.env, ...ctx.env, LC_ALL: "C" },
+    env: { ...cleanBuildEnv(process.env), ...ctx.env, LC_ALL: "C" },
     extendEnv: false,
     stdout: "pipe",
     stderr: "pipe",
