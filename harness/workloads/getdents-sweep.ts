@@ -1,7 +1,7 @@
 // getdentsSweep: one directory listed with each buffer size in turn, to show where a kernel
 // stops coping (issue 4): "largest size that worked, first that failed and its errno".
-import { mkdir, open } from "node:fs/promises";
 import path from "node:path";
+import { createEntries } from "./host-entries.ts";
 import type { WorkloadSpec } from "../types.ts";
 import { formatSize } from "../util/size.ts";
 import { PROBE, shellQuote, type ProbeReport } from "./probe.ts";
@@ -40,18 +40,7 @@ export function judgeSweep(points: SweepPoint[], expected: number): Judgement {
 }
 
 export const getdentsSweep: WorkloadKind<Sweep> = {
-  async prepare(w, ctx) {
-    const dir = path.join(ctx.hostDir!, w.id);
-    await mkdir(dir, { recursive: true });
-    for (let i = 0; i < w.entries; i += 256) {
-      await Promise.all(
-        Array.from({ length: Math.min(256, w.entries - i) }, (_, k) =>
-          open(path.join(dir, `entry-${String(i + k).padStart(6, "0")}-vmrig-readdir-probe`), "w").then((f) => f.close()),
-        ),
-      );
-    }
-    return { hostEntries: w.entries };
-  },
+  prepare: (w, ctx) => createEntries(path.join(ctx.hostDir!, w.id), w.entries, "vmrig-readdir-probe"),
   command: (w, ctx) => {
     const dir = shellQuote(path.posix.join(ctx.guestDir!, w.id));
     // `;` not `&&`: a failing size must not stop the sweep.

@@ -5,6 +5,7 @@ import { createReadStream } from "node:fs";
 import { mkdir, open, stat } from "node:fs/promises";
 import { randomBytes } from "node:crypto";
 import path from "node:path";
+import { createEntries } from "./host-entries.ts";
 import type { CellOutcome, WorkloadSpec } from "../types.ts";
 import { formatSize } from "../util/size.ts";
 import { Fnv1a64 } from "./fnv.ts";
@@ -47,19 +48,7 @@ async function hashFile(file: string): Promise<{ hash: string; bytes: number }> 
 }
 
 const readdir: WorkloadKind<Extract<WorkloadSpec, { kind: "readdir" }>> = {
-  async prepare(w, ctx) {
-    const dir = dirOf(w, ctx.hostDir!);
-    await mkdir(dir, { recursive: true });
-    // Long-ish names so the listing is many KiB, as in a real directory.
-    for (let i = 0; i < w.entries; i += 256) {
-      await Promise.all(
-        Array.from({ length: Math.min(256, w.entries - i) }, (_, k) =>
-          open(path.join(dir, `entry-${String(i + k).padStart(6, "0")}-vmrig-readdir-probe`), "w").then((f) => f.close()),
-        ),
-      );
-    }
-    return { hostEntries: w.entries };
-  },
+  prepare: (w, ctx) => createEntries(dirOf(w, ctx.hostDir!), w.entries, "vmrig-readdir-probe"),
   command: (w, ctx) => `${PROBE} getdents ${shellQuote(dirOf(w, ctx.guestDir!))} ${w.bufferBytes}`,
   judge: (w, exec) =>
     probeJudgement(exec, (r) => {

@@ -7,8 +7,8 @@
 // max_pages GUEST pages: 1.94 MiB on a 16K guest, 7.75 MiB on 64K, and virtiofsd refuses
 // anything above 1 MiB. The guest then sees ENOMEM from getdents64 while `ls` prints an empty
 // directory and exits 0: counting against the host is what catches it (SHORT: saw 0 of N).
-import { mkdir, open } from "node:fs/promises";
 import path from "node:path";
+import { createEntries } from "./host-entries.ts";
 import type { CellOutcome, WorkloadSpec } from "../types.ts";
 import { PROBE, parseProbeOutput, shellQuote } from "./probe.ts";
 import type { Exited, Judgement, WorkloadKind } from "./kinds-types.ts";
@@ -100,18 +100,7 @@ function judgeLs(w: Overlay, ls: LsSummary | undefined, probeNote: string, evide
 }
 
 export const overlayReaddir: WorkloadKind<Overlay> = {
-  async prepare(w, ctx) {
-    const dir = path.join(ctx.hostDir!, w.id);
-    await mkdir(dir, { recursive: true });
-    for (let i = 0; i < w.entries; i += 256) {
-      await Promise.all(
-        Array.from({ length: Math.min(256, w.entries - i) }, (_, k) =>
-          open(path.join(dir, `entry-${String(i + k).padStart(6, "0")}-vmrig-overlay-lower`), "w").then((f) => f.close()),
-        ),
-      );
-    }
-    return { hostEntries: w.entries };
-  },
+  prepare: (w, ctx) => createEntries(path.join(ctx.hostDir!, w.id), w.entries, "vmrig-overlay-lower"),
   command: (w, ctx) => overlayCommand(w, ctx.guestDir!),
   judge: async (w, exec) => judgeOverlay(w, exec),
 };
