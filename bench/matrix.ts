@@ -9,11 +9,11 @@ import { runScenarioFile } from "../harness/run/run-file.ts";
 import { runScenarioFiles } from "../harness/nightly/run-many.ts";
 import { GuestScheduler, hostCores, type Jobs } from "../harness/nightly/scheduler.ts";
 import { renderTerminalTable } from "../harness/report/table.ts";
-import type { Progress } from "../harness/run/progress.ts";
+import { silentProgress, discardOutput, type Progress } from "../harness/run/progress.ts";
 import type { RunResult } from "../harness/types.ts";
 
-const quiet: Progress = { info: () => undefined, stage: () => undefined, cell: () => undefined, done: () => undefined };
-const sink = { write: () => true } as unknown as NodeJS.WritableStream;
+const quiet: Progress = silentProgress;
+const sink = discardOutput;
 const fmt = (ms: number) => `${(ms / 1000).toFixed(1)} s`;
 const mib = (b: number) => `${(b / 2 ** 20).toFixed(0)} MiB`;
 

@@ -18,13 +18,13 @@ import { generateClientKey } from "../harness/guest/ssh.ts";
 import { provisionVirtiofsd } from "../harness/virtiofs/provision.ts";
 import { authKeyCmdlineWord } from "../harness/image/guest-protocol.ts";
 import { runScenarioFile } from "../harness/run/run-file.ts";
-import type { Progress } from "../harness/run/progress.ts";
+import { silentProgress, discardOutput, type Progress } from "../harness/run/progress.ts";
 import { repoRoot } from "../harness/util/paths.ts";
 import { arm64BootBench } from "./arm64.ts";
 import type { KernelEntry } from "../harness/types.ts";
 import { runBisect } from "../harness/bisect/bisect.ts";
 import { preparePristineSource } from "../harness/kernels/build/source.ts";
-import { makeKernelHistory } from "../test/helpers/kernel-history.ts";
+import { bisectScenarioYaml, makeKernelHistory } from "../test/helpers/kernel-history.ts";
 import { matrixBench } from "./matrix.ts";
 
 const signal = new AbortController().signal;
@@ -104,7 +104,7 @@ async function scenarioBench(file: string): Promise<void> {
     done: (kernel) => marks.push({ t: Date.now(), kernel, what: "done" }),
   };
   const t0 = Date.now();
-  const sink = { write: () => true } as unknown as NodeJS.WritableStream;
+  const sink = discardOutput;
   const { result } = await runScenarioFile(file, { progress, out: sink, resultsRoot: path.join(os.tmpdir(), "vmrig-bench-results") });
   const total = Date.now() - t0;
   const firstBoot = marks.find((m) => m.what === "booting")?.t ?? t0;
@@ -138,8 +138,8 @@ workloads:
     return f;
   };
   const files = { on: await scenarioFile(true), off: await scenarioFile(false) };
-  const quiet: Progress = { info: () => undefined, stage: () => undefined, cell: () => undefined, done: () => undefined };
-  const sink = { write: () => true } as unknown as NodeJS.WritableStream;
+  const quiet: Progress = silentProgress;
+  const sink = discardOutput;
   const sample = async (f: string) => {
     const { result } = await runScenarioFile(f, { progress: quiet, out: sink, resultsRoot: path.join(dir, "results") });
     const row = result.rows[0]!;
@@ -179,15 +179,8 @@ async function bisectBench(): Promise<void> {
     const history = await makeKernelHistory(pristine.tree, path.join(dir, "linux"), { salt: `bench ${new Date().toISOString()}` });
     const historyMs = Date.now() - t0;
     const scenario = path.join(dir, "bisect.yaml");
-    await writeFile(scenario, `name: bench-bisect
-machine: { arch: x86_64, memory: 1G, cpus: 2 }
-kernels:
-  stock: { build: { source: { git: ${history.repo}, ref: main }, arch: x86_64, config: [${path.join(repoRoot, "kernels", "guest-x86_64.config")}] } }
-shares: [{ tag: share }]
-workloads:
-  - { id: getdents-1M, readdir: { share: share, entries: 300, bufferSize: 1M } }
-`);
-    const quiet: Progress = { info: () => undefined, stage: () => undefined, cell: () => undefined, done: () => undefined };
+    await writeFile(scenario, bisectScenarioYaml("bench-bisect", history.repo, repoRoot));
+    const quiet: Progress = silentProgress;
     const t1 = Date.now();
     const r = await runBisect({
       tree: history.repo, good: history.shas[0]!, bad: "main", scenario, kernel: "stock", workload: "getdents-1M",

@@ -9,6 +9,9 @@ import { HostError } from "../util/errors.ts";
 import { cachePaths, repoRoot } from "../util/paths.ts";
 
 export const PROBE_SOURCE = path.join(repoRoot, "images", "probe", "vmrig-probe.c");
+/** Headers every guest program shares (the JSON line and errno names). */
+const COMMON_INCLUDE = path.join(repoRoot, "images", "common");
+const COMMON_HEADERS = ["json-line.h"];
 const CFLAGS = ["-static", "-O2", "-Wall", "-Wextra", "-s"];
 
 export interface ProbeBinary {
@@ -33,7 +36,8 @@ export function buildProbe(arch: Arch, signal: AbortSignal): Promise<ProbeBinary
 /** Any single-file static guest program (the probe, the reproducers under images/repro/). */
 export async function buildStaticProgram(arch: Arch, sourceFile: string, name: string, signal: AbortSignal): Promise<ProbeBinary> {
   const compiler = compilerFor(arch);
-  const source = await fs.readFile(sourceFile);
+  // The shared headers are part of what the binary is built from, so part of its cache key.
+  const source = Buffer.concat([await fs.readFile(sourceFile), ...(await Promise.all(COMMON_HEADERS.map((h) => fs.readFile(path.join(COMMON_INCLUDE, h)))))]);
   let version: string;
   try {
     version = (await execa(compiler.command, ["--version"], { cancelSignal: signal })).stdout.split("\n")[0]!;
@@ -57,7 +61,7 @@ export async function buildStaticProgram(arch: Arch, sourceFile: string, name: s
   const tmp = `${dir}.tmp-${process.pid}-${randomBytes(4).toString("hex")}`;
   await fs.mkdir(tmp);
   try {
-    await execa(compiler.command, [...CFLAGS, "-o", path.join(tmp, name), sourceFile], { cancelSignal: signal });
+    await execa(compiler.command, [...CFLAGS, `-I${COMMON_INCLUDE}`, "-o", path.join(tmp, name), sourceFile], { cancelSignal: signal });
     await fs.rename(tmp, dir).catch(async (e: NodeJS.ErrnoException) => {
       if (e.code !== "ENOTEMPTY" && e.code !== "EEXIST") throw e; // another build won the race
     });

@@ -9,7 +9,7 @@ import { resolveKernel } from "../kernels/provider.ts";
 import { buildGuestImage } from "../image/build.ts";
 import { renderJUnit, renderMarkdown, renderTerminalTable, summarise } from "../report/index.ts";
 import { killAllChildren } from "../util/children.ts";
-import { ExitCode } from "../util/errors.ts";
+import { ExitCode, VmrigError } from "../util/errors.ts";
 import { repoRoot } from "../util/paths.ts";
 import { requireHostTools } from "../host/tools.ts";
 import { createProgress, type Progress } from "./progress.ts";
@@ -118,7 +118,7 @@ export async function runScenarioFile(file: string, opts: RunOptions = {}): Prom
 function selectKernels(s: Scenario, labels?: string[]) {
   if (!labels?.length) return s.kernels;
   const unknown = labels.filter((l) => !s.kernels.some((k) => k.label === l));
-  if (unknown.length) throw new (class extends Error {})(`unknown kernel label(s) ${unknown.join(", ")}; the scenario has ${s.kernels.map((k) => k.label).join(", ")}`);
+  if (unknown.length) throw new VmrigError(`--kernel: unknown kernel label(s) ${unknown.join(", ")}; the scenario has ${s.kernels.map((k) => k.label).join(", ")}`);
   return s.kernels.filter((k) => labels.includes(k.label));
 }
 

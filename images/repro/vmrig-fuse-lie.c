@@ -48,40 +48,7 @@
 #include <time.h>
 #include <unistd.h>
 
-// ---- JSON output: one line, assembled piecewise ------------------------------------------
-
-static char out[4096];
-static size_t outLen;
-
-static void emit(const char *fmt, ...) {
-  va_list ap;
-  va_start(ap, fmt);
-  int n = vsnprintf(out + outLen, sizeof out - outLen, fmt, ap);
-  va_end(ap);
-  if (n > 0) outLen += (size_t)n < sizeof out - outLen ? (size_t)n : sizeof out - outLen - 1;
-}
-
-static int finish(int status) {
-  printf("{%s}\n", out);
-  fflush(stdout);
-  return status;
-}
-
-static const char *errnoName(int e) {
-  static const struct { int num; const char *name; } names[] = {
-    {EPERM, "EPERM"}, {ENOENT, "ENOENT"}, {EINTR, "EINTR"}, {EIO, "EIO"}, {ENXIO, "ENXIO"},
-    {EBADF, "EBADF"}, {EAGAIN, "EAGAIN"}, {ENOMEM, "ENOMEM"}, {EACCES, "EACCES"},
-    {EFAULT, "EFAULT"}, {EBUSY, "EBUSY"}, {EEXIST, "EEXIST"}, {ENODEV, "ENODEV"},
-    {ENOTDIR, "ENOTDIR"}, {EISDIR, "EISDIR"}, {EINVAL, "EINVAL"}, {ENOTTY, "ENOTTY"},
-    {EFBIG, "EFBIG"}, {ENOSPC, "ENOSPC"}, {EROFS, "EROFS"}, {ERANGE, "ERANGE"},
-    {ENOSYS, "ENOSYS"}, {ELOOP, "ELOOP"}, {EOVERFLOW, "EOVERFLOW"}, {EOPNOTSUPP, "EOPNOTSUPP"},
-    {ENOTCONN, "ENOTCONN"}, {ECONNABORTED, "ECONNABORTED"}, {ETIMEDOUT, "ETIMEDOUT"},
-    {ESTALE, "ESTALE"}, {EPROTO, "EPROTO"}, {ECHILD, "ECHILD"}, {ESRCH, "ESRCH"},
-  };
-  for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
-    if (names[i].num == e) return names[i].name;
-  return "EUNKNOWN";
-}
+#include "json-line.h"
 
 static int usage(const char *why) {
   fprintf(stderr,

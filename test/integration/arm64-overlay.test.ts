@@ -9,15 +9,15 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "no
 import os from "node:os";
 import path from "node:path";
 import { runScenarioFile } from "../../harness/run/run-file.ts";
-import type { Progress } from "../../harness/run/progress.ts";
+import { silentProgress, discardOutput, type Progress } from "../../harness/run/progress.ts";
 import { renderTerminalTable } from "../../harness/report/index.ts";
 import { repoRoot } from "../../harness/util/paths.ts";
 import { processesMatching } from "../helpers/processes.ts";
 
 const tmp = mkdtempSync(path.join(os.tmpdir(), "vmrig-test-arm64-"));
 afterAll(() => rmSync(tmp, { recursive: true, force: true }));
-const quiet: Progress = { info: () => undefined, stage: () => undefined, cell: () => undefined, done: () => undefined };
-const sink = { write: () => true } as unknown as NodeJS.WritableStream;
+const quiet: Progress = silentProgress;
+const sink = discardOutput;
 const kernels = path.join(repoRoot, "kernels");
 
 describe("arm64 guests, page sizes and overlayfs over virtio-fs (TCG)", () => {

@@ -14,7 +14,7 @@ import { expectedSteps } from "../../harness/bisect/format.ts";
 import { preparePristineSource } from "../../harness/kernels/build/source.ts";
 import type { Progress } from "../../harness/run/progress.ts";
 import { repoRoot } from "../../harness/util/paths.ts";
-import { BROKEN_SUBJECT, CULPRIT_SUBJECT, makeKernelHistory, type KernelHistory } from "../helpers/kernel-history.ts";
+import { BROKEN_SUBJECT, CULPRIT_SUBJECT, bisectScenarioYaml, makeKernelHistory, type KernelHistory } from "../helpers/kernel-history.ts";
 import { vmrigProcesses } from "../helpers/processes.ts";
 
 const tmp = mkdtempSync(path.join(os.tmpdir(), "vmrig-test-bisect-"));
@@ -39,34 +39,27 @@ describe("vmrig bisect on linux-source-7.3 with a readdir regression", () => {
   const lines: string[] = [];
   const started = Date.now();
 
+  const bisectOptions = () => ({
+    tree: history.repo,
+    good: history.shas[0]!,
+    bad: "main",
+    scenario,
+    kernel: "stock",
+    workload: "getdents-1M",
+    verify: true,
+    resultsRoot: path.join(tmp, "results"),
+    progress,
+    signal,
+  });
+
   it("names the culprit in about log2(N) steps, skipping the commit that does not build, and verifies the revert", async () => {
     const pristine = await preparePristineSource({ kind: "debian", package: "linux-source-7.3" }, { signal, log: say, label: "bisect" });
     history = await makeKernelHistory(pristine.tree, path.join(tmp, "linux"), { log: say });
     const headBefore = history.shas.at(-1)!;
     scenario = path.join(tmp, "bisect.yaml");
-    writeFileSync(
-      scenario,
-      `name: bisect-fuse-readdir
-machine: { arch: x86_64, memory: 1G, cpus: 2 }
-kernels:
-  stock: { build: { source: { git: ${history.repo}, ref: main }, arch: x86_64, config: [${path.join(repoRoot, "kernels", "guest-x86_64.config")}] } }
-shares: [{ tag: share }]
-workloads:
-  - { id: getdents-1M, readdir: { share: share, entries: 300, bufferSize: 1M } }
-expect: { default: PASS }
-`,
-    );
+    writeFileSync(scenario, bisectScenarioYaml("bisect-fuse-readdir", history.repo, repoRoot));
     first = await runBisect({
-      tree: history.repo,
-      good: history.shas[0]!,
-      bad: "main",
-      scenario,
-      kernel: "stock",
-      workload: "getdents-1M",
-      verify: true,
-      resultsRoot: path.join(tmp, "results"),
-      progress,
-      signal,
+      ...bisectOptions(),
       out: (l) => {
         lines.push(l);
         process.stderr.write(`${l}\n`);
@@ -130,23 +123,9 @@ expect: { default: PASS }
 
   it("run again, it resumes from its state and log and redoes no step", async () => {
     const again: string[] = [];
-    const t0 = Date.now();
-    const r = await runBisect({
-      tree: history.repo,
-      good: history.shas[0]!,
-      bad: "main",
-      scenario,
-      kernel: "stock",
-      workload: "getdents-1M",
-      verify: true,
-      resultsRoot: path.join(tmp, "results"),
-      progress,
-      signal,
-      out: (l) => again.push(l),
-    });
+    const r = await runBisect({ ...bisectOptions(), out: (l) => again.push(l) });
     expect(r.ran).toEqual([]);
     expect(r.result).toEqual(first.result);
     expect(again[0]).toContain(`resuming (${first.state.steps.length} steps done before)`);
-    expect(Date.now() - t0).toBeLessThan(120_000);
   }, 10 * 60_000);
 });

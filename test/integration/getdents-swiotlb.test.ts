@@ -5,14 +5,14 @@ import { mkdtempSync, rmSync, writeFileSync, readFileSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { runScenarioFile } from "../../harness/run/run-file.ts";
-import type { Progress } from "../../harness/run/progress.ts";
+import { silentProgress, discardOutput, type Progress } from "../../harness/run/progress.ts";
 import { repoRoot } from "../../harness/util/paths.ts";
 import { vmrigProcesses } from "../helpers/processes.ts";
 
 const tmp = mkdtempSync(path.join(os.tmpdir(), "vmrig-test-getdents-"));
 afterAll(() => rmSync(tmp, { recursive: true, force: true }));
-const quiet: Progress = { info: () => undefined, stage: () => undefined, cell: () => undefined, done: () => undefined };
-const sink = { write: () => true } as unknown as NodeJS.WritableStream;
+const quiet: Progress = silentProgress;
+const sink = discardOutput;
 
 describe("GetDents table from Debian images (scenarios/default.yaml)", () => {
   it("6.18.15 fails getdents 1M with ENOMEM (mount healthy), 7.3 passes; relay and swiotlb evidence recorded", async () => {

@@ -15,7 +15,7 @@ import { buildPaths } from "../../harness/kernels/build/paths.ts";
 import { parseBuildSpec } from "../../harness/kernels/build/spec.ts";
 import { PatchError } from "../../harness/kernels/build/patches.ts";
 import { runScenarioFile } from "../../harness/run/run-file.ts";
-import type { Progress } from "../../harness/run/progress.ts";
+import { discardOutput, type Progress } from "../../harness/run/progress.ts";
 import { cacheDir, repoRoot } from "../../harness/util/paths.ts";
 import { vmrigProcesses } from "../helpers/processes.ts";
 
@@ -31,7 +31,7 @@ const log = (l: string) => {
   if (process.env.VMRIG_TEST_VERBOSE) process.stderr.write(`${l}\n`);
 };
 const quiet: Progress = { info: log, stage: (k, w) => log(`[${k}] ${w}`), cell: () => undefined, done: () => undefined };
-const sink = { write: () => true } as unknown as NodeJS.WritableStream;
+const sink = discardOutput;
 
 /** vmrig guest processes this test started (other vmrig runs may share the machine). */
 function ownGuestProcesses() {

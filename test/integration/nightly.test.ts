@@ -14,7 +14,7 @@ import { runScenarioFile } from "../../harness/run/run-file.ts";
 import { runScenarioFiles } from "../../harness/nightly/run-many.ts";
 import { GuestScheduler, limitsFor } from "../../harness/nightly/scheduler.ts";
 import { renderTerminalTable } from "../../harness/report/table.ts";
-import type { Progress } from "../../harness/run/progress.ts";
+import { silentProgress, discardOutput, type Progress } from "../../harness/run/progress.ts";
 import { repoRoot } from "../../harness/util/paths.ts";
 import { ownGuestProcesses } from "../helpers/descendants.ts";
 import { processesMatching } from "../helpers/processes.ts";
@@ -23,8 +23,8 @@ import { brokenLinks, dumpDom, hrefs, screenshot } from "../helpers/chromium.ts"
 const tmp = mkdtempSync(path.join(os.tmpdir(), "vmrig-test-nightly-"));
 afterAll(() => rmSync(tmp, { recursive: true, force: true }));
 
-const quiet: Progress = { info: () => undefined, stage: () => undefined, cell: () => undefined, done: () => undefined };
-const sink = { write: () => true } as unknown as NodeJS.WritableStream;
+const quiet: Progress = silentProgress;
+const sink = discardOutput;
 /** Screenshots are kept here when set (to look at them), else thrown away with the temp dir. */
 const keepShots = process.env.VMRIG_TEST_SCREENSHOTS;
 

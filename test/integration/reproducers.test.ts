@@ -13,7 +13,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync, existsSync } from "no
 import os from "node:os";
 import path from "node:path";
 import { runScenarioFile } from "../../harness/run/run-file.ts";
-import type { Progress } from "../../harness/run/progress.ts";
+import { silentProgress, discardOutput, type Progress } from "../../harness/run/progress.ts";
 import type { CellResult, RunResult } from "../../harness/types.ts";
 import { repoRoot } from "../../harness/util/paths.ts";
 import { vmrigProcesses } from "../helpers/processes.ts";
@@ -21,8 +21,8 @@ import { vmrigProcesses } from "../helpers/processes.ts";
 const tmp = mkdtempSync(path.join(os.tmpdir(), "vmrig-test-repro-"));
 afterAll(() => rmSync(tmp, { recursive: true, force: true }));
 
-const quiet: Progress = { info: () => undefined, stage: () => undefined, cell: () => undefined, done: () => undefined };
-const sink = { write: () => true } as unknown as NodeJS.WritableStream;
+const quiet: Progress = silentProgress;
+const sink = discardOutput;
 const PREFIX = "i6t-";
 
 /** The shipped scenario with its kernel labels prefixed and its relative paths made absolute. */

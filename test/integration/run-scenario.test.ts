@@ -5,14 +5,14 @@ import { mkdtempSync, readFileSync, existsSync, writeFileSync, rmSync } from "no
 import os from "node:os";
 import path from "node:path";
 import { runScenarioFile } from "../../harness/run/run-file.ts";
-import type { Progress } from "../../harness/run/progress.ts";
+import { silentProgress, discardOutput, type Progress } from "../../harness/run/progress.ts";
 import { vmrigProcesses, processesMatching } from "../helpers/processes.ts";
 
 const tmp = mkdtempSync(path.join(os.tmpdir(), "vmrig-test-run-"));
 afterAll(() => rmSync(tmp, { recursive: true, force: true }));
 
-const quiet: Progress = { info: () => undefined, stage: () => undefined, cell: () => undefined, done: () => undefined };
-const sink = { write: () => true } as unknown as NodeJS.WritableStream;
+const quiet: Progress = silentProgress;
+const sink = discardOutput;
 
 function scenario(name: string, body: string): string {
   const f = path.join(tmp, `${name}.yaml`);

@@ -5,7 +5,7 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "no
 import os from "node:os";
 import path from "node:path";
 import { runScenarioFile } from "../../harness/run/run-file.ts";
-import type { Progress } from "../../harness/run/progress.ts";
+import { silentProgress, discardOutput, type Progress } from "../../harness/run/progress.ts";
 import { HostError } from "../../harness/util/errors.ts";
 import { pendingCleanups } from "../../harness/util/cleanup.ts";
 import { repoRoot } from "../../harness/util/paths.ts";
@@ -13,8 +13,8 @@ import { vmrigProcesses } from "../helpers/processes.ts";
 
 const tmp = mkdtempSync(path.join(os.tmpdir(), "vmrig-test-vfio-"));
 afterAll(() => rmSync(tmp, { recursive: true, force: true }));
-const quiet: Progress = { info: () => undefined, stage: () => undefined, cell: () => undefined, done: () => undefined };
-const sink = { write: () => true } as unknown as NodeJS.WritableStream;
+const quiet: Progress = silentProgress;
+const sink = discardOutput;
 
 describe("hardware-free VFIO: level-2 QEMU in a level-1 guest with an emulated IOMMU", () => {
   it("passes a device through; 1023 mappings fit a limit of 1023; at 1022 the predictor says exceeds by 1 and QEMU 10.0 warns", async () => {

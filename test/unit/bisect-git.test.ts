@@ -11,7 +11,7 @@ import { runBisect, type BisectOptions } from "../../harness/bisect/bisect.ts";
 import type { StepRunner, StepTarget } from "../../harness/bisect/cell-runner.ts";
 import { expectedSteps } from "../../harness/bisect/format.ts";
 import type { CellOutcome } from "../../harness/types.ts";
-import type { Progress } from "../../harness/run/progress.ts";
+import { silentProgress, type Progress } from "../../harness/run/progress.ts";
 
 const tmp = mkdtempSync(path.join(os.tmpdir(), "vmrig-test-bisect-"));
 const savedCache = process.env.VMRIG_CACHE;
@@ -25,7 +25,7 @@ afterAll(() => {
   rmSync(tmp, { recursive: true, force: true });
 });
 
-const quiet: Progress = { info: () => undefined, stage: () => undefined, cell: () => undefined, done: () => undefined };
+const quiet: Progress = silentProgress;
 // Fixed names and dates: the same hashes every run, so git bisect takes the same path through skips.
 const env = {
   GIT_AUTHOR_NAME: "t", GIT_AUTHOR_EMAIL: "t@t", GIT_COMMITTER_NAME: "t", GIT_COMMITTER_EMAIL: "t@t",

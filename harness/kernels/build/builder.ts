@@ -8,15 +8,16 @@ import path from "node:path";
 import type { KernelArtifact, KernelEntry } from "../../types.ts";
 import { VmrigError } from "../../util/errors.ts";
 import type { KernelContext, KernelProvider } from "../provider.ts";
-import { BUILD_FORMAT, type BuildManifest, buildKey, installEntry, inputsKey, lookupInputs, readEntry, recordInputs, sha256Text, slotKey } from "./cache.ts";
+import { type BuildManifest, inputsKey, lookupInputs, readEntry, sha256Text, slotKey } from "./cache.ts";
 import { configure, forgetConfig, kconfigSignature, recordConfig, reusableConfig } from "./config.ts";
 import { lockDir } from "./lock.ts";
-import { formatElapsed, openBuildLog, runMake, type MakeResult } from "./make.ts";
+import { openBuildLog, runMake, type MakeResult } from "./make.ts";
 import { buildPaths } from "./paths.ts";
 import { preparePristineSource } from "./source.ts";
 import { type BuildSpec, checkBuildFiles, describeBuild, parseBuildSpec } from "./spec.ts";
-import { makeJobs, requireToolchain } from "./toolchain.ts";
+import { requireToolchain } from "./toolchain.ts";
 import { touchedFiles } from "./patches.ts";
+import { compileAndInstall } from "./compile-install.ts";
 import { patchInput, prepareWorkTree } from "./worktree.ts";
 
 export const buildKernelProvider: KernelProvider = { kind: "build", resolve: resolveBuildKernel };
@@ -125,47 +126,13 @@ export async function buildKernel(spec: BuildSpec, ctx: KernelContext): Promise<
         });
         await recordConfig(slot, signature, config);
       }
-      const key = buildKey({ sourceIdentity: pristine.identity, config, patches: patches.map((p) => p.sha256), arch: spec.arch, compiler: toolchain.compilerIdentity });
-      const existing = await readEntry(key);
-      if (existing) {
-        await recordInputs(inputs, key);
-        log(`cached kernel ${key} (same .config as an earlier build)`);
-        return { manifest: existing, how: "cached-after-config" };
-      }
-
-      const result = await make([`-j${makeJobs()}`, toolchain.target], `building ${toolchain.target}`);
-      const release = (await fs.readFile(path.join(out, "include", "config", "kernel.release"), "utf8").catch(() => "")).trim();
-      const imageName = path.basename(toolchain.imagePath);
-      const manifest: BuildManifest = {
-        format: BUILD_FORMAT,
-        key,
-        description: describeBuild(spec),
-        arch: spec.arch,
-        ...(release ? { release } : {}),
-        image: imageName,
-        config: "config",
-        log: "build.log",
-        systemMap: "System.map",
+      return await compileAndInstall({
+        spec, toolchain, out, config, inputs, make, logStream, logFile, log,
+        fragments: fragments.map((f, i) => ({ file: f.file, sha256: fragmentHashes[i]! })),
+        patches,
         source: { identity: pristine.identity, detail: pristine.detail },
-        base: spec.base,
-        fragments: fragments.map((f, i) => ({ name: path.basename(f.file), sha256: fragmentHashes[i]! })),
-        patches: patches.map((p) => ({ name: path.basename(p.file), sha256: p.sha256 })),
-        compiler: toolchain.compilerIdentity,
-        builtAt: new Date().toISOString(),
-        buildSeconds: Math.round(result.ms / 100) / 10,
-        compiledObjects: result.compiled.length,
-      };
-      await new Promise<void>((resolve) => logStream.end(resolve));
-      await installEntry(manifest, {
-        [imageName]: path.join(out, toolchain.imagePath),
-        config: path.join(out, ".config"),
-        "build.log": logFile,
-        "System.map": path.join(out, "System.map"),
+        description: describeBuild(spec),
       });
-      await recordInputs(inputs, key);
-      const what = result.compiled.length <= 5 ? result.compiled.join(", ") || "nothing" : `${result.compiled.length} files`;
-      log(`built ${key} in ${formatElapsed(result.ms)} (compiled ${what})`);
-      return { manifest, how: "built", make: result };
     } finally {
       if (!logStream.closed) logStream.end();
     }

@@ -9,12 +9,13 @@ import fs from "node:fs/promises";
 import path from "node:path";
 import type { KernelContext } from "../provider.ts";
 import type { BuildOutcome } from "./builder.ts";
-import { type BuildManifest, buildKey, installEntry, inputsKey, lookupInputs, readEntry, recordInputs, sha256Text } from "./cache.ts";
+import { inputsKey, lookupInputs, readEntry, sha256Text } from "./cache.ts";
 import { configure } from "./config.ts";
-import { formatElapsed, openBuildLog, runMake } from "./make.ts";
+import { openBuildLog, runMake } from "./make.ts";
 import { applyPatches } from "./patches.ts";
 import { type BuildSpec, checkBuildFiles, describeBuild } from "./spec.ts";
-import { makeJobs, requireToolchain } from "./toolchain.ts";
+import { requireToolchain } from "./toolchain.ts";
+import { compileAndInstall } from "./compile-install.ts";
 import { patchInput } from "./worktree.ts";
 
 export interface TreeBuildRequest {
@@ -91,46 +92,13 @@ export async function buildTreeKernel(req: TreeBuildRequest, ctx: KernelContext)
       signal: ctx.signal,
       make: (args, stage) => make(["-s", ...args], `configuring: ${stage}`),
     });
-    const key = buildKey({ sourceIdentity: req.sourceIdentity, config, patches: patches.map((p) => p.sha256), arch: spec.arch, compiler: toolchain.compilerIdentity });
-    const existing = await readEntry(key);
-    if (existing) {
-      await recordInputs(inputs, key);
-      log(`cached kernel ${key} (same .config as an earlier build)`);
-      return { manifest: existing, how: "cached-after-config" };
-    }
-    const result = await make([`-j${makeJobs()}`, toolchain.target], `building ${toolchain.target}`);
-    const release = (await fs.readFile(path.join(out, "include", "config", "kernel.release"), "utf8").catch(() => "")).trim();
-    const imageName = path.basename(toolchain.imagePath);
-    const manifest: BuildManifest = {
-      format: 1,
-      key,
-      description: req.description ?? describeBuild(spec),
-      arch: spec.arch,
-      ...(release ? { release } : {}),
-      image: imageName,
-      config: "config",
-      log: "build.log",
-      systemMap: "System.map",
+    return await compileAndInstall({
+      spec, toolchain, out, config, inputs, make, logStream, logFile, log,
+      fragments: fragments.map((f, i) => ({ file: f.file, sha256: fragmentHashes[i]! })),
+      patches,
       source: { identity: req.sourceIdentity, detail: req.detail },
-      base: spec.base,
-      fragments: fragments.map((f, i) => ({ name: path.basename(f.file), sha256: fragmentHashes[i]! })),
-      patches: patches.map((p) => ({ name: path.basename(p.file), sha256: p.sha256 })),
-      compiler: toolchain.compilerIdentity,
-      builtAt: new Date().toISOString(),
-      buildSeconds: Math.round(result.ms / 100) / 10,
-      compiledObjects: result.compiled.length,
-    };
-    await new Promise<void>((resolve) => logStream.end(resolve));
-    await installEntry(manifest, {
-      [imageName]: path.join(out, toolchain.imagePath),
-      config: path.join(out, ".config"),
-      "build.log": logFile,
-      "System.map": path.join(out, "System.map"),
+      description: req.description ?? describeBuild(spec),
     });
-    await recordInputs(inputs, key);
-    const what = result.compiled.length <= 5 ? result.compiled.join(", ") || "nothing" : `${result.compiled.length} files`;
-    log(`built ${key} in ${formatElapsed(result.ms)} (compiled ${what})`);
-    return { manifest, how: "built", make: result };
   } finally {
     if (!logStream.closed) logStream.end();
   }

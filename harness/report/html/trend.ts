@@ -2,14 +2,10 @@
 // (ringed red when the expectation was missed), on a line of the cell's duration (log scale,
 // so a step that went from 2 s to 20 s stands out). Each dot links to that night's report.
 import { esc, toneColor, toneOfKey } from "./common.ts";
+import type { HistoryPoint } from "../../nightly/compare.ts";
 
-export interface TrendPoint {
-  run: string;
-  startedAt: string;
-  key?: string;
-  label?: string;
-  met?: boolean;
-  durationMs?: number;
+/** A cell's history point (harness/nightly/compare.ts), with what the page adds to it. */
+export interface TrendPoint extends Omit<HistoryPoint, "inputs"> {
   /** Link to that run's report, when it exists. */
   href?: string;
   current?: boolean;

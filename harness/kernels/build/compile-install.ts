@@ -1,0 +1,75 @@
+// The tail every kernel build shares, whoever prepared the tree (builder.ts from a pristine
+// source, tree-build.ts from a bisect checkout): key from the final .config, cache hit or make,
+// then the manifest and an atomic cache entry.
+import fs from "node:fs/promises";
+import path from "node:path";
+import { BUILD_FORMAT, type BuildManifest, buildKey, installEntry, readEntry, recordInputs } from "./cache.ts";
+import { formatElapsed, type MakeResult } from "./make.ts";
+import type { BuildSpec } from "./spec.ts";
+import { makeJobs, type Toolchain } from "./toolchain.ts";
+
+export interface CompileRequest {
+  spec: BuildSpec;
+  toolchain: Toolchain;
+  /** The O= directory, already configured. */
+  out: string;
+  /** The final .config text (part of the key). */
+  config: string;
+  fragments: Array<{ file: string; sha256: string }>;
+  patches: Array<{ file: string; sha256: string }>;
+  source: { identity: string; detail: string };
+  description: string;
+  /** The inputs index entry that will point at the result. */
+  inputs: string;
+  make: (args: string[], stage: string) => Promise<MakeResult>;
+  logStream: { end: (cb: () => void) => void };
+  logFile: string;
+  log: (line: string) => void;
+}
+
+export type CompileOutcome =
+  | { manifest: BuildManifest; how: "cached-after-config" }
+  | { manifest: BuildManifest; how: "built"; make: MakeResult };
+
+export async function compileAndInstall(r: CompileRequest): Promise<CompileOutcome> {
+  const key = buildKey({ sourceIdentity: r.source.identity, config: r.config, patches: r.patches.map((p) => p.sha256), arch: r.spec.arch, compiler: r.toolchain.compilerIdentity });
+  const existing = await readEntry(key);
+  if (existing) {
+    await recordInputs(r.inputs, key);
+    r.log(`cached kernel ${key} (same .config as an earlier build)`);
+    return { manifest: existing, how: "cached-after-config" };
+  }
+  const result = await r.make([`-j${makeJobs()}`, r.toolchain.target], `building ${r.toolchain.target}`);
+  const release = (await fs.readFile(path.join(r.out, "include", "config", "kernel.release"), "utf8").catch(() => "")).trim();
+  const imageName = path.basename(r.toolchain.imagePath);
+  const manifest: BuildManifest = {
+    format: BUILD_FORMAT,
+    key,
+    description: r.description,
+    arch: r.spec.arch,
+    ...(release ? { release } : {}),
+    image: imageName,
+    config: "config",
+    log: "build.log",
+    systemMap: "System.map",
+    source: r.source,
+    base: r.spec.base,
+    fragments: r.fragments.map((f) => ({ name: path.basename(f.file), sha256: f.sha256 })),
+    patches: r.patches.map((p) => ({ name: path.basename(p.file), sha256: p.sha256 })),
+    compiler: r.toolchain.compilerIdentity,
+    builtAt: new Date().toISOString(),
+    buildSeconds: Math.round(result.ms / 100) / 10,
+    compiledObjects: result.compiled.length,
+  };
+  await new Promise<void>((resolve) => r.logStream.end(resolve));
+  await installEntry(manifest, {
+    [imageName]: path.join(r.out, r.toolchain.imagePath),
+    config: path.join(r.out, ".config"),
+    "build.log": r.logFile,
+    "System.map": path.join(r.out, "System.map"),
+  });
+  await recordInputs(r.inputs, key);
+  const what = result.compiled.length <= 5 ? result.compiled.join(", ") || "nothing" : `${result.compiled.length} files`;
+  r.log(`built ${key} in ${formatElapsed(result.ms)} (compiled ${what})`);
+  return { manifest, how: "built", make: result };
+}
