@@ -8,17 +8,16 @@ import path from "node:path";
 import type { KernelArtifact, KernelEntry } from "../../types.ts";
 import { VmrigError } from "../../util/errors.ts";
 import type { KernelContext, KernelProvider } from "../provider.ts";
-import { type BuildManifest, inputsKey, lookupInputs, readEntry, sha256Text, slotKey } from "./cache.ts";
+import { type BuildManifest, lookupInputs, readEntry, slotKey } from "./cache.ts";
 import { configure, forgetConfig, kconfigSignature, recordConfig, reusableConfig } from "./config.ts";
 import { lockDir } from "./lock.ts";
 import { openBuildLog, runMake, type MakeResult } from "./make.ts";
 import { buildPaths } from "./paths.ts";
 import { preparePristineSource } from "./source.ts";
-import { type BuildSpec, checkBuildFiles, describeBuild, parseBuildSpec } from "./spec.ts";
-import { requireToolchain } from "./toolchain.ts";
+import { type BuildSpec, describeBuild, parseBuildSpec } from "./spec.ts";
 import { touchedFiles } from "./patches.ts";
-import { compileAndInstall } from "./compile-install.ts";
-import { patchInput, prepareWorkTree } from "./worktree.ts";
+import { cachedByInputs, compileAndInstall, loadBuildInputs } from "./compile-install.ts";
+import { prepareWorkTree } from "./worktree.ts";
 
 export const buildKernelProvider: KernelProvider = { kind: "build", resolve: resolveBuildKernel };
 
@@ -52,25 +51,13 @@ export interface BuildOutcome {
 
 /** Builds (or finds) the kernel `spec` describes. */
 export async function buildKernel(spec: BuildSpec, ctx: KernelContext): Promise<BuildOutcome> {
-  await checkBuildFiles(spec);
-  const toolchain = await requireToolchain(spec.arch);
-  const read = async (file: string) => ({ file, text: await fs.readFile(file, "utf8") });
-  const fragments = await Promise.all(spec.fragments.map(read));
-  const patches = (await Promise.all(spec.patches.map(read))).map((p) => patchInput(p.file, p.text));
+  const loaded = await loadBuildInputs(spec);
+  const { toolchain, fragments, patches } = loaded;
+  const fragmentHashes = fragments.map((f) => f.sha256);
   const log = ctx.log;
 
   const pristine = await preparePristineSource(spec.source, { signal: ctx.signal, log, label: spec.label });
-  const fragmentHashes = fragments.map((f) => sha256Text(f.text));
-  const inputs = inputsKey({
-    sourceIdentity: pristine.identity,
-    arch: spec.arch,
-    base: spec.base,
-    fragments: fragmentHashes,
-    patches: patches.map((p) => p.sha256),
-    compiler: toolchain.compilerIdentity,
-  });
-  const known = await lookupInputs(inputs);
-  const hit = known ? await readEntry(known) : undefined;
+  const { inputs, hit } = await cachedByInputs(spec, loaded, pristine.identity);
   if (hit) {
     log(`cached kernel ${hit.key} (${describeBuild(spec)})`);
     return { manifest: hit, how: "cached" };
@@ -128,7 +115,7 @@ export async function buildKernel(spec: BuildSpec, ctx: KernelContext): Promise<
       }
       return await compileAndInstall({
         spec, toolchain, out, config, inputs, make, logStream, logFile, log,
-        fragments: fragments.map((f, i) => ({ file: f.file, sha256: fragmentHashes[i]! })),
+        fragments,
         patches,
         source: { identity: pristine.identity, detail: pristine.detail },
         description: describeBuild(spec),

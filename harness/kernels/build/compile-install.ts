@@ -3,10 +3,36 @@
 // then the manifest and an atomic cache entry.
 import fs from "node:fs/promises";
 import path from "node:path";
-import { BUILD_FORMAT, type BuildManifest, buildKey, installEntry, readEntry, recordInputs } from "./cache.ts";
+import { BUILD_FORMAT, type BuildManifest, buildKey, inputsKey, installEntry, lookupInputs, readEntry, recordInputs, sha256Text } from "./cache.ts";
 import { formatElapsed, type MakeResult } from "./make.ts";
 import type { BuildSpec } from "./spec.ts";
-import { makeJobs, type Toolchain } from "./toolchain.ts";
+import { checkBuildFiles } from "./spec.ts";
+import { makeJobs, requireToolchain, type Toolchain } from "./toolchain.ts";
+import { patchInput } from "./worktree.ts";
+
+/** What a build reads before any tree is touched: toolchain, fragments and patches with their hashes. */
+export async function loadBuildInputs(spec: BuildSpec) {
+  await checkBuildFiles(spec);
+  const toolchain = await requireToolchain(spec.arch);
+  const read = async (file: string) => ({ file, text: await fs.readFile(file, "utf8") });
+  const fragments = (await Promise.all(spec.fragments.map(read))).map((f) => ({ ...f, sha256: sha256Text(f.text) }));
+  const patches = (await Promise.all(spec.patches.map(read))).map((p) => patchInput(p.file, p.text));
+  return { toolchain, fragments, patches };
+}
+
+/** The inputs index key for a source, and the kernel already built from exactly those inputs. */
+export async function cachedByInputs(spec: BuildSpec, loaded: Awaited<ReturnType<typeof loadBuildInputs>>, sourceIdentity: string) {
+  const inputs = inputsKey({
+    sourceIdentity,
+    arch: spec.arch,
+    base: spec.base,
+    fragments: loaded.fragments.map((f) => f.sha256),
+    patches: loaded.patches.map((p) => p.sha256),
+    compiler: loaded.toolchain.compilerIdentity,
+  });
+  const known = await lookupInputs(inputs);
+  return { inputs, hit: known ? await readEntry(known) : undefined };
+}
 
 export interface CompileRequest {
   spec: BuildSpec;

@@ -5,18 +5,14 @@
 //
 //   inputs cached? done (the tree is not touched) -> prepare(src) -> patches -> configure
 //   -> key cached? done -> make -> entry
-import fs from "node:fs/promises";
 import path from "node:path";
 import type { KernelContext } from "../provider.ts";
 import type { BuildOutcome } from "./builder.ts";
-import { inputsKey, lookupInputs, readEntry, sha256Text } from "./cache.ts";
 import { configure } from "./config.ts";
 import { openBuildLog, runMake } from "./make.ts";
 import { applyPatches } from "./patches.ts";
-import { type BuildSpec, checkBuildFiles, describeBuild } from "./spec.ts";
-import { requireToolchain } from "./toolchain.ts";
-import { compileAndInstall } from "./compile-install.ts";
-import { patchInput } from "./worktree.ts";
+import { type BuildSpec, describeBuild } from "./spec.ts";
+import { cachedByInputs, compileAndInstall, loadBuildInputs } from "./compile-install.ts";
 
 export interface TreeBuildRequest {
   /** Label, arch, config base and fragments, patches (applied on top of the tree). Its `source` is not used. */
@@ -44,22 +40,9 @@ export const treeBuildLog = (slot: string) => path.join(slot, "build.log");
 export async function buildTreeKernel(req: TreeBuildRequest, ctx: KernelContext): Promise<BuildOutcome> {
   const { spec } = req;
   const log = ctx.log;
-  await checkBuildFiles(spec);
-  const toolchain = await requireToolchain(spec.arch);
-  const read = async (file: string) => ({ file, text: await fs.readFile(file, "utf8") });
-  const fragments = await Promise.all(spec.fragments.map(read));
-  const patches = (await Promise.all(spec.patches.map(read))).map((p) => patchInput(p.file, p.text));
-  const fragmentHashes = fragments.map((f) => sha256Text(f.text));
-  const inputs = inputsKey({
-    sourceIdentity: req.sourceIdentity,
-    arch: spec.arch,
-    base: spec.base,
-    fragments: fragmentHashes,
-    patches: patches.map((p) => p.sha256),
-    compiler: toolchain.compilerIdentity,
-  });
-  const known = await lookupInputs(inputs);
-  const hit = known ? await readEntry(known) : undefined;
+  const loaded = await loadBuildInputs(spec);
+  const { toolchain, fragments, patches } = loaded;
+  const { inputs, hit } = await cachedByInputs(spec, loaded, req.sourceIdentity);
   if (hit) {
     log(`cached kernel ${hit.key} (${req.detail})`);
     return { manifest: hit, how: "cached" };
@@ -94,7 +77,7 @@ export async function buildTreeKernel(req: TreeBuildRequest, ctx: KernelContext)
     });
     return await compileAndInstall({
       spec, toolchain, out, config, inputs, make, logStream, logFile, log,
-      fragments: fragments.map((f, i) => ({ file: f.file, sha256: fragmentHashes[i]! })),
+      fragments,
       patches,
       source: { identity: req.sourceIdentity, detail: req.detail },
       description: req.description ?? describeBuild(spec),
