@@ -94,7 +94,7 @@ main(process.argv.slice(2)).then(
       process.stderr.write(`vmrig: ${e.message}\n`);
       process.exit(e.exitCode);
     }
-    if (e instanceof TypeError && /parseArgs|Unknown option/i.test(String((e as { code?: string }).code ?? e.message))) {
+    if (String((e as { code?: unknown }).code ?? "").startsWith("ERR_PARSE_ARGS")) {
       process.stderr.write(`vmrig: ${e.message}\n${usage}\n`);
       process.exit(ExitCode.usage);
     }

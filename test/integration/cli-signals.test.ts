@@ -23,6 +23,17 @@ describe("vmrig CLI", () => {
     expect(existsSync(path.join(tmp, "results"))).toBe(false);
   }, 120_000);
 
+  it("exits 2 with a usage line for an unknown option or kernel label, writing nothing", async () => {
+    const bogus = await cli(["run", "--bogus"]);
+    expect(bogus.exitCode).toBe(2);
+    expect(bogus.stderr).toMatch(/Unknown option '--bogus'/);
+    expect(bogus.stderr).not.toMatch(/internal error/);
+    const label = await cli(["run", path.join(root, "scenarios/default.yaml"), "--kernel", "nope"]);
+    expect(label.exitCode).toBe(2);
+    expect(label.stderr).toMatch(/--kernel: unknown kernel label\(s\) nope; the scenario has debian-6\.18\.15, debian-7\.3/);
+    expect(existsSync(path.join(tmp, "results"))).toBe(false);
+  }, 120_000);
+
   it("exits 2 naming the nearest versions when a pinned Debian kernel is gone", async () => {
     const f = path.join(tmp, "gone.yaml");
     writeFileSync(f, "name: gone\nkernels:\n  old: { debian: { version: '6.18.1', flavour: cloud-amd64 } }\nworkloads:\n  - { id: u, shell: { command: 'true' } }\n");
