@@ -95,7 +95,7 @@ main(process.argv.slice(2)).then(
       process.exit(e.exitCode);
     }
     if (String((e as { code?: unknown }).code ?? "").startsWith("ERR_PARSE_ARGS")) {
-      process.stderr.write(`vmrig: ${e.message}\n${usage}\n`);
+      process.stderr.write(`vmrig: ${(e as Error).message}\n${usage}\n`);
       process.exit(ExitCode.usage);
     }
     process.stderr.write(`vmrig: internal error (a bug; please report it):\n${(e as Error).stack ?? e}\n`);

@@ -115,7 +115,6 @@ expect: { default: PASS }
       expect(v2.make!.compiled.filter((o) => !/^(init\/version-timestamp\.o|\.tmp_vmlinux\d\.kallsyms\.o|arch\/x86\/boot\/.*)$/.test(o))).toEqual([
         "fs/fuse/virtio_fs.o",
       ]);
-      expect(ms).toBeLessThan(240_000);
       const log = readFileSync(path.join(buildPaths.entry(v2.manifest.key), "build.log"), "utf8");
       expect(log).toMatch(/^ {2}CC {6}fs\/fuse\/virtio_fs\.o$/m);
     } finally {
@@ -132,7 +131,6 @@ expect: { default: PASS }
       ["stock", "cached"],
       ["patched", "cached"],
     ]);
-    expect(ms).toBeLessThan(30_000);
     const out: string[] = [];
     await kernelListCommand({ out: (l) => out.push(l) });
     for (const r of results) expect(out.join("\n")).toContain(r.artifact.identity);
