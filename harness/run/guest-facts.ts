@@ -35,7 +35,8 @@ export async function collectGuestFacts(guest: Guest, s: Scenario, deadlineMs: n
   evidence.uname = (await run("uname -r"))?.stdout.trim();
   evidence.cmdline = (await run("cat /proc/cmdline"))?.stdout.trim().replace(/vmrig\.authkey=\S+/, "vmrig.authkey=…");
   const ps = await run(`${PROBE} pagesize`);
-  const pageSize = ps ? Number(parseProbeOutput(ps).kind === "report" ? (parseProbeOutput(ps) as { report: { pageSize?: number } }).report.pageSize : NaN) : NaN;
+  const probed = ps ? parseProbeOutput(ps) : undefined;
+  const pageSize = probed?.kind === "report" ? Number(probed.report.pageSize) : NaN;
   evidence.pageSize = Number.isFinite(pageSize) ? pageSize : "unknown";
   if (pageSizeWanted) {
     const want = parseSize(pageSizeWanted);
