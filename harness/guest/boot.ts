@@ -57,8 +57,6 @@ export interface Guest {
   consoleText(): string;
   /** Why the guest can no longer be trusted to answer (QEMU or a daemon died), if it can't. */
   deathReason(): string | undefined;
-  /** Why a virtio-fs daemon (virtiofsd, relay) of this guest is gone, while QEMU still runs. */
-  daemonDeathReason(): string | undefined;
   readonly qemuExit: MachineExit | undefined;
   daemon(tag: string): SupervisedDaemon | undefined;
   /** Type a line on the serial console (a root shell reads it: harness/image/init-files.ts). */
@@ -144,11 +142,10 @@ export async function bootGuest(req: BootRequest): Promise<Guest> {
       throw new BootFailure("infra", `QEMU did not start: ${lastLine(m.stderrText()) || e.message}`, m.consoleText());
     });
 
-    const daemonDeathReason = () => daemons.map((d) => d.deathReason).find(Boolean);
     const deathReason = () => {
       const e = m.exit;
       if (e) return e.guestPanicked ? "guest kernel panicked (pvpanic)" : `QEMU exited (${e.signal ? `signal ${e.signal}` : `status ${e.code}`})`;
-      return daemonDeathReason();
+      return daemons.map((d) => d.deathReason).find(Boolean);
     };
 
     // The console marker says sshd was started: SSH attempts before it only waste time. It is a
@@ -177,7 +174,6 @@ export async function bootGuest(req: BootRequest): Promise<Guest> {
       exec: (command, deadlineMs) => s.exec(command, { deadlineMs }),
       consoleText: () => m.consoleText(),
       deathReason,
-      daemonDeathReason: () => (m.exit ? undefined : daemonDeathReason()),
       get qemuExit() {
         return m.exit;
       },

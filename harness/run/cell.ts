@@ -167,8 +167,8 @@ async function execSupervised(guest: Guest, command: string, deadlineMs: number,
   const cut = plan?.networkCut.then((): SupervisedExec => ({ kind: "network-cut" }));
   const watch = (async (): Promise<SupervisedExec> => {
     while (!stop) {
-      const r = guest.daemonDeathReason();
-      if (r && !plan?.plannedDeath(r)) return { kind: "daemon-died", reason: r };
+      const r = guest.deathReason();
+      if (r && !r.startsWith("QEMU") && !r.startsWith("guest") && !plan?.plannedDeath(r)) return { kind: "daemon-died", reason: r };
       await new Promise((res) => setTimeout(res, 100));
     }
     return { kind: "lost", error: "stopped", stdout: "", stderr: "", ms: 0 };
