@@ -132,7 +132,7 @@ export type VirtiofsdLogLevel = "error" | "warn" | "info" | "debug" | "trace";
 export type WorkloadSpec =
   | { id: string; kind: "readdir"; share: string; entries: number; bufferBytes: number }
   | { id: string; kind: "getdentsSweep"; share: string; entries: number; bufferSizes: number[] }
-  | { id: string; kind: "read"; share: string; sizeBytes: number; blockBytes: number; direct: boolean }
+  | { id: string; kind: "read"; share: string; sizeBytes: number; blockBytes: number; direct: boolean; /** Re-read from the start until this much wall-clock time has passed (0: one pass). */ repeatForMs: number }
   | { id: string; kind: "write"; share: string; sizeBytes: number; blockBytes: number; direct: boolean }
   | { id: string; kind: "shell"; command: string; expectExit: number }
   /**

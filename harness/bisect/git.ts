@@ -87,8 +87,18 @@ export async function ensureClone(repo: string, src: string, signal: AbortSignal
   await fs.rename(tmp, src);
 }
 
+/**
+ * The clone is private and its slot is locked while a bisect uses it, so an index.lock found
+ * here was left by a git that an interrupt (Ctrl-C, a timeout) killed mid-write: without
+ * removing it, resuming the bisect would fail on "Another git process seems to be running".
+ */
+async function dropStaleIndexLock(src: string): Promise<void> {
+  await fs.rm(path.join(src, ".git", "index.lock"), { force: true });
+}
+
 /** Throws away anything a build or a revert left in the clone's tree (tracked changes, untracked files). */
 export async function cleanTree(src: string, signal?: AbortSignal): Promise<void> {
+  await dropStaleIndexLock(src);
   // A fresh `clone --no-checkout` has no index: nothing to reset (a reset would write every file).
   if (await exists(path.join(src, ".git", "index"))) await gitOk(src, ["reset", "--quiet", "--hard"], signal);
   await gitOk(src, ["clean", "-fdq"], signal);
@@ -150,6 +160,7 @@ async function bisectState(src: string, r: GitResult, what: string): Promise<Bis
 
 /** Ends any bisect in the clone, staying on the current commit (no checkout). */
 export async function bisectReset(src: string): Promise<void> {
+  await dropStaleIndexLock(src);
   if (await exists(path.join(src, ".git", "BISECT_START"))) {
     const head = await git(src, ["rev-parse", "--verify", "--quiet", "HEAD"]);
     await git(src, ["bisect", "reset", ...(head.code === 0 ? [head.stdout.trim()] : [])]);

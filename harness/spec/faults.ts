@@ -31,7 +31,8 @@ export function parseDuration(v: unknown): number | undefined {
   return Math.round(n * (m[2] === "ms" ? 1 : m[2] === "m" ? 60_000 : 1000));
 }
 
-const duration = z
+/** A time the user writes as "2s", "500ms" or seconds, parsed to milliseconds. */
+export const durationSchema = () => z
   .union([z.string(), z.number()])
   .transform((v, ctx) => {
     const ms = parseDuration(v);
@@ -40,7 +41,9 @@ const duration = z
       return z.NEVER;
     }
     return ms;
-  })
+  });
+
+const duration = durationSchema()
   .meta({ description: 'Wall-clock time after the workload\'s command started: "2s", "500ms", or seconds as a number.' });
 
 export const faultSchema = z
@@ -65,7 +68,7 @@ export function checkFaultReferences(file: unknown, ctx: Ctx): void {
   if (!isMapping(file) || !Array.isArray(file.faults)) return;
   const workloads = new Set((Array.isArray(file.workloads) ? file.workloads : []).map((w) => (isMapping(w) ? w.id : undefined)).filter((x): x is string => typeof x === "string"));
   const shares = new Set((Array.isArray(file.shares) ? file.shares : []).map((s) => (isMapping(s) ? s.tag : undefined)).filter((x): x is string => typeof x === "string"));
-  const stepSeconds = isMapping(file.timeouts) && typeof file.timeouts.step === "number" ? file.timeouts.step : 120;
+  const stepSeconds = stepDeadlineSeconds(file);
   const issue = (i: number, key: string, input: unknown, message: string) =>
     ctx.addIssue({ code: "custom", path: ["faults", i, key], input, message });
 
@@ -100,4 +103,24 @@ export function checkFaultReferences(file: unknown, ctx: Ctx): void {
       }
     }
   }
+}
+
+/** The unscaled step deadline a wall-clock time must stay under (the schema's default when unset). */
+const stepDeadlineSeconds = (file: Record<string, unknown>): number =>
+  isMapping(file.timeouts) && typeof file.timeouts.step === "number" ? file.timeouts.step : 120;
+
+/** A read's `repeatFor` is wall-clock time too: it must end before the step's deadline. */
+export function checkRepeatFor(file: unknown, ctx: Ctx): void {
+  if (!isMapping(file) || !Array.isArray(file.workloads)) return;
+  const stepSeconds = stepDeadlineSeconds(file);
+  file.workloads.forEach((w, i) => {
+    const repeatFor = isMapping(w) && isMapping(w.read) ? w.read.repeatFor : undefined;
+    const ms = typeof repeatFor === "number" ? repeatFor : undefined;
+    if (ms !== undefined && ms >= stepSeconds * 1000) {
+      ctx.addIssue({
+        code: "custom", path: ["workloads", i, "read", "repeatFor"], input: repeatFor,
+        message: `reads for ${ms / 1000} s, but the step's deadline is timeouts.step = ${stepSeconds} s: the workload would be cut off as a HANG`,
+      });
+    }
+  });
 }

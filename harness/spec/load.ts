@@ -170,7 +170,7 @@ function toWorkload(workload: ScenarioFile["workloads"][number]): WorkloadSpec {
   const { id, readdir, getdentsSweep, read, write, shell, dnotifyBadInode, fuseLie, overlayReaddir } = workload;
   if (readdir) return { id, kind: "readdir", share: readdir.share, entries: readdir.entries, bufferBytes: readdir.bufferSize };
   if (getdentsSweep) return { id, kind: "getdentsSweep", share: getdentsSweep.share, entries: getdentsSweep.entries, bufferSizes: getdentsSweep.bufferSizes };
-  if (read) return { id, kind: "read", share: read.share, sizeBytes: read.size, blockBytes: read.blockSize, direct: read.direct };
+  if (read) return { id, kind: "read", share: read.share, sizeBytes: read.size, blockBytes: read.blockSize, direct: read.direct, repeatForMs: read.repeatFor ?? 0 };
   if (write) return { id, kind: "write", share: write.share, sizeBytes: write.size, blockBytes: write.blockSize, direct: write.direct };
   if (dnotifyBadInode) return { id, kind: "fuseLie", lie: DNOTIFY_BAD_INODE_LIE };
   if (fuseLie) return { id, kind: "fuseLie", lie: fuseLie.lie };

@@ -8,7 +8,7 @@ import { formatSize, parseSize } from "../util/size.ts";
 import { canonicalErrnoName, knownErrnoNames } from "./errno.ts";
 import { didYouMean, show } from "./messages.ts";
 import { checkReferences, isMapping } from "./references.ts";
-import { checkFaultReferences, faultSchema } from "./faults.ts";
+import { checkFaultReferences, checkRepeatFor, durationSchema, faultSchema } from "./faults.ts";
 import { ARCHES, checkPlatforms, PAGE_SIZES } from "./platform.ts";
 import { checkVfio, memorySchema, nestedQemuSchema, vfioSchema } from "./vfio.ts";
 import { FUSE_LIE_NAMES } from "../workloads/fuse-lies.ts";
@@ -219,24 +219,35 @@ const overlayReaddirSchema = strict({
 const DEFAULT_BLOCK_BYTES = 1024 ** 2;
 
 /** read and write stream `size` bytes in `blockSize` requests. */
-function streamSchema() {
-  return strict({
-    share: shareName,
-    size: size(),
-    blockSize: size().optional().meta({ description: "Bytes per request; default 1M, or size when that is smaller." }),
-    direct: z.boolean().default(false).meta({ description: "O_DIRECT." }),
-  })
-    .superRefine((stream, ctx) => {
-      if (stream.blockSize !== undefined && stream.blockSize > stream.size) {
-        ctx.addIssue({
-          code: "custom", path: ["blockSize"], input: stream.blockSize,
-          message: `must not exceed size (${formatSize(stream.size)}), got ${formatSize(stream.blockSize)}`,
-        });
-      }
-    })
-    // A small `size` with no blockSize means "in one request", not an error about a default.
-    .transform((stream) => ({ ...stream, blockSize: stream.blockSize ?? Math.min(DEFAULT_BLOCK_BYTES, stream.size) }));
+const streamFields = {
+  share: shareName,
+  size: size(),
+  blockSize: size().optional().meta({ description: "Bytes per request; default 1M, or size when that is smaller." }),
+  direct: z.boolean().default(false).meta({ description: "O_DIRECT." }),
+};
+
+type Stream = { size: number; blockSize?: number | undefined };
+
+function blockSizeWithinSize(stream: Stream, ctx: z.RefinementCtx): void {
+  if (stream.blockSize !== undefined && stream.blockSize > stream.size) {
+    ctx.addIssue({
+      code: "custom", path: ["blockSize"], input: stream.blockSize,
+      message: `must not exceed size (${formatSize(stream.size)}), got ${formatSize(stream.blockSize)}`,
+    });
+  }
 }
+
+// A small `size` with no blockSize means "in one request", not an error about a default.
+const withBlockSize = <S extends Stream>(stream: S) => ({ ...stream, blockSize: stream.blockSize ?? Math.min(DEFAULT_BLOCK_BYTES, stream.size) });
+
+const readSchema = strict({
+  ...streamFields,
+  repeatFor: durationSchema().optional().meta({
+    description: 'Read the file again from the start until this much wall-clock time has passed ("16s"); every pass is verified. Keeps a timed fault mid-read however fast the host is.',
+  }),
+}).superRefine(blockSizeWithinSize).transform(withBlockSize);
+
+const writeSchema = strict(streamFields).superRefine(blockSizeWithinSize).transform(withBlockSize);
 
 const shellSchema = strict({
   command: z.string().min(1),
@@ -247,8 +258,8 @@ const workloadSchema = strict({
   id: identifier("workload id", ID_PATTERN),
   readdir: readdirSchema.optional(),
   getdentsSweep: getdentsSweepSchema.optional(),
-  read: streamSchema().optional(),
-  write: streamSchema().optional(),
+  read: readSchema.optional(),
+  write: writeSchema.optional(),
   shell: shellSchema.optional(),
   overlayReaddir: overlayReaddirSchema.optional(),
   dnotifyBadInode: strict({}).optional().meta({ description: "The seed 002 reproducer: fuseLie mode-flip-dnotify." }),
@@ -278,6 +289,7 @@ export const scenarioFileSchema = strict({
 })
   .superRefine(checkReferences, always)
   .superRefine(checkFaultReferences, always)
+  .superRefine(checkRepeatFor, always)
   .superRefine(checkPlatforms, always)
   .superRefine(checkVfio, always)
   .meta({ title: "vmrig scenario" });

@@ -76,12 +76,13 @@ const read: WorkloadKind<Extract<WorkloadSpec, { kind: "read" }>> = {
     return { hostHash: h.hex(), hostBytes: w.sizeBytes };
   },
   command: (w, ctx) =>
-    `${PROBE} read ${shellQuote(path.posix.join(dirOf(w, ctx.guestDir!), "data"))} ${w.blockBytes}${w.direct ? " --direct" : ""}`,
+    `${PROBE} read ${shellQuote(path.posix.join(dirOf(w, ctx.guestDir!), "data"))} ${w.blockBytes}${w.direct ? " --direct" : ""}${w.repeatForMs ? ` --for-ms ${w.repeatForMs}` : ""}`,
   judge: (w, exec, facts) =>
     probeJudgement(exec, (r) => {
+      if (Number(r.differingPasses ?? 0) > 0) return { kind: "outcome", outcome: { kind: "fail", detail: `${r.differingPasses} of ${r.passes} passes read different bytes than the first` }, evidence: { probe: r } };
       if (Number(r.bytes) !== w.sizeBytes) return { kind: "outcome", outcome: { kind: "fail", detail: `read ${r.bytes} of ${w.sizeBytes} bytes` }, evidence: { probe: r } };
       if (r.fnv1a64 !== facts.hostHash) return { kind: "outcome", outcome: { kind: "fail", detail: `checksum mismatch (guest ${r.fnv1a64}, host ${facts.hostHash})` }, evidence: { probe: r } };
-      return { kind: "outcome", outcome: { kind: "pass", detail: `${formatSize(w.sizeBytes)} verified` }, evidence: { probe: r, facts } };
+      return { kind: "outcome", outcome: { kind: "pass", detail: `${formatSize(w.sizeBytes)} verified${Number(r.passes) > 1 ? ` (${r.passes} passes)` : ""}` }, evidence: { probe: r, facts } };
     }),
 };
 

@@ -5,7 +5,7 @@
 // Built static (gcc -static -O2) so the guest image needs no libc of its own for it.
 //
 //   vmrig-probe getdents DIR BUFSIZE
-//   vmrig-probe read FILE BLOCKSIZE [--direct]
+//   vmrig-probe read FILE BLOCKSIZE [--direct] [--for-ms N]
 //   vmrig-probe write FILE SIZE BLOCKSIZE [--direct] [--seed N]
 //   vmrig-probe alive DIR
 //   vmrig-probe pagesize
@@ -14,7 +14,10 @@
 // including the last one (the empty read/getdents that ends it, or the one that failed).
 // The write pattern is a little-endian stream of xorshift64 words (state = seed, or a fixed
 // constant for seed 0), so the host can recompute it whatever the block size; the hash is
-// 64-bit FNV-1a over the bytes moved.
+// 64-bit FNV-1a over the bytes moved. `read --for-ms N` reads the file again from the start
+// until N ms have passed (at least one pass), so a fault timed against the workload lands
+// mid-read however fast the host is; `bytes` and `fnv1a64` are the first pass's, and
+// `differingPasses` counts later passes whose bytes or hash differed from it.
 
 #define _GNU_SOURCE
 #include <errno.h>
@@ -28,6 +31,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "json-line.h"
@@ -43,7 +47,7 @@ static int usage(const char *why) {
   fprintf(stderr,
           "vmrig-probe: %s\n"
           "usage: vmrig-probe getdents DIR BUFSIZE\n"
-          "       vmrig-probe read FILE BLOCKSIZE [--direct]\n"
+          "       vmrig-probe read FILE BLOCKSIZE [--direct] [--for-ms N]\n"
           "       vmrig-probe write FILE SIZE BLOCKSIZE [--direct] [--seed N]\n"
           "       vmrig-probe alive DIR\n"
           "       vmrig-probe pagesize\n",
@@ -168,12 +172,22 @@ static int cmdGetdents(int argc, char **argv) {
   return finish(0);
 }
 
+static uint64_t monotonicMs(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
 static int cmdRead(int argc, char **argv) {
-  uint64_t blockSize;
-  bool direct = argc == 3 && strcmp(argv[2], "--direct") == 0;
-  if ((argc != 2 && !direct) || !parseSize(argv[1], &blockSize) || blockSize == 0 ||
-      blockSize > (1ULL << 31))
-    return usage("read needs FILE BLOCKSIZE [--direct]");
+  uint64_t blockSize, forMs = 0;
+  bool direct = false;
+  if (argc < 2 || !parseSize(argv[1], &blockSize) || blockSize == 0 || blockSize > (1ULL << 31))
+    return usage("read needs FILE BLOCKSIZE [--direct] [--for-ms N]");
+  for (int i = 2; i < argc; i++) {
+    if (strcmp(argv[i], "--direct") == 0) direct = true;
+    else if (strcmp(argv[i], "--for-ms") == 0 && i + 1 < argc && parseSize(argv[i + 1], &forMs)) i++;
+    else return usage("read: unknown option");
+  }
   emit("\"op\":\"read\",\"blockSize\":%" PRIu64 ",\"direct\":%s", blockSize,
        direct ? "true" : "false");
   unsigned char *buf = alignedBuffer(blockSize);
@@ -184,22 +198,37 @@ static int cmdRead(int argc, char **argv) {
     emit(",\"bytes\":0,\"calls\":0");
     return failed("open", e);
   }
-  uint64_t bytes = 0, calls = 0, hash = FNV_OFFSET;
-  for (;;) {
-    ssize_t n = read(fd, buf, blockSize);
-    calls++;
-    if (n < 0) {
+  // One open file for every pass: a later pass only issues reads, never a new FUSE_OPEN.
+  uint64_t started = monotonicMs(), calls = 0, passes = 0, differing = 0;
+  uint64_t firstBytes = 0, firstHash = 0;
+  do {
+    uint64_t bytes = 0, hash = FNV_OFFSET;
+    // Back to the start with lseek (SEEK_SET asks the server nothing), then plain read(2).
+    if (passes > 0 && lseek(fd, 0, SEEK_SET) < 0) {
       int e = errno;
-      emit(",\"bytes\":%" PRIu64 ",\"calls\":%" PRIu64, bytes, calls);
-      return failed("read", e);
+      emit(",\"bytes\":0,\"calls\":%" PRIu64 ",\"passes\":%" PRIu64, calls, passes);
+      return failed("lseek", e);
     }
-    if (n == 0) break;
-    hash = fnv1a64(hash, buf, (size_t)n);
-    bytes += (uint64_t)n;
-  }
+    for (;;) {
+      ssize_t n = read(fd, buf, blockSize);
+      calls++;
+      if (n < 0) {
+        int e = errno;
+        emit(",\"bytes\":%" PRIu64 ",\"calls\":%" PRIu64 ",\"passes\":%" PRIu64, bytes, calls, passes);
+        return failed("read", e);
+      }
+      if (n == 0) break;
+      hash = fnv1a64(hash, buf, (size_t)n);
+      bytes += (uint64_t)n;
+    }
+    if (passes == 0) firstBytes = bytes, firstHash = hash;
+    else if (bytes != firstBytes || hash != firstHash) differing++;
+    passes++;
+  } while (monotonicMs() - started < forMs);
   close(fd);
-  emit(",\"ok\":true,\"bytes\":%" PRIu64 ",\"calls\":%" PRIu64 ",\"fnv1a64\":\"%016" PRIx64 "\"",
-       bytes, calls, hash);
+  emit(",\"ok\":true,\"bytes\":%" PRIu64 ",\"calls\":%" PRIu64 ",\"fnv1a64\":\"%016" PRIx64
+       "\",\"passes\":%" PRIu64 ",\"differingPasses\":%" PRIu64,
+       firstBytes, calls, firstHash, passes, differing);
   return finish(0);
 }
 

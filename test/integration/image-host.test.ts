@@ -96,7 +96,13 @@ describe("vmrig-probe on the host", () => {
     const odd = await runProbe("write", path.join(work, "odd"), String(size), "1000", "--seed", "7");
     expect(odd.report.fnv1a64).toBe(expected);
     const read = await runProbe("read", file, "64K");
-    expect(read.report).toMatchObject({ op: "read", ok: true, bytes: size, fnv1a64: expected });
+    expect(read.report).toMatchObject({ op: "read", ok: true, bytes: size, fnv1a64: expected, passes: 1, differingPasses: 0 });
+    // --for-ms: the same open file read again from the start until the time is up, every pass alike.
+    const repeated = await runProbe("read", file, "64K", "--for-ms", "200");
+    expect(repeated.report).toMatchObject({ op: "read", ok: true, bytes: size, fnv1a64: expected, differingPasses: 0 });
+    expect(repeated.report.passes).toBeGreaterThan(1);
+    expect(repeated.report.calls).toBe((repeated.report.passes as number) * 5);
+    expect((await runProbe("read", file, "64K", "--for-ms")).code).toBe(2);
 
     // O_DIRECT (tmpfs refuses it with EINVAL; then that is what the probe must say).
     const direct = await runProbe("write", path.join(work, "direct"), "1M", "64K", "--direct");

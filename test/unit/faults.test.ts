@@ -82,6 +82,25 @@ describe("faults in a scenario file", () => {
     );
   });
 
+  it("reads a read's repeatFor as milliseconds and refuses one that outlasts the step's deadline", () => {
+    const withRead = (read: string) => `name: t
+timeouts: { step: 20 }
+kernels: { k: { path: { kernel: /k } } }
+shares: [{ tag: share }]
+workloads:
+  - { id: rd, read: ${read} }
+`;
+    expect(parseScenario(withRead("{ share: share, size: 1M, direct: true, repeatFor: 16s }"), "f.yaml").workloads[0]).toMatchObject({ kind: "read", repeatForMs: 16_000 });
+    expect(parseScenario(withRead("{ share: share, size: 1M }"), "f.yaml").workloads[0]).toMatchObject({ repeatForMs: 0 });
+    expect(problems(withRead("{ share: share, size: 1M, repeatFor: 30s }"))).toEqual([
+      "f.yaml:6:58 workloads[0].read.repeatFor: reads for 30 s, but the step's deadline is timeouts.step = 20 s: the workload would be cut off as a HANG",
+    ]);
+    expect(problems(withRead("{ share: share, size: 1M, repeatFor: a while }"))).toEqual([
+      `f.yaml:6:58 workloads[0].read.repeatFor: expected a time like 2s, 500ms or 1.5 (seconds), got "a while"`,
+    ]);
+    expect(problems(withRead("{ share: share, size: 1M }").replace("read:", "write:").replace("size: 1M }", "size: 1M, repeatFor: 2s }"))[0]).toMatch(/^f\.yaml:6:\d+ workloads\[0\]\.write.*repeatFor/);
+  });
+
   it("parses durations", () => {
     expect([parseDuration("2s"), parseDuration("500ms"), parseDuration("1m"), parseDuration(0.25), parseDuration("x"), parseDuration(-1)]).toEqual([2000, 500, 60000, 250, undefined, undefined]);
   });

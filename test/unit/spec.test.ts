@@ -74,7 +74,7 @@ describe("valid scenarios", () => {
       shares: [{ tag: "share", cache: "auto", queueSize: 128, sandbox: "none", threadPoolSize: 0, extraArgs: [], accessPlatform: false }],
       workloads: [
         { id: "getdents", kind: "readdir", share: "share", entries: 5000, bufferBytes: 1024 ** 2 },
-        { id: "read-1M", kind: "read", share: "share", sizeBytes: 64 * 1024 ** 2, blockBytes: 1024 ** 2, direct: false },
+        { id: "read-1M", kind: "read", share: "share", sizeBytes: 64 * 1024 ** 2, blockBytes: 1024 ** 2, direct: false, repeatForMs: 0 },
         { id: "write-1M", kind: "write", share: "share", sizeBytes: 64 * 1024 ** 2, blockBytes: 1024 ** 2, direct: false },
         { id: "uname", kind: "shell", command: "uname -r", expectExit: 0 },
       ],
@@ -109,8 +109,8 @@ describe("valid scenarios", () => {
       "inline.yaml",
     );
     expect(scenario.workloads).toEqual([
-      { id: "a", kind: "read", share: "share", sizeBytes: 65536, blockBytes: 512, direct: false },
-      { id: "b", kind: "read", share: "share", sizeBytes: 2 * 1024 ** 2, blockBytes: 4096, direct: true },
+      { id: "a", kind: "read", share: "share", sizeBytes: 65536, blockBytes: 512, direct: false, repeatForMs: 0 },
+      { id: "b", kind: "read", share: "share", sizeBytes: 2 * 1024 ** 2, blockBytes: 4096, direct: true, repeatForMs: 0 },
       { id: "c", kind: "write", share: "share", sizeBytes: 1024 ** 3, blockBytes: 1024 ** 2, direct: false },
     ]);
   });
