@@ -6,6 +6,7 @@ import type { WorkloadSpec } from "../types.ts";
 import { formatSize } from "../util/size.ts";
 import { PROBE, shellQuote, type ProbeReport } from "./probe.ts";
 import type { Judgement, WorkloadKind } from "./kinds-types.ts";
+import { countOutcome } from "./overlay-readdir.ts";
 
 type Sweep = Extract<WorkloadSpec, { kind: "getdentsSweep" }>;
 
@@ -26,7 +27,7 @@ export function parseSweep(stdout: string, sizes: number[]): SweepPoint[] {
   });
 }
 
-/** Pure: the cell from the points. A short listing without an errno is a failure too. */
+/** Pure: the cell from the points. A short listing without an errno is SHORT, never a pass. */
 export function judgeSweep(points: SweepPoint[], expected: number): Judgement {
   const evidence = { sweep: points };
   const bad = points.find((p) => !p.ok || p.entries !== expected);
@@ -36,7 +37,8 @@ export function judgeSweep(points: SweepPoint[], expected: number): Judgement {
   const where = `at ${formatSize(bad.bufferSize)} (largest that worked: ${largestOk})`;
   if (!bad.ok && bad.errno && /^E[A-Z0-9]+$/.test(bad.errno)) return { kind: "errno", errno: bad.errno, at: formatSize(bad.bufferSize), detail: `getdents64 ${bad.errno} ${where}`, evidence };
   if (!bad.ok) return { kind: "outcome", outcome: { kind: "infra", reason: `probe gave no result ${where}` }, evidence };
-  return { kind: "outcome", outcome: { kind: "fail", detail: `saw ${bad.entries} of ${expected} entries ${where}` }, evidence };
+  // Fewer entries without an errno is silent loss (SHORT), as in a single readdir.
+  return { kind: "outcome", outcome: countOutcome(bad.entries ?? 0, expected, where), evidence };
 }
 
 export const getdentsSweep: WorkloadKind<Sweep> = {

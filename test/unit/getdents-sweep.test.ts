@@ -17,8 +17,12 @@ describe("getdentsSweep", () => {
     const lines = [4096, 1048576].map((b) => `{"op":"getdents","bufferSize":${b},"entries":10,"ok":true}`).join("\n");
     expect(judgeSweep(parseSweep(lines, [4096, 1048576]), 10)).toMatchObject({ kind: "outcome", outcome: { kind: "pass", detail: "all 2 sizes, up to 1M" } });
   });
-  it("calls a short listing without an errno a failure, never a pass", () => {
-    const lines = `{"op":"getdents","bufferSize":4096,"entries":7,"ok":true}`;
-    expect(judgeSweep(parseSweep(lines, [4096]), 10)).toMatchObject({ kind: "outcome", outcome: { kind: "fail", detail: "saw 7 of 10 entries at 4K (largest that worked: none)" } });
+  it("calls a short listing without an errno SHORT, never a pass; more entries than the host has is FAIL", () => {
+    const lines = [4096, 65536].map((b, i) => `{"op":"getdents","bufferSize":${b},"entries":${[10, 7][i]},"ok":true}`).join("\n");
+    expect(judgeSweep(parseSweep(lines, [4096, 65536]), 10)).toMatchObject({
+      kind: "outcome", outcome: { kind: "short", seen: 7, expected: 10, detail: "saw 7 of 10 entries; at 64K (largest that worked: 4K)" },
+    });
+    const extra = `{"op":"getdents","bufferSize":4096,"entries":12,"ok":true}`;
+    expect(judgeSweep(parseSweep(extra, [4096]), 10)).toMatchObject({ kind: "outcome", outcome: { kind: "fail", detail: "saw 12 entries, the host has 10; at 4K (largest that worked: none)" } });
   });
 });
