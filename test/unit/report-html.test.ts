@@ -51,6 +51,16 @@ describe("run report", () => {
     expect(html).toContain(`<a href="../${night(1)}/report.html">nightly/${night(1)}</a>`);
   });
 
+  it("says each row's architecture and page size, so a mixed 4K/64K table is read right", () => {
+    const r = fakeRun({ stamp: night(1), kernels: [{ label: "k4", identity: "a", cells: { w: PASS } }, { label: "k64", identity: "b", cells: { w: PASS } }] });
+    Object.assign(r.result.rows[0]!, { arch: "aarch64", pageSize: "4K" });
+    Object.assign(r.result.rows[1]!, { arch: "aarch64", pageSize: "64K" });
+    const html = renderRunPage({ run: r, trends: {}, artifacts: {}, files: [] });
+    const heading = (label: string) => html.slice(html.indexOf(`<tr><th><div>${label}</div>`), html.indexOf("</th>", html.indexOf(`<tr><th><div>${label}</div>`)));
+    expect(heading("k4")).toContain('<div class="kdesc">aarch64, 4K pages</div>');
+    expect(heading("k64")).toContain('<div class="kdesc">aarch64, 64K pages</div>');
+  });
+
   it("escapes everything that came from a guest or a file", () => {
     const r = fakeRun({ stamp: night(1), kernels: [{ label: "k", identity: "<i>", cells: { w: { kind: "fail", detail: '<script>alert("x")</script>' } } }] });
     const html = renderRunPage({ run: r, trends: {}, artifacts: plain(Object.values(r.result.rows[0]!.artifacts)), files: [] });

@@ -10,6 +10,7 @@ import { cellDetail, cellLabel } from "../labels.ts";
 import { summarise } from "../summary.ts";
 import { anchorId, badge, esc, hrefOf, legend, page, toneColor, toneOf } from "./common.ts";
 import { trendSvg, type TrendPoint } from "./trend.ts";
+import { rowPlatform } from "../row-facts.ts";
 
 /** An artifact as it is on disk now: still plain, compressed by retention, or gone. */
 export interface ArtifactLink {
@@ -151,7 +152,9 @@ export function renderRunPage(m: RunPageModel): string {
   for (const row of r.rows) {
     const ident = typeof row.evidence?.kernel === "string" ? `<div class="ident">${esc(row.evidence.kernel)}</div>` : "";
     const boot = row.bootMs !== undefined ? `<div class="kdesc">boot to SSH ${(row.bootMs / 1000).toFixed(1)} s${typeof row.evidence?.timeScale === "number" ? `, timeouts x${(row.evidence.timeScale as number).toFixed(1)}` : ""}</div>` : "";
-    body.push(`<tr><th><div>${esc(row.label)}</div><div class="kdesc">${esc(row.description)}</div>${ident}${boot}</th>`);
+    const platform = rowPlatform(row);
+    const where = platform ? `<div class="kdesc">${esc(platform)}</div>` : "";
+    body.push(`<tr><th><div>${esc(row.label)}</div>${where}<div class="kdesc">${esc(row.description)}</div>${ident}${boot}</th>`);
     for (const w of r.workloads) body.push(cellHtml(m, row, w, cmpOf(row.label, w)));
     body.push("</tr>");
   }
