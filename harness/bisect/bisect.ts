@@ -12,6 +12,7 @@ import fs from "node:fs/promises";
 import path from "node:path";
 import { loadScenario } from "../spec/load.ts";
 import { checkBuildFiles, parseBuildSpec, sourceName } from "../kernels/build/spec.ts";
+import { kernelArch } from "../spec/platform.ts";
 import { lockDir } from "../kernels/build/lock.ts";
 import { buildPaths } from "../kernels/build/paths.ts";
 import { sha256Text } from "../kernels/build/cache.ts";
@@ -124,7 +125,7 @@ export async function runBisect(o: BisectOptions): Promise<BisectOutcome> {
         `\`build: { source: { git: ${tree}, ref: <any> }, config: [...] }\``,
     );
   }
-  const spec = parseBuildSpec(entry.label, entry.source.spec, scenario.machine.arch);
+  const spec = parseBuildSpec(entry.label, entry.source.spec, kernelArch(scenario, entry));
   if (spec.source.kind !== "git" || realpath(spec.source.repo) !== tree) {
     throw new VmrigError(`--kernel ${o.kernel}: builds from ${sourceName(spec.source)}, not from --tree ${tree}: its build.source must be { git: ${tree}, ref: ... }`);
   }

@@ -279,4 +279,13 @@ describe("vmrig bisect on a tiny repository (fake build and run)", () => {
     await expect(runBisect(options(dir, shas, { good: "main", bad: shas[0]!, runner: fakeRunner(dir, 1).runner }))).rejects.toThrow(/is not an ancestor of --bad/);
     await expect(runBisect(options(dir, shas, { workload: "nope", runner: fakeRunner(dir, 1).runner }))).rejects.toThrow(/no such workload \(workloads: getdents-1M, uname\)/);
   });
+
+  it("bisects a row of a mixed-arch scenario with that row's architecture, not the machine's", async () => {
+    const { dir, shas } = await makeRepo("arm-repo", history);
+    const x86 = readFileSync(scenarioFor(dir), "utf8");
+    const mixed = path.join(tmp, "mixed-arch.yaml");
+    writeFileSync(mixed, x86.replace("kernels:\n  stock: { build: { source:", "machine: { arch: x86_64 }\nkernels:\n  stock: { arch: aarch64, pageSize: 64K, build: { arch: arm64, source:"));
+    const r = await runBisect(options(dir, shas, { scenario: mixed, runner: fakeRunner(dir, 1).runner }));
+    expect(r.result).toMatchObject({ kind: "found", culprit: shas[7] });
+  });
 });
