@@ -105,7 +105,11 @@ export interface KernelEntry {
   arch?: Arch;
   /** The base page size this row's kernel must run with; default: machine.pageSize (checked in the guest). */
   pageSize?: PageSize;
+  /** The QEMU this row runs (level 2 for vfio.nested); default: the host's. */
+  qemu?: QemuChoice;
 }
+
+export type QemuChoice = { kind: "host" } | { kind: "debian"; version: string; suite?: string };
 
 export type KernelSource =
   | { kind: "debian"; version: string; flavour: string; suite?: string }

@@ -5,7 +5,7 @@ import { mkdir, rm } from "node:fs/promises";
 import path from "node:path";
 import type { Arch, GuestImage, KernelArtifact, MachineSpec, ShareSpec } from "../types.ts";
 import type { Accelerator } from "../qemu/accel.ts";
-import { baseCmdline, type BootPlan } from "../qemu/argv.ts";
+import { baseCmdline, type BootPlan, type QemuCommand } from "../qemu/argv.ts";
 import { QemuMachine, type MachineExit } from "../qemu/machine.ts";
 import { QmpClient } from "../qemu/qmp.ts";
 import { SupervisedDaemon, virtiofsdArgs, waitForListeningSocket, type DaemonCommand } from "../virtiofs/daemon.ts";
@@ -36,6 +36,8 @@ export interface BootRequest {
   signal?: AbortSignal;
   /** QEMU additions for VFIO scenarios (issue 7): memory backend, virtio-mem, vfio-pci, a vIOMMU, extra devices. */
   qemuExtras?: Pick<BootPlan, "memoryBackend" | "virtioMem" | "vfio" | "viommu" | "extraDevices">;
+  /** The row's QEMU build (`qemu:`); default: the host's. */
+  qemu?: QemuCommand;
 }
 
 /** A boot that did not reach a shell: `infra` when vmrig or the host failed, else the kernel. */
@@ -134,6 +136,7 @@ export async function bootGuest(req: BootRequest): Promise<Guest> {
         sshHostPort: 0,
         qmpSocket,
         ...req.qemuExtras,
+        ...(req.qemu && req.qemu.source !== "host" ? { qemu: req.qemu } : {}),
       },
       { console: path.join(req.artifactsDir, "console.log"), cmdline: path.join(req.artifactsDir, "qemu-cmdline.txt") },
     );

@@ -17,6 +17,8 @@ import { cachePaths } from "../util/paths.ts";
 import { tempSibling, writeFileAtomic } from "../util/atomic-fs.ts";
 import { type DebPackage, type Stanza, StanzaCollector, parseRelease, toDebPackage } from "./debian-control.ts";
 
+import { dependencyClosure } from "./debian-deps.ts";
+
 export type { DebPackage } from "./debian-control.ts";
 
 export const debianMirror = (): string => process.env.VMRIG_DEBIAN_MIRROR ?? "http://deb.debian.org/debian";
@@ -62,6 +64,8 @@ export interface ArchiveOptions {
   extraPackages?: readonly string[];
   /** Refetch InRelease even when the cached index is younger than 12 h. */
   forceRefresh?: boolean;
+  /** Keep the extra packages' dependencies (within this suite) too: see resolveWithDependencies. */
+  keepDependencies?: boolean;
 }
 
 export interface SuiteIndex {
@@ -211,7 +215,16 @@ async function refreshIndex(
     const keepNames = new Set(extraPackages);
     const keep = (name: string) => name.startsWith("linux-") || keepNames.has(name);
     const started = Date.now();
-    stanzas = await fetchFilteredPackages(`${archiveUrl}/dists/${suite}/${indexPath}`, entry, keep, opts);
+    if (opts.keepDependencies) {
+      // Every stanza is needed to follow Depends; then only the closure is kept (and cached).
+      const all = await fetchFilteredPackages(`${archiveUrl}/dists/${suite}/${indexPath}`, entry, () => true, opts);
+      const pool = new Map(all.map((st) => [st["Package"]!, [st]]));
+      for (const name of dependencyClosure(extraPackages, pool).chosen.keys()) keepNames.add(name);
+      stanzas = all.filter((st) => keep(st["Package"] ?? ""));
+      base.extraPackages = [...keepNames].sort();
+    } else {
+      stanzas = await fetchFilteredPackages(`${archiveUrl}/dists/${suite}/${indexPath}`, entry, keep, opts);
+    }
     opts.log?.(
       `Debian ${suite}/${arch}: ${(entry.size / 1e6).toFixed(1)} MB index, ${stanzas.length} packages kept, ${Date.now() - started} ms`,
     );
@@ -219,6 +232,37 @@ async function refreshIndex(
   const index: CachedIndex = { ...base, stanzas };
   await writeFileAtomic(indexFile(suite, arch), JSON.stringify(index));
   return index;
+}
+
+/**
+ * The packages `roots` need to run unpacked (dependencyClosure), across `suites` in order of
+ * preference ("trixie-backports", then "trixie" for what backports does not carry). Each round
+ * keeps, per suite, the closure within that suite; names that only another suite has come back
+ * as wanted names in the next round, so it settles in two or three rounds.
+ */
+export async function resolveWithDependencies(suites: readonly string[], arch: string, roots: readonly string[], opts: ArchiveOptions = {}): Promise<DebPackage[]> {
+  const wanted = new Set(roots);
+  for (let round = 0; round < 6; round++) {
+    const indexes = await Promise.all(suites.map((suite) => loadSuiteIndex(suite, arch, { ...opts, extraPackages: [...wanted], keepDependencies: true })));
+    const pool = new Map<string, Stanza[]>();
+    const bySuite = new Map<Stanza, DebPackage>();
+    for (const index of indexes) {
+      for (const p of index.packages) {
+        pool.set(p.name, [...(pool.get(p.name) ?? []), p.fields]);
+        bySuite.set(p.fields, p);
+      }
+    }
+    const closure = dependencyClosure(roots, pool);
+    const unknown = closure.unresolved.flatMap((g) => g.split(" | ")).filter((n) => !wanted.has(n));
+    if (unknown.length === 0) {
+      if (closure.unresolved.length) {
+        throw new HostError(`Debian ${suites.join(" + ")} (${arch}) cannot satisfy ${roots.join(", ")}: nothing provides ${closure.unresolved.join(", ")}.`);
+      }
+      return [...closure.chosen.values()].map((st) => bySuite.get(st)!);
+    }
+    for (const n of unknown) wanted.add(n);
+  }
+  throw new HostError(`Resolving the dependencies of ${roots.join(", ")} in Debian ${suites.join(" + ")} did not settle.`);
 }
 
 // ---- InRelease ------------------------------------------------------------------------------

@@ -33,6 +33,8 @@ export interface BootPlan {
   viommu?: "intel";
   /** Extra `-device` values as written (e.g. the emulated NIC a level-1 guest passes on). */
   extraDevices?: string[];
+  /** The QEMU build that runs it (a row's `qemu:`); default: the host's qemu-system-<arch>. */
+  qemu?: QemuCommand;
 }
 
 export type MemoryBackendPlan = { kind: "memfd" } | { kind: "file"; path: string };
@@ -70,6 +72,28 @@ const archTraits: Record<Arch, ArchTraits> = {
     panicDevice: ["-device", "pvpanic-pci"],
   },
 };
+
+/** How to start one QEMU build. */
+export interface QemuCommand {
+  /** What is executed: QEMU itself, or the private loader that runs it. */
+  argv0: string;
+  /** Arguments before QEMU's own: the loader's options, QEMU's path and its -L firmware directories. */
+  prefixArgs: string[];
+  /** Environment it needs (QEMU_MODULE_DIR for a private build). */
+  env: Record<string, string>;
+  /** "11.1.3 (Debian 1:11.1.3+ds-1~bpo13+1)", as `--version` says it. */
+  version: string;
+  /** "host", or "debian trixie-backports qemu-system-x86 1:11.1.3+ds-1~bpo13+1". */
+  source: string;
+}
+
+/** Pure: the command line as a shell runs it ("env K=V loader ... qemu ARGS"). */
+export function qemuInvocation(cmd: QemuCommand, args: readonly string[]): { binary: string; args: string[] } {
+  const env = Object.entries(cmd.env).map(([k, v]) => `${k}=${v}`);
+  return env.length
+    ? { binary: "env", args: [...env, cmd.argv0, ...cmd.prefixArgs, ...args] }
+    : { binary: cmd.argv0, args: [...cmd.prefixArgs, ...args] };
+}
 
 export function qemuBinary(arch: Arch): string {
   return archTraits[arch].binary;
@@ -120,7 +144,7 @@ export function buildQemuArgv(plan: BootPlan): { binary: string; args: string[] 
     if (fs.iommuPlatform) props.push("iommu_platform=on");
     args.push("-chardev", `socket,id=vfs${i},path=${fs.socketPath}`, "-device", `vhost-user-fs-pci,${props.join(",")}`);
   });
-  return { binary: t.binary, args };
+  return plan.qemu ? qemuInvocation(plan.qemu, args) : { binary: t.binary, args };
 }
 
 function memoryBackendObject(id: string, b: MemoryBackendPlan, size: string): string {

@@ -20,6 +20,7 @@ import { chooseAccelerators } from "./accels.ts";
 import { kernelArch } from "../spec/platform.ts";
 import type { GuestScheduler } from "../nightly/scheduler.ts";
 import { writeHtmlReports } from "../report/html/write.ts";
+import { hostQemu, provideQemu } from "../qemu/provision.ts";
 
 export interface RunOptions {
   resultsRoot?: string;
@@ -58,7 +59,9 @@ export async function runScenarioFile(file: string, opts: RunOptions = {}): Prom
     const artifact = await resolveKernel(entry, { arch, signal, log: (l: string) => progress.stage(entry.label, l) });
     progress.stage(entry.label, "building guest image");
     const image = await buildGuestImage({ arch, kernel: artifact, signal, log: (l: string) => progress.stage(entry.label, l), extraModules: vfioGuestModules(scenario) });
-    prepared.push({ entry, artifact, image });
+    // QEMU builds as rows: a Debian QEMU is provisioned once (a version Debian lost is exit 2, naming the nearest).
+    const qemu = entry.qemu ? await provideQemu(entry.qemu, arch, hostQemu(arch, tools.qemuVersion), { signal, log: (l: string) => progress.stage(entry.label, l) }) : undefined;
+    prepared.push({ entry, artifact, image, ...(qemu ? { qemu } : {}) });
   }
   const accels = await chooseAccelerators(scenario.machine.accel, prepared, signal);
   const accel = accels.get(prepared[0]!.artifact.arch)!;

@@ -27,6 +27,7 @@ import { serverMarks, serverEvidence, pageSizeLabel, withNotes } from "./server-
 import { loadScaledTimeScale, type LoadSnapshot } from "../nightly/load.ts";
 import { runRowsScheduled } from "../nightly/rows.ts";
 import type { GuestScheduler } from "../nightly/scheduler.ts";
+import type { QemuCommand } from "../qemu/argv.ts";
 
 export interface PreparedKernel {
   entry: KernelEntry;
@@ -34,6 +35,14 @@ export interface PreparedKernel {
   image: GuestImage;
   /** This row's accelerator when the scenario mixes architectures; default env.accel. */
   accel?: Accelerator;
+  /** The QEMU build this row runs (`qemu:`); absent: the host's. */
+  qemu?: QemuCommand;
+}
+
+/** Pure: what a row's heading adds for a QEMU that is not the host's, and its evidence. */
+export function rowQemu(k: Pick<PreparedKernel, "qemu">): { suffix: string; evidence: Record<string, unknown> } {
+  if (!k.qemu || k.qemu.source === "host") return { suffix: "", evidence: {} };
+  return { suffix: `; QEMU ${k.qemu.version}`, evidence: { qemu: { version: k.qemu.version, source: k.qemu.source } } };
 }
 
 export interface RunEnv {
@@ -70,14 +79,14 @@ async function runKernelRow(s: Scenario, k: PreparedKernel, env: RunEnv, run: Ru
   const rowDir = path.join(env.runDir, label);
   const row: KernelRowResult = {
     label,
-    description: k.artifact.description,
+    description: k.artifact.description + rowQemu(k).suffix,
     accel: (k.accel ?? env.accel).name,
     arch: k.artifact.arch,
     // What the row declares until the guest says what it really has ("64K?": not seen yet).
     ...(kernelPageSize(s, k.entry) ? { pageSize: `${kernelPageSize(s, k.entry)}?` } : {}),
     artifacts: {},
     cells: [],
-    evidence: { kernel: k.artifact.identity, release: k.artifact.release, image: k.image.identity },
+    evidence: { kernel: k.artifact.identity, release: k.artifact.release, image: k.image.identity, ...rowQemu(k).evidence },
   };
   // Guests sharing the host's cores run slower: scale with the load so slow never reads as HANG.
   const accel = k.accel ?? env.accel;
@@ -134,6 +143,7 @@ async function runKernelRow(s: Scenario, k: PreparedKernel, env: RunEnv, run: Ru
           bootTimeoutMs: timeouts.bootMs,
           signal: env.signal,
           qemuExtras: env.qemuExtras,
+          ...(k.qemu ? { qemu: k.qemu } : {}),
         });
       } catch (e) {
         const f = e instanceof BootFailure ? e : new BootFailure("infra", (e as Error).message, "");

@@ -125,6 +125,7 @@ function toKernelEntry(label: string, kernel: ScenarioFile["kernels"][string], d
   return {
     label, source: toKernelSource(kernel, dir, flavour), cmdline: kernel.cmdline, expect: kernel.expect,
     ...(kernel.arch ? { arch: kernel.arch } : {}), ...(kernel.pageSize ? { pageSize: kernel.pageSize } : {}),
+    ...(kernel.qemu ? { qemu: { kind: "debian" as const, version: kernel.qemu.debian, ...(kernel.qemu.suite ? { suite: kernel.qemu.suite } : {}) } } : {}),
   };
 }
 

@@ -138,6 +138,15 @@ const debianSchema = strict({
   suite: z.string().optional(),
 });
 
+const qemuSchema = strict({
+  debian: z.string({
+    error: (issue) => typeof issue.input === "number" ? `expected a quoted string like "11.1", got the number ${issue.input}` : undefined,
+  }).meta({ description: 'A QEMU from Debian\'s archive: "11.1" = newest 11.1.x, "11.1.3", or a Debian version; unpacked privately, nothing installed.' }),
+  suite: z.string().optional().meta({ description: "Only this suite (e.g. trixie-backports); default: every suite vmrig searches for kernels." }),
+}).meta({
+  description: "The QEMU this row runs (for vfio.nested: the level-2 QEMU), so QEMU builds can be rows as well as kernels; default: the host's.",
+});
+
 const pathSchema = strict({
   kernel: z.string().min(1),
   modules: z.string().min(1).optional(),
@@ -160,6 +169,7 @@ const kernelSchema = strict({
   expect: z.record(z.string(), expectation()).default({}),
   arch: z.enum(ARCHES).optional().meta({ description: "This row's guest architecture; default machine.arch (a scenario may mix arm64 and x86 rows)." }),
   pageSize: z.enum(PAGE_SIZES).optional().meta({ description: "The page size this kernel must run with (checked in the guest); default machine.pageSize." }),
+  qemu: qemuSchema.optional(),
 }).superRefine(exactlyOneOf(KERNEL_SOURCES, "kernel source"), always).meta(oneKeyOf(KERNEL_SOURCES));
 
 // ---- shares --------------------------------------------------------------------------------

@@ -19,5 +19,7 @@ export const cachePaths = {
   images: () => path.join(cacheDir(), "images"),
   tools: () => path.join(cacheDir(), "tools"),
   virtiofsd: () => path.join(cacheDir(), "tools", "virtiofsd"),
+  /** QEMU builds from Debian's archive, one directory each (harness/qemu/provision.ts). */
+  qemuBuilds: () => path.join(cacheDir(), "tools", "qemu"),
   probes: () => path.join(cacheDir(), "probes"),
 };

@@ -11,7 +11,7 @@ import path from "node:path";
 import type { CellOutcome, CellResult, KernelRowResult, RunResult, Scenario, ShareSpec, WorkloadSpec } from "../types.ts";
 import { bootGuest, BootFailure, type Guest } from "../guest/boot.ts";
 import { generateClientKey } from "../guest/ssh.ts";
-import { memoryOption, qemuBinary, vfioArgs, virtioMemArgs, formatCommandLine, type VfioDevicePlan } from "../qemu/argv.ts";
+import { memoryOption, qemuBinary, qemuInvocation, vfioArgs, virtioMemArgs, formatCommandLine, type QemuCommand, type VfioDevicePlan } from "../qemu/argv.ts";
 import { expectationMet } from "../report/expect.ts";
 import { runCell, workloadShare } from "../run/cell.ts";
 import { collectGuestFacts } from "../run/guest-facts.ts";
@@ -46,19 +46,20 @@ export const HOST_ROOT_SETUP = [
   `for m in dev proc sys tmp run; do mount --rbind /$m ${HOST_ROOT_MOUNT}/$m || exit 1; done`,
 ].join(" && ");
 
-/** Pure: the level-2 QEMU command line (no kernel: its firmware enumerating PCI is the passthrough check). */
-export function levelTwoArgv(s: Scenario, devices: VfioDevicePlan[]): { binary: string; args: string[] } {
+/**
+ * Pure: the level-2 QEMU command line (no kernel: its firmware enumerating PCI is the
+ * passthrough check), run by the row's QEMU build when it names one (QEMU builds as rows).
+ */
+export function levelTwoArgv(s: Scenario, devices: VfioDevicePlan[], qemu?: QemuCommand): { binary: string; args: string[] } {
   const virtioMem = s.memory?.virtioMem ?? [];
-  return {
-    binary: qemuBinary("x86_64"),
-    args: [
+  const args = [
       "-nodefaults", "-machine", "q35,accel=tcg", "-cpu", "max",
       "-m", memoryOption(s.vfio!.nested!.memoryBytes, virtioMem), "-smp", "1",
       "-display", "none", "-no-reboot", "-monitor", "stdio",
       ...virtioMemArgs(virtioMem, false),
       ...vfioArgs(devices),
-    ],
-  };
+  ];
+  return qemu ? qemuInvocation(qemu, args) : { binary: qemuBinary("x86_64"), args };
 }
 
 /**
@@ -69,14 +70,16 @@ export function levelTwoArgv(s: Scenario, devices: VfioDevicePlan[]): { binary: 
 export function levelTwoScript(commandLine: string, runSeconds: number): string {
   const tenths = Math.round(runSeconds * 10);
   return [
-    "d=$(mktemp -d)", "mkfifo $d/in",
+    "trap '' PIPE", "d=$(mktemp -d)", "mkfifo $d/in",
     `(chroot ${HOST_ROOT_MOUNT} ${commandLine} <$d/in >$d/out 2>$d/err; echo $? >$d/rc) &`,
     "exec 3>$d/in",
     // Up to 120 s for QEMU to start (nested TCG is slow); then the firmware's time.
     "i=0; while ! grep -q '(qemu)' $d/out 2>/dev/null && [ ! -e $d/rc ] && [ $i -lt 1200 ]; do usleep 100000; i=$((i+1)); done",
     "echo \"vmrig-l2-ready-after-ds=$i\" >&2",
     `i=0; while [ ! -e $d/rc ] && [ $i -lt ${tenths} ]; do usleep 100000; i=$((i+1)); done`,
-    "echo 'info pci' >&3; usleep 500000; echo quit >&3; exec 3>&-; wait",
+    // A QEMU that refused to start (QEMU >= 10.2 over the mapping budget) has closed the FIFO:
+    // writing to it would kill this shell with SIGPIPE and lose QEMU's message and status.
+    "[ -e $d/rc ] || { echo 'info pci' >&3; usleep 500000; echo quit >&3; }; exec 3>&-; wait",
     "cat $d/out; cat $d/err >&2; rc=$(cat $d/rc); rm -rf $d; exit $rc",
   ].join("\n");
 }
@@ -160,7 +163,8 @@ async function nestedRow(s: Scenario, k: PreparedKernel, env: RunEnv, run: RunRe
     env.progress.stage(label, `level 1 up in ${(guest.bootMs / 1000).toFixed(1)} s`);
     const facts = await collectGuestFacts(guest, s, t.stepMs);
     Object.assign(row.evidence, facts.evidence);
-    const setup = await guest.exec(`${HOST_ROOT_SETUP} && chroot ${HOST_ROOT_MOUNT} ${qemuBinary("x86_64")} --version`, t.stepMs);
+    const probe = k.qemu ? qemuInvocation(k.qemu, ["--version"]) : { binary: qemuBinary("x86_64"), args: ["--version"] };
+    const setup = await guest.exec(`${HOST_ROOT_SETUP} && chroot ${HOST_ROOT_MOUNT} ${formatCommandLine(probe.binary, probe.args)}`, t.stepMs);
     const version = setup.kind === "exited" && setup.code === 0 ? /version\s+(\S+)/.exec(setup.stdout)?.[1] : undefined;
     const problem = facts.problem ?? (version ? undefined : `level 1 cannot run the host's QEMU from ${HOST_ROOT_MOUNT}: ${setup.kind === "exited" ? (setup.stderr.trim() || setup.stdout.trim()).slice(-300) : setup.kind}`);
     if (problem) {
@@ -168,14 +172,15 @@ async function nestedRow(s: Scenario, k: PreparedKernel, env: RunEnv, run: RunRe
       return row;
     }
     row.evidence.levelTwoQemu = version;
-    row.description = `${k.artifact.description}; level 2: QEMU ${version} (this host's, over virtio-fs)`;
+    row.description = `${k.artifact.description}; level 2: QEMU ${version} (${k.qemu ? `Debian's, ${k.qemu.source.split(" ")[1]}` : "this host's"}, over virtio-fs)`;
+    if (k.qemu) row.evidence.levelTwoQemuSource = k.qemu.source;
 
     while (pending.length > 0 && !env.signal.aborted) {
       const w = pending.shift()!;
       env.progress.stage(label, `${w.id} (${s.workloads.indexOf(w) + 1}/${s.workloads.length})`);
       const started = Date.now();
       if (w.kind === "nestedQemu") {
-        const c = await nestedQemuCell(guest, s, w, t.stepMs, rowDir);
+        const c = await nestedQemuCell(guest, s, w, t.stepMs, rowDir, k.qemu);
         record(w, c.outcome, c.evidence, Date.now() - started);
       } else {
         const tag = workloadShare(w);
@@ -207,7 +212,7 @@ async function nestedRow(s: Scenario, k: PreparedKernel, env: RunEnv, run: RunRe
 type NestedQemu = Extract<WorkloadSpec, { kind: "nestedQemu" }>;
 
 /** One level-2 start in level 1: preflight, bind, QEMU, restore; the outcome says what QEMU did and whether the predictor agreed. */
-async function nestedQemuCell(guest: Guest, s: Scenario, w: NestedQemu, stepMs: number, rowDir: string): Promise<{ outcome: CellOutcome; evidence: Record<string, unknown> }> {
+async function nestedQemuCell(guest: Guest, s: Scenario, w: NestedQemu, stepMs: number, rowDir: string, qemu?: QemuCommand): Promise<{ outcome: CellOutcome; evidence: Record<string, unknown> }> {
   const evidence: Record<string, unknown> = {};
   const fs = guestHostFs((c, ms) => guest.exec(c, ms), { name: "level-1 guest", deadlineMs: Math.min(stepMs, 60_000) });
   const vfio = { ...s.vfio!, ...(w.dmaEntryLimit !== undefined ? { dmaEntryLimit: w.dmaEntryLimit } : {}) };
@@ -229,7 +234,7 @@ async function nestedQemuCell(guest: Guest, s: Scenario, w: NestedQemu, stepMs: 
   evidence.changes = binding.changes;
   let outcome: CellOutcome = { kind: "infra", reason: "level-2 start did not finish" };
   try {
-    const { binary, args } = levelTwoArgv(s, binding.qemuDevices);
+    const { binary, args } = levelTwoArgv(s, binding.qemuDevices, qemu);
     const commandLine = formatCommandLine(binary, args);
     evidence.levelTwoCommand = commandLine;
     await writeFile(path.join(rowDir, `level2-${w.id}.cmdline.txt`), commandLine + "\n");

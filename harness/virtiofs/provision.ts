@@ -145,9 +145,9 @@ const runtimeByArch: Record<string, { triplet: string; loader: string }> = {
  * usr/lib/<triplet>; the usual /lib64 (x86) or /lib (arm64) loader names are symlinks with
  * absolute targets, which would lead back to the host's loader, so only real files count.
  */
-export async function locateRuntime(root: string, nodeArch: string): Promise<Pick<ProvisionManifest, "loader" | "libraryPath" | "binary">> {
+export async function locateLoader(root: string, nodeArch: string): Promise<{ loader: string; libraryPath: string[] }> {
   const rt = runtimeByArch[nodeArch];
-  if (!rt) throw new HostError(`Cannot provision virtiofsd for host architecture ${nodeArch} (x64 and arm64 are supported).`);
+  if (!rt) throw new HostError(`Cannot run Debian's programs privately on host architecture ${nodeArch} (x64 and arm64 are supported).`);
   const isRealFile = async (rel: string) => (await fs.lstat(path.join(root, rel)).catch(() => undefined))?.isFile() ?? false;
   const isRealDir = async (rel: string) => (await fs.lstat(path.join(root, rel)).catch(() => undefined))?.isDirectory() ?? false;
   const libDirs = [`usr/lib/${rt.triplet}`, `lib/${rt.triplet}`];
@@ -158,9 +158,16 @@ export async function locateRuntime(root: string, nodeArch: string): Promise<Pic
       break;
     }
   }
-  if (!loader) throw new HostError(`No ${rt.loader} in the unpacked trixie libc6 (${root}).`);
+  if (!loader) throw new HostError(`No ${rt.loader} in the unpacked libc6 (${root}).`);
   const libraryPath: string[] = [];
   for (const d of libDirs) if (await isRealDir(d)) libraryPath.push(d);
+  return { loader, libraryPath };
+}
+
+/** The private loader, libraries and virtiofsd binary in an unpacked trixie virtiofsd. */
+export async function locateRuntime(root: string, nodeArch: string): Promise<Pick<ProvisionManifest, "loader" | "libraryPath" | "binary">> {
+  const { loader, libraryPath } = await locateLoader(root, nodeArch);
+  const isRealFile = async (rel: string) => (await fs.lstat(path.join(root, rel)).catch(() => undefined))?.isFile() ?? false;
   let binary: string | undefined;
   for (const rel of ["usr/libexec/virtiofsd", "usr/bin/virtiofsd"]) {
     if (await isRealFile(rel)) {

@@ -43,6 +43,9 @@ workloads: [{ id: l2, nestedQemu: {} }]
     expect(script).toContain("chroot /vmrig-host qemu-system-x86_64 -monitor stdio <$d/in >$d/out 2>$d/err");
     expect(script).toContain("grep -q '(qemu)' $d/out");
     expect(script).toContain("[ $i -lt 30 ]");
+    // A QEMU that refused to start has closed the FIFO: no monitor writes then (SIGPIPE would lose its message).
+    expect(script).toContain("trap '' PIPE");
+    expect(script).toContain("[ -e $d/rc ] || { echo 'info pci' >&3;");
     expect(HOST_ROOT_SETUP).toContain("mount -t virtiofs -o ro vmrig-hostroot /vmrig-host");
   });
 

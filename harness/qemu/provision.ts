@@ -1,0 +1,161 @@
+// QEMU builds as table rows (issue 7): a row may run a QEMU other than the host's, taken from
+// Debian's archive (`qemu: { debian: "11.1" }` = newest 11.1.x in any suite vmrig knows). Like
+// the private virtiofsd, it is unpacked with its own libc and libraries into vmrig's cache and
+// run through that libc's loader, so a bookworm host runs trixie-backports' or sid's QEMU
+// without installing anything. The command carries its firmware directories (-L) and module
+// directory, because a QEMU started through a loader cannot find them from its own path.
+import fs from "node:fs/promises";
+import path from "node:path";
+import { execa } from "execa";
+import type { Arch, QemuChoice } from "../types.ts";
+import { HostError, VmrigError } from "../util/errors.ts";
+import { cachePaths } from "../util/paths.ts";
+import { buildDirAtomic } from "../util/atomic-fs.ts";
+import { type DebPackage, debianArch, downloadDeb, kernelSuites, loadSuiteIndexes, resolveWithDependencies, unpackDeb } from "../kernels/debian-archive.ts";
+import { compareDebianVersions, nearestVersions, parseVersionSpec, versionMatches } from "../kernels/debian-version.ts";
+import { locateLoader } from "../virtiofs/provision.ts";
+import { qemuBinary, qemuInvocation, type QemuCommand } from "./argv.ts";
+
+export type { QemuCommand } from "./argv.ts";
+
+/** The host's own QEMU for `arch` (found on PATH). */
+export function hostQemu(arch: Arch, version: string): QemuCommand {
+  return { argv0: qemuBinary(arch), prefixArgs: [], env: {}, version, source: "host" };
+}
+
+/** Debian's package holding qemu-system-<arch>. */
+const DEBIAN_PACKAGE: Record<Arch, string> = { x86_64: "qemu-system-x86", aarch64: "qemu-system-arm" };
+
+/** Suites a Debian QEMU's own dependencies come from: its suite, then the release it builds on. */
+export function dependencySuites(suite: string): string[] {
+  if (suite === "experimental") return ["experimental", "sid"];
+  const base = suite.replace(/-(backports|security|updates)$/, "");
+  return base === suite ? [suite] : [suite, base];
+}
+
+/** Debian writes QEMU's upstream version with a repack suffix ("11.1.3+ds"): match without it. */
+const withoutRepack = (v: string) => v.replace(/\+ds\d*(?=-|$)/, "");
+
+/** Pure: the newest package matching `version` (a series "11.1", an upstream "11.1.3" or a Debian version). */
+export function chooseDebianQemu(packages: readonly DebPackage[], version: string): { chosen?: DebPackage; below?: DebPackage; above?: DebPackage } {
+  const spec = parseVersionSpec(version);
+  if (!spec) throw new VmrigError(`qemu.debian: expected a version like "11.1", "11.1.3" or a Debian version, got "${version}"`);
+  const matching = packages.filter((p) => versionMatches(spec, withoutRepack(p.version))).sort((a, b) => compareDebianVersions(b.version, a.version));
+  if (matching[0]) return { chosen: matching[0] };
+  return nearestVersions(version, packages, (p) => withoutRepack(p.version));
+}
+
+const manifestName = "vmrig-qemu.json";
+
+interface QemuManifest {
+  package: string;
+  version: string;
+  suite: string;
+  reported: string;
+  loader: string;
+  libraryPath: string[];
+  binary: string;
+  firmwareDirs: string[];
+  moduleDir?: string;
+  packages: Array<{ name: string; version: string; suite: string }>;
+}
+
+function commandFor(dir: string, m: QemuManifest): QemuCommand {
+  return {
+    argv0: path.join(dir, m.loader),
+    prefixArgs: [
+      "--library-path", m.libraryPath.map((p) => path.join(dir, p)).join(":"),
+      path.join(dir, m.binary),
+      ...m.firmwareDirs.flatMap((d) => ["-L", path.join(dir, d)]),
+    ],
+    env: m.moduleDir ? { QEMU_MODULE_DIR: path.join(dir, m.moduleDir) } : {},
+    version: m.reported,
+    source: `debian ${m.suite} ${m.package} ${m.version}`,
+  };
+}
+
+async function reportedVersion(cmd: QemuCommand): Promise<string | undefined> {
+  const { binary, args } = qemuInvocation(cmd, ["--version"]);
+  const r = await execa(binary, args, { reject: false, timeout: 20_000, all: true });
+  if (r.exitCode !== 0) return undefined;
+  return /QEMU emulator version (\S+(?: \([^)]*\))?)/.exec(String(r.all))?.[1];
+}
+
+const safeName = (s: string) => s.replace(/[^A-Za-z0-9.+~-]+/g, "_");
+
+/**
+ * The QEMU a row asks for: the host's, or a Debian build provisioned into the cache (once).
+ * A version Debian no longer has is a HostError naming the nearest ones.
+ */
+export async function provideQemu(
+  choice: QemuChoice,
+  arch: Arch,
+  host: QemuCommand,
+  opts: { signal?: AbortSignal; log?: (line: string) => void } = {},
+): Promise<QemuCommand> {
+  if (choice.kind === "host") return host;
+  const pkgName = DEBIAN_PACKAGE[arch];
+  const dArch = debianArch(process.arch);
+  if (arch !== "x86_64" && arch !== "aarch64") throw new HostError(`no Debian QEMU package for ${arch}`);
+  const suites = choice.suite ? [choice.suite] : [...kernelSuites];
+  const indexes = await loadSuiteIndexes(suites, dArch, { ...opts, extraPackages: [pkgName] });
+  const candidates = indexes.flatMap((i) => i.packages.filter((p) => p.name === pkgName));
+  const { chosen, below, above } = chooseDebianQemu(candidates, choice.version);
+  if (!chosen) {
+    const near = [below, above].filter((p): p is DebPackage => p !== undefined).map((p) => `${withoutRepack(p.version)} (${p.suite})`);
+    throw new HostError(
+      `QEMU ${choice.version} is not in Debian's ${choice.suite ?? "archive"} (searched ${suites.join(", ")})` +
+        (near.length ? `; nearest available: ${near.join(", ")}` : "; no QEMU package found at all"),
+    );
+  }
+  const dir = path.join(cachePaths.qemuBuilds(), safeName(`${pkgName}_${chosen.version}_${dArch}`));
+  const cached = await readManifest(dir);
+  if (cached) {
+    const cmd = commandFor(dir, cached);
+    if (await reportedVersion(cmd)) return cmd;
+    opts.log?.(`removing unusable provisioned QEMU at ${dir}`);
+    await fs.rm(dir, { recursive: true, force: true });
+  }
+  const packages = await resolveWithDependencies(dependencySuites(chosen.suite), dArch, [pkgName], opts);
+  const root = packages.find((p) => p.name === pkgName)!;
+  opts.log?.(`QEMU ${withoutRepack(root.version)}: ${packages.length} Debian packages (${(packages.reduce((n, p) => n + p.size, 0) / 1e6).toFixed(0)} MB) from ${dependencySuites(chosen.suite).join(" + ")}`);
+  const debs: string[] = [];
+  for (const p of packages) debs.push(await downloadDeb(p, opts));
+  await buildDirAtomic(dir, async (tmp) => {
+    for (const deb of debs) await unpackDeb(deb, tmp, { signal: opts.signal });
+    const { loader, libraryPath } = await locateLoader(tmp, process.arch);
+    const binary = `usr/bin/${qemuBinary(arch)}`;
+    if (!(await fs.stat(path.join(tmp, binary)).catch(() => undefined))) throw new HostError(`no ${binary} in Debian's ${pkgName} ${root.version}`);
+    const triplet = libraryPath[0]!.split("/").pop()!;
+    const moduleDir = [`usr/lib/${triplet}/qemu`].find(Boolean);
+    const firmwareDirs = ["usr/share/qemu", "usr/share/seabios", "usr/lib/ipxe/qemu"];
+    const manifest: QemuManifest = {
+      package: pkgName,
+      version: root.version,
+      suite: root.suite,
+      reported: "",
+      loader,
+      libraryPath,
+      binary,
+      firmwareDirs: (await Promise.all(firmwareDirs.map(async (d) => ((await fs.stat(path.join(tmp, d)).catch(() => undefined))?.isDirectory() ? d : undefined)))).filter((d): d is string => !!d),
+      ...((await fs.stat(path.join(tmp, moduleDir!)).catch(() => undefined))?.isDirectory() ? { moduleDir } : {}),
+      packages: packages.map((p) => ({ name: p.name, version: p.version, suite: p.suite })),
+    };
+    const reported = await reportedVersion(commandFor(tmp, manifest));
+    if (!reported) throw new HostError(`Debian's QEMU ${root.version} does not run on this host (through its own loader in ${tmp}).`);
+    manifest.reported = reported;
+    await fs.writeFile(path.join(tmp, manifestName), JSON.stringify(manifest, null, 2));
+  });
+  const ready = await readManifest(dir);
+  if (!ready) throw new HostError(`The provisioned QEMU in ${dir} has no manifest.`);
+  opts.log?.(`QEMU ${ready.reported} provisioned from Debian ${ready.suite} into ${dir}`);
+  return commandFor(dir, ready);
+}
+
+async function readManifest(dir: string): Promise<QemuManifest | undefined> {
+  try {
+    return JSON.parse(await fs.readFile(path.join(dir, manifestName), "utf8")) as QemuManifest;
+  } catch {
+    return undefined;
+  }
+}
