@@ -19,3 +19,23 @@ export function processesMatching(needle: string | RegExp): Array<{ pid: number;
 
 /** vmrig's own guest processes: QEMU and daemons started with vmrig's scratch directories. */
 export const vmrigProcesses = () => processesMatching(/(qemu-system|virtiofsd|vhost-user-relay).*vmrig-/);
+
+function parentOf(pid: number): number {
+  try {
+    return Number(readFileSync(`/proc/${pid}/stat`, "utf8").replace(/^.*\) /s, "").split(" ")[1]);
+  } catch {
+    return 0;
+  }
+}
+
+/**
+ * vmrig guest processes this test process started (in-process runs: QEMU and daemons are its
+ * descendants), so another vmrig run sharing the machine does not fail the test.
+ */
+export function ownGuestProcesses(): Array<{ pid: number; cmdline: string }> {
+  const ours = (pid: number) => {
+    for (let p = pid; p > 1; p = parentOf(p)) if (p === process.pid) return true;
+    return false;
+  };
+  return vmrigProcesses().filter((p) => ours(p.pid));
+}

@@ -15,7 +15,7 @@ import { preparePristineSource } from "../../harness/kernels/build/source.ts";
 import type { Progress } from "../../harness/run/progress.ts";
 import { repoRoot } from "../../harness/util/paths.ts";
 import { BROKEN_SUBJECT, CULPRIT_SUBJECT, bisectScenarioYaml, makeKernelHistory, type KernelHistory } from "../helpers/kernel-history.ts";
-import { vmrigProcesses } from "../helpers/processes.ts";
+import { ownGuestProcesses } from "../helpers/processes.ts";
 
 const tmp = mkdtempSync(path.join(os.tmpdir(), "vmrig-test-bisect-"));
 /** The bisect's work area in the cache (clone + build directory, ~2 GB): this tree is gone after the test. */
@@ -117,7 +117,7 @@ describe("vmrig bisect on linux-source-7.3 with a readdir regression", () => {
     expect(r.exitCode, String(r.stderr)).toBe(0);
     expect(String(r.stdout)).toContain(`${history.culprit} is the first bad commit`);
 
-    expect(vmrigProcesses()).toEqual([]);
+    expect(ownGuestProcesses()).toEqual([]);
     process.stderr.write(`bisect integration: ${((Date.now() - started) / 1000).toFixed(0)} s\n`);
   }, 40 * 60_000);
 

@@ -7,7 +7,7 @@ import path from "node:path";
 import { runScenarioFile } from "../../harness/run/run-file.ts";
 import { silentProgress, discardOutput, type Progress } from "../../harness/run/progress.ts";
 import { repoRoot } from "../../harness/util/paths.ts";
-import { vmrigProcesses } from "../helpers/processes.ts";
+import { ownGuestProcesses } from "../helpers/processes.ts";
 
 const tmp = mkdtempSync(path.join(os.tmpdir(), "vmrig-test-getdents-"));
 afterAll(() => rmSync(tmp, { recursive: true, force: true }));
@@ -28,7 +28,7 @@ describe("GetDents table from Debian images (scenarios/default.yaml)", () => {
       expect((row.evidence.swiotlb as { io_tlb_used_hiwater: number }).io_tlb_used_hiwater).toBeGreaterThan(0);
     }
     expect(readFileSync(path.join(runDir, "debian-6.18.15/relay-share.log"), "utf8")).toContain("added 0x200000000");
-    expect(vmrigProcesses()).toEqual([]);
+    expect(ownGuestProcesses()).toEqual([]);
   }, 900_000);
 
   it("the same 6.18.15 kernel without the relay passes: ACCESS_PLATFORM is what makes virtio-fs bounce", async () => {

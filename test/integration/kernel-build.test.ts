@@ -17,7 +17,7 @@ import { PatchError } from "../../harness/kernels/build/patches.ts";
 import { runScenarioFile } from "../../harness/run/run-file.ts";
 import { discardOutput, type Progress } from "../../harness/run/progress.ts";
 import { cacheDir, repoRoot } from "../../harness/util/paths.ts";
-import { vmrigProcesses } from "../helpers/processes.ts";
+import { ownGuestProcesses } from "../helpers/processes.ts";
 
 const tmp = mkdtempSync(path.join(os.tmpdir(), "vmrig-test-kbuild-"));
 afterAll(() => rmSync(tmp, { recursive: true, force: true }));
@@ -33,21 +33,7 @@ const log = (l: string) => {
 const quiet: Progress = { info: log, stage: (k, w) => log(`[${k}] ${w}`), cell: () => undefined, done: () => undefined };
 const sink = discardOutput;
 
-/** vmrig guest processes this test started (other vmrig runs may share the machine). */
-function ownGuestProcesses() {
-  const parentOf = (pid: number) => {
-    try {
-      return Number(readFileSync(`/proc/${pid}/stat`, "utf8").replace(/^.*\) /s, "").split(" ")[1]);
-    } catch {
-      return 0;
-    }
-  };
-  const ours = (pid: number) => {
-    for (let p = pid; p > 1; p = parentOf(p)) if (p === process.pid) return true;
-    return false;
-  };
-  return vmrigProcesses().filter((p) => ours(p.pid));
-}
+
 
 function scenario(name: string, body: string): string {
   const f = path.join(tmp, `${name}.yaml`);

@@ -6,7 +6,7 @@ import os from "node:os";
 import path from "node:path";
 import { runScenarioFile } from "../../harness/run/run-file.ts";
 import { silentProgress, discardOutput, type Progress } from "../../harness/run/progress.ts";
-import { vmrigProcesses, processesMatching } from "../helpers/processes.ts";
+import { ownGuestProcesses, processesMatching } from "../helpers/processes.ts";
 
 const tmp = mkdtempSync(path.join(os.tmpdir(), "vmrig-test-run-"));
 afterAll(() => rmSync(tmp, { recursive: true, force: true }));
@@ -59,7 +59,7 @@ expect: { default: PASS }
       expect(existsSync(path.join(runDir, f)), f).toBe(true);
     }
     expect(readFileSync(path.join(runDir, "debian-6.12/qemu-cmdline.txt"), "utf8")).toContain("vhost-user-fs-pci");
-    expect(vmrigProcesses()).toEqual([]);
+    expect(ownGuestProcesses()).toEqual([]);
   }, 900_000);
 
   it("stops the VM and reports INFRA when virtiofsd is killed mid-workload, leaving no process", async () => {
@@ -95,6 +95,6 @@ workloads:
     expect(JSON.stringify(cells[0]!.outcome)).toMatch(/virtiofsd\[share\] exited \(signal SIGKILL\)/);
     // The next workload ran on a fresh guest with a fresh virtiofsd.
     expect(cells[1]!.outcome.kind).toBe("pass");
-    expect(vmrigProcesses()).toEqual([]);
+    expect(ownGuestProcesses()).toEqual([]);
   }, 900_000);
 });

@@ -9,7 +9,7 @@ import { silentProgress, discardOutput, type Progress } from "../../harness/run/
 import { HostError } from "../../harness/util/errors.ts";
 import { pendingCleanups } from "../../harness/util/cleanup.ts";
 import { repoRoot } from "../../harness/util/paths.ts";
-import { vmrigProcesses } from "../helpers/processes.ts";
+import { ownGuestProcesses } from "../helpers/processes.ts";
 
 const tmp = mkdtempSync(path.join(os.tmpdir(), "vmrig-test-vfio-"));
 afterAll(() => rmSync(tmp, { recursive: true, force: true }));
@@ -52,7 +52,7 @@ describe("hardware-free VFIO: level-2 QEMU in a level-1 guest with an emulated I
     expect(String(row.evidence.levelTwoQemu)).toMatch(/^\d+\.\d+/);
     expect(readFileSync(path.join(runDir, "debian-6.12", "qemu-cmdline.txt"), "utf8")).toContain("intel-iommu,intremap=on,caching-mode=on");
     expect(existsSync(path.join(runDir, "debian-6.12", "level2-exceeds.stderr.txt"))).toBe(true);
-    expect(vmrigProcesses()).toEqual([]);
+    expect(ownGuestProcesses()).toEqual([]);
     expect(pendingCleanups()).toEqual([]);
     console.log(`vfio nested scenario: ${((Date.now() - started) / 1000).toFixed(0)} s`);
   }, 900_000);
