@@ -3,6 +3,7 @@ import { kernelArch } from "../spec/platform.ts";
 import { resolveKernel } from "../kernels/provider.ts";
 import { buildGuestImage } from "../image/build.ts";
 import { provisionVirtiofsd } from "../virtiofs/provision.ts";
+import { hostQemu, provideQemu } from "../qemu/provision.ts";
 import { buildRelay } from "../virtiofs/relay.ts";
 import { ExitCode } from "../util/errors.ts";
 import { cacheDir } from "../util/paths.ts";
@@ -20,6 +21,11 @@ export async function runSetup(scenarios: string[], signal: AbortSignal): Promis
   for (const file of scenarios) {
     const s = await loadScenario(file);
     for (const k of s.kernels) {
+      if (k.qemu) {
+        const arch = kernelArch(s, k);
+        const q = await provideQemu(k.qemu, arch, hostQemu(arch, "host"), { signal, log: (l: string) => say(`${k.label}: ${l}`) });
+        say(`${s.name}/${k.label}: QEMU ${q.version} (${q.source})`);
+      }
       if (k.source.kind === "build") {
         say(`${s.name}/${k.label}: built kernels are not provisioned by setup yet`);
         continue;

@@ -78,7 +78,7 @@ function computeInputs(run: RunRecord, row: KernelRowResult, workload: string): 
   const out: CellInputs = {
     kernel: { value: identity || row.description, show: `${row.description || row.label}${identity ? ` [${short(identity, 90)}]` : ""}` },
     image: { value: String(ev.image ?? ""), show: String(ev.image ?? "unknown") },
-    qemu: { value: h.qemu ?? "", show: `QEMU ${h.qemu ?? "unknown"}` },
+    qemu: rowQemuInput(h.qemu, ev),
     virtiofsd: { value: h.virtiofsd ?? "", show: `virtiofsd ${h.virtiofsd ?? "unknown"}` },
     host: { value: h.hostname, show: h.hostname },
     accel: { value: row.accel ?? h.accel ?? "", show: row.accel ?? h.accel ?? "unknown" },
@@ -93,6 +93,14 @@ function computeInputs(run: RunRecord, row: KernelRowResult, workload: string): 
   const cell = row.cells.find((c) => c.workload === workload);
   if (cell) out.expected = { value: stable(cell.expected), show: describeExpectation(cell.expected) };
   return out;
+}
+
+/** The QEMU a row ran: its own build (`qemu:`, or level 2's under vfio.nested) when it names one, else the host's. */
+function rowQemuInput(hostQemu: string | undefined, ev: Record<string, unknown>): { value: string; show: string } {
+  const own = ev.qemu as { version?: string; source?: string } | undefined;
+  if (own?.version) return { value: `${own.source ?? ""} ${own.version}`, show: `QEMU ${own.version} (${own.source ?? "row"})` };
+  if (typeof ev.levelTwoQemuSource === "string") return { value: ev.levelTwoQemuSource, show: `level-2 QEMU ${ev.levelTwoQemu ?? ""} (${ev.levelTwoQemuSource})` };
+  return { value: hostQemu ?? "", show: `QEMU ${hostQemu ?? "unknown"}` };
 }
 
 export interface InputChange {

@@ -12,7 +12,7 @@ import { HostError, VmrigError } from "../util/errors.ts";
 import { cachePaths } from "../util/paths.ts";
 import { buildDirAtomic } from "../util/atomic-fs.ts";
 import { type DebPackage, debianArch, downloadDeb, kernelSuites, loadSuiteIndexes, resolveWithDependencies, unpackDeb } from "../kernels/debian-archive.ts";
-import { compareDebianVersions, nearestVersions, parseVersionSpec, versionMatches } from "../kernels/debian-version.ts";
+import { compareDebianVersions, nearestVersions, parseVersionSpec, upstreamVersion, versionMatches } from "../kernels/debian-version.ts";
 import { locateLoader } from "../virtiofs/provision.ts";
 import { qemuBinary, qemuInvocation, type QemuCommand } from "./argv.ts";
 
@@ -40,7 +40,8 @@ const withoutRepack = (v: string) => v.replace(/\+ds\d*(?=-|$)/, "");
 export function chooseDebianQemu(packages: readonly DebPackage[], version: string): { chosen?: DebPackage; below?: DebPackage; above?: DebPackage } {
   const spec = parseVersionSpec(version);
   if (!spec) throw new VmrigError(`qemu.debian: expected a version like "11.1", "11.1.3" or a Debian version, got "${version}"`);
-  const matching = packages.filter((p) => versionMatches(spec, withoutRepack(p.version))).sort((a, b) => compareDebianVersions(b.version, a.version));
+  // A Debian version is matched as written; series and upstream versions without the repack suffix.
+  const matching = packages.filter((p) => versionMatches(spec, spec.kind === "debian" ? p.version : withoutRepack(p.version))).sort((a, b) => compareDebianVersions(b.version, a.version));
   if (matching[0]) return { chosen: matching[0] };
   return nearestVersions(version, packages, (p) => withoutRepack(p.version));
 }
@@ -102,7 +103,15 @@ export async function provideQemu(
   const candidates = indexes.flatMap((i) => i.packages.filter((p) => p.name === pkgName));
   const { chosen, below, above } = chooseDebianQemu(candidates, choice.version);
   if (!chosen) {
-    const near = [below, above].filter((p): p is DebPackage => p !== undefined).map((p) => `${withoutRepack(p.version)} (${p.suite})`);
+    // Debian moved on, but a build provisioned earlier still answers the same question.
+    const kept = await provisionedBuilds(pkgName, dArch);
+    const reuse = chooseDebianQemu(kept.map((k) => k.pkg), choice.version).chosen;
+    const hit = reuse && kept.find((k) => k.pkg === reuse);
+    if (hit && (await reportedVersion(commandFor(hit.dir, hit.manifest)))) {
+      opts.log?.(`QEMU ${choice.version} is no longer in Debian's archive; using the copy provisioned earlier (${hit.manifest.version})`);
+      return commandFor(hit.dir, hit.manifest);
+    }
+    const near = [below, above].filter((p): p is DebPackage => p !== undefined).map((p) => `${upstreamVersion(withoutRepack(p.version))} (${p.suite})`);
     throw new HostError(
       `QEMU ${choice.version} is not in Debian's ${choice.suite ?? "archive"} (searched ${suites.join(", ")})` +
         (near.length ? `; nearest available: ${near.join(", ")}` : "; no QEMU package found at all"),
@@ -118,7 +127,7 @@ export async function provideQemu(
   }
   const packages = await resolveWithDependencies(dependencySuites(chosen.suite), dArch, [pkgName], opts);
   const root = packages.find((p) => p.name === pkgName)!;
-  opts.log?.(`QEMU ${withoutRepack(root.version)}: ${packages.length} Debian packages (${(packages.reduce((n, p) => n + p.size, 0) / 1e6).toFixed(0)} MB) from ${dependencySuites(chosen.suite).join(" + ")}`);
+  opts.log?.(`QEMU ${upstreamVersion(withoutRepack(root.version))}: ${packages.length} Debian packages (${(packages.reduce((n, p) => n + p.size, 0) / 1e6).toFixed(0)} MB) from ${dependencySuites(chosen.suite).join(" + ")}`);
   const debs: string[] = [];
   for (const p of packages) debs.push(await downloadDeb(p, opts));
   await buildDirAtomic(dir, async (tmp) => {
@@ -150,6 +159,21 @@ export async function provideQemu(
   if (!ready) throw new HostError(`The provisioned QEMU in ${dir} has no manifest.`);
   opts.log?.(`QEMU ${ready.reported} provisioned from Debian ${ready.suite} into ${dir}`);
   return commandFor(dir, ready);
+}
+
+/** Debian QEMU builds already in the cache, as packages (for matching a version against them). */
+async function provisionedBuilds(pkgName: string, dArch: string): Promise<Array<{ dir: string; manifest: QemuManifest; pkg: DebPackage }>> {
+  const root = cachePaths.qemuBuilds();
+  const names = await fs.readdir(root).catch(() => [] as string[]);
+  const out: Array<{ dir: string; manifest: QemuManifest; pkg: DebPackage }> = [];
+  for (const name of names.filter((n) => n.startsWith(`${pkgName}_`) && n.endsWith(`_${dArch}`))) {
+    const dir = path.join(root, name);
+    const manifest = await readManifest(dir);
+    if (!manifest) continue;
+    const pkg: DebPackage = { name: pkgName, version: manifest.version, architecture: dArch, suite: manifest.suite, archiveUrl: "", filename: "", size: 0, sha256: "", depends: "", fields: {} };
+    out.push({ dir, manifest, pkg });
+  }
+  return out;
 }
 
 async function readManifest(dir: string): Promise<QemuManifest | undefined> {

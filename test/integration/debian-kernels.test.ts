@@ -14,6 +14,8 @@ import { bzImageRelease } from "../../harness/kernels/path.ts";
 import { downloadDeb, loadSuiteIndex, unpackDeb, verifyClearsigned } from "../../harness/kernels/debian-archive.ts";
 import { compareDebianVersions } from "../../harness/kernels/debian-version.ts";
 import { findVirtiofsd, provisionVirtiofsd } from "../../harness/virtiofs/provision.ts";
+import { hostQemu, provideQemu } from "../../harness/qemu/provision.ts";
+import { qemuInvocation } from "../../harness/qemu/argv.ts";
 
 const minutes = (n: number) => n * 60_000;
 
@@ -150,5 +152,30 @@ describe("virtiofsd provisioning", () => {
     // Reused, not unpacked again: the same file, untouched.
     expect((await fs.stat(cmd.argv0)).mtimeMs).toBe(provisioned.mtimeMs);
     expect(await findVirtiofsd()).toEqual(cmd);
+  });
+});
+
+describe("QEMU builds from Debian's archive (rows with qemu:)", () => {
+  const host = hostQemu("x86_64", "host");
+  it("provisions Debian's QEMU 11.1 with its own libraries and firmware, and it runs here", { timeout: minutes(15) }, async () => {
+    const lines: string[] = [];
+    const cmd = await provideQemu({ kind: "debian", version: "11.1" }, "x86_64", host, { signal: AbortSignal.timeout(minutes(14)), log: (l) => lines.push(l) });
+    expect(cmd.version).toMatch(/^11\.1\.\d+ \(Debian /);
+    expect(cmd.source).toMatch(/^debian \S+ qemu-system-x86 1:11\.1\./);
+    // It starts a machine with its own firmware (-L) and modules, not the host's 10.0 ones.
+    const { binary, args } = qemuInvocation(cmd, ["-nodefaults", "-machine", "q35,accel=tcg", "-display", "none", "-monitor", "stdio", "-S"]);
+    const r = await execa(binary, args, { input: "info version\nquit\n", reject: false, timeout: 60_000 });
+    expect(r.exitCode, r.stderr).toBe(0);
+    expect(r.stdout).toMatch(/^11\.1\.\d+/m);
+    // The second call reuses the unpacked build: no package is downloaded or unpacked again.
+    const again: string[] = [];
+    expect(await provideQemu({ kind: "debian", version: "11.1" }, "x86_64", host, { log: (l) => again.push(l) })).toEqual(cmd);
+    expect(again.filter((l) => /^downloading |provisioned/.test(l))).toEqual([]);
+  });
+
+  it("says a QEMU version Debian does not have is gone, naming the nearest", { timeout: minutes(10) }, async () => {
+    const err = await provideQemu({ kind: "debian", version: "10.2" }, "x86_64", host).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(HostError);
+    expect((err as Error).message).toMatch(/^QEMU 10\.2 is not in Debian's archive \(searched bookworm, .*\); nearest available: 10\.\d+\.\d+ \(\S+\), 11\.\d+\.\d+ \(\S+\)$/);
   });
 });

@@ -17,12 +17,12 @@ const quiet: Progress = silentProgress;
 const sink = discardOutput;
 
 describe("hardware-free VFIO: level-2 QEMU in a level-1 guest with an emulated IOMMU", () => {
-  it("passes a device through; 1023 mappings fit a limit of 1023; at 1022 the predictor says exceeds by 1 and QEMU 10.0 warns", async () => {
+  it("passes a device through; 1023 mappings fit a limit of 1023; at 1022 the predictor says exceeds by 1: QEMU 10.0 warns, Debian's QEMU 11.1 refuses the device", async () => {
     const started = Date.now();
     const { result, runDir, exitCode } = await runScenarioFile(path.join(repoRoot, "scenarios", "vfio-mapping-budget.yaml"), {
       resultsRoot: path.join(tmp, "results"), progress: quiet, out: sink,
     });
-    const row = result.rows[0]!;
+    const row = result.rows.find((r) => r.label === "debian-6.12")!;
     const cells = Object.fromEntries(row.cells.map((c) => [c.workload, c]));
     const ev = (id: string) => cells[id]!.evidence as Record<string, any>;
 
@@ -47,6 +47,24 @@ describe("hardware-free VFIO: level-2 QEMU in a level-1 guest with an emulated I
     // Level 1 was put back every time: driver and limit.
     for (const id of ["passthrough", "fits", "exceeds"]) expect(ev(id).restore.failed).toEqual([]);
     expect(ev("exceeds").restore.restored).toEqual(["0000:00:06.0 back to virtio-pci", "dma_entry_limit back to 65535"]);
+
+    // The second row: the same kernel, level 2 run by Debian's QEMU 11.1 (provisioned privately).
+    const row11 = result.rows.find((r) => r.label === "qemu-11.1")!;
+    expect(String(row11.evidence.levelTwoQemu)).toMatch(/^11\.1\./);
+    expect(row11.description).toMatch(/level 2: QEMU 11\.1\.\d+ \(Debian's, /);
+    const cells11 = Object.fromEntries(row11.cells.map((c) => [c.workload, c]));
+    const ev11 = (id: string) => cells11[id]!.evidence as Record<string, any>;
+    expect(cells11.passthrough!.outcome).toMatchObject({ kind: "pass" });
+    expect(cells11.fits!.outcome).toMatchObject({ kind: "pass" });
+    expect(ev11("fits").qemuDmaWarnings).toEqual([]);
+    // 10.2 and later refuse at init what 10.0 only warned about: same numbers, QEMU exits.
+    expect(cells11.exceeds!.outcome).toMatchObject({ kind: "fail", detail: expect.stringMatching(/^QEMU refused the device \(exceeds by 1: .*memory listener initialization failed: .*possibly running out of DMA mappings/) });
+    expect(cells11.exceeds!.met).toBe(true);
+    expect(ev11("exceeds").qemuDmaWarnings).toEqual([expect.objectContaining({ severity: "error", maxMappings: 1022, maxMemslots: 512 })]);
+    expect(ev11("exceeds").predictorAgrees).toEqual({ agrees: true, mismatches: [] });
+    expect(ev11("exceeds").qemuExit).toBe(1);
+    expect(readFileSync(path.join(runDir, "qemu-11.1", "level2-exceeds.cmdline.txt"), "utf8")).toMatch(/^env QEMU_MODULE_DIR=\S+ \S+ld-linux-x86-64\.so\.2 --library-path /);
+    for (const id of ["passthrough", "fits", "exceeds"]) expect(ev11(id).restore.failed).toEqual([]);
 
     expect(exitCode).toBe(0);
     expect(String(row.evidence.levelTwoQemu)).toMatch(/^\d+\.\d+/);

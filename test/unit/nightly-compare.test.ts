@@ -86,6 +86,16 @@ describe("compareRuns", () => {
     expect(w2.changes.map((x) => x.what)).toEqual(["virtiofsd", "spec.workload"]);
   });
 
+  it("sees a row's own QEMU build (qemu:) change as a QEMU change, not the host's", () => {
+    const a = fakeRun({ stamp: night(1), yaml: yaml("6.12"), kernels: [{ label: "moving", identity: "k", cells: { w1: PASS } }] });
+    const b = fakeRun({ stamp: night(2), yaml: yaml("6.12"), kernels: [{ label: "moving", identity: "k", cells: { w1: FAIL } }] });
+    a.result.rows[0]!.evidence = { ...a.result.rows[0]!.evidence, qemu: { version: "11.1.3 (Debian 1:11.1.3+ds-1)", source: "debian sid qemu-system-x86 1:11.1.3+ds-1" } };
+    b.result.rows[0]!.evidence = { ...b.result.rows[0]!.evidence, qemu: { version: "11.2.0 (Debian 1:11.2.0+ds-1)", source: "debian sid qemu-system-x86 1:11.2.0+ds-1" } };
+    const w1 = compareRuns(a, b).cells[0]!;
+    expect(w1.cls).toBe("regression");
+    expect(w1.changes).toEqual([expect.objectContaining({ what: "qemu", from: expect.stringContaining("QEMU 11.1.3"), to: expect.stringContaining("QEMU 11.2.0") })]);
+  });
+
   it("flags a flip with identical inputs as flaky, and lists new and removed cells", () => {
     const a = fakeRun({ stamp: night(1), yaml: yaml("6.12"), kernels: [{ label: "moving", identity: "k", cells: { w1: PASS, w2: PASS } }] });
     const b = fakeRun({ stamp: night(2), yaml: yaml("6.12"), kernels: [

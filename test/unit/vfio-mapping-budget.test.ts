@@ -159,6 +159,17 @@ describe("QEMU's own numbers", () => {
     const line = "qemu-system-x86_64: -device vfio-pci,host=0000:01:00.0: vfio 0000:01:00.0: vfio_ram_discard_register_listener: possibly running out of DMA mappings. E.g., try increasing the 'block-size' of virtio-mem devies. Maximum possible DMA mappings: 65535, Maximum possible memslots: 32764";
     expect(parseQemuDmaWarnings(line)).toMatchObject([{ severity: "error", function: "vfio_ram_discard_register_listener", maxMappings: 65535, maxMemslots: 32764 }]);
   });
+
+  it("reads what Debian's QEMU 11.1.3 printed when it refused the device in level 2 (captured), and agrees with the prediction", () => {
+    const stderr = [
+      "vmrig-l2-ready-after-ds=40",
+      "qemu-system-x86_64: -device vfio-pci,host=0000:00:06.0: vfio 0000:00:06.0: failed to setup container for group 4: memory listener initialization failed: Region vm0-mem: vfio_ram_discard_register_listener: possibly running out of DMA mappings. E.g., try increasing the 'block-size' of virtio-mem devies. Maximum possible DMA mappings: 1022, Maximum possible memslots: 512",
+    ].join("\n");
+    const w = parseQemuDmaWarnings(stderr);
+    expect(w).toEqual([expect.objectContaining({ severity: "error", function: "vfio_ram_discard_register_listener", maxMappings: 1022, maxMemslots: 512, device: "-device vfio-pci,host=0000:00:06.0" })]);
+    const p = predictDmaMappingBudget({ sections: one(1 * G, 2 * M), maxMemslots: 512, limit: 1022 });
+    expect(compareWithQemu(p, w)).toEqual({ agrees: true, mismatches: [] });
+  });
 });
 
 describe("against every run captured from QEMU 10.0.2 (level-2 QEMU in a level-1 guest, TCG)", () => {
