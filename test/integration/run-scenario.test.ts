@@ -62,6 +62,36 @@ expect: { default: PASS }
     expect(ownGuestProcesses()).toEqual([]);
   }, 900_000);
 
+  it("boots a row with Debian's QEMU 11.1 (qemu:) beside a row with the host's, both over virtio-fs", async () => {
+    const file = scenario(
+      "qemu-rows",
+      `machine: { arch: x86_64, memory: 1G, cpus: 2 }
+kernels:
+  host-qemu: { debian: { version: "7.3", flavour: cloud-amd64 } }
+  qemu-11.1: { debian: { version: "7.3", flavour: cloud-amd64 }, qemu: { debian: "11.1" } }
+shares:
+  - { tag: share }
+workloads:
+  - { id: getdents-1M, readdir: { share: share, entries: 1500, bufferSize: 1M } }
+  - { id: read-1M, read: { share: share, size: 8M, blockSize: 1M } }
+expect: { default: PASS }
+`,
+    );
+    const { result, runDir, exitCode } = await runScenarioFile(file, { resultsRoot: path.join(tmp, "results"), progress: quiet, out: sink });
+    expect(exitCode).toBe(0);
+    const [host, own] = result.rows;
+    expect(host!.evidence.qemu).toBeUndefined();
+    expect(own!.evidence.qemu).toMatchObject({ version: expect.stringMatching(/^11\.1\./), source: expect.stringMatching(/^debian \S+ qemu-system-x86 /) });
+    expect(own!.description).toMatch(/; QEMU 11\.1\.\d+ \(Debian /);
+    expect(own!.cells.map((c) => c.outcome.kind)).toEqual(["pass", "pass"]);
+    // The exact command line: the private loader runs Debian's 11.1 binary with its own firmware directory.
+    const cmdline = readFileSync(path.join(runDir, "qemu-11.1", "qemu-cmdline.txt"), "utf8");
+    expect(cmdline).toMatch(/^env QEMU_MODULE_DIR=\S+ \S+\/ld-linux-x86-64\.so\.2 --library-path \S+ \S+\/usr\/bin\/qemu-system-x86_64 -L \S+\/usr\/share\/qemu /);
+    expect(cmdline).toContain("vhost-user-fs-pci");
+    expect(readFileSync(path.join(runDir, "host-qemu", "qemu-cmdline.txt"), "utf8")).toMatch(/^qemu-system-x86_64 /);
+    expect(ownGuestProcesses()).toEqual([]);
+  }, 900_000);
+
   it("stops the VM and reports INFRA when virtiofsd is killed mid-workload, leaving no process", async () => {
     const file = scenario(
       "kill-virtiofsd",
