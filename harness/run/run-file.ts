@@ -109,7 +109,9 @@ export async function runScenarioFile(file: string, opts: RunOptions = {}): Prom
   result.finishedAt = new Date().toISOString();
   await writeJson(result);
   await writeAtomic(path.join(runDir, "results.md"), renderMarkdown(result));
-  await writeAtomic(path.join(runDir, "junit.xml"), renderJUnit(result));
+  // CI checks out the repository: results under it are attached by their path in it.
+  const inRepo = !path.relative(repoRoot, runDir).startsWith("..");
+  await writeAtomic(path.join(runDir, "junit.xml"), renderJUnit(result, { attachmentBase: inRepo ? path.relative(repoRoot, runDir) : runDir }));
   await writeHtmlReports(runDir, resultsRoot).catch((e: Error) => progress.info(`report.html not written: ${e.message}`));
   const out = opts.out ?? process.stdout;
   out.write("\n" + renderTerminalTable(result, { color: opts.color ?? Boolean((out as NodeJS.WriteStream).isTTY) }) + "\n");

@@ -263,6 +263,16 @@ describe("renderJUnit", () => {
     expect(xml).toContain("BUG: kernel NULL pointer dereference, address: 0000000000000000");
   });
 
+  it("attaches each cell's artifacts for Jenkins and GitLab, a stack dump only to its own workload", () => {
+    const run = sampleRun();
+    run.rows[0]!.artifacts["stacks-getdents"] = "rows/stock/stacks-getdents.txt";
+    const attached = renderJUnit(run, { attachmentBase: "results/s/2026-11-21T00-00-00Z" });
+    assertWellFormed(attached);
+    expect(attached).toContain("[[ATTACHMENT|results/s/2026-11-21T00-00-00Z/rows/stock/console.log]]");
+    expect(count(attached, /stacks-getdents\.txt\]\]/g)).toBe(1);
+    expect(xml).not.toContain("[[ATTACHMENT|");
+  });
+
   it("skips the cells an interrupted run never reached", () => {
     const partial = renderJUnit(sampleRun(false));
     assertWellFormed(partial);
