@@ -11,7 +11,7 @@ import type { Arch, QemuChoice } from "../types.ts";
 import { HostError, VmrigError } from "../util/errors.ts";
 import { cachePaths } from "../util/paths.ts";
 import { buildDirAtomic } from "../util/atomic-fs.ts";
-import { type DebPackage, debianArch, downloadDeb, kernelSuites, loadSuiteIndexes, resolveWithDependencies, unpackDeb } from "../kernels/debian-archive.ts";
+import { type DebPackage, debianArch, downloadDeb, isOffline, kernelSuites, loadSuiteIndexes, resolveWithDependencies, unpackDeb } from "../kernels/debian-archive.ts";
 import { compareDebianVersions, nearestVersions, parseVersionSpec, upstreamVersion, versionMatches } from "../kernels/debian-version.ts";
 import { locateLoader } from "../virtiofs/provision.ts";
 import { qemuBinary, qemuInvocation, type QemuCommand } from "./argv.ts";
@@ -98,15 +98,19 @@ export async function provideQemu(
   const pkgName = DEBIAN_PACKAGE[arch];
   const dArch = debianArch(process.arch);
   if (arch !== "x86_64" && arch !== "aarch64") throw new HostError(`no Debian QEMU package for ${arch}`);
+  if (isOffline()) {
+    // No archive: a build provisioned earlier is the only answer.
+    const hit = await provisionedMatch(pkgName, dArch, choice.version);
+    if (hit) return commandFor(hit.dir, hit.manifest);
+    throw new HostError(`VMRIG_OFFLINE=1 but no QEMU ${choice.version} was provisioned in ${cachePaths.qemuBuilds()}: run once online (npm run setup -- <scenario>).`);
+  }
   const suites = choice.suite ? [choice.suite] : [...kernelSuites];
   const indexes = await loadSuiteIndexes(suites, dArch, { ...opts, extraPackages: [pkgName] });
   const candidates = indexes.flatMap((i) => i.packages.filter((p) => p.name === pkgName));
   const { chosen, below, above } = chooseDebianQemu(candidates, choice.version);
   if (!chosen) {
     // Debian moved on, but a build provisioned earlier still answers the same question.
-    const kept = await provisionedBuilds(pkgName, dArch);
-    const reuse = chooseDebianQemu(kept.map((k) => k.pkg), choice.version).chosen;
-    const hit = reuse && kept.find((k) => k.pkg === reuse);
+    const hit = await provisionedMatch(pkgName, dArch, choice.version);
     if (hit && (await reportedVersion(commandFor(hit.dir, hit.manifest)))) {
       opts.log?.(`QEMU ${choice.version} is no longer in Debian's archive; using the copy provisioned earlier (${hit.manifest.version})`);
       return commandFor(hit.dir, hit.manifest);
@@ -174,6 +178,13 @@ async function provisionedBuilds(pkgName: string, dArch: string): Promise<Array<
     out.push({ dir, manifest, pkg });
   }
   return out;
+}
+
+/** The newest provisioned build matching `version`, if any. */
+async function provisionedMatch(pkgName: string, dArch: string, version: string) {
+  const kept = await provisionedBuilds(pkgName, dArch);
+  const best = chooseDebianQemu(kept.map((k) => k.pkg), version).chosen;
+  return best ? kept.find((k) => k.pkg === best) : undefined;
 }
 
 async function readManifest(dir: string): Promise<QemuManifest | undefined> {

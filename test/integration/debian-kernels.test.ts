@@ -171,6 +171,17 @@ describe("QEMU builds from Debian's archive (rows with qemu:)", () => {
     const again: string[] = [];
     expect(await provideQemu({ kind: "debian", version: "11.1" }, "x86_64", host, { log: (l) => again.push(l) })).toEqual(cmd);
     expect(again.filter((l) => /^downloading |provisioned/.test(l))).toEqual([]);
+
+    // Offline, the provisioned build is the answer; a version never provisioned is a clear refusal.
+    const saved = process.env.VMRIG_OFFLINE;
+    process.env.VMRIG_OFFLINE = "1";
+    try {
+      expect(await provideQemu({ kind: "debian", version: "11.1" }, "x86_64", host)).toEqual(cmd);
+      await expect(provideQemu({ kind: "debian", version: "9.2" }, "x86_64", host)).rejects.toThrow(/^VMRIG_OFFLINE=1 but no QEMU 9\.2 was provisioned in /);
+    } finally {
+      if (saved === undefined) delete process.env.VMRIG_OFFLINE;
+      else process.env.VMRIG_OFFLINE = saved;
+    }
   });
 
   it("says a QEMU version Debian does not have is gone, naming the nearest", { timeout: minutes(10) }, async () => {
