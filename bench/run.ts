@@ -4,7 +4,8 @@
 //   2. the default scenario's wall time, split into prepare / boot / workloads / teardown.
 //   3. (arm64) boot to SSH of arm64 guests with 4K, 16K and 64K pages beside x86 (bench/arm64.ts).
 //   4. matrix: 4 kernels x 3 workloads, serial vs --jobs auto in the same run (bench/matrix.ts).
-// Select with `npm run bench -- boot`, `-- scenario`, `-- relay`, `-- arm64` or `-- matrix`; default all.
+//   5. relay: the ACCESS_PLATFORM relay's cost; qemu: a row's Debian QEMU 11.1 against the host's.
+// Select with `npm run bench -- boot`, `-- scenario`, `-- relay`, `-- qemu`, `-- arm64` or `-- matrix`; default all.
 import { execa } from "execa";
 import { mkdtemp, rm, writeFile, chmod } from "node:fs/promises";
 import os from "node:os";
@@ -123,46 +124,54 @@ async function scenarioBench(file: string): Promise<void> {
   }
 }
 
-/** The relay's own cost: the same kernel and workloads with and without it (no swiotlb). */
-async function relayBench(rounds: number): Promise<void> {
-  const dir = await mkdtemp(path.join(os.tmpdir(), "vmrig-bench-relay-"));
-  const scenarioFile = async (relay: boolean) => {
-    const f = path.join(dir, `${relay ? "with" : "without"}-relay.yaml`);
-    await writeFile(f, `name: relay-${relay ? "on" : "off"}
-kernels:
-  k: { debian: { version: "6.18.15", flavour: cloud-amd64 } }
-shares: [{ tag: share, accessPlatform: ${relay} }]
-workloads:
-  - { id: read-64M, read: { share: share, size: 64M, blockSize: 1M } }
-`);
+/**
+ * Two variants of one scenario, alternated A B A B so drift hits both: boot to first SSH and a
+ * 64 MiB read, as medians and as the median of the per-round ratios A/B.
+ */
+async function pairedBench(title: string, names: [string, string], bodies: [string, string], rounds: number): Promise<void> {
+  const dir = await mkdtemp(path.join(os.tmpdir(), "vmrig-bench-pair-"));
+  const files = await Promise.all(bodies.map(async (body, i) => {
+    const f = path.join(dir, `variant-${i}.yaml`);
+    await writeFile(f, `name: bench-variant-${i}\n${body}`);
     return f;
-  };
-  const files = { on: await scenarioFile(true), off: await scenarioFile(false) };
+  }));
   const quiet: Progress = silentProgress;
   const sink = discardOutput;
   const sample = async (f: string) => {
     const { result } = await runScenarioFile(f, { progress: quiet, out: sink, resultsRoot: path.join(dir, "results") });
     const row = result.rows[0]!;
-    if (row.cells[0]!.outcome.kind !== "pass") throw new Error(`relay bench: read failed: ${JSON.stringify(row.cells[0]!.outcome)}`);
+    if (row.cells[0]!.outcome.kind !== "pass") throw new Error(`${title}: read failed: ${JSON.stringify(row.cells[0]!.outcome)}`);
     return { boot: row.bootMs!, read: row.cells[0]!.durationMs };
   };
-  const on: Array<{ boot: number; read: number }> = [];
-  const off: Array<{ boot: number; read: number }> = [];
-  await sample(files.on); // warm-up: kernel, image, relay build
+  const a: Array<{ boot: number; read: number }> = [];
+  const b: Array<{ boot: number; read: number }> = [];
+  for (const f of files) await sample(f); // warm-up: kernel, image, relay build, QEMU provisioning
   for (let i = 0; i < rounds; i++) {
-    on.push(await sample(files.on));
-    off.push(await sample(files.off));
+    a.push(await sample(files[0]!));
+    b.push(await sample(files[1]!));
   }
-  console.log(`\n## the ACCESS_PLATFORM relay's cost (Debian 6.18.15, TCG, ${rounds} rounds, alternated, no swiotlb)`);
+  console.log(`\n## ${title} (${rounds} rounds, alternated)`);
   for (const k of ["boot", "read"] as const) {
-    const a = on.map((x) => x[k]);
-    const b = off.map((x) => x[k]);
-    const ratios = a.map((x, i) => x / b[i]!);
+    const xa = a.map((x) => x[k]);
+    const xb = b.map((x) => x[k]);
+    const ratios = xa.map((x, i) => x / xb[i]!);
     const label = k === "boot" ? "boot to first SSH" : "64 MiB read, 1M blocks";
-    console.log(`${label.padEnd(24)} with ${fmt(median(a))}  without ${fmt(median(b))}  ratio median ${median(ratios).toFixed(3)} (min ${Math.min(...ratios).toFixed(3)}, max ${Math.max(...ratios).toFixed(3)})`);
+    console.log(`${label.padEnd(24)} ${names[0]} ${fmt(median(xa))}  ${names[1]} ${fmt(median(xb))}  ratio median ${median(ratios).toFixed(3)} (min ${Math.min(...ratios).toFixed(3)}, max ${Math.max(...ratios).toFixed(3)})`);
   }
   await rm(dir, { recursive: true, force: true });
 }
+
+const READ_64M = "workloads:\n  - { id: read-64M, read: { share: share, size: 64M, blockSize: 1M } }\n";
+
+/** The relay's own cost: the same kernel and workloads with and without it (no swiotlb). */
+const relayBench = (rounds: number) =>
+  pairedBench("the ACCESS_PLATFORM relay's cost (Debian 6.18.15, TCG, no swiotlb)", ["with", "without"], [true, false].map((relay) =>
+    `kernels:\n  k: { debian: { version: "6.18.15", flavour: cloud-amd64 } }\nshares: [{ tag: share, accessPlatform: ${relay} }]\n${READ_64M}`) as [string, string], rounds);
+
+/** A row's QEMU build (`qemu:`): Debian's 11.1 through its private loader against the host's QEMU. */
+const qemuBench = (rounds: number) =>
+  pairedBench("Debian's QEMU 11.1 (private loader) against the host's QEMU (Debian 7.3 guest, TCG)", ["11.1", "host"], ["qemu: { debian: \"11.1\" }, ", ""].map((q) =>
+    `kernels:\n  k: { debian: { version: "7.3", flavour: cloud-amd64 }, ${q}expect: {} }\nshares: [{ tag: share }]\n${READ_64M}`) as [string, string], rounds);
 
 /**
  * vmrig bisect on linux-source-7.3 + 8 commits (test/helpers/kernel-history.ts), with fresh
@@ -226,6 +235,7 @@ if (!which || which === "boot") await bootBench(Number(process.env.VMRIG_BENCH_R
 if (!which || which === "scenario") await scenarioBench(path.join(repoRoot, "scenarios", "default.yaml"));
 if (!which || which === "matrix") await matrixBench(Number(process.env.VMRIG_BENCH_ROUNDS ?? 1));
 if (!which || which === "relay") await relayBench(Number(process.env.VMRIG_BENCH_ROUNDS ?? 3));
+if (!which || which === "qemu") await qemuBench(Number(process.env.VMRIG_BENCH_ROUNDS ?? 3));
 // Not in the default set: it builds 7 kernels (~15 min on 2 cores).
 if (which === "bisect") await bisectBench();
 if (!which || which === "arm64") await arm64BootBench(Number(process.env.VMRIG_BENCH_ROUNDS ?? 3));
