@@ -12,6 +12,7 @@ import { runCleanups } from "./util/cleanup.ts";
 import { repoRoot } from "./util/paths.ts";
 import { nightlyCommand, nightlyUsage, runJobs } from "./nightly/commands.ts";
 import { bisectCommand, bisectUsage } from "./bisect/command.ts";
+import { kernelBuildCommand, kernelGcCommand, kernelListCommand } from "./kernels/build/commands.ts";
 
 const usage = `usage: vmrig <command> [options]
 
@@ -19,6 +20,10 @@ const usage = `usage: vmrig <command> [options]
   setup [scenario.yaml ...]                     install host packages, virtiofsd, relay, kernels, images
   doctor                                        report QEMU, KVM, virtiofsd on this host
   schema                                        print the scenario JSON Schema
+  kernel build <scenario.yaml> [LABEL]          build a scenario's \`build\` kernels (cached; incremental)
+  kernel list                                   the built kernels in the cache, with size and last use
+  kernel gc [--max-age-days N] [--work] [--dry-run]
+                                                remove interrupted builds and kernels unused for a while
 ${nightlyUsage}
 ${bisectUsage}
 
@@ -61,6 +66,8 @@ async function main(argv: string[]): Promise<number> {
     }
     case "bisect":
       return bisectCommand(rest, controller.signal);
+    case "kernel":
+      return kernelCommand(rest, controller.signal);
     case "doctor":
       return runDoctor(controller.signal);
     case "schema":
@@ -74,6 +81,28 @@ async function main(argv: string[]): Promise<number> {
       return command === undefined ? ExitCode.usage : ExitCode.ok;
     default:
       return nightlyCommand(command, rest) ?? Promise.reject(new VmrigError(`unknown command "${command}"\n${usage}`));
+  }
+}
+
+async function kernelCommand(args: string[], signal: AbortSignal): Promise<number> {
+  const [sub, ...rest] = args;
+  switch (sub) {
+    case "build": {
+      const { positionals } = parseArgs({ args: rest, allowPositionals: true });
+      if (positionals.length < 1 || positionals.length > 2) throw new VmrigError(`kernel build needs a scenario file and optionally a kernel label\n${usage}`);
+      return kernelBuildCommand(path.resolve(positionals[0]!), positionals[1], { signal });
+    }
+    case "list":
+      parseArgs({ args: rest, allowPositionals: false });
+      return kernelListCommand();
+    case "gc": {
+      const { values } = parseArgs({ args: rest, options: { "max-age-days": { type: "string" }, work: { type: "boolean" }, "dry-run": { type: "boolean" } } });
+      const days = values["max-age-days"] === undefined ? undefined : Number(values["max-age-days"]);
+      if (days !== undefined && !(Number.isFinite(days) && days >= 0)) throw new VmrigError(`--max-age-days: expected a number of days, got "${values["max-age-days"]}"`);
+      return kernelGcCommand({ maxAgeDays: days, work: values.work, dryRun: values["dry-run"] });
+    }
+    default:
+      throw new VmrigError(`unknown kernel command "${sub ?? ""}" (build, list, gc)\n${usage}`);
   }
 }
 

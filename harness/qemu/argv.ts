@@ -170,9 +170,12 @@ export function virtioMemArgs(devices: readonly VirtioMemDevice[], shared: boole
   ]);
 }
 
+/** vfio-pci devices, each with id=hostdevN so `info pci` names it whatever its IDs (an mdev has no sysfs config to read them from). */
 export function vfioArgs(devices: readonly VfioDevicePlan[]): string[] {
-  return devices.flatMap((v) => ["-device", "host" in v ? `vfio-pci,host=${v.host}` : `vfio-pci,sysfsdev=${v.sysfsdev}`]);
+  return devices.flatMap((v, i) => ["-device", `${"host" in v ? `vfio-pci,host=${v.host}` : `vfio-pci,sysfsdev=${v.sysfsdev}`},id=${vfioDeviceId(i)}`]);
 }
+
+export const vfioDeviceId = (i: number): string => `hostdev${i}`;
 
 /** Bytes as QEMU's size syntax: the largest exact unit ("2M", "1G"), else plain bytes. */
 export function qemuSize(bytes: number): string {

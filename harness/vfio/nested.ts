@@ -11,7 +11,7 @@ import path from "node:path";
 import type { CellOutcome, CellResult, KernelRowResult, RunResult, Scenario, ShareSpec, WorkloadSpec } from "../types.ts";
 import { bootGuest, BootFailure, type Guest } from "../guest/boot.ts";
 import { generateClientKey } from "../guest/ssh.ts";
-import { memoryOption, qemuBinary, qemuInvocation, vfioArgs, virtioMemArgs, formatCommandLine, type QemuCommand, type VfioDevicePlan } from "../qemu/argv.ts";
+import { memoryOption, qemuBinary, qemuInvocation, vfioArgs, vfioDeviceId, virtioMemArgs, formatCommandLine, type QemuCommand, type VfioDevicePlan } from "../qemu/argv.ts";
 import { expectationMet } from "../report/expect.ts";
 import { runCell, workloadShare } from "../run/cell.ts";
 import { collectGuestFacts } from "../run/guest-facts.ts";
@@ -84,13 +84,18 @@ export function levelTwoScript(commandLine: string, runSeconds: number): string 
   ].join("\n");
 }
 
-/** Pure: the device with this vendor:device id in `info pci` output, and whether the firmware mapped a BAR. */
-export function findInInfoPci(infoPci: string, vendor: string, device: string): { present: boolean; barsMapped: number; text?: string } {
-  const id = `${vendor.replace(/^0x/, "")}:${device.replace(/^0x/, "")}`.toLowerCase();
+/**
+ * Pure: the device in `info pci` output, by its QEMU id (`id "hostdev0"`, set by vfioArgs) or by
+ * vendor:device, and how many BARs the firmware mapped (I/O or memory).
+ */
+export function findInInfoPci(infoPci: string, by: { qemuId: string } | { vendor: string; device: string }): { present: boolean; barsMapped: number; ids?: string; text?: string } {
   const blocks = infoPci.split(/(?=^\s*Bus\s+\d+, device)/m);
-  const hit = blocks.find((b) => b.toLowerCase().includes(`pci device ${id}`));
+  const hit = "qemuId" in by
+    ? blocks.find((b) => b.includes(`id "${by.qemuId}"`))
+    : blocks.find((b) => b.toLowerCase().includes(`pci device ${`${by.vendor.replace(/^0x/, "")}:${by.device.replace(/^0x/, "")}`.toLowerCase()}`));
   if (!hit) return { present: false, barsMapped: 0 };
-  return { present: true, barsMapped: (hit.match(/BAR\d+: .* at 0x/g) ?? []).length, text: hit.trim() };
+  const ids = /PCI device ([0-9a-f]{4}:[0-9a-f]{4})/i.exec(hit)?.[1];
+  return { present: true, barsMapped: (hit.match(/BAR\d+: .* at 0x/g) ?? []).length, ...(ids ? { ids } : {}), text: hit.trim() };
 }
 
 export async function runNestedVfioScenario(s: Scenario, kernels: PreparedKernel[], env: RunEnv, result: RunResult): Promise<RunResult> {
@@ -254,7 +259,7 @@ async function nestedQemuCell(guest: Guest, s: Scenario, w: NestedQemu, stepMs: 
       const check = compareWithQemu(pre.budget, warnings);
       evidence.predictorAgrees = check;
       const dev = pre.devices[0];
-      const seen = dev?.vendor && dev.deviceId ? findInInfoPci(r.stdout, dev.vendor, dev.deviceId) : { present: false, barsMapped: 0 };
+      const seen = findInInfoPci(r.stdout, { qemuId: vfioDeviceId(0) });
       evidence.levelTwoPci = seen;
       const refused = warnings.find((x) => x.severity === "error");
       if (!check.agrees) {
@@ -272,7 +277,9 @@ async function nestedQemuCell(guest: Guest, s: Scenario, w: NestedQemu, stepMs: 
       } else if (!seen.present) {
         outcome = { kind: "fail", detail: `level 2 does not show ${dev?.label ?? "the device"} in info pci` };
       } else {
-        outcome = { kind: "pass", detail: `${dev!.label} [${dev!.vendor}:${dev!.deviceId}] passed to level 2 (${seen.barsMapped} BARs mapped by its firmware); ${pre.budget.summary}` };
+        const ids = dev?.vendor && dev.deviceId ? `${dev.vendor}:${dev.deviceId}` : seen.ids;
+        const as = dev?.device.kind === "mdev" ? ` as ${binding.qemuDevices[0] && "sysfsdev" in binding.qemuDevices[0] ? binding.qemuDevices[0].sysfsdev : "an mdev"}` : "";
+        outcome = { kind: "pass", detail: `${dev!.label}${ids ? ` [${ids}]` : ""} passed to level 2${as} (${seen.barsMapped} BARs mapped by its firmware); ${pre.budget.summary}` };
       }
     }
   } finally {

@@ -34,6 +34,18 @@ describe("vmrig CLI", () => {
     expect(existsSync(path.join(tmp, "results"))).toBe(false);
   }, 120_000);
 
+  it("vmrig kernel: lists the cache, and refuses a missing scenario or an unknown subcommand with exit 2", async () => {
+    const list = await cli(["kernel", "list"]);
+    expect(list.exitCode).toBe(0);
+    expect(list.stdout).toMatch(/build work director|no built kernels|\d+\.\d+/);
+    const none = await cli(["kernel", "build"]);
+    expect(none.exitCode).toBe(2);
+    expect(none.stderr).toMatch(/kernel build needs a scenario file/);
+    const bad = await cli(["kernel", "frobnicate"]);
+    expect(bad.exitCode).toBe(2);
+    expect(bad.stderr).toMatch(/unknown kernel command "frobnicate" \(build, list, gc\)/);
+  }, 120_000);
+
   it("exits 2 naming the nearest versions when a pinned Debian kernel is gone", async () => {
     const f = path.join(tmp, "gone.yaml");
     writeFileSync(f, "name: gone\nkernels:\n  old: { debian: { version: '6.18.1', flavour: cloud-amd64 } }\nworkloads:\n  - { id: u, shell: { command: 'true' } }\n");

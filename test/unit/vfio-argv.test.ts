@@ -50,8 +50,8 @@ describe("QEMU argv for VFIO and virtio-mem (issue 7)", () => {
 
   it("passes PCI and mediated devices with vfio-pci", () => {
     const p = pairs(buildQemuArgv({ ...plan, vfio: [{ host: "0000:01:00.0" }, { sysfsdev: "/sys/bus/mdev/devices/83b8f4f2-509f-382f-3c1e-e6bfe0fa1001" }] }).args);
-    expect(p).toContain("-device vfio-pci,host=0000:01:00.0");
-    expect(p).toContain("-device vfio-pci,sysfsdev=/sys/bus/mdev/devices/83b8f4f2-509f-382f-3c1e-e6bfe0fa1001");
+    expect(p).toContain("-device vfio-pci,host=0000:01:00.0,id=hostdev0");
+    expect(p).toContain("-device vfio-pci,sysfsdev=/sys/bus/mdev/devices/83b8f4f2-509f-382f-3c1e-e6bfe0fa1001,id=hostdev1");
   });
 
   it("puts an emulated intel-iommu before every other device, with the split irqchip", () => {
@@ -77,6 +77,6 @@ describe("QEMU argv for VFIO and virtio-mem (issue 7)", () => {
     expect(memoryOption(128 * M)).toBe("128M");
     expect(memoryOption(128 * M, [{ id: "a", sizeBytes: 1 * G, blockBytes: 2 * M, requestedBytes: 0 }])).toBe("128M,maxmem=1152M");
     expect(virtioMemArgs([], false)).toEqual([]);
-    expect(vfioArgs([{ host: "0000:00:06.0" }])).toEqual(["-device", "vfio-pci,host=0000:00:06.0"]);
+    expect(vfioArgs([{ host: "0000:00:06.0" }])).toEqual(["-device", "vfio-pci,host=0000:00:06.0,id=hostdev0"]);
   });
 });

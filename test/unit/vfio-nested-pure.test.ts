@@ -29,7 +29,7 @@ workloads: [{ id: l2, nestedQemu: {} }]
     expect(levelTwoArgv(s, [{ host: "0000:00:06.0" }]).args.join(" ")).toBe(
       "-nodefaults -machine q35,accel=tcg -cpu max -m 128M,maxmem=1152M -smp 1 -display none -no-reboot -monitor stdio " +
         "-object memory-backend-ram,id=vm0-mem,size=1G,reserve=off -device virtio-mem-pci,id=vm0,memdev=vm0-mem,block-size=2M,requested-size=0 " +
-        "-device vfio-pci,host=0000:00:06.0",
+        "-device vfio-pci,host=0000:00:06.0,id=hostdev0",
     );
   });
 
@@ -50,10 +50,14 @@ workloads: [{ id: l2, nestedQemu: {} }]
   });
 
   it("finds the passed-through device in info pci", () => {
-    expect(findInInfoPci(infoPci, "0x1af4", "0x1041")).toMatchObject({ present: true, barsMapped: 0 });
+    expect(findInInfoPci(infoPci, { vendor: "0x1af4", device: "0x1041" })).toMatchObject({ present: true, barsMapped: 0, ids: "1af4:1041" });
     const mapped = infoPci.replace("BAR1: 32 bit memory (not mapped)", "BAR1: 32 bit memory at 0xfebd1000 [0xfebd1fff].");
-    expect(findInInfoPci(mapped, "0x1af4", "0x1041").barsMapped).toBe(1);
-    expect(findInInfoPci(infoPci, "0x8086", "0x10d3").present).toBe(false);
+    expect(findInInfoPci(mapped, { vendor: "0x1af4", device: "0x1041" }).barsMapped).toBe(1);
+    expect(findInInfoPci(infoPci, { vendor: "0x8086", device: "0x10d3" }).present).toBe(false);
+    // By the id vmrig gives every vfio-pci device: how an mdev (no config in sysfs) is found.
+    const named = mapped.replace(/id ""\n$/, 'id "hostdev0"\n');
+    expect(findInInfoPci(named, { qemuId: "hostdev0" })).toMatchObject({ present: true, barsMapped: 1, ids: "1af4:1041" });
+    expect(findInInfoPci(infoPci, { qemuId: "hostdev0" }).present).toBe(false);
   });
 
   it("asks the image for the modules the scenario needs", () => {
