@@ -82,7 +82,8 @@ async function reportedVersion(cmd: QemuCommand): Promise<string | undefined> {
   return /QEMU emulator version (\S+(?: \([^)]*\))?)/.exec(String(r.all))?.[1];
 }
 
-const safeName = (s: string) => s.replace(/[^A-Za-z0-9.+~-]+/g, "_");
+// Only characters a shell never needs quoted: the command lines in qemu-cmdline.txt stay copy-pasteable.
+const buildDirName = (pkgName: string, version: string, dArch: string) => `${pkgName}_${version}_${dArch}`.replace(/[^A-Za-z0-9._-]+/g, "_");
 
 /**
  * The QEMU a row asks for: the host's, or a Debian build provisioned into the cache (once).
@@ -100,7 +101,7 @@ export async function provideQemu(
   if (arch !== "x86_64" && arch !== "aarch64") throw new HostError(`no Debian QEMU package for ${arch}`);
   if (isOffline()) {
     // No archive: a build provisioned earlier is the only answer.
-    const hit = await provisionedMatch(pkgName, dArch, choice.version);
+    const hit = await provisionedMatch(pkgName, dArch, choice);
     if (hit) return commandFor(hit.dir, hit.manifest);
     throw new HostError(`VMRIG_OFFLINE=1 but no QEMU ${choice.version} was provisioned in ${cachePaths.qemuBuilds()}: run once online (npm run setup -- <scenario>).`);
   }
@@ -110,7 +111,7 @@ export async function provideQemu(
   const { chosen, below, above } = chooseDebianQemu(candidates, choice.version);
   if (!chosen) {
     // Debian moved on, but a build provisioned earlier still answers the same question.
-    const hit = await provisionedMatch(pkgName, dArch, choice.version);
+    const hit = await provisionedMatch(pkgName, dArch, choice);
     if (hit && (await reportedVersion(commandFor(hit.dir, hit.manifest)))) {
       opts.log?.(`QEMU ${choice.version} is no longer in Debian's archive; using the copy provisioned earlier (${hit.manifest.version})`);
       return commandFor(hit.dir, hit.manifest);
@@ -121,7 +122,7 @@ export async function provideQemu(
         (near.length ? `; nearest available: ${near.join(", ")}` : "; no QEMU package found at all"),
     );
   }
-  const dir = path.join(cachePaths.qemuBuilds(), safeName(`${pkgName}_${chosen.version}_${dArch}`));
+  const dir = path.join(cachePaths.qemuBuilds(), buildDirName(pkgName, chosen.version, dArch));
   const cached = await readManifest(dir);
   if (cached) {
     const cmd = commandFor(dir, cached);
@@ -173,16 +174,18 @@ async function provisionedBuilds(pkgName: string, dArch: string): Promise<Array<
   for (const name of names.filter((n) => n.startsWith(`${pkgName}_`) && n.endsWith(`_${dArch}`))) {
     const dir = path.join(root, name);
     const manifest = await readManifest(dir);
-    if (!manifest) continue;
+    // Only the directory its version names now (one from an older naming is not reused).
+    if (!manifest || name !== buildDirName(pkgName, manifest.version, dArch)) continue;
     const pkg: DebPackage = { name: pkgName, version: manifest.version, architecture: dArch, suite: manifest.suite, archiveUrl: "", filename: "", size: 0, sha256: "", depends: "", fields: {} };
     out.push({ dir, manifest, pkg });
   }
   return out;
 }
 
-/** The newest provisioned build matching `version`, if any. */
-async function provisionedMatch(pkgName: string, dArch: string, version: string) {
-  const kept = await provisionedBuilds(pkgName, dArch);
+/** The newest provisioned build matching the choice (its version, and its suite when it names one), if any. */
+async function provisionedMatch(pkgName: string, dArch: string, choice: Extract<QemuChoice, { kind: "debian" }>) {
+  const kept = (await provisionedBuilds(pkgName, dArch)).filter((k) => !choice.suite || k.manifest.suite === choice.suite);
+  const version = choice.version;
   const best = chooseDebianQemu(kept.map((k) => k.pkg), version).chosen;
   return best ? kept.find((k) => k.pkg === best) : undefined;
 }

@@ -157,11 +157,12 @@ describe("virtiofsd provisioning", () => {
 
 describe("QEMU builds from Debian's archive (rows with qemu:)", () => {
   const host = hostQemu("x86_64", "host");
+  const qemu11 = { kind: "debian" as const, version: "11.1", suite: "trixie-backports" };
   it("provisions Debian's QEMU 11.1 with its own libraries and firmware, and it runs here", { timeout: minutes(15) }, async () => {
     const lines: string[] = [];
-    const cmd = await provideQemu({ kind: "debian", version: "11.1" }, "x86_64", host, { signal: AbortSignal.timeout(minutes(14)), log: (l) => lines.push(l) });
+    const cmd = await provideQemu(qemu11, "x86_64", host, { signal: AbortSignal.timeout(minutes(14)), log: (l) => lines.push(l) });
     expect(cmd.version).toMatch(/^11\.1\.\d+ \(Debian /);
-    expect(cmd.source).toMatch(/^debian \S+ qemu-system-x86 1:11\.1\./);
+    expect(cmd.source).toMatch(/^debian trixie-backports qemu-system-x86 1:11\.1\.\d+\+ds-\S+~bpo13\+\d+$/);
     // It starts a machine with its own firmware (-L) and modules, not the host's 10.0 ones.
     const { binary, args } = qemuInvocation(cmd, ["-nodefaults", "-machine", "q35,accel=tcg", "-display", "none", "-monitor", "stdio", "-S"]);
     const r = await execa(binary, args, { input: "info version\nquit\n", reject: false, timeout: 60_000 });
@@ -169,14 +170,14 @@ describe("QEMU builds from Debian's archive (rows with qemu:)", () => {
     expect(r.stdout).toMatch(/^11\.1\.\d+/m);
     // The second call reuses the unpacked build: no package is downloaded or unpacked again.
     const again: string[] = [];
-    expect(await provideQemu({ kind: "debian", version: "11.1" }, "x86_64", host, { log: (l) => again.push(l) })).toEqual(cmd);
+    expect(await provideQemu(qemu11, "x86_64", host, { log: (l) => again.push(l) })).toEqual(cmd);
     expect(again.filter((l) => /^downloading |provisioned/.test(l))).toEqual([]);
 
     // Offline, the provisioned build is the answer; a version never provisioned is a clear refusal.
     const saved = process.env.VMRIG_OFFLINE;
     process.env.VMRIG_OFFLINE = "1";
     try {
-      expect(await provideQemu({ kind: "debian", version: "11.1" }, "x86_64", host)).toEqual(cmd);
+      expect(await provideQemu(qemu11, "x86_64", host)).toEqual(cmd);
       await expect(provideQemu({ kind: "debian", version: "9.2" }, "x86_64", host)).rejects.toThrow(/^VMRIG_OFFLINE=1 but no QEMU 9\.2 was provisioned in /);
     } finally {
       if (saved === undefined) delete process.env.VMRIG_OFFLINE;

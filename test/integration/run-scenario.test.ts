@@ -68,7 +68,7 @@ expect: { default: PASS }
       `machine: { arch: x86_64, memory: 1G, cpus: 2 }
 kernels:
   host-qemu: { debian: { version: "7.3", flavour: cloud-amd64 } }
-  qemu-11.1: { debian: { version: "7.3", flavour: cloud-amd64 }, qemu: { debian: "11.1" } }
+  qemu-11.1: { debian: { version: "7.3", flavour: cloud-amd64 }, qemu: { debian: "11.1", suite: trixie-backports } }
 shares:
   - { tag: share }
 workloads:
