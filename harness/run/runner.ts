@@ -1,6 +1,6 @@
 // runScenario: kernels x workloads -> rows of cells. A fresh guest per kernel; a guest that
 // crashed, hung or lost a daemon is thrown away and a fresh one runs the remaining workloads.
-import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
+import { mkdir, mkdtemp, readdir, rename, rm, writeFile } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
 import type {
@@ -28,6 +28,7 @@ import { loadScaledTimeScale, type LoadSnapshot } from "../nightly/load.ts";
 import { runRowsScheduled } from "../nightly/rows.ts";
 import type { GuestScheduler } from "../nightly/scheduler.ts";
 import type { QemuCommand } from "../qemu/argv.ts";
+import { bootWorthRetrying } from "./boot-retry.ts";
 
 export interface PreparedKernel {
   entry: KernelEntry;
@@ -107,6 +108,7 @@ async function runKernelRow(s: Scenario, k: PreparedKernel, env: RunEnv, run: Ru
     env.progress.cell(label, w.id, outcome);
   };
 
+  let bootRetried = false;
   for (let boot = 1; pending.length > 0; boot++) {
     if (env.signal.aborted) break;
     const bootDir = boot === 1 ? rowDir : path.join(rowDir, `boot-${boot}`);
@@ -147,6 +149,18 @@ async function runKernelRow(s: Scenario, k: PreparedKernel, env: RunEnv, run: Ru
         });
       } catch (e) {
         const f = e instanceof BootFailure ? e : new BootFailure("infra", (e as Error).message, "");
+        if (boot === 1 && !bootRetried && !env.signal.aborted && bootWorthRetrying(f)) {
+          // The failed boot's logs move aside; the retry is boot 1 again, with boot 1's artifact names.
+          bootRetried = true;
+          const aside = path.join(rowDir, "failed-boot");
+          await mkdir(aside, { recursive: true });
+          for (const name of await readdir(rowDir)) if (name !== "failed-boot") await rename(path.join(rowDir, name), path.join(aside, name)).catch(() => undefined);
+          row.artifacts["console-failed-boot"] = path.relative(env.runDir, path.join(aside, "console.log"));
+          row.evidence.bootRetry = { reason: f.reason, consoleTail: f.console.slice(-2000) };
+          env.progress.info(`[${label}] the first boot failed with a clean console (${f.reason}); booting a fresh guest once more before calling it BOOT-FAIL`);
+          boot--;
+          continue;
+        }
         const outcome: CellOutcome = f.kind === "infra" ? { kind: "infra", reason: f.reason } : { kind: "boot-fail", reason: f.reason };
         for (const w of pending.splice(0)) record(w, outcome, { console: f.console.slice(-4000) }, 0);
         break;

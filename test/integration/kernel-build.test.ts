@@ -213,7 +213,7 @@ expect: { default: PASS }
     );
     const { result, exitCode } = await runScenarioFile(file, { resultsRoot: path.join(tmp, "results"), progress: quiet, out: sink });
     expect(result.rows[0]!.description).toBe("built linux-source-7.3 (aarch64, tinyconfig+guest-arm64-64k.config)");
-    expect(result.rows[0]!.cells.map((c) => [c.workload, c.outcome.kind])).toEqual([
+    expect(result.rows[0]!.cells.map((c) => [c.workload, c.outcome.kind]), JSON.stringify({ outcomes: result.rows[0]!.cells.map((c) => c.outcome), bootRetry: result.rows[0]!.evidence.bootRetry })).toEqual([
       ["pagesize-64K", "pass"],
       ["getdents-64K", "pass"],
     ]);

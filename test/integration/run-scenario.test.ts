@@ -62,6 +62,29 @@ expect: { default: PASS }
     expect(ownGuestProcesses()).toEqual([]);
   }, 900_000);
 
+  it("boots once more when the first boot ran out of time with a clean console, then calls it BOOT-FAIL, keeping both consoles", async () => {
+    // rdinit=/bin/sh: the guest sits at a shell prompt and never starts sshd; nothing on the console is wrong.
+    const file = scenario(
+      "silent-boot",
+      `machine: { arch: x86_64, memory: 512M, cpus: 1 }
+timeouts: { boot: 4 }
+kernels:
+  quiet: { debian: { version: "6.12", flavour: cloud-amd64 }, cmdline: ["rdinit=/bin/sh"] }
+workloads:
+  - { id: uname, shell: { command: "uname -r", expectExit: 0 } }
+expect: { default: BOOT-FAIL }
+`,
+    );
+    const { result, runDir, exitCode } = await runScenarioFile(file, { resultsRoot: path.join(tmp, "results"), progress: quiet, out: sink });
+    const row = result.rows[0]!;
+    expect(row.cells[0]!.outcome).toMatchObject({ kind: "boot-fail" });
+    expect(row.evidence.bootRetry).toMatchObject({ reason: expect.any(String), consoleTail: expect.any(String) });
+    expect(existsSync(path.join(runDir, row.artifacts["console-failed-boot"]!))).toBe(true);
+    expect(existsSync(path.join(runDir, row.artifacts.console!))).toBe(true);
+    expect(exitCode).toBe(0);
+    expect(ownGuestProcesses()).toEqual([]);
+  }, 600_000);
+
   it("boots a row with Debian's QEMU 11.1 (qemu:) beside a row with the host's, both over virtio-fs", async () => {
     const file = scenario(
       "qemu-rows",
