@@ -5,7 +5,7 @@ import type { Guest } from "../guest/boot.ts";
 import type { ExecResult } from "../guest/ssh.ts";
 import { workloadKind, workloadShare, type WorkloadContext } from "../workloads/kinds.ts";
 import { PROBE, parseProbeOutput, shellQuote } from "../workloads/probe.ts";
-import { findingsForEvidence, firstFatalFinding } from "./console-witness.ts";
+import { fatalReportComplete, findingsForEvidence, firstFatalFinding } from "./console-witness.ts";
 import { FaultPlan } from "./faults.ts";
 import { blockedTaskStacks } from "./hang-evidence.ts";
 import { consoleJob, observeConsoleJob, type ConsoleJob } from "./console-job.ts";
@@ -95,6 +95,13 @@ async function runCellSteps(guest: Guest, w: WorkloadSpec, ctx: WorkloadContext,
 
   // A fatal kernel message during the step outranks whatever the command reported.
   const crash = () => firstFatalFinding(guest.consoleText(), consoleStart);
+  // Its outcome waits (briefly) for the whole report, so the signature has its call trace.
+  const crashOutcome = async (): Promise<CellOutcome | undefined> => {
+    if (!crash()) return undefined;
+    await reportPrinted(guest, consoleStart);
+    const f = crash()!;
+    return { kind: "crash", title: f.title, excerpt: f.excerpt, signature: f.signature };
+  };
 
   if (exec.kind === "daemon-died") {
     await guest.shutdown();
@@ -102,15 +109,15 @@ async function runCellSteps(guest: Guest, w: WorkloadSpec, ctx: WorkloadContext,
   }
   if (exec.kind === "lost") {
     await settle(guest);
-    const f = crash();
-    if (f) return done({ kind: "crash", title: f.title, excerpt: f.excerpt, signature: f.signature }, evidence, true);
+    const c = await crashOutcome();
+    if (c) return done(c, evidence, true);
     const dead = guest.deathReason();
     if (guest.qemuExit?.guestPanicked) return done({ kind: "crash", title: "Kernel panic (pvpanic)", excerpt: tail(guest.consoleText().slice(consoleStart)) }, evidence, true);
     return done({ kind: "infra", reason: `lost the guest during ${w.id}: ${dead ?? exec.error}` }, evidence, true);
   }
   if (exec.kind === "timeout") {
-    const f = crash();
-    if (f) return done({ kind: "crash", title: f.title, excerpt: f.excerpt, signature: f.signature }, evidence, true);
+    const c = await crashOutcome();
+    if (c) return done(c, evidence, true);
     const alive = await liveness(guest, ctx, t.livenessMs, plan?.cutNetworkDone);
     evidence.liveness = alive;
     // The evidence a hang needs: which tasks are blocked, and where (sysrq w).
@@ -124,13 +131,13 @@ async function runCellSteps(guest: Guest, w: WorkloadSpec, ctx: WorkloadContext,
 
   const j = await kind.judge(w as never, exec, facts, ctx);
   Object.assign(evidence, j.evidence);
-  const f = crash();
-  if (f) return done({ kind: "crash", title: f.title, excerpt: f.excerpt, signature: f.signature }, evidence, true);
+  const c = await crashOutcome();
+  if (c) return done(c, evidence, true);
   if (j.kind === "outcome" && j.checkGuest && j.outcome.kind === "pass") {
     const healthy = await guestStillHealthy(guest, j.outcome, consoleStart, evidence, t.livenessMs);
     // The kernel may report only after the program returned (a mark freed by a worker).
-    const late = crash();
-    if (late) return done({ kind: "crash", title: late.title, excerpt: late.excerpt, signature: late.signature }, evidence, true);
+    const late = await crashOutcome();
+    if (late) return done(late, evidence, true);
     return done(healthy, evidence, healthy.kind !== "pass");
   }
   if (j.kind === "outcome") return done(j.outcome, evidence, false);
@@ -181,6 +188,22 @@ async function execSupervised(guest: Guest, command: string, deadlineMs: number,
 }
 
 /** After the connection drops, give QEMU a moment to exit so its status can be read. */
+/**
+ * Waits until the fatal report on the console has finished printing (its end marker, or QEMU
+ * gone, or no new console output for 2 s), for at most 15 s.
+ */
+async function reportPrinted(guest: Guest, since: number): Promise<void> {
+  const started = Date.now();
+  let length = guest.consoleText().length;
+  let quietSince = Date.now();
+  while (Date.now() - started < 15_000 && !guest.qemuExit && !fatalReportComplete(guest.consoleText(), since)) {
+    await new Promise((r) => setTimeout(r, 200));
+    const now = guest.consoleText().length;
+    if (now !== length) [length, quietSince] = [now, Date.now()];
+    else if (Date.now() - quietSince >= 2000) return;
+  }
+}
+
 async function settle(guest: Guest): Promise<void> {
   for (let i = 0; i < 20 && !guest.qemuExit; i++) await new Promise((r) => setTimeout(r, 100));
 }

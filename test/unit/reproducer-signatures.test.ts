@@ -4,7 +4,7 @@
 import { readFileSync } from "node:fs";
 import { describe, expect, it } from "vitest";
 import { classifyConsole, crashSignature, normaliseTitle } from "../../harness/run/classify-console.ts";
-import { firstFatalFinding } from "../../harness/run/console-witness.ts";
+import { fatalReportComplete, firstFatalFinding } from "../../harness/run/console-witness.ts";
 import { blockedTasks, blockedTaskStacks, extractBlockedState } from "../../harness/run/hang-evidence.ts";
 
 const consoles = new URL("../fixtures/consoles/", import.meta.url);
@@ -117,5 +117,22 @@ describe("blocked-task stacks (sysrq w)", () => {
     const text = `echo w > /proc/sysrq-trigger\r\n${load(stacks, "x86-sysrq-w-virtiofsd-killed.txt")}`;
     expect(extractBlockedState(text)).not.toMatch(/echo w/);
     expect(extractBlockedState("[    1.0] nothing here\n")).toBeUndefined();
+  });
+});
+
+describe("a fatal report still being printed", () => {
+  const full = load(consoles, "x86-dnotify-bad-inode-bug-1.log");
+  it("is complete once its end-trace line (or the panic after it) is on the console", () => {
+    expect(fatalReportComplete(full, 0)).toBe(true);
+    expect(firstFatalFinding(full, 0)!.signature).toMatch(/^kernel BUG at fs\/notify\/dnotify\/dnotify\.c:134 \| dnotify_free_mark/);
+  });
+  it("is not complete with only its first lines: the signature would lack the call trace", () => {
+    const lines = full.split("\n");
+    const partial = lines.slice(0, lines.findIndex((l) => l.includes("kernel BUG at")) + 2).join("\n");
+    expect(fatalReportComplete(partial, 0)).toBe(false);
+    expect(firstFatalFinding(partial, 0)!.signature).toBe("kernel BUG at fs/notify/dnotify/dnotify.c:134");
+  });
+  it("a console with nothing fatal has nothing to wait for", () => {
+    expect(fatalReportComplete(load(consoles, "x86-clean.log"), 0)).toBe(true);
   });
 });
