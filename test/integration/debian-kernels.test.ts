@@ -16,6 +16,7 @@ import { compareDebianVersions } from "../../harness/kernels/debian-version.ts";
 import { findVirtiofsd, provisionVirtiofsd } from "../../harness/virtiofs/provision.ts";
 import { hostQemu, provideQemu } from "../../harness/qemu/provision.ts";
 import { qemuInvocation } from "../../harness/qemu/argv.ts";
+import { withEnv } from "../helpers/env.ts";
 
 const minutes = (n: number) => n * 60_000;
 
@@ -69,17 +70,12 @@ describe("Debian kernels from the real archive", () => {
   it("reuses the unpacked kernel, also with VMRIG_OFFLINE=1", { timeout: minutes(5) }, async () => {
     const first = await resolve(debian("6.18.15"));
     const lines: string[] = [];
-    const saved = process.env.VMRIG_OFFLINE;
-    process.env.VMRIG_OFFLINE = "1";
-    try {
+    await withEnv({ VMRIG_OFFLINE: "1" }, async () => {
       const again = await resolve(debian("6.18.15"), lines);
       expect(again).toEqual(first);
       // Served from the cache: nothing downloaded or unpacked again.
       expect(lines.filter((l) => /download|unpacked/.test(l))).toEqual([]);
-    } finally {
-      if (saved === undefined) delete process.env.VMRIG_OFFLINE;
-      else process.env.VMRIG_OFFLINE = saved;
-    }
+    });
     expect(lines.filter((l) => l.startsWith("downloading"))).toEqual([]);
   });
 
@@ -115,26 +111,21 @@ describe("InRelease signatures", () => {
 
 describe(".deb downloads", () => {
   it("are checked against the signed index and never left half-written", { timeout: minutes(5) }, async () => {
-    const saved = process.env.VMRIG_CACHE;
-    process.env.VMRIG_CACHE = await fs.mkdtemp(path.join(os.tmpdir(), "vmrig-test-debs-"));
-    try {
+    const cache = await fs.mkdtemp(path.join(os.tmpdir(), "vmrig-test-debs-"));
+    await withEnv({ VMRIG_CACHE: cache }, async () => {
       const index = await loadSuiteIndex("trixie", "amd64", { signal: AbortSignal.timeout(minutes(4)) });
       const pkg = index.packages.find((p) => p.name === "libcap-ng0")!;
       const forged = { ...pkg, sha256: "0".repeat(64) };
       await expect(downloadDeb(forged)).rejects.toThrow(/does not match its index entry/);
-      const debsDir = path.join(process.env.VMRIG_CACHE, "debian", "debs");
+      const debsDir = path.join(cache, "debian", "debs");
       expect(await fs.readdir(debsDir)).toEqual([]);
 
       const deb = await downloadDeb(pkg);
       expect(await downloadDeb(pkg)).toBe(deb); // valid cached copy reused
-      const root = path.join(process.env.VMRIG_CACHE, "unpacked");
+      const root = path.join(cache, "unpacked");
       await unpackDeb(deb, root);
       expect((await fs.readdir(path.join(root, "usr/lib/x86_64-linux-gnu"))).some((n) => n.startsWith("libcap-ng.so.0"))).toBe(true);
-    } finally {
-      await fs.rm(process.env.VMRIG_CACHE, { recursive: true, force: true });
-      if (saved === undefined) delete process.env.VMRIG_CACHE;
-      else process.env.VMRIG_CACHE = saved;
-    }
+    }).finally(() => fs.rm(cache, { recursive: true, force: true }));
   });
 });
 
@@ -174,15 +165,10 @@ describe("QEMU builds from Debian's archive (rows with qemu:)", () => {
     expect(again.filter((l) => /^downloading |provisioned/.test(l))).toEqual([]);
 
     // Offline, the provisioned build is the answer; a version never provisioned is a clear refusal.
-    const saved = process.env.VMRIG_OFFLINE;
-    process.env.VMRIG_OFFLINE = "1";
-    try {
+    await withEnv({ VMRIG_OFFLINE: "1" }, async () => {
       expect(await provideQemu(qemu11, "x86_64", host)).toEqual(cmd);
       await expect(provideQemu({ kind: "debian", version: "9.2" }, "x86_64", host)).rejects.toThrow(/^VMRIG_OFFLINE=1 but no QEMU 9\.2 was provisioned in /);
-    } finally {
-      if (saved === undefined) delete process.env.VMRIG_OFFLINE;
-      else process.env.VMRIG_OFFLINE = saved;
-    }
+    });
   });
 
   it("says a QEMU version Debian does not have is gone, naming the nearest", { timeout: minutes(10) }, async () => {

@@ -18,6 +18,7 @@ import { runScenarioFile } from "../../harness/run/run-file.ts";
 import { discardOutput, type Progress } from "../../harness/run/progress.ts";
 import { cacheDir, repoRoot } from "../../harness/util/paths.ts";
 import { ownGuestProcesses } from "../helpers/processes.ts";
+import { withEnv } from "../helpers/env.ts";
 
 const tmp = mkdtempSync(path.join(os.tmpdir(), "vmrig-test-kbuild-"));
 afterAll(() => rmSync(tmp, { recursive: true, force: true }));
@@ -143,19 +144,11 @@ expect: { default: PASS }
     // A private cache (other vmrig processes may add entries to the shared one meanwhile),
     // sharing only the Debian downloads and the unpacked source.
     const real = cacheDir();
-    const saved = process.env.VMRIG_CACHE;
     const own = await fs.mkdtemp(path.join(real, "test-kbuild-"));
     await fs.mkdir(path.join(own, "kernels"), { recursive: true });
     await fs.symlink(path.join(real, "debian"), path.join(own, "debian"));
     await fs.symlink(path.join(real, "kernels", "build-src"), path.join(own, "kernels", "build-src"));
-    process.env.VMRIG_CACHE = own;
-    try {
-      await failsCleanly();
-    } finally {
-      if (saved === undefined) delete process.env.VMRIG_CACHE;
-      else process.env.VMRIG_CACHE = saved;
-      await fs.rm(own, { recursive: true, force: true });
-    }
+    await withEnv({ VMRIG_CACHE: own }, failsCleanly).finally(() => fs.rm(own, { recursive: true, force: true }));
   }, 10 * 60_000);
 });
 

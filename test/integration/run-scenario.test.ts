@@ -20,11 +20,13 @@ function scenario(name: string, body: string): string {
   return f;
 }
 
+/** Writes the scenario and runs it quietly into this file's results directory. */
+const runInline = (name: string, body: string, progress: Progress = quiet) =>
+  runScenarioFile(scenario(name, body), { resultsRoot: path.join(tmp, "results"), progress, out: sink });
+
 describe("runScenarioFile on real guests", () => {
   it("runs readdir, read, write and shell on a Debian kernel over virtio-fs and keeps every artifact", async () => {
-    const file = scenario(
-      "all-kinds",
-      `machine: { arch: x86_64, memory: 1G, cpus: 2 }
+    const { result, runDir, exitCode } = await runInline("all-kinds", `machine: { arch: x86_64, memory: 1G, cpus: 2 }
 kernels:
   debian-6.12: { debian: { version: "6.12", flavour: cloud-amd64 } }
   # 6.1 builds virtio_pci, virtio_net, fuse and virtiofs as modules: the image must load them.
@@ -38,9 +40,7 @@ workloads:
   - { id: uname, shell: { command: "uname -r", expectExit: 0 } }
   - { id: false-fails, shell: { command: "false", expectExit: 0 } }
 expect: { default: PASS }
-`,
-    );
-    const { result, runDir, exitCode } = await runScenarioFile(file, { resultsRoot: path.join(tmp, "results"), progress: quiet, out: sink });
+`);
     const cells = Object.fromEntries(result.rows[0]!.cells.map((c) => [c.workload, c]));
     expect(cells["getdents-64K"]!.outcome).toMatchObject({ kind: "pass" });
     expect(cells["read-1M"]!.outcome).toMatchObject({ kind: "pass" });
@@ -64,18 +64,14 @@ expect: { default: PASS }
 
   it("boots once more when the first boot ran out of time with a clean console, then calls it BOOT-FAIL, keeping both consoles", async () => {
     // rdinit=/bin/sh: the guest sits at a shell prompt and never starts sshd; nothing on the console is wrong.
-    const file = scenario(
-      "silent-boot",
-      `machine: { arch: x86_64, memory: 512M, cpus: 1 }
+    const { result, runDir, exitCode } = await runInline("silent-boot", `machine: { arch: x86_64, memory: 512M, cpus: 1 }
 timeouts: { boot: 4 }
 kernels:
   quiet: { debian: { version: "6.12", flavour: cloud-amd64 }, cmdline: ["rdinit=/bin/sh"] }
 workloads:
   - { id: uname, shell: { command: "uname -r", expectExit: 0 } }
 expect: { default: BOOT-FAIL }
-`,
-    );
-    const { result, runDir, exitCode } = await runScenarioFile(file, { resultsRoot: path.join(tmp, "results"), progress: quiet, out: sink });
+`);
     const row = result.rows[0]!;
     expect(row.cells[0]!.outcome).toMatchObject({ kind: "boot-fail" });
     expect(row.evidence.bootRetry).toMatchObject({ reason: expect.any(String), consoleTail: expect.any(String) });
@@ -86,9 +82,7 @@ expect: { default: BOOT-FAIL }
   }, 600_000);
 
   it("boots a row with Debian's QEMU 11.1 (qemu:) beside a row with the host's, both over virtio-fs", async () => {
-    const file = scenario(
-      "qemu-rows",
-      `machine: { arch: x86_64, memory: 1G, cpus: 2 }
+    const { result, runDir, exitCode } = await runInline("qemu-rows", `machine: { arch: x86_64, memory: 1G, cpus: 2 }
 kernels:
   host-qemu: { debian: { version: "7.3", flavour: cloud-amd64 } }
   qemu-11.1: { debian: { version: "7.3", flavour: cloud-amd64 }, qemu: { debian: "11.1", suite: trixie-backports } }
@@ -98,9 +92,7 @@ workloads:
   - { id: getdents-1M, readdir: { share: share, entries: 1500, bufferSize: 1M } }
   - { id: read-1M, read: { share: share, size: 8M, blockSize: 1M } }
 expect: { default: PASS }
-`,
-    );
-    const { result, runDir, exitCode } = await runScenarioFile(file, { resultsRoot: path.join(tmp, "results"), progress: quiet, out: sink });
+`);
     expect(exitCode).toBe(0);
     const [host, own] = result.rows;
     expect(host!.evidence.qemu).toBeUndefined();
@@ -116,17 +108,14 @@ expect: { default: PASS }
   }, 900_000);
 
   it("stops the VM and reports INFRA when virtiofsd is killed mid-workload, leaving no process", async () => {
-    const file = scenario(
-      "kill-virtiofsd",
-      `kernels:
+    const body = `kernels:
   debian-6.12: { debian: { version: "6.12", flavour: cloud-amd64 } }
 shares:
   - { tag: share }
 workloads:
   - { id: slow-ls, shell: { command: "sleep 4; ls /mnt/share", expectExit: 0 } }
   - { id: after, shell: { command: "true", expectExit: 0 } }
-`,
-    );
+`;
     let killed = 0;
     const progress: Progress = {
       ...quiet,
@@ -141,7 +130,7 @@ workloads:
         }
       },
     };
-    const { result } = await runScenarioFile(file, { resultsRoot: path.join(tmp, "results"), progress, out: sink });
+    const { result } = await runInline("kill-virtiofsd", body, progress);
     expect(killed).toBeGreaterThan(0);
     const cells = result.rows[0]!.cells;
     expect(cells[0]!.outcome.kind).toBe("infra");

@@ -21,6 +21,7 @@ import { planToolchain, requireToolchain } from "../../harness/kernels/build/too
 import { HostError } from "../../harness/util/errors.ts";
 import { cleanBuildEnv, formatElapsed, kbuildStep } from "../../harness/kernels/build/make.ts";
 import { repoRoot } from "../../harness/util/paths.ts";
+import { freshCachePerTest } from "../helpers/env.ts";
 
 const configText = await fs.readFile(path.join(repoRoot, "test", "fixtures", "kernel-build", "config-7.3-x86_64.excerpt"), "utf8");
 const base = {
@@ -71,17 +72,7 @@ describe("cache keys", () => {
 });
 
 describe("entries", () => {
-  let cache: string;
-  const saved = process.env.VMRIG_CACHE;
-  beforeEach(async () => {
-    cache = await fs.mkdtemp(path.join(os.tmpdir(), "vmrig-kcache-"));
-    process.env.VMRIG_CACHE = cache;
-  });
-  afterEach(async () => {
-    if (saved === undefined) delete process.env.VMRIG_CACHE;
-    else process.env.VMRIG_CACHE = saved;
-    await fs.rm(cache, { recursive: true, force: true });
-  });
+  const cacheDir = freshCachePerTest("vmrig-kcache-");
 
   const manifest = (key: string): BuildManifest => ({
     format: BUILD_FORMAT,
@@ -103,7 +94,7 @@ describe("entries", () => {
   });
 
   it("installs atomically, is found by key and by inputs, lists and is collected when unused", async () => {
-    const files = path.join(cache, "files");
+    const files = path.join(cacheDir(), "files");
     await fs.mkdir(files);
     for (const f of ["bzImage", "config", "build.log"]) await fs.writeFile(path.join(files, f), f);
     const key = buildKey(base);
@@ -142,24 +133,14 @@ describe("entries", () => {
 });
 
 describe("kernel list and kernel gc", () => {
-  let cache: string;
-  const saved = process.env.VMRIG_CACHE;
-  beforeEach(async () => {
-    cache = await fs.mkdtemp(path.join(os.tmpdir(), "vmrig-kcmd-"));
-    process.env.VMRIG_CACHE = cache;
-  });
-  afterEach(async () => {
-    if (saved === undefined) delete process.env.VMRIG_CACHE;
-    else process.env.VMRIG_CACHE = saved;
-    await fs.rm(cache, { recursive: true, force: true });
-  });
+  const cacheDir = freshCachePerTest("vmrig-kcmd-");
 
   it("lists entries with release, size and description; gc reports what it removes", async () => {
     const empty: string[] = [];
     await kernelListCommand({ out: (l) => empty.push(l) });
     expect(empty).toEqual([`no built kernels in ${buildPaths.entries()}`]);
 
-    const image = path.join(cache, "bzImage");
+    const image = path.join(cacheDir(), "bzImage");
     await fs.writeFile(image, Buffer.alloc(3 * 1024 * 1024));
     const key = "0123456789abcdef0123456789abcdef";
     await installEntry(

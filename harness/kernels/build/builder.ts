@@ -9,14 +9,14 @@ import type { KernelArtifact, KernelEntry } from "../../types.ts";
 import { VmrigError } from "../../util/errors.ts";
 import type { KernelContext, KernelProvider } from "../provider.ts";
 import { type BuildManifest, lookupInputs, readEntry, slotKey } from "./cache.ts";
-import { configure, forgetConfig, kconfigSignature, recordConfig, reusableConfig } from "./config.ts";
+import { forgetConfig, kconfigSignature, recordConfig, reusableConfig } from "./config.ts";
 import { lockDir } from "./lock.ts";
-import { openBuildLog, runMake, type MakeResult } from "./make.ts";
+import { openBuildLog, type MakeResult } from "./make.ts";
 import { buildPaths } from "./paths.ts";
 import { preparePristineSource } from "./source.ts";
 import { type BuildSpec, describeBuild, parseBuildSpec } from "./spec.ts";
 import { touchedFiles } from "./patches.ts";
-import { cachedByInputs, compileAndInstall, loadBuildInputs } from "./compile-install.ts";
+import { cachedByInputs, compileAndInstall, loadBuildInputs, slotMake } from "./compile-install.ts";
 import { prepareWorkTree } from "./worktree.ts";
 
 export const buildKernelProvider: KernelProvider = { kind: "build", resolve: resolveBuildKernel };
@@ -80,17 +80,7 @@ export async function buildKernel(spec: BuildSpec, ctx: KernelContext): Promise<
     const logFile = path.join(slot, "build.log");
     const logStream = openBuildLog(logFile);
     try {
-      const makeCtx = {
-        label: spec.label,
-        cwd: src,
-        logStream,
-        logFile,
-        // ccache sees paths relative to the slot, so other slots (and re-created ones) hit too.
-        env: { CCACHE_BASEDIR: slot, KBUILD_BUILD_USER: "vmrig", KBUILD_BUILD_HOST: "vmrig" },
-        signal: ctx.signal,
-        log,
-      };
-      const make = (args: string[], stage: string) => runMake(makeCtx, ["-C", src, `O=${out}`, ...toolchain.makeVars, ...args], stage);
+      const { make, configureTree } = slotMake({ spec, toolchain, slot, src, out, logStream, logFile, signal: ctx.signal, log });
       const signature = kconfigSignature({
         base: spec.base,
         fragments: fragmentHashes,
@@ -101,16 +91,7 @@ export async function buildKernel(spec: BuildSpec, ctx: KernelContext): Promise<
       if (config) log("configuration unchanged (no patch touches Kconfig): reusing .config");
       else {
         await forgetConfig(slot);
-        config = await configure({
-          label: spec.label,
-          src,
-          out,
-          base: spec.base,
-          fragments,
-          makeVars: toolchain.makeVars,
-          signal: ctx.signal,
-          make: (args, stage) => make(["-s", ...args], `configuring: ${stage}`),
-        });
+        config = await configureTree(fragments);
         await recordConfig(slot, signature, config);
       }
       return await compileAndInstall({

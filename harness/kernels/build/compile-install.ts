@@ -4,7 +4,9 @@
 import fs from "node:fs/promises";
 import path from "node:path";
 import { BUILD_FORMAT, type BuildManifest, buildKey, inputsKey, installEntry, lookupInputs, readEntry, recordInputs, sha256Text } from "./cache.ts";
-import { formatElapsed, type MakeResult } from "./make.ts";
+import type { WriteStream } from "node:fs";
+import { configure, type ConfigureOptions } from "./config.ts";
+import { formatElapsed, runMake, type MakeContext, type MakeResult } from "./make.ts";
 import type { BuildSpec } from "./spec.ts";
 import { checkBuildFiles } from "./spec.ts";
 import { makeJobs, requireToolchain, type Toolchain } from "./toolchain.ts";
@@ -32,6 +34,40 @@ export async function cachedByInputs(spec: BuildSpec, loaded: Awaited<ReturnType
   });
   const known = await lookupInputs(inputs);
   return { inputs, hit: known ? await readEntry(known) : undefined };
+}
+
+/**
+ * make in a slot's O= build directory, logged to its build log, and configuring that directory
+ * (base + fragments, checked): the same for a scenario's build and a bisect step.
+ */
+export function slotMake(o: {
+  spec: BuildSpec;
+  toolchain: Toolchain;
+  slot: string;
+  src: string;
+  out: string;
+  logStream: WriteStream;
+  logFile: string;
+  signal: AbortSignal;
+  log: (line: string) => void;
+}) {
+  const ctx: MakeContext = {
+    label: o.spec.label,
+    cwd: o.src,
+    logStream: o.logStream,
+    logFile: o.logFile,
+    // ccache sees paths relative to the slot, so other slots (and re-created ones) hit too.
+    env: { CCACHE_BASEDIR: o.slot, KBUILD_BUILD_USER: "vmrig", KBUILD_BUILD_HOST: "vmrig" },
+    signal: o.signal,
+    log: o.log,
+  };
+  const make = (args: string[], stage: string) => runMake(ctx, ["-C", o.src, `O=${o.out}`, ...o.toolchain.makeVars, ...args], stage);
+  const configureTree = (fragments: ConfigureOptions["fragments"]) =>
+    configure({
+      label: o.spec.label, src: o.src, out: o.out, base: o.spec.base, fragments, makeVars: o.toolchain.makeVars, signal: o.signal,
+      make: (args, stage) => make(["-s", ...args], `configuring: ${stage}`),
+    });
+  return { make, configureTree };
 }
 
 export interface CompileRequest {

@@ -8,11 +8,10 @@
 import path from "node:path";
 import type { KernelContext } from "../provider.ts";
 import type { BuildOutcome } from "./builder.ts";
-import { configure } from "./config.ts";
-import { openBuildLog, runMake } from "./make.ts";
+import { openBuildLog } from "./make.ts";
 import { applyPatches } from "./patches.ts";
 import { type BuildSpec, describeBuild } from "./spec.ts";
-import { cachedByInputs, compileAndInstall, loadBuildInputs } from "./compile-install.ts";
+import { cachedByInputs, compileAndInstall, loadBuildInputs, slotMake } from "./compile-install.ts";
 
 export interface TreeBuildRequest {
   /** Label, arch, config base and fragments, patches (applied on top of the tree). Its `source` is not used. */
@@ -55,26 +54,8 @@ export async function buildTreeKernel(req: TreeBuildRequest, ctx: KernelContext)
   const logFile = treeBuildLog(req.slot);
   const logStream = openBuildLog(logFile);
   try {
-    const makeCtx = {
-      label: spec.label,
-      cwd: src,
-      logStream,
-      logFile,
-      env: { CCACHE_BASEDIR: req.slot, KBUILD_BUILD_USER: "vmrig", KBUILD_BUILD_HOST: "vmrig" },
-      signal: ctx.signal,
-      log,
-    };
-    const make = (args: string[], stage: string) => runMake(makeCtx, ["-C", src, `O=${out}`, ...toolchain.makeVars, ...args], stage);
-    const config = await configure({
-      label: spec.label,
-      src,
-      out,
-      base: spec.base,
-      fragments,
-      makeVars: toolchain.makeVars,
-      signal: ctx.signal,
-      make: (args, stage) => make(["-s", ...args], `configuring: ${stage}`),
-    });
+    const { make, configureTree } = slotMake({ spec, toolchain, slot: req.slot, src, out, logStream, logFile, signal: ctx.signal, log });
+    const config = await configureTree(fragments);
     return await compileAndInstall({
       spec, toolchain, out, config, inputs, make, logStream, logFile, log,
       fragments,
