@@ -98,7 +98,6 @@ export async function provideQemu(
   if (choice.kind === "host") return host;
   const pkgName = DEBIAN_PACKAGE[arch];
   const dArch = debianArch(process.arch);
-  if (arch !== "x86_64" && arch !== "aarch64") throw new HostError(`no Debian QEMU package for ${arch}`);
   if (isOffline()) {
     // No archive: a build provisioned earlier is the only answer.
     const hit = await provisionedMatch(pkgName, dArch, choice);
@@ -140,8 +139,8 @@ export async function provideQemu(
     const { loader, libraryPath } = await locateLoader(tmp, process.arch);
     const binary = `usr/bin/${qemuBinary(arch)}`;
     if (!(await fs.stat(path.join(tmp, binary)).catch(() => undefined))) throw new HostError(`no ${binary} in Debian's ${pkgName} ${root.version}`);
-    const triplet = libraryPath[0]!.split("/").pop()!;
-    const moduleDir = [`usr/lib/${triplet}/qemu`].find(Boolean);
+    // Debian's QEMU loads its accelerator, display and device modules from here.
+    const moduleDir = `usr/lib/${path.posix.basename(libraryPath[0]!)}/qemu`;
     const firmwareDirs = ["usr/share/qemu", "usr/share/seabios", "usr/lib/ipxe/qemu"];
     const manifest: QemuManifest = {
       package: pkgName,
@@ -152,7 +151,7 @@ export async function provideQemu(
       libraryPath,
       binary,
       firmwareDirs: (await Promise.all(firmwareDirs.map(async (d) => ((await fs.stat(path.join(tmp, d)).catch(() => undefined))?.isDirectory() ? d : undefined)))).filter((d): d is string => !!d),
-      ...((await fs.stat(path.join(tmp, moduleDir!)).catch(() => undefined))?.isDirectory() ? { moduleDir } : {}),
+      ...((await fs.stat(path.join(tmp, moduleDir)).catch(() => undefined))?.isDirectory() ? { moduleDir } : {}),
       packages: packages.map((p) => ({ name: p.name, version: p.version, suite: p.suite })),
     };
     const reported = await reportedVersion(commandFor(tmp, manifest));
