@@ -10,6 +10,8 @@ import { findVirtiofsd } from "../virtiofs/provision.ts";
 import { ExitCode } from "../util/errors.ts";
 import { cacheDir, repoRoot } from "../util/paths.ts";
 import { qemuVersion } from "./tools.ts";
+import { readinessReport } from "./check.ts";
+import { capabilities } from "./requirements.ts";
 
 export async function runDoctor(signal: AbortSignal): Promise<number> {
   const out = (l: string) => process.stdout.write(l + "\n");
@@ -23,6 +25,10 @@ export async function runDoctor(signal: AbortSignal): Promise<number> {
   out(`virtiofsd: ${vfs ? `${vfs.version} (${vfs.source})` : "missing (run npm run setup)"}`);
   if (!vfs) ok = false;
   out(`/dev/kvm: ${existsSync("/dev/kvm") ? "present" : "absent"}`);
+  // The same probes the preflights of runs and kernel builds use.
+  const readiness = await readinessReport(capabilities);
+  for (const line of readiness.lines) out(line);
+  if (!readiness.ready) ok = false;
   out(`cache: ${cacheDir()}`);
   if (qx) {
     try {

@@ -5,32 +5,13 @@ import { execa } from "execa";
 import { readFile, writeFile, readdir } from "node:fs/promises";
 import { existsSync } from "node:fs";
 import { HostError } from "../util/errors.ts";
+import { parseOsRelease } from "./os-release.ts";
+import { setupPackages } from "./requirements.ts";
 
-export interface OsRelease {
-  id: string;
-  codename: string;
-  idLike: string[];
-}
-
-export function parseOsRelease(text: string): OsRelease {
-  const kv = Object.fromEntries(
-    text.split("\n").map((l) => /^(\w+)=("?)(.*)\2$/.exec(l.trim())).filter(Boolean).map((m) => [m![1], m![3]]),
-  ) as Record<string, string>;
-  return { id: kv.ID ?? "", codename: kv.VERSION_CODENAME ?? "", idLike: (kv.ID_LIKE ?? "").split(/\s+/).filter(Boolean) };
-}
-
-/** Packages vmrig needs on the host, by what they are for (chromium: tests render the HTML reports headless). */
-export const hostPackages = {
-  base: ["busybox-static", "dropbear-bin", "cpio", "gcc", "libc6-dev", "xz-utils", "zstd", "gzip", "gpgv", "debian-archive-keyring", "util-linux", "ccache", "make", "chromium"],
-  qemuX86: ["qemu-system-x86", "qemu-utils"],
-  /** arm64 guests (TCG on x86 hosts): QEMU 10 from bookworm-backports too. */
-  qemuArm: ["qemu-system-arm"],
-  /** The arm64 guest probe, cross-compiled statically (on an x86 host). */
-  crossArm64: ["gcc-aarch64-linux-gnu", "libc6-dev-arm64-cross"],
-};
+export { parseOsRelease };
 
 /** QEMU packages that come from bookworm-backports on bookworm (QEMU 10 instead of 7.2). */
-const backportedQemu = [...hostPackages.qemuX86, ...hostPackages.qemuArm];
+const backportedPackages = () => setupPackages().filter((p) => p.backports).map((p) => p.name);
 
 /** Pure: which packages are not installed, from `dpkg-query -W -f='${Package} ${db:Status-Status}\n'`. */
 export function missingPackages(wanted: string[], dpkgQueryOutput: string): string[] {
@@ -67,9 +48,10 @@ async function hasBackports(codename: string): Promise<boolean> {
 }
 
 export async function installHostPackages(log: (l: string) => void): Promise<void> {
-  if (!existsSync("/usr/bin/dpkg-query")) throw new HostError("vmrig setup supports Debian and Ubuntu hosts (no dpkg-query found); install QEMU >= 10, busybox-static, dropbear-bin, cpio, gcc, xz, zstd by hand");
+  if (!existsSync("/usr/bin/dpkg-query")) throw new HostError(`vmrig setup supports Debian and Ubuntu hosts (no dpkg-query found); install these packages by hand: ${setupPackages().map((p) => p.name).join(" ")}`);
   const os = parseOsRelease(await readFile("/etc/os-release", "utf8"));
-  const want = [...hostPackages.base, ...backportedQemu, ...(process.arch === "x64" ? hostPackages.crossArm64 : [])];
+  const want = setupPackages().map((p) => p.name);
+  const backportedQemu = backportedPackages();
   const missing = missingPackages(want, await installed(want));
   const needNewQemu = os.id === "debian" && os.codename === "bookworm" &&
     (missing.some((p) => backportedQemu.includes(p)) || (await qemuMajor("qemu-system-x86_64")) < 10 || (await qemuMajor("qemu-system-aarch64")) < 10);

@@ -8,6 +8,8 @@ import type { BootRequest } from "../guest/boot.ts";
 import type { DaemonCommand } from "../virtiofs/daemon.ts";
 import { HostError } from "../util/errors.ts";
 import { scenarioArches } from "../spec/platform.ts";
+import { requireCapabilities } from "./check.ts";
+import type { Capability } from "./requirements.ts";
 
 export interface HostTools {
   qemuVersion: string;
@@ -23,6 +25,7 @@ export async function qemuVersion(binary: string): Promise<string | undefined> {
 }
 
 export async function requireHostTools(s: Scenario, signal: AbortSignal): Promise<HostTools> {
+  await requireCapabilities(scenarioArches(s).map((arch): Capability => `guests-${arch}`));
   // Every architecture the rows use (kernels.X.arch may differ from machine.arch).
   let version: string | undefined;
   for (const arch of scenarioArches(s)) {

@@ -1,7 +1,6 @@
 import fs from "node:fs/promises";
-import os from "node:os";
 import path from "node:path";
-import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import {
   BUILD_FORMAT,
   type BuildManifest,
@@ -17,8 +16,7 @@ import {
 } from "../../harness/kernels/build/cache.ts";
 import { buildPaths } from "../../harness/kernels/build/paths.ts";
 import { formatBytes, kernelGcCommand, kernelListCommand } from "../../harness/kernels/build/commands.ts";
-import { planToolchain, requireToolchain } from "../../harness/kernels/build/toolchain.ts";
-import { HostError } from "../../harness/util/errors.ts";
+import { planToolchain } from "../../harness/kernels/build/toolchain.ts";
 import { cleanBuildEnv, formatElapsed, kbuildStep } from "../../harness/kernels/build/make.ts";
 import { repoRoot } from "../../harness/util/paths.ts";
 import { freshCachePerTest } from "../helpers/env.ts";
@@ -179,30 +177,7 @@ describe("toolchain and make output", () => {
     const cross = planToolchain("aarch64", "x64");
     expect(cross.makeVars).toEqual(["ARCH=arm64", "CC=ccache aarch64-linux-gnu-gcc", "HOSTCC=ccache gcc", "CROSS_COMPILE=aarch64-linux-gnu-"]);
     expect(cross.target).toBe("Image");
-    expect(cross.crossPackage).toBe("gcc-aarch64-linux-gnu");
     expect(planToolchain("aarch64", "arm64").crossCompile).toBe("");
-  });
-
-  it.skipIf(process.arch !== "x64")("names the missing cross compiler and its Debian package", async () => {
-    const bin = await fs.mkdtemp(path.join(os.tmpdir(), "vmrig-bin-"));
-    const savedPath = process.env.PATH;
-    try {
-      for (const tool of ["gcc", "ld", "make", "ccache", "bison", "flex", "bc", "patch", "xz", "zstd"]) {
-        await fs.writeFile(path.join(bin, tool), `#!/bin/sh\necho "${tool} (fake) 1.0"\n`, { mode: 0o755 });
-      }
-      process.env.PATH = bin;
-      const err = await requireToolchain("aarch64").then(() => undefined, (e: unknown) => e);
-      expect(err).toBeInstanceOf(HostError);
-      expect((err as Error).message).toBe(
-        "Cannot build kernels (cross compiling for aarch64 with aarch64-linux-gnu-gcc): missing aarch64-linux-gnu-gcc (Debian package gcc-aarch64-linux-gnu), " +
-          "aarch64-linux-gnu-ld (Debian package binutils-aarch64-linux-gnu). Run `npm run setup` or apt-get install them.",
-      );
-      const native = await requireToolchain("x86_64");
-      expect(native.compilerIdentity).toBe("gcc (fake) 1.0 | ld (fake) 1.0");
-    } finally {
-      process.env.PATH = savedPath;
-      await fs.rm(bin, { recursive: true, force: true });
-    }
   });
 
   it("reads kbuild's step lines and formats elapsed time", () => {
