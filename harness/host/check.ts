@@ -16,7 +16,7 @@ import {
   type Requirement,
 } from "./requirements.ts";
 
-async function probePasses(probe: Probe): Promise<boolean> {
+export async function probePasses(probe: Probe): Promise<boolean> {
   switch (probe.kind) {
     case "file":
       return probe.paths.some((p) => existsSync(p));
