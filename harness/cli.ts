@@ -1,5 +1,5 @@
 // vmrig's command line. Exit codes: 0 every expectation held, 1 one did not, 2 usage, spec or
-// infrastructure error (nothing compared), 130 interrupted (partial results kept).
+// infrastructure error (nothing compared), 130 interrupted by SIGINT or SIGTERM (partial results kept).
 import { parseArgs } from "node:util";
 import path from "node:path";
 import { runScenarioFile } from "./run/run-file.ts";
@@ -12,13 +12,14 @@ import { runCleanups } from "./util/cleanup.ts";
 import { repoRoot } from "./util/paths.ts";
 import { nightlyCommand, nightlyUsage, runJobs } from "./nightly/commands.ts";
 import { bisectCommand, bisectUsage } from "./bisect/command.ts";
+import { helpRequested } from "./cli-help.ts";
 import { kernelBuildCommand, kernelGcCommand, kernelListCommand } from "./kernels/build/commands.ts";
 
 const usage = `usage: vmrig <command> [options]
 
   run [scenario.yaml ...] [--kernel LABEL]...   run scenarios (default: scenarios/default.yaml)
   setup [scenario.yaml ...]                     install host packages, virtiofsd, relay, kernels, images
-  doctor                                        report QEMU, KVM, virtiofsd on this host
+  doctor                                        report QEMU, KVM, virtiofsd and build readiness on this host
   schema                                        print the scenario JSON Schema
   kernel build <scenario.yaml> [LABEL]          build a scenario's \`build\` kernels (cached; incremental)
   kernel list                                   the built kernels in the cache, with size and last use
@@ -27,12 +28,19 @@ const usage = `usage: vmrig <command> [options]
 ${nightlyUsage}
 ${bisectUsage}
 
+vmrig <command> --help says more about each.
+
 exit codes: 0 all expectations held, 1 an expectation failed, 2 usage/spec/infrastructure error,
-            130 interrupted (partial results kept, marked incomplete)`;
+            130 interrupted by SIGINT or SIGTERM (partial results kept, marked incomplete)`;
 
 const defaultScenario = path.join(repoRoot, "scenarios", "default.yaml");
 
 async function main(argv: string[]): Promise<number> {
+  const help = helpRequested(argv);
+  if (help) {
+    process.stdout.write(help + "\n");
+    return ExitCode.ok;
+  }
   const [command, ...rest] = argv;
   const controller = new AbortController();
   let interrupts = 0;

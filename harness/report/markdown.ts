@@ -41,7 +41,7 @@ export function renderMarkdown(run: RunResult): string {
   out.push(`- Scenario: \`${run.scenarioFile}\``);
   out.push(`- Host: ${hostLine(run)}`);
   out.push(`- Started ${run.startedAt}${run.finishedAt ? `, finished ${run.finishedAt}` : ""}`);
-  out.push(run.complete ? "- Run: complete" : `- Run: **INCOMPLETE** (interrupted; ${s.missing} cells not run)`);
+  out.push(run.complete ? "- Run: complete" : `- Run: **INCOMPLETE** (interrupted; ${s.notRun} cells not run)`);
   out.push(`- Result: ${s.met} of ${s.cells} cells met their expectation${s.exitCode === 0 ? "" : " (**not all met**)"}`);
   out.push("");
 

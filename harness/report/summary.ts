@@ -11,6 +11,8 @@ export interface RunSummary {
   byKind: Record<CellOutcome["kind"], number>;
   /** Kernel × workload pairs the run never produced a cell for (an interrupted run). */
   missing: number;
+  /** Cells that did not run: NOT RUN cells and missing ones. */
+  notRun: number;
   complete: boolean;
   exitCode: number;
 }
@@ -30,7 +32,7 @@ export function summarise(run: RunResult): RunSummary {
   }
   const allMet = run.complete && missing === 0 && met === cells && cells > 0;
   return {
-    cells, met, notMet: cells - met, byKind, missing, complete: run.complete,
+    cells, met, notMet: cells - met, byKind, missing, notRun: missing + byKind["not-run"], complete: run.complete,
     exitCode: allMet ? ExitCode.ok : ExitCode.expectationFailed,
   };
 }

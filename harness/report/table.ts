@@ -102,7 +102,7 @@ export function renderTerminalTable(run: RunResult, opts: TableOptions): string 
 
   const s = summarise(run);
   let footer = `${s.met} of ${s.cells} cells met their expectation`;
-  if (!run.complete) footer += `; run INCOMPLETE (${s.missing} not run)`;
+  if (!run.complete) footer += `; run INCOMPLETE (${s.notRun} not run)`;
   out.push("", opts.color && s.exitCode !== 0 ? `\x1b[1m${footer}\x1b[0m` : footer);
   return out.join("\n");
 }

@@ -3,7 +3,8 @@
 import { mkdir, rename, writeFile, copyFile } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
-import type { RunResult, Scenario } from "../types.ts";
+import type { CellOutcome, KernelRowResult, RunResult, Scenario } from "../types.ts";
+import { expectationMet } from "../report/expect.ts";
 import { loadScenario } from "../spec/load.ts";
 import { resolveKernel } from "../kernels/provider.ts";
 import { buildGuestImage } from "../image/build.ts";
@@ -13,7 +14,7 @@ import { ExitCode, VmrigError } from "../util/errors.ts";
 import { repoRoot } from "../util/paths.ts";
 import { requireHostTools } from "../host/tools.ts";
 import { createProgress, type Progress } from "./progress.ts";
-import { runScenario, type PreparedKernel } from "./runner.ts";
+import { rowQemu, runScenario, type PreparedKernel } from "./runner.ts";
 import { prepareVfioRun, vfioGuestModules } from "../vfio/host-run.ts";
 import { runNestedVfioScenario } from "../vfio/nested.ts";
 import { chooseAccelerators } from "./accels.ts";
@@ -104,7 +105,10 @@ export async function runScenarioFile(file: string, opts: RunOptions = {}): Prom
     if (vfioRun) result.vfio = await vfioRun.finish(result, runDir);
   });
 
-  if (signal.aborted) await killAllChildren();
+  if (signal.aborted) {
+    await killAllChildren();
+    result.rows.push(...unstartedRows(scenario, prepared, result));
+  }
   result.complete = !signal.aborted;
   result.finishedAt = new Date().toISOString();
   await writeJson(result);
@@ -118,6 +122,24 @@ export async function runScenarioFile(file: string, opts: RunOptions = {}): Prom
   out.write(`results: ${path.relative(process.cwd(), runDir) || runDir}\n`);
   const exitCode = signal.aborted ? ExitCode.interrupted : summarise(result).exitCode;
   return { result, runDir, exitCode };
+}
+
+/** An interrupted run's rows that never started, every cell NOT RUN, so each report shows and counts them. */
+export function unstartedRows(s: Scenario, prepared: PreparedKernel[], run: RunResult): KernelRowResult[] {
+  return prepared
+    .filter((k) => !run.rows.some((r) => r.label === k.entry.label))
+    .map((k) => ({
+      label: k.entry.label,
+      description: k.artifact.description + rowQemu(k).suffix,
+      arch: k.artifact.arch,
+      artifacts: {},
+      evidence: { kernel: k.artifact.identity },
+      cells: s.workloads.map((w) => {
+        const expected = k.entry.expect[w.id] ?? s.expectDefault;
+        const outcome: CellOutcome = { kind: "not-run", reason: "run interrupted before this kernel" };
+        return { kernel: k.entry.label, workload: w.id, outcome, expected, met: expectationMet(outcome, expected), durationMs: 0, evidence: {} };
+      }),
+    }));
 }
 
 function selectKernels(s: Scenario, labels?: string[]) {

@@ -39,3 +39,17 @@ export function ownGuestProcesses(): Array<{ pid: number; cmdline: string }> {
   };
   return vmrigProcesses().filter((p) => ours(p.pid));
 }
+
+/**
+ * vmrig guest processes that inherited `name=value` (a CLI run's VMRIG_RESULTS): still found when
+ * their vmrig died and they were re-parented, and never another run's.
+ */
+export function guestProcessesWithEnv(name: string, value: string): Array<{ pid: number; cmdline: string }> {
+  return vmrigProcesses().filter((p) => {
+    try {
+      return readFileSync(`/proc/${p.pid}/environ`, "utf8").split("\0").includes(`${name}=${value}`);
+    } catch {
+      return false;
+    }
+  });
+}

@@ -5,13 +5,14 @@ import { execa } from "execa";
 import { mkdtempSync, mkdirSync, readFileSync, readdirSync, existsSync, symlinkSync, writeFileSync, rmSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
-import { vmrigProcesses } from "../helpers/processes.ts";
+import { guestProcessesWithEnv } from "../helpers/processes.ts";
 
 const root = path.resolve(import.meta.dirname, "..", "..");
 const tmp = mkdtempSync(path.join(os.tmpdir(), "vmrig-test-cli-"));
 afterAll(() => rmSync(tmp, { recursive: true, force: true }));
+// bin/vmrig.js, as `npx vmrig` runs it: one process, so signals reach vmrig itself.
 const cli = (args: string[], opts = {}) =>
-  execa(path.join(root, "node_modules/.bin/tsx"), [path.join(root, "harness/cli.ts"), ...args], { reject: false, cwd: tmp, env: { VMRIG_RESULTS: path.join(tmp, "results") }, ...opts });
+  execa(process.execPath, [path.join(root, "bin/vmrig.js"), ...args], { reject: false, cwd: tmp, env: { VMRIG_RESULTS: path.join(tmp, "results") }, ...opts });
 
 describe("vmrig CLI", () => {
   it("exits 2 with file:line:col for a bad scenario and writes no results", async () => {
@@ -64,17 +65,24 @@ describe("vmrig CLI", () => {
     writeFileSync(f, "name: noqemu\nkernels:\n  k: { debian: { version: '6.12', flavour: cloud-amd64 } }\nworkloads:\n  - { id: u, shell: { command: 'true' } }\n");
     const r = await cli(["run", f], { env: { PATH: bin, VMRIG_RESULTS: path.join(tmp, "results-noqemu") } });
     expect(r.exitCode).toBe(2);
-    expect(r.stderr).toMatch(/qemu-system-x86_64 not found.*npm run setup/);
+    expect(r.stderr).toMatch(/Cannot run x86_64 guests: missing qemu-system-x86_64 \(qemu-system-x86\)/);
+    expect(r.stderr).toMatch(/Install them: apt-get install .*qemu-system-x86.*\(or run `npm run setup`\)/);
     expect(existsSync(path.join(tmp, "results-noqemu"))).toBe(false);
   }, 120_000);
 
-  it("SIGINT stops every guest process, exits 130 and keeps results marked incomplete", async () => {
-    const f = path.join(tmp, "interrupt.yaml");
-    writeFileSync(
-      f,
-      "name: interrupt\nkernels:\n  k: { debian: { version: '6.12', flavour: cloud-amd64 } }\nshares: [{ tag: share }]\nworkloads:\n  - { id: long, shell: { command: 'sleep 600' } }\n",
-    );
-    const child = cli(["run", f], { buffer: true });
+  it("answers --help for every command and subcommand with its own usage, exit 0", async () => {
+    for (const args of [["--help"], ["run", "--help"], ["bisect", "--help"], ["kernel", "build", "--help"], ["kernel", "gc", "-h"], ["setup", "-h"], ["compare", "--help"], ["baseline", "--help"]]) {
+      const r = await cli(args);
+      expect(r.exitCode, args.join(" ")).toBe(0);
+      const name = args[0] === "--help" ? "<command>" : args.filter((a) => !a.startsWith("-")).join(" ");
+      expect(r.stdout, args.join(" ")).toMatch(new RegExp(`^usage: vmrig ${name}`));
+    }
+    expect((await cli(["bisect", "--help"])).stdout).toMatch(/--workload ID +the workload whose cell decides good or bad/);
+    expect((await cli(["run", "--help"])).stdout).toMatch(/130 interrupted by SIGINT or SIGTERM/);
+    expect(existsSync(path.join(tmp, "results"))).toBe(false);
+  }, 120_000);
+
+  async function interruptAtWorkload(child: ReturnType<typeof execa>, signal: NodeJS.Signals, results: string) {
     let stderr = "";
     child.stderr?.on("data", (d: Buffer) => (stderr += d.toString()));
     await new Promise<void>((resolve, reject) => {
@@ -86,15 +94,51 @@ describe("vmrig CLI", () => {
       }, 200);
       setTimeout(() => reject(new Error(`never reached the workload: ${stderr}`)), 400_000);
     });
-    expect(vmrigProcesses().length).toBeGreaterThan(0);
-    child.kill("SIGINT");
-    const r = await child;
+    expect(guestProcessesWithEnv("VMRIG_RESULTS", results).length).toBeGreaterThan(0);
+    child.kill(signal);
+    return child;
+  }
+
+  it("SIGINT stops every guest process, exits 130 and keeps results marked incomplete", async () => {
+    const f = path.join(tmp, "interrupt.yaml");
+    writeFileSync(
+      f,
+      "name: interrupt\nkernels:\n  k: { debian: { version: '6.12', flavour: cloud-amd64 } }\nshares: [{ tag: share }]\nworkloads:\n  - { id: long, shell: { command: 'sleep 600' } }\n",
+    );
+    const r = await interruptAtWorkload(cli(["run", f], { buffer: true }), "SIGINT", path.join(tmp, "results"));
     expect(r.exitCode).toBe(130);
-    expect(vmrigProcesses()).toEqual([]);
+    expect(guestProcessesWithEnv("VMRIG_RESULTS", path.join(tmp, "results"))).toEqual([]);
     const runs = path.join(tmp, "results", "interrupt");
     const [stamp] = readdirSync(runs);
     const json = JSON.parse(readFileSync(path.join(runs, stamp!, "results.json"), "utf8"));
     expect(json.complete).toBe(false);
     expect(json.rows[0].cells[0].outcome.kind).toBe("not-run");
+  }, 600_000);
+
+  it("SIGTERM to `npm run vmrig` reaches vmrig: exit 130, every report written, every cell that did not run counted", async () => {
+    const f = path.join(tmp, "terminate.yaml");
+    writeFileSync(
+      f,
+      "name: terminate\nkernels:\n  k: { debian: { version: '6.12', flavour: cloud-amd64 } }\n  later: { debian: { version: '6.12', flavour: cloud-amd64 } }\n" +
+        "workloads:\n  - { id: long, shell: { command: 'sleep 600' } }\n  - { id: after, shell: { command: 'true' } }\n",
+    );
+    const results = path.join(tmp, "results-term");
+    const npm = execa("npm", ["run", "--silent", "vmrig", "--", "run", f], { reject: false, cwd: root, env: { VMRIG_RESULTS: results }, buffer: true });
+    const r = await interruptAtWorkload(npm, "SIGTERM", results);
+    expect(r.exitCode).toBe(130);
+    expect(guestProcessesWithEnv("VMRIG_RESULTS", results)).toEqual([]);
+    const runs = path.join(results, "terminate");
+    const dir = path.join(runs, readdirSync(runs)[0]!);
+    const json = JSON.parse(readFileSync(path.join(dir, "results.json"), "utf8"));
+    expect(json.complete).toBe(false);
+    // The row that was running and the row that never started, each cell NOT RUN as the terminal showed it.
+    expect(json.rows.map((row: { label: string }) => row.label)).toEqual(["k", "later"]);
+    const kinds = json.rows.flatMap((row: { cells: { outcome: { kind: string } }[] }) => row.cells.map((c) => c.outcome.kind));
+    expect(kinds).toEqual(["not-run", "not-run", "not-run", "not-run"]);
+    expect(r.stdout).toMatch(/run INCOMPLETE \(4 not run\)/);
+    expect(readFileSync(path.join(dir, "results.md"), "utf8")).toMatch(/INCOMPLETE\*\* \(interrupted; 4 cells not run\)/);
+    const junit = readFileSync(path.join(dir, "junit.xml"), "utf8");
+    expect(junit.match(/<skipped\/>/g)?.length).toBe(4);
+    expect(readFileSync(path.join(dir, "report.html"), "utf8")).toMatch(/INCOMPLETE<\/span> \(4 cells not run\)/);
   }, 600_000);
 });

@@ -134,7 +134,7 @@ export function renderRunPage(m: RunPageModel): string {
   if (m.indexHref) body.push(`<li><a href="${esc(m.indexHref)}">all runs</a></li>`);
   body.push(`<li>scenario ${esc(r.scenarioFile)}; run ${esc(m.run.id)}${m.pinned ? ` <span class="badge" style="background:#0f766e;color:#fff">PINNED: ${esc(m.pinned)}</span>` : ""}</li>`);
   body.push(`<li>host ${esc(h.hostname)}; QEMU ${esc(h.qemu ?? "unknown")}; virtiofsd ${esc(h.virtiofsd ?? "unknown")}; accel ${esc(h.accel ?? "unknown")}${h.accelNote ? ` <span class="muted">(${esc(h.accelNote)})</span>` : ""}</li>`);
-  body.push(`<li>${r.complete ? "complete" : `<span class="miss">INCOMPLETE</span> (${s.missing} cells not run)`}; finished ${esc(r.finishedAt ?? "—")}</li>`);
+  body.push(`<li>${r.complete ? "complete" : `<span class="miss">INCOMPLETE</span> (${s.notRun} cells not run)`}; finished ${esc(r.finishedAt ?? "—")}</li>`);
   body.push(`<li><b>${s.met} of ${s.cells} cells met their expectation</b></li>`);
   if (m.comparison) {
     const counts = CELL_CLASSES.filter((c) => c !== "pass" && m.comparison!.counts[c] > 0).map((c) => `${badge(c)} ${m.comparison!.counts[c]}`);

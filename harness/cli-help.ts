@@ -1,0 +1,121 @@
+// Pure: each command's own usage, for `vmrig <command> [<subcommand>] --help`. The overview
+// (`vmrig --help`) lists them one line each; these say every option and what it does.
+
+const exitCodes = `exit codes: 0 all expectations held, 1 an expectation failed, 2 usage/spec/infrastructure error,
+            130 interrupted by SIGINT or SIGTERM (partial results kept, marked incomplete)`;
+
+const results = "  --results DIR        the results root (default $VMRIG_RESULTS, else results/)";
+
+export const commandHelp: Record<string, string> = {
+  run: `usage: vmrig run [scenario.yaml ...] [--kernel LABEL]... [--jobs auto|N]
+
+Boots each kernel of each scenario (default: scenarios/default.yaml), runs its workloads and prints
+one table; results/<scenario>/<time>/ keeps results.json, results.md, junit.xml, report.html and
+every console, dmesg and daemon log.
+
+  --kernel LABEL       only this kernel row (repeatable)
+  -j, --jobs auto|N    run the (scenario, kernel) guests in parallel: auto fits them into the
+                       host's cores and memory, N runs N at once
+
+${exitCodes}`,
+  setup: `usage: vmrig setup [scenario.yaml ...]
+
+Installs every host package vmrig and its tests need (Debian/Ubuntu, as root; QEMU 10 from
+bookworm-backports on bookworm), provisions virtiofsd and the vhost-user relay, downloads the
+scenarios' kernels and QEMU builds and builds their guest images (default: scenarios/default.yaml),
+then prints what this host is ready for. Safe to run again: it installs only what is missing.`,
+  doctor: `usage: vmrig doctor
+
+Reports QEMU, virtiofsd, /dev/kvm and the accelerator vmrig would choose (a real probe boot), and
+for each of: running x86_64 and arm64 guests, building x86_64 and arm64 kernels and running the
+test suite, whether this host is ready or what is missing, with the command that installs it.
+Exit 0 when everything is ready, 2 otherwise.`,
+  schema: `usage: vmrig schema
+
+Prints the JSON Schema of scenario files (for editors and validators).`,
+  kernel: `usage: vmrig kernel build|list|gc ...
+
+  build <scenario.yaml> [LABEL]   build a scenario's \`build\` kernels (cached; incremental)
+  list                            the built kernels in the cache, with size and last use
+  gc [--max-age-days N] [--work] [--dry-run]
+                                  remove interrupted builds and kernels unused for a while
+
+vmrig kernel <subcommand> --help says more.`,
+  "kernel build": `usage: vmrig kernel build <scenario.yaml> [LABEL]
+
+Builds the scenario's \`build\` kernels (or only LABEL) without running anything: source, config
+fragments and patches as the scenario says, ccache in front of the compiler, served from the cache
+when the inputs are unchanged. A host that cannot build is told the exact apt-get command.`,
+  "kernel list": `usage: vmrig kernel list
+
+Lists the built kernels in the cache with their size and last use, and the build directories.`,
+  "kernel gc": `usage: vmrig kernel gc [--max-age-days N] [--work] [--dry-run]
+
+  --max-age-days N     remove built kernels not used for N days
+  --work               also remove the build directories (the next build is a cold one)
+  --dry-run            say what would be removed, remove nothing`,
+  bisect: `usage: vmrig bisect --tree PATH --good REF --bad REF --scenario FILE --kernel LABEL --workload ID
+                   [--repeat N] [--verify] [--restart]
+
+Finds the commit of a local kernel git tree that makes one cell fail: builds and boots each step
+with the scenario's row LABEL and runs workload ID. Rerun the same command to resume.
+
+  --tree PATH          a kernel git checkout (never modified: vmrig works in a private clone)
+  --good REF           a commit where the cell meets its expectation
+  --bad REF            a commit where it does not
+  --scenario FILE      the scenario that has the row and the workload
+  --kernel LABEL       the scenario's \`build\` kernel row to build at each step
+  --workload ID        the workload whose cell decides good or bad
+  --repeat N           run the cell N times per step (a flaky bug: bad if any run fails)
+  --verify             first check that --good is good and --bad is bad
+  --restart            forget the saved state and start again`,
+  compare: `usage: vmrig compare <run-a> <run-b> [--json|--markdown]
+       vmrig compare <run> [--baseline] [--window N]
+
+Per cell: regression, fix, flaky, still failing, with what changed (kernel, QEMU, host). A run is a
+run directory, its results.json, or a scenario directory (its newest run). Exit 1 when a cell
+regressed, 0 otherwise.
+
+  --baseline           compare with the scenario's pinned baseline instead of the run before
+  --window N           how many earlier runs tell flaky from regressed (default 7)
+  --json, --markdown   output format (default: text)`,
+  summary: `usage: vmrig summary [--baseline] [--window N] [--json|--markdown] [--results DIR]
+
+The nightly summary: every scenario's newest run against the one before it (or its baseline);
+writes summary.md and summary.json to the results root. Exit 1 when a cell regressed.
+
+${results}`,
+  gc: `usage: vmrig gc [--keep N] [--compress-after N] [--max-runs N] [--dry-run] [--results DIR]
+
+Retention for results, per scenario, newest first: the newest --compress-after runs stay as they
+are, the rest of the newest --keep runs get their logs gzipped, older runs are pruned to their
+reports (results.json/.md, junit.xml, report.html), runs beyond --max-runs are deleted. A pinned
+baseline is never pruned or deleted.
+
+  --keep N             runs that keep their logs (default 14)
+  --compress-after N   runs left untouched (default 1)
+  --max-runs N         runs kept at all (default: no limit)
+  --dry-run            say what would change, change nothing
+${results}`,
+  baseline: `usage: vmrig baseline <run> | --list | --clear SCENARIO [--results DIR]
+
+Pins a run as its scenario's baseline (compare --baseline uses it; gc never deletes it).
+
+  --list               the pinned baselines
+  --clear SCENARIO     unpin the scenario's baseline
+${results}`,
+};
+
+const subcommands: Record<string, string[]> = { kernel: ["build", "list", "gc"] };
+
+/** The usage to print when `argv` (after `vmrig`) asks for help on a command, else undefined. */
+export function helpRequested(argv: string[]): string | undefined {
+  const [command, ...rest] = argv;
+  if (command === undefined || !(command in commandHelp)) return undefined;
+  const end = rest.indexOf("--");
+  const options = end === -1 ? rest : rest.slice(0, end);
+  if (!options.some((a) => a === "--help" || a === "-h")) return undefined;
+  const sub = rest[0];
+  if (sub && subcommands[command]?.includes(sub)) return commandHelp[`${command} ${sub}`];
+  return commandHelp[command];
+}
