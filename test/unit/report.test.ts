@@ -162,7 +162,8 @@ describe("renderTerminalTable", () => {
 
   it("says when the run is incomplete and shows the missing cells as NOT RUN", () => {
     const out = renderTerminalTable(sampleRun(false), { color: false });
-    expect(out).toContain("run INCOMPLETE (2 not run)");
+    // One NOT RUN cell and two the run never reached.
+    expect(out).toContain("run INCOMPLETE (3 not run)");
     expect(out.split("\n").find((l) => l.startsWith("broken"))).toMatch(/NOT RUN\s+│ NOT RUN$/);
   });
 });
