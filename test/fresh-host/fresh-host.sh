@@ -1,0 +1,98 @@
+#!/usr/bin/env bash
+# The clean-host check: the README's commands on a Debian 12 where nothing was installed by hand.
+# A minimal bookworm root from Debian's archive (mmdebstrap), the host's Node and npm copied in
+# (same version), a clean clone of this repository's HEAD (or of the commit given as $1); inside
+# it (chroot, with /proc, /sys and /dev): npm ci, npm run setup, the default scenario, and vmrig's
+# kernel build preflight plus the first stages of a real build (test/fresh-host/build-step.ts).
+#
+# Cached between runs, because they are verified on use: the bare root as a tarball (rebuilt each
+# ISO week), apt's downloaded .debs (checked against the signed indexes) and npm's cache
+# (integrity hashes). vmrig's own cache starts empty: setup must provision it.
+# Needs root. VMRIG_FRESH_HOST_CACHE moves the caches; VMRIG_FRESH_HOST_KEEP=1 keeps the root.
+set -euo pipefail
+
+repo=$(git -C "$(dirname "$0")" rev-parse --show-toplevel)
+ref=${1:-HEAD}
+cache=${VMRIG_FRESH_HOST_CACHE:-/var/cache/vmrig-fresh-host}
+suite=bookworm
+mirror=http://deb.debian.org/debian
+
+say() { echo "fresh-host: $*" >&2; }
+[ "$(id -u)" = 0 ] || { say "needs root (mmdebstrap, chroot and mounts)"; exit 2; }
+
+if ! command -v mmdebstrap >/dev/null; then
+  say "installing mmdebstrap"
+  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends mmdebstrap >/dev/null
+fi
+
+mkdir -p "$cache/apt-archives/partial" "$cache/npm"
+base="$cache/$suite-minbase-$(date -u +%G-W%V).tar"
+if [ ! -s "$base" ]; then
+  say "building a bare $suite root with mmdebstrap"
+  start=$SECONDS
+  rm -f "$cache/$suite"-minbase-*.tar
+  mmdebstrap --quiet --variant=minbase --mode=root "$suite" "$base.partial" \
+    "deb $mirror $suite main" "deb $mirror $suite-updates main" \
+    "deb http://deb.debian.org/debian-security $suite-security main"
+  mv "$base.partial" "$base"
+  say "bare root built in $((SECONDS - start)) s"
+fi
+
+root=$(mktemp -d /var/tmp/vmrig-fresh-host.XXXXXX)
+mounted=()
+cleanup() {
+  local status=$?
+  # Anything still running inside the root (a guest a failed step left behind) goes first.
+  for p in /proc/[0-9]*; do
+    [ "$(readlink "$p/root" 2>/dev/null)" = "$root" ] && kill -9 "${p#/proc/}" 2>/dev/null || true
+  done
+  for ((i = ${#mounted[@]} - 1; i >= 0; i--)); do
+    umount -R "${mounted[$i]}" 2>/dev/null || umount -R -l "${mounted[$i]}" 2>/dev/null || true
+  done
+  if [ "${VMRIG_FRESH_HOST_KEEP:-}" = 1 ]; then say "kept the root: $root"; else rm -rf --one-file-system "$root"; fi
+  exit "$status"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+tar -xf "$base" -C "$root"
+node_bin=$(command -v node)
+npm_dir=$(dirname "$(dirname "$(readlink -f "$(command -v npm)")")")
+cp "$node_bin" "$root/usr/bin/node"
+mkdir -p "$root/usr/lib/node_modules"
+cp -a "$npm_dir" "$root/usr/lib/node_modules/npm"
+ln -s ../lib/node_modules/npm/bin/npm-cli.js "$root/usr/bin/npm"
+ln -s ../lib/node_modules/npm/bin/npx-cli.js "$root/usr/bin/npx"
+cp /etc/resolv.conf "$root/etc/resolv.conf"
+mkdir -p "$root/work" "$root/root/.npm"
+git clone -q --no-local "$repo" "$root/work/vmrig"
+git -C "$root/work/vmrig" checkout -q --detach "$(git -C "$repo" rev-parse "$ref")"
+say "$(git -C "$root/work/vmrig" log -1 --format='%h %s' | cut -c1-100)"
+
+bind() { mkdir -p "$root$2"; mount "${@:3}" "$1" "$root$2"; mounted+=("$root$2"); }
+bind proc /proc -t proc
+# Slaves: unmounting them afterwards must not propagate back and unmount the host's /dev/pts.
+bind /sys /sys --rbind --make-rslave
+bind /dev /dev --rbind --make-rslave
+bind "$cache/apt-archives" /var/cache/apt/archives --bind
+bind "$cache/npm" /root/.npm --bind
+
+# Nothing of the host's environment leaks in but what CI sets.
+inside() {
+  chroot "$root" /usr/bin/env -i HOME=/root LANG=C.UTF-8 CI="${CI:-}" TERM=dumb \
+    PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \
+    bash -c "cd /work/vmrig && $1"
+}
+step() {
+  local name=$1 start=$SECONDS
+  say "== $name"
+  inside "$2"
+  timings+=("$name: $((SECONDS - start)) s")
+}
+timings=()
+step "npm ci" "npm ci --no-audit --no-fund"
+step "npm run setup" "npm run setup"
+step "npm run scenario" "npm run scenario"
+step "kernel build step" "node --import tsx test/fresh-host/build-step.ts"
+say "passed on a bare $suite root:"
+for t in "${timings[@]}"; do say "  $t"; done
