@@ -30,8 +30,8 @@ base="$cache/$suite-minbase-$(date -u +%G-W%V).tar"
 if [ ! -s "$base" ]; then
   say "building a bare $suite root with mmdebstrap"
   start=$SECONDS
-  rm -f "$cache/$suite"-minbase-*.tar
-  mmdebstrap --quiet --variant=minbase --mode=root "$suite" "$base.partial" \
+  rm -rf "$cache/$suite"-minbase-*.tar*
+  mmdebstrap --quiet --variant=minbase --mode=root --format=tar "$suite" "$base.partial" \
     "deb $mirror $suite main" "deb $mirror $suite-updates main" \
     "deb http://deb.debian.org/debian-security $suite-security main"
   mv "$base.partial" "$base"
