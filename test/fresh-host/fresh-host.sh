@@ -63,7 +63,13 @@ mkdir -p "$root/usr/lib/node_modules"
 cp -a "$npm_dir" "$root/usr/lib/node_modules/npm"
 ln -s ../lib/node_modules/npm/bin/npm-cli.js "$root/usr/bin/npm"
 ln -s ../lib/node_modules/npm/bin/npx-cli.js "$root/usr/bin/npx"
+# The machine's network comes in (DNS, a TLS-inspecting egress CA, npm's registry settings): a
+# fresh machine of this kind has them too. No package or tool does.
 cp /etc/resolv.conf "$root/etc/resolv.conf"
+mkdir -p "$root/etc/ssl/certs" "$root/usr/local/share/ca-certificates" "$root/usr/etc"
+[ -f /etc/ssl/certs/ca-certificates.crt ] && cp /etc/ssl/certs/ca-certificates.crt "$root/etc/ssl/certs/"
+cp -r /usr/local/share/ca-certificates/. "$root/usr/local/share/ca-certificates/" 2>/dev/null || true
+for f in /etc/npmrc /usr/etc/npmrc /root/.npmrc; do [ -f "$f" ] && cp "$f" "$root$f"; done
 mkdir -p "$root/work" "$root/root/.npm"
 git clone -q --no-local "$repo" "$root/work/vmrig"
 git -C "$root/work/vmrig" checkout -q --detach "$(git -C "$repo" rev-parse "$ref")"
@@ -77,9 +83,13 @@ bind /dev /dev --rbind --make-rslave
 bind "$cache/apt-archives" /var/cache/apt/archives --bind
 bind "$cache/npm" /root/.npm --bind
 
-# Nothing of the host's environment leaks in but what CI sets.
+# Nothing of the host's environment leaks in but CI and the network settings above.
 inside() {
-  chroot "$root" /usr/bin/env -i HOME=/root LANG=C.UTF-8 CI="${CI:-}" TERM=dumb \
+  local pass=()
+  for v in NODE_EXTRA_CA_CERTS SSL_CERT_FILE http_proxy https_proxy no_proxy HTTP_PROXY HTTPS_PROXY NO_PROXY; do
+    [ -n "${!v:-}" ] && pass+=("$v=${!v}")
+  done
+  chroot "$root" /usr/bin/env -i HOME=/root LANG=C.UTF-8 CI="${CI:-}" TERM=dumb "${pass[@]}" \
     PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \
     bash -c "cd /work/vmrig && $1"
 }
