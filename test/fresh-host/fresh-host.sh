@@ -3,11 +3,13 @@
 # A minimal bookworm root from Debian's archive (mmdebstrap), the host's Node and npm copied in
 # (same version), a clean clone of this repository's HEAD (or of the commit given as $1); inside
 # it (chroot, with /proc, /sys and /dev): npm ci, npm run setup, the default scenario, and vmrig's
-# kernel build preflight plus the first stages of a real build (test/fresh-host/build-step.ts).
+# kernel builds: a whole x86_64 build of a shipped scenario's row (`vmrig kernel build`) and the
+# arm64 preflight plus kconfig with the cross compiler (test/fresh-host/build-step.ts).
 #
-# Cached between runs, because they are verified on use: the bare root as a tarball (rebuilt each
-# ISO week), apt's downloaded .debs (checked against the signed indexes) and npm's cache
-# (integrity hashes). vmrig's own cache starts empty: setup must provision it.
+# Shared with the host, because each is verified on use: the bare root as a tarball (rebuilt each
+# ISO week), apt's downloaded .debs (checked against the signed indexes), npm's cache (integrity
+# hashes) and the host's ccache (keyed by compiler and preprocessed source: the build here warms
+# the test suite's builds of the same tree). vmrig's own cache starts empty: setup provisions it.
 # Needs root. VMRIG_FRESH_HOST_CACHE moves the caches; VMRIG_FRESH_HOST_KEEP=1 keeps the root.
 set -euo pipefail
 
@@ -82,6 +84,9 @@ bind /sys /sys --rbind --make-rslave
 bind /dev /dev --rbind --make-rslave
 bind "$cache/apt-archives" /var/cache/apt/archives --bind
 bind "$cache/npm" /root/.npm --bind
+ccache_dir=${CCACHE_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/ccache}
+mkdir -p "$ccache_dir"
+bind "$ccache_dir" /root/.cache/ccache --bind
 
 # Nothing of the host's environment leaks in but CI and the network settings above.
 inside() {
@@ -103,6 +108,7 @@ timings=()
 step "npm ci" "npm ci --no-audit --no-fund"
 step "npm run setup" "npm run setup"
 step "npm run scenario" "npm run scenario"
-step "kernel build step" "node --import tsx test/fresh-host/build-step.ts"
+step "npx vmrig kernel build (x86_64)" "npx vmrig kernel build scenarios/getdents-swiotlb.yaml clamped-7.3"
+step "arm64 build preflight + kconfig" "node --import tsx test/fresh-host/build-step.ts"
 say "passed on a bare $suite root:"
 for t in "${timings[@]}"; do say "  $t"; done
