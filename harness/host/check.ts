@@ -69,9 +69,12 @@ export async function requireCapabilities(wanted: Capability[]): Promise<void> {
 export async function readinessReport(wanted: Capability[]): Promise<{ lines: string[]; ready: boolean }> {
   const results = await Promise.all(wanted.map(async (c) => ({ c, missing: await missingRequirements([c]) })));
   const lines = results.map(({ c, missing }) =>
-    missing.length === 0 ? `ready: ${capabilityTitle[c]}` : `NOT READY: ${capabilityTitle[c]}: missing ${describeMissing(missing)}`,
+    missing.length === 0
+      ? `ready: ${capabilityTitle[c]}`
+      : `NOT READY: ${capabilityTitle[c]}: missing ${describeMissing(missing)}`,
   );
   const missing = results.flatMap((r) => r.missing);
-  if (missing.length) lines.push(`install what is missing: ${installCommand(missing, await hostCodename())}  (or run \`npm run setup\`)`);
+  if (missing.length)
+    lines.push(`install what is missing: ${installCommand(missing, await hostCodename())}  (or run \`npm run setup\`)`);
   return { lines, ready: missing.length === 0 };
 }

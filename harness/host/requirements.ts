@@ -47,7 +47,12 @@ const QEMU: Record<Arch, { binary: string; package: string }> = {
 };
 
 const command = (...argv: string[]): Probe => ({ kind: "command", argv });
-const compile = (compiler: string, source: string, ...flags: string[]): Probe => ({ kind: "compile", compiler, source, flags });
+const compile = (compiler: string, source: string, ...flags: string[]): Probe => ({
+  kind: "compile",
+  compiler,
+  source,
+  flags,
+});
 const allGuests: Capability[] = ["guests-x86_64", "guests-aarch64"];
 const allBuilds: Capability[] = ["build-x86_64", "build-aarch64"];
 
@@ -64,9 +69,20 @@ function archRows(arch: Arch, hostArch: string): Requirement[] {
   const build: Capability = `build-${arch}`;
   const gccPackage = prefix ? `gcc-${CROSS_PACKAGE_SUFFIX[arch]}` : "gcc";
   return [
-    { what: QEMU[arch].binary, package: QEMU[arch].package, backports: true, probe: command(QEMU[arch].binary, "--version"), for: [guests] },
+    {
+      what: QEMU[arch].binary,
+      package: QEMU[arch].package,
+      backports: true,
+      probe: command(QEMU[arch].binary, "--version"),
+      for: [guests],
+    },
     { what: gcc, package: gccPackage, probe: command(gcc, "--version"), for: [guests, build] },
-    { what: `${prefix}ld`, package: prefix ? `binutils-${CROSS_PACKAGE_SUFFIX[arch]}` : "binutils", probe: command(`${prefix}ld`, "--version"), for: [build] },
+    {
+      what: `${prefix}ld`,
+      package: prefix ? `binutils-${CROSS_PACKAGE_SUFFIX[arch]}` : "binutils",
+      probe: command(`${prefix}ld`, "--version"),
+      for: [build],
+    },
     // The guest probe is a static program (no libc in the initramfs).
     {
       what: `static libc for ${arch}`,
@@ -82,9 +98,25 @@ export function hostRequirements(hostArch: string = process.arch): Requirement[]
   return [
     ...archRows("x86_64", hostArch),
     ...archRows("aarch64", hostArch),
-    { what: "qemu-img", package: "qemu-utils", backports: true, probe: command("qemu-img", "--version"), for: allGuests },
-    { what: "busybox (static)", package: "busybox-static", probe: { kind: "file", paths: ["/bin/busybox", "/usr/bin/busybox"] }, for: allGuests },
-    { what: "dropbear", package: "dropbear-bin", probe: { kind: "file", paths: ["/usr/sbin/dropbear", "/sbin/dropbear"] }, for: allGuests },
+    {
+      what: "qemu-img",
+      package: "qemu-utils",
+      backports: true,
+      probe: command("qemu-img", "--version"),
+      for: allGuests,
+    },
+    {
+      what: "busybox (static)",
+      package: "busybox-static",
+      probe: { kind: "file", paths: ["/bin/busybox", "/usr/bin/busybox"] },
+      for: allGuests,
+    },
+    {
+      what: "dropbear",
+      package: "dropbear-bin",
+      probe: { kind: "file", paths: ["/usr/sbin/dropbear", "/sbin/dropbear"] },
+      for: allGuests,
+    },
     { what: "cpio", package: "cpio", probe: command("cpio", "--version"), for: allGuests },
     { what: "gzip", package: "gzip", probe: command("gzip", "--version"), for: allGuests },
     { what: "xz", package: "xz-utils", probe: command("xz", "--version"), for: [...allGuests, ...allBuilds] },
@@ -98,7 +130,12 @@ export function hostRequirements(hostArch: string = process.arch): Requirement[]
     },
     { what: "dpkg-deb", package: "dpkg", probe: command("dpkg-deb", "--version"), for: [...allGuests, ...allBuilds] },
     // The vhost-user relay is a small C program built on first use.
-    { what: "C headers", package: "libc6-dev", probe: compile("gcc", "#include <stdio.h>\nint main(void) { return 0; }"), for: allGuests },
+    {
+      what: "C headers",
+      package: "libc6-dev",
+      probe: compile("gcc", "#include <stdio.h>\nint main(void) { return 0; }"),
+      for: allGuests,
+    },
     { what: "make", package: "make", probe: command("make", "--version"), for: allBuilds },
     { what: "ccache", package: "ccache", probe: command("ccache", "--version"), for: allBuilds },
     { what: "bison", package: "bison", probe: command("bison", "--version"), for: allBuilds },
@@ -108,9 +145,28 @@ export function hostRequirements(hostArch: string = process.arch): Requirement[]
     { what: "patch", package: "patch", probe: command("patch", "--version"), for: allBuilds },
     { what: "git", package: "git", probe: command("git", "--version"), for: [...allBuilds, "tests"] },
     // objtool and the host tools link libelf; certificate tools link libcrypto.
-    { what: "gelf.h", package: "libelf-dev", probe: compile("gcc", "#include <gelf.h>\nint main(void) { return elf_version(EV_CURRENT) == EV_NONE; }", "-lelf"), for: allBuilds },
-    { what: "openssl/evp.h", package: "libssl-dev", probe: compile("gcc", "#include <openssl/evp.h>\nint main(void) { return EVP_MD_CTX_new() == 0; }", "-lcrypto"), for: allBuilds },
-    { what: "chromium", package: "chromium", probe: { kind: "file", paths: ["/usr/bin/chromium", "/usr/bin/chromium-browser"] }, for: ["tests"] },
+    {
+      what: "gelf.h",
+      package: "libelf-dev",
+      probe: compile(
+        "gcc",
+        "#include <gelf.h>\nint main(void) { return elf_version(EV_CURRENT) == EV_NONE; }",
+        "-lelf",
+      ),
+      for: allBuilds,
+    },
+    {
+      what: "openssl/evp.h",
+      package: "libssl-dev",
+      probe: compile("gcc", "#include <openssl/evp.h>\nint main(void) { return EVP_MD_CTX_new() == 0; }", "-lcrypto"),
+      for: allBuilds,
+    },
+    {
+      what: "chromium",
+      package: "chromium",
+      probe: { kind: "file", paths: ["/usr/bin/chromium", "/usr/bin/chromium-browser"] },
+      for: ["tests"],
+    },
     { what: "mmdebstrap", package: "mmdebstrap", probe: command("mmdebstrap", "--version"), for: ["tests"] },
   ];
 }
@@ -134,5 +190,7 @@ export function installCommand(missing: Requirement[], codename: string): string
   return [
     plain.length ? `apt-get install ${plain.join(" ")}` : "",
     backported.length ? `apt-get install -t bookworm-backports ${backported.join(" ")}` : "",
-  ].filter(Boolean).join(" && ");
+  ]
+    .filter(Boolean)
+    .join(" && ");
 }

@@ -14,12 +14,20 @@ const signal = new AbortController().signal;
 
 const toolchain = await requireToolchain("aarch64");
 say(`aarch64: preflight passed (${toolchain.compilerIdentity})`);
-const source = await preparePristineSource({ kind: "debian", package: "linux-source-7.3" }, { signal, log: say, label: "fresh-host" });
+const source = await preparePristineSource(
+  { kind: "debian", package: "linux-source-7.3" },
+  { signal, log: say, label: "fresh-host" },
+);
 const out = await mkdtemp(path.join(os.tmpdir(), "vmrig-build-step-"));
 try {
   const started = Date.now();
-  const r = await execa("make", ["-C", source.tree, `O=${out}`, ...toolchain.makeVars, "tinyconfig"], { reject: false, all: true, stdin: "ignore" });
-  if (r.exitCode !== 0) throw new Error(`aarch64: make tinyconfig failed:\n${String(r.all).split("\n").slice(-30).join("\n")}`);
+  const r = await execa("make", ["-C", source.tree, `O=${out}`, ...toolchain.makeVars, "tinyconfig"], {
+    reject: false,
+    all: true,
+    stdin: "ignore",
+  });
+  if (r.exitCode !== 0)
+    throw new Error(`aarch64: make tinyconfig failed:\n${String(r.all).split("\n").slice(-30).join("\n")}`);
   say(`aarch64: make tinyconfig on ${source.detail}: ${((Date.now() - started) / 1000).toFixed(0)} s`);
 } finally {
   await rm(out, { recursive: true, force: true });

@@ -26,7 +26,10 @@ async function sourceFiles(dir: string): Promise<string[]> {
 function namedPackages(source: string): string[] {
   const found: string[] = [];
   // Messages, not comments.
-  const code = source.split("\n").filter((l) => !/^\s*(\/\/|\/\*|\*)/.test(l)).join("\n");
+  const code = source
+    .split("\n")
+    .filter((l) => !/^\s*(\/\/|\/\*|\*)/.test(l))
+    .join("\n");
   const patterns = [
     /Debian package ([a-z0-9][a-z0-9.+-]+)/g,
     /apt-get install ((?:[a-z0-9][a-z0-9.+-]+ ?)+)/g,
@@ -42,7 +45,9 @@ function namedPackages(source: string): string[] {
 async function fakeTools(absent: string[]): Promise<string> {
   const bin = await fs.mkdtemp(path.join(os.tmpdir(), "vmrig-bin-"));
   const commands = new Set(
-    hostRequirements().flatMap((r) => (r.probe.kind === "command" ? [r.probe.argv[0]!] : r.probe.kind === "compile" ? [r.probe.compiler] : [])),
+    hostRequirements().flatMap((r) =>
+      r.probe.kind === "command" ? [r.probe.argv[0]!] : r.probe.kind === "compile" ? [r.probe.compiler] : [],
+    ),
   );
   for (const tool of commands) {
     if (absent.includes(tool)) continue;
@@ -65,16 +70,21 @@ describe("host requirements", () => {
     expect(unknown).toEqual([]);
   });
 
-  it("with no tool on PATH, every capability's preflight names one apt-get command of packages setup installs", async () => {
+  it("with no tool on PATH, each preflight names one apt-get command of setup's packages", async () => {
     const empty = await fs.mkdtemp(path.join(os.tmpdir(), "vmrig-empty-"));
     try {
       await withEnv({ PATH: empty }, async () => {
         for (const c of capabilities) {
-          const err = await requireCapabilities([c]).then(() => undefined, (e: unknown) => e);
+          const err = await requireCapabilities([c]).then(
+            () => undefined,
+            (e: unknown) => e,
+          );
           expect(err, c).toBeInstanceOf(HostError);
           const install = /Install them: (.*?)  \(or run/.exec((err as Error).message)?.[1];
           expect(install, (err as Error).message).toBeDefined();
-          const packages = install!.split(" && ").flatMap((cmd) => cmd.replace(/^apt-get install (-t \S+ )?/, "").split(" "));
+          const packages = install!
+            .split(" && ")
+            .flatMap((cmd) => cmd.replace(/^apt-get install (-t \S+ )?/, "").split(" "));
           expect(packages.length).toBeGreaterThan(0);
           for (const p of packages) expect(setupNames(process.arch).has(p), `${c}: ${p}`).toBe(true);
         }
@@ -84,24 +94,30 @@ describe("host requirements", () => {
     }
   });
 
-  it.skipIf(process.arch !== "x64")("names a missing cross compiler with its package and the exact install command", async () => {
-    const bin = await fakeTools(["aarch64-linux-gnu-gcc", "aarch64-linux-gnu-ld"]);
-    try {
-      await withEnv({ PATH: bin }, async () => {
-        const err = await requireToolchain("aarch64").then(() => undefined, (e: unknown) => e);
-        expect(err).toBeInstanceOf(HostError);
-        expect((err as Error).message).toContain(
-          "Cannot build arm64 kernels: missing aarch64-linux-gnu-gcc (gcc-aarch64-linux-gnu), " +
-            "aarch64-linux-gnu-ld (binutils-aarch64-linux-gnu).\n" +
-            "Install them: apt-get install gcc-aarch64-linux-gnu binutils-aarch64-linux-gnu",
-        );
-        const native = await requireToolchain("x86_64");
-        expect(native.compilerIdentity).toBe("gcc (fake) 1.0 | ld (fake) 1.0");
-      });
-    } finally {
-      await fs.rm(bin, { recursive: true, force: true });
-    }
-  });
+  it.skipIf(process.arch !== "x64")(
+    "names a missing cross compiler with its package and the exact install command",
+    async () => {
+      const bin = await fakeTools(["aarch64-linux-gnu-gcc", "aarch64-linux-gnu-ld"]);
+      try {
+        await withEnv({ PATH: bin }, async () => {
+          const err = await requireToolchain("aarch64").then(
+            () => undefined,
+            (e: unknown) => e,
+          );
+          expect(err).toBeInstanceOf(HostError);
+          expect((err as Error).message).toContain(
+            "Cannot build arm64 kernels: missing aarch64-linux-gnu-gcc (gcc-aarch64-linux-gnu), " +
+              "aarch64-linux-gnu-ld (binutils-aarch64-linux-gnu).\n" +
+              "Install them: apt-get install gcc-aarch64-linux-gnu binutils-aarch64-linux-gnu",
+          );
+          const native = await requireToolchain("x86_64");
+          expect(native.compilerIdentity).toBe("gcc (fake) 1.0 | ld (fake) 1.0");
+        });
+      } finally {
+        await fs.rm(bin, { recursive: true, force: true });
+      }
+    },
+  );
 
   it("checks headers by compiling, not by finding the compiler", async () => {
     const gelf = requirementsFor(["build-x86_64"]).find((r) => r.package === "libelf-dev")!;
@@ -109,12 +125,18 @@ describe("host requirements", () => {
     if (gelf.probe.kind !== "compile") return;
     // Setup installed libelf-dev on this host; a header nobody ships fails the same probe.
     expect(await probePasses(gelf.probe)).toBe(true);
-    expect(await probePasses({ ...gelf.probe, source: "#include <vmrig-no-such-header.h>\nint main(void) { return 0; }" })).toBe(false);
+    expect(
+      await probePasses({ ...gelf.probe, source: "#include <vmrig-no-such-header.h>\nint main(void) { return 0; }" }),
+    ).toBe(false);
   });
 
   it("takes QEMU from bookworm-backports on bookworm only", () => {
-    const rows = requirementsFor(["guests-x86_64"], "x64").filter((r) => ["qemu-system-x86", "cpio"].includes(r.package));
-    expect(installCommand(rows, "bookworm")).toBe("apt-get install cpio && apt-get install -t bookworm-backports qemu-system-x86");
+    const rows = requirementsFor(["guests-x86_64"], "x64").filter((r) =>
+      ["qemu-system-x86", "cpio"].includes(r.package),
+    );
+    expect(installCommand(rows, "bookworm")).toBe(
+      "apt-get install cpio && apt-get install -t bookworm-backports qemu-system-x86",
+    );
     expect(installCommand(rows, "trixie")).toBe("apt-get install qemu-system-x86 cpio");
   });
 
