@@ -8,7 +8,9 @@ import type { Accelerator } from "../qemu/accel.ts";
 import { baseCmdline, type BootPlan, type QemuCommand } from "../qemu/argv.ts";
 import { QemuMachine, type MachineExit } from "../qemu/machine.ts";
 import { QmpClient } from "../qemu/qmp.ts";
-import { SupervisedDaemon, virtiofsdArgs, waitForListeningSocket, type DaemonCommand } from "../virtiofs/daemon.ts";
+import {
+  chainDeathReason, SupervisedDaemon, virtiofsdArgs, waitForListeningSocket, type DaemonCommand,
+} from "../virtiofs/daemon.ts";
 import { GuestShell, type ClientKey, type ExecResult } from "./ssh.ts";
 
 import { authKeyCmdlineWord, guestInitErrors, GUEST_READY_MARKER as READY_MARKER } from "../image/guest-protocol.ts";
@@ -160,6 +162,12 @@ export async function bootGuest(req: BootRequest): Promise<Guest> {
     const deathReason = () => {
       const e = m.exit;
       if (e) return e.guestPanicked ? "guest kernel panicked (pvpanic)" : `QEMU exited (${e.signal ? `signal ${e.signal}` : `status ${e.code}`})`;
+      // Per share, the chain virtiofsd <- relay names the daemon that failed first; then any
+      // other (a virtiofsd a planned fault killed and replaced).
+      for (const chain of byTag.values()) {
+        const r = chainDeathReason(chain.map((d) => d.exit));
+        if (r) return r;
+      }
       return daemons.map((d) => d.deathReason).find(Boolean);
     };
 

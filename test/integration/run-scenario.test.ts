@@ -144,4 +144,34 @@ workloads:
     expect(cells[1]!.outcome.kind).toBe("pass");
     expect(ownGuestProcesses()).toEqual([]);
   }, 900_000);
+  it("says the relay died when the ACCESS_PLATFORM relay is killed mid-workload, leaving no process", async () => {
+    const body = `kernels:
+  relaykill: { debian: { version: "6.12", flavour: cloud-amd64 } }
+shares:
+  - { tag: share, accessPlatform: true }
+workloads:
+  - { id: slow-ls, shell: { command: "sleep 4; ls /mnt/share", expectExit: 0 } }
+`;
+    let killed = 0;
+    const progress: Progress = {
+      ...quiet,
+      stage: (_k, what) => {
+        if (what.startsWith("slow-ls")) {
+          setTimeout(() => {
+            for (const p of processesMatching(/vhost-user-relay.*vmrig-relaykill-/)) {
+              process.kill(p.pid, "SIGKILL");
+              killed++;
+            }
+          }, 1500);
+        }
+      },
+    };
+    const { result } = await runInline("kill-relay", body, progress);
+    expect(killed).toBeGreaterThan(0);
+    const outcome = result.rows[0]!.cells[0]!.outcome;
+    expect(outcome.kind).toBe("infra");
+    // virtiofsd behind it exits cleanly once its only peer is gone: that is not the cause.
+    expect(JSON.stringify(outcome)).toMatch(/"reason":"relay\[share\] exited \(signal SIGKILL\)/);
+    expect(ownGuestProcesses()).toEqual([]);
+  }, 900_000);
 });
