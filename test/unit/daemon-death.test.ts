@@ -28,8 +28,9 @@ describe("parseZombieExit", () => {
 });
 
 describe("chainDeathReason", () => {
-  const vfs = (code: number | null, signal: NodeJS.Signals | null = null) => ({ name: "virtiofsd[share]", code, signal });
-  const relay = (code: number | null, signal: NodeJS.Signals | null = null) => ({ name: "relay[share]", code, signal });
+  type Sig = NodeJS.Signals | null;
+  const vfs = (code: number | null, signal: Sig = null) => ({ name: "virtiofsd[share]", code, signal });
+  const relay = (code: number | null, signal: Sig = null) => ({ name: "relay[share]", code, signal });
 
   it("blames a killed relay, not the virtiofsd that left cleanly behind it", () => {
     expect(chainDeathReason([vfs(0), relay(null, "SIGKILL")])).toBe(
