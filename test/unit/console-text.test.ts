@@ -7,6 +7,7 @@ import path from "node:path";
 import { ConsoleText } from "../../harness/qemu/console-text.ts";
 import { FileTail } from "../../harness/qemu/console-tail.ts";
 import { GUEST_READY_MARKER } from "../../harness/image/guest-protocol.ts";
+import { withReadiness } from "../../harness/guest/boot.ts";
 
 const fixture = (name: string) => readFileSync(path.join(import.meta.dirname, "..", "fixtures", "consoles", name));
 
@@ -103,6 +104,39 @@ describe("ConsoleText", () => {
     expect(c.text().length).toBeLessThan(4096 + 512);
     expect(text.endsWith(c.text())).toBe(true);
     expect(c.since(text.length - 100)).toBe(text.slice(-100));
+  });
+});
+
+describe("a whole vmrig boot as QEMU logged it", () => {
+  const boot = fixture("x86-7.3-vmrig-boot.log");
+
+  it("has its kernel command line whole, to the scenario's last word", () => {
+    const line = boot.toString("utf8").split("\n").find((l) => l.includes("] Command line: "))!;
+    expect(line).toMatch(/ vmrig\.authkey=[A-Za-z0-9+/]+=* swiotlb=force swiotlb=force,track_hiwater\r$/);
+  });
+
+  it("says whether the guest printed its ready marker when SSH did not answer", () => {
+    const text = boot.toString("utf8");
+    expect(withReadiness("no SSH answer within 240 s", text)).toBe(
+      `no SSH answer within 240 s (the guest printed "${GUEST_READY_MARKER}": sshd was started but did not answer)`,
+    );
+    const before = text.slice(0, text.indexOf(GUEST_READY_MARKER));
+    expect(withReadiness("no SSH answer within 240 s", before)).toBe(
+      `no SSH answer within 240 s (the guest never printed "${GUEST_READY_MARKER}")`,
+    );
+  });
+
+  it("wakes the boot's wait for the ready marker when its last piece is read", async () => {
+    const c = new ConsoleText();
+    let ready = false;
+    void c.waitFor(GUEST_READY_MARKER).then(() => (ready = true));
+    const parts = pieces(boot, 4096);
+    for (const p of parts.slice(0, -1)) c.appendBytes(p);
+    await Promise.resolve();
+    expect(ready).toBe(boot.subarray(0, boot.length - parts.at(-1)!.length).includes(GUEST_READY_MARKER));
+    c.appendBytes(parts.at(-1)!);
+    await Promise.resolve();
+    expect(ready).toBe(true);
   });
 });
 
