@@ -122,9 +122,9 @@ export function buildQemuArgv(plan: BootPlan): { binary: string; args: string[] 
     "-smp", String(plan.cpus),
     "-display", "none",
     "-no-reboot",
-    // QEMU logs every console byte to console.log itself; vmrig tails that file. The serial
-    // port drops a byte when its chardev write fails (EAGAIN on a full pipe), so stdout is
-    // /dev/null, which never refuses one. stdin stays the console's input (writeConsole).
+    // QEMU logs every console byte to console.log itself; vmrig tails that file. The 16550
+    // drops a byte its chardev write refuses (EAGAIN: a Node stdio socketpair fills after ~280
+    // one-byte writes), so stdout is /dev/null, which never refuses one. stdin: writeConsole.
     "-chardev", `stdio,id=con0,signal=off,logfile=${qemuOptionValue(plan.consoleLog)},logappend=off`,
     "-serial", "chardev:con0",
     "-qmp", `unix:${plan.qmpSocket},server=on,wait=off`,
