@@ -21,7 +21,7 @@ import { testScratch } from "../helpers/scratch.ts";
 
 const GUESTS = 8;
 const ROUNDS = 2;
-/** 320 characters the kernel has no reason to touch; any byte lost or doubled shows. */
+/** 333 characters the kernel has no reason to touch; any byte lost or doubled shows. */
 const MARKER = "vmrig.marker=" + Array.from({ length: 20 }, (_, i) => `${String(i).padStart(2, "0")}-abcdefghijklm`)
   .join("");
 
