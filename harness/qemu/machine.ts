@@ -42,15 +42,12 @@ export class QemuMachine {
       this.stderrLog.write(d);
     });
     this.exited = child.then(async (r) => {
+      // Whether vmrig was stopping it when it exited, before the reads below give stop() a turn.
+      const guestPanicked = r.exitCode === 1 && !this.stopping;
       // Everything QEMU logged before it exited is in the view before anyone hears of the exit.
       await this.tail.close();
       this.console.end();
-      this.exitInfo = {
-        code: r.exitCode ?? null,
-        signal: r.signal ?? null,
-        guestPanicked: r.exitCode === 1 && !this.stopping,
-        stderr: this.stderr,
-      };
+      this.exitInfo = { code: r.exitCode ?? null, signal: r.signal ?? null, guestPanicked, stderr: this.stderr };
       await new Promise((res) => this.stderrLog.end(res));
       return this.exitInfo;
     });
