@@ -8,7 +8,9 @@ import type { Accelerator } from "../qemu/accel.ts";
 import { baseCmdline, type BootPlan, type QemuCommand } from "../qemu/argv.ts";
 import { QemuMachine, type MachineExit } from "../qemu/machine.ts";
 import { QmpClient } from "../qemu/qmp.ts";
-import { SupervisedDaemon, virtiofsdArgs, waitForListeningSocket, type DaemonCommand } from "../virtiofs/daemon.ts";
+import {
+  chainDeathReason, SupervisedDaemon, virtiofsdArgs, waitForListeningSocket, type DaemonCommand,
+} from "../virtiofs/daemon.ts";
 import { GuestShell, type ClientKey, type ExecResult } from "./ssh.ts";
 
 import { authKeyCmdlineWord, guestInitErrors, GUEST_READY_MARKER as READY_MARKER } from "../image/guest-protocol.ts";
@@ -56,7 +58,14 @@ export interface Guest {
   readonly bootMs: number;
   readonly commandLine: string;
   exec(command: string, deadlineMs: number): Promise<ExecResult>;
+  /** The console as read so far (console.log holds all of it). */
   consoleText(): string;
+  /** An offset for `consoleSince`: how much console text has been read so far. */
+  consoleLength(): number;
+  /** The console text from `offset` (a `consoleLength()` taken earlier) on: only the new part. */
+  consoleSince(offset: number): string;
+  /** Read console.log up to its end now (before a verdict that must see everything printed). */
+  catchUpConsole(): Promise<void>;
   /** Why the guest can no longer be trusted to answer (QEMU or a daemon died), if it can't. */
   deathReason(): string | undefined;
   readonly qemuExit: MachineExit | undefined;
@@ -135,19 +144,30 @@ export async function bootGuest(req: BootRequest): Promise<Guest> {
         virtioFs: devices,
         sshHostPort: 0,
         qmpSocket,
+        consoleLog: path.join(req.artifactsDir, "console.log"),
         ...req.qemuExtras,
         ...(req.qemu && req.qemu.source !== "host" ? { qemu: req.qemu } : {}),
       },
-      { console: path.join(req.artifactsDir, "console.log"), cmdline: path.join(req.artifactsDir, "qemu-cmdline.txt") },
+      {
+        cmdline: path.join(req.artifactsDir, "qemu-cmdline.txt"),
+        stderr: path.join(req.artifactsDir, "qemu-stderr.log"),
+      },
     );
     const m = machine;
-    const port = await m.sshPort(qmpSocket, 10_000).catch((e: Error) => {
+    const port = await m.sshPort(qmpSocket, 10_000).catch(async (e: Error) => {
+      await m.catchUpConsole();
       throw new BootFailure("infra", `QEMU did not start: ${lastLine(m.stderrText()) || e.message}`, m.consoleText());
     });
 
     const deathReason = () => {
       const e = m.exit;
       if (e) return e.guestPanicked ? "guest kernel panicked (pvpanic)" : `QEMU exited (${e.signal ? `signal ${e.signal}` : `status ${e.code}`})`;
+      // Per share, the chain virtiofsd <- relay names the daemon that failed first; then any
+      // other (a virtiofsd a planned fault killed and replaced).
+      for (const chain of byTag.values()) {
+        const r = chainDeathReason(chain.map((d) => d.exit));
+        if (r) return r;
+      }
       return daemons.map((d) => d.deathReason).find(Boolean);
     };
 
@@ -161,11 +181,14 @@ export async function bootGuest(req: BootRequest): Promise<Guest> {
     shell = await GuestShell.connect(
       { host: "127.0.0.1", port, hostKeyPublic: req.image.hostKeyPublic, key: req.clientKey },
       { deadlineMs: req.bootTimeoutMs, signal: req.signal, stillBooting: deathReason },
-    ).catch((e: Error) => {
+    ).catch(async (e: Error) => {
+      // The verdict reads the whole console as QEMU logged it, not as far as the tail got.
+      await m.catchUpConsole();
       const dead = deathReason();
       const daemonDied = daemons.some((d) => d.deathReason);
       const initErrors = guestInitErrors(m.consoleText());
-      const reason = dead ?? (initErrors.length ? `guest init failed: ${initErrors.join("; ")}` : e.message || "no SSH answer");
+      const noAnswer = withReadiness(e.message || "no SSH answer", m.consoleText());
+      const reason = dead ?? (initErrors.length ? `guest init failed: ${initErrors.join("; ")}` : noAnswer);
       throw new BootFailure(daemonDied ? "infra" : "boot-fail", reason, m.consoleText());
     });
 
@@ -176,6 +199,9 @@ export async function bootGuest(req: BootRequest): Promise<Guest> {
       commandLine: m.commandLine,
       exec: (command, deadlineMs) => s.exec(command, { deadlineMs }),
       consoleText: () => m.consoleText(),
+      consoleLength: () => m.consoleLength(),
+      consoleSince: (offset) => m.consoleSince(offset),
+      catchUpConsole: () => m.catchUpConsole(),
       deathReason,
       get qemuExit() {
         return m.exit;
@@ -211,6 +237,13 @@ export async function bootGuest(req: BootRequest): Promise<Guest> {
     if (e instanceof BootFailure) throw e;
     throw new BootFailure("infra", (e as Error).message, machine?.consoleText() ?? "");
   }
+}
+
+/** Pure: an SSH failure's reason, saying whether the guest had announced sshd on its console. */
+export function withReadiness(reason: string, consoleText: string): string {
+  return consoleText.includes(READY_MARKER)
+    ? `${reason} (the guest printed "${READY_MARKER}": sshd was started but did not answer)`
+    : `${reason} (the guest never printed "${READY_MARKER}")`;
 }
 
 function lastLine(s: string): string {

@@ -6,7 +6,8 @@ import { randomBytes } from "node:crypto";
 
 export interface ConsoleGuest {
   writeConsole(line: string): boolean;
-  consoleText(): string;
+  consoleLength(): number;
+  consoleSince(offset: number): string;
   deathReason(): string | undefined;
 }
 
@@ -46,10 +47,10 @@ export function parseConsoleReply(text: string, nonce: string): { code: number; 
 export async function consoleRun(guest: ConsoleGuest, command: string, deadlineMs: number): Promise<ConsoleReply> {
   const started = Date.now();
   const nonce = randomBytes(4).toString("hex");
-  const from = guest.consoleText().length;
+  const from = guest.consoleLength();
   if (!guest.writeConsole(consoleCommandLine(command, nonce))) return { kind: "lost", error: "the console does not take input (QEMU gone)", ms: 0 };
   for (;;) {
-    const reply = parseConsoleReply(guest.consoleText().slice(from), nonce);
+    const reply = parseConsoleReply(guest.consoleSince(from), nonce);
     if (reply) return { kind: "exited", ...reply, ms: Date.now() - started };
     const dead = guest.deathReason();
     if (dead && /^(QEMU|guest)/.test(dead)) return { kind: "lost", error: dead, ms: Date.now() - started };

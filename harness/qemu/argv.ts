@@ -23,6 +23,8 @@ export interface BootPlan {
   /** Host port forwarded to the guest's sshd; 0 lets QEMU pick one (read back through QMP). */
   sshHostPort: number;
   qmpSocket: string;
+  /** Where QEMU itself writes every byte of the serial console (console.log). */
+  consoleLog: string;
   /** Guest RAM backend (issue 7); default: a shared memfd when virtio-fs needs one, else anonymous RAM. */
   memoryBackend?: MemoryBackendPlan;
   /** virtio-mem devices on top of `memoryBytes` (issue 7). */
@@ -120,8 +122,10 @@ export function buildQemuArgv(plan: BootPlan): { binary: string; args: string[] 
     "-smp", String(plan.cpus),
     "-display", "none",
     "-no-reboot",
-    // The console goes to QEMU's stdout: vmrig tees it into console.log and scans it live.
-    "-chardev", "stdio,id=con0,signal=off",
+    // QEMU logs every console byte to console.log itself; vmrig tails that file. The 16550
+    // drops a byte its chardev write refuses (EAGAIN: a Node stdio socketpair fills after ~280
+    // one-byte writes), so stdout is /dev/null, which never refuses one. stdin: writeConsole.
+    "-chardev", `stdio,id=con0,signal=off,logfile=${qemuOptionValue(plan.consoleLog)},logappend=off`,
     "-serial", "chardev:con0",
     "-qmp", `unix:${plan.qmpSocket},server=on,wait=off`,
     // A vIOMMU covers only the PCI devices created after it.
@@ -183,6 +187,11 @@ export function qemuSize(bytes: number): string {
     if (bytes >= f && bytes % f === 0) return `${bytes / f}${unit}`;
   }
   return String(bytes);
+}
+
+/** Pure: a value inside a QEMU option list, where a comma is written twice. */
+export function qemuOptionValue(value: string): string {
+  return value.replaceAll(",", ",,");
 }
 
 /** Shell-quoted one-line form of the command, as stored in qemu-cmdline.txt. */

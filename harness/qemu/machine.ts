@@ -1,9 +1,13 @@
 // One QEMU process and everything it owns: argv, console log, QMP socket. `stop()` tears it all
 // down whatever state it is in and is safe to call twice (the qemu.machine way).
+// QEMU writes console.log itself (a chardev logfile, every byte once); vmrig's view of the
+// console is that file, followed as it grows. QEMU's stderr goes to its own file.
 import { createWriteStream, type WriteStream } from "node:fs";
 import { writeFile } from "node:fs/promises";
 import { spawnChild, stopChild, type Child } from "../util/children.ts";
 import { buildQemuArgv, formatCommandLine, type BootPlan } from "./argv.ts";
+import { ConsoleText } from "./console-text.ts";
+import { FileTail } from "./console-tail.ts";
 import { QmpClient, parseForwardedSshPort } from "./qmp.ts";
 
 export interface MachineExit {
@@ -15,65 +19,79 @@ export interface MachineExit {
 }
 
 export class QemuMachine {
-  private console = "";
+  private readonly console = new ConsoleText();
+  private readonly tail: FileTail;
   private stderr = "";
-  private consoleLog: WriteStream;
+  private readonly stderrLog: WriteStream;
   private exitInfo: MachineExit | undefined;
   private stopping = false;
   readonly exited: Promise<MachineExit>;
-  private consoleWaiters: Array<{ needle: string; resolve: () => void }> = [];
 
   private constructor(
     private readonly child: Child,
     readonly commandLine: string,
     consoleFile: string,
+    stderrFile: string,
   ) {
-    this.consoleLog = createWriteStream(consoleFile);
-    child.stdout?.on("data", (d: Buffer) => {
-      const s = d.toString("utf8");
-      this.console += s;
-      this.consoleLog.write(d);
-      this.consoleWaiters = this.consoleWaiters.filter((w) => {
-        if (!this.console.includes(w.needle)) return true;
-        w.resolve();
-        return false;
-      });
-    });
+    this.tail = new FileTail(consoleFile, (bytes) => this.console.appendBytes(bytes));
+    this.stderrLog = createWriteStream(stderrFile);
+    this.stderrLog.on("error", () => undefined);
+    child.stdin?.on("error", () => undefined); // QEMU gone: EPIPE is not vmrig's crash
     child.stderr?.on("data", (d: Buffer) => {
       this.stderr += d.toString("utf8");
-      this.consoleLog.write(d);
+      this.stderrLog.write(d);
     });
-    this.exited = child.then((r) => {
-      this.exitInfo = {
-        code: r.exitCode ?? null,
-        signal: r.signal ?? null,
-        guestPanicked: r.exitCode === 1 && !this.stopping,
-        stderr: this.stderr,
-      };
-      this.consoleLog.end();
+    this.exited = child.then(async (r) => {
+      // Whether vmrig was stopping it when it exited, before the reads below give stop() a turn.
+      const guestPanicked = r.exitCode === 1 && !this.stopping;
+      // Everything QEMU logged before it exited is in the view before anyone hears of the exit.
+      await this.tail.close();
+      this.console.end();
+      this.exitInfo = { code: r.exitCode ?? null, signal: r.signal ?? null, guestPanicked, stderr: this.stderr };
+      await new Promise((res) => this.stderrLog.end(res));
       return this.exitInfo;
     });
   }
 
-  /** Start QEMU; the command line is written to `cmdlineFile` before anything runs. */
-  static async launch(plan: BootPlan, files: { console: string; cmdline: string }): Promise<QemuMachine> {
+  /**
+   * Start QEMU; the command line is written to `cmdline` before anything runs. The console
+   * goes to `plan.consoleLog` (created empty here, so it can be followed from the start).
+   */
+  static async launch(plan: BootPlan, files: { cmdline: string; stderr: string }): Promise<QemuMachine> {
     const { binary, args } = buildQemuArgv(plan);
     const commandLine = formatCommandLine(binary, args);
     await writeFile(files.cmdline, commandLine + "\n");
+    await writeFile(plan.consoleLog, "");
     // stdin is a pipe: the serial console's input (writeConsole), vmrig's way in without SSH.
-    const child = spawnChild(binary, args, { stdin: "pipe", stdout: "pipe", stderr: "pipe" });
-    return new QemuMachine(child, commandLine, files.console);
+    // stdout is /dev/null: the console's output is in the logfile (argv.ts says why).
+    const child = spawnChild(binary, args, { stdin: "pipe", stdout: "ignore", stderr: "pipe" });
+    return new QemuMachine(child, commandLine, plan.consoleLog, files.stderr);
   }
 
+  /** The console as far as it has been read (the last 32 MiB of it at most). */
   consoleText(): string {
-    return this.console;
+    return this.console.text();
+  }
+
+  /** An offset for `consoleSince`: how much console text has been read so far. */
+  consoleLength(): number {
+    return this.console.length;
+  }
+
+  /** The console text from `offset` (a `consoleLength()` taken earlier) on. */
+  consoleSince(offset: number): string {
+    return this.console.since(offset);
+  }
+
+  /** Read console.log up to its current end now, rather than at the next change notification. */
+  catchUpConsole(): Promise<void> {
+    return this.tail.read();
   }
 
   /** Type on the guest's serial console (QEMU's stdio chardev reads our pipe). */
   writeConsole(text: string): boolean {
     const stdin = this.child.stdin;
     if (!stdin || stdin.destroyed || this.exitInfo) return false;
-    stdin.on("error", () => undefined); // QEMU gone: EPIPE is not vmrig's crash
     return stdin.write(text) || true;
   }
 
@@ -86,8 +104,7 @@ export class QemuMachine {
   }
 
   waitForConsole(needle: string): Promise<void> {
-    if (this.console.includes(needle)) return Promise.resolve();
-    return new Promise((resolve) => this.consoleWaiters.push({ needle, resolve }));
+    return this.console.waitFor(needle);
   }
 
   /** The host port QEMU bound for the guest's sshd (we ask for port 0: no collisions). */

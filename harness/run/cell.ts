@@ -62,7 +62,11 @@ async function runCellSteps(guest: Guest, w: WorkloadSpec, ctx: WorkloadContext,
   const started = Date.now();
   const done = (outcome: CellOutcome, evidence: Record<string, unknown>, guestSpoiled: boolean): CellRun => ({
     outcome,
-    evidence: { ...evidence, kernelMessages: kernelMessagesSince(guest, consoleStart), consoleFindings: findingsForEvidence(guest.consoleText(), consoleStart) },
+    evidence: {
+      ...evidence,
+      kernelMessages: kernelMessagesSince(guest, consoleStart),
+      consoleFindings: findingsForEvidence(...witness()),
+    },
     guestSpoiled,
     durationMs: Date.now() - started,
   });
@@ -73,7 +77,11 @@ async function runCellSteps(guest: Guest, w: WorkloadSpec, ctx: WorkloadContext,
   } catch (e) {
     return { outcome: { kind: "infra", reason: `preparing ${w.id} on the host failed: ${(e as Error).message}` }, evidence: {}, guestSpoiled: false, durationMs: 0 };
   }
-  const consoleStart = guest.consoleText().length;
+  await guest.catchUpConsole();
+  const consoleStart = guest.consoleLength();
+  // The console since this step began, with one character before it so the classifier can
+  // tell whether the step began mid-line (that line belongs to what came before).
+  const witness = (): [string, number] => [guest.consoleSince(Math.max(0, consoleStart - 1)), consoleStart > 0 ? 1 : 0];
   const plain = kind.command(w, ctx);
   // With a network cut planned, the command's result must outlive the SSH session: it runs as
   // a job whose output stays in the guest, read back through the console.
@@ -94,11 +102,12 @@ async function runCellSteps(guest: Guest, w: WorkloadSpec, ctx: WorkloadContext,
   }
 
   // A fatal kernel message during the step outranks whatever the command reported.
-  const crash = () => firstFatalFinding(guest.consoleText(), consoleStart);
+  const crash = () => firstFatalFinding(...witness());
   // Its outcome waits (briefly) for the whole report, so the signature has its call trace.
   const crashOutcome = async (): Promise<CellOutcome | undefined> => {
+    await guest.catchUpConsole();
     if (!crash()) return undefined;
-    await reportPrinted(guest, consoleStart);
+    await reportPrinted(guest, witness);
     const f = crash()!;
     return { kind: "crash", title: f.title, excerpt: f.excerpt, signature: f.signature };
   };
@@ -112,7 +121,10 @@ async function runCellSteps(guest: Guest, w: WorkloadSpec, ctx: WorkloadContext,
     const c = await crashOutcome();
     if (c) return done(c, evidence, true);
     const dead = guest.deathReason();
-    if (guest.qemuExit?.guestPanicked) return done({ kind: "crash", title: "Kernel panic (pvpanic)", excerpt: tail(guest.consoleText().slice(consoleStart)) }, evidence, true);
+    if (guest.qemuExit?.guestPanicked) {
+      const excerpt = tail(guest.consoleSince(consoleStart));
+      return done({ kind: "crash", title: "Kernel panic (pvpanic)", excerpt }, evidence, true);
+    }
     return done({ kind: "infra", reason: `lost the guest during ${w.id}: ${dead ?? exec.error}` }, evidence, true);
   }
   if (exec.kind === "timeout") {
@@ -134,7 +146,7 @@ async function runCellSteps(guest: Guest, w: WorkloadSpec, ctx: WorkloadContext,
   const c = await crashOutcome();
   if (c) return done(c, evidence, true);
   if (j.kind === "outcome" && j.checkGuest && j.outcome.kind === "pass") {
-    const healthy = await guestStillHealthy(guest, j.outcome, consoleStart, evidence, t.livenessMs);
+    const healthy = await guestStillHealthy(guest, j.outcome, witness, evidence, t.livenessMs);
     // The kernel may report only after the program returned (a mark freed by a worker).
     const late = await crashOutcome();
     if (late) return done(late, evidence, true);
@@ -154,11 +166,18 @@ async function runCellSteps(guest: Guest, w: WorkloadSpec, ctx: WorkloadContext,
  * A PASS that also needs a healthy guest (a refused FUSE lie): the guest must still answer a
  * liveness probe, and the kernel must not have reported anything (WARNING, hung task) meanwhile.
  */
-async function guestStillHealthy(guest: Guest, pass: CellOutcome, consoleStart: number, evidence: Record<string, unknown>, livenessMs: number): Promise<CellOutcome> {
+async function guestStillHealthy(
+  guest: Guest,
+  pass: CellOutcome,
+  witness: () => [string, number],
+  evidence: Record<string, unknown>,
+  livenessMs: number,
+): Promise<CellOutcome> {
   const alive = await liveness(guest, {}, livenessMs);
   evidence.liveness = alive;
   if (!alive.ok) return { kind: "fail", detail: `refused, but the guest is unhealthy afterwards: ${alive.detail}` };
-  const reported = findingsForEvidence(guest.consoleText(), consoleStart);
+  await guest.catchUpConsole();
+  const reported = findingsForEvidence(...witness());
   if (reported.length) return { kind: "fail", detail: `refused, but the kernel reported: ${reported[0]!.title}` };
   return pass;
 }
@@ -192,13 +211,13 @@ async function execSupervised(guest: Guest, command: string, deadlineMs: number,
  * Waits until the fatal report on the console has finished printing (its end marker, or QEMU
  * gone, or no new console output for 2 s), for at most 15 s.
  */
-async function reportPrinted(guest: Guest, since: number): Promise<void> {
+async function reportPrinted(guest: Guest, witness: () => [string, number]): Promise<void> {
   const started = Date.now();
-  let length = guest.consoleText().length;
+  let length = guest.consoleLength();
   let quietSince = Date.now();
-  while (Date.now() - started < 15_000 && !guest.qemuExit && !fatalReportComplete(guest.consoleText(), since)) {
+  while (Date.now() - started < 15_000 && !guest.qemuExit && !fatalReportComplete(...witness())) {
     await new Promise((r) => setTimeout(r, 200));
-    const now = guest.consoleText().length;
+    const now = guest.consoleLength();
     if (now !== length) [length, quietSince] = [now, Date.now()];
     else if (Date.now() - quietSince >= 2000) return;
   }
@@ -224,7 +243,7 @@ export async function liveness(guest: Guest, ctx: WorkloadContext, deadlineMs: n
 }
 
 function kernelMessagesSince(guest: Guest, offset: number): string {
-  return tail(guest.consoleText().slice(offset), 8000);
+  return tail(guest.consoleSince(offset), 8000);
 }
 
 function tail(s: string, max = 4000): string {

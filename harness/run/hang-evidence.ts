@@ -7,7 +7,8 @@ import { callTraceFrames, kernelText } from "./classify-console.ts";
 export interface StackGuest {
   exec(command: string, deadlineMs: number): Promise<ExecResult>;
   writeConsole(line: string): boolean;
-  consoleText(): string;
+  consoleLength(): number;
+  consoleSince(offset: number): string;
   deathReason(): string | undefined;
 }
 
@@ -51,7 +52,7 @@ export async function blockedTaskStacks(guest: StackGuest, deadlineMs: number): 
     return r && /^(QEMU|guest)/.test(r) ? r : undefined;
   };
   if (dead()) return { via: "none", text: `no stacks: ${dead()}`, tasks: [] };
-  const from = guest.consoleText().length;
+  const from = guest.consoleLength();
   let via: BlockedStacks["via"] = "ssh";
   const r = await guest.exec(SYSRQ_W, Math.min(deadlineMs, 20_000));
   if (r.kind !== "exited" || r.code !== 0) {
@@ -63,16 +64,16 @@ export async function blockedTaskStacks(guest: StackGuest, deadlineMs: number): 
   let seen = -1;
   let quietSince = Date.now();
   while (Date.now() - started < deadlineMs && !dead()) {
-    const now = guest.consoleText().length;
+    const now = guest.consoleLength();
     if (now !== seen) {
       seen = now;
       quietSince = Date.now();
-    } else if (HEADER.test(guest.consoleText().slice(from)) && Date.now() - quietSince > 1500) {
+    } else if (HEADER.test(guest.consoleSince(from)) && Date.now() - quietSince > 1500) {
       break;
     }
     await new Promise((res) => setTimeout(res, 100));
   }
-  const text = extractBlockedState(guest.consoleText().slice(from));
+  const text = extractBlockedState(guest.consoleSince(from));
   if (!text) return { via, text: `no "Show Blocked State" on the console within ${Math.round(deadlineMs / 1000)} s (asked via ${via})`, tasks: [] };
   return { via, text, tasks: blockedTasks(text) };
 }

@@ -99,7 +99,10 @@ async function runKernelRow(s: Scenario, k: PreparedKernel, env: RunEnv, run: Ru
     livenessMs: s.timeouts.livenessSeconds * 1000 * scale,
   };
   const pending = [...s.workloads];
+  // A retried boot is said in the table (a footnote on the row's first cell), not only in results.json.
+  let retryNote: string | undefined;
   const record = (w: WorkloadSpec, outcome: CellOutcome, evidence: Record<string, unknown>, durationMs: number, notes: string[] = []) => {
+    if (retryNote) [notes, retryNote] = [[retryNote, ...notes], undefined];
     // Whatever a cell saw while vmrig was being interrupted is vmrig's doing, not the kernel's.
     if (env.signal.aborted) outcome = { kind: "not-run", reason: "run interrupted" };
     const expected = k.entry.expect[w.id] ?? s.expectDefault;
@@ -126,6 +129,7 @@ async function runKernelRow(s: Scenario, k: PreparedKernel, env: RunEnv, run: Ru
       env.progress.stage(label, boot === 1 ? "booting" : `booting fresh guest #${boot}`);
       row.artifacts[boot === 1 ? "console" : `console-boot${boot}`] = rel("console.log");
       row.artifacts[boot === 1 ? "qemuCmdline" : `qemuCmdline-boot${boot}`] = rel("qemu-cmdline.txt");
+      row.artifacts[boot === 1 ? "qemuStderr" : `qemuStderr-boot${boot}`] = rel("qemu-stderr.log");
       for (const sh of s.shares) row.artifacts[`virtiofsd-${sh.tag}${boot === 1 ? "" : `-boot${boot}`}`] = rel(`virtiofsd-${sh.tag}.log`);
       try {
         guest = await bootGuest({
@@ -157,6 +161,7 @@ async function runKernelRow(s: Scenario, k: PreparedKernel, env: RunEnv, run: Ru
           for (const name of await readdir(rowDir)) if (name !== "failed-boot") await rename(path.join(rowDir, name), path.join(aside, name)).catch(() => undefined);
           row.artifacts["console-failed-boot"] = path.relative(env.runDir, path.join(aside, "console.log"));
           row.evidence.bootRetry = { reason: f.reason, consoleTail: f.console.slice(-2000) };
+          retryNote = `the first boot failed and was retried: ${f.reason}`;
           env.progress.info(`[${label}] the first boot failed with a clean console (${f.reason}); booting a fresh guest once more before calling it BOOT-FAIL`);
           boot--;
           continue;

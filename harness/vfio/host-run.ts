@@ -27,7 +27,7 @@ export interface VfioRun {
   record: Record<string, unknown>;
   /**
    * Restore the host; returns the final record, with what each row's QEMU printed about DMA
-   * mappings (its console.log holds QEMU's stderr) checked against the prediction. Safe to call twice.
+   * mappings (its qemu-stderr.log) checked against the prediction. Safe to call twice.
    */
   finish(result?: RunResult, runDir?: string): Promise<Record<string, unknown>>;
 }
@@ -77,11 +77,12 @@ export async function prepareVfioRun(
   };
 }
 
-/** Per row: QEMU's DMA mapping messages from its console log, against the prediction. */
+/** Per row: QEMU's DMA mapping messages from its stderr log, against the prediction. */
 async function qemuSaid(result: RunResult, runDir: string, p: VfioPreflight): Promise<Record<string, unknown>> {
   const out: Record<string, unknown> = {};
   for (const row of result.rows) {
-    const log = row.artifacts.console ? await readFile(path.join(runDir, row.artifacts.console), "utf8").catch(() => undefined) : undefined;
+    const file = row.artifacts.qemuStderr;
+    const log = file ? await readFile(path.join(runDir, file), "utf8").catch(() => undefined) : undefined;
     if (log === undefined) continue;
     const warnings = parseQemuDmaWarnings(log);
     out[row.label] = { warnings, check: compareWithQemu(p.budget, warnings) };

@@ -116,7 +116,11 @@ async function nestedRow(s: Scenario, k: PreparedKernel, env: RunEnv, run: RunRe
     label,
     description: k.artifact.description,
     accel: env.accel.name,
-    artifacts: { console: rel("console.log"), qemuCmdline: rel("qemu-cmdline.txt") },
+    artifacts: {
+      console: rel("console.log"),
+      qemuCmdline: rel("qemu-cmdline.txt"),
+      qemuStderr: rel("qemu-stderr.log"),
+    },
     cells: [],
     evidence: { kernel: k.artifact.identity, release: k.artifact.release, image: k.image.identity, levelOne: { device: nested.device, at: NESTED_DEVICE_BDF, viommu: "intel" } },
   };

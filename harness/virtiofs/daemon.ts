@@ -1,5 +1,6 @@
 // Start and supervise one vhost-user daemon (virtiofsd, or the relay in front of it).
-import { createWriteStream } from "node:fs";
+import { createWriteStream, readFileSync } from "node:fs";
+import { constants } from "node:os";
 import { readFile } from "node:fs/promises";
 import { spawnChild, stopChild, type Child } from "../util/children.ts";
 import type { ShareSpec } from "../types.ts";
@@ -35,8 +36,10 @@ export class SupervisedDaemon {
   private exitInfo: DaemonExit | undefined;
 
   constructor(readonly name: string, private readonly child: Child) {
+    // The exit as soon as Node reaps the process, not once its output streams have closed too.
+    child.once("exit", (code, signal) => (this.exitInfo ??= { name, code, signal }));
     this.exited = child.then((r) => {
-      this.exitInfo = { name, code: r.exitCode ?? null, signal: r.signal ?? null };
+      this.exitInfo ??= { name, code: r.exitCode ?? null, signal: r.signal ?? null };
       return this.exitInfo;
     });
   }
@@ -54,11 +57,27 @@ export class SupervisedDaemon {
     return this.child.pid;
   }
 
+  /**
+   * How it ended, or undefined while it runs. A daemon that died but is not reaped yet (a
+   * zombie) counts as dead already: which of two daemons in a chain died first must not depend
+   * on the order Node happens to reap them in.
+   */
+  get exit(): DaemonExit | undefined {
+    if (this.exitInfo) return this.exitInfo;
+    const pid = this.child.pid;
+    if (pid === undefined) return undefined;
+    try {
+      const z = parseZombieExit(readFileSync(`/proc/${pid}/stat`, "utf8"));
+      return z ? { name: this.name, ...z } : undefined;
+    } catch {
+      return undefined;
+    }
+  }
+
   /** Why the daemon is gone, or undefined while it runs. */
   get deathReason(): string | undefined {
-    const e = this.exitInfo;
-    if (!e) return undefined;
-    return `${this.name} exited (${e.signal ? `signal ${e.signal}` : `status ${e.code}`})`;
+    const e = this.exit;
+    return e ? describeExit(e) : undefined;
   }
 
   signal(sig: NodeJS.Signals): void {
@@ -68,6 +87,44 @@ export class SupervisedDaemon {
   stop(): Promise<void> {
     return stopChild(this.child);
   }
+}
+
+/** Pure: "virtiofsd[share] exited (signal SIGKILL)". */
+export function describeExit(e: DaemonExit): string {
+  return `${e.name} exited (${e.signal ? `signal ${e.signal}` : `status ${e.code}`})`;
+}
+
+/**
+ * Pure: a zombie's exit from its /proc/<pid>/stat (field 52, exit_code, as waitpid reports it),
+ * or undefined when the process is not a zombie.
+ */
+export function parseZombieExit(stat: string): { code: number | null; signal: NodeJS.Signals | null } | undefined {
+  // The command name (field 2) may hold spaces and parentheses: fields restart after the last ")".
+  const fields = stat.slice(stat.lastIndexOf(")") + 2).trim().split(/\s+/);
+  if (fields[0] !== "Z") return undefined;
+  const raw = Number(fields[52 - 3]);
+  if (!Number.isInteger(raw)) return undefined;
+  const sig = raw & 0x7f;
+  if (sig === 0) return { code: (raw >> 8) & 0xff, signal: null };
+  const name = Object.entries(constants.signals).find(([, n]) => n === sig)?.[0] as NodeJS.Signals | undefined;
+  return { code: null, signal: name ?? (`SIG${sig}` as NodeJS.Signals) };
+}
+
+/**
+ * Pure: why a share's daemons (virtiofsd, and the relay in front of it) no longer serve, naming
+ * the one that failed first. Each serves exactly one peer and exits with status 0 when that
+ * peer leaves, so a daemon killed by a signal or failing with a status is the cause, and the
+ * others' clean exits are its consequence: a killed relay is not "virtiofsd exited (status 0)".
+ */
+export function chainDeathReason(chain: ReadonlyArray<DaemonExit | undefined>): string | undefined {
+  const dead = chain.filter((e): e is DaemonExit => e !== undefined);
+  if (dead.length === 0) return undefined;
+  const rank = (e: DaemonExit) => (e.signal ? 0 : e.code !== 0 ? 1 : 2);
+  const cause = [...dead].sort((a, b) => rank(a) - rank(b))[0]!;
+  const rest = dead.filter((e) => e !== cause);
+  if (rest.length === 0) return describeExit(cause);
+  const after = rest.map((e) => (rank(e) === 2 ? `${describeExit(e)} once its peer was gone` : describeExit(e)));
+  return `${describeExit(cause)}; ${after.join("; ")}`;
 }
 
 /**

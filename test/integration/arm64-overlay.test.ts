@@ -4,18 +4,18 @@
 // shipped max_read/max_write cap passes; a row that declares 64K pages for a 4K kernel is INFRA
 // with the reason; a sysrq crash on arm64 is told from the console (ttyAMA0). One scenario,
 // three boots (30-45 s of wall time here); the 64K kernel comes from the build cache.
-import { afterAll, describe, expect, it } from "vitest";
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
-import os from "node:os";
+import { describe, expect, it } from "vitest";
+import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { runScenarioFile } from "../../harness/run/run-file.ts";
 import { silentProgress, discardOutput, type Progress } from "../../harness/run/progress.ts";
 import { renderTerminalTable } from "../../harness/report/index.ts";
 import { repoRoot } from "../../harness/util/paths.ts";
 import { processesMatching } from "../helpers/processes.ts";
+import { testScratch } from "../helpers/scratch.ts";
 
-const tmp = mkdtempSync(path.join(os.tmpdir(), "vmrig-test-arm64-"));
-afterAll(() => rmSync(tmp, { recursive: true, force: true }));
+// Removed afterwards; a failed test's guest consoles are kept (the path is printed).
+const tmp = testScratch("vmrig-test-arm64-");
 const quiet: Progress = silentProgress;
 const sink = discardOutput;
 const kernels = path.join(repoRoot, "kernels");

@@ -1,15 +1,15 @@
 // Ctrl-C during a run: exit 130, every QEMU and virtiofsd gone, partial results kept and marked
 // incomplete. Also the CLI's exit code 2 for bad input, with nothing written to results/.
-import { afterAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { execa } from "execa";
-import { mkdtempSync, mkdirSync, readFileSync, readdirSync, existsSync, symlinkSync, writeFileSync, rmSync } from "node:fs";
-import os from "node:os";
+import { mkdirSync, readFileSync, readdirSync, existsSync, symlinkSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { guestProcessesWithEnv } from "../helpers/processes.ts";
+import { testScratch } from "../helpers/scratch.ts";
 
 const root = path.resolve(import.meta.dirname, "..", "..");
-const tmp = mkdtempSync(path.join(os.tmpdir(), "vmrig-test-cli-"));
-afterAll(() => rmSync(tmp, { recursive: true, force: true }));
+// Removed afterwards; a failed test's guest consoles are kept (the path is printed).
+const tmp = testScratch("vmrig-test-cli-");
 // bin/vmrig.js, as `npx vmrig` runs it: one process, so signals reach vmrig itself.
 const cli = (args: string[], opts = {}) =>
   execa(process.execPath, [path.join(root, "bin/vmrig.js"), ...args], { reject: false, cwd: tmp, env: { VMRIG_RESULTS: path.join(tmp, "results") }, ...opts });

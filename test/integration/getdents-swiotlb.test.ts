@@ -1,16 +1,16 @@
 // The headline: the GetDents table from Debian images alone, through the ACCESS_PLATFORM relay
 // with swiotlb=force; and the same kernel without the relay passes (the relay is the lever).
-import { afterAll, describe, expect, it } from "vitest";
-import { mkdtempSync, rmSync, writeFileSync, readFileSync } from "node:fs";
-import os from "node:os";
+import { describe, expect, it } from "vitest";
+import { writeFileSync, readFileSync } from "node:fs";
 import path from "node:path";
 import { runScenarioFile } from "../../harness/run/run-file.ts";
 import { silentProgress, discardOutput, type Progress } from "../../harness/run/progress.ts";
 import { repoRoot } from "../../harness/util/paths.ts";
 import { ownGuestProcesses } from "../helpers/processes.ts";
+import { testScratch } from "../helpers/scratch.ts";
 
-const tmp = mkdtempSync(path.join(os.tmpdir(), "vmrig-test-getdents-"));
-afterAll(() => rmSync(tmp, { recursive: true, force: true }));
+// Removed afterwards; a failed test's guest consoles are kept (the path is printed).
+const tmp = testScratch("vmrig-test-getdents-");
 const quiet: Progress = silentProgress;
 const sink = discardOutput;
 

@@ -3,11 +3,10 @@
 // the cache when nothing changed; and an arm64 64K-page cross build whose guest reports 64 KiB
 // pages, booted with vmrig's arm64 guest image. A cold x86 build takes ~8 minutes on an idle
 // 2-core host, the arm64 one ~7; ccache makes repeats fast.
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { readFileSync, writeFileSync } from "node:fs";
 import fs from "node:fs/promises";
-import os from "node:os";
 import path from "node:path";
-import { afterAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { buildKernel, artifactOf } from "../../harness/kernels/build/builder.ts";
 import { buildScenarioKernels, kernelListCommand } from "../../harness/kernels/build/commands.ts";
 import { listEntries } from "../../harness/kernels/build/cache.ts";
@@ -19,9 +18,10 @@ import { discardOutput, type Progress } from "../../harness/run/progress.ts";
 import { cacheDir, repoRoot } from "../../harness/util/paths.ts";
 import { ownGuestProcesses } from "../helpers/processes.ts";
 import { withEnv } from "../helpers/env.ts";
+import { testScratch } from "../helpers/scratch.ts";
 
-const tmp = mkdtempSync(path.join(os.tmpdir(), "vmrig-test-kbuild-"));
-afterAll(() => rmSync(tmp, { recursive: true, force: true }));
+// Removed afterwards; a failed test's guest consoles are kept (the path is printed).
+const tmp = testScratch("vmrig-test-kbuild-");
 
 const fragment = (name: string) => path.join(repoRoot, "kernels", name);
 const patch = (name: string) => path.join(repoRoot, "kernels", "patches", name);

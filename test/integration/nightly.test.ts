@@ -5,8 +5,8 @@
 //
 // Guest time (2 cores, TCG): ~1 min serial + ~1 min parallel for the stress pair, ~1 min for
 // the two history runs. VMRIG_STRESS_REPS=5 repeats the stress pair (not in CI).
-import { afterAll, describe, expect, it } from "vitest";
-import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { describe, expect, it } from "vitest";
+import { copyFileSync, existsSync, mkdirSync, readFileSync, readdirSync, statSync, writeFileSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { execa } from "execa";
@@ -19,9 +19,10 @@ import { repoRoot } from "../../harness/util/paths.ts";
 import { ownGuestProcesses } from "../helpers/descendants.ts";
 import { processesMatching } from "../helpers/processes.ts";
 import { brokenLinks, dumpDom, hrefs, screenshot } from "../helpers/chromium.ts";
+import { testScratch } from "../helpers/scratch.ts";
 
-const tmp = mkdtempSync(path.join(os.tmpdir(), "vmrig-test-nightly-"));
-afterAll(() => rmSync(tmp, { recursive: true, force: true }));
+// Removed afterwards; a failed test's guest consoles are kept (the path is printed).
+const tmp = testScratch("vmrig-test-nightly-");
 
 const quiet: Progress = silentProgress;
 const sink = discardOutput;

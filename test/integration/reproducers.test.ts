@@ -8,18 +8,18 @@
 //                      and is not counted here).
 //   virtiofsd-faults   each planned fault gives the cell the scenario documents, and leaves no
 //                      QEMU or virtiofsd behind.
-import { afterAll, describe, expect, it } from "vitest";
-import { mkdtempSync, readFileSync, rmSync, writeFileSync, existsSync } from "node:fs";
-import os from "node:os";
+import { describe, expect, it } from "vitest";
+import { readFileSync, writeFileSync, existsSync } from "node:fs";
 import path from "node:path";
 import { runScenarioFile } from "../../harness/run/run-file.ts";
 import { silentProgress, discardOutput, type Progress } from "../../harness/run/progress.ts";
 import type { CellResult, RunResult } from "../../harness/types.ts";
 import { repoRoot } from "../../harness/util/paths.ts";
 import { vmrigProcesses } from "../helpers/processes.ts";
+import { testScratch } from "../helpers/scratch.ts";
 
-const tmp = mkdtempSync(path.join(os.tmpdir(), "vmrig-test-repro-"));
-afterAll(() => rmSync(tmp, { recursive: true, force: true }));
+// Removed afterwards; a failed test's guest consoles are kept (the path is printed).
+const tmp = testScratch("vmrig-test-repro-");
 
 const quiet: Progress = silentProgress;
 const sink = discardOutput;

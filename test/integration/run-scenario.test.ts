@@ -1,15 +1,15 @@
 // Real guests under TCG (or KVM where it works) with a real virtiofsd share: every workload
 // kind, the table, the artifacts, and that nothing is left running.
-import { afterAll, describe, expect, it } from "vitest";
-import { mkdtempSync, readFileSync, existsSync, writeFileSync, rmSync } from "node:fs";
-import os from "node:os";
+import { describe, expect, it } from "vitest";
+import { readFileSync, existsSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { runScenarioFile } from "../../harness/run/run-file.ts";
 import { silentProgress, discardOutput, type Progress } from "../../harness/run/progress.ts";
 import { ownGuestProcesses, processesMatching } from "../helpers/processes.ts";
+import { testScratch } from "../helpers/scratch.ts";
 
-const tmp = mkdtempSync(path.join(os.tmpdir(), "vmrig-test-run-"));
-afterAll(() => rmSync(tmp, { recursive: true, force: true }));
+// Removed afterwards; a failed test's guest consoles are kept (the path is printed).
+const tmp = testScratch("vmrig-test-run-");
 
 const quiet: Progress = silentProgress;
 const sink = discardOutput;
@@ -75,6 +75,11 @@ expect: { default: BOOT-FAIL }
     const row = result.rows[0]!;
     expect(row.cells[0]!.outcome).toMatchObject({ kind: "boot-fail" });
     expect(row.evidence.bootRetry).toMatchObject({ reason: expect.any(String), consoleTail: expect.any(String) });
+    // The cause is in the table too, and says the guest never announced sshd (nothing vmrig missed).
+    const never = /never printed "vmrig-guest: ready"/;
+    expect((row.evidence.bootRetry as { reason: string }).reason).toMatch(never);
+    expect(row.cells[0]!.notes?.[0]).toMatch(/^the first boot failed and was retried: /);
+    expect(row.cells[0]!.notes?.[0]).toMatch(never);
     expect(existsSync(path.join(runDir, row.artifacts["console-failed-boot"]!))).toBe(true);
     expect(existsSync(path.join(runDir, row.artifacts.console!))).toBe(true);
     expect(exitCode).toBe(0);
@@ -137,6 +142,36 @@ workloads:
     expect(JSON.stringify(cells[0]!.outcome)).toMatch(/virtiofsd\[share\] exited \(signal SIGKILL\)/);
     // The next workload ran on a fresh guest with a fresh virtiofsd.
     expect(cells[1]!.outcome.kind).toBe("pass");
+    expect(ownGuestProcesses()).toEqual([]);
+  }, 900_000);
+  it("says the relay died when the ACCESS_PLATFORM relay is killed mid-workload, leaving no process", async () => {
+    const body = `kernels:
+  relaykill: { debian: { version: "6.12", flavour: cloud-amd64 } }
+shares:
+  - { tag: share, accessPlatform: true }
+workloads:
+  - { id: slow-ls, shell: { command: "sleep 4; ls /mnt/share", expectExit: 0 } }
+`;
+    let killed = 0;
+    const progress: Progress = {
+      ...quiet,
+      stage: (_k, what) => {
+        if (what.startsWith("slow-ls")) {
+          setTimeout(() => {
+            for (const p of processesMatching(/vhost-user-relay.*vmrig-relaykill-/)) {
+              process.kill(p.pid, "SIGKILL");
+              killed++;
+            }
+          }, 1500);
+        }
+      },
+    };
+    const { result } = await runInline("kill-relay", body, progress);
+    expect(killed).toBeGreaterThan(0);
+    const outcome = result.rows[0]!.cells[0]!.outcome;
+    expect(outcome.kind).toBe("infra");
+    // virtiofsd behind it exits cleanly once its only peer is gone: that is not the cause.
+    expect(JSON.stringify(outcome)).toMatch(/"reason":"relay\[share\] exited \(signal SIGKILL\)/);
     expect(ownGuestProcesses()).toEqual([]);
   }, 900_000);
 });

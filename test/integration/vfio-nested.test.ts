@@ -1,8 +1,7 @@
 // VFIO without hardware (issue 7): the nested scenario on real guests, and the real-host
 // preflight refusing a run on this machine (no IOMMU here) with nothing changed.
-import { afterAll, describe, expect, it } from "vitest";
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
-import os from "node:os";
+import { describe, expect, it } from "vitest";
+import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { runScenarioFile } from "../../harness/run/run-file.ts";
 import { silentProgress, discardOutput, type Progress } from "../../harness/run/progress.ts";
@@ -10,9 +9,10 @@ import { HostError } from "../../harness/util/errors.ts";
 import { pendingCleanups } from "../../harness/util/cleanup.ts";
 import { repoRoot } from "../../harness/util/paths.ts";
 import { ownGuestProcesses } from "../helpers/processes.ts";
+import { testScratch } from "../helpers/scratch.ts";
 
-const tmp = mkdtempSync(path.join(os.tmpdir(), "vmrig-test-vfio-"));
-afterAll(() => rmSync(tmp, { recursive: true, force: true }));
+// Removed afterwards; a failed test's guest consoles are kept (the path is printed).
+const tmp = testScratch("vmrig-test-vfio-");
 const quiet: Progress = silentProgress;
 const sink = discardOutput;
 

@@ -24,6 +24,7 @@ const VFS_HUNG = "INFO: task vmrig-probe blocked for more than N seconds";
 const EXPECTED: Record<string, Expected> = {
   "x86-clean.log": [],
   "arm64-clean.log": [],
+  "x86-7.3-vmrig-boot.log": [],
   "x86-sysrq-panic.log": [["kernel-panic", "Kernel panic - not syncing: sysrq triggered crash", true]],
   "x86-sysrq-panic-no-pvpanic.log": [["kernel-panic", "Kernel panic - not syncing: sysrq triggered crash", true]],
   "x86-no-root-panic.log": [["kernel-panic", "Kernel panic - not syncing: VFS: Unable to mount root fs on unknown-block(0,0)", true]],

@@ -212,11 +212,17 @@ describe("the console channel", () => {
         console += `${line}\r\n@@${nonce}-begin\r\nhello\r\n@@${nonce}-end 3\r\n`;
         return true;
       },
-      consoleText: () => console,
+      consoleLength: () => console.length,
+      consoleSince: (offset: number) => console.slice(offset),
       deathReason: () => undefined,
     };
     expect(await consoleRun(guest, "echo hello", 1000)).toMatchObject({ kind: "exited", code: 3, stdout: "hello\n" });
-    const dead = { writeConsole: () => true, consoleText: () => "", deathReason: () => "QEMU exited (status 1)" };
+    const dead = {
+      writeConsole: () => true,
+      consoleLength: () => 0,
+      consoleSince: () => "",
+      deathReason: () => "QEMU exited (status 1)",
+    };
     expect(await consoleRun(dead, "true", 1000)).toMatchObject({ kind: "lost", error: "QEMU exited (status 1)" });
     expect(await consoleRun({ ...dead, writeConsole: () => false }, "true", 1000)).toMatchObject({ kind: "lost" });
   });

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { buildQemuArgv, formatCommandLine } from "../../harness/qemu/argv.ts";
+import { buildQemuArgv, formatCommandLine, qemuOptionValue } from "../../harness/qemu/argv.ts";
 import { parseForwardedSshPort } from "../../harness/qemu/qmp.ts";
 
 const plan = {
@@ -13,6 +13,7 @@ const plan = {
   virtioFs: [{ tag: "share", socketPath: "/s/vfs.sock", queueSize: 128, iommuPlatform: true }],
   sshHostPort: 0,
   qmpSocket: "/s/qmp.sock",
+  consoleLog: "/a/console.log",
 };
 
 const pairs = (args: string[]) => args.flatMap((a, i) => (a.startsWith("-") ? [`${a} ${args[i + 1] ?? ""}`] : []));
@@ -49,6 +50,23 @@ describe("buildQemuArgv", () => {
     expect(binary).toBe("qemu-system-aarch64");
     expect(pairs(args)).toContain("-machine virt,accel=tcg");
     expect(args.join(" ")).not.toContain("iommu_platform");
+  });
+
+  it("has QEMU log the serial console to console.log itself, on x86 (ttyS0) and arm64 (ttyAMA0) alike", () => {
+    for (const arch of ["x86_64", "aarch64"] as const) {
+      const { args } = buildQemuArgv({ ...plan, arch });
+      const p = pairs(args);
+      // One chardev, the serial port's: input from stdin, every output byte into the logfile.
+      expect(p, arch).toContain("-chardev stdio,id=con0,signal=off,logfile=/a/console.log,logappend=off");
+      expect(p, arch).toContain("-serial chardev:con0");
+      expect(args.filter((a) => a === "-serial"), arch).toHaveLength(1);
+    }
+  });
+
+  it("doubles commas in the console log's path (QEMU's option syntax)", () => {
+    expect(qemuOptionValue("/r/a,b/console.log")).toBe("/r/a,,b/console.log");
+    const { args } = buildQemuArgv({ ...plan, consoleLog: "/r/x,y/console.log" });
+    expect(pairs(args)).toContain("-chardev stdio,id=con0,signal=off,logfile=/r/x,,y/console.log,logappend=off");
   });
 
   it("quotes the stored command line so it can be pasted into a shell", () => {

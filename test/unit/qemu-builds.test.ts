@@ -110,7 +110,10 @@ describe("running a QEMU build", () => {
   });
 
   it("puts the row's QEMU in front of the guest's command line and of level 2's", () => {
-    const plan = { arch: "x86_64" as const, accel: "tcg" as const, memoryBytes: 1 << 30, cpus: 1, kernelImage: "/k", initrd: "/i", cmdline: [], virtioFs: [], sshHostPort: 0, qmpSocket: "/q" };
+    const plan = {
+      arch: "x86_64" as const, accel: "tcg" as const, memoryBytes: 1 << 30, cpus: 1, kernelImage: "/k", initrd: "/i",
+      cmdline: [], virtioFs: [], sshHostPort: 0, qmpSocket: "/q", consoleLog: "/c",
+    };
     const host = buildQemuArgv(plan);
     const mine = buildQemuArgv({ ...plan, qemu: private11 });
     expect(mine.binary).toBe("env");

@@ -94,7 +94,8 @@ describe("blocked-task stacks (sysrq w)", () => {
             text += `${line}\r\n${dump}`;
             return true;
           },
-          consoleText: () => text,
+          consoleLength: () => text.length,
+          consoleSince: (offset: number) => text.slice(offset),
           deathReason: () => undefined,
         },
       };

@@ -13,6 +13,7 @@ const plan = {
   virtioFs: [],
   sshHostPort: 0,
   qmpSocket: "/s/qmp.sock",
+  consoleLog: "/a/console.log",
 };
 const pairs = (args: string[]) => args.flatMap((a, i) => (a.startsWith("-") ? [`${a} ${args[i + 1] ?? ""}`] : []));
 

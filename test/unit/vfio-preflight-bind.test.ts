@@ -253,7 +253,7 @@ vfio: ${vfio}
 workloads: [{ id: w, shell: { command: "true" } }]
 `, "/s/t.yaml");
 
-  it("binds, gives the boot its devices, restores, and checks QEMU's console against the prediction", async () => {
+  it("binds, gives the boot its devices, restores, and checks QEMU's stderr against the prediction", async () => {
     const h = host(workstation);
     const lines: string[] = [];
     const run = (await prepareVfioRun(scenario(`{ devices: [{ host: "0000:02:00.0" }], dmaEntryLimit: 1000 }`), tcg, { log: (l) => lines.push(l), fs: h.fs }))!;
@@ -267,8 +267,11 @@ workloads: [{ id: w, shell: { command: "true" } }]
     const runDir = mkdtempSync(path.join(os.tmpdir(), "vmrig-vfio-run-"));
     mkdirSync(path.join(runDir, "k"));
     const captured = readFileSync(path.join(import.meta.dirname, "..", "fixtures", "vfio", "qemu-10.0.2-l2-stderr.txt"), "utf8");
-    writeFileSync(path.join(runDir, "k", "console.log"), `[    0.000000] Linux version 6.12\n${captured}`);
-    const result = { rows: [{ label: "k", artifacts: { console: "k/console.log" } }] } as never;
+    // QEMU's stderr has its own log; the console holds only what the guest printed.
+    writeFileSync(path.join(runDir, "k", "console.log"), `[    0.000000] Linux version 6.12\n`);
+    writeFileSync(path.join(runDir, "k", "qemu-stderr.log"), captured);
+    const artifacts = { console: "k/console.log", qemuStderr: "k/qemu-stderr.log" };
+    const result = { rows: [{ label: "k", artifacts }] } as never;
     const record = await run.finish(result, runDir);
     expect(h.driverOf("0000:02:00.0")).toBe("nvme");
     expect(record).toMatchObject({
