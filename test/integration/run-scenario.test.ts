@@ -24,6 +24,25 @@ function scenario(name: string, body: string): string {
 const runInline = (name: string, body: string, progress: Progress = quiet) =>
   runScenarioFile(scenario(name, body), { resultsRoot: path.join(tmp, "results"), progress, out: sink });
 
+/** Progress that SIGKILLs the daemons matching `pattern` 1.5 s into the slow-ls workload. */
+function killDuringSlowLs(pattern: RegExp): { progress: Progress; killed: () => number } {
+  let killed = 0;
+  const progress: Progress = {
+    ...quiet,
+    stage: (_k, what) => {
+      if (!what.startsWith("slow-ls")) return;
+      setTimeout(() => {
+        // QEMU's own command line names the daemon's socket: it must not be the one killed.
+        for (const p of processesMatching(pattern).filter((x) => !x.cmdline.includes("qemu-system"))) {
+          process.kill(p.pid, "SIGKILL");
+          killed++;
+        }
+      }, 1500);
+    },
+  };
+  return { progress, killed: () => killed };
+}
+
 describe("runScenarioFile on real guests", () => {
   it("runs readdir, read, write and shell on a Debian kernel over virtio-fs and keeps every artifact", async () => {
     const { result, runDir, exitCode } = await runInline("all-kinds", `machine: { arch: x86_64, memory: 1G, cpus: 2 }
@@ -121,22 +140,9 @@ workloads:
   - { id: slow-ls, shell: { command: "sleep 4; ls /mnt/share", expectExit: 0 } }
   - { id: after, shell: { command: "true", expectExit: 0 } }
 `;
-    let killed = 0;
-    const progress: Progress = {
-      ...quiet,
-      stage: (_k, what) => {
-        if (what.startsWith("slow-ls")) {
-          setTimeout(() => {
-            for (const p of processesMatching(/virtiofsd.*vmrig-debian-6\.12-/)) {
-              process.kill(p.pid, "SIGKILL");
-              killed++;
-            }
-          }, 1500);
-        }
-      },
-    };
+    const { progress, killed } = killDuringSlowLs(/virtiofsd.*vmrig-debian-6\.12-/);
     const { result } = await runInline("kill-virtiofsd", body, progress);
-    expect(killed).toBeGreaterThan(0);
+    expect(killed()).toBeGreaterThan(0);
     const cells = result.rows[0]!.cells;
     expect(cells[0]!.outcome.kind).toBe("infra");
     expect(JSON.stringify(cells[0]!.outcome)).toMatch(/virtiofsd\[share\] exited \(signal SIGKILL\)/);
@@ -152,22 +158,9 @@ shares:
 workloads:
   - { id: slow-ls, shell: { command: "sleep 4; ls /mnt/share", expectExit: 0 } }
 `;
-    let killed = 0;
-    const progress: Progress = {
-      ...quiet,
-      stage: (_k, what) => {
-        if (what.startsWith("slow-ls")) {
-          setTimeout(() => {
-            for (const p of processesMatching(/vhost-user-relay.*vmrig-relaykill-/)) {
-              process.kill(p.pid, "SIGKILL");
-              killed++;
-            }
-          }, 1500);
-        }
-      },
-    };
+    const { progress, killed } = killDuringSlowLs(/vhost-user-relay.*vmrig-relaykill-/);
     const { result } = await runInline("kill-relay", body, progress);
-    expect(killed).toBeGreaterThan(0);
+    expect(killed()).toBeGreaterThan(0);
     const outcome = result.rows[0]!.cells[0]!.outcome;
     expect(outcome.kind).toBe("infra");
     // virtiofsd behind it exits cleanly once its only peer is gone: that is not the cause.
