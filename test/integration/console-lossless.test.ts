@@ -57,6 +57,9 @@ function panicReportFlaws(consoleText: string): string[] {
   const to = lines.findIndex((l, i) => i > from && /\]\s+<\/TASK>$/.test(l));
   if (to < 0) return ["the trace has no `</TASK>` line"];
   const report = lines.slice(from, to + 1);
+  // The tty echoes the typed command through a buffer while printk writes at once, so the
+  // sysrq line may follow the echo's first half ("echo c >[  24.67] sysrq: ..."): guest output.
+  report[0] = report[0]!.slice(report[0]!.search(/\[\s*\d+\.\d{6}\]/));
   const flaws: string[] = [];
   // Every line of the report is the kernel's: a printk timestamp, then text.
   for (const l of report) if (!/^\[\s*\d+\.\d{6}\] {1,2}\S/.test(l)) flaws.push(`torn line: ${JSON.stringify(l)}`);
