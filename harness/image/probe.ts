@@ -5,7 +5,8 @@ import fs from "node:fs/promises";
 import path from "node:path";
 import { execa } from "execa";
 import type { Arch } from "../types.ts";
-import { HostError } from "../util/errors.ts";
+import { requireCapabilities } from "../host/check.ts";
+import { compilerFor } from "../host/requirements.ts";
 import { cachePaths, repoRoot } from "../util/paths.ts";
 
 export const PROBE_SOURCE = path.join(repoRoot, "images", "probe", "vmrig-probe.c");
@@ -20,33 +21,19 @@ export interface ProbeBinary {
   sha256: string;
 }
 
-/** gcc for the host's own architecture, the Debian cross compiler otherwise. */
-function compilerFor(arch: Arch): { command: string; debianPackages: string } {
-  const native = (arch === "x86_64" && process.arch === "x64") || (arch === "aarch64" && process.arch === "arm64");
-  if (native) return { command: "gcc", debianPackages: "gcc libc6-dev" };
-  return arch === "aarch64"
-    ? { command: "aarch64-linux-gnu-gcc", debianPackages: "gcc-aarch64-linux-gnu libc6-dev-arm64-cross" }
-    : { command: "x86_64-linux-gnu-gcc", debianPackages: "gcc-x86-64-linux-gnu libc6-dev-amd64-cross" };
-}
-
 export function buildProbe(arch: Arch, signal: AbortSignal): Promise<ProbeBinary> {
   return buildStaticProgram(arch, PROBE_SOURCE, "vmrig-probe", signal);
 }
 
 /** Any single-file static guest program (the probe, the reproducers under images/repro/). */
 export async function buildStaticProgram(arch: Arch, sourceFile: string, name: string, signal: AbortSignal): Promise<ProbeBinary> {
-  const compiler = compilerFor(arch);
+  const compiler = { command: compilerFor(arch).gcc };
   // The shared headers are part of what the binary is built from, so part of its cache key.
   const source = Buffer.concat([await fs.readFile(sourceFile), ...(await Promise.all(COMMON_HEADERS.map((h) => fs.readFile(path.join(COMMON_INCLUDE, h)))))]);
-  let version: string;
-  try {
-    version = (await execa(compiler.command, ["--version"], { cancelSignal: signal })).stdout.split("\n")[0]!;
-  } catch (e) {
-    if ((e as { code?: string }).code === "ENOENT") {
-      throw new HostError(`${compiler.command} not found: install ${compiler.debianPackages} to build the ${arch} guest probe`);
-    }
-    throw e;
-  }
+  const found = await execa(compiler.command, ["--version"], { cancelSignal: signal, reject: false });
+  // No compiler: the shared preflight names everything missing and the command that installs it.
+  if (found.exitCode !== 0) await requireCapabilities([`guests-${arch}`]);
+  const version = found.stdout.split("\n")[0]!;
   const key = createHash("sha256").update(source).update(name === "vmrig-probe" ? "" : `\0${name}`).update(`\0${compiler.command}\0${version}\0${CFLAGS.join(" ")}`).digest("hex");
   const dir = path.join(cachePaths.probes(), arch, key.slice(0, 24));
   const binary = path.join(dir, name);
