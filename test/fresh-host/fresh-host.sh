@@ -96,7 +96,9 @@ inside() {
   done
   chroot "$root" /usr/bin/env -i HOME=/root LANG=C.UTF-8 CI="${CI:-}" TERM=dumb "${pass[@]}" \
     PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \
-    bash -c "cd /work/vmrig && $1"
+    bash -c "cd /work/vmrig && $1" &
+  # In the background so a SIGINT/SIGTERM runs the trap now, not after the step (cleanup kills it).
+  wait $!
 }
 step() {
   local name=$1 start=$SECONDS
