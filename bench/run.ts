@@ -1,117 +1,28 @@
 // npm run bench: figures as ratios against a baseline measured in the same run.
-//   1. boot-to-first-SSH-command: vmrig's bootGuest vs a hand-written QEMU + `ssh` loop, same
-//      kernel and image, alternated A B A B so drift hits both.
+//   1. boot to first SSH command (bench/boot.ts): vmrig's bootGuest vs a hand-written QEMU + `ssh`
+//      loop and virtme-ng, same kernel, alternated, with where the seconds go.
 //   2. the default scenario's wall time, split into prepare / boot / workloads / teardown.
 //   3. (arm64) boot to SSH of arm64 guests with 4K, 16K and 64K pages beside x86 (bench/arm64.ts).
 //   4. matrix: 4 kernels x 3 workloads, serial vs --jobs auto in the same run (bench/matrix.ts).
 //   5. relay: the ACCESS_PLATFORM relay's cost; qemu: a row's Debian QEMU 11.1 against the host's.
 // Select with `npm run bench -- boot`, `-- scenario`, `-- relay`, `-- qemu`, `-- arm64` or `-- matrix`; default all.
-import { execa } from "execa";
-import { mkdtemp, rm, writeFile, chmod } from "node:fs/promises";
+import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
 import { loadScenario } from "../harness/spec/load.ts";
-import { resolveKernel } from "../harness/kernels/provider.ts";
-import { buildGuestImage } from "../harness/image/build.ts";
-import { tcg } from "../harness/qemu/accel.ts";
-import { bootGuest } from "../harness/guest/boot.ts";
-import { generateClientKey } from "../harness/guest/ssh.ts";
-import { provisionVirtiofsd } from "../harness/virtiofs/provision.ts";
-import { authKeyCmdlineWord } from "../harness/image/guest-protocol.ts";
 import { runScenarioFile } from "../harness/run/run-file.ts";
 import { silentProgress, discardOutput, type Progress } from "../harness/run/progress.ts";
 import { repoRoot } from "../harness/util/paths.ts";
 import { arm64BootBench } from "./arm64.ts";
-import type { KernelEntry } from "../harness/types.ts";
 import { runBisect } from "../harness/bisect/bisect.ts";
 import { preparePristineSource } from "../harness/kernels/build/source.ts";
 import { bisectScenarioYaml, makeKernelHistory } from "../test/helpers/kernel-history.ts";
 import { matrixBench } from "./matrix.ts";
-import { formatStall, measureLoopStall, type LoopStall } from "./event-loop.ts";
+import { bootBench } from "./boot.ts";
 
 const signal = new AbortController().signal;
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 const fmt = (ms: number) => `${(ms / 1000).toFixed(2)} s`;
-
-async function bootBench(rounds: number): Promise<void> {
-  const entry: KernelEntry = { label: "bench", source: { kind: "debian", version: "6.12", flavour: "cloud-amd64" }, cmdline: [], expect: {} };
-  const kernel = await resolveKernel(entry, { arch: "x86_64", signal, log: () => undefined });
-  const image = await buildGuestImage({ arch: "x86_64", kernel, signal, log: () => undefined });
-  const virtiofsd = await provisionVirtiofsd(signal);
-  const accel = tcg("x86_64", "bench");
-  const work = await mkdtemp(path.join(os.tmpdir(), "vmrig-bench-"));
-
-  const bootOnce = async (dir: string) => {
-    const t0 = Date.now();
-    const g = await bootGuest({
-      arch: "x86_64", accel, machine: { arch: "x86_64", memoryBytes: 1 << 30, cpus: 2, accel: "tcg", cmdline: [] },
-      kernel, image, cmdline: [], shares: [], virtiofsd, clientKey: generateClientKey(),
-      artifactsDir: path.join(work, dir), socketsDir: path.join(work, `${dir}-sock`), bootTimeoutMs: 600_000, signal,
-    });
-    const ms = Date.now() - t0;
-    await g.shutdown();
-    return ms;
-  };
-  // The event loop's longest stall while vmrig boots a guest: console, QMP and SSH all wait on it.
-  const stalls: LoopStall[] = [];
-  const viaVmrig = async () => {
-    const { result, stall } = await measureLoopStall(() => bootOnce("vmrig"));
-    stalls.push(stall);
-    return result;
-  };
-
-  // The baseline a kernel engineer would write by hand: fixed port, qemu &, ssh in a loop.
-  const key = generateClientKey();
-  const keyFile = path.join(work, "id");
-  await writeFile(keyFile, key.privateKey);
-  await chmod(keyFile, 0o600);
-  const byHand = async () => {
-    const port = 40000 + Math.floor(Math.random() * 20000);
-    const t0 = Date.now();
-    const q = execa("qemu-system-x86_64", [
-      "-machine", "q35,accel=tcg", "-cpu", "max", "-m", "1G", "-smp", "2", "-display", "none", "-no-reboot",
-      "-serial", `file:${path.join(work, "hand-console.log")}`, "-kernel", kernel.image, "-initrd", image.initrd,
-      "-append", `console=ttyS0 panic=-1 ${authKeyCmdlineWord(key.publicKey)}`,
-      "-netdev", `user,id=n0,hostfwd=tcp:127.0.0.1:${port}-:22`, "-device", "virtio-net-pci,netdev=n0,romfile=",
-    ], { reject: false });
-    try {
-      for (;;) {
-        const r = await execa("ssh", ["-i", keyFile, "-p", String(port), "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null",
-          "-o", "ConnectTimeout=5", "-o", "BatchMode=yes", "-o", "LogLevel=ERROR", "root@127.0.0.1", "true"], { reject: false });
-        if (r.exitCode === 0) return Date.now() - t0;
-        if (Date.now() - t0 > 120_000) throw new Error(`hand-written loop: no SSH after 120 s: ${r.stderr}`);
-        await new Promise((res) => setTimeout(res, 200));
-      }
-    } finally {
-      q.kill("SIGKILL");
-      await q;
-    }
-  };
-
-  const a: number[] = [];
-  const b: number[] = [];
-  await viaVmrig(); // warm-up: page cache, image
-  stalls.length = 0;
-  for (let i = 0; i < rounds; i++) {
-    a.push(await viaVmrig());
-    b.push(await byHand());
-    process.stderr.write(`round ${i + 1}/${rounds}: vmrig ${fmt(a.at(-1)!)}, by hand ${fmt(b.at(-1)!)}\n`);
-  }
-  const ratios = a.map((x, i) => x / b[i]!);
-  console.log(`\n## boot to first SSH command (Debian ${kernel.release}, TCG, ${rounds} rounds, alternated)`);
-  console.log(`vmrig bootGuest      min ${fmt(Math.min(...a))}  median ${fmt(median(a))}  max ${fmt(Math.max(...a))}`);
-  console.log(`hand-written loop    min ${fmt(Math.min(...b))}  median ${fmt(median(b))}  max ${fmt(Math.max(...b))}`);
-  console.log(`ratio vmrig/by-hand  min ${Math.min(...ratios).toFixed(3)}  median ${median(ratios).toFixed(3)}  max ${Math.max(...ratios).toFixed(3)}  (target <= 1.10)`);
-  const worst = stalls.reduce((a, b) => (b.maxMs > a.maxMs ? b : a));
-  console.log(`event-loop stall     ${formatStall(worst)} (worst of the ${stalls.length} vmrig boots)`);
-  // Under load: several guests at once in one process, the way --jobs and the tests run them.
-  const parallel = Number(process.env.VMRIG_BENCH_PARALLEL ?? 4);
-  const boots = () => Promise.all(Array.from({ length: parallel }, (_, i) => bootOnce(`vmrig-p${i}`)));
-  const burst = await measureLoopStall(boots);
-  const slowest = fmt(Math.max(...burst.result));
-  console.log(`${parallel} guests at once     boot max ${slowest}, event-loop stall ${formatStall(burst.stall)}`);
-  await rm(work, { recursive: true, force: true });
-}
 
 async function scenarioBench(file: string): Promise<void> {
   const marks: Array<{ t: number; kernel: string; what: string }> = [];

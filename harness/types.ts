@@ -214,6 +214,12 @@ export interface CellResult {
   notes?: string[];
 }
 
+/** A boot milestone on the host's clock: ms since vmrig started the guest. */
+export interface BootPhase {
+  phase: "daemons" | "qemu" | "kernel" | "init" | "sshd" | "command";
+  ms: number;
+}
+
 export interface KernelRowResult {
   label: string;
   description: string;
@@ -222,6 +228,8 @@ export interface KernelRowResult {
   arch?: Arch;
   pageSize?: string;
   bootMs?: number;
+  /** Where the first boot's seconds went (harness/guest/boot-phases.ts). */
+  bootPhases?: BootPhase[];
   /** Artifact paths relative to the run directory. */
   artifacts: Record<string, string>;
   cells: CellResult[];

@@ -12,6 +12,7 @@ import {
   chainDeathReason, SupervisedDaemon, virtiofsdArgs, waitForListeningSocket, type DaemonCommand,
 } from "../virtiofs/daemon.ts";
 import { GuestShell, type ClientKey, type ExecResult } from "./ssh.ts";
+import { BootTimeline, CONSOLE_MILESTONES, type BootPhase } from "./boot-phases.ts";
 
 import { authKeyCmdlineWord, guestInitErrors, GUEST_READY_MARKER as READY_MARKER } from "../image/guest-protocol.ts";
 export { GUEST_READY_MARKER as READY_MARKER } from "../image/guest-protocol.ts";
@@ -56,6 +57,8 @@ export class BootFailure extends Error {
 export interface Guest {
   readonly shell: GuestShell;
   readonly bootMs: number;
+  /** Where the boot's seconds went: milestones on the host's clock since the boot started. */
+  readonly bootPhases: BootPhase[];
   readonly commandLine: string;
   exec(command: string, deadlineMs: number): Promise<ExecResult>;
   /** The console as read so far (console.log holds all of it). */
@@ -81,6 +84,7 @@ export interface Guest {
 
 export async function bootGuest(req: BootRequest): Promise<Guest> {
   const started = Date.now();
+  const timeline = new BootTimeline(started);
   await mkdir(req.artifactsDir, { recursive: true });
   await mkdir(req.socketsDir, { recursive: true });
   const daemons: SupervisedDaemon[] = [];
@@ -131,6 +135,7 @@ export async function bootGuest(req: BootRequest): Promise<Guest> {
       devices.push({ tag: spec.tag, socketPath: qemuSock, queueSize: spec.queueSize, iommuPlatform: spec.accessPlatform });
     }
 
+    if (req.shares.length) timeline.mark("daemons");
     const qmpSocket = path.join(req.socketsDir, "qmp.sock");
     machine = await QemuMachine.launch(
       {
@@ -154,10 +159,12 @@ export async function bootGuest(req: BootRequest): Promise<Guest> {
       },
     );
     const m = machine;
+    for (const { phase, needle } of CONSOLE_MILESTONES) void m.waitForConsole(needle).then(() => timeline.mark(phase));
     const port = await m.sshPort(qmpSocket, 10_000).catch(async (e: Error) => {
       await m.catchUpConsole();
       throw new BootFailure("infra", `QEMU did not start: ${lastLine(m.stderrText()) || e.message}`, m.consoleText());
     });
+    timeline.mark("qemu");
 
     const deathReason = () => {
       const e = m.exit;
@@ -193,9 +200,11 @@ export async function bootGuest(req: BootRequest): Promise<Guest> {
     });
 
     const s = shell;
+    timeline.mark("command");
     return {
       shell: s,
       bootMs: Date.now() - started,
+      bootPhases: timeline.list(),
       commandLine: m.commandLine,
       exec: (command, deadlineMs) => s.exec(command, { deadlineMs }),
       consoleText: () => m.consoleText(),

@@ -170,7 +170,7 @@ async function runKernelRow(s: Scenario, k: PreparedKernel, env: RunEnv, run: Ru
         for (const w of pending.splice(0)) record(w, outcome, { console: f.console.slice(-4000) }, 0);
         break;
       }
-      if (boot === 1) row.bootMs = guest.bootMs;
+      if (boot === 1) Object.assign(row, { bootMs: guest.bootMs, bootPhases: guest.bootPhases });
       env.progress.stage(label, `ssh up in ${(guest.bootMs / 1000).toFixed(1)} s`);
 
       const facts = await collectGuestFacts(guest, s, timeouts.stepMs, kernelPageSize(s, k.entry));

@@ -168,7 +168,7 @@ async function nestedRow(s: Scenario, k: PreparedKernel, env: RunEnv, run: RunRe
       for (const w of pending.splice(0)) record(w, outcome, { console: f.console.slice(-4000) }, 0);
       return row;
     }
-    row.bootMs = guest.bootMs;
+    Object.assign(row, { bootMs: guest.bootMs, bootPhases: guest.bootPhases });
     env.progress.stage(label, `level 1 up in ${(guest.bootMs / 1000).toFixed(1)} s`);
     const facts = await collectGuestFacts(guest, s, t.stepMs);
     Object.assign(row.evidence, facts.evidence);
