@@ -145,19 +145,22 @@ export async function bootBench(rounds: number): Promise<void> {
     );
   }
   const ratios = a.map((x, i) => x.totalMs / b[i]!.totalMs);
-  const stats = (xs: number[]) =>
-    `min ${fmt(Math.min(...xs))}  median ${fmt(median(xs))}  max ${fmt(Math.max(...xs))}`;
+  const stats = (xs: number[]) => `min ${fmt(Math.min(...xs))}  median ${fmt(median(xs))}  max ${fmt(Math.max(...xs))}`;
   console.log(`\n## boot to first SSH command (Debian ${kernel.release}, TCG, ${rounds} rounds, alternated)`);
   console.log(`vmrig bootGuest      ${stats(a.map((x) => x.totalMs))}`);
   console.log(`hand-written loop    ${stats(b.map((x) => x.totalMs))}`);
-  if (c.length) console.log(`virtme-ng ${vng.version.padEnd(10)} ${stats(c.map((x) => x.totalMs))} (boot to its shell command)`);
+  if (c.length)
+    console.log(`virtme-ng ${vng.version.padEnd(10)} ${stats(c.map((x) => x.totalMs))} (boot to its shell command)`);
   else console.log(`virtme-ng            not measured: ${vng.reason}`);
-  const r = (xs: number[]) => `min ${Math.min(...xs).toFixed(3)}  median ${median(xs).toFixed(3)}  max ${Math.max(...xs).toFixed(3)}`;
+  const r = (xs: number[]) =>
+    `min ${Math.min(...xs).toFixed(3)}  median ${median(xs).toFixed(3)}  max ${Math.max(...xs).toFixed(3)}`;
   console.log(`ratio vmrig/by-hand  ${r(ratios)}  (target <= 1.15)`);
   if (c.length) console.log(`ratio vmrig/virtme-ng ${r(a.map((x, i) => x.totalMs / c[i]!.totalMs))}`);
   const vmrigInit = a.map(initToCommand).filter((x): x is number => x !== undefined);
   const handInit = b.map(initToCommand).filter((x): x is number => x !== undefined);
-  console.log(`init started -> first command: vmrig median ${fmt(median(vmrigInit))}, by hand ${fmt(median(handInit))}`);
+  console.log(
+    `init started -> first command: vmrig median ${fmt(median(vmrigInit))}, by hand ${fmt(median(handInit))}`,
+  );
   console.log(`  (target < 0.50 s for vmrig on an idle machine)`);
   for (const line of [...phaseTable("vmrig", a), ...phaseTable("by hand", b)]) console.log(line);
   const worst = stalls.reduce((x, y) => (y.maxMs > x.maxMs ? y : x));

@@ -37,15 +37,3 @@ export class BootTimeline {
     return [...this.phases].sort((a, b) => a.ms - b.ms);
   }
 }
-
-/** "kernel 0.4 s, init 5.0 s (+4.6), sshd 5.2 s (+0.2), ..." */
-export function formatBootPhases(phases: readonly BootPhase[]): string {
-  let prev = 0;
-  return phases
-    .map((p) => {
-      const step = p.ms - prev;
-      prev = p.ms;
-      return `${p.phase} ${(p.ms / 1000).toFixed(2)} s (+${(step / 1000).toFixed(2)})`;
-    })
-    .join(", ");
-}

@@ -1,13 +1,15 @@
 // Accelerators: KVM where it really works, TCG otherwise. /dev/kvm existing proves nothing (on a
 // nested software hypervisor it exists and guests crawl, then die), so "works" means a tiny
 // guest really booted under KVM before a short deadline. The verdict is cached per host boot.
-import { access, constants, mkdir, readFile, writeFile } from "node:fs/promises";
+import { access, constants, mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
 import type { AccelName, Arch } from "../types.ts";
 import { spawnChild, stopChild } from "../util/children.ts";
 import { cacheDir } from "../util/paths.ts";
-import { baseCmdline, qemuBinary } from "./argv.ts";
+import { baseCmdline, machineArgs, qemuBinary, qemuOptionValue } from "./argv.ts";
+import { FileTail } from "./console-tail.ts";
+import { ConsoleText } from "./console-text.ts";
 
 export interface Accelerator {
   name: AccelName;
@@ -53,13 +55,13 @@ export async function chooseAccelerator(
     if (requested === "kvm") throw new Error("accel: kvm requested but /dev/kvm is missing or not accessible");
     return tcg(arch, "/dev/kvm is missing or not accessible");
   }
-  const verdict = await cachedProbe(arch, () => probeKvmBoot(arch, probeGuest, opts.deadlineMs ?? 20_000, opts.signal));
+  const verdict = await cachedProbe(arch, () => probeBoot(arch, probeGuest, { accel: "kvm", deadlineMs: opts.deadlineMs ?? 20_000, signal: opts.signal }));
   if (verdict.ok) return kvm;
   if (requested === "kvm") throw new Error(`accel: kvm requested but unusable: ${verdict.why}`);
   return tcg(arch, `KVM unusable here: ${verdict.why}`);
 }
 
-interface ProbeVerdict {
+export interface ProbeVerdict {
   ok: boolean;
   why: string;
 }
@@ -79,36 +81,51 @@ async function cachedProbe(arch: Arch, probe: () => Promise<ProbeVerdict>): Prom
   return verdict;
 }
 
-/** Boot the probe guest under KVM and wait for its ready marker on the console. */
-async function probeKvmBoot(arch: Arch, g: ProbeGuest, deadlineMs: number, signal?: AbortSignal): Promise<ProbeVerdict> {
+/**
+ * Boot the probe guest and wait for its ready marker on the console (KVM for the verdict; TCG
+ * lets tests prove the probe itself). The console goes to a file chardev, which never drops a
+ * byte (a pipe can refuse one and lose the marker).
+ */
+export async function probeBoot(
+  arch: Arch,
+  g: ProbeGuest,
+  opts: { accel: AccelName; deadlineMs: number; signal?: AbortSignal },
+): Promise<ProbeVerdict> {
+  const { deadlineMs, signal } = opts;
+  const dir = await mkdtemp(path.join(os.tmpdir(), "vmrig-kvm-probe-"));
+  const consoleFile = path.join(dir, "console.log");
+  await writeFile(consoleFile, "");
+  // prettier-ignore
   const args = [
-    "-nodefaults", "-machine", arch === "x86_64" ? "q35,accel=kvm" : "virt,accel=kvm,gic-version=host",
-    "-cpu", "host", "-m", "512M", "-smp", "1", "-display", "none", "-no-reboot",
-    "-chardev", "stdio,id=con0,signal=off", "-serial", "chardev:con0",
+    "-nodefaults", ...machineArgs(arch, opts.accel), "-m", "512M", "-smp", "1", "-display", "none", "-no-reboot",
+    "-chardev", `file,id=con0,path=${qemuOptionValue(consoleFile)}`, "-serial", "chardev:con0",
     "-kernel", g.kernel, "-initrd", g.initrd, "-append", [...baseCmdline(arch), "vmrig.probe=1"].join(" "),
   ];
-  const child = spawnChild(qemuBinary(arch), args, { stdout: "pipe", stderr: "pipe" });
-  let out = "";
+  const console = new ConsoleText();
+  const tail = new FileTail(consoleFile, (bytes) => console.appendBytes(bytes));
+  const child = spawnChild(qemuBinary(arch), args, { stdout: "ignore", stderr: "pipe" });
   let err = "";
+  child.stderr?.on("data", (d: Buffer) => (err += d.toString()));
+  let timer: NodeJS.Timeout | undefined;
   try {
-    return await new Promise<ProbeVerdict>((resolve) => {
-      const timer = setTimeout(() => resolve({ ok: false, why: `a probe guest did not boot within ${deadlineMs / 1000} s` }), deadlineMs);
-      signal?.addEventListener("abort", () => resolve({ ok: false, why: "probe aborted" }));
-      child.stdout?.on("data", (d: Buffer) => {
-        out += d.toString();
-        if (out.includes(g.readyMarker)) {
-          clearTimeout(timer);
-          resolve({ ok: true, why: "probe guest booted" });
-        }
-      });
-      child.stderr?.on("data", (d: Buffer) => (err += d.toString()));
-      void child.then((r) => {
-        clearTimeout(timer);
+    return await Promise.race<ProbeVerdict>([
+      console.waitFor(g.readyMarker).then(() => ({ ok: true, why: "probe guest booted" })),
+      new Promise((resolve) => {
+        const why = `a probe guest did not boot within ${deadlineMs / 1000} s`;
+        timer = setTimeout(() => resolve({ ok: false, why }), deadlineMs);
+        signal?.addEventListener("abort", () => resolve({ ok: false, why: "probe aborted" }));
+      }),
+      child.then(async (r) => {
+        await tail.read();
+        if (console.text().includes(g.readyMarker)) return { ok: true, why: "probe guest booted" };
         const msg = (err.trim().split("\n").pop() ?? "").slice(0, 160);
-        resolve({ ok: false, why: `QEMU exited (${r.exitCode ?? r.signal}) ${msg}`.trim() });
-      });
-    });
+        return { ok: false, why: `QEMU exited (${r.exitCode ?? r.signal}) ${msg}`.trim() };
+      }),
+    ]);
   } finally {
+    clearTimeout(timer);
     await stopChild(child, 500);
+    await tail.close();
+    await rm(dir, { recursive: true, force: true });
   }
 }

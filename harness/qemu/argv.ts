@@ -101,6 +101,11 @@ export function qemuBinary(arch: Arch): string {
   return archTraits[arch].binary;
 }
 
+/** The machine and CPU options for an accelerator: `-machine ... -cpu ...`. */
+export function machineArgs(arch: Arch, accel: AccelName): string[] {
+  return ["-machine", archTraits[arch].machine(accel), "-cpu", archTraits[arch].cpu(accel)];
+}
+
 export function guestConsole(arch: Arch): string {
   return archTraits[arch].console;
 }

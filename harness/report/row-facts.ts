@@ -2,7 +2,7 @@
 // table that mixes 4K, 16K and 64K guests, or arm64 and x86, says so on every row), and the
 // notes cells carry from witnesses outside the guest (virtiofsd's refusals), numbered as
 // footnotes for the terminal table.
-import type { KernelRowResult, RunResult } from "../types.ts";
+import type { BootPhase, KernelRowResult, RunResult } from "../types.ts";
 
 /** "aarch64, 16K pages", or undefined when the row records neither. */
 export function rowPlatform(row: Pick<KernelRowResult, "arch" | "pageSize">): string | undefined {
@@ -40,4 +40,16 @@ export function footnotes(run: RunResult): { notes: Footnote[]; marker: (kernel:
       return f ? ` [${f.n}]` : "";
     },
   };
+}
+
+/** "kernel 0.4 s, init 5.0 s (+4.6), sshd 5.2 s (+0.2), ..." */
+export function formatBootPhases(phases: readonly BootPhase[]): string {
+  let prev = 0;
+  return phases
+    .map((p) => {
+      const step = p.ms - prev;
+      prev = p.ms;
+      return `${p.phase} ${(p.ms / 1000).toFixed(2)} s (+${(step / 1000).toFixed(2)})`;
+    })
+    .join(", ");
 }

@@ -9,8 +9,8 @@ import path from "node:path";
 import { resolveKernel } from "../../harness/kernels/provider.ts";
 import { buildGuestImage } from "../../harness/image/build.ts";
 import { provisionVirtiofsd } from "../../harness/virtiofs/provision.ts";
-import { tcg } from "../../harness/qemu/accel.ts";
-import { bootGuest, BootFailure, type Guest } from "../../harness/guest/boot.ts";
+import { probeBoot, tcg } from "../../harness/qemu/accel.ts";
+import { bootGuest, BootFailure, READY_MARKER, type Guest } from "../../harness/guest/boot.ts";
 import { generateClientKey } from "../../harness/guest/ssh.ts";
 import type { GuestImage, KernelArtifact, KernelEntry } from "../../harness/types.ts";
 import type { DaemonCommand } from "../../harness/virtiofs/daemon.ts";
@@ -189,4 +189,22 @@ describe("the arm64 console (ttyAMA0, PL011)", () => {
     expect(m.consoleText()).toBe(text);
     expect(ownGuestProcesses()).toEqual([]);
   }, 300_000);
+});
+
+describe("the accelerator probe's console", () => {
+  const guest = () => ({ kernel: kernel.image, initrd: image.initrd });
+  it("sees the guest's ready marker through its file console, and says so", async () => {
+    // TCG here: the probe's console path is the same as under KVM, only slower.
+    const probe = { ...guest(), readyMarker: READY_MARKER };
+    const verdict = await probeBoot("x86_64", probe, { accel: "tcg", deadlineMs: 180_000 });
+    expect(verdict).toEqual({ ok: true, why: "probe guest booted" });
+    expect(ownGuestProcesses()).toEqual([]);
+  }, 240_000);
+
+  it("gives up at its deadline when the marker never comes, leaving no QEMU behind", async () => {
+    const probe = { ...guest(), readyMarker: "never printed" };
+    const verdict = await probeBoot("x86_64", probe, { accel: "tcg", deadlineMs: 2_000 });
+    expect(verdict).toEqual({ ok: false, why: "a probe guest did not boot within 2 s" });
+    expect(ownGuestProcesses()).toEqual([]);
+  }, 60_000);
 });

@@ -10,7 +10,7 @@ import { cellDetail, cellLabel } from "../labels.ts";
 import { summarise } from "../summary.ts";
 import { anchorId, badge, esc, hrefOf, legend, page, toneColor, toneOf } from "./common.ts";
 import { trendSvg, type TrendPoint } from "./trend.ts";
-import { rowPlatform } from "../row-facts.ts";
+import { formatBootPhases, rowPlatform } from "../row-facts.ts";
 
 /** An artifact as it is on disk now: still plain, compressed by retention, or gone. */
 export interface ArtifactLink {
@@ -41,18 +41,26 @@ export interface RunPageModel {
 
 export const trendKey = (kernel: string, workload: string) => `${kernel}\0${workload}`;
 
+const ARTIFACT_TITLES: Record<string, string> = {
+  console: "console",
+  "console-failed-boot": "console (failed boot)",
+  dmesg: "dmesg",
+  qemuCmdline: "QEMU cmdline",
+  qemuStderr: "QEMU stderr",
+};
+
 function artifactTitle(key: string): string {
   const boot = /-boot(\d+)$/.exec(key);
   const base = boot ? key.slice(0, -boot[0].length) : key;
   const name =
-    base === "console" ? "console" : base === "dmesg" ? "dmesg" : base === "qemuCmdline" ? "QEMU cmdline"
-    : /stack/i.test(base) ? (base === "stacks" ? "stacks" : base.replace(/^stacks?[-_]?/i, "stacks ").trim())
+    ARTIFACT_TITLES[base] ??
+    (/stack/i.test(base) ? (base === "stacks" ? "stacks" : base.replace(/^stacks?[-_]?/i, "stacks ").trim())
     : base.startsWith("virtiofsd-") ? `virtiofsd ${base.slice("virtiofsd-".length)}`
-    : base;
+    : base);
   return boot ? `${name} (boot ${boot[1]})` : name;
 }
 
-const ORDER = [/^console/, /^dmesg/, /stack/i, /^virtiofsd/, /^qemuCmdline/];
+const ORDER = [/^console/, /^dmesg/, /stack/i, /^virtiofsd/, /^qemuCmdline/, /^qemuStderr/];
 const rank = (k: string) => {
   const i = ORDER.findIndex((re) => re.test(k));
   return i < 0 ? ORDER.length : i;
@@ -151,7 +159,12 @@ export function renderRunPage(m: RunPageModel): string {
   body.push("</tr></thead><tbody>");
   for (const row of r.rows) {
     const ident = typeof row.evidence?.kernel === "string" ? `<div class="ident">${esc(row.evidence.kernel)}</div>` : "";
-    const boot = row.bootMs !== undefined ? `<div class="kdesc">boot to SSH ${(row.bootMs / 1000).toFixed(1)} s${typeof row.evidence?.timeScale === "number" ? `, timeouts x${(row.evidence.timeScale as number).toFixed(1)}` : ""}</div>` : "";
+    const scale = typeof row.evidence?.timeScale === "number" ? `, timeouts x${row.evidence.timeScale.toFixed(1)}` : "";
+    const phases = row.bootPhases ? ` title="${esc(formatBootPhases(row.bootPhases))}"` : "";
+    const boot =
+      row.bootMs !== undefined
+        ? `<div class="kdesc"${phases}>boot to SSH ${(row.bootMs / 1000).toFixed(1)} s${scale}</div>`
+        : "";
     const platform = rowPlatform(row);
     const where = platform ? `<div class="kdesc">${esc(platform)}</div>` : "";
     body.push(`<tr><th><div>${esc(row.label)}</div>${where}<div class="kdesc">${esc(row.description)}</div>${ident}${boot}</th>`);
