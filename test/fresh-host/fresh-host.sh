@@ -4,7 +4,9 @@
 # (same version), a clean clone of this repository's HEAD (or of the commit given as $1); inside
 # it (chroot, with /proc, /sys and /dev): npm ci, npm run setup, the default scenario, and vmrig's
 # kernel builds: a whole x86_64 build of a shipped scenario's row (`vmrig kernel build`) and the
-# arm64 preflight plus kconfig with the cross compiler (test/fresh-host/build-step.ts).
+# arm64 preflight plus kconfig with the cross compiler (test/fresh-host/build-step.ts). With
+# --suite, the README's test command (`npm test`) then runs there too: CI's whole suite on a root
+# that has only what setup installed.
 #
 # Shared with the host, because each is verified on use: the bare root as a tarball (rebuilt each
 # ISO week), apt's downloaded .debs (checked against the signed indexes), npm's cache (integrity
@@ -14,6 +16,8 @@
 set -euo pipefail
 
 repo=$(git -C "$(dirname "$0")" rev-parse --show-toplevel)
+run_suite=
+[ "${1:-}" = --suite ] && { run_suite=1; shift; }
 ref=${1:-HEAD}
 cache=${VMRIG_FRESH_HOST_CACHE:-/var/cache/vmrig-fresh-host}
 suite=bookworm
@@ -112,5 +116,6 @@ step "npm run setup" "npm run setup"
 step "npm run scenario" "npm run scenario"
 step "npx vmrig kernel build (x86_64)" "npx vmrig kernel build scenarios/getdents-swiotlb.yaml clamped-7.3"
 step "arm64 build preflight + kconfig" "node --import tsx test/fresh-host/build-step.ts"
+if [ -n "$run_suite" ]; then step "npm test" "npm test"; fi
 say "passed on a bare $suite root:"
 for t in "${timings[@]}"; do say "  $t"; done
