@@ -52,7 +52,7 @@ export async function virtmeNgBoot(kernel: KernelArtifact, work: string): Promis
     await chmod(path.join(bin, "virtiofsd"), 0o755);
     const env = {
       PYTHONPATH: path.join(root, "usr/lib/python3/dist-packages"),
-      PATH: `${bin}:${process.env.PATH}`,
+      PATH: `${bin}:${path.join(root, "usr/bin")}:${process.env.PATH}`,
     };
     const kimg = path.join(kroot, "boot", `vmlinuz-${kernel.release}`);
     // prettier-ignore

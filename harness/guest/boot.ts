@@ -14,7 +14,9 @@ import {
 import { GuestShell, type ClientKey, type ExecResult } from "./ssh.ts";
 import { BootTimeline, CONSOLE_MILESTONES, type BootPhase } from "./boot-phases.ts";
 
-import { authKeyCmdlineWord, guestInitErrors, GUEST_READY_MARKER as READY_MARKER } from "../image/guest-protocol.ts";
+import {
+  authKeyCmdlineWord, guestInitErrors, GUEST_READY_COMMAND, GUEST_READY_MARKER as READY_MARKER,
+} from "../image/guest-protocol.ts";
 export { GUEST_READY_MARKER as READY_MARKER } from "../image/guest-protocol.ts";
 
 export interface BootRequest {
@@ -187,7 +189,7 @@ export async function bootGuest(req: BootRequest): Promise<Guest> {
     ]);
     shell = await GuestShell.connect(
       { host: "127.0.0.1", port, hostKeyPublic: req.image.hostKeyPublic, key: req.clientKey },
-      { deadlineMs: req.bootTimeoutMs, signal: req.signal, stillBooting: deathReason },
+      { deadlineMs: req.bootTimeoutMs, signal: req.signal, stillBooting: deathReason, readyCommand: GUEST_READY_COMMAND },
     ).catch(async (e: Error) => {
       // The verdict reads the whole console as QEMU logged it, not as far as the tail got.
       await m.catchUpConsole();

@@ -8,6 +8,11 @@ export const GUEST_INIT_ERROR_PREFIX = "vmrig-guest: init error";
 /** Kernel command line parameter carrying base64 of the client's OpenSSH public key line. */
 export const AUTHKEY_PARAM = "vmrig.authkey";
 
+/** Created once the init script's background setup (module loading) is done. */
+export const GUEST_SETUP_DONE = "/run/vmrig-setup-done";
+/** vmrig's first command, the proof a guest is ready: it returns once the guest's setup is done. */
+export const GUEST_READY_COMMAND = `while [ ! -e ${GUEST_SETUP_DONE} ]; do usleep 10000; done`;
+
 export const GUEST_PROBE_PATH = "/usr/bin/vmrig-probe";
 export const GUEST_SSH_PORT = 22;
 export const GUEST_USER = "root";

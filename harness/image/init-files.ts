@@ -1,7 +1,9 @@
 // The guest's init configuration as data: path -> content and mode. Pure, so the image hash
 // covers exactly what the guest runs and tests can read the scripts.
 
-import { AUTHKEY_PARAM, GUEST_INIT_ERROR_PREFIX, GUEST_NETWORK, GUEST_READY_MARKER, GUEST_SSH_PORT } from "./guest-protocol.ts";
+import {
+  AUTHKEY_PARAM, GUEST_INIT_ERROR_PREFIX, GUEST_NETWORK, GUEST_READY_MARKER, GUEST_SETUP_DONE, GUEST_SSH_PORT,
+} from "./guest-protocol.ts";
 
 export interface GuestFile {
   content: string;
@@ -40,32 +42,18 @@ mount -t tmpfs -o mode=755 tmpfs /run || fail "mount /run"
 # Not every kernel has debugfs; the scenarios that need it say so themselves.
 mount -t debugfs debugfs /sys/kernel/debug 2>/dev/null
 
-while read -r module; do
-  [ -n "$module" ] || continue
-  insmod "${GUEST_MODULES_DIR}/$module.ko" || fail "insmod $module"
-done < ${GUEST_MODULE_LIST}
+# Modules load in list order in the background: the NIC's come first, and sshd starts as soon as
+# the NIC is up, while the rest still load. ${GUEST_SETUP_DONE} says all are in; vmrig's first
+# command waits for it, so no workload runs before them.
+{
+  while read -r module; do
+    [ -n "$module" ] || continue
+    insmod "${GUEST_MODULES_DIR}/$module.ko" || fail "insmod $module"
+  done < ${GUEST_MODULE_LIST}
+  touch ${GUEST_SETUP_DONE}
+} &
 
-hostname vmrig
-ip link set lo up || fail "network lo"
-# The NIC driver may bind a moment after insmod returns.
-iface=
-tries=0
-while [ -z "$iface" ] && [ $tries -lt 50 ]; do
-  if [ -e /sys/class/net/eth0 ]; then iface=eth0; else
-    for dev in /sys/class/net/*; do
-      [ "\${dev##*/}" = lo ] || [ ! -e "$dev" ] || { iface=\${dev##*/}; break; }
-    done
-  fi
-  [ -n "$iface" ] || { usleep 100000; tries=$((tries + 1)); }
-done
-if [ -z "$iface" ]; then
-  fail "network: no interface"
-else
-  { ip link set "$iface" up &&
-    ip addr add ${GUEST_NETWORK.address} dev "$iface" &&
-    ip route add default via ${GUEST_NETWORK.gateway}; } || fail "network $iface"
-fi
-
+# While the NIC's modules load: the client key, read before sshd can be reached.
 mkdir -p /root/.ssh
 chmod 700 /root /root/.ssh
 key=
@@ -79,6 +67,27 @@ elif ! { echo "$key" | base64 -d && echo; } > /root/.ssh/authorized_keys 2>/dev/
   fail "authkey: ${AUTHKEY_PARAM} is not base64 of a public key line"
 fi
 chmod 600 /root/.ssh/authorized_keys 2>/dev/null
+
+hostname vmrig
+ip link set lo up || fail "network lo"
+iface=
+tries=0
+while [ -z "$iface" ] && [ $tries -lt 500 ]; do
+  if [ -e /sys/class/net/eth0 ]; then iface=eth0; else
+    for dev in /sys/class/net/*; do
+      [ "\${dev##*/}" = lo ] || [ ! -e "$dev" ] || { iface=\${dev##*/}; break; }
+    done
+  fi
+  [ -n "$iface" ] || { usleep 10000; tries=$((tries + 1)); }
+done
+if [ -z "$iface" ]; then
+  fail "network: no interface"
+else
+  { ip link set "$iface" up &&
+    ip addr add ${GUEST_NETWORK.address} dev "$iface" &&
+    ip route add default via ${GUEST_NETWORK.gateway}; } || fail "network $iface"
+fi
+
 exit 0
 `;
 
