@@ -150,7 +150,9 @@ export async function bootBench(rounds: number): Promise<void> {
   console.log(`vmrig bootGuest      ${stats(a.map((x) => x.totalMs))}`);
   console.log(`hand-written loop    ${stats(b.map((x) => x.totalMs))}`);
   if (c.length)
-    console.log(`virtme-ng ${vng.version.padEnd(10)} ${stats(c.map((x) => x.totalMs))} (boot to its shell command)`);
+    console.log(
+      `virtme-ng ${vng.version.padEnd(10)} ${stats(c.map((x) => x.totalMs))} (python start, initramfs, boot, command, power-off)`,
+    );
   else console.log(`virtme-ng            not measured: ${vng.reason}`);
   const r = (xs: number[]) =>
     `min ${Math.min(...xs).toFixed(3)}  median ${median(xs).toFixed(3)}  max ${Math.max(...xs).toFixed(3)}`;

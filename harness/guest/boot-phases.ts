@@ -19,7 +19,7 @@ export const BOOT_PHASE_LABELS: Record<BootPhaseName, string> = {
   qemu: "QEMU answering QMP",
   kernel: "kernel banner on the console",
   init: "init started",
-  sshd: "sshd started",
+  sshd: "NIC up, sshd started",
   command: "first SSH command returned",
 };
 

@@ -180,8 +180,8 @@ export async function bootGuest(req: BootRequest): Promise<Guest> {
       return daemons.map((d) => d.deathReason).find(Boolean);
     };
 
-    // The console marker says sshd was started: SSH attempts before it only waste time. It is a
-    // hint, not proof (a command that returns is), so wait for it only a third of the deadline.
+    // The console marker says the NIC is up and sshd was started: SSH attempts before it only waste
+    // time. It is a hint, not proof (a command that returns is), so wait for it a third of the deadline.
     await Promise.race([
       m.waitForConsole(READY_MARKER),
       m.exited,

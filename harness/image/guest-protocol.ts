@@ -1,7 +1,7 @@
 // What the guest image promises the rest of vmrig: console markers, the kernel command line
 // parameter that carries the per-run client key, and where things live inside the guest.
 
-/** Printed on /dev/console when sshd starts (not yet a readiness proof: an SSH command is). */
+/** Printed on /dev/console once the NIC is up and sshd started (a hint: an SSH command is the proof). */
 export const GUEST_READY_MARKER = "vmrig-guest: ready";
 /** Prefix of a console line naming an init step that failed: `vmrig-guest: init error <what>`. */
 export const GUEST_INIT_ERROR_PREFIX = "vmrig-guest: init error";

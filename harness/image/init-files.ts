@@ -70,23 +70,28 @@ chmod 600 /root/.ssh/authorized_keys 2>/dev/null
 
 hostname vmrig
 ip link set lo up || fail "network lo"
-iface=
-tries=0
-while [ -z "$iface" ] && [ $tries -lt 500 ]; do
-  if [ -e /sys/class/net/eth0 ]; then iface=eth0; else
-    for dev in /sys/class/net/*; do
-      [ "\${dev##*/}" = lo ] || [ ! -e "$dev" ] || { iface=\${dev##*/}; break; }
-    done
+# The NIC comes up in the background too, so sshd starts while it does; the ready marker says
+# both were started (a connection before the NIC is up would be swallowed, not refused).
+{
+  iface=
+  tries=0
+  while [ -z "$iface" ] && [ $tries -lt 500 ]; do
+    if [ -e /sys/class/net/eth0 ]; then iface=eth0; else
+      for dev in /sys/class/net/*; do
+        [ "\${dev##*/}" = lo ] || [ ! -e "$dev" ] || { iface=\${dev##*/}; break; }
+      done
+    fi
+    [ -n "$iface" ] || { usleep 10000; tries=$((tries + 1)); }
+  done
+  if [ -z "$iface" ]; then
+    fail "network: no interface"
+  else
+    { ip link set "$iface" up &&
+      ip addr add ${GUEST_NETWORK.address} dev "$iface" &&
+      ip route add default via ${GUEST_NETWORK.gateway}; } || fail "network $iface"
   fi
-  [ -n "$iface" ] || { usleep 10000; tries=$((tries + 1)); }
-done
-if [ -z "$iface" ]; then
-  fail "network: no interface"
-else
-  { ip link set "$iface" up &&
-    ip addr add ${GUEST_NETWORK.address} dev "$iface" &&
-    ip route add default via ${GUEST_NETWORK.gateway}; } || fail "network $iface"
-fi
+  echo "${GUEST_READY_MARKER}" > /dev/console
+} &
 
 exit 0
 `;
@@ -98,7 +103,6 @@ if [ -e /run/vmrig-sshd-started ]; then
   sleep 1
 else
   touch /run/vmrig-sshd-started
-  echo "${GUEST_READY_MARKER}" > /dev/console
 fi
 # -s: keys only. The log stays off the console, which is kept for kernel messages.
 exec ${GUEST_DROPBEAR} -F -E -s -p ${GUEST_SSH_PORT} -r ${GUEST_HOST_KEY} 2>>/run/dropbear.log

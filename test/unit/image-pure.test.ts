@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { parseLdd } from "../../harness/image/binaries.ts";
 import { initrdCompression } from "../../harness/image/cpio.ts";
-import { authKeyCmdlineWord, GUEST_READY_MARKER, guestInitErrors } from "../../harness/image/guest-protocol.ts";
+import { authKeyCmdlineWord, GUEST_READY_MARKER, GUEST_SETUP_DONE, guestInitErrors } from "../../harness/image/guest-protocol.ts";
 import { parseDropbearPublicKey } from "../../harness/image/host-key.ts";
 import { guestInitFiles } from "../../harness/image/init-files.ts";
 
@@ -65,7 +65,11 @@ describe("guestInitFiles", () => {
     expect(files["/etc/vmrig/modules"]?.content).toBe("virtio\nvirtio_ring\nvirtio_net\n");
     expect(files["/etc/inittab"]?.content).toContain("::sysinit:/etc/init.d/rcS");
     expect(files["/etc/inittab"]?.content).toContain("::respawn:/etc/init.d/sshd");
-    expect(files["/etc/init.d/sshd"]?.content).toContain(`echo "${GUEST_READY_MARKER}" > /dev/console`);
+    // The marker comes once the NIC is up (rcS's background job); the modules' job ends with the flag.
+    const rcS = files["/etc/init.d/rcS"]?.content ?? "";
+    expect(rcS).toContain(`echo "${GUEST_READY_MARKER}" > /dev/console`);
+    expect(rcS.indexOf("ip route add default")).toBeLessThan(rcS.indexOf(GUEST_READY_MARKER));
+    expect(rcS).toContain(`touch ${GUEST_SETUP_DONE}`);
     expect(files["/etc/init.d/sshd"]?.content).toContain("dropbear -F -E -s -p 22 -r /etc/dropbear/dropbear_ed25519_host_key");
     expect(files["/etc/init.d/rcS"]?.content).toContain('key=${word#vmrig.authkey=}');
     expect(files["/etc/passwd"]?.content).toBe("root:x:0:0:root:/root:/bin/sh\n");
