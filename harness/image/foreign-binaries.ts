@@ -14,7 +14,7 @@ import { type DebPackage, debianArch, downloadDeb, loadSuiteIndex, unpackDeb } f
 import { compareDebianVersions } from "../kernels/debian-version.ts";
 import { busyboxAppletNames, elfNeeded } from "./elf-dynamic.ts";
 import { elfInterpreter } from "./elf.ts";
-import type { GuestBinaries } from "./binaries.ts";
+import type { GuestBinaries } from "./binaries-types.ts";
 
 /** The suite the guest userland comes from (the host's own busybox and dropbear are bookworm's). */
 export const GUEST_USERLAND_SUITE = "bookworm";
