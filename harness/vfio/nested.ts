@@ -15,7 +15,7 @@ import { memoryOption, qemuBinary, qemuInvocation, vfioArgs, vfioDeviceId, virti
 import { expectationMet } from "../report/expect.ts";
 import { runCell, workloadShare } from "../run/cell.ts";
 import { collectGuestFacts } from "../run/guest-facts.ts";
-import type { PreparedKernel, RunEnv } from "../run/runner.ts";
+import type { PreparedKernel, RunEnv } from "../run/run-env.ts";
 import { NESTED_DEVICE_BDF } from "../spec/vfio.ts";
 import { bindVfioHost } from "./bind.ts";
 import { guestHostFs } from "./host-fs.ts";

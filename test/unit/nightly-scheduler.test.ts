@@ -6,7 +6,7 @@ import {
 import { loadFactor, loadScaledTimeScale } from "../../harness/nightly/load.ts";
 import { runRowsScheduled } from "../../harness/nightly/rows.ts";
 import type { KernelRowResult, RunResult, Scenario } from "../../harness/types.ts";
-import type { PreparedKernel, RunEnv } from "../../harness/run/runner.ts";
+import type { PreparedKernel, RunEnv } from "../../harness/run/run-env.ts";
 
 const GiB = 2 ** 30;
 const d = (key: string, vcpus: number, memGiB = 1): GuestDemand => ({ key, vcpus, memoryBytes: memGiB * GiB });
