@@ -9,7 +9,7 @@
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
-import { loadScenario } from "../harness/spec/load.ts";
+import { loadScenario } from "../harness/scenario/load.ts";
 import { runScenarioFile } from "../harness/run/run-file.ts";
 import { silentProgress, discardOutput, type Progress } from "../harness/run/progress.ts";
 import { repoRoot } from "../harness/util/paths.ts";

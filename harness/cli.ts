@@ -5,7 +5,7 @@ import path from "node:path";
 import { runScenarioFile } from "./run/run-file.ts";
 import { runSetup } from "./host/setup-command.ts";
 import { runDoctor } from "./host/doctor.ts";
-import { emitJsonSchema } from "./spec/json-schema.ts";
+import { emitJsonSchema } from "./scenario/json-schema.ts";
 import { ExitCode, VmrigError } from "./util/errors.ts";
 import { killAllChildren } from "./util/children.ts";
 import { runCleanups } from "./util/cleanup.ts";

@@ -1,7 +1,7 @@
 // `vmrig doctor`: what this host can do, in a few lines a user can paste into a bug report.
 import { existsSync } from "node:fs";
 import path from "node:path";
-import { loadScenario } from "../spec/load.ts";
+import { loadScenario } from "../scenario/load.ts";
 import { resolveKernel } from "../kernels/provider.ts";
 import { buildGuestImage } from "../image/build.ts";
 import { chooseAccelerator } from "../qemu/accel.ts";

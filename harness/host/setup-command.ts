@@ -1,5 +1,5 @@
-import { loadScenario } from "../spec/load.ts";
-import { kernelArch } from "../spec/platform.ts";
+import { loadScenario } from "../scenario/load.ts";
+import { kernelArch } from "../scenario/platform.ts";
 import { resolveKernel } from "../kernels/provider.ts";
 import { buildGuestImage } from "../image/build.ts";
 import { provisionVirtiofsd } from "../virtiofs/provision.ts";

@@ -7,7 +7,7 @@ import { buildRelay, relayArgs } from "../virtiofs/relay.ts";
 import type { BootRequest } from "../guest/boot.ts";
 import type { DaemonCommand } from "../virtiofs/daemon.ts";
 import { HostError } from "../util/errors.ts";
-import { scenarioArches } from "../spec/platform.ts";
+import { scenarioArches } from "../scenario/platform.ts";
 import { requireCapabilities } from "./check.ts";
 import type { Capability } from "./requirements.ts";
 

@@ -8,7 +8,7 @@
 // are printed in the order the files were given, once all are done.
 import path from "node:path";
 import type { Scenario } from "../types.ts";
-import { loadScenario } from "../spec/load.ts";
+import { loadScenario } from "../scenario/load.ts";
 import { runScenarioFile, type RunOptions, type RunOutcome } from "../run/run-file.ts";
 import { createProgress, type Progress } from "../run/progress.ts";
 import { ExitCode, VmrigError } from "../util/errors.ts";

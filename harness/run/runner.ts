@@ -9,7 +9,7 @@ import { generateClientKey } from "../guest/ssh.ts";
 import { expectationMet } from "../report/expect.ts";
 import { runCell, workloadShare } from "./cell.ts";
 import { collectGuestFacts, collectSwiotlbEvidence } from "./guest-facts.ts";
-import { kernelPageSize } from "../spec/platform.ts";
+import { kernelPageSize } from "../scenario/platform.ts";
 import { serverMarks, serverEvidence, pageSizeLabel, withNotes } from "./server-evidence.ts";
 import { loadScaledTimeScale } from "../nightly/load.ts";
 import { runRowsScheduled } from "../nightly/rows.ts";

@@ -16,7 +16,7 @@ import { expectationMet } from "../report/expect.ts";
 import { runCell, workloadShare } from "../run/cell.ts";
 import { collectGuestFacts } from "../run/guest-facts.ts";
 import type { PreparedKernel, RunEnv } from "../run/run-env.ts";
-import { NESTED_DEVICE_BDF } from "../spec/vfio.ts";
+import { NESTED_DEVICE_BDF } from "../scenario/vfio.ts";
 import { bindVfioHost } from "./bind.ts";
 import { guestHostFs } from "./host-fs.ts";
 import { summary } from "./host-run.ts";

@@ -8,7 +8,7 @@ import { chooseDebianQemu, dependencySuites, hostQemu } from "../../harness/qemu
 import { buildQemuArgv, qemuInvocation, type QemuCommand } from "../../harness/qemu/argv.ts";
 import { levelTwoArgv } from "../../harness/vfio/nested.ts";
 import { rowQemu } from "../../harness/run/runner.ts";
-import { parseScenario } from "../../harness/spec/load.ts";
+import { parseScenario } from "../../harness/scenario/load.ts";
 import { SpecError } from "../../harness/util/errors.ts";
 
 const st = (Package: string, Version: string, Depends = "", Provides = ""): Stanza => ({ Package, Version, ...(Depends ? { Depends } : {}), ...(Provides ? { Provides } : {}) });

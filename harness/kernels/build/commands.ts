@@ -2,8 +2,8 @@
 import fs from "node:fs/promises";
 import path from "node:path";
 import type { KernelArtifact } from "../../types.ts";
-import { loadScenario } from "../../spec/load.ts";
-import { kernelArch } from "../../spec/platform.ts";
+import { loadScenario } from "../../scenario/load.ts";
+import { kernelArch } from "../../scenario/platform.ts";
 import { createProgress, type Progress } from "../../run/progress.ts";
 import { ExitCode, VmrigError } from "../../util/errors.ts";
 import { type BuildOutcome, artifactOf, buildKernel } from "./builder.ts";
