@@ -11,7 +11,7 @@ import { SpecError } from "../../harness/util/errors.ts";
 import { busyboxAppletNames, elfNeeded } from "../../harness/image/elf-dynamic.ts";
 import { dependsNames, packageClosure, resolveInTree } from "../../harness/image/foreign-binaries.ts";
 import { parseLdd } from "../../harness/image/binaries.ts";
-import type { DebPackage } from "../../harness/kernels/debian-control.ts";
+import type { DebPackage } from "../../harness/debian/control.ts";
 
 const load = (text: string) => parseScenario(text, "/s/t.yaml");
 const errors = (text: string): string[] => {

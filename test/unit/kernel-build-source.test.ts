@@ -3,7 +3,7 @@ import os from "node:os";
 import path from "node:path";
 import { execa } from "execa";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import type { DebPackage } from "../../harness/kernels/debian-control.ts";
+import type { DebPackage } from "../../harness/debian/control.ts";
 import { chooseSourcePackage, preparePristineSource } from "../../harness/kernels/build/source.ts";
 import { buildPaths } from "../../harness/kernels/build/paths.ts";
 
