@@ -15,7 +15,7 @@ import { silentProgress, discardOutput, type Progress } from "../harness/run/pro
 import { repoRoot } from "../harness/util/paths.ts";
 import { arm64BootBench } from "./arm64.ts";
 import { runBisect } from "../harness/bisect/bisect.ts";
-import { preparePristineSource } from "../harness/kernels/build/source.ts";
+import { preparePristineSource } from "../harness/kernels/from-source/source.ts";
 import { bisectScenarioYaml, makeKernelHistory } from "../test/helpers/kernel-history.ts";
 import { matrixBench } from "./matrix.ts";
 import { bootBench } from "./boot.ts";

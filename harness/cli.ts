@@ -13,7 +13,7 @@ import { repoRoot } from "./util/paths.ts";
 import { nightlyCommand, nightlyUsage, runJobs } from "./nightly/commands.ts";
 import { bisectCommand, bisectUsage } from "./bisect/command.ts";
 import { helpRequested } from "./cli-help.ts";
-import { kernelBuildCommand, kernelGcCommand, kernelListCommand } from "./kernels/build/commands.ts";
+import { kernelBuildCommand, kernelGcCommand, kernelListCommand } from "./commands/kernel.ts";
 
 const usage = `usage: vmrig <command> [options]
 

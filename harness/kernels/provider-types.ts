@@ -1,4 +1,4 @@
-// The contract every kernel provider implements (debian.ts, path.ts, build/builder.ts);
+// The contract every kernel provider implements (debian.ts, path.ts, from-source/builder.ts);
 // provider.ts keeps the registry, so a provider never imports the registry that imports it.
 import type { Arch, KernelArtifact, KernelEntry, KernelSource } from "../types.ts";
 

@@ -2,7 +2,7 @@
 // KernelEntry into files on disk (a KernelArtifact); the rest of vmrig only sees artifacts.
 import type { KernelArtifact, KernelEntry, KernelSource } from "../types.ts";
 import { VmrigError } from "../util/errors.ts";
-import { buildKernelProvider } from "./build/builder.ts";
+import { buildKernelProvider } from "./from-source/builder.ts";
 import { debianKernelProvider } from "./debian.ts";
 import { pathKernelProvider } from "./path.ts";
 import type { KernelContext, KernelProvider } from "./provider-types.ts";
