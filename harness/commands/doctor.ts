@@ -9,9 +9,9 @@ import { READY_MARKER } from "../guest/boot.ts";
 import { findVirtiofsd } from "../virtiofs/provision.ts";
 import { ExitCode } from "../util/errors.ts";
 import { cacheDir, repoRoot } from "../util/paths.ts";
-import { qemuVersion } from "./tools.ts";
-import { readinessReport } from "./check.ts";
-import { capabilities } from "./requirements.ts";
+import { qemuVersion } from "../host/tools.ts";
+import { readinessReport } from "../host/check.ts";
+import { capabilities } from "../host/requirements.ts";
 
 export async function runDoctor(signal: AbortSignal): Promise<number> {
   const out = (l: string) => process.stdout.write(l + "\n");

@@ -7,7 +7,7 @@ import { hostQemu, provideQemu } from "../qemu/provision.ts";
 import { buildRelay } from "../virtiofs/relay.ts";
 import { ExitCode } from "../util/errors.ts";
 import { cacheDir } from "../util/paths.ts";
-import { installHostPackages } from "./setup.ts";
+import { installHostPackages } from "./setup-packages.ts";
 import { runDoctor } from "./doctor.ts";
 
 const say = (l: string) => process.stderr.write(`setup: ${l}\n`);
