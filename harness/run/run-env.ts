@@ -1,13 +1,13 @@
 // What a kernel row runs with: the prepared kernel (artifact, image, accelerator, QEMU) and the
-// run's environment. Its own file so the runner and the scheduled rows (nightly/rows.ts) share
+// run's environment. Its own file so the runner and the scheduled rows (schedule/rows.ts) share
 // these types without importing each other.
 import type { GuestImage, KernelArtifact, KernelEntry, RunResult } from "../types.ts";
 import type { Accelerator } from "../qemu/accel.ts";
 import type { QemuCommand } from "../qemu/argv.ts";
 import type { BootRequest } from "../guest/boot.ts";
 import type { DaemonCommand } from "../virtiofs/daemon.ts";
-import type { LoadSnapshot } from "../nightly/load.ts";
-import type { GuestScheduler } from "../nightly/scheduler.ts";
+import type { LoadSnapshot } from "./schedule/load.ts";
+import type { GuestScheduler } from "./schedule/scheduler.ts";
 import type { Progress } from "./progress.ts";
 
 export interface PreparedKernel {

@@ -20,7 +20,7 @@ import { prepareVfioRun, vfioGuestModules } from "../vfio/host-run.ts";
 import { runNestedVfioScenario } from "../vfio/nested.ts";
 import { chooseAccelerators } from "./accels.ts";
 import { kernelArch } from "../scenario/platform.ts";
-import type { GuestScheduler } from "../nightly/scheduler.ts";
+import type { GuestScheduler } from "./schedule/scheduler.ts";
 import { writeHtmlReports } from "../report/html/write.ts";
 import { hostQemu, provideQemu } from "../qemu/provision.ts";
 

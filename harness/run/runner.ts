@@ -11,8 +11,8 @@ import { runCell, workloadShare } from "./cell.ts";
 import { collectGuestFacts, collectSwiotlbEvidence } from "./guest-facts.ts";
 import { kernelPageSize } from "../scenario/platform.ts";
 import { serverMarks, serverEvidence, pageSizeLabel, withNotes } from "./server-evidence.ts";
-import { loadScaledTimeScale } from "../nightly/load.ts";
-import { runRowsScheduled } from "../nightly/rows.ts";
+import { loadScaledTimeScale } from "./schedule/load.ts";
+import { runRowsScheduled } from "./schedule/rows.ts";
 import { bootWorthRetrying } from "./boot-retry.ts";
 import type { PreparedKernel, RunEnv } from "./run-env.ts";
 

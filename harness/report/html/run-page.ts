@@ -3,8 +3,8 @@
 // QEMU command line), marked with what changed since the previous run (regression, fix,
 // flaky...) and a trend over the last nights. Pure: the model says which files exist.
 import type { CellResult, KernelRowResult } from "../../types.ts";
-import type { RunRecord } from "../../nightly/history.ts";
-import { CELL_CLASSES, type CellComparison, type Comparison } from "../../nightly/compare.ts";
+import type { RunRecord } from "../../history/history.ts";
+import { CELL_CLASSES, type CellComparison, type Comparison } from "../../history/compare.ts";
 import { describeExpectation } from "../expect.ts";
 import { cellDetail, cellLabel } from "../labels.ts";
 import { summarise } from "../summary.ts";
