@@ -4,7 +4,7 @@ import { mkdir, rename, writeFile, copyFile } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
 import type { CellOutcome, KernelRowResult, RunResult, Scenario } from "../types.ts";
-import { expectationMet } from "../report/expect.ts";
+import { expectationMet } from "../classify/expect.ts";
 import { loadScenario } from "../scenario/load.ts";
 import { resolveKernel } from "../kernels/provider.ts";
 import { buildGuestImage } from "../image/build.ts";
