@@ -9,7 +9,7 @@ import { READY_MARKER } from "../guest/boot.ts";
 import { findVirtiofsd } from "../virtiofs/provision.ts";
 import { ExitCode } from "../util/errors.ts";
 import { cacheDir, repoRoot } from "../util/paths.ts";
-import { qemuVersion } from "../host/tools.ts";
+import { qemuVersion } from "../run/host-tools.ts";
 import { readinessReport } from "../host/check.ts";
 import { capabilities } from "../host/requirements.ts";
 

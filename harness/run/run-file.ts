@@ -12,7 +12,7 @@ import { renderJUnit, renderMarkdown, renderTerminalTable, summarise } from "../
 import { killAllChildren } from "../util/children.ts";
 import { ExitCode, VmrigError } from "../util/errors.ts";
 import { repoRoot } from "../util/paths.ts";
-import { requireHostTools } from "../host/tools.ts";
+import { requireHostTools } from "./host-tools.ts";
 import { createProgress, type Progress } from "./progress.ts";
 import { rowQemu, runScenario } from "./runner.ts";
 import type { PreparedKernel } from "./run-env.ts";
