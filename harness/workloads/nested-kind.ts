@@ -3,7 +3,7 @@
 // scenario without vfio.nested cannot declare one (scenario/vfio.ts), so the generic path only
 // says where it belongs.
 import type { WorkloadSpec } from "../types.ts";
-import type { WorkloadKind } from "../workloads/kinds-types.ts";
+import type { WorkloadKind } from "./kinds-types.ts";
 
 export const nestedQemuKind: WorkloadKind<Extract<WorkloadSpec, { kind: "nestedQemu" }>> = {
   prepare: async () => ({}),
