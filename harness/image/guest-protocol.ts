@@ -9,6 +9,8 @@ export const GUEST_INIT_ERROR_PREFIX = "vmrig-guest: init error";
 export const AUTHKEY_PARAM = "vmrig.authkey";
 
 export const GUEST_PROBE_PATH = "/usr/bin/vmrig-probe";
+/** The lying FUSE server (images/repro/vmrig-fuse-lie.c), run by the fuse-lie workloads. */
+export const FUSE_LIE_PROGRAM = "/usr/bin/vmrig-fuse-lie";
 export const GUEST_SSH_PORT = 22;
 export const GUEST_USER = "root";
 /** QEMU user networking addresses the init script configures statically. */
