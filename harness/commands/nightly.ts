@@ -15,7 +15,14 @@ import { listRunDirs, listRuns, listScenarios, loadRun, previousComplete, type R
 import { compareWithHistory, type Comparison } from "../history/compare.ts";
 import { renderComparison, renderSummary, type SummaryEntry } from "../history/render.ts";
 import { isPinned, readBaselines, writeBaselines } from "../history/baselines.ts";
-import { compressRun, DEFAULT_POLICY, deleteRun, planRetention, pruneRun, type RunFacts } from "../history/retention.ts";
+import {
+  compressRun,
+  DEFAULT_POLICY,
+  deleteRun,
+  planRetention,
+  pruneRun,
+  type RunFacts,
+} from "../history/retention.ts";
 import { resolveArtifact } from "../report/html/write.ts";
 
 export const nightlyUsage = `  run ... --jobs auto|N                         run every (scenario, kernel) guest in parallel: auto fits

@@ -10,7 +10,13 @@
 // metapackages (linux-image-cloud-amd64, linux-image-6.12-cloud-amd64) are not kernels.
 import type { DebPackage } from "../debian/control.ts";
 import { parseDepends } from "../debian/control.ts";
-import { type VersionSpec, compareDebianVersions, nearestVersions, upstreamVersion, versionMatches } from "../debian/version.ts";
+import {
+  type VersionSpec,
+  compareDebianVersions,
+  nearestVersions,
+  upstreamVersion,
+  versionMatches,
+} from "../debian/version.ts";
 
 export type KernelPackageRole = "image" | "binary" | "modules" | "base";
 

@@ -3,7 +3,12 @@
 import { readdirSync, readFileSync } from "node:fs";
 import { describe, expect, it } from "vitest";
 import { CONSOLE_PATTERNS } from "../../harness/classify/console-patterns.ts";
-import { callTraceFrames, classifyConsole, crashSignature, kernelText } from "../../harness/classify/classify-console.ts";
+import {
+  callTraceFrames,
+  classifyConsole,
+  crashSignature,
+  kernelText,
+} from "../../harness/classify/classify-console.ts";
 
 const DIR = new URL("../fixtures/consoles/", import.meta.url);
 const load = (f: string) => readFileSync(new URL(f, DIR), "utf8");

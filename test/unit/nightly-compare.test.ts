@@ -1,5 +1,13 @@
 import { describe, expect, it } from "vitest";
-import { classifyCell, compareRuns, compareWithHistory, cellHistory, flakyOverHistory, outcomeKey, type CellSide } from "../../harness/history/compare.ts";
+import {
+  classifyCell,
+  compareRuns,
+  compareWithHistory,
+  cellHistory,
+  flakyOverHistory,
+  outcomeKey,
+  type CellSide,
+} from "../../harness/history/compare.ts";
 import { cellInputs, inputChanges } from "../../harness/history/inputs.ts";
 import { renderComparison, renderSummary } from "../../harness/history/render.ts";
 import { crash, ENOMEM, FAIL, fakeRun, HANG, INFRA, night, PASS } from "../helpers/runs.ts";

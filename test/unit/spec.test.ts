@@ -300,7 +300,7 @@ workloads:
 });
 
 describe("JSON Schema for editors", () => {
-  it("the committed scenarios/vmrig-scenario.schema.json is up to date (regenerate: npx tsx harness/scenario/json-schema.ts)", () => {
+  it("scenarios/vmrig-scenario.schema.json is up to date (regenerate: npx tsx harness/scenario/json-schema.ts)", () => {
     expect(readFileSync(jsonSchemaPath, "utf8")).toBe(renderJsonSchema());
   });
 
