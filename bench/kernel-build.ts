@@ -12,10 +12,10 @@ import fs from "node:fs/promises";
 import path from "node:path";
 import { pathToFileURL } from "node:url";
 import type { Arch } from "../harness/types.ts";
-import { buildKernel } from "../harness/kernels/build/builder.ts";
-import { buildPaths } from "../harness/kernels/build/paths.ts";
-import { preparePristineSource } from "../harness/kernels/build/source.ts";
-import { parseBuildSpec } from "../harness/kernels/build/spec.ts";
+import { buildKernel } from "../harness/kernels/from-source/builder.ts";
+import { buildPaths } from "../harness/kernels/from-source/paths.ts";
+import { preparePristineSource } from "../harness/kernels/from-source/source.ts";
+import { parseBuildSpec } from "../harness/kernels/from-source/spec.ts";
 import { cacheDir, repoRoot } from "../harness/util/paths.ts";
 
 export interface BuildTiming {

@@ -9,13 +9,13 @@
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
-import { loadScenario } from "../harness/spec/load.ts";
+import { loadScenario } from "../harness/scenario/load.ts";
 import { runScenarioFile } from "../harness/run/run-file.ts";
 import { silentProgress, discardOutput, type Progress } from "../harness/run/progress.ts";
 import { repoRoot } from "../harness/util/paths.ts";
 import { arm64BootBench } from "./arm64.ts";
 import { runBisect } from "../harness/bisect/bisect.ts";
-import { preparePristineSource } from "../harness/kernels/build/source.ts";
+import { preparePristineSource } from "../harness/kernels/from-source/source.ts";
 import { bisectScenarioYaml, makeKernelHistory } from "../test/helpers/kernel-history.ts";
 import { matrixBench } from "./matrix.ts";
 import { bootBench } from "./boot.ts";

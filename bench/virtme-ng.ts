@@ -4,7 +4,7 @@
 import { execa } from "execa";
 import { chmod, cp, mkdir, readFile, symlink, writeFile } from "node:fs/promises";
 import path from "node:path";
-import { downloadDeb, loadSuiteIndex, unpackDeb } from "../harness/kernels/debian-archive.ts";
+import { downloadDeb, loadSuiteIndex, unpackDeb } from "../harness/debian/archive.ts";
 import { provisionVirtiofsd } from "../harness/virtiofs/provision.ts";
 import type { BootPhase } from "../harness/guest/boot-phases.ts";
 import type { KernelArtifact } from "../harness/types.ts";

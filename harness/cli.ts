@@ -3,17 +3,17 @@
 import { parseArgs } from "node:util";
 import path from "node:path";
 import { runScenarioFile } from "./run/run-file.ts";
-import { runSetup } from "./host/setup-command.ts";
-import { runDoctor } from "./host/doctor.ts";
-import { emitJsonSchema } from "./spec/json-schema.ts";
+import { runSetup } from "./commands/setup.ts";
+import { runDoctor } from "./commands/doctor.ts";
+import { emitJsonSchema } from "./scenario/json-schema.ts";
 import { ExitCode, VmrigError } from "./util/errors.ts";
 import { killAllChildren } from "./util/children.ts";
 import { runCleanups } from "./util/cleanup.ts";
 import { repoRoot } from "./util/paths.ts";
-import { nightlyCommand, nightlyUsage, runJobs } from "./nightly/commands.ts";
-import { bisectCommand, bisectUsage } from "./bisect/command.ts";
+import { nightlyCommand, nightlyUsage, runJobs } from "./commands/nightly.ts";
+import { bisectCommand, bisectUsage } from "./commands/bisect.ts";
 import { helpRequested } from "./cli-help.ts";
-import { kernelBuildCommand, kernelGcCommand, kernelListCommand } from "./kernels/build/commands.ts";
+import { kernelBuildCommand, kernelGcCommand, kernelListCommand } from "./commands/kernel.ts";
 
 const usage = `usage: vmrig <command> [options]
 

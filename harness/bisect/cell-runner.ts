@@ -5,9 +5,9 @@
 import fs from "node:fs/promises";
 import path from "node:path";
 import type { KernelEntry, Scenario, WorkloadSpec } from "../types.ts";
-import { artifactOf } from "../kernels/build/builder.ts";
-import type { BuildSpec } from "../kernels/build/spec.ts";
-import { buildTreeKernel, treeBuildLog } from "../kernels/build/tree-build.ts";
+import { artifactOf } from "../kernels/from-source/builder.ts";
+import type { BuildSpec } from "../kernels/from-source/spec.ts";
+import { buildTreeKernel, treeBuildLog } from "../kernels/from-source/tree-build.ts";
 import { runScenarioFile } from "../run/run-file.ts";
 import type { Progress } from "../run/progress.ts";
 import { HostError, VmrigError } from "../util/errors.ts";

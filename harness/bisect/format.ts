@@ -1,6 +1,6 @@
 // What `vmrig bisect` prints: one line per step, then the culprit. Pure.
 import type { CellOutcome } from "../types.ts";
-import { errnoLabel } from "../report/labels.ts";
+import { errnoLabel } from "../classify/labels.ts";
 import type { BisectResult, StepRecord } from "./state.ts";
 
 export function formatSeconds(ms: number): string {

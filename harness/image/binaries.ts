@@ -7,17 +7,7 @@ import type { Arch } from "../types.ts";
 import { HostError } from "../util/errors.ts";
 import { elfInterpreter, elfMachine } from "./elf.ts";
 import { debianGuestUserland } from "./foreign-binaries.ts";
-
-export interface GuestBinaries {
-  /** Host path of a statically linked busybox for the guest architecture. */
-  busybox: string;
-  /** busybox's applet links as absolute guest paths ("/sbin/ip"); each points at /bin/busybox. */
-  applets: string[];
-  /** Host path of the dropbear server. */
-  dropbear: string;
-  /** dropbear's shared libraries and loader: each goes to the same absolute path in the guest. */
-  libraries: Array<{ guestPath: string; hostPath: string }>;
-}
+import type { GuestBinaries } from "./binaries-types.ts";
 
 const ELF_MACHINE: Record<Arch, number> = { x86_64: 62, aarch64: 183 };
 const NODE_ARCH: Record<Arch, string> = { x86_64: "x64", aarch64: "arm64" };

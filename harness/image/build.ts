@@ -10,13 +10,12 @@ import { VmrigError } from "../util/errors.ts";
 import { cachePaths } from "../util/paths.ts";
 import { guestBinaries } from "./binaries.ts";
 import { initrdCompression, packingDescription, type InitrdCompression } from "./cpio.ts";
-import { GUEST_PROBE_PATH } from "./guest-protocol.ts";
+import { FUSE_LIE_PROGRAM, GUEST_PROBE_PATH } from "./guest-protocol.ts";
 import { readImage, writeImage, type ImageEntry, type ImageRecord } from "./image-dir.ts";
 import { GUEST_DROPBEAR, GUEST_MODULES_DIR, guestInitFiles } from "./init-files.ts";
 import { planModules } from "./module-files.ts";
 import { GUEST_MODULES } from "./modules.ts";
 import { buildProbe, buildStaticProgram, sha256File } from "./probe.ts";
-import { FUSE_LIE_PROGRAM } from "../workloads/fuse-lies.ts";
 import { repoRoot } from "../util/paths.ts";
 
 const FUSE_LIE_SOURCE = path.join(repoRoot, "images", "repro", "vmrig-fuse-lie.c");

@@ -10,11 +10,11 @@ import type { Arch } from "../types.ts";
 import { HostError } from "../util/errors.ts";
 import { cachePaths } from "../util/paths.ts";
 import { buildDirAtomic, exists } from "../util/atomic-fs.ts";
-import { type DebPackage, debianArch, downloadDeb, loadSuiteIndex, unpackDeb } from "../kernels/debian-archive.ts";
-import { compareDebianVersions } from "../kernels/debian-version.ts";
+import { type DebPackage, debianArch, downloadDeb, loadSuiteIndex, unpackDeb } from "../debian/archive.ts";
+import { compareDebianVersions } from "../debian/version.ts";
 import { busyboxAppletNames, elfNeeded } from "./elf-dynamic.ts";
 import { elfInterpreter } from "./elf.ts";
-import type { GuestBinaries } from "./binaries.ts";
+import type { GuestBinaries } from "./binaries-types.ts";
 
 /** The suite the guest userland comes from (the host's own busybox and dropbear are bookworm's). */
 export const GUEST_USERLAND_SUITE = "bookworm";

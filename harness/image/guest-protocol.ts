@@ -14,6 +14,8 @@ export const GUEST_SETUP_DONE = "/run/vmrig-setup-done";
 export const GUEST_READY_COMMAND = `while [ ! -e ${GUEST_SETUP_DONE} ]; do usleep 10000; done`;
 
 export const GUEST_PROBE_PATH = "/usr/bin/vmrig-probe";
+/** The lying FUSE server (images/repro/vmrig-fuse-lie.c), run by the fuse-lie workloads. */
+export const FUSE_LIE_PROGRAM = "/usr/bin/vmrig-fuse-lie";
 export const GUEST_SSH_PORT = 22;
 export const GUEST_USER = "root";
 /** QEMU user networking addresses the init script configures statically. */

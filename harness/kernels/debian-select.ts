@@ -8,9 +8,15 @@
 //          linux-binary-* (kernel), linux-modules-* and linux-base-* (config) of the same version.
 // Each may also exist as an "-unsigned" twin; "-dbg" packages and the unversioned
 // metapackages (linux-image-cloud-amd64, linux-image-6.12-cloud-amd64) are not kernels.
-import type { DebPackage } from "./debian-control.ts";
-import { parseDepends } from "./debian-control.ts";
-import { type VersionSpec, compareDebianVersions, nearestVersions, upstreamVersion, versionMatches } from "./debian-version.ts";
+import type { DebPackage } from "../debian/control.ts";
+import { parseDepends } from "../debian/control.ts";
+import {
+  type VersionSpec,
+  compareDebianVersions,
+  nearestVersions,
+  upstreamVersion,
+  versionMatches,
+} from "../debian/version.ts";
 
 export type KernelPackageRole = "image" | "binary" | "modules" | "base";
 

@@ -14,10 +14,10 @@ import {
   kernelSuites,
   loadSuiteIndexes,
   unpackDeb,
-} from "./debian-archive.ts";
+} from "../debian/archive.ts";
 import { type KernelCandidate, chooseKernel, kernelCandidates, kernelFlavours } from "./debian-select.ts";
-import { type VersionSpec, parseVersionSpec, upstreamVersion } from "./debian-version.ts";
-import type { KernelContext, KernelProvider } from "./provider.ts";
+import { type VersionSpec, parseVersionSpec, upstreamVersion } from "../debian/version.ts";
+import type { KernelContext, KernelProvider } from "./provider-types.ts";
 
 export const debianKernelProvider: KernelProvider = { kind: "debian", resolve: resolveDebianKernel };
 

@@ -7,7 +7,7 @@ import path from "node:path";
 import { pipeline } from "node:stream/promises";
 import type { KernelArtifact, KernelEntry } from "../types.ts";
 import { VmrigError } from "../util/errors.ts";
-import type { KernelContext, KernelProvider } from "./provider.ts";
+import type { KernelContext, KernelProvider } from "./provider-types.ts";
 
 export const pathKernelProvider: KernelProvider = { kind: "path", resolve: resolvePathKernel };
 

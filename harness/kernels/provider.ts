@@ -1,25 +1,11 @@
 // Where a scenario's kernels come from. Each `source.kind` has one provider that turns a
 // KernelEntry into files on disk (a KernelArtifact); the rest of vmrig only sees artifacts.
-import type { Arch, KernelArtifact, KernelEntry, KernelSource } from "../types.ts";
+import type { KernelArtifact, KernelEntry, KernelSource } from "../types.ts";
 import { VmrigError } from "../util/errors.ts";
-import { buildKernelProvider } from "./build/builder.ts";
+import { buildKernelProvider } from "./from-source/builder.ts";
 import { debianKernelProvider } from "./debian.ts";
 import { pathKernelProvider } from "./path.ts";
-
-export interface KernelContext {
-  /** The scenario's machine architecture (the kernel must be built for it). */
-  arch: Arch;
-  signal: AbortSignal;
-  /** Progress lines for the user ("downloading linux-image-... (49.1 MB)"). */
-  log: (line: string) => void;
-  /** Directory relative `path` sources are resolved against (the scenario's); default: cwd. */
-  baseDir?: string;
-}
-
-export interface KernelProvider {
-  kind: KernelSource["kind"];
-  resolve(entry: KernelEntry, ctx: KernelContext): Promise<KernelArtifact>;
-}
+import type { KernelContext, KernelProvider } from "./provider-types.ts";
 
 const providers = new Map<KernelSource["kind"], KernelProvider>();
 

@@ -11,8 +11,23 @@ import type { Arch, QemuChoice } from "../types.ts";
 import { HostError, VmrigError } from "../util/errors.ts";
 import { cachePaths } from "../util/paths.ts";
 import { buildDirAtomic } from "../util/atomic-fs.ts";
-import { type DebPackage, debianArch, downloadDeb, isOffline, kernelSuites, loadSuiteIndexes, resolveWithDependencies, unpackDeb } from "../kernels/debian-archive.ts";
-import { compareDebianVersions, nearestVersions, parseVersionSpec, upstreamVersion, versionMatches } from "../kernels/debian-version.ts";
+import {
+  type DebPackage,
+  debianArch,
+  downloadDeb,
+  isOffline,
+  kernelSuites,
+  loadSuiteIndexes,
+  resolveWithDependencies,
+  unpackDeb,
+} from "../debian/archive.ts";
+import {
+  compareDebianVersions,
+  nearestVersions,
+  parseVersionSpec,
+  upstreamVersion,
+  versionMatches,
+} from "../debian/version.ts";
 import { locateLoader } from "../virtiofs/provision.ts";
 import { qemuBinary, qemuInvocation, type QemuCommand } from "./argv.ts";
 

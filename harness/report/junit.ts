@@ -4,8 +4,8 @@
 import path from "node:path";
 import junitModule, { type Builder, type TestSuite } from "junit-report-builder";
 import type { CellResult, KernelRowResult, RunResult } from "../types.ts";
-import { describeExpectation } from "./expect.ts";
-import { cellDetail, cellLabel } from "./labels.ts";
+import { describeExpectation } from "../classify/expect.ts";
+import { cellDetail, cellLabel } from "../classify/labels.ts";
 
 // The package is CommonJS whose module.exports is the builder; TypeScript (NodeNext) types the
 // default import as the module object instead, so take whichever is the builder.

@@ -1,8 +1,8 @@
 // results.md: a short header, the GitHub table (same cells as the terminal), a legend, and the
 // crash excerpts, so the file can be pasted into a patch's cover letter or a PR as it is.
 import type { RunResult } from "../types.ts";
-import { describeExpectation } from "./expect.ts";
-import { cellLabel } from "./labels.ts";
+import { describeExpectation } from "../classify/expect.ts";
+import { cellLabel } from "../classify/labels.ts";
 import { summarise } from "./summary.ts";
 import { rowPlatform } from "./row-facts.ts";
 

@@ -8,8 +8,8 @@
 // asked (the caller knows whether the stream is a TTY). Columns shrink, widest first, to fit
 // `width`; a truncated cell keeps its mark, since the mark is what a reader scans for.
 import type { CellOutcome, CellResult, KernelRowResult, RunResult } from "../types.ts";
-import { describeExpectation } from "./expect.ts";
-import { cellLabel } from "./labels.ts";
+import { describeExpectation } from "../classify/expect.ts";
+import { cellLabel } from "../classify/labels.ts";
 import { summarise } from "./summary.ts";
 import { footnotes, rowHeading } from "./row-facts.ts";
 

@@ -4,7 +4,7 @@
 import type { Arch } from "../types.ts";
 import { chooseAccelerator, type Accelerator } from "../qemu/accel.ts";
 import { READY_MARKER } from "../guest/boot.ts";
-import type { PreparedKernel } from "./runner.ts";
+import type { PreparedKernel } from "./run-env.ts";
 
 export async function chooseAccelerators(
   requested: "auto" | Accelerator["name"],

@@ -3,7 +3,7 @@
 // booted once more, on a fresh guest, before the row is called BOOT-FAIL. A kernel that really
 // does not boot fails both times; one that crashes or panics is never retried.
 import type { BootFailure } from "../guest/boot.ts";
-import { classifyConsole } from "./classify-console.ts";
+import { classifyConsole } from "../classify/classify-console.ts";
 
 /** Pure: whether this failed boot earns one more attempt. */
 export function bootWorthRetrying(f: Pick<BootFailure, "kind" | "reason" | "console">): boolean {

@@ -5,9 +5,9 @@ import type { Guest } from "../guest/boot.ts";
 import type { ExecResult } from "../guest/ssh.ts";
 import { workloadKind, workloadShare, type WorkloadContext } from "../workloads/kinds.ts";
 import { PROBE, parseProbeOutput, shellQuote } from "../workloads/probe.ts";
-import { fatalReportComplete, findingsForEvidence, firstFatalFinding } from "./console-witness.ts";
+import { fatalReportComplete, findingsForEvidence, firstFatalFinding } from "../classify/console-witness.ts";
 import { FaultPlan } from "./faults.ts";
-import { blockedTaskStacks } from "./hang-evidence.ts";
+import { blockedTaskStacks } from "../classify/hang-evidence.ts";
 import { consoleJob, observeConsoleJob, type ConsoleJob } from "./console-job.ts";
 import { consoleRun } from "../guest/console-shell.ts";
 

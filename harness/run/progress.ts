@@ -1,6 +1,6 @@
 // Progress: one live line per kernel on a TTY; plain lines in CI and pipes.
 import type { CellOutcome, KernelRowResult } from "../types.ts";
-import { cellLabel } from "../report/labels.ts";
+import { cellLabel } from "../classify/labels.ts";
 
 export interface Progress {
   info(line: string): void;

@@ -3,65 +3,23 @@
 import { mkdir, mkdtemp, readdir, rename, rm, writeFile } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
-import type {
-  CellOutcome,
-  CellResult,
-  GuestImage,
-  KernelArtifact,
-  KernelEntry,
-  KernelRowResult,
-  RunResult,
-  Scenario,
-  WorkloadSpec,
-} from "../types.ts";
-import type { Accelerator } from "../qemu/accel.ts";
-import { bootGuest, BootFailure, type BootRequest, type Guest } from "../guest/boot.ts";
+import type { CellOutcome, CellResult, KernelRowResult, RunResult, Scenario, WorkloadSpec } from "../types.ts";
+import { bootGuest, BootFailure, type Guest } from "../guest/boot.ts";
 import { generateClientKey } from "../guest/ssh.ts";
-import type { DaemonCommand } from "../virtiofs/daemon.ts";
-import { expectationMet } from "../report/expect.ts";
+import { expectationMet } from "../classify/expect.ts";
 import { runCell, workloadShare } from "./cell.ts";
 import { collectGuestFacts, collectSwiotlbEvidence } from "./guest-facts.ts";
-import type { Progress } from "./progress.ts";
-import { kernelPageSize } from "../spec/platform.ts";
-import { serverMarks, serverEvidence, pageSizeLabel, withNotes } from "./server-evidence.ts";
-import { loadScaledTimeScale, type LoadSnapshot } from "../nightly/load.ts";
-import { runRowsScheduled } from "../nightly/rows.ts";
-import type { GuestScheduler } from "../nightly/scheduler.ts";
-import type { QemuCommand } from "../qemu/argv.ts";
+import { kernelPageSize } from "../scenario/platform.ts";
+import { serverMarks, serverEvidence, pageSizeLabel, withNotes } from "../classify/server-evidence.ts";
+import { loadScaledTimeScale } from "./schedule/load.ts";
+import { runRowsScheduled } from "./schedule/rows.ts";
 import { bootWorthRetrying } from "./boot-retry.ts";
-
-export interface PreparedKernel {
-  entry: KernelEntry;
-  artifact: KernelArtifact;
-  image: GuestImage;
-  /** This row's accelerator when the scenario mixes architectures; default env.accel. */
-  accel?: Accelerator;
-  /** The QEMU build this row runs (`qemu:`); absent: the host's. */
-  qemu?: QemuCommand;
-}
+import type { PreparedKernel, RunEnv } from "./run-env.ts";
 
 /** Pure: what a row's heading adds for a QEMU that is not the host's, and its evidence. */
 export function rowQemu(k: Pick<PreparedKernel, "qemu">): { suffix: string; evidence: Record<string, unknown> } {
   if (!k.qemu || k.qemu.source === "host") return { suffix: "", evidence: {} };
   return { suffix: `; QEMU ${k.qemu.version}`, evidence: { qemu: { version: k.qemu.version, source: k.qemu.source } } };
-}
-
-export interface RunEnv {
-  /** VFIO devices, virtio-mem and the memory backend for every guest (issue 7: harness/vfio/host-run.ts). */
-  qemuExtras?: BootRequest["qemuExtras"];
-  accel: Accelerator;
-  virtiofsd: DaemonCommand;
-  relay?: BootRequest["relay"];
-  virtiofsdLogLevel?: string;
-  runDir: string;
-  progress: Progress;
-  signal: AbortSignal;
-  /** Called after every cell so an interrupted run keeps what it gathered. */
-  onUpdate: (r: RunResult) => Promise<void>;
-  /** `--jobs`: rows run as guests on this shared scheduler instead of one after another. */
-  scheduler?: GuestScheduler;
-  /** The host load this row's guest may see (set per row by the scheduler): scales timeouts. */
-  load?: () => LoadSnapshot;
 }
 
 export async function runScenario(s: Scenario, kernels: PreparedKernel[], env: RunEnv, result: RunResult): Promise<RunResult> {

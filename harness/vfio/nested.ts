@@ -12,11 +12,11 @@ import type { CellOutcome, CellResult, KernelRowResult, RunResult, Scenario, Sha
 import { bootGuest, BootFailure, type Guest } from "../guest/boot.ts";
 import { generateClientKey } from "../guest/ssh.ts";
 import { memoryOption, qemuBinary, qemuInvocation, vfioArgs, vfioDeviceId, virtioMemArgs, formatCommandLine, type QemuCommand, type VfioDevicePlan } from "../qemu/argv.ts";
-import { expectationMet } from "../report/expect.ts";
+import { expectationMet } from "../classify/expect.ts";
 import { runCell, workloadShare } from "../run/cell.ts";
 import { collectGuestFacts } from "../run/guest-facts.ts";
-import type { PreparedKernel, RunEnv } from "../run/runner.ts";
-import { NESTED_DEVICE_BDF } from "../spec/vfio.ts";
+import type { PreparedKernel, RunEnv } from "../run/run-env.ts";
+import { NESTED_DEVICE_BDF } from "../scenario/vfio.ts";
 import { bindVfioHost } from "./bind.ts";
 import { guestHostFs } from "./host-fs.ts";
 import { summary } from "./host-run.ts";

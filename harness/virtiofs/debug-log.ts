@@ -9,7 +9,7 @@
 // by `unique`; the replies with an error, counted per opcode and errno, are what the table puts
 // next to the guest's errno: "virtiofsd refused READDIRPLUS (-12) x 2".
 import { open, stat } from "node:fs/promises";
-import { linuxErrnoNames } from "../spec/errno.ts";
+import { linuxErrnoNames } from "../util/errno.ts";
 
 export interface FuseRequest {
   unique: number;

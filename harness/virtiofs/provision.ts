@@ -9,8 +9,8 @@ import { execa } from "execa";
 import { HostError } from "../util/errors.ts";
 import { cachePaths } from "../util/paths.ts";
 import { buildDirAtomic, exists } from "../util/atomic-fs.ts";
-import { type DebPackage, debianArch, downloadDeb, loadSuiteIndex, unpackDeb } from "../kernels/debian-archive.ts";
-import { compareDebianVersions } from "../kernels/debian-version.ts";
+import { type DebPackage, debianArch, downloadDeb, loadSuiteIndex, unpackDeb } from "../debian/archive.ts";
+import { compareDebianVersions } from "../debian/version.ts";
 
 export interface VirtiofsdCommand {
   /** Program to execute: virtiofsd itself, or the private dynamic loader that runs it. */

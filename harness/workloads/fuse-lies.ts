@@ -6,8 +6,7 @@ import type { CellOutcome } from "../types.ts";
 import { parseProbeOutput, shellQuote } from "./probe.ts";
 import type { Exited, Judgement, WorkloadKind } from "./kinds-types.ts";
 import type { WorkloadSpec } from "../types.ts";
-
-export const FUSE_LIE_PROGRAM = "/usr/bin/vmrig-fuse-lie";
+import { FUSE_LIE_PROGRAM } from "../image/guest-protocol.ts";
 
 /** The victim's steps, in order, as the program names them. */
 export const LIE_STEPS = ["mount", "open", "dnotify", "fstat", "read", "close", "umount"] as const;

@@ -15,7 +15,7 @@ import type { ExecResult } from "../guest/ssh.ts";
 import type { Exited, Judgement, WorkloadContext, WorkloadKind } from "./kinds-types.ts";
 export type { Judgement, WorkloadContext, WorkloadKind } from "./kinds-types.ts";
 import { getdentsSweep } from "./getdents-sweep.ts";
-import { nestedQemuKind } from "../vfio/nested-kind.ts";
+import { nestedQemuKind } from "./nested-kind.ts";
 import { fuseLieKind as fuseLie } from "./fuse-lies.ts";
 import { countOutcome, overlayReaddir } from "./overlay-readdir.ts";
 

@@ -6,8 +6,8 @@ import { mkdtemp, rm } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
 import { execa } from "execa";
-import { requireToolchain } from "../../harness/kernels/build/toolchain.ts";
-import { preparePristineSource } from "../../harness/kernels/build/source.ts";
+import { requireToolchain } from "../../harness/kernels/from-source/toolchain.ts";
+import { preparePristineSource } from "../../harness/kernels/from-source/source.ts";
 
 const say = (l: string) => process.stderr.write(`build-step: ${l}\n`);
 const signal = new AbortController().signal;

@@ -1,7 +1,7 @@
 // Synthetic run records for the pure nightly modules (compare, retention, HTML).
 import type { CellOutcome, Expectation, KernelRowResult, RunResult } from "../../harness/types.ts";
-import { expectationMet } from "../../harness/report/expect.ts";
-import type { RunRecord } from "../../harness/nightly/history.ts";
+import { expectationMet } from "../../harness/classify/expect.ts";
+import type { RunRecord } from "../../harness/history/history.ts";
 
 export interface FakeKernel {
   label: string;

@@ -11,7 +11,7 @@ import { execa } from "execa";
 import { afterAll, describe, expect, it } from "vitest";
 import { runBisect, type BisectOutcome } from "../../harness/bisect/bisect.ts";
 import { expectedSteps } from "../../harness/bisect/format.ts";
-import { preparePristineSource } from "../../harness/kernels/build/source.ts";
+import { preparePristineSource } from "../../harness/kernels/from-source/source.ts";
 import type { Progress } from "../../harness/run/progress.ts";
 import { repoRoot } from "../../harness/util/paths.ts";
 import { BROKEN_SUBJECT, CULPRIT_SUBJECT, bisectScenarioYaml, makeKernelHistory, type KernelHistory } from "../helpers/kernel-history.ts";

@@ -7,8 +7,8 @@ import { copyFileSync, mkdirSync, mkdtempSync, rmSync, statSync, writeFileSync }
 import os from "node:os";
 import path from "node:path";
 import { writeHtmlReports, writeIndex, writeRunReport } from "../../harness/report/html/write.ts";
-import { compressRun, pruneRun } from "../../harness/nightly/retention.ts";
-import { loadRun } from "../../harness/nightly/history.ts";
+import { compressRun, pruneRun } from "../../harness/history/retention.ts";
+import { loadRun } from "../../harness/history/history.ts";
 import { brokenLinks, dumpDom, hrefs, screenshot } from "../helpers/chromium.ts";
 import { crash, ENOMEM, fakeRun, HANG, INFRA, night, PASS } from "../helpers/runs.ts";
 import type { CellOutcome } from "../../harness/types.ts";

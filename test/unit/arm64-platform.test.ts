@@ -5,13 +5,13 @@ import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, 
 import os from "node:os";
 import path from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
-import { parseScenario } from "../../harness/spec/load.ts";
-import { kernelArch, kernelPageSize, scenarioArches } from "../../harness/spec/platform.ts";
+import { parseScenario } from "../../harness/scenario/load.ts";
+import { kernelArch, kernelPageSize, scenarioArches } from "../../harness/scenario/platform.ts";
 import { SpecError } from "../../harness/util/errors.ts";
 import { busyboxAppletNames, elfNeeded } from "../../harness/image/elf-dynamic.ts";
 import { dependsNames, packageClosure, resolveInTree } from "../../harness/image/foreign-binaries.ts";
 import { parseLdd } from "../../harness/image/binaries.ts";
-import type { DebPackage } from "../../harness/kernels/debian-control.ts";
+import type { DebPackage } from "../../harness/debian/control.ts";
 
 const load = (text: string) => parseScenario(text, "/s/t.yaml");
 const errors = (text: string): string[] => {

@@ -2,8 +2,13 @@
 // says how each was made).
 import { readdirSync, readFileSync } from "node:fs";
 import { describe, expect, it } from "vitest";
-import { CONSOLE_PATTERNS } from "../../harness/run/console-patterns.ts";
-import { callTraceFrames, classifyConsole, crashSignature, kernelText } from "../../harness/run/classify-console.ts";
+import { CONSOLE_PATTERNS } from "../../harness/classify/console-patterns.ts";
+import {
+  callTraceFrames,
+  classifyConsole,
+  crashSignature,
+  kernelText,
+} from "../../harness/classify/classify-console.ts";
 
 const DIR = new URL("../fixtures/consoles/", import.meta.url);
 const load = (f: string) => readFileSync(new URL(f, DIR), "utf8");

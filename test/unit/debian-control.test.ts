@@ -8,7 +8,7 @@ import {
   parseRelease,
   parseStanza,
   toDebPackage,
-} from "../../harness/kernels/debian-control.ts";
+} from "../../harness/debian/control.ts";
 
 const fixture = (name: string) => readFileSync(path.join(import.meta.dirname, "..", "fixtures", "debian", name), "utf8");
 

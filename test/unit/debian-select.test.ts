@@ -1,7 +1,7 @@
 import { readFileSync } from "node:fs";
 import path from "node:path";
 import { describe, expect, it } from "vitest";
-import { type DebPackage, parseControl, toDebPackage } from "../../harness/kernels/debian-control.ts";
+import { type DebPackage, parseControl, toDebPackage } from "../../harness/debian/control.ts";
 import {
   chooseKernel,
   kernelCandidates,
@@ -10,7 +10,7 @@ import {
   parseKernelPackageName,
   splitPartsOf,
 } from "../../harness/kernels/debian-select.ts";
-import { parseVersionSpec } from "../../harness/kernels/debian-version.ts";
+import { parseVersionSpec } from "../../harness/debian/version.ts";
 
 function suite(name: string): DebPackage[] {
   const text = readFileSync(path.join(import.meta.dirname, "..", "fixtures", "debian", `${name}_amd64.Packages`), "utf8");

@@ -6,7 +6,7 @@ import {
   upstreamVersion,
   versionMatches,
   type VersionSpec,
-} from "../../harness/kernels/debian-version.ts";
+} from "../../harness/debian/version.ts";
 
 const spec = (text: string): VersionSpec => {
   const s = parseVersionSpec(text);

@@ -1,8 +1,8 @@
 // Planned faults: the `faults:` steps a scenario declares (validated with file:line errors), the
 // plan that fires them against a guest, and the console channel vmrig falls back on.
 import { describe, expect, it, vi } from "vitest";
-import { parseScenario } from "../../harness/spec/load.ts";
-import { parseDuration } from "../../harness/spec/faults.ts";
+import { parseScenario } from "../../harness/scenario/load.ts";
+import { parseDuration } from "../../harness/scenario/faults.ts";
 import { SpecError } from "../../harness/util/errors.ts";
 import { FaultPlan } from "../../harness/run/faults.ts";
 import { consoleCommandLine, consoleRun, parseConsoleReply } from "../../harness/guest/console-shell.ts";

@@ -2,9 +2,10 @@
 // does about it; the judge turns the program's report into a cell.
 import { describe, expect, it } from "vitest";
 import {
-  DNOTIFY_BAD_INODE_LIE, FUSE_LIE_NAMES, FUSE_LIE_PROGRAM, FUSE_LIES, fuseLieCommand, judgeFuseLie, LIE_STEPS,
+  DNOTIFY_BAD_INODE_LIE, FUSE_LIE_NAMES, FUSE_LIES, fuseLieCommand, judgeFuseLie, LIE_STEPS,
 } from "../../harness/workloads/fuse-lies.ts";
-import { parseScenario } from "../../harness/spec/load.ts";
+import { FUSE_LIE_PROGRAM } from "../../harness/image/guest-protocol.ts";
+import { parseScenario } from "../../harness/scenario/load.ts";
 
 const exited = (report: unknown, code = 0, stderr = "") => ({
   kind: "exited" as const, code, stdout: report === undefined ? "" : `${JSON.stringify(report)}\n`, stderr, ms: 5,

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { judgeSweep, parseSweep } from "../../harness/workloads/getdents-sweep.ts";
-import { cellLabel } from "../../harness/report/labels.ts";
+import { cellLabel } from "../../harness/classify/labels.ts";
 
 // Captured from Debian 6.18.15 with swiotlb=force through the ACCESS_PLATFORM relay (5000 entries).
 const captured = [4096, 65536, 131072, 262144, 524288, 1048576, 2097152]

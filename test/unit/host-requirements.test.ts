@@ -10,7 +10,7 @@ import {
   setupPackages,
 } from "../../harness/host/requirements.ts";
 import { probePasses, requireCapabilities } from "../../harness/host/check.ts";
-import { requireToolchain } from "../../harness/kernels/build/toolchain.ts";
+import { requireToolchain } from "../../harness/kernels/from-source/toolchain.ts";
 import { HostError } from "../../harness/util/errors.ts";
 import { repoRoot } from "../../harness/util/paths.ts";
 import { withEnv } from "../helpers/env.ts";

@@ -13,11 +13,11 @@ import {
   readEntry,
   recordInputs,
   slotKey,
-} from "../../harness/kernels/build/cache.ts";
-import { buildPaths } from "../../harness/kernels/build/paths.ts";
-import { formatBytes, kernelGcCommand, kernelListCommand } from "../../harness/kernels/build/commands.ts";
-import { planToolchain } from "../../harness/kernels/build/toolchain.ts";
-import { cleanBuildEnv, formatElapsed, kbuildStep } from "../../harness/kernels/build/make.ts";
+} from "../../harness/kernels/from-source/cache.ts";
+import { buildPaths } from "../../harness/kernels/from-source/paths.ts";
+import { formatBytes, kernelGcCommand, kernelListCommand } from "../../harness/commands/kernel.ts";
+import { planToolchain } from "../../harness/kernels/from-source/toolchain.ts";
+import { cleanBuildEnv, formatElapsed, kbuildStep } from "../../harness/kernels/from-source/make.ts";
 import { repoRoot } from "../../harness/util/paths.ts";
 import { freshCachePerTest } from "../helpers/env.ts";
 

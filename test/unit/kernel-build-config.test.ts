@@ -13,7 +13,7 @@ import {
   fragmentRequests,
   optionsThatDidNotStick,
   parseConfig,
-} from "../../harness/kernels/build/config.ts";
+} from "../../harness/kernels/from-source/config.ts";
 import { repoRoot } from "../../harness/util/paths.ts";
 
 const fixtures = path.join(repoRoot, "test", "fixtures", "kernel-build");

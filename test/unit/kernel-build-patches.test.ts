@@ -2,8 +2,14 @@ import fs from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import { PatchError, applyPatches, parsePatch, parsePatchOutput, touchedFiles } from "../../harness/kernels/build/patches.ts";
-import { patchInput, prepareWorkTree } from "../../harness/kernels/build/worktree.ts";
+import {
+  PatchError,
+  applyPatches,
+  parsePatch,
+  parsePatchOutput,
+  touchedFiles,
+} from "../../harness/kernels/from-source/patches.ts";
+import { patchInput, prepareWorkTree } from "../../harness/kernels/from-source/worktree.ts";
 import { repoRoot } from "../../harness/util/paths.ts";
 
 const shipped = (name: string) => fs.readFile(path.join(repoRoot, "kernels", "patches", name), "utf8");

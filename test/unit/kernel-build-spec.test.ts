@@ -2,8 +2,8 @@ import fs from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
 import { describe, expect, it } from "vitest";
-import { checkBuildFiles, describeBuild, parseBuildSpec, sourceName } from "../../harness/kernels/build/spec.ts";
-import { parseScenario } from "../../harness/spec/load.ts";
+import { checkBuildFiles, describeBuild, parseBuildSpec, sourceName } from "../../harness/kernels/from-source/spec.ts";
+import { parseScenario } from "../../harness/scenario/load.ts";
 import { SpecError, VmrigError } from "../../harness/util/errors.ts";
 import { repoRoot } from "../../harness/util/paths.ts";
 

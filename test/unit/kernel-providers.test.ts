@@ -11,7 +11,7 @@ import { HostError, VmrigError } from "../../harness/util/errors.ts";
 import { buildDirAtomic, writeFileAtomic } from "../../harness/util/atomic-fs.ts";
 import { resolveKernel } from "../../harness/kernels/provider.ts";
 import { bzImageRelease, releaseFromModulesDir } from "../../harness/kernels/path.ts";
-import { debianArch, isTransient, loadSuiteIndex, verifyClearsigned } from "../../harness/kernels/debian-archive.ts";
+import { debianArch, isTransient, loadSuiteIndex, verifyClearsigned } from "../../harness/debian/archive.ts";
 
 const tmp = mkdtempSync(path.join(os.tmpdir(), "vmrig-test-kernels-"));
 afterAll(() => rmSync(tmp, { recursive: true, force: true }));

@@ -1,7 +1,15 @@
 import { describe, expect, it } from "vitest";
-import { classifyCell, compareRuns, compareWithHistory, cellHistory, flakyOverHistory, outcomeKey, type CellSide } from "../../harness/nightly/compare.ts";
-import { cellInputs, inputChanges } from "../../harness/nightly/inputs.ts";
-import { renderComparison, renderSummary } from "../../harness/nightly/render.ts";
+import {
+  classifyCell,
+  compareRuns,
+  compareWithHistory,
+  cellHistory,
+  flakyOverHistory,
+  outcomeKey,
+  type CellSide,
+} from "../../harness/history/compare.ts";
+import { cellInputs, inputChanges } from "../../harness/history/inputs.ts";
+import { renderComparison, renderSummary } from "../../harness/history/render.ts";
 import { crash, ENOMEM, FAIL, fakeRun, HANG, INFRA, night, PASS } from "../helpers/runs.ts";
 
 const side = (key: string, met: boolean, repeats = [key]): CellSide => ({ run: "r", label: key, key, met, repeats });

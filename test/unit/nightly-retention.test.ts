@@ -3,10 +3,10 @@ import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync
 import { gunzipSync } from "node:zlib";
 import os from "node:os";
 import path from "node:path";
-import { compressRun, planRetention, pruneRun, type RunFacts } from "../../harness/nightly/retention.ts";
-import { isPinned, readBaselines, writeBaselines } from "../../harness/nightly/baselines.ts";
+import { compressRun, planRetention, pruneRun, type RunFacts } from "../../harness/history/retention.ts";
+import { isPinned, readBaselines, writeBaselines } from "../../harness/history/baselines.ts";
 import { writeRunReport } from "../../harness/report/html/write.ts";
-import { loadRun } from "../../harness/nightly/history.ts";
+import { loadRun } from "../../harness/history/history.ts";
 import { fakeRun, FAIL, night, PASS } from "../helpers/runs.ts";
 
 const facts = (scenario: string, n: number, o: Partial<RunFacts> = {}): RunFacts => ({

@@ -2,11 +2,11 @@ import { describe, expect, it } from "vitest";
 import {
   admissions, availableMemoryBytes, fits, GUEST_OVERHEAD_BYTES, guestDemand, GuestScheduler, limitsFor, loadCeiling, parseJobs,
   type GuestDemand, type SchedulerLimits,
-} from "../../harness/nightly/scheduler.ts";
-import { loadFactor, loadScaledTimeScale } from "../../harness/nightly/load.ts";
-import { runRowsScheduled } from "../../harness/nightly/rows.ts";
+} from "../../harness/run/schedule/scheduler.ts";
+import { loadFactor, loadScaledTimeScale } from "../../harness/run/schedule/load.ts";
+import { runRowsScheduled } from "../../harness/run/schedule/rows.ts";
 import type { KernelRowResult, RunResult, Scenario } from "../../harness/types.ts";
-import type { PreparedKernel, RunEnv } from "../../harness/run/runner.ts";
+import type { PreparedKernel, RunEnv } from "../../harness/run/run-env.ts";
 
 const GiB = 2 ** 30;
 const d = (key: string, vcpus: number, memGiB = 1): GuestDemand => ({ key, vcpus, memoryBytes: memGiB * GiB });

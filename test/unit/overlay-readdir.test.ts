@@ -5,7 +5,7 @@ import type { CellOutcome, CellResult, Expectation, KernelRowResult, RunResult }
 import { countOutcome, judgeOverlay, overlayCommand, OVERLAY_MOUNT_FAILED, parseLsSummary } from "../../harness/workloads/overlay-readdir.ts";
 import { workloadKind } from "../../harness/workloads/kinds.ts";
 import { cellLabel, expectationMet, renderJUnit, renderMarkdown, renderTerminalTable, summarise } from "../../harness/report/index.ts";
-import { pageSizeLabel } from "../../harness/run/server-evidence.ts";
+import { pageSizeLabel } from "../../harness/classify/server-evidence.ts";
 import type { ExecResult } from "../../harness/guest/ssh.ts";
 
 type Exited = Extract<ExecResult, { kind: "exited" }>;

@@ -2,13 +2,13 @@
 // version, how a private build is invoked, and the `qemu:` key of a scenario row. Stanzas are
 // the real trixie / trixie-backports amd64 entries (Packages, 2026-11-21), trimmed to the fields used.
 import { describe, expect, it } from "vitest";
-import { dependencyClosure, parseDependsField } from "../../harness/kernels/debian-deps.ts";
-import type { DebPackage, Stanza } from "../../harness/kernels/debian-control.ts";
+import { dependencyClosure, parseDependsField } from "../../harness/debian/deps.ts";
+import type { DebPackage, Stanza } from "../../harness/debian/control.ts";
 import { chooseDebianQemu, dependencySuites, hostQemu } from "../../harness/qemu/provision.ts";
 import { buildQemuArgv, qemuInvocation, type QemuCommand } from "../../harness/qemu/argv.ts";
 import { levelTwoArgv } from "../../harness/vfio/nested.ts";
 import { rowQemu } from "../../harness/run/runner.ts";
-import { parseScenario } from "../../harness/spec/load.ts";
+import { parseScenario } from "../../harness/scenario/load.ts";
 import { SpecError } from "../../harness/util/errors.ts";
 
 const st = (Package: string, Version: string, Depends = "", Provides = ""): Stanza => ({ Package, Version, ...(Depends ? { Depends } : {}), ...(Provides ? { Provides } : {}) });

@@ -2,7 +2,7 @@ import { describe, expect, it } from "vitest";
 import { renderRunPage, trendKey, type ArtifactLink } from "../../harness/report/html/run-page.ts";
 import { renderIndexPage } from "../../harness/report/html/index-page.ts";
 import { trendSvg } from "../../harness/report/html/trend.ts";
-import { cellHistory, compareRuns } from "../../harness/nightly/compare.ts";
+import { cellHistory, compareRuns } from "../../harness/history/compare.ts";
 import { crash, fakeRun, HANG, INFRA, night, PASS } from "../helpers/runs.ts";
 
 const plain = (rels: string[]): Record<string, ArtifactLink> => Object.fromEntries(rels.map((rel) => [rel, { rel, href: rel, state: "plain" as const }]));

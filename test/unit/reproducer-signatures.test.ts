@@ -3,9 +3,9 @@
 // vmrig asks for when a step hangs (sysrq w) read back as "task: frames".
 import { readFileSync } from "node:fs";
 import { describe, expect, it } from "vitest";
-import { classifyConsole, crashSignature, normaliseTitle } from "../../harness/run/classify-console.ts";
-import { fatalReportComplete, firstFatalFinding } from "../../harness/run/console-witness.ts";
-import { blockedTasks, blockedTaskStacks, extractBlockedState } from "../../harness/run/hang-evidence.ts";
+import { classifyConsole, crashSignature, normaliseTitle } from "../../harness/classify/classify-console.ts";
+import { fatalReportComplete, firstFatalFinding } from "../../harness/classify/console-witness.ts";
+import { blockedTasks, blockedTaskStacks, extractBlockedState } from "../../harness/classify/hang-evidence.ts";
 
 const consoles = new URL("../fixtures/consoles/", import.meta.url);
 const stacks = new URL("../fixtures/stacks/", import.meta.url);

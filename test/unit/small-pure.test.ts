@@ -2,7 +2,7 @@ import { describe, expect, it } from "vitest";
 import { Fnv1a64 } from "../../harness/workloads/fnv.ts";
 import { isListening } from "../../harness/virtiofs/daemon.ts";
 import { hasFeatureBit } from "../../harness/run/guest-facts.ts";
-import { missingPackages, parseOsRelease } from "../../harness/host/setup.ts";
+import { missingPackages, parseOsRelease } from "../../harness/commands/setup-packages.ts";
 import { parseProbeOutput } from "../../harness/workloads/probe.ts";
 
 describe("Fnv1a64", () => {

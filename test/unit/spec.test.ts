@@ -1,9 +1,9 @@
 import { readFileSync } from "node:fs";
 import path from "node:path";
-import { WORKLOAD_KINDS } from "../../harness/spec/rules.ts";
+import { WORKLOAD_KINDS } from "../../harness/scenario/rules.ts";
 import { describe, expect, it } from "vitest";
-import { jsonSchemaPath, renderJsonSchema, emitJsonSchema } from "../../harness/spec/json-schema.ts";
-import { loadScenario, parseScenario } from "../../harness/spec/load.ts";
+import { jsonSchemaPath, renderJsonSchema, emitJsonSchema } from "../../harness/scenario/json-schema.ts";
+import { loadScenario, parseScenario } from "../../harness/scenario/load.ts";
 import type { Scenario } from "../../harness/types.ts";
 import { SpecError, VmrigError } from "../../harness/util/errors.ts";
 import { repoRoot } from "../../harness/util/paths.ts";
@@ -300,7 +300,7 @@ workloads:
 });
 
 describe("JSON Schema for editors", () => {
-  it("the committed scenarios/vmrig-scenario.schema.json is up to date (regenerate: npx tsx harness/spec/json-schema.ts)", () => {
+  it("scenarios/vmrig-scenario.schema.json is up to date (regenerate: npx tsx harness/scenario/json-schema.ts)", () => {
     expect(readFileSync(jsonSchemaPath, "utf8")).toBe(renderJsonSchema());
   });
 

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { parseScenario } from "../../harness/spec/load.ts";
+import { parseScenario } from "../../harness/scenario/load.ts";
 import { findInInfoPci, HOST_ROOT_SETUP, levelTwoArgv, levelTwoScript, nestedDeviceArg } from "../../harness/vfio/nested.ts";
 import { vfioGuestModules } from "../../harness/vfio/host-run.ts";
 

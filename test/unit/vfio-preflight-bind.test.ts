@@ -240,7 +240,7 @@ describe("binding on a fake sysfs tree (the test plays the kernel's part)", () =
 
 describe("prepareVfioRun: a real-host run's preflight, binding, restore and record", async () => {
   const { prepareVfioRun } = await import("../../harness/vfio/host-run.ts");
-  const { parseScenario } = await import("../../harness/spec/load.ts");
+  const { parseScenario } = await import("../../harness/scenario/load.ts");
   const { mkdtempSync, mkdirSync, writeFileSync, readFileSync } = await import("node:fs");
   const os = await import("node:os");
   const path = await import("node:path");

@@ -1,8 +1,8 @@
 import path from "node:path";
 import { describe, expect, it } from "vitest";
-import { emitJsonSchema } from "../../harness/spec/json-schema.ts";
-import { parseScenario } from "../../harness/spec/load.ts";
-import { NESTED_DEVICE_BDF, normaliseBdf } from "../../harness/spec/vfio.ts";
+import { emitJsonSchema } from "../../harness/scenario/json-schema.ts";
+import { parseScenario } from "../../harness/scenario/load.ts";
+import { NESTED_DEVICE_BDF, normaliseBdf } from "../../harness/scenario/vfio.ts";
 import { SpecError } from "../../harness/util/errors.ts";
 
 const M = 1024 ** 2, G = 1024 ** 3;
@@ -128,7 +128,7 @@ vfio:
 
 describe("the VFIO scenarios in scenarios/", () => {
   it("vfio-passthrough.example.yaml (real host, not run in CI) is valid and predicts 'exceeds' on purpose", async () => {
-    const { loadScenario } = await import("../../harness/spec/load.ts");
+    const { loadScenario } = await import("../../harness/scenario/load.ts");
     const { predictDmaMappingBudget, virtioMemSections, x86DeviceMemoryBase, maxMemslots } = await import("../../harness/vfio/mapping-budget.ts");
     const s = await loadScenario(path.join(import.meta.dirname, "..", "..", "scenarios", "vfio-passthrough.example.yaml"));
     expect(s.vfio).toEqual({ devices: [{ kind: "pci", host: "0000:03:00.0" }], dmaEntryLimit: 60000 });
@@ -143,7 +143,7 @@ describe("the VFIO scenarios in scenarios/", () => {
   });
 
   it("vfio-mapping-budget.yaml (hardware-free, CI) sits on the boundary: 1023 fits, 1022 exceeds by 1", async () => {
-    const { loadScenario } = await import("../../harness/spec/load.ts");
+    const { loadScenario } = await import("../../harness/scenario/load.ts");
     const s = await loadScenario(path.join(import.meta.dirname, "..", "..", "scenarios", "vfio-mapping-budget.yaml"));
     expect(s.vfio?.nested).toEqual({ device: "virtio-net-pci", memoryBytes: 128 * M });
     expect(s.workloads.map((w) => [w.id, w.kind, "dmaEntryLimit" in w ? w.dmaEntryLimit : undefined])).toEqual([

@@ -4,7 +4,7 @@ import path from "node:path";
 import { describe, expect, it } from "vitest";
 import { fuseOpcodeName, parseDebugLog, refusalNotes, refusals, unanswered } from "../../harness/virtiofs/debug-log.ts";
 import { virtiofsdArgs } from "../../harness/virtiofs/daemon.ts";
-import { withNotes } from "../../harness/run/server-evidence.ts";
+import { withNotes } from "../../harness/classify/server-evidence.ts";
 import type { ShareSpec } from "../../harness/types.ts";
 import { repoRoot } from "../../harness/util/paths.ts";
 

@@ -1,7 +1,7 @@
 // Shared pieces of the static HTML reports: escaping, colours, the page frame. No scripts, no
 // external resources: a report opens from a CI artifact archive or a file:// URL as it is.
 import type { CellOutcome } from "../../types.ts";
-import type { CellClass } from "../../nightly/compare.ts";
+import type { CellClass } from "../../history/compare.ts";
 
 export const esc = (s: unknown) =>
   String(s ?? "").replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;").replace(/"/g, "&quot;").replace(/'/g, "&#39;");

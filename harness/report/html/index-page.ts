@@ -1,7 +1,7 @@
 // index.html at the results root: the morning page. Per scenario, the newest run's verdict and
 // what changed since the run before (regressions, fixes, flaky cells, each linking to the cell),
 // a strip of the last nights, and every run kept with its versions and retention state. Pure.
-import { CELL_CLASSES, type CellClass, type CellComparison } from "../../nightly/compare.ts";
+import { CELL_CLASSES, type CellClass, type CellComparison } from "../../history/compare.ts";
 import { anchorId, badge, esc, hrefOf, page, toneColor, type Tone } from "./common.ts";
 
 export interface IndexRun {

@@ -3,10 +3,10 @@
 // QEMU command line), marked with what changed since the previous run (regression, fix,
 // flaky...) and a trend over the last nights. Pure: the model says which files exist.
 import type { CellResult, KernelRowResult } from "../../types.ts";
-import type { RunRecord } from "../../nightly/history.ts";
-import { CELL_CLASSES, type CellComparison, type Comparison } from "../../nightly/compare.ts";
-import { describeExpectation } from "../expect.ts";
-import { cellDetail, cellLabel } from "../labels.ts";
+import type { RunRecord } from "../../history/history.ts";
+import { CELL_CLASSES, type CellComparison, type Comparison } from "../../history/compare.ts";
+import { describeExpectation } from "../../classify/expect.ts";
+import { cellDetail, cellLabel } from "../../classify/labels.ts";
 import { summarise } from "../summary.ts";
 import { anchorId, badge, esc, hrefOf, legend, page, toneColor, toneOf } from "./common.ts";
 import { trendSvg, type TrendPoint } from "./trend.ts";

@@ -2,9 +2,9 @@
 // (ringed red when the expectation was missed), on a line of the cell's duration (log scale,
 // so a step that went from 2 s to 20 s stands out). Each dot links to that night's report.
 import { esc, toneColor, toneOfKey } from "./common.ts";
-import type { HistoryPoint } from "../../nightly/compare.ts";
+import type { HistoryPoint } from "../../history/compare.ts";
 
-/** A cell's history point (harness/nightly/compare.ts), with what the page adds to it. */
+/** A cell's history point (harness/history/compare.ts), with what the page adds to it. */
 export interface TrendPoint extends Omit<HistoryPoint, "inputs"> {
   /** Link to that run's report, when it exists. */
   href?: string;

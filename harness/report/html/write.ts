@@ -5,10 +5,10 @@
 import { existsSync } from "node:fs";
 import { rename, writeFile } from "node:fs/promises";
 import path from "node:path";
-import { compareWithHistory, type CellClass } from "../../nightly/compare.ts";
-import { cellHistory } from "../../nightly/compare.ts";
-import { listRuns, listScenarios, loadRun, previousComplete, type RunRecord } from "../../nightly/history.ts";
-import { isPinned, KEEP_MARKER, readBaselines, type BaselinesFile } from "../../nightly/baselines.ts";
+import { compareWithHistory, type CellClass } from "../../history/compare.ts";
+import { cellHistory } from "../../history/compare.ts";
+import { listRuns, listScenarios, loadRun, previousComplete, type RunRecord } from "../../history/history.ts";
+import { isPinned, KEEP_MARKER, readBaselines, type BaselinesFile } from "../../history/baselines.ts";
 import { summarise } from "../summary.ts";
 import { renderIndexPage, type IndexRun, type IndexScenario } from "./index-page.ts";
 import { renderRunPage, trendKey, type ArtifactLink } from "./run-page.ts";

@@ -1,16 +1,16 @@
 // `vmrig kernel build <scenario> [label]`, `vmrig kernel list`, `vmrig kernel gc`.
 import fs from "node:fs/promises";
 import path from "node:path";
-import type { KernelArtifact } from "../../types.ts";
-import { loadScenario } from "../../spec/load.ts";
-import { kernelArch } from "../../spec/platform.ts";
-import { createProgress, type Progress } from "../../run/progress.ts";
-import { ExitCode, VmrigError } from "../../util/errors.ts";
-import { type BuildOutcome, artifactOf, buildKernel } from "./builder.ts";
-import { collectGarbage, listEntries } from "./cache.ts";
-import { formatElapsed } from "./make.ts";
-import { buildPaths, lastUsed } from "./paths.ts";
-import { parseBuildSpec } from "./spec.ts";
+import type { KernelArtifact } from "../types.ts";
+import { loadScenario } from "../scenario/load.ts";
+import { kernelArch } from "../scenario/platform.ts";
+import { createProgress, type Progress } from "../run/progress.ts";
+import { ExitCode, VmrigError } from "../util/errors.ts";
+import { type BuildOutcome, artifactOf, buildKernel } from "../kernels/from-source/builder.ts";
+import { collectGarbage, listEntries } from "../kernels/from-source/cache.ts";
+import { formatElapsed } from "../kernels/from-source/make.ts";
+import { buildPaths, lastUsed } from "../kernels/from-source/paths.ts";
+import { parseBuildSpec } from "../kernels/from-source/spec.ts";
 
 export interface CommandIO {
   out?: (line: string) => void;

@@ -3,7 +3,7 @@
 import { parseArgs } from "node:util";
 import path from "node:path";
 import { ExitCode, VmrigError } from "../util/errors.ts";
-import { runBisect } from "./bisect.ts";
+import { runBisect } from "../bisect/bisect.ts";
 
 export const bisectUsage =
   "  bisect --tree PATH --good REF --bad REF --scenario FILE --kernel LABEL --workload ID [--repeat N] [--verify] [--restart]\n" +

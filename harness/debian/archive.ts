@@ -15,11 +15,11 @@ import pRetry from "p-retry";
 import { HostError } from "../util/errors.ts";
 import { cachePaths } from "../util/paths.ts";
 import { tempSibling, writeFileAtomic } from "../util/atomic-fs.ts";
-import { type DebPackage, type Stanza, StanzaCollector, parseRelease, toDebPackage } from "./debian-control.ts";
+import { type DebPackage, type Stanza, StanzaCollector, parseRelease, toDebPackage } from "./control.ts";
 
-import { dependencyClosure } from "./debian-deps.ts";
+import { dependencyClosure } from "./deps.ts";
 
-export type { DebPackage } from "./debian-control.ts";
+export type { DebPackage } from "./control.ts";
 
 export const debianMirror = (): string => process.env.VMRIG_DEBIAN_MIRROR ?? "http://deb.debian.org/debian";
 export const debianSecurityMirror = (): string =>

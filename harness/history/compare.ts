@@ -14,7 +14,7 @@
 // Every class carries the inputs that changed between A and B (the kernel and its identity,
 // versions, the cell's spec, the expectation), so "regression" comes with its suspect.
 import type { CellOutcome, CellResult, KernelRowResult } from "../types.ts";
-import { cellLabel } from "../report/labels.ts";
+import { cellLabel } from "../classify/labels.ts";
 import type { RunRecord } from "./history.ts";
 import { cellInputs, inputChanges, sameOutcomeInputs, type CellInputs, type InputChange } from "./inputs.ts";
 

@@ -18,8 +18,8 @@ import {
   kernelSuites,
   loadSuiteIndexes,
   unpackDeb,
-} from "../debian-archive.ts";
-import { compareDebianVersions } from "../debian-version.ts";
+} from "../../debian/archive.ts";
+import { compareDebianVersions } from "../../debian/version.ts";
 import type { BuildSource } from "./spec.ts";
 import { buildPaths, touchUsed } from "./paths.ts";
 

@@ -1,6 +1,6 @@
 // JSON Schema of the scenario file, for editors (yaml-language-server completes keys and flags
 // typos as you type). Generated from the zod schema and committed; a unit test keeps the two in
-// step. Regenerate with: npx tsx harness/spec/json-schema.ts
+// step. Regenerate with: npx tsx harness/scenario/json-schema.ts
 //
 // Cross-field checks (references, uniqueness, exactly one kind) are not expressible here; the
 // loader still runs them.

@@ -6,7 +6,7 @@
 import { createHash } from "node:crypto";
 import { parse } from "yaml";
 import type { KernelRowResult } from "../types.ts";
-import { describeExpectation } from "../report/expect.ts";
+import { describeExpectation } from "../classify/expect.ts";
 import type { RunRecord } from "./history.ts";
 
 /** One named input and its value; `show` is how a report prints it. */

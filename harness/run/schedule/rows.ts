@@ -2,8 +2,8 @@
 // would serially (same runner, same artifacts under the run directory), and lands in the table
 // in the scenario's kernel order whatever order the guests finish in. results.json is rewritten
 // after every cell as in a serial run, one write at a time, with the rows still running shown.
-import type { KernelRowResult, RunResult, Scenario } from "../types.ts";
-import type { PreparedKernel, RunEnv } from "../run/runner.ts";
+import type { KernelRowResult, RunResult, Scenario } from "../../types.ts";
+import type { PreparedKernel, RunEnv } from "../run-env.ts";
 import { guestDemand, type GuestScheduler } from "./scheduler.ts";
 
 export type RowRunner = (s: Scenario, k: PreparedKernel, env: RunEnv, run: RunResult) => Promise<KernelRowResult>;

@@ -2,7 +2,7 @@
 // Pre-Depends and Depends, transitively), as apt would pick them from the suites given, minus
 // packages that only matter to an installed system (user accounts, debconf): vmrig never runs
 // their maintainer scripts, it only unpacks files.
-import type { Stanza } from "./debian-control.ts";
+import type { Stanza } from "./control.ts";
 
 /** Packages whose files a private, unpacked program never uses; their dependencies are not followed. */
 export const NOT_NEEDED_UNPACKED: ReadonlySet<string> = new Set(["adduser", "passwd", "debconf", "base-passwd", "login.defs", "debconf-2.0"]);

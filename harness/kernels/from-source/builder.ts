@@ -7,7 +7,7 @@ import fs from "node:fs/promises";
 import path from "node:path";
 import type { KernelArtifact, KernelEntry } from "../../types.ts";
 import { VmrigError } from "../../util/errors.ts";
-import type { KernelContext, KernelProvider } from "../provider.ts";
+import type { KernelContext, KernelProvider } from "../provider-types.ts";
 import { type BuildManifest, lookupInputs, readEntry, slotKey } from "./cache.ts";
 import { forgetConfig, kconfigSignature, recordConfig, reusableConfig } from "./config.ts";
 import { lockDir } from "./lock.ts";

@@ -7,11 +7,11 @@
 // the accelerator probe share caches) while the guests of those already prepared run; tables
 // are printed in the order the files were given, once all are done.
 import path from "node:path";
-import type { Scenario } from "../types.ts";
-import { loadScenario } from "../spec/load.ts";
-import { runScenarioFile, type RunOptions, type RunOutcome } from "../run/run-file.ts";
-import { createProgress, type Progress } from "../run/progress.ts";
-import { ExitCode, VmrigError } from "../util/errors.ts";
+import type { Scenario } from "../../types.ts";
+import { loadScenario } from "../../scenario/load.ts";
+import { runScenarioFile, type RunOptions, type RunOutcome } from "../run-file.ts";
+import { createProgress, type Progress } from "../progress.ts";
+import { ExitCode, VmrigError } from "../../util/errors.ts";
 import { GuestScheduler, guestDemand, type Jobs, type SchedulerStats } from "./scheduler.ts";
 import { rowKey, scenarioKeyPrefix } from "./rows.ts";
 

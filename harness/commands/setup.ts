@@ -1,5 +1,5 @@
-import { loadScenario } from "../spec/load.ts";
-import { kernelArch } from "../spec/platform.ts";
+import { loadScenario } from "../scenario/load.ts";
+import { kernelArch } from "../scenario/platform.ts";
 import { resolveKernel } from "../kernels/provider.ts";
 import { buildGuestImage } from "../image/build.ts";
 import { provisionVirtiofsd } from "../virtiofs/provision.ts";
@@ -7,7 +7,7 @@ import { hostQemu, provideQemu } from "../qemu/provision.ts";
 import { buildRelay } from "../virtiofs/relay.ts";
 import { ExitCode } from "../util/errors.ts";
 import { cacheDir } from "../util/paths.ts";
-import { installHostPackages } from "./setup.ts";
+import { installHostPackages } from "./setup-packages.ts";
 import { runDoctor } from "./doctor.ts";
 
 const say = (l: string) => process.stderr.write(`setup: ${l}\n`);

@@ -1,7 +1,7 @@
 // `vmrig doctor`: what this host can do, in a few lines a user can paste into a bug report.
 import { existsSync } from "node:fs";
 import path from "node:path";
-import { loadScenario } from "../spec/load.ts";
+import { loadScenario } from "../scenario/load.ts";
 import { resolveKernel } from "../kernels/provider.ts";
 import { buildGuestImage } from "../image/build.ts";
 import { chooseAccelerator } from "../qemu/accel.ts";
@@ -9,9 +9,9 @@ import { READY_MARKER } from "../guest/boot.ts";
 import { findVirtiofsd } from "../virtiofs/provision.ts";
 import { ExitCode } from "../util/errors.ts";
 import { cacheDir, repoRoot } from "../util/paths.ts";
-import { qemuVersion } from "./tools.ts";
-import { readinessReport } from "./check.ts";
-import { capabilities } from "./requirements.ts";
+import { qemuVersion } from "../run/host-tools.ts";
+import { readinessReport } from "../host/check.ts";
+import { capabilities } from "../host/requirements.ts";
 
 export async function runDoctor(signal: AbortSignal): Promise<number> {
   const out = (l: string) => process.stdout.write(l + "\n");

@@ -7,9 +7,9 @@ import { buildRelay, relayArgs } from "../virtiofs/relay.ts";
 import type { BootRequest } from "../guest/boot.ts";
 import type { DaemonCommand } from "../virtiofs/daemon.ts";
 import { HostError } from "../util/errors.ts";
-import { scenarioArches } from "../spec/platform.ts";
-import { requireCapabilities } from "./check.ts";
-import type { Capability } from "./requirements.ts";
+import { scenarioArches } from "../scenario/platform.ts";
+import { requireCapabilities } from "../host/check.ts";
+import type { Capability } from "../host/requirements.ts";
 
 export interface HostTools {
   qemuVersion: string;

@@ -5,7 +5,7 @@
 import { z } from "zod";
 import type { ExpectationWord } from "../types.ts";
 import { formatSize, parseSize } from "../util/size.ts";
-import { canonicalErrnoName, knownErrnoNames } from "./errno.ts";
+import { canonicalErrnoName, knownErrnoNames } from "../util/errno.ts";
 import { didYouMean, show } from "./messages.ts";
 import { checkReferences, isMapping } from "./references.ts";
 import { checkFaultReferences, checkRepeatFor, durationSchema, faultSchema } from "./faults.ts";

@@ -2,7 +2,7 @@
 // PASS, FAIL, SHORT, HANG, CRASH, BOOT-FAIL, INFRA, ERRNO (any errno), ANY, or one errno ("ENOMEM").
 // A list means any of them.
 import type { CellOutcome, Expectation, ExpectationWord } from "../types.ts";
-import { canonicalErrnoName } from "../spec/errno.ts";
+import { canonicalErrnoName } from "../util/errno.ts";
 import { errnoLabel } from "./labels.ts";
 
 const byKind: Partial<Record<CellOutcome["kind"], ExpectationWord>> = {

@@ -6,7 +6,7 @@
 //   inputs cached? done (the tree is not touched) -> prepare(src) -> patches -> configure
 //   -> key cached? done -> make -> entry
 import path from "node:path";
-import type { KernelContext } from "../provider.ts";
+import type { KernelContext } from "../provider-types.ts";
 import type { BuildOutcome } from "./builder.ts";
 import { openBuildLog } from "./make.ts";
 import { applyPatches } from "./patches.ts";

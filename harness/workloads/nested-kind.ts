@@ -1,9 +1,9 @@
 // The `nestedQemu` workload as the generic runner sees it. It needs several steps in the
 // level-1 guest (preflight, binding, the level-2 QEMU, restore), so vfio/nested.ts runs it; a
-// scenario without vfio.nested cannot declare one (spec/vfio.ts), so the generic path only
+// scenario without vfio.nested cannot declare one (scenario/vfio.ts), so the generic path only
 // says where it belongs.
 import type { WorkloadSpec } from "../types.ts";
-import type { WorkloadKind } from "../workloads/kinds-types.ts";
+import type { WorkloadKind } from "./kinds-types.ts";
 
 export const nestedQemuKind: WorkloadKind<Extract<WorkloadSpec, { kind: "nestedQemu" }>> = {
   prepare: async () => ({}),

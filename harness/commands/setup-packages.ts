@@ -5,8 +5,8 @@ import { execa } from "execa";
 import { readFile, writeFile, readdir } from "node:fs/promises";
 import { existsSync } from "node:fs";
 import { HostError } from "../util/errors.ts";
-import { parseOsRelease } from "./os-release.ts";
-import { setupPackages } from "./requirements.ts";
+import { parseOsRelease } from "../host/os-release.ts";
+import { setupPackages } from "../host/requirements.ts";
 
 export { parseOsRelease };
 

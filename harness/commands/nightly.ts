@@ -9,13 +9,20 @@ import { ExitCode, VmrigError } from "../util/errors.ts";
 import { repoRoot } from "../util/paths.ts";
 import { summarise } from "../report/summary.ts";
 import { writeIndex, writeRunReport } from "../report/html/write.ts";
-import { parseJobs } from "./scheduler.ts";
-import { runScenarioFiles } from "./run-many.ts";
-import { listRunDirs, listRuns, listScenarios, loadRun, previousComplete, type RunRecord } from "./history.ts";
-import { compareWithHistory, type Comparison } from "./compare.ts";
-import { renderComparison, renderSummary, type SummaryEntry } from "./render.ts";
-import { isPinned, readBaselines, writeBaselines } from "./baselines.ts";
-import { compressRun, DEFAULT_POLICY, deleteRun, planRetention, pruneRun, type RunFacts } from "./retention.ts";
+import { parseJobs } from "../run/schedule/scheduler.ts";
+import { runScenarioFiles } from "../run/schedule/run-many.ts";
+import { listRunDirs, listRuns, listScenarios, loadRun, previousComplete, type RunRecord } from "../history/history.ts";
+import { compareWithHistory, type Comparison } from "../history/compare.ts";
+import { renderComparison, renderSummary, type SummaryEntry } from "../history/render.ts";
+import { isPinned, readBaselines, writeBaselines } from "../history/baselines.ts";
+import {
+  compressRun,
+  DEFAULT_POLICY,
+  deleteRun,
+  planRetention,
+  pruneRun,
+  type RunFacts,
+} from "../history/retention.ts";
 import { resolveArtifact } from "../report/html/write.ts";
 
 export const nightlyUsage = `  run ... --jobs auto|N                         run every (scenario, kernel) guest in parallel: auto fits
