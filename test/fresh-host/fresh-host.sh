@@ -69,9 +69,11 @@ mkdir -p "$root/usr/lib/node_modules"
 cp -a "$npm_dir" "$root/usr/lib/node_modules/npm"
 ln -s ../lib/node_modules/npm/bin/npm-cli.js "$root/usr/bin/npm"
 ln -s ../lib/node_modules/npm/bin/npx-cli.js "$root/usr/bin/npx"
-# The machine's network comes in (DNS, a TLS-inspecting egress CA, npm's registry settings): a
+# The machine's network comes in (DNS, hosts, a TLS-inspecting egress CA, npm's registry settings): a
 # fresh machine of this kind has them too. No package or tool does.
 cp /etc/resolv.conf "$root/etc/resolv.conf"
+# A machine's own names (localhost): the installer writes /etc/hosts, minbase has none.
+cp /etc/hosts "$root/etc/hosts"
 mkdir -p "$root/etc/ssl/certs" "$root/usr/local/share/ca-certificates" "$root/usr/etc"
 [ -f /etc/ssl/certs/ca-certificates.crt ] && cp /etc/ssl/certs/ca-certificates.crt "$root/etc/ssl/certs/"
 cp -r /usr/local/share/ca-certificates/. "$root/usr/local/share/ca-certificates/" 2>/dev/null || true
