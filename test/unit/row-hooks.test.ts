@@ -126,7 +126,7 @@ describe("several features' hooks as one", () => {
     });
   });
 
-  it("runs the features' after-boot checks in turn: evidence and headings add up, the first problem ends it", async () => {
+  it("runs the after-boot checks in turn: evidence and headings add up, the first problem ends it", async () => {
     const guest = {} as never;
     const t = { bootMs: 1, stepMs: 1, livenessMs: 1 };
     const seen: string[] = [];

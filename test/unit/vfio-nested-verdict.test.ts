@@ -76,10 +76,11 @@ describe("judging a level-2 start", () => {
   it("fails with QEMU 11.1's refusal, exit 1, and the message that names the mapping budget", () => {
     const stderr = [
       "vmrig-l2-ready-after-ds=40",
-      "qemu-system-x86_64: -device vfio-pci,host=0000:00:06.0: vfio 0000:00:06.0: failed to setup container for group 4: " +
-        "memory listener initialization failed: Region vm0-mem: vfio_ram_discard_register_listener: possibly running out " +
-        "of DMA mappings. E.g., try increasing the 'block-size' of virtio-mem devies. Maximum possible DMA mappings: 1022, " +
-        "Maximum possible memslots: 512",
+      "qemu-system-x86_64: -device vfio-pci,host=0000:00:06.0: vfio 0000:00:06.0: " +
+        "failed to setup container for group 4: memory listener initialization failed: " +
+        "Region vm0-mem: vfio_ram_discard_register_listener: possibly running out of DMA mappings. " +
+        "E.g., try increasing the 'block-size' of virtio-mem devies. " +
+        "Maximum possible DMA mappings: 1022, Maximum possible memslots: 512",
     ].join("\n");
     const v = levelTwoVerdict({ budget: budget(1022), devices: [nic] }, devices, { code: 1, stdout: "", stderr });
     expect(v.outcome).toMatchObject({
