@@ -44,8 +44,7 @@ export async function runScenario(s: Scenario, kernels: PreparedKernel[], env: R
   return result;
 }
 
-
-/** Pure: what a row's guests boot with beyond the scenario's machine: the features' additions in place. */
+/** Pure: a row's guests' kernel command line, QEMU additions and QEMU build, features' additions in place. */
 export function guestAdditions(
   s: Pick<Scenario, "machine">,
   k: Pick<PreparedKernel, "entry" | "qemu">,
