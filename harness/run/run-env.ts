@@ -1,7 +1,7 @@
 // What a kernel row runs with: the prepared kernel (artifact, image, accelerator, QEMU) and the
 // run's environment. Its own file so the runner and the scheduled rows (schedule/rows.ts) share
 // these types without importing each other.
-import type { GuestImage, KernelArtifact, KernelEntry, RunResult } from "../types.ts";
+import type { GuestImage, KernelArtifact, KernelEntry, RunResult, Scenario } from "../types.ts";
 import type { Accelerator } from "../qemu/accel.ts";
 import type { QemuCommand } from "../qemu/argv.ts";
 import type { BootRequest } from "../guest/boot.ts";
@@ -9,6 +9,7 @@ import type { DaemonCommand } from "../virtiofs/daemon.ts";
 import type { LoadSnapshot } from "./schedule/load.ts";
 import type { GuestScheduler } from "./schedule/scheduler.ts";
 import type { Progress } from "./progress.ts";
+import type { RowHooks } from "./row-hooks.ts";
 
 export interface PreparedKernel {
   entry: KernelEntry;
@@ -19,6 +20,9 @@ export interface PreparedKernel {
   /** The QEMU build this row runs (`qemu:`); absent: the host's. */
   qemu?: QemuCommand;
 }
+
+/** What a row's hooks depend on: the kernel entry and the QEMU build, not the built image. */
+export type RowKernel = Pick<PreparedKernel, "entry" | "qemu">;
 
 export interface RunEnv {
   /** VFIO devices, virtio-mem and the memory backend for every guest (issue 7: harness/vfio/host-run.ts). */
@@ -36,4 +40,6 @@ export interface RunEnv {
   scheduler?: GuestScheduler;
   /** The host load this row's guest may see (set per row by the scheduler): scales timeouts. */
   load?: () => LoadSnapshot;
+  /** What the scenario's features (run/features.ts) add to this row; default: nothing. */
+  rowHooks?: (s: Scenario, k: RowKernel) => RowHooks;
 }

@@ -16,8 +16,7 @@ import { requireHostTools } from "./host-tools.ts";
 import { createProgress, type Progress } from "./progress.ts";
 import { rowQemu, runScenario } from "./runner.ts";
 import type { PreparedKernel } from "./run-env.ts";
-import { prepareVfioRun, vfioGuestModules } from "../vfio/host-run.ts";
-import { runNestedVfioScenario } from "../vfio/nested.ts";
+import { featureGuestModules, featureRowHooks, prepareFeatures } from "./features.ts";
 import { chooseAccelerators } from "./accels.ts";
 import { kernelArch } from "../scenario/platform.ts";
 import type { GuestScheduler } from "./schedule/scheduler.ts";
@@ -54,13 +53,15 @@ export async function runScenarioFile(file: string, opts: RunOptions = {}): Prom
   const tools = await requireHostTools(scenario, signal);
 
   const prepared: PreparedKernel[] = [];
+  const extraModules = featureGuestModules(scenario);
   for (const entry of selected) {
     progress.stage(entry.label, "resolving kernel");
     // A row may be of another architecture than the machine (kernels.X.arch).
     const arch = kernelArch(scenario, entry);
     const artifact = await resolveKernel(entry, { arch, signal, log: (l: string) => progress.stage(entry.label, l) });
     progress.stage(entry.label, "building guest image");
-    const image = await buildGuestImage({ arch, kernel: artifact, signal, log: (l: string) => progress.stage(entry.label, l), extraModules: vfioGuestModules(scenario) });
+    const log = (l: string) => progress.stage(entry.label, l);
+    const image = await buildGuestImage({ arch, kernel: artifact, signal, log, extraModules });
     // QEMU builds as rows: a Debian QEMU is provisioned once (a version Debian lost is exit 2, naming the nearest).
     const qemu = entry.qemu ? await provideQemu(entry.qemu, arch, hostQemu(arch, tools.qemuVersion), { signal, log: (l: string) => progress.stage(entry.label, l) }) : undefined;
     prepared.push({ entry, artifact, image, ...(qemu ? { qemu } : {}) });
@@ -68,8 +69,8 @@ export async function runScenarioFile(file: string, opts: RunOptions = {}): Prom
   const accels = await chooseAccelerators(scenario.machine.accel, prepared, signal);
   const accel = accels.get(prepared[0]!.artifact.arch)!;
   for (const [arch, a] of accels) progress.info(accels.size > 1 ? `${arch}: ${a.note}` : a.note);
-  // VFIO: preflight (a refusal exits 2 with nothing changed), then bind for the run (issue 7).
-  const vfioRun = await prepareVfioRun(scenario, accel, { log: (l) => progress.info(l) });
+  // The scenario's features set up the host (VFIO: preflight, a refusal exits 2 with nothing changed; then binding).
+  const features = await prepareFeatures(scenario, accel, (l) => progress.info(l));
 
   const resultsRoot = opts.resultsRoot ?? process.env.VMRIG_RESULTS ?? path.join(repoRoot, "results");
   const stamp = new Date().toISOString().replace(/[:]/g, "-").replace(/\..+$/, "Z");
@@ -86,12 +87,12 @@ export async function runScenarioFile(file: string, opts: RunOptions = {}): Prom
     workloads: scenario.workloads.map((w) => w.id),
     rows: [],
   };
-  if (vfioRun) result.vfio = vfioRun.record;
+  features.record(result);
   const writeJson = (r: RunResult) => writeAtomic(path.join(runDir, "results.json"), JSON.stringify(r, null, 2) + "\n");
   await writeJson(result);
   opts.onPrepared?.();
 
-  await (scenario.vfio?.nested ? runNestedVfioScenario : runScenario)(scenario, prepared, {
+  await runScenario(scenario, prepared, {
     accel,
     virtiofsd: tools.virtiofsd,
     relay: tools.relay,
@@ -101,10 +102,9 @@ export async function runScenarioFile(file: string, opts: RunOptions = {}): Prom
     signal,
     onUpdate: writeJson,
     scheduler: opts.scheduler,
-    qemuExtras: vfioRun?.qemuExtras,
-  }, result).finally(async () => {
-    if (vfioRun) result.vfio = await vfioRun.finish(result, runDir);
-  });
+    qemuExtras: features.qemuExtras,
+    rowHooks: featureRowHooks(),
+  }, result).finally(() => features.finish(result, runDir));
 
   if (signal.aborted) {
     await killAllChildren();

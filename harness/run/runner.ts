@@ -1,20 +1,31 @@
 // runScenario: kernels x workloads -> rows of cells. A fresh guest per kernel; a guest that
 // crashed, hung or lost a daemon is thrown away and a fresh one runs the remaining workloads.
+// Every row runs here, nested VFIO's too: a scenario feature adds to a row through its RowHooks.
 import { mkdir, mkdtemp, readdir, rename, rm, writeFile } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
-import type { CellOutcome, CellResult, KernelRowResult, RunResult, Scenario, WorkloadSpec } from "../types.ts";
-import { bootGuest, BootFailure, type Guest } from "../guest/boot.ts";
+import type {
+  CellOutcome,
+  CellResult,
+  KernelRowResult,
+  RunResult,
+  Scenario,
+  ShareSpec,
+  WorkloadSpec,
+} from "../types.ts";
+import type { Accelerator } from "../qemu/accel.ts";
+import { bootGuest, BootFailure, type BootRequest, type Guest } from "../guest/boot.ts";
 import { generateClientKey } from "../guest/ssh.ts";
 import { expectationMet } from "../classify/expect.ts";
-import { runCell, workloadShare } from "./cell.ts";
-import { collectGuestFacts, collectSwiotlbEvidence } from "./guest-facts.ts";
+import { runCell, workloadShare, type CellRun } from "./cell.ts";
+import { collectGuestFacts, collectSwiotlbEvidence, type GuestFacts } from "./guest-facts.ts";
 import { kernelPageSize } from "../scenario/platform.ts";
 import { serverMarks, serverEvidence, pageSizeLabel, withNotes } from "../classify/server-evidence.ts";
 import { loadScaledTimeScale } from "./schedule/load.ts";
 import { runRowsScheduled } from "./schedule/rows.ts";
 import { bootWorthRetrying } from "./boot-retry.ts";
 import type { PreparedKernel, RunEnv } from "./run-env.ts";
+import { mergeQemuExtras, type QemuExtras, type RowHooks, type RowTimeouts } from "./row-hooks.ts";
 
 /** Pure: what a row's heading adds for a QEMU that is not the host's, and its evidence. */
 export function rowQemu(k: Pick<PreparedKernel, "qemu">): { suffix: string; evidence: Record<string, unknown> } {
@@ -33,22 +44,102 @@ export async function runScenario(s: Scenario, kernels: PreparedKernel[], env: R
   return result;
 }
 
-async function runKernelRow(s: Scenario, k: PreparedKernel, env: RunEnv, run: RunResult): Promise<KernelRowResult> {
-  const label = k.entry.label;
-  const rowDir = path.join(env.runDir, label);
+/** Pure: a row's guests' kernel command line, QEMU additions and QEMU build, features' additions in place. */
+export function guestAdditions(
+  s: Pick<Scenario, "machine">,
+  k: Pick<PreparedKernel, "entry" | "qemu">,
+  hooks: RowHooks,
+  runExtras?: QemuExtras,
+): Pick<BootRequest, "cmdline" | "qemuExtras" | "qemu"> {
+  const qemuExtras = mergeQemuExtras(runExtras, hooks.qemuExtras);
+  return {
+    cmdline: [...s.machine.cmdline, ...(hooks.cmdline ?? []), ...k.entry.cmdline],
+    ...(qemuExtras ? { qemuExtras } : {}),
+    ...(k.qemu && !hooks.bootOnHostQemu ? { qemu: k.qemu } : {}),
+  };
+}
+
+/** One kernel row while it runs: what every guest of the row shares. */
+interface RowRun {
+  s: Scenario;
+  k: PreparedKernel;
+  env: RunEnv;
+  run: RunResult;
+  hooks: RowHooks;
+  row: KernelRowResult;
+  accel: Accelerator;
+  /** The accelerator's time scale, scaled further for the host's load. */
+  scale: number;
+  timeouts: RowTimeouts;
+  /** Workloads no guest has run yet. */
+  pending: WorkloadSpec[];
+  /** A retried boot is said in the table (a footnote on the row's first cell), not only in results.json. */
+  retryNote?: string;
+}
+
+/** Where one guest of a row keeps its files: the first in the row's directory, fresh ones in boot-<n>. */
+interface GuestPlace {
+  boot: number;
+  dir: string;
+  /** A file of this guest's, relative to the run directory (how artifacts are named). */
+  rel(file: string): string;
+  /** An artifact's key: the first guest's plain, a fresh guest's with -boot<n>. */
+  key(name: string): string;
+}
+
+type Share = { spec: ShareSpec; hostDir: string };
+
+/**
+ * One kernel row: guests one after another until every workload has a cell. A first boot that
+ * failed with a clean console is booted once more (boot-retry.ts); a guest that did not boot
+ * gives its outcome to every workload left.
+ */
+export async function runKernelRow(
+  s: Scenario,
+  k: PreparedKernel,
+  env: RunEnv,
+  run: RunResult,
+): Promise<KernelRowResult> {
+  const r = startRow(s, k, env, run);
+  for (let boot = 1; r.pending.length > 0 && !env.signal.aborted; boot++) {
+    let failed = await guestSession(r, boot);
+    if (failed && boot === 1 && !env.signal.aborted && bootWorthRetrying(failed)) {
+      await setFailedBootAside(r, failed);
+      failed = await guestSession(r, boot);
+    }
+    if (failed) {
+      const { kind, reason } = failed;
+      const outcome: CellOutcome = kind === "infra" ? { kind, reason } : { kind: "boot-fail", reason };
+      recordAll(r, outcome, { console: failed.console.slice(-4000) });
+    }
+  }
+  for (const w of r.pending) record(r, w, { kind: "not-run", reason: "run interrupted" }, {}, 0);
+  env.progress.done(k.entry.label, r.row);
+  return r.row;
+}
+
+function startRow(s: Scenario, k: PreparedKernel, env: RunEnv, run: RunResult): RowRun {
+  const hooks = env.rowHooks?.(s, k) ?? {};
+  const qemu = hooks.bootOnHostQemu ? rowQemu({}) : rowQemu(k);
+  const accel = k.accel ?? env.accel;
   const row: KernelRowResult = {
-    label,
-    description: k.artifact.description + rowQemu(k).suffix,
-    accel: (k.accel ?? env.accel).name,
+    label: k.entry.label,
+    description: k.artifact.description + qemu.suffix,
+    accel: accel.name,
     arch: k.artifact.arch,
     // What the row declares until the guest says what it really has ("64K?": not seen yet).
     ...(kernelPageSize(s, k.entry) ? { pageSize: `${kernelPageSize(s, k.entry)}?` } : {}),
     artifacts: {},
     cells: [],
-    evidence: { kernel: k.artifact.identity, release: k.artifact.release, image: k.image.identity, ...rowQemu(k).evidence },
+    evidence: {
+      kernel: k.artifact.identity,
+      release: k.artifact.release,
+      image: k.image.identity,
+      ...qemu.evidence,
+      ...hooks.evidence,
+    },
   };
   // Guests sharing the host's cores run slower: scale with the load so slow never reads as HANG.
-  const accel = k.accel ?? env.accel;
   const scale = loadScaledTimeScale(accel.timeScale, env.load?.());
   if (scale !== accel.timeScale) row.evidence.timeScale = scale;
   const timeouts = {
@@ -56,128 +147,199 @@ async function runKernelRow(s: Scenario, k: PreparedKernel, env: RunEnv, run: Ru
     stepMs: s.timeouts.stepSeconds * 1000 * scale,
     livenessMs: s.timeouts.livenessSeconds * 1000 * scale,
   };
-  const pending = [...s.workloads];
-  // A retried boot is said in the table (a footnote on the row's first cell), not only in results.json.
-  let retryNote: string | undefined;
-  const record = (w: WorkloadSpec, outcome: CellOutcome, evidence: Record<string, unknown>, durationMs: number, notes: string[] = []) => {
-    if (retryNote) [notes, retryNote] = [[retryNote, ...notes], undefined];
-    // Whatever a cell saw while vmrig was being interrupted is vmrig's doing, not the kernel's.
-    if (env.signal.aborted) outcome = { kind: "not-run", reason: "run interrupted" };
-    const expected = k.entry.expect[w.id] ?? s.expectDefault;
-    const cell: CellResult = { kernel: label, workload: w.id, outcome, expected, met: expectationMet(outcome, expected), durationMs, evidence, ...(notes.length ? { notes } : {}) };
-    row.cells.push(cell);
-    env.progress.cell(label, w.id, outcome);
+  return { s, k, env, run, hooks, row, accel, scale, timeouts, pending: [...s.workloads] };
+}
+
+function record(
+  r: RowRun,
+  w: WorkloadSpec,
+  outcome: CellOutcome,
+  evidence: Record<string, unknown>,
+  durationMs: number,
+  notes: string[] = [],
+): void {
+  if (r.retryNote) [notes, r.retryNote] = [[r.retryNote, ...notes], undefined];
+  // Whatever a cell saw while vmrig was being interrupted is vmrig's doing, not the kernel's.
+  if (r.env.signal.aborted) outcome = { kind: "not-run", reason: "run interrupted" };
+  const expected = r.k.entry.expect[w.id] ?? r.s.expectDefault;
+  const cell: CellResult = {
+    kernel: r.row.label,
+    workload: w.id,
+    outcome,
+    expected,
+    met: expectationMet(outcome, expected),
+    durationMs,
+    evidence,
+    ...(notes.length ? { notes } : {}),
   };
+  r.row.cells.push(cell);
+  r.env.progress.cell(r.row.label, w.id, outcome);
+}
 
-  let bootRetried = false;
-  for (let boot = 1; pending.length > 0; boot++) {
-    if (env.signal.aborted) break;
-    const bootDir = boot === 1 ? rowDir : path.join(rowDir, `boot-${boot}`);
-    const rel = (f: string) => path.relative(env.runDir, path.join(bootDir, f));
-    const work = await mkdtemp(path.join(os.tmpdir(), `vmrig-${label}-`));
-    let guest: Guest | undefined;
-    try {
-      const shares = await Promise.all(
-        s.shares.map(async (spec) => {
-          const hostDir = path.join(work, "shares", spec.tag);
-          await mkdir(hostDir, { recursive: true });
-          return { spec, hostDir };
-        }),
-      );
-      env.progress.stage(label, boot === 1 ? "booting" : `booting fresh guest #${boot}`);
-      row.artifacts[boot === 1 ? "console" : `console-boot${boot}`] = rel("console.log");
-      row.artifacts[boot === 1 ? "qemuCmdline" : `qemuCmdline-boot${boot}`] = rel("qemu-cmdline.txt");
-      row.artifacts[boot === 1 ? "qemuStderr" : `qemuStderr-boot${boot}`] = rel("qemu-stderr.log");
-      for (const sh of s.shares) row.artifacts[`virtiofsd-${sh.tag}${boot === 1 ? "" : `-boot${boot}`}`] = rel(`virtiofsd-${sh.tag}.log`);
-      try {
-        guest = await bootGuest({
-          arch: k.artifact.arch,
-          accel,
-          machine: { ...s.machine, arch: k.artifact.arch },
-          kernel: k.artifact,
-          image: k.image,
-          cmdline: [...s.machine.cmdline, ...k.entry.cmdline],
-          shares,
-          virtiofsd: env.virtiofsd,
-          relay: env.relay,
-          virtiofsdLogLevel: env.virtiofsdLogLevel,
-          clientKey: generateClientKey(),
-          artifactsDir: bootDir,
-          socketsDir: path.join(work, "sock"),
-          bootTimeoutMs: timeouts.bootMs,
-          signal: env.signal,
-          qemuExtras: env.qemuExtras,
-          ...(k.qemu ? { qemu: k.qemu } : {}),
-        });
-      } catch (e) {
-        const f = e instanceof BootFailure ? e : new BootFailure("infra", (e as Error).message, "");
-        if (boot === 1 && !bootRetried && !env.signal.aborted && bootWorthRetrying(f)) {
-          // The failed boot's logs move aside; the retry is boot 1 again, with boot 1's artifact names.
-          bootRetried = true;
-          const aside = path.join(rowDir, "failed-boot");
-          await mkdir(aside, { recursive: true });
-          for (const name of await readdir(rowDir)) if (name !== "failed-boot") await rename(path.join(rowDir, name), path.join(aside, name)).catch(() => undefined);
-          row.artifacts["console-failed-boot"] = path.relative(env.runDir, path.join(aside, "console.log"));
-          row.evidence.bootRetry = { reason: f.reason, consoleTail: f.console.slice(-2000) };
-          retryNote = `the first boot failed and was retried: ${f.reason}`;
-          env.progress.info(`[${label}] the first boot failed with a clean console (${f.reason}); booting a fresh guest once more before calling it BOOT-FAIL`);
-          boot--;
-          continue;
-        }
-        const outcome: CellOutcome = f.kind === "infra" ? { kind: "infra", reason: f.reason } : { kind: "boot-fail", reason: f.reason };
-        for (const w of pending.splice(0)) record(w, outcome, { console: f.console.slice(-4000) }, 0);
-        break;
-      }
-      if (boot === 1) Object.assign(row, { bootMs: guest.bootMs, bootPhases: guest.bootPhases });
-      env.progress.stage(label, `ssh up in ${(guest.bootMs / 1000).toFixed(1)} s`);
+/** Every workload no guest has run yet gets this outcome. */
+function recordAll(r: RowRun, outcome: CellOutcome, evidence: Record<string, unknown>): void {
+  for (const w of r.pending.splice(0)) record(r, w, outcome, evidence, 0);
+}
 
-      const facts = await collectGuestFacts(guest, s, timeouts.stepMs, kernelPageSize(s, k.entry));
-      if (boot === 1) Object.assign(row.evidence, facts.evidence);
-      const seenPage = pageSizeLabel(facts.evidence.pageSize);
-      if (boot === 1 && seenPage) row.pageSize = seenPage;
-      if (facts.problem) {
-        for (const w of pending.splice(0)) record(w, { kind: "infra", reason: facts.problem }, facts.evidence, 0);
-        break;
-      }
+function guestPlace(r: RowRun, boot: number): GuestPlace {
+  const rowDir = path.join(r.env.runDir, r.row.label);
+  const dir = boot === 1 ? rowDir : path.join(rowDir, `boot-${boot}`);
+  return {
+    boot,
+    dir,
+    rel: (file) => path.relative(r.env.runDir, path.join(dir, file)),
+    key: (name) => (boot === 1 ? name : `${name}-boot${boot}`),
+  };
+}
 
-      while (pending.length > 0 && !env.signal.aborted) {
-        const w = pending.shift()!;
-        const tag = workloadShare(w);
-        const share = shares.find((x) => x.spec.tag === tag);
-        const unmounted = tag ? facts.unmounted[tag] : undefined;
-        if (unmounted) {
-          record(w, { kind: "infra", reason: unmounted }, {}, 0);
-          continue;
-        }
-        env.progress.stage(label, `${w.id} (${s.workloads.indexOf(w) + 1}/${s.workloads.length})`);
-        const marks = await serverMarks(s.shares, bootDir, env.virtiofsdLogLevel);
-        const cell = await runCell(guest, w, { hostDir: share?.hostDir, guestDir: tag ? `/mnt/${tag}` : undefined }, timeouts, (s.faults ?? []).filter((f) => f.during === w.id));
-        // Hang evidence (stacks-<workload>.txt) and the like: files beside the console log.
-        for (const [name, content] of Object.entries(cell.artifacts ?? {})) {
-          await writeFile(path.join(bootDir, name), content);
-          row.artifacts[name.replace(/\.txt$/, "") + (boot === 1 ? "" : `-boot${boot}`)] = rel(name);
-        }
-        // virtiofsd's side (its debug log): what it refused while this cell ran.
-        const server = await serverEvidence(marks);
-        record(w, withNotes(cell.outcome, server.notes), { ...cell.evidence, ...server.evidence }, cell.durationMs, server.notes);
-        await env.onUpdate({ ...run, rows: [...run.rows, row] });
-        if (cell.guestSpoiled) break;
-      }
-      if (!guest.deathReason()) {
-        Object.assign(row.evidence, boot === 1 ? await collectSwiotlbEvidence(guest, timeouts.livenessMs) : {});
-        const dmesg = await guest.exec("dmesg", 10_000 * scale);
-        if (dmesg.kind === "exited") {
-          await writeFile(path.join(bootDir, "dmesg.txt"), dmesg.stdout);
-          row.artifacts[boot === 1 ? "dmesg" : `dmesg-boot${boot}`] = rel("dmesg.txt");
-        }
-      }
-    } finally {
-      const exit = await guest?.shutdown();
-      if (exit && boot === 1) row.evidence.qemuExit = { code: exit.code, signal: exit.signal, guestPanicked: exit.guestPanicked };
-      await rm(work, { recursive: true, force: true });
+/** One guest of the row: boots it and runs pending workloads until done or the guest is spoiled. */
+async function guestSession(r: RowRun, boot: number): Promise<BootFailure | undefined> {
+  const at = guestPlace(r, boot);
+  const work = await mkdtemp(path.join(os.tmpdir(), `vmrig-${r.row.label}-`));
+  let guest: Guest | undefined;
+  try {
+    const shares: Share[] = [...(await scenarioShares(r.s, work)), ...(r.hooks.shares ?? [])];
+    const booting = r.hooks.guestName ? `booting ${r.hooks.guestName}` : "booting";
+    r.env.progress.stage(r.row.label, boot === 1 ? booting : `booting fresh guest #${boot}`);
+    r.row.artifacts[at.key("console")] = at.rel("console.log");
+    r.row.artifacts[at.key("qemuCmdline")] = at.rel("qemu-cmdline.txt");
+    r.row.artifacts[at.key("qemuStderr")] = at.rel("qemu-stderr.log");
+    for (const { spec } of shares) {
+      r.row.artifacts[at.key(`virtiofsd-${spec.tag}`)] = at.rel(`virtiofsd-${spec.tag}.log`);
     }
+    try {
+      guest = await bootGuest(bootRequest(r, at, shares, work));
+    } catch (e) {
+      return e instanceof BootFailure ? e : new BootFailure("infra", (e as Error).message, "");
+    }
+    await useGuest(r, at, guest, shares);
+    return undefined;
+  } finally {
+    const exit = await guest?.shutdown();
+    if (exit && boot === 1) {
+      r.row.evidence.qemuExit = { code: exit.code, signal: exit.signal, guestPanicked: exit.guestPanicked };
+    }
+    await rm(work, { recursive: true, force: true });
   }
-  for (const w of pending) record(w, { kind: "not-run", reason: "run interrupted" }, {}, 0);
-  env.progress.done(label, row);
-  return row;
+}
+
+/** Each of the scenario's shares exports an empty directory of this guest's own. */
+function scenarioShares(s: Scenario, work: string): Promise<Share[]> {
+  return Promise.all(
+    s.shares.map(async (spec) => {
+      const hostDir = path.join(work, "shares", spec.tag);
+      await mkdir(hostDir, { recursive: true });
+      return { spec, hostDir };
+    }),
+  );
+}
+
+function bootRequest(r: RowRun, at: GuestPlace, shares: Share[], work: string): BootRequest {
+  const { s, k, env } = r;
+  return {
+    arch: k.artifact.arch,
+    accel: r.accel,
+    machine: { ...s.machine, arch: k.artifact.arch },
+    kernel: k.artifact,
+    image: k.image,
+    shares,
+    virtiofsd: env.virtiofsd,
+    relay: env.relay,
+    virtiofsdLogLevel: env.virtiofsdLogLevel,
+    clientKey: generateClientKey(),
+    artifactsDir: at.dir,
+    socketsDir: path.join(work, "sock"),
+    bootTimeoutMs: r.timeouts.bootMs,
+    signal: env.signal,
+    ...guestAdditions(s, k, r.hooks, env.qemuExtras),
+  };
+}
+
+/** The failed boot's logs move aside; the retry is boot 1 again, with boot 1's artifact names. */
+async function setFailedBootAside(r: RowRun, f: BootFailure): Promise<void> {
+  const rowDir = path.join(r.env.runDir, r.row.label);
+  const aside = path.join(rowDir, "failed-boot");
+  await mkdir(aside, { recursive: true });
+  for (const name of await readdir(rowDir)) {
+    if (name !== "failed-boot") await rename(path.join(rowDir, name), path.join(aside, name)).catch(() => undefined);
+  }
+  r.row.artifacts["console-failed-boot"] = path.relative(r.env.runDir, path.join(aside, "console.log"));
+  r.row.evidence.bootRetry = { reason: f.reason, consoleTail: f.console.slice(-2000) };
+  r.retryNote = `the first boot failed and was retried: ${f.reason}`;
+  r.env.progress.info(
+    `[${r.row.label}] the first boot failed with a clean console (${f.reason}); ` +
+      "booting a fresh guest once more before calling it BOOT-FAIL",
+  );
+}
+
+/** A booted guest: vmrig's facts and the features' checks, then pending workloads until one spoils it. */
+async function useGuest(r: RowRun, at: GuestPlace, guest: Guest, shares: Share[]): Promise<void> {
+  const { s, k, row } = r;
+  const first = at.boot === 1;
+  if (first) Object.assign(row, { bootMs: guest.bootMs, bootPhases: guest.bootPhases });
+  r.env.progress.stage(row.label, `ssh up in ${(guest.bootMs / 1000).toFixed(1)} s`);
+
+  const facts = await collectGuestFacts(guest, s, r.timeouts.stepMs, kernelPageSize(s, k.entry));
+  if (first) Object.assign(row.evidence, facts.evidence);
+  const seenPage = pageSizeLabel(facts.evidence.pageSize);
+  if (first && seenPage) row.pageSize = seenPage;
+  if (facts.problem) return recordAll(r, { kind: "infra", reason: facts.problem }, facts.evidence);
+  // A feature's set-up in the guest (nested VFIO: the host root for level 2) runs in every fresh guest.
+  const after = await r.hooks.afterBoot?.(guest, r.timeouts);
+  if (after && first) {
+    Object.assign(row.evidence, after.evidence ?? {});
+    if (after.descriptionSuffix) row.description += after.descriptionSuffix;
+  }
+  if (after?.problem) return recordAll(r, { kind: "infra", reason: after.problem }, {});
+
+  while (r.pending.length > 0 && !r.env.signal.aborted) {
+    if (await nextCell(r, at, guest, facts, shares)) break;
+  }
+  if (!guest.deathReason()) await guestLeftovers(r, at, guest);
+}
+
+/** Runs the next pending workload into a cell; true when the guest is spoiled for the rest. */
+async function nextCell(r: RowRun, at: GuestPlace, guest: Guest, facts: GuestFacts, shares: Share[]): Promise<boolean> {
+  const { s, env, row } = r;
+  const w = r.pending.shift()!;
+  const tag = workloadShare(w);
+  const unmounted = tag ? facts.unmounted[tag] : undefined;
+  if (unmounted) {
+    record(r, w, { kind: "infra", reason: unmounted }, {}, 0);
+    return false;
+  }
+  env.progress.stage(row.label, `${w.id} (${s.workloads.indexOf(w) + 1}/${s.workloads.length})`);
+  const marks = await serverMarks(s.shares, at.dir, env.virtiofsdLogLevel);
+  const cell = await runWorkload(r, w, guest, shares);
+  // Hang evidence (stacks-<workload>.txt) and the like: files beside the console log.
+  for (const [name, content] of Object.entries(cell.artifacts ?? {})) {
+    await writeFile(path.join(at.dir, name), content);
+    row.artifacts[at.key(name.replace(/\.txt$/, ""))] = at.rel(name);
+  }
+  // virtiofsd's side (its debug log): what it refused while this cell ran.
+  const server = await serverEvidence(marks);
+  const evidence = { ...cell.evidence, ...server.evidence };
+  record(r, w, withNotes(cell.outcome, server.notes), evidence, cell.durationMs, server.notes);
+  await env.onUpdate({ ...r.run, rows: [...r.run.rows, row] });
+  return cell.guestSpoiled;
+}
+
+/** A feature's own runner for its workload kind (nested VFIO: nestedQemu), else the generic cell. */
+function runWorkload(r: RowRun, w: WorkloadSpec, guest: Guest, shares: Share[]): Promise<CellRun> {
+  const own = r.hooks.cellRunners?.[w.kind];
+  if (own) return own(w, guest, r.timeouts);
+  const tag = workloadShare(w);
+  const share = shares.find((x) => x.spec.tag === tag);
+  const faults = (r.s.faults ?? []).filter((f) => f.during === w.id);
+  return runCell(guest, w, { hostDir: share?.hostDir, guestDir: tag ? `/mnt/${tag}` : undefined }, r.timeouts, faults);
+}
+
+/** What a guest still up after its workloads leaves the row: swiotlb use (the first guest) and dmesg. */
+async function guestLeftovers(r: RowRun, at: GuestPlace, guest: Guest): Promise<void> {
+  if (at.boot === 1) Object.assign(r.row.evidence, await collectSwiotlbEvidence(guest, r.timeouts.livenessMs));
+  const dmesg = await guest.exec("dmesg", 10_000 * r.scale);
+  if (dmesg.kind === "exited") {
+    await writeFile(path.join(at.dir, "dmesg.txt"), dmesg.stdout);
+    r.row.artifacts[at.key("dmesg")] = at.rel("dmesg.txt");
+  }
 }

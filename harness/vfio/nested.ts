@@ -4,24 +4,21 @@
 // Level 1 is then the VFIO host: each `nestedQemu` workload runs the same preflight and binding
 // code as a real host (over SSH: vfio/host-fs.ts), starts the level-2 QEMU with the scenario's
 // virtio-mem and vfio-pci devices, judges what QEMU printed against the predictor, and restores
-// level 1. Other workloads run in level 1 as usual.
-import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
-import os from "node:os";
-import path from "node:path";
-import type { CellOutcome, CellResult, KernelRowResult, RunResult, Scenario, ShareSpec, WorkloadSpec } from "../types.ts";
-import { bootGuest, BootFailure, type Guest } from "../guest/boot.ts";
-import { generateClientKey } from "../guest/ssh.ts";
+// level 1. Other workloads run in level 1 as usual. The rows are ordinary rows of the one row
+// runner (run/runner.ts), which takes what nestedRowHooks adds: boot retry, load-scaled timeouts,
+// --jobs and a fresh level 1 after a spoiled one come with it.
+import type { CellOutcome, Scenario, ShareSpec, WorkloadSpec } from "../types.ts";
+import type { Guest } from "../guest/boot.ts";
 import { memoryOption, qemuBinary, qemuInvocation, vfioArgs, vfioDeviceId, virtioMemArgs, formatCommandLine, type QemuCommand, type VfioDevicePlan } from "../qemu/argv.ts";
-import { expectationMet } from "../classify/expect.ts";
-import { runCell, workloadShare } from "../run/cell.ts";
-import { collectGuestFacts } from "../run/guest-facts.ts";
-import type { PreparedKernel, RunEnv } from "../run/run-env.ts";
+import type { CellRun } from "../run/cell.ts";
+import type { AfterBoot, RowHooks } from "../run/row-hooks.ts";
+import type { PreparedKernel } from "../run/run-env.ts";
 import { NESTED_DEVICE_BDF } from "../scenario/vfio.ts";
 import { bindVfioHost } from "./bind.ts";
 import { guestHostFs } from "./host-fs.ts";
 import { summary } from "./host-run.ts";
 import { compareWithQemu, parseQemuDmaWarnings } from "./mapping-budget.ts";
-import { vfioPreflight } from "./preflight.ts";
+import { vfioPreflight, type VfioPreflight } from "./preflight.ts";
 
 /** Where level 1 mounts this machine's root, and its share tag. */
 export const HOST_ROOT_MOUNT = "/vmrig-host";
@@ -98,131 +95,64 @@ export function findInInfoPci(infoPci: string, by: { qemuId: string } | { vendor
   return { present: true, barsMapped: (hit.match(/BAR\d+: .* at 0x/g) ?? []).length, ...(ids ? { ids } : {}), text: hit.trim() };
 }
 
-export async function runNestedVfioScenario(s: Scenario, kernels: PreparedKernel[], env: RunEnv, result: RunResult): Promise<RunResult> {
-  for (const k of kernels) {
-    if (env.signal.aborted) break;
-    result.rows.push(await nestedRow(s, k, env, result));
-    await env.onUpdate(result);
-  }
-  return result;
+/**
+ * What a vfio.nested scenario adds to each kernel row's guests (the one row runner runs them):
+ * the vIOMMU, the emulated device and the host root share; level 1's own check once it is up;
+ * and the nestedQemu cells. The row's `qemu:` runs level 2, so level 1 boots on the host's QEMU.
+ */
+export function nestedRowHooks(s: Scenario, k: Pick<PreparedKernel, "qemu">): RowHooks | undefined {
+  const nested = s.vfio?.nested;
+  if (!nested) return undefined;
+  return {
+    guestName: "level 1 (intel-iommu, host root over virtio-fs)",
+    bootOnHostQemu: true,
+    evidence: { levelOne: { device: nested.device, at: NESTED_DEVICE_BDF, viommu: "intel" } },
+    cmdline: ["intel_iommu=on"],
+    shares: [{ spec: hostRootShare, hostDir: "/" }],
+    qemuExtras: { viommu: "intel", extraDevices: [nestedDeviceArg(nested.device)] },
+    afterBoot: (guest, t) => levelOneReady(guest, k.qemu, t.stepMs),
+    cellRunners: { nestedQemu: (w, guest, t) => nestedQemuCell(guest, s, w as NestedQemu, t.stepMs, k.qemu) },
+  };
 }
 
-async function nestedRow(s: Scenario, k: PreparedKernel, env: RunEnv, run: RunResult): Promise<KernelRowResult> {
-  const label = k.entry.label;
-  const nested = s.vfio!.nested!;
-  const rowDir = path.join(env.runDir, label);
-  const rel = (f: string) => path.relative(env.runDir, path.join(rowDir, f));
-  const row: KernelRowResult = {
-    label,
-    description: k.artifact.description,
-    accel: env.accel.name,
-    artifacts: {
-      console: rel("console.log"),
-      qemuCmdline: rel("qemu-cmdline.txt"),
-      qemuStderr: rel("qemu-stderr.log"),
-    },
-    cells: [],
-    evidence: { kernel: k.artifact.identity, release: k.artifact.release, image: k.image.identity, levelOne: { device: nested.device, at: NESTED_DEVICE_BDF, viommu: "intel" } },
-  };
-  const scale = env.accel.timeScale;
-  const t = { bootMs: s.timeouts.bootSeconds * 1000 * scale, stepMs: s.timeouts.stepSeconds * 1000 * scale, livenessMs: s.timeouts.livenessSeconds * 1000 * scale };
-  const record = (w: WorkloadSpec, outcome: CellOutcome, evidence: Record<string, unknown>, durationMs: number) => {
-    if (env.signal.aborted) outcome = { kind: "not-run", reason: "run interrupted" };
-    const expected = k.entry.expect[w.id] ?? s.expectDefault;
-    const cell: CellResult = { kernel: label, workload: w.id, outcome, expected, met: expectationMet(outcome, expected), durationMs, evidence };
-    row.cells.push(cell);
-    env.progress.cell(label, w.id, outcome);
-  };
-  const pending = [...s.workloads];
-  const work = await mkdtemp(path.join(os.tmpdir(), `vmrig-${label}-`));
-  let guest: Guest | undefined;
-  try {
-    const shares = await Promise.all(s.shares.map(async (spec) => {
-      const hostDir = path.join(work, "shares", spec.tag);
-      await mkdir(hostDir, { recursive: true });
-      return { spec, hostDir };
-    }));
-    env.progress.stage(label, "booting level 1 (intel-iommu, host root over virtio-fs)");
-    try {
-      guest = await bootGuest({
-        arch: "x86_64",
-        accel: env.accel,
-        machine: s.machine,
-        kernel: k.artifact,
-        image: k.image,
-        cmdline: [...s.machine.cmdline, "intel_iommu=on", ...k.entry.cmdline],
-        shares: [...shares, { spec: hostRootShare, hostDir: "/" }],
-        virtiofsd: env.virtiofsd,
-        relay: env.relay,
-        virtiofsdLogLevel: env.virtiofsdLogLevel,
-        clientKey: generateClientKey(),
-        artifactsDir: rowDir,
-        socketsDir: path.join(work, "sock"),
-        bootTimeoutMs: t.bootMs,
-        signal: env.signal,
-        qemuExtras: { viommu: "intel", extraDevices: [nestedDeviceArg(nested.device)] },
-      });
-    } catch (e) {
-      const f = e instanceof BootFailure ? e : new BootFailure("infra", (e as Error).message, "");
-      const outcome: CellOutcome = f.kind === "infra" ? { kind: "infra", reason: f.reason } : { kind: "boot-fail", reason: f.reason };
-      for (const w of pending.splice(0)) record(w, outcome, { console: f.console.slice(-4000) }, 0);
-      return row;
-    }
-    Object.assign(row, { bootMs: guest.bootMs, bootPhases: guest.bootPhases });
-    env.progress.stage(label, `level 1 up in ${(guest.bootMs / 1000).toFixed(1)} s`);
-    const facts = await collectGuestFacts(guest, s, t.stepMs);
-    Object.assign(row.evidence, facts.evidence);
-    const probe = k.qemu ? qemuInvocation(k.qemu, ["--version"]) : { binary: qemuBinary("x86_64"), args: ["--version"] };
-    const setup = await guest.exec(`${HOST_ROOT_SETUP} && chroot ${HOST_ROOT_MOUNT} ${formatCommandLine(probe.binary, probe.args)}`, t.stepMs);
-    const version = setup.kind === "exited" && setup.code === 0 ? /version\s+(\S+)/.exec(setup.stdout)?.[1] : undefined;
-    const problem = facts.problem ?? (version ? undefined : `level 1 cannot run the host's QEMU from ${HOST_ROOT_MOUNT}: ${setup.kind === "exited" ? (setup.stderr.trim() || setup.stdout.trim()).slice(-300) : setup.kind}`);
-    if (problem) {
-      for (const w of pending.splice(0)) record(w, { kind: "infra", reason: problem }, {}, 0);
-      return row;
-    }
-    row.evidence.levelTwoQemu = version;
-    row.description = `${k.artifact.description}; level 2: QEMU ${version} (${k.qemu ? `Debian's, ${k.qemu.source.split(" ")[1]}` : "this host's"}, over virtio-fs)`;
-    if (k.qemu) row.evidence.levelTwoQemuSource = k.qemu.source;
-
-    while (pending.length > 0 && !env.signal.aborted) {
-      const w = pending.shift()!;
-      env.progress.stage(label, `${w.id} (${s.workloads.indexOf(w) + 1}/${s.workloads.length})`);
-      const started = Date.now();
-      if (w.kind === "nestedQemu") {
-        const c = await nestedQemuCell(guest, s, w, t.stepMs, rowDir, k.qemu);
-        record(w, c.outcome, c.evidence, Date.now() - started);
-      } else {
-        const tag = workloadShare(w);
-        const share = shares.find((x) => x.spec.tag === tag);
-        const cell = await runCell(guest, w, { hostDir: share?.hostDir, guestDir: tag ? `/mnt/${tag}` : undefined }, t);
-        record(w, cell.outcome, cell.evidence, cell.durationMs);
-        if (cell.guestSpoiled) break;
-      }
-      await env.onUpdate({ ...run, rows: [...run.rows, row] });
-      if (guest.deathReason()) break;
-    }
-    for (const w of pending.splice(0)) record(w, { kind: "infra", reason: guest.deathReason() ?? "run interrupted" }, {}, 0);
-    if (!guest.deathReason()) {
-      const dmesg = await guest.exec("dmesg", 10_000 * scale);
-      if (dmesg.kind === "exited") {
-        await writeFile(path.join(rowDir, "dmesg.txt"), dmesg.stdout);
-        row.artifacts.dmesg = rel("dmesg.txt");
-      }
-    }
-  } finally {
-    const exit = await guest?.shutdown();
-    if (exit) row.evidence.qemuExit = { code: exit.code, signal: exit.signal, guestPanicked: exit.guestPanicked };
-    await rm(work, { recursive: true, force: true });
-    env.progress.done(label, row);
+/** Mounts the host root in level 1 and asks the level-2 QEMU its version: can level 1 run it? */
+async function levelOneReady(guest: Guest, qemu: QemuCommand | undefined, stepMs: number): Promise<AfterBoot> {
+  const probe = qemu ? qemuInvocation(qemu, ["--version"]) : { binary: qemuBinary("x86_64"), args: ["--version"] };
+  const askVersion = formatCommandLine(probe.binary, probe.args);
+  const setup = await guest.exec(`${HOST_ROOT_SETUP} && chroot ${HOST_ROOT_MOUNT} ${askVersion}`, stepMs);
+  const version = setup.kind === "exited" && setup.code === 0 ? /version\s+(\S+)/.exec(setup.stdout)?.[1] : undefined;
+  if (!version) {
+    const said = setup.kind === "exited" ? (setup.stderr.trim() || setup.stdout.trim()).slice(-300) : setup.kind;
+    return { problem: `level 1 cannot run the host's QEMU from ${HOST_ROOT_MOUNT}: ${said}` };
   }
-  return row;
+  const whose = qemu ? `Debian's, ${qemu.source.split(" ")[1]}` : "this host's";
+  return {
+    evidence: { levelTwoQemu: version, ...(qemu ? { levelTwoQemuSource: qemu.source } : {}) },
+    descriptionSuffix: `; level 2: QEMU ${version} (${whose}, over virtio-fs)`,
+  };
 }
 
 type NestedQemu = Extract<WorkloadSpec, { kind: "nestedQemu" }>;
 
-/** One level-2 start in level 1: preflight, bind, QEMU, restore; the outcome says what QEMU did and whether the predictor agreed. */
-async function nestedQemuCell(guest: Guest, s: Scenario, w: NestedQemu, stepMs: number, rowDir: string, qemu?: QemuCommand): Promise<{ outcome: CellOutcome; evidence: Record<string, unknown> }> {
+/**
+ * One level-2 start in level 1: preflight, bind, QEMU, restore; the outcome says what QEMU did
+ * and whether the predictor agreed. A level 1 that is gone, still runs a level 2, or was not put
+ * back is spoiled: the row's remaining workloads get a fresh one.
+ */
+async function nestedQemuCell(
+  guest: Guest,
+  s: Scenario,
+  w: NestedQemu,
+  stepMs: number,
+  qemu?: QemuCommand,
+): Promise<CellRun> {
+  const started = Date.now();
   const evidence: Record<string, unknown> = {};
+  const artifacts: Record<string, string> = {};
+  const done = (outcome: CellOutcome, spoiled = false): CellRun => {
+    const guestSpoiled = spoiled || Boolean(guest.deathReason());
+    return { outcome, evidence, artifacts, durationMs: Date.now() - started, guestSpoiled };
+  };
   const fs = guestHostFs((c, ms) => guest.exec(c, ms), { name: "level-1 guest", deadlineMs: Math.min(stepMs, 60_000) });
   const vfio = { ...s.vfio!, ...(w.dmaEntryLimit !== undefined ? { dmaEntryLimit: w.dmaEntryLimit } : {}) };
   // Level 2 has anonymous RAM: memory.backend is about the guest vmrig boots, not level 2.
@@ -230,7 +160,9 @@ async function nestedQemuCell(guest: Guest, s: Scenario, w: NestedQemu, stepMs: 
   const pre = await vfioPreflight(fs, { vfio, ...(memory ? { memory } : {}), memoryBytes: vfio.nested!.memoryBytes, accel: "tcg", arch: "x86_64" });
   evidence.preflight = summary(pre);
   evidence.prediction = pre.budget;
-  if (pre.problems.length) return { outcome: { kind: "infra", reason: `level-1 preflight refused: ${pre.problems.join("; ")}` }, evidence };
+  if (pre.problems.length) {
+    return done({ kind: "infra", reason: `level-1 preflight refused: ${pre.problems.join("; ")}` });
+  }
 
   const log: string[] = [];
   let binding;
@@ -238,60 +170,80 @@ async function nestedQemuCell(guest: Guest, s: Scenario, w: NestedQemu, stepMs: 
     binding = await bindVfioHost(fs, pre, { timeoutMs: Math.min(stepMs, 60_000), log: (l) => log.push(l) });
   } catch (e) {
     evidence.binding = log;
-    return { outcome: { kind: "infra", reason: `binding in level 1 failed: ${(e as Error).message}` }, evidence };
+    return done({ kind: "infra", reason: `binding in level 1 failed: ${(e as Error).message}` }, true);
   }
   evidence.changes = binding.changes;
   let outcome: CellOutcome = { kind: "infra", reason: "level-2 start did not finish" };
+  let spoiled = true;
   try {
     const { binary, args } = levelTwoArgv(s, binding.qemuDevices, qemu);
     const commandLine = formatCommandLine(binary, args);
     evidence.levelTwoCommand = commandLine;
-    await writeFile(path.join(rowDir, `level2-${w.id}.cmdline.txt`), commandLine + "\n");
+    artifacts[`level2-${w.id}.cmdline.txt`] = commandLine + "\n";
     const r = await guest.exec(levelTwoScript(commandLine, w.runSeconds), stepMs);
     if (r.kind === "timeout") {
       outcome = { kind: "hang", what: `level-2 QEMU did not quit in ${Math.round(stepMs / 1000)} s`, wedged: false };
     } else if (r.kind === "lost") {
       outcome = { kind: "infra", reason: `lost level 1: ${r.error}` };
     } else {
-      await writeFile(path.join(rowDir, `level2-${w.id}.stderr.txt`), r.stderr);
-      evidence.qemuExit = r.code;
-      const ready = /vmrig-l2-ready-after-ds=(\d+)/.exec(r.stderr);
-      if (ready) evidence.levelTwoStartMs = Number(ready[1]) * 100;
-      evidence.qemuStderr = r.stderr.slice(-4000);
-      const warnings = parseQemuDmaWarnings(r.stderr);
-      evidence.qemuDmaWarnings = warnings;
-      const check = compareWithQemu(pre.budget, warnings);
-      evidence.predictorAgrees = check;
-      const dev = pre.devices[0];
-      const seen = findInInfoPci(r.stdout, { qemuId: vfioDeviceId(0) });
-      evidence.levelTwoPci = seen;
-      const refused = warnings.find((x) => x.severity === "error");
-      if (!check.agrees) {
-        outcome = { kind: "infra", reason: `the predictor disagrees with QEMU: ${check.mismatches.join("; ")}` };
-      } else if (refused) {
-        outcome = { kind: "fail", detail: `QEMU refused the device (${pre.budget.summary}): ${refused.line}` };
-      } else if (r.code !== 0) {
-        outcome = { kind: "fail", detail: `level-2 QEMU exited ${r.code}: ${r.stderr.trim().split("\n").pop()?.slice(0, 300) ?? ""}` };
-      } else if (warnings.length) {
-        const x = warnings[0]!;
-        outcome = {
-          kind: "fail",
-          detail: `QEMU warned ${warnings.length}x, as predicted (${pre.budget.summary}): possibly running out of DMA mappings; its limit ${x.maxMappings}, memslots ${x.maxMemslots}; the VM runs on`,
-        };
-      } else if (!seen.present) {
-        outcome = { kind: "fail", detail: `level 2 does not show ${dev?.label ?? "the device"} in info pci` };
-      } else {
-        const ids = dev?.vendor && dev.deviceId ? `${dev.vendor}:${dev.deviceId}` : seen.ids;
-        const as = dev?.device.kind === "mdev" ? ` as ${binding.qemuDevices[0] && "sysfsdev" in binding.qemuDevices[0] ? binding.qemuDevices[0].sysfsdev : "an mdev"}` : "";
-        outcome = { kind: "pass", detail: `${dev!.label}${ids ? ` [${ids}]` : ""} passed to level 2${as} (${seen.barsMapped} BARs mapped by its firmware); ${pre.budget.summary}` };
-      }
+      artifacts[`level2-${w.id}.stderr.txt`] = r.stderr;
+      const verdict = levelTwoVerdict(pre, binding.qemuDevices, r);
+      Object.assign(evidence, verdict.evidence);
+      [outcome, spoiled] = [verdict.outcome, false];
     }
   } finally {
     const restore = await binding.restore();
     evidence.restore = restore;
     evidence.binding = log;
-    if (restore.failed.length) outcome = { kind: "infra", reason: `could not restore level 1: ${restore.failed.join("; ")}` };
+    if (restore.failed.length) {
+      [outcome, spoiled] = [{ kind: "infra", reason: `could not restore level 1: ${restore.failed.join("; ")}` }, true];
+    }
   }
-  return { outcome, evidence };
+  return done(outcome, spoiled);
 }
 
+/**
+ * Pure: what a level-2 QEMU that exited did, judged against the preflight's prediction: a
+ * predictor that disagrees with QEMU is vmrig's problem (INFRA); a refused device, a failed
+ * start or a mapping warning is FAIL; the device in level 2's `info pci` is PASS.
+ */
+export function levelTwoVerdict(
+  pre: Pick<VfioPreflight, "budget" | "devices">,
+  devices: VfioDevicePlan[],
+  r: { code: number; stdout: string; stderr: string },
+): { outcome: CellOutcome; evidence: Record<string, unknown> } {
+  const evidence: Record<string, unknown> = { qemuExit: r.code };
+  const ready = /vmrig-l2-ready-after-ds=(\d+)/.exec(r.stderr);
+  if (ready) evidence.levelTwoStartMs = Number(ready[1]) * 100;
+  evidence.qemuStderr = r.stderr.slice(-4000);
+  const warnings = parseQemuDmaWarnings(r.stderr);
+  evidence.qemuDmaWarnings = warnings;
+  const check = compareWithQemu(pre.budget, warnings);
+  evidence.predictorAgrees = check;
+  const dev = pre.devices[0];
+  const seen = findInInfoPci(r.stdout, { qemuId: vfioDeviceId(0) });
+  evidence.levelTwoPci = seen;
+  const refused = warnings.find((x) => x.severity === "error");
+  const fail = (detail: string) => ({ outcome: { kind: "fail" as const, detail }, evidence });
+  if (!check.agrees) {
+    const reason = `the predictor disagrees with QEMU: ${check.mismatches.join("; ")}`;
+    return { outcome: { kind: "infra", reason }, evidence };
+  }
+  if (refused) return fail(`QEMU refused the device (${pre.budget.summary}): ${refused.line}`);
+  const lastLine = r.stderr.trim().split("\n").pop()?.slice(0, 300) ?? "";
+  if (r.code !== 0) return fail(`level-2 QEMU exited ${r.code}: ${lastLine}`);
+  if (warnings.length) {
+    const x = warnings[0]!;
+    return fail(
+      `QEMU warned ${warnings.length}x, as predicted (${pre.budget.summary}): possibly running out of DMA mappings; ` +
+        `its limit ${x.maxMappings}, memslots ${x.maxMemslots}; the VM runs on`,
+    );
+  }
+  if (!seen.present) return fail(`level 2 does not show ${dev?.label ?? "the device"} in info pci`);
+  const ids = dev?.vendor && dev.deviceId ? `${dev.vendor}:${dev.deviceId}` : seen.ids;
+  const plan = devices[0];
+  const as = dev?.device.kind === "mdev" ? ` as ${plan && "sysfsdev" in plan ? plan.sysfsdev : "an mdev"}` : "";
+  const bars = `${seen.barsMapped} BARs mapped by its firmware`;
+  const detail = `${dev!.label}${ids ? ` [${ids}]` : ""} passed to level 2${as} (${bars}); ${pre.budget.summary}`;
+  return { outcome: { kind: "pass", detail }, evidence };
+}
