@@ -12,6 +12,7 @@ import { pipeline } from "node:stream/promises";
 import type { ReadableStream as WebReadableStream } from "node:stream/web";
 import { execa } from "execa";
 import pRetry from "p-retry";
+import { archNamed, archRecord, hostArchOf } from "../arch.ts";
 import { HostError } from "../util/errors.ts";
 import { cachePaths } from "../util/paths.ts";
 import { tempSibling, writeFileAtomic } from "../util/atomic-fs.ts";
@@ -101,10 +102,9 @@ export function archiveUrlFor(suite: string): string {
 
 /** Node's process.arch / vmrig's Arch -> Debian architecture name. */
 export function debianArch(arch: string): string {
-  const map: Record<string, string> = { x86_64: "amd64", x64: "amd64", aarch64: "arm64", arm64: "arm64" };
-  const d = map[arch];
-  if (!d) throw new HostError(`No Debian architecture for ${arch} (vmrig supports x86_64 and aarch64).`);
-  return d;
+  const known = archNamed(arch) ?? hostArchOf(arch);
+  if (!known) throw new HostError(`No Debian architecture for ${arch} (vmrig supports x86_64 and aarch64).`);
+  return archRecord(known).debianArch;
 }
 
 function indexFile(suite: string, arch: string): string {

@@ -2,6 +2,7 @@
 // row; runs, builds and `vmrig doctor` check the rows of what they are about to do with the same
 // probes, so a machine setup prepared is a machine the preflights accept.
 import type { Arch } from "../types.ts";
+import { ARCHES, archRecord, hostArchOf } from "../arch.ts";
 
 /** What a group of rows makes possible. */
 export type Capability = "guests-x86_64" | "guests-aarch64" | "build-x86_64" | "build-aarch64" | "tests";
@@ -35,17 +36,6 @@ export interface Requirement {
   for: Capability[];
 }
 
-const HOST_ARCH: Record<string, Arch | undefined> = { x64: "x86_64", arm64: "aarch64" };
-
-const GNU_TRIPLET: Record<Arch, string> = { x86_64: "x86_64-linux-gnu", aarch64: "aarch64-linux-gnu" };
-/** Debian names cross packages with dashes: gcc-x86-64-linux-gnu. */
-const CROSS_PACKAGE_SUFFIX: Record<Arch, string> = { x86_64: "x86-64-linux-gnu", aarch64: "aarch64-linux-gnu" };
-const CROSS_LIBC: Record<Arch, string> = { x86_64: "libc6-dev-amd64-cross", aarch64: "libc6-dev-arm64-cross" };
-const QEMU: Record<Arch, { binary: string; package: string }> = {
-  x86_64: { binary: "qemu-system-x86_64", package: "qemu-system-x86" },
-  aarch64: { binary: "qemu-system-aarch64", package: "qemu-system-arm" },
-};
-
 const command = (...argv: string[]): Probe => ({ kind: "command", argv });
 const compile = (compiler: string, source: string, ...flags: string[]): Probe => ({
   kind: "compile",
@@ -58,7 +48,7 @@ const allBuilds: Capability[] = ["build-x86_64", "build-aarch64"];
 
 /** The C compiler for `arch` on this host: gcc natively, Debian's cross gcc otherwise. */
 export function compilerFor(arch: Arch, hostArch: string = process.arch): { prefix: string; gcc: string } {
-  const prefix = HOST_ARCH[hostArch] === arch ? "" : `${GNU_TRIPLET[arch]}-`;
+  const prefix = hostArchOf(hostArch) === arch ? "" : `${archRecord(arch).gnuTriplet}-`;
   return { prefix, gcc: `${prefix}gcc` };
 }
 
@@ -67,26 +57,27 @@ function archRows(arch: Arch, hostArch: string): Requirement[] {
   const { prefix, gcc } = compilerFor(arch, hostArch);
   const guests: Capability = `guests-${arch}`;
   const build: Capability = `build-${arch}`;
-  const gccPackage = prefix ? `gcc-${CROSS_PACKAGE_SUFFIX[arch]}` : "gcc";
+  const a = archRecord(arch);
+  const gccPackage = prefix ? `gcc-${a.crossPackageSuffix}` : "gcc";
   return [
     {
-      what: QEMU[arch].binary,
-      package: QEMU[arch].package,
+      what: a.qemu.binary,
+      package: a.qemu.debianPackage,
       backports: true,
-      probe: command(QEMU[arch].binary, "--version"),
+      probe: command(a.qemu.binary, "--version"),
       for: [guests],
     },
     { what: gcc, package: gccPackage, probe: command(gcc, "--version"), for: [guests, build] },
     {
       what: `${prefix}ld`,
-      package: prefix ? `binutils-${CROSS_PACKAGE_SUFFIX[arch]}` : "binutils",
+      package: prefix ? `binutils-${a.crossPackageSuffix}` : "binutils",
       probe: command(`${prefix}ld`, "--version"),
       for: [build],
     },
     // The guest probe is a static program (no libc in the initramfs).
     {
       what: `static libc for ${arch}`,
-      package: prefix ? CROSS_LIBC[arch] : "libc6-dev",
+      package: prefix ? a.crossLibcPackage : "libc6-dev",
       probe: compile(gcc, "int main(void) { return 0; }", "-static"),
       for: [guests],
     },
@@ -96,8 +87,7 @@ function archRows(arch: Arch, hostArch: string): Requirement[] {
 /** Every requirement on a host of `hostArch` (Node's process.arch). */
 export function hostRequirements(hostArch: string = process.arch): Requirement[] {
   return [
-    ...archRows("x86_64", hostArch),
-    ...archRows("aarch64", hostArch),
+    ...ARCHES.flatMap((arch) => archRows(arch, hostArch)),
     {
       what: "qemu-img",
       package: "qemu-utils",

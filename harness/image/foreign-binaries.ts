@@ -7,6 +7,7 @@ import fs from "node:fs/promises";
 import path from "node:path";
 import { execa } from "execa";
 import type { Arch } from "../types.ts";
+import { archRecord } from "../arch.ts";
 import { HostError } from "../util/errors.ts";
 import { cachePaths } from "../util/paths.ts";
 import { buildDirAtomic, exists } from "../util/atomic-fs.ts";
@@ -23,8 +24,6 @@ const ROOT_PACKAGES = ["busybox-static", "dropbear-bin"] as const;
 const EXTRA_PACKAGES = ["libgmp10"] as const;
 const MANIFEST = "vmrig-userland.json";
 const FORMAT = 1;
-
-const TRIPLET: Record<Arch, string> = { x86_64: "x86_64-linux-gnu", aarch64: "aarch64-linux-gnu" };
 
 interface UserlandManifest {
   format: number;
@@ -117,7 +116,7 @@ async function appletPaths(names: string[]): Promise<string[]> {
 }
 
 async function libraryClosure(root: string, arch: Arch, program: string): Promise<UserlandManifest["libraries"]> {
-  const triplet = TRIPLET[arch];
+  const triplet = archRecord(arch).gnuTriplet;
   const dirs = [`/lib/${triplet}`, `/usr/lib/${triplet}`, "/lib", "/usr/lib"];
   const bytes = await fs.readFile(path.join(root, program));
   const libraries: UserlandManifest["libraries"] = [];

@@ -5,6 +5,7 @@ import { access, constants, mkdir, mkdtemp, readFile, rm, writeFile } from "node
 import os from "node:os";
 import path from "node:path";
 import type { AccelName, Arch } from "../types.ts";
+import { hostArchOf } from "../arch.ts";
 import { spawnChild, stopChild } from "../util/children.ts";
 import { cacheDir } from "../util/paths.ts";
 import { baseCmdline, machineArgs, qemuBinary, qemuOptionValue } from "./argv.ts";
@@ -19,7 +20,7 @@ export interface Accelerator {
   note: string;
 }
 
-const hostArch: Arch | undefined = process.arch === "x64" ? "x86_64" : process.arch === "arm64" ? "aarch64" : undefined;
+const hostArch: Arch | undefined = hostArchOf(process.arch);
 
 /** Pure: how much slower than KVM a guest runs; emulating another architecture costs more. */
 export function tcgTimeScale(guest: Arch): number {

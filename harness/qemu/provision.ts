@@ -8,6 +8,7 @@ import fs from "node:fs/promises";
 import path from "node:path";
 import { execa } from "execa";
 import type { Arch, QemuChoice } from "../types.ts";
+import { archRecord } from "../arch.ts";
 import { HostError, VmrigError } from "../util/errors.ts";
 import { cachePaths } from "../util/paths.ts";
 import { buildDirAtomic } from "../util/atomic-fs.ts";
@@ -37,9 +38,6 @@ export type { QemuCommand } from "./argv.ts";
 export function hostQemu(arch: Arch, version: string): QemuCommand {
   return { argv0: qemuBinary(arch), prefixArgs: [], env: {}, version, source: "host" };
 }
-
-/** Debian's package holding qemu-system-<arch>. */
-const DEBIAN_PACKAGE: Record<Arch, string> = { x86_64: "qemu-system-x86", aarch64: "qemu-system-arm" };
 
 /** Suites a Debian QEMU's own dependencies come from: its suite, then the release it builds on. */
 export function dependencySuites(suite: string): string[] {
@@ -111,7 +109,7 @@ export async function provideQemu(
   opts: { signal?: AbortSignal; log?: (line: string) => void } = {},
 ): Promise<QemuCommand> {
   if (choice.kind === "host") return host;
-  const pkgName = DEBIAN_PACKAGE[arch];
+  const pkgName = archRecord(arch).qemu.debianPackage;
   const dArch = debianArch(process.arch);
   if (isOffline()) {
     // No archive: a build provisioned earlier is the only answer.

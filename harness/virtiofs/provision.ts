@@ -6,6 +6,7 @@ import { constants as fsConstants } from "node:fs";
 import fs from "node:fs/promises";
 import path from "node:path";
 import { execa } from "execa";
+import { archRecord, hostArchOf } from "../arch.ts";
 import { HostError } from "../util/errors.ts";
 import { cachePaths } from "../util/paths.ts";
 import { buildDirAtomic, exists } from "../util/atomic-fs.ts";
@@ -135,18 +136,14 @@ export async function provisionVirtiofsd(signal: AbortSignal, log: (line: string
   return ready;
 }
 
-const runtimeByArch: Record<string, { triplet: string; loader: string }> = {
-  x64: { triplet: "x86_64-linux-gnu", loader: "ld-linux-x86-64.so.2" },
-  arm64: { triplet: "aarch64-linux-gnu", loader: "ld-linux-aarch64.so.1" },
-};
-
 /**
  * Where the unpacked libc6 put its loader and libraries. trixie ships the real files under
  * usr/lib/<triplet>; the usual /lib64 (x86) or /lib (arm64) loader names are symlinks with
  * absolute targets, which would lead back to the host's loader, so only real files count.
  */
 export async function locateLoader(root: string, nodeArch: string): Promise<{ loader: string; libraryPath: string[] }> {
-  const rt = runtimeByArch[nodeArch];
+  const host = hostArchOf(nodeArch);
+  const rt = host && { triplet: archRecord(host).gnuTriplet, loader: archRecord(host).dynamicLoader };
   if (!rt) throw new HostError(`Cannot run Debian's programs privately on host architecture ${nodeArch} (x64 and arm64 are supported).`);
   const isRealFile = async (rel: string) => (await fs.lstat(path.join(root, rel)).catch(() => undefined))?.isFile() ?? false;
   const isRealDir = async (rel: string) => (await fs.lstat(path.join(root, rel)).catch(() => undefined))?.isDirectory() ?? false;
