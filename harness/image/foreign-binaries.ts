@@ -10,8 +10,8 @@ import type { Arch } from "../types.ts";
 import { archRecord } from "../arch.ts";
 import { HostError } from "../util/errors.ts";
 import { cachePaths } from "../util/paths.ts";
-import { buildDirAtomic, exists } from "../util/atomic-fs.ts";
-import { type DebPackage, debianArch, downloadDeb, loadSuiteIndex, unpackDeb } from "../debian/archive.ts";
+import { type DebPackage, debianArch, loadSuiteIndex } from "../debian/archive.ts";
+import { provisionUnpacked, reusableEntry } from "../debian/private-program.ts";
 import { compareDebianVersions } from "../debian/version.ts";
 import { busyboxAppletNames, elfNeeded } from "./elf-dynamic.ts";
 import { elfInterpreter } from "./elf.ts";
@@ -167,32 +167,42 @@ export async function debianGuestUserland(arch: Arch, signal: AbortSignal, log: 
     .digest("hex")
     .slice(0, 16);
   const dir = path.join(cachePaths.tools(), "guest-userland", `${debArch}-${key}`);
-  if (!(await exists(path.join(dir, MANIFEST)))) {
-    const debs: string[] = [];
-    for (const p of packages) debs.push(await downloadDeb(p, { signal, log }));
-    await buildDirAtomic(dir, async (tmp) => {
-      const root = path.join(tmp, "root");
-      for (const deb of debs) await unpackDeb(deb, root, { signal });
-      const busybox = await resolveInTree(root, "/bin/busybox");
-      const dropbear = await resolveInTree(root, "/usr/sbin/dropbear");
-      if (!busybox || !dropbear) throw new HostError(`Debian's ${debArch} busybox-static / dropbear-bin did not unpack bin/busybox and usr/sbin/dropbear`);
-      const names = busyboxAppletNames(await fs.readFile(path.join(root, busybox)));
-      if (names.length < 50) throw new HostError(`found only ${names.length} applet names in Debian's ${debArch} busybox`);
-      const manifest: UserlandManifest = {
-        format: FORMAT,
-        arch,
-        suite: GUEST_USERLAND_SUITE,
-        packages: packages.map((p) => ({ name: p.name, version: p.version, sha256: p.sha256 })),
-        busybox,
-        dropbear,
-        libraries: await libraryClosure(root, arch, dropbear),
-        applets: await appletPaths(names),
-      };
-      await fs.writeFile(path.join(tmp, MANIFEST), JSON.stringify(manifest, null, 2) + "\n");
-    });
+  // The key names the packages and the format: an entry there is always the one wanted.
+  let m = await reusableEntry<UserlandManifest>(dir, MANIFEST, () => true, { what: "guest userland", log });
+  if (!m) {
+    m = await provisionUnpacked<UserlandManifest>(
+      {
+        dir,
+        manifestName: MANIFEST,
+        packages,
+        treeDir: "root",
+        describe: async ({ tree: root }) => {
+          const busybox = await resolveInTree(root, "/bin/busybox");
+          const dropbear = await resolveInTree(root, "/usr/sbin/dropbear");
+          if (!busybox || !dropbear) {
+            const what = `Debian's ${debArch} busybox-static / dropbear-bin`;
+            throw new HostError(`${what} did not unpack bin/busybox and usr/sbin/dropbear`);
+          }
+          const names = busyboxAppletNames(await fs.readFile(path.join(root, busybox)));
+          if (names.length < 50) {
+            throw new HostError(`found only ${names.length} applet names in Debian's ${debArch} busybox`);
+          }
+          return {
+            format: FORMAT,
+            arch,
+            suite: GUEST_USERLAND_SUITE,
+            packages: packages.map((p) => ({ name: p.name, version: p.version, sha256: p.sha256 })),
+            busybox,
+            dropbear,
+            libraries: await libraryClosure(root, arch, dropbear),
+            applets: await appletPaths(names),
+          };
+        },
+      },
+      { signal, log },
+    );
     log(`guest userland for ${arch} unpacked from Debian ${GUEST_USERLAND_SUITE} into ${dir}`);
   }
-  const m = JSON.parse(await fs.readFile(path.join(dir, MANIFEST), "utf8")) as UserlandManifest;
   const root = path.join(dir, "root");
   return {
     busybox: path.join(root, m.busybox),
