@@ -15,7 +15,7 @@ import pRetry from "p-retry";
 import { archNamed, archRecord, hostArchOf } from "../arch.ts";
 import { HostError } from "../util/errors.ts";
 import { cachePaths } from "../util/paths.ts";
-import { tempSibling, writeFileAtomic } from "../util/atomic-fs.ts";
+import { buildFileAtomic, writeFileAtomic } from "../util/atomic-fs.ts";
 import { type DebPackage, type Stanza, StanzaCollector, parseRelease, toDebPackage } from "./control.ts";
 
 import { dependencyClosure } from "./deps.ts";
@@ -408,10 +408,8 @@ export async function downloadDeb(pkg: DebPackage, opts: ArchiveOptions = {}): P
   const url = `${pkg.archiveUrl}/${pkg.filename}`;
   const started = Date.now();
   opts.log?.(`downloading ${pkg.name} ${pkg.version} (${(pkg.size / 1e6).toFixed(1)} MB, ${pkg.suite})`);
-  await fs.mkdir(path.dirname(dest), { recursive: true });
   await withRetry(`download ${url}`, opts, async () => {
     const res = await httpGet(url, opts.signal);
-    const tmp = tempSibling(dest);
     const hash = createHash("sha256");
     const hasher = new Transform({
       transform(chunk: Buffer, _enc, cb) {
@@ -419,16 +417,13 @@ export async function downloadDeb(pkg: DebPackage, opts: ArchiveOptions = {}): P
         cb(null, chunk);
       },
     });
-    try {
+    await buildFileAtomic(dest, async (tmp) => {
       await pipeline(Readable.fromWeb(res.body as unknown as WebReadableStream<Uint8Array>), hasher, createWriteStream(tmp));
       const digest = hash.digest("hex");
       if (digest !== pkg.sha256) {
         throw new HostError(`${url} does not match its index entry (sha256 ${digest}, expected ${pkg.sha256}).`);
       }
-      await fs.rename(tmp, dest);
-    } finally {
-      await fs.rm(tmp, { force: true });
-    }
+    });
   });
   opts.log?.(`downloaded ${pkg.name} in ${Date.now() - started} ms`);
   return dest;
