@@ -15,6 +15,7 @@ import pRetry from "p-retry";
 import { archNamed, archRecord, hostArchOf } from "../arch.ts";
 import { HostError } from "../util/errors.ts";
 import { cachePaths } from "../util/paths.ts";
+import { debianKeyring, debianMirror, debianSecurityMirror, offline } from "../util/env.ts";
 import { buildFileAtomic, writeFileAtomic } from "../util/atomic-fs.ts";
 import { type DebPackage, type Stanza, StanzaCollector, parseRelease, toDebPackage } from "./control.ts";
 
@@ -22,11 +23,7 @@ import { dependencyClosure } from "./deps.ts";
 
 export type { DebPackage } from "./control.ts";
 
-export const debianMirror = (): string => process.env.VMRIG_DEBIAN_MIRROR ?? "http://deb.debian.org/debian";
-export const debianSecurityMirror = (): string =>
-  process.env.VMRIG_DEBIAN_SECURITY_MIRROR ?? "http://deb.debian.org/debian-security";
-export const debianKeyring = (): string =>
-  process.env.VMRIG_DEBIAN_KEYRING ?? "/usr/share/keyrings/debian-archive-keyring.gpg";
+export { debianKeyring, debianMirror, debianSecurityMirror } from "../util/env.ts";
 
 /** Suites searched for kernels when a scenario names none, oldest first (ties keep the first). */
 export const kernelSuites: readonly string[] = [
@@ -94,7 +91,7 @@ interface CachedIndex {
   stanzas: Stanza[];
 }
 
-export const isOffline = (): boolean => process.env.VMRIG_OFFLINE === "1";
+export const isOffline = (): boolean => offline();
 
 export function archiveUrlFor(suite: string): string {
   return suite.endsWith("-security") ? debianSecurityMirror() : debianMirror();

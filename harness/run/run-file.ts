@@ -11,7 +11,7 @@ import { buildGuestImage } from "../image/build.ts";
 import { renderJUnit, renderMarkdown, renderTerminalTable, summarise } from "../report/index.ts";
 import { killAllChildren } from "../util/children.ts";
 import { ExitCode, VmrigError } from "../util/errors.ts";
-import { repoRoot } from "../util/paths.ts";
+import { repoRoot, resultsRoot as defaultResultsRoot } from "../util/paths.ts";
 import { writeFileAtomic } from "../util/atomic-fs.ts";
 import { requireHostTools } from "./host-tools.ts";
 import { createProgress, type Progress } from "./progress.ts";
@@ -72,7 +72,7 @@ export async function runScenarioFile(file: string, opts: RunOptions = {}): Prom
   // VFIO: preflight (a refusal exits 2 with nothing changed), then bind for the run (issue 7).
   const vfioRun = await prepareVfioRun(scenario, accel, { log: (l) => progress.info(l) });
 
-  const resultsRoot = opts.resultsRoot ?? process.env.VMRIG_RESULTS ?? path.join(repoRoot, "results");
+  const resultsRoot = opts.resultsRoot ?? defaultResultsRoot();
   const stamp = new Date().toISOString().replace(/[:]/g, "-").replace(/\..+$/, "Z");
   const runDir = path.join(resultsRoot, scenario.name, stamp);
   await mkdir(runDir, { recursive: true });

@@ -8,6 +8,7 @@ import path from "node:path";
 import { execa } from "execa";
 import { HostError } from "../util/errors.ts";
 import { cachePaths } from "../util/paths.ts";
+import { searchPath } from "../util/env.ts";
 import { debianArch, loadSuiteIndex } from "../debian/archive.ts";
 import {
   locateLoader,
@@ -43,7 +44,7 @@ interface ProvisionManifest {
 }
 
 function systemCandidates(): string[] {
-  const fromPath = (process.env.PATH ?? "").split(":").filter(Boolean).map((d) => path.join(d, "virtiofsd"));
+  const fromPath = searchPath().map((d) => path.join(d, "virtiofsd"));
   return [...new Set([...fromPath, "/usr/libexec/virtiofsd", "/usr/lib/qemu/virtiofsd"])];
 }
 
