@@ -6,6 +6,8 @@ import type { AccelName, Arch, PageSize } from "./types.ts";
 
 export interface ArchRecord {
   arch: Arch;
+  /** What people call it in messages ("run arm64 guests"). */
+  displayName: string;
   /** Node's process.arch on a host of this architecture. */
   nodeArch: string;
   /** Debian's architecture name (Packages indexes, .deb file names). */
@@ -51,6 +53,7 @@ export interface ArchRecord {
 const ARCH_RECORDS: Record<Arch, ArchRecord> = {
   x86_64: {
     arch: "x86_64",
+    displayName: "x86_64",
     nodeArch: "x64",
     debianArch: "amd64",
     gnuTriplet: "x86_64-linux-gnu",
@@ -74,6 +77,7 @@ const ARCH_RECORDS: Record<Arch, ArchRecord> = {
   },
   aarch64: {
     arch: "aarch64",
+    displayName: "arm64",
     nodeArch: "arm64",
     debianArch: "arm64",
     gnuTriplet: "aarch64-linux-gnu",

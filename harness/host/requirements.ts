@@ -5,17 +5,18 @@ import type { Arch } from "../types.ts";
 import { ARCHES, archRecord, hostArchOf } from "../arch.ts";
 
 /** What a group of rows makes possible. */
-export type Capability = "guests-x86_64" | "guests-aarch64" | "build-x86_64" | "build-aarch64" | "tests";
+export type Capability = `guests-${Arch}` | `build-${Arch}` | "tests";
 
-export const capabilities: Capability[] = ["guests-x86_64", "guests-aarch64", "build-x86_64", "build-aarch64", "tests"];
+const allGuests = ARCHES.map((a): Capability => `guests-${a}`);
+const allBuilds = ARCHES.map((a): Capability => `build-${a}`);
 
-export const capabilityTitle: Record<Capability, string> = {
-  "guests-x86_64": "run x86_64 guests",
-  "guests-aarch64": "run arm64 guests",
-  "build-x86_64": "build x86_64 kernels",
-  "build-aarch64": "build arm64 kernels",
-  tests: "run vmrig's test suite",
-};
+export const capabilities: Capability[] = [...allGuests, ...allBuilds, "tests"];
+
+export const capabilityTitle = Object.fromEntries([
+  ...ARCHES.map((a) => [`guests-${a}`, `run ${archRecord(a).displayName} guests`]),
+  ...ARCHES.map((a) => [`build-${a}`, `build ${archRecord(a).displayName} kernels`]),
+  ["tests", "run vmrig's test suite"],
+]) as Record<Capability, string>;
 
 export type Probe =
   /** The command runs and exits 0. */
@@ -43,8 +44,6 @@ const compile = (compiler: string, source: string, ...flags: string[]): Probe =>
   source,
   flags,
 });
-const allGuests: Capability[] = ["guests-x86_64", "guests-aarch64"];
-const allBuilds: Capability[] = ["build-x86_64", "build-aarch64"];
 
 /** The C compiler for `arch` on this host: gcc natively, Debian's cross gcc otherwise. */
 export function compilerFor(arch: Arch, hostArch: string = process.arch): { prefix: string; gcc: string } {

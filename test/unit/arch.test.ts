@@ -4,6 +4,7 @@ import { debianArch } from "../../harness/debian/archive.ts";
 import { buildQemuArgv, baseCmdline } from "../../harness/qemu/argv.ts";
 import { planToolchain } from "../../harness/kernels/from-source/toolchain.ts";
 import { debianFlavourFor } from "../../harness/scenario/platform.ts";
+import { capabilities, capabilityTitle } from "../../harness/host/requirements.ts";
 
 describe("arch records", () => {
   it("name every architecture the way each tool spells it", () => {
@@ -55,5 +56,12 @@ describe("arch records", () => {
     expect(debianFlavourFor("x86_64", "16K")).toBeUndefined();
     expect(debianFlavourFor("aarch64", "16K")).toBe("arm64-16k");
     expect(debianFlavourFor("aarch64", "64K")).toBeUndefined();
+    expect(capabilities.map((c) => capabilityTitle[c])).toEqual([
+      "run x86_64 guests",
+      "run arm64 guests",
+      "build x86_64 kernels",
+      "build arm64 kernels",
+      "run vmrig's test suite",
+    ]);
   });
 });
