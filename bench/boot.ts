@@ -17,6 +17,7 @@ import { FileTail } from "../harness/qemu/console-tail.ts";
 import type { GuestImage, KernelArtifact, KernelEntry } from "../harness/types.ts";
 import { formatStall, measureLoopStall, type LoopStall } from "./event-loop.ts";
 import { virtmeNgBoot } from "./virtme-ng.ts";
+import { benchParallel } from "../harness/util/env.ts";
 
 const signal = new AbortController().signal;
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
@@ -168,7 +169,7 @@ export async function bootBench(rounds: number): Promise<void> {
   const worst = stalls.reduce((x, y) => (y.maxMs > x.maxMs ? y : x));
   console.log(`event-loop stall     ${formatStall(worst)} (worst of the ${stalls.length} vmrig boots)`);
   // Under load: several guests at once in one process, the way --jobs and the tests run them.
-  const parallel = Number(process.env.VMRIG_BENCH_PARALLEL ?? 4);
+  const parallel = benchParallel();
   const boots = () => Promise.all(Array.from({ length: parallel }, (_, i) => bootOnce(`vmrig-p${i}`)));
   const burst = await measureLoopStall(boots);
   const slowest = fmt(Math.max(...burst.result.map((x) => x.totalMs)));

@@ -13,6 +13,7 @@ import { loadScenario } from "../harness/scenario/load.ts";
 import { runScenarioFile } from "../harness/run/run-file.ts";
 import { silentProgress, discardOutput, type Progress } from "../harness/run/progress.ts";
 import { repoRoot } from "../harness/util/paths.ts";
+import { benchRounds } from "../harness/util/env.ts";
 import { arm64BootBench } from "./arm64.ts";
 import { runBisect } from "../harness/bisect/bisect.ts";
 import { preparePristineSource } from "../harness/kernels/from-source/source.ts";
@@ -159,11 +160,11 @@ async function bisectBench(): Promise<void> {
 }
 
 const which = process.argv[2];
-if (!which || which === "boot") await bootBench(Number(process.env.VMRIG_BENCH_ROUNDS ?? 5));
+if (!which || which === "boot") await bootBench(benchRounds(5));
 if (!which || which === "scenario") await scenarioBench(path.join(repoRoot, "scenarios", "default.yaml"));
-if (!which || which === "matrix") await matrixBench(Number(process.env.VMRIG_BENCH_ROUNDS ?? 1));
-if (!which || which === "relay") await relayBench(Number(process.env.VMRIG_BENCH_ROUNDS ?? 3));
-if (!which || which === "qemu") await qemuBench(Number(process.env.VMRIG_BENCH_ROUNDS ?? 3));
+if (!which || which === "matrix") await matrixBench(benchRounds(1));
+if (!which || which === "relay") await relayBench(benchRounds(3));
+if (!which || which === "qemu") await qemuBench(benchRounds(3));
 // Not in the default set: it builds 7 kernels (~15 min on 2 cores).
 if (which === "bisect") await bisectBench();
-if (!which || which === "arm64") await arm64BootBench(Number(process.env.VMRIG_BENCH_ROUNDS ?? 3));
+if (!which || which === "arm64") await arm64BootBench(benchRounds(3));

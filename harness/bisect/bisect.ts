@@ -19,7 +19,7 @@ import { sha256Text } from "../kernels/from-source/cache.ts";
 import { createProgress, type Progress } from "../run/progress.ts";
 import { exists, writeFileAtomic } from "../util/atomic-fs.ts";
 import { ExitCode, VmrigError } from "../util/errors.ts";
-import { repoRoot } from "../util/paths.ts";
+import { resultsRoot as defaultResultsRoot } from "../util/paths.ts";
 import { createCellRunner, type StepRun, type StepRunner } from "./cell-runner.ts";
 import { expectedSteps, resultLines, stepLine } from "./format.ts";
 import {
@@ -139,7 +139,7 @@ export async function runBisect(o: BisectOptions): Promise<BisectOutcome> {
   const commits = await countBetween(tree, good, bad);
 
   const params: BisectParams = { tree, good, bad, goodRef: o.good, badRef: o.bad, scenario: scenario.file, kernel: entry.label, workload: workload.id, repeat };
-  const resultsRoot = o.resultsRoot ?? process.env.VMRIG_RESULTS ?? path.join(repoRoot, "results");
+  const resultsRoot = o.resultsRoot ?? defaultResultsRoot();
   const dir = path.join(resultsRoot, "bisect", scenario.name.replace(/[^A-Za-z0-9._-]+/g, "_"), bisectDirName(params));
   const logPath = logFile(dir);
   if (o.restart) await fs.rm(dir, { recursive: true, force: true });

@@ -7,7 +7,7 @@ import fs from "node:fs/promises";
 import path from "node:path";
 import { execa } from "execa";
 import { HostError, VmrigError } from "../util/errors.ts";
-import { exists } from "../util/atomic-fs.ts";
+import { buildDirAtomic, exists, removeTempSiblings } from "../util/atomic-fs.ts";
 
 const env = { LC_ALL: "C", GIT_TERMINAL_PROMPT: "0", GIT_OPTIONAL_LOCKS: "0" };
 /** For `git revert` in the clone: no user identity needed, none of the user's config used for it. */
@@ -77,14 +77,16 @@ export async function ensureClone(repo: string, src: string, signal: AbortSignal
     log(`the bisect clone ${src} borrows from another repository: recreating it`);
   }
   await fs.rm(src, { recursive: true, force: true });
-  const tmp = `${src}.tmp`;
-  await fs.rm(tmp, { recursive: true, force: true });
-  await fs.mkdir(path.dirname(src), { recursive: true });
+  // The slot is locked: a temporary clone beside src was left by an interrupted run.
+  await removeTempSiblings(src);
   log(`cloning ${repo} (shared objects, no copy)`);
-  const r = await execa("git", ["clone", "--quiet", "--shared", "--no-checkout", "--no-tags", repo, tmp], { reject: false, env, cancelSignal: signal });
-  if (r.isCanceled) throw signal.reason ?? new Error("aborted");
-  if (r.exitCode !== 0) throw new VmrigError(`git clone --shared ${repo} failed: ${String(r.stderr).trim()}`);
-  await fs.rename(tmp, src);
+  const clone = async (tmp: string) => {
+    const args = ["clone", "--quiet", "--shared", "--no-checkout", "--no-tags", repo, tmp];
+    const r = await execa("git", args, { reject: false, env, cancelSignal: signal });
+    if (r.isCanceled) throw signal.reason ?? new Error("aborted");
+    if (r.exitCode !== 0) throw new VmrigError(`git clone --shared ${repo} failed: ${String(r.stderr).trim()}`);
+  };
+  await buildDirAtomic(src, clone, { createTemp: false });
 }
 
 /**

@@ -12,14 +12,16 @@ import { cacheDir, repoRoot } from "../util/paths.ts";
 import { qemuVersion } from "../run/host-tools.ts";
 import { readinessReport } from "../host/check.ts";
 import { capabilities } from "../host/requirements.ts";
+import { archRecord } from "../arch.ts";
 
 export async function runDoctor(signal: AbortSignal): Promise<number> {
   const out = (l: string) => process.stdout.write(l + "\n");
   let ok = true;
-  const qx = await qemuVersion("qemu-system-x86_64");
-  const qa = await qemuVersion("qemu-system-aarch64");
-  out(`qemu-system-x86_64: ${qx ?? "missing"}`);
-  out(`qemu-system-aarch64: ${qa ?? "missing"}`);
+  const [x86, arm] = [archRecord("x86_64").qemu.binary, archRecord("aarch64").qemu.binary];
+  const qx = await qemuVersion(x86);
+  const qa = await qemuVersion(arm);
+  out(`${x86}: ${qx ?? "missing"}`);
+  out(`${arm}: ${qa ?? "missing"}`);
   if (!qx) ok = false;
   const vfs = await findVirtiofsd();
   out(`virtiofsd: ${vfs ? `${vfs.version} (${vfs.source})` : "missing (run npm run setup)"}`);

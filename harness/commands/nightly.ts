@@ -6,7 +6,7 @@ import { existsSync } from "node:fs";
 import { stat, writeFile } from "node:fs/promises";
 import path from "node:path";
 import { ExitCode, VmrigError } from "../util/errors.ts";
-import { repoRoot } from "../util/paths.ts";
+import { resultsRoot } from "../util/paths.ts";
 import { summarise } from "../report/summary.ts";
 import { writeIndex, writeRunReport } from "../report/html/write.ts";
 import { parseJobs } from "../run/schedule/scheduler.ts";
@@ -36,7 +36,7 @@ export const nightlyUsage = `  run ... --jobs auto|N                         run
   baseline <run> | --list | --clear SCENARIO    pin a run as its scenario's baseline (gc never deletes it)
   (summary, gc and baseline take --results DIR; default $VMRIG_RESULTS, else results/)`;
 
-const defaultRoot = () => path.resolve(process.env.VMRIG_RESULTS ?? path.join(repoRoot, "results"));
+const defaultRoot = () => path.resolve(resultsRoot());
 
 export async function runJobs(files: string[], jobsText: string, opts: { kernels?: string[]; signal: AbortSignal }): Promise<number> {
   const jobs = parseJobs(jobsText);

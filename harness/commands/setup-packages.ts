@@ -7,6 +7,7 @@ import { existsSync } from "node:fs";
 import { HostError } from "../util/errors.ts";
 import { parseOsRelease } from "../host/os-release.ts";
 import { setupPackages } from "../host/requirements.ts";
+import { archRecord } from "../arch.ts";
 
 export { parseOsRelease };
 
@@ -54,7 +55,8 @@ export async function installHostPackages(log: (l: string) => void): Promise<voi
   const backportedQemu = backportedPackages();
   const missing = missingPackages(want, await installed(want));
   const needNewQemu = os.id === "debian" && os.codename === "bookworm" &&
-    (missing.some((p) => backportedQemu.includes(p)) || (await qemuMajor("qemu-system-x86_64")) < 10 || (await qemuMajor("qemu-system-aarch64")) < 10);
+    (missing.some((p) => backportedQemu.includes(p)) || (await qemuMajor(archRecord("x86_64").qemu.binary)) < 10 ||
+      (await qemuMajor(archRecord("aarch64").qemu.binary)) < 10);
   if (missing.length === 0 && !needNewQemu) {
     log("host packages: all present");
     return;

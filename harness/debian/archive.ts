@@ -12,20 +12,18 @@ import { pipeline } from "node:stream/promises";
 import type { ReadableStream as WebReadableStream } from "node:stream/web";
 import { execa } from "execa";
 import pRetry from "p-retry";
+import { archNamed, archRecord, hostArchOf } from "../arch.ts";
 import { HostError } from "../util/errors.ts";
 import { cachePaths } from "../util/paths.ts";
-import { tempSibling, writeFileAtomic } from "../util/atomic-fs.ts";
+import { debianKeyring, debianMirror, debianSecurityMirror, offline } from "../util/env.ts";
+import { buildFileAtomic, writeFileAtomic } from "../util/atomic-fs.ts";
 import { type DebPackage, type Stanza, StanzaCollector, parseRelease, toDebPackage } from "./control.ts";
 
 import { dependencyClosure } from "./deps.ts";
 
 export type { DebPackage } from "./control.ts";
 
-export const debianMirror = (): string => process.env.VMRIG_DEBIAN_MIRROR ?? "http://deb.debian.org/debian";
-export const debianSecurityMirror = (): string =>
-  process.env.VMRIG_DEBIAN_SECURITY_MIRROR ?? "http://deb.debian.org/debian-security";
-export const debianKeyring = (): string =>
-  process.env.VMRIG_DEBIAN_KEYRING ?? "/usr/share/keyrings/debian-archive-keyring.gpg";
+export { debianKeyring, debianMirror, debianSecurityMirror } from "../util/env.ts";
 
 /** Suites searched for kernels when a scenario names none, oldest first (ties keep the first). */
 export const kernelSuites: readonly string[] = [
@@ -93,7 +91,7 @@ interface CachedIndex {
   stanzas: Stanza[];
 }
 
-export const isOffline = (): boolean => process.env.VMRIG_OFFLINE === "1";
+export const isOffline = (): boolean => offline();
 
 export function archiveUrlFor(suite: string): string {
   return suite.endsWith("-security") ? debianSecurityMirror() : debianMirror();
@@ -101,10 +99,9 @@ export function archiveUrlFor(suite: string): string {
 
 /** Node's process.arch / vmrig's Arch -> Debian architecture name. */
 export function debianArch(arch: string): string {
-  const map: Record<string, string> = { x86_64: "amd64", x64: "amd64", aarch64: "arm64", arm64: "arm64" };
-  const d = map[arch];
-  if (!d) throw new HostError(`No Debian architecture for ${arch} (vmrig supports x86_64 and aarch64).`);
-  return d;
+  const known = archNamed(arch) ?? hostArchOf(arch);
+  if (!known) throw new HostError(`No Debian architecture for ${arch} (vmrig supports x86_64 and aarch64).`);
+  return archRecord(known).debianArch;
 }
 
 function indexFile(suite: string, arch: string): string {
@@ -408,10 +405,8 @@ export async function downloadDeb(pkg: DebPackage, opts: ArchiveOptions = {}): P
   const url = `${pkg.archiveUrl}/${pkg.filename}`;
   const started = Date.now();
   opts.log?.(`downloading ${pkg.name} ${pkg.version} (${(pkg.size / 1e6).toFixed(1)} MB, ${pkg.suite})`);
-  await fs.mkdir(path.dirname(dest), { recursive: true });
   await withRetry(`download ${url}`, opts, async () => {
     const res = await httpGet(url, opts.signal);
-    const tmp = tempSibling(dest);
     const hash = createHash("sha256");
     const hasher = new Transform({
       transform(chunk: Buffer, _enc, cb) {
@@ -419,16 +414,13 @@ export async function downloadDeb(pkg: DebPackage, opts: ArchiveOptions = {}): P
         cb(null, chunk);
       },
     });
-    try {
+    await buildFileAtomic(dest, async (tmp) => {
       await pipeline(Readable.fromWeb(res.body as unknown as WebReadableStream<Uint8Array>), hasher, createWriteStream(tmp));
       const digest = hash.digest("hex");
       if (digest !== pkg.sha256) {
         throw new HostError(`${url} does not match its index entry (sha256 ${digest}, expected ${pkg.sha256}).`);
       }
-      await fs.rename(tmp, dest);
-    } finally {
-      await fs.rm(tmp, { force: true });
-    }
+    });
   });
   opts.log?.(`downloaded ${pkg.name} in ${Date.now() - started} ms`);
   return dest;

@@ -3,9 +3,10 @@
 //   - results/baselines.json: { "version": 1, "baselines": { "<scenario>": "<scenario>/<stamp>" } },
 //     written by `vmrig baseline <run-dir>`; the nightly summary can compare against it;
 //   - a file named KEEP in the run directory (touch it by hand; its text can say why).
-import { readFile, rename, writeFile } from "node:fs/promises";
+import { readFile } from "node:fs/promises";
 import { existsSync } from "node:fs";
 import path from "node:path";
+import { writeFileAtomic } from "../util/atomic-fs.ts";
 
 export interface BaselinesFile {
   version: 1;
@@ -30,9 +31,7 @@ export async function readBaselines(resultsRoot: string): Promise<BaselinesFile>
 
 export async function writeBaselines(resultsRoot: string, b: BaselinesFile): Promise<void> {
   const file = path.join(resultsRoot, BASELINES_FILE);
-  const tmp = `${file}.tmp-${process.pid}`;
-  await writeFile(tmp, JSON.stringify(b, null, 2) + "\n");
-  await rename(tmp, file);
+  await writeFileAtomic(file, JSON.stringify(b, null, 2) + "\n");
 }
 
 /** Run ids ("<scenario>/<stamp>") that must be kept: pinned baselines and KEEP-marked runs. */

@@ -9,10 +9,11 @@
 // logs may be gzipped; its report's links follow). A run still being written is not touched.
 // planRetention is pure; applyRetention does what the plan says.
 import { createReadStream, createWriteStream } from "node:fs";
-import { readdir, rename, rm, stat, unlink } from "node:fs/promises";
+import { readdir, rm, stat, unlink } from "node:fs/promises";
 import { pipeline } from "node:stream/promises";
 import { createGzip } from "node:zlib";
 import path from "node:path";
+import { buildFileAtomic } from "../util/atomic-fs.ts";
 
 export interface RetentionPolicy {
   keep: number;
@@ -86,9 +87,8 @@ export async function compressRun(runDir: string): Promise<{ files: number; befo
     if (f.endsWith(".gz")) continue;
     const size = (await stat(f)).size;
     if (size < COMPRESS_MIN_BYTES) continue;
-    const tmp = `${f}.gz.tmp-${process.pid}`;
-    await pipeline(createReadStream(f), createGzip({ level: 9 }), createWriteStream(tmp));
-    await rename(tmp, `${f}.gz`);
+    const gzip = (tmp: string) => pipeline(createReadStream(f), createGzip({ level: 9 }), createWriteStream(tmp));
+    await buildFileAtomic(`${f}.gz`, gzip);
     await unlink(f);
     files++;
     before += size;

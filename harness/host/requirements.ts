@@ -2,19 +2,21 @@
 // row; runs, builds and `vmrig doctor` check the rows of what they are about to do with the same
 // probes, so a machine setup prepared is a machine the preflights accept.
 import type { Arch } from "../types.ts";
+import { ARCHES, archRecord, hostArchOf } from "../arch.ts";
 
 /** What a group of rows makes possible. */
-export type Capability = "guests-x86_64" | "guests-aarch64" | "build-x86_64" | "build-aarch64" | "tests";
+export type Capability = `guests-${Arch}` | `build-${Arch}` | "tests";
 
-export const capabilities: Capability[] = ["guests-x86_64", "guests-aarch64", "build-x86_64", "build-aarch64", "tests"];
+const allGuests = ARCHES.map((a): Capability => `guests-${a}`);
+const allBuilds = ARCHES.map((a): Capability => `build-${a}`);
 
-export const capabilityTitle: Record<Capability, string> = {
-  "guests-x86_64": "run x86_64 guests",
-  "guests-aarch64": "run arm64 guests",
-  "build-x86_64": "build x86_64 kernels",
-  "build-aarch64": "build arm64 kernels",
-  tests: "run vmrig's test suite",
-};
+export const capabilities: Capability[] = [...allGuests, ...allBuilds, "tests"];
+
+export const capabilityTitle = Object.fromEntries([
+  ...ARCHES.map((a) => [`guests-${a}`, `run ${archRecord(a).displayName} guests`]),
+  ...ARCHES.map((a) => [`build-${a}`, `build ${archRecord(a).displayName} kernels`]),
+  ["tests", "run vmrig's test suite"],
+]) as Record<Capability, string>;
 
 export type Probe =
   /** The command runs and exits 0. */
@@ -35,17 +37,6 @@ export interface Requirement {
   for: Capability[];
 }
 
-const HOST_ARCH: Record<string, Arch | undefined> = { x64: "x86_64", arm64: "aarch64" };
-
-const GNU_TRIPLET: Record<Arch, string> = { x86_64: "x86_64-linux-gnu", aarch64: "aarch64-linux-gnu" };
-/** Debian names cross packages with dashes: gcc-x86-64-linux-gnu. */
-const CROSS_PACKAGE_SUFFIX: Record<Arch, string> = { x86_64: "x86-64-linux-gnu", aarch64: "aarch64-linux-gnu" };
-const CROSS_LIBC: Record<Arch, string> = { x86_64: "libc6-dev-amd64-cross", aarch64: "libc6-dev-arm64-cross" };
-const QEMU: Record<Arch, { binary: string; package: string }> = {
-  x86_64: { binary: "qemu-system-x86_64", package: "qemu-system-x86" },
-  aarch64: { binary: "qemu-system-aarch64", package: "qemu-system-arm" },
-};
-
 const command = (...argv: string[]): Probe => ({ kind: "command", argv });
 const compile = (compiler: string, source: string, ...flags: string[]): Probe => ({
   kind: "compile",
@@ -53,12 +44,10 @@ const compile = (compiler: string, source: string, ...flags: string[]): Probe =>
   source,
   flags,
 });
-const allGuests: Capability[] = ["guests-x86_64", "guests-aarch64"];
-const allBuilds: Capability[] = ["build-x86_64", "build-aarch64"];
 
 /** The C compiler for `arch` on this host: gcc natively, Debian's cross gcc otherwise. */
 export function compilerFor(arch: Arch, hostArch: string = process.arch): { prefix: string; gcc: string } {
-  const prefix = HOST_ARCH[hostArch] === arch ? "" : `${GNU_TRIPLET[arch]}-`;
+  const prefix = hostArchOf(hostArch) === arch ? "" : `${archRecord(arch).gnuTriplet}-`;
   return { prefix, gcc: `${prefix}gcc` };
 }
 
@@ -67,26 +56,27 @@ function archRows(arch: Arch, hostArch: string): Requirement[] {
   const { prefix, gcc } = compilerFor(arch, hostArch);
   const guests: Capability = `guests-${arch}`;
   const build: Capability = `build-${arch}`;
-  const gccPackage = prefix ? `gcc-${CROSS_PACKAGE_SUFFIX[arch]}` : "gcc";
+  const a = archRecord(arch);
+  const gccPackage = prefix ? `gcc-${a.crossPackageSuffix}` : "gcc";
   return [
     {
-      what: QEMU[arch].binary,
-      package: QEMU[arch].package,
+      what: a.qemu.binary,
+      package: a.qemu.debianPackage,
       backports: true,
-      probe: command(QEMU[arch].binary, "--version"),
+      probe: command(a.qemu.binary, "--version"),
       for: [guests],
     },
     { what: gcc, package: gccPackage, probe: command(gcc, "--version"), for: [guests, build] },
     {
       what: `${prefix}ld`,
-      package: prefix ? `binutils-${CROSS_PACKAGE_SUFFIX[arch]}` : "binutils",
+      package: prefix ? `binutils-${a.crossPackageSuffix}` : "binutils",
       probe: command(`${prefix}ld`, "--version"),
       for: [build],
     },
     // The guest probe is a static program (no libc in the initramfs).
     {
       what: `static libc for ${arch}`,
-      package: prefix ? CROSS_LIBC[arch] : "libc6-dev",
+      package: prefix ? a.crossLibcPackage : "libc6-dev",
       probe: compile(gcc, "int main(void) { return 0; }", "-static"),
       for: [guests],
     },
@@ -96,8 +86,7 @@ function archRows(arch: Arch, hostArch: string): Requirement[] {
 /** Every requirement on a host of `hostArch` (Node's process.arch). */
 export function hostRequirements(hostArch: string = process.arch): Requirement[] {
   return [
-    ...archRows("x86_64", hostArch),
-    ...archRows("aarch64", hostArch),
+    ...ARCHES.flatMap((arch) => archRows(arch, hostArch)),
     {
       what: "qemu-img",
       package: "qemu-utils",

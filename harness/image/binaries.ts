@@ -4,18 +4,16 @@
 import fs from "node:fs/promises";
 import { execa } from "execa";
 import type { Arch } from "../types.ts";
+import { archRecord } from "../arch.ts";
 import { HostError } from "../util/errors.ts";
 import { elfInterpreter, elfMachine } from "./elf.ts";
 import { debianGuestUserland } from "./foreign-binaries.ts";
 import type { GuestBinaries } from "./binaries-types.ts";
 
-const ELF_MACHINE: Record<Arch, number> = { x86_64: 62, aarch64: 183 };
-const NODE_ARCH: Record<Arch, string> = { x86_64: "x64", aarch64: "arm64" };
-
 /** The one place that decides where an architecture's guest binaries come from. */
 export async function guestBinaries(arch: Arch, signal: AbortSignal): Promise<GuestBinaries> {
   const binaries =
-    process.arch === NODE_ARCH[arch]
+    process.arch === archRecord(arch).nodeArch
       ? await hostPackageBinaries(signal)
       : await debianGuestUserland(arch, signal);
   await checkArchitecture(binaries, arch);
@@ -54,7 +52,9 @@ async function checkArchitecture(binaries: GuestBinaries, arch: Arch): Promise<v
   }
   for (const file of [binaries.busybox, binaries.dropbear]) {
     const machine = elfMachine(file === binaries.busybox ? busybox : await fs.readFile(file));
-    if (machine !== ELF_MACHINE[arch]) throw new HostError(`${file} is not an ${arch} executable (ELF machine ${machine})`);
+    if (machine !== archRecord(arch).elfMachine) {
+      throw new HostError(`${file} is not an ${arch} executable (ELF machine ${machine})`);
+    }
   }
 }
 

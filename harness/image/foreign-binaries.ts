@@ -7,11 +7,11 @@ import fs from "node:fs/promises";
 import path from "node:path";
 import { execa } from "execa";
 import type { Arch } from "../types.ts";
+import { archRecord } from "../arch.ts";
 import { HostError } from "../util/errors.ts";
 import { cachePaths } from "../util/paths.ts";
-import { buildDirAtomic, exists } from "../util/atomic-fs.ts";
-import { type DebPackage, debianArch, downloadDeb, loadSuiteIndex, unpackDeb } from "../debian/archive.ts";
-import { compareDebianVersions } from "../debian/version.ts";
+import { debianArch, resolveWithDependencies } from "../debian/archive.ts";
+import { provisionUnpacked, reusableEntry } from "../debian/private-program.ts";
 import { busyboxAppletNames, elfNeeded } from "./elf-dynamic.ts";
 import { elfInterpreter } from "./elf.ts";
 import type { GuestBinaries } from "./binaries-types.ts";
@@ -19,12 +19,8 @@ import type { GuestBinaries } from "./binaries-types.ts";
 /** The suite the guest userland comes from (the host's own busybox and dropbear are bookworm's). */
 export const GUEST_USERLAND_SUITE = "bookworm";
 const ROOT_PACKAGES = ["busybox-static", "dropbear-bin"] as const;
-/** Known dependencies of dropbear's libraries the default index does not keep. */
-const EXTRA_PACKAGES = ["libgmp10"] as const;
 const MANIFEST = "vmrig-userland.json";
 const FORMAT = 1;
-
-const TRIPLET: Record<Arch, string> = { x86_64: "x86_64-linux-gnu", aarch64: "aarch64-linux-gnu" };
 
 interface UserlandManifest {
   format: number;
@@ -36,42 +32,6 @@ interface UserlandManifest {
   dropbear: string;
   libraries: Array<{ guestPath: string; file: string }>;
   applets: string[];
-}
-
-/** Pure: package names a Depends field names (first alternative of each, no versions or :any). */
-export function dependsNames(depends: string): string[] {
-  return depends
-    .split(",")
-    .map((group) => group.split("|")[0]!.trim().split(/[\s(]/)[0]!.replace(/:\w+$/, ""))
-    .filter(Boolean);
-}
-
-/**
- * Pure: the newest package per name, and the closure of `roots` over Depends within `packages`;
- * `unknown` names dependencies the (filtered) index does not hold.
- */
-export function packageClosure(packages: readonly DebPackage[], roots: readonly string[]): { picked: DebPackage[]; unknown: string[] } {
-  const newest = new Map<string, DebPackage>();
-  for (const p of packages) {
-    const have = newest.get(p.name);
-    if (!have || compareDebianVersions(p.version, have.version) > 0) newest.set(p.name, p);
-  }
-  const picked = new Map<string, DebPackage>();
-  const unknown = new Set<string>();
-  const queue = [...roots];
-  while (queue.length) {
-    const name = queue.shift()!;
-    if (picked.has(name)) continue;
-    const p = newest.get(name);
-    if (!p) {
-      if ((roots as readonly string[]).includes(name)) throw new HostError(`Debian ${GUEST_USERLAND_SUITE} has no ${name} package for this architecture.`);
-      unknown.add(name);
-      continue;
-    }
-    picked.set(name, p);
-    queue.push(...dependsNames(p.depends));
-  }
-  return { picked: [...picked.values()].sort((a, b) => a.name.localeCompare(b.name)), unknown: [...unknown].sort() };
 }
 
 /**
@@ -117,7 +77,7 @@ async function appletPaths(names: string[]): Promise<string[]> {
 }
 
 async function libraryClosure(root: string, arch: Arch, program: string): Promise<UserlandManifest["libraries"]> {
-  const triplet = TRIPLET[arch];
+  const triplet = archRecord(arch).gnuTriplet;
   const dirs = [`/lib/${triplet}`, `/usr/lib/${triplet}`, "/lib", "/usr/lib"];
   const bytes = await fs.readFile(path.join(root, program));
   const libraries: UserlandManifest["libraries"] = [];
@@ -151,49 +111,50 @@ async function libraryClosure(root: string, arch: Arch, program: string): Promis
 /** busybox, dropbear, dropbear's libraries and loader for `arch`, from Debian's .debs (cached). */
 export async function debianGuestUserland(arch: Arch, signal: AbortSignal, log: (l: string) => void = () => undefined): Promise<GuestBinaries> {
   const debArch = debianArch(arch);
-  // vmrig's cached index keeps only the packages asked for: ask again for dependencies it lacks
-  // (libtomcrypt1 -> libgmp10, ...) until the closure is complete.
-  let wanted: string[] = [...ROOT_PACKAGES, ...EXTRA_PACKAGES];
-  let packages: DebPackage[] = [];
-  for (let round = 0; ; round++) {
-    const index = await loadSuiteIndex(GUEST_USERLAND_SUITE, debArch, { signal, log, extraPackages: wanted });
-    const closure = packageClosure(index.packages, ROOT_PACKAGES);
-    packages = closure.picked;
-    const missing = closure.unknown.filter((n) => !wanted.includes(n));
-    if (missing.length === 0 || round === 4) break;
-    wanted = [...wanted, ...missing];
-  }
+  const resolved = await resolveWithDependencies([GUEST_USERLAND_SUITE], debArch, ROOT_PACKAGES, { signal, log });
+  // Sorted by name: the cache key below does not depend on the order the closure was found in.
+  const packages = resolved.sort((a, b) => a.name.localeCompare(b.name));
   const key = createHash("sha256")
     .update(JSON.stringify([FORMAT, arch, packages.map((p) => [p.name, p.version, p.sha256])]))
     .digest("hex")
     .slice(0, 16);
   const dir = path.join(cachePaths.tools(), "guest-userland", `${debArch}-${key}`);
-  if (!(await exists(path.join(dir, MANIFEST)))) {
-    const debs: string[] = [];
-    for (const p of packages) debs.push(await downloadDeb(p, { signal, log }));
-    await buildDirAtomic(dir, async (tmp) => {
-      const root = path.join(tmp, "root");
-      for (const deb of debs) await unpackDeb(deb, root, { signal });
-      const busybox = await resolveInTree(root, "/bin/busybox");
-      const dropbear = await resolveInTree(root, "/usr/sbin/dropbear");
-      if (!busybox || !dropbear) throw new HostError(`Debian's ${debArch} busybox-static / dropbear-bin did not unpack bin/busybox and usr/sbin/dropbear`);
-      const names = busyboxAppletNames(await fs.readFile(path.join(root, busybox)));
-      if (names.length < 50) throw new HostError(`found only ${names.length} applet names in Debian's ${debArch} busybox`);
-      const manifest: UserlandManifest = {
-        format: FORMAT,
-        arch,
-        suite: GUEST_USERLAND_SUITE,
-        packages: packages.map((p) => ({ name: p.name, version: p.version, sha256: p.sha256 })),
-        busybox,
-        dropbear,
-        libraries: await libraryClosure(root, arch, dropbear),
-        applets: await appletPaths(names),
-      };
-      await fs.writeFile(path.join(tmp, MANIFEST), JSON.stringify(manifest, null, 2) + "\n");
-    });
+  // The key names the packages and the format: an entry there is always the one wanted.
+  let m = await reusableEntry<UserlandManifest>(dir, MANIFEST, () => true, { what: "guest userland", log });
+  if (!m) {
+    m = await provisionUnpacked<UserlandManifest>(
+      {
+        dir,
+        manifestName: MANIFEST,
+        packages,
+        treeDir: "root",
+        describe: async ({ tree: root }) => {
+          const busybox = await resolveInTree(root, "/bin/busybox");
+          const dropbear = await resolveInTree(root, "/usr/sbin/dropbear");
+          if (!busybox || !dropbear) {
+            const what = `Debian's ${debArch} busybox-static / dropbear-bin`;
+            throw new HostError(`${what} did not unpack bin/busybox and usr/sbin/dropbear`);
+          }
+          const names = busyboxAppletNames(await fs.readFile(path.join(root, busybox)));
+          if (names.length < 50) {
+            throw new HostError(`found only ${names.length} applet names in Debian's ${debArch} busybox`);
+          }
+          return {
+            format: FORMAT,
+            arch,
+            suite: GUEST_USERLAND_SUITE,
+            packages: packages.map((p) => ({ name: p.name, version: p.version, sha256: p.sha256 })),
+            busybox,
+            dropbear,
+            libraries: await libraryClosure(root, arch, dropbear),
+            applets: await appletPaths(names),
+          };
+        },
+      },
+      { signal, log },
+    );
     log(`guest userland for ${arch} unpacked from Debian ${GUEST_USERLAND_SUITE} into ${dir}`);
   }
-  const m = JSON.parse(await fs.readFile(path.join(dir, MANIFEST), "utf8")) as UserlandManifest;
   const root = path.join(dir, "root");
   return {
     busybox: path.join(root, m.busybox),

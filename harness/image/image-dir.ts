@@ -2,10 +2,10 @@
 // key pair and image.json. Written into a temporary sibling and renamed into place, so the
 // cache never holds half an image.
 
-import { randomBytes } from "node:crypto";
 import fs from "node:fs/promises";
 import path from "node:path";
 import type { Arch, GuestImage } from "../types.ts";
+import { buildDirAtomic, isTempSibling } from "../util/atomic-fs.ts";
 import { initrdFileName, packInitramfs, type InitrdCompression } from "./cpio.ts";
 import { generateHostKey } from "./host-key.ts";
 import { GUEST_DIRECTORIES, GUEST_HOST_KEY } from "./init-files.ts";
@@ -30,8 +30,6 @@ export interface ImageRecord {
   missingModules: string[];
   builtinModules: string[];
 }
-
-const TMP_PREFIX = ".tmp-";
 
 export async function readImage(dir: string): Promise<GuestImage | undefined> {
   let record: ImageRecord;
@@ -58,9 +56,9 @@ export async function writeImage(
 ): Promise<void> {
   await fs.mkdir(path.dirname(dir), { recursive: true });
   await removeAbandonedBuilds(path.dirname(dir));
-  const tmp = path.join(path.dirname(dir), `${TMP_PREFIX}${path.basename(dir)}-${process.pid}-${randomBytes(4).toString("hex")}`);
-  const staging = path.join(tmp, "root");
-  try {
+  // Another build of the same inputs may finish first; its image is as good as ours.
+  await buildDirAtomic(dir, async (tmp) => {
+    const staging = path.join(tmp, "root");
     await stage(staging, content.entries, signal);
     const hostKeyFile = path.join(tmp, "hostkey");
     const hostKeyPublic = await generateHostKey(hostKeyFile, signal);
@@ -72,20 +70,14 @@ export async function writeImage(
     await fs.writeFile(path.join(tmp, "hostkey.pub"), `${hostKeyPublic}\n`);
     const full: ImageRecord = { ...record, initrd, hostKeyPublic };
     await fs.writeFile(path.join(tmp, "image.json"), `${JSON.stringify(full, null, 2)}\n`);
-    await fs.rename(tmp, dir).catch((e: NodeJS.ErrnoException) => {
-      // Another build of the same inputs finished first; its image is as good as ours.
-      if (e.code !== "ENOTEMPTY" && e.code !== "EEXIST") throw e;
-    });
-  } finally {
-    await fs.rm(tmp, { recursive: true, force: true });
-  }
+  });
 }
 
 /** Builds killed half-way (SIGKILL, power loss) leave their temporary directory behind. */
 async function removeAbandonedBuilds(imagesDir: string): Promise<void> {
   const dayAgo = Date.now() - 24 * 3600 * 1000;
   for (const name of await fs.readdir(imagesDir)) {
-    if (!name.startsWith(TMP_PREFIX)) continue;
+    if (!isTempSibling(name)) continue;
     const stat = await fs.stat(path.join(imagesDir, name)).catch(() => undefined);
     if (stat && stat.mtimeMs < dayAgo) await fs.rm(path.join(imagesDir, name), { recursive: true, force: true });
   }

@@ -1,6 +1,6 @@
 // Builds the static guest probe (images/probe/vmrig-probe.c), cached by source and compiler.
 
-import { createHash, randomBytes } from "node:crypto";
+import { createHash } from "node:crypto";
 import fs from "node:fs/promises";
 import path from "node:path";
 import { execa } from "execa";
@@ -8,6 +8,7 @@ import type { Arch } from "../types.ts";
 import { requireCapabilities } from "../host/check.ts";
 import { compilerFor } from "../host/requirements.ts";
 import { cachePaths, repoRoot } from "../util/paths.ts";
+import { buildDirAtomic } from "../util/atomic-fs.ts";
 
 export const PROBE_SOURCE = path.join(repoRoot, "images", "probe", "vmrig-probe.c");
 /** Headers every guest program shares (the JSON line and errno names). */
@@ -44,17 +45,10 @@ export async function buildStaticProgram(arch: Arch, sourceFile: string, name: s
   }
 
   // Compile beside the final place and rename, so a reader never sees a half-written probe.
-  await fs.mkdir(path.dirname(dir), { recursive: true });
-  const tmp = `${dir}.tmp-${process.pid}-${randomBytes(4).toString("hex")}`;
-  await fs.mkdir(tmp);
-  try {
-    await execa(compiler.command, [...CFLAGS, `-I${COMMON_INCLUDE}`, "-o", path.join(tmp, name), sourceFile], { cancelSignal: signal });
-    await fs.rename(tmp, dir).catch(async (e: NodeJS.ErrnoException) => {
-      if (e.code !== "ENOTEMPTY" && e.code !== "EEXIST") throw e; // another build won the race
-    });
-  } finally {
-    await fs.rm(tmp, { recursive: true, force: true });
-  }
+  await buildDirAtomic(dir, async (tmp) => {
+    const args = [...CFLAGS, `-I${COMMON_INCLUDE}`, "-o", path.join(tmp, name), sourceFile];
+    await execa(compiler.command, args, { cancelSignal: signal });
+  });
   return { path: binary, sha256: await sha256File(binary) };
 }
 

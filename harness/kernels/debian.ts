@@ -5,16 +5,15 @@ import path from "node:path";
 import type { KernelArtifact, KernelEntry } from "../types.ts";
 import { HostError, VmrigError } from "../util/errors.ts";
 import { cachePaths } from "../util/paths.ts";
-import { buildDirAtomic, exists } from "../util/atomic-fs.ts";
+import { exists } from "../util/atomic-fs.ts";
 import {
   NotInArchiveError,
   type ArchiveOptions,
   debianArch,
-  downloadDeb,
   kernelSuites,
   loadSuiteIndexes,
-  unpackDeb,
 } from "../debian/archive.ts";
+import { provisionUnpacked, reusableEntry } from "../debian/private-program.ts";
 import { type KernelCandidate, chooseKernel, kernelCandidates, kernelFlavours } from "./debian-select.ts";
 import { type VersionSpec, parseVersionSpec, upstreamVersion } from "../debian/version.ts";
 import type { KernelContext, KernelProvider } from "./provider-types.ts";
@@ -109,26 +108,27 @@ async function materialise(
 ): Promise<KernelArtifact> {
   const { image } = candidate;
   const dir = path.join(cachePaths.kernels(), "debian", `${image.name}_${image.version}`);
-  if (!(await exists(path.join(dir, manifestName)))) {
-    const debs: string[] = [];
-    for (const part of candidate.parts) debs.push(await downloadDeb(part, opts));
-    await buildDirAtomic(dir, async (tmp) => {
-      for (const deb of debs) await unpackDeb(deb, tmp, { signal: ctx.signal });
-      const files = await locateKernelFiles(tmp);
-      const manifest: KernelManifest = {
-        identity: `debian:${image.name}=${image.version}`,
-        package: image.name,
-        version: image.version,
-        suite: image.suite,
-        flavour,
-        ...files,
-        parts: candidate.parts.map((p) => ({ name: p.name, version: p.version, suite: p.suite, sha256: p.sha256 })),
-      };
-      await fs.writeFile(path.join(tmp, manifestName), JSON.stringify(manifest, null, 2));
-    });
+  let m = await reusableEntry<KernelManifest>(dir, manifestName, () => true, { what: "unpacked kernel", log: ctx.log });
+  if (!m) {
+    m = await provisionUnpacked<KernelManifest>(
+      {
+        dir,
+        manifestName,
+        packages: candidate.parts,
+        describe: async ({ tree }) => ({
+          identity: `debian:${image.name}=${image.version}`,
+          package: image.name,
+          version: image.version,
+          suite: image.suite,
+          flavour,
+          ...(await locateKernelFiles(tree)),
+          parts: candidate.parts.map((p) => ({ name: p.name, version: p.version, suite: p.suite, sha256: p.sha256 })),
+        }),
+      },
+      opts,
+    );
     ctx.log(`unpacked ${image.name} ${image.version} into ${dir}`);
   }
-  const m = JSON.parse(await fs.readFile(path.join(dir, manifestName), "utf8")) as KernelManifest;
   if (!m.config && candidate.missingOptional.length) {
     ctx.log(`no kernel config: ${candidate.missingOptional.join(", ")} is gone from Debian's archive`);
   }

@@ -1,12 +1,14 @@
 // Accelerators: KVM where it really works, TCG otherwise. /dev/kvm existing proves nothing (on a
 // nested software hypervisor it exists and guests crawl, then die), so "works" means a tiny
 // guest really booted under KVM before a short deadline. The verdict is cached per host boot.
-import { access, constants, mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
+import { access, constants, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
 import type { AccelName, Arch } from "../types.ts";
+import { hostArchOf } from "../arch.ts";
 import { spawnChild, stopChild } from "../util/children.ts";
 import { cacheDir } from "../util/paths.ts";
+import { writeFileAtomic } from "../util/atomic-fs.ts";
 import { baseCmdline, machineArgs, qemuBinary, qemuOptionValue } from "./argv.ts";
 import { FileTail } from "./console-tail.ts";
 import { ConsoleText } from "./console-text.ts";
@@ -19,7 +21,7 @@ export interface Accelerator {
   note: string;
 }
 
-const hostArch: Arch | undefined = process.arch === "x64" ? "x86_64" : process.arch === "arm64" ? "aarch64" : undefined;
+const hostArch: Arch | undefined = hostArchOf(process.arch);
 
 /** Pure: how much slower than KVM a guest runs; emulating another architecture costs more. */
 export function tcgTimeScale(guest: Arch): number {
@@ -76,8 +78,8 @@ async function cachedProbe(arch: Arch, probe: () => Promise<ProbeVerdict>): Prom
     // no verdict for this boot yet
   }
   const verdict = await probe();
-  await mkdir(path.dirname(file), { recursive: true });
-  await writeFile(file, JSON.stringify({ ...verdict, bootId }));
+  // Another vmrig may read the verdict while this one writes it: never half of one.
+  await writeFileAtomic(file, JSON.stringify({ ...verdict, bootId }));
   return verdict;
 }
 

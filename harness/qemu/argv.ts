@@ -1,6 +1,7 @@
 // Pure: turn a boot plan into QEMU's argv. Nothing here touches the host, so every line of the
 // command can be unit-tested and stored verbatim with the run's artifacts.
 import type { AccelName, Arch } from "../types.ts";
+import { archRecord } from "../arch.ts";
 
 export interface VirtioFsDevice {
   tag: string;
@@ -49,32 +50,6 @@ export interface VirtioMemDevice {
 /** A PCI device by host address, or a mediated device by its sysfs path. */
 export type VfioDevicePlan = { host: string } | { sysfsdev: string };
 
-interface ArchTraits {
-  binary: string;
-  machine: (accel: AccelName) => string;
-  cpu: (accel: AccelName) => string;
-  console: string;
-  /** pvpanic makes a guest panic exit QEMU with status 1, so a panic differs from a poweroff. */
-  panicDevice: string[];
-}
-
-const archTraits: Record<Arch, ArchTraits> = {
-  x86_64: {
-    binary: "qemu-system-x86_64",
-    machine: (accel) => `q35,accel=${accel}`,
-    cpu: (accel) => (accel === "kvm" ? "host" : "max"),
-    console: "ttyS0",
-    panicDevice: ["-device", "pvpanic-pci"],
-  },
-  aarch64: {
-    binary: "qemu-system-aarch64",
-    machine: (accel) => `virt,accel=${accel}${accel === "kvm" ? ",gic-version=host" : ""}`,
-    cpu: (accel) => (accel === "kvm" ? "host" : "max"),
-    console: "ttyAMA0",
-    panicDevice: ["-device", "pvpanic-pci"],
-  },
-};
-
 /** How to start one QEMU build. */
 export interface QemuCommand {
   /** What is executed: QEMU itself, or the private loader that runs it. */
@@ -98,25 +73,27 @@ export function qemuInvocation(cmd: QemuCommand, args: readonly string[]): { bin
 }
 
 export function qemuBinary(arch: Arch): string {
-  return archTraits[arch].binary;
+  return archRecord(arch).qemu.binary;
 }
 
 /** The machine and CPU options for an accelerator: `-machine ... -cpu ...`. */
 export function machineArgs(arch: Arch, accel: AccelName): string[] {
-  return ["-machine", archTraits[arch].machine(accel), "-cpu", archTraits[arch].cpu(accel)];
+  const { qemu } = archRecord(arch);
+  return ["-machine", qemu.machine(accel), "-cpu", qemu.cpu(accel)];
 }
 
 export function guestConsole(arch: Arch): string {
-  return archTraits[arch].console;
+  return archRecord(arch).console;
 }
 
 /** The kernel command line vmrig always gives: console, and end the VM at once on a panic. */
 export function baseCmdline(arch: Arch): string[] {
-  return [`console=${archTraits[arch].console}`, "panic=-1"];
+  return [`console=${archRecord(arch).console}`, "panic=-1"];
 }
 
 export function buildQemuArgv(plan: BootPlan): { binary: string; args: string[] } {
-  const t = archTraits[plan.arch];
+  const a = archRecord(plan.arch);
+  const t = a.qemu;
   const memMiB = Math.ceil(plan.memoryBytes / (1024 * 1024));
   const args: string[] = [
     "-nodefaults",
@@ -135,7 +112,7 @@ export function buildQemuArgv(plan: BootPlan): { binary: string; args: string[] 
     "-qmp", `unix:${plan.qmpSocket},server=on,wait=off`,
     // A vIOMMU covers only the PCI devices created after it.
     ...(plan.viommu === "intel" ? ["-device", "intel-iommu,intremap=on,caching-mode=on"] : []),
-    ...t.panicDevice,
+    ...a.panicDevice,
     "-action", "panic=exit-failure",
     "-kernel", plan.kernelImage,
     "-initrd", plan.initrd,

@@ -8,19 +8,25 @@ import fs from "node:fs/promises";
 import path from "node:path";
 import { execa } from "execa";
 import type { Arch, QemuChoice } from "../types.ts";
+import { archRecord } from "../arch.ts";
 import { HostError, VmrigError } from "../util/errors.ts";
 import { cachePaths } from "../util/paths.ts";
-import { buildDirAtomic } from "../util/atomic-fs.ts";
 import {
   type DebPackage,
   debianArch,
-  downloadDeb,
   isOffline,
   kernelSuites,
   loadSuiteIndexes,
   resolveWithDependencies,
-  unpackDeb,
 } from "../debian/archive.ts";
+import {
+  locateLoader,
+  loaderCommand,
+  privateHostArch,
+  provisionUnpacked,
+  readManifest,
+  reusableEntry,
+} from "../debian/private-program.ts";
 import {
   compareDebianVersions,
   nearestVersions,
@@ -28,7 +34,6 @@ import {
   upstreamVersion,
   versionMatches,
 } from "../debian/version.ts";
-import { locateLoader } from "../virtiofs/provision.ts";
 import { qemuBinary, qemuInvocation, type QemuCommand } from "./argv.ts";
 
 export type { QemuCommand } from "./argv.ts";
@@ -37,9 +42,6 @@ export type { QemuCommand } from "./argv.ts";
 export function hostQemu(arch: Arch, version: string): QemuCommand {
   return { argv0: qemuBinary(arch), prefixArgs: [], env: {}, version, source: "host" };
 }
-
-/** Debian's package holding qemu-system-<arch>. */
-const DEBIAN_PACKAGE: Record<Arch, string> = { x86_64: "qemu-system-x86", aarch64: "qemu-system-arm" };
 
 /** Suites a Debian QEMU's own dependencies come from: its suite, then the release it builds on. */
 export function dependencySuites(suite: string): string[] {
@@ -77,13 +79,10 @@ interface QemuManifest {
 }
 
 function commandFor(dir: string, m: QemuManifest): QemuCommand {
+  const { argv0, prefixArgs } = loaderCommand(dir, m, m.binary);
   return {
-    argv0: path.join(dir, m.loader),
-    prefixArgs: [
-      "--library-path", m.libraryPath.map((p) => path.join(dir, p)).join(":"),
-      path.join(dir, m.binary),
-      ...m.firmwareDirs.flatMap((d) => ["-L", path.join(dir, d)]),
-    ],
+    argv0,
+    prefixArgs: [...prefixArgs, ...m.firmwareDirs.flatMap((d) => ["-L", path.join(dir, d)])],
     env: m.moduleDir ? { QEMU_MODULE_DIR: path.join(dir, m.moduleDir) } : {},
     version: m.reported,
     source: `debian ${m.suite} ${m.package} ${m.version}`,
@@ -111,7 +110,7 @@ export async function provideQemu(
   opts: { signal?: AbortSignal; log?: (line: string) => void } = {},
 ): Promise<QemuCommand> {
   if (choice.kind === "host") return host;
-  const pkgName = DEBIAN_PACKAGE[arch];
+  const pkgName = archRecord(arch).qemu.debianPackage;
   const dArch = debianArch(process.arch);
   if (isOffline()) {
     // No archive: a build provisioned earlier is the only answer.
@@ -137,45 +136,52 @@ export async function provideQemu(
     );
   }
   const dir = path.join(cachePaths.qemuBuilds(), buildDirName(pkgName, chosen.version, dArch));
-  const cached = await readManifest(dir);
-  if (cached) {
-    const cmd = commandFor(dir, cached);
-    if (await reportedVersion(cmd)) return cmd;
-    opts.log?.(`removing unusable provisioned QEMU at ${dir}`);
-    await fs.rm(dir, { recursive: true, force: true });
-  }
+  const runs = async (m: QemuManifest) => (await reportedVersion(commandFor(dir, m))) !== undefined;
+  const cached = await reusableEntry(dir, manifestName, runs, { what: "provisioned QEMU", log: opts.log });
+  if (cached) return commandFor(dir, cached);
   const packages = await resolveWithDependencies(dependencySuites(chosen.suite), dArch, [pkgName], opts);
   const root = packages.find((p) => p.name === pkgName)!;
   opts.log?.(`QEMU ${upstreamVersion(withoutRepack(root.version))}: ${packages.length} Debian packages (${(packages.reduce((n, p) => n + p.size, 0) / 1e6).toFixed(0)} MB) from ${dependencySuites(chosen.suite).join(" + ")}`);
-  const debs: string[] = [];
-  for (const p of packages) debs.push(await downloadDeb(p, opts));
-  await buildDirAtomic(dir, async (tmp) => {
-    for (const deb of debs) await unpackDeb(deb, tmp, { signal: opts.signal });
-    const { loader, libraryPath } = await locateLoader(tmp, process.arch);
-    const binary = `usr/bin/${qemuBinary(arch)}`;
-    if (!(await fs.stat(path.join(tmp, binary)).catch(() => undefined))) throw new HostError(`no ${binary} in Debian's ${pkgName} ${root.version}`);
-    // Debian's QEMU loads its accelerator, display and device modules from here.
-    const moduleDir = `usr/lib/${path.posix.basename(libraryPath[0]!)}/qemu`;
-    const firmwareDirs = ["usr/share/qemu", "usr/share/seabios", "usr/lib/ipxe/qemu"];
-    const manifest: QemuManifest = {
-      package: pkgName,
-      version: root.version,
-      suite: root.suite,
-      reported: "",
-      loader,
-      libraryPath,
-      binary,
-      firmwareDirs: (await Promise.all(firmwareDirs.map(async (d) => ((await fs.stat(path.join(tmp, d)).catch(() => undefined))?.isDirectory() ? d : undefined)))).filter((d): d is string => !!d),
-      ...((await fs.stat(path.join(tmp, moduleDir)).catch(() => undefined))?.isDirectory() ? { moduleDir } : {}),
-      packages: packages.map((p) => ({ name: p.name, version: p.version, suite: p.suite })),
-    };
-    const reported = await reportedVersion(commandFor(tmp, manifest));
-    if (!reported) throw new HostError(`Debian's QEMU ${root.version} does not run on this host (through its own loader in ${tmp}).`);
-    manifest.reported = reported;
-    await fs.writeFile(path.join(tmp, manifestName), JSON.stringify(manifest, null, 2));
-  });
-  const ready = await readManifest(dir);
-  if (!ready) throw new HostError(`The provisioned QEMU in ${dir} has no manifest.`);
+  const ready = await provisionUnpacked<QemuManifest>(
+    {
+      dir,
+      manifestName,
+      packages,
+      describe: async ({ tree }) => {
+        const { loader, libraryPath } = await locateLoader(tree, privateHostArch());
+        const binary = `usr/bin/${qemuBinary(arch)}`;
+        const isDir = async (d: string) => (await fs.stat(path.join(tree, d)).catch(() => undefined))?.isDirectory();
+        if (!(await fs.stat(path.join(tree, binary)).catch(() => undefined))) {
+          throw new HostError(`no ${binary} in Debian's ${pkgName} ${root.version}`);
+        }
+        // Debian's QEMU loads its accelerator, display and device modules from here.
+        const moduleDir = `usr/lib/${path.posix.basename(libraryPath[0]!)}/qemu`;
+        const firmwareDirs: string[] = [];
+        for (const d of ["usr/share/qemu", "usr/share/seabios", "usr/lib/ipxe/qemu"]) {
+          if (await isDir(d)) firmwareDirs.push(d);
+        }
+        const manifest: QemuManifest = {
+          package: pkgName,
+          version: root.version,
+          suite: root.suite,
+          reported: "",
+          loader,
+          libraryPath,
+          binary,
+          firmwareDirs,
+          ...((await isDir(moduleDir)) ? { moduleDir } : {}),
+          packages: packages.map((p) => ({ name: p.name, version: p.version, suite: p.suite })),
+        };
+        const reported = await reportedVersion(commandFor(tree, manifest));
+        if (!reported) {
+          const how = `through its own loader in ${tree}`;
+          throw new HostError(`Debian's QEMU ${root.version} does not run on this host (${how}).`);
+        }
+        return { ...manifest, reported };
+      },
+    },
+    opts,
+  );
   opts.log?.(`QEMU ${ready.reported} provisioned from Debian ${ready.suite} into ${dir}`);
   return commandFor(dir, ready);
 }
@@ -187,7 +193,7 @@ async function provisionedBuilds(pkgName: string, dArch: string): Promise<Array<
   const out: Array<{ dir: string; manifest: QemuManifest; pkg: DebPackage }> = [];
   for (const name of names.filter((n) => n.startsWith(`${pkgName}_`) && n.endsWith(`_${dArch}`))) {
     const dir = path.join(root, name);
-    const manifest = await readManifest(dir);
+    const manifest = await readManifest<QemuManifest>(dir, manifestName);
     // Only the directory its version names now (one from an older naming is not reused).
     if (!manifest || name !== buildDirName(pkgName, manifest.version, dArch)) continue;
     const pkg: DebPackage = { name: pkgName, version: manifest.version, architecture: dArch, suite: manifest.suite, archiveUrl: "", filename: "", size: 0, sha256: "", depends: "", fields: {} };
@@ -202,12 +208,4 @@ async function provisionedMatch(pkgName: string, dArch: string, choice: Extract<
   const version = choice.version;
   const best = chooseDebianQemu(kept.map((k) => k.pkg), version).chosen;
   return best ? kept.find((k) => k.pkg === best) : undefined;
-}
-
-async function readManifest(dir: string): Promise<QemuManifest | undefined> {
-  try {
-    return JSON.parse(await fs.readFile(path.join(dir, manifestName), "utf8")) as QemuManifest;
-  } catch {
-    return undefined;
-  }
 }

@@ -7,6 +7,7 @@ import { buildRelay, relayArgs } from "../virtiofs/relay.ts";
 import type { BootRequest } from "../guest/boot.ts";
 import type { DaemonCommand } from "../virtiofs/daemon.ts";
 import { HostError } from "../util/errors.ts";
+import { virtiofsdLogLevelDefault } from "../util/env.ts";
 import { scenarioArches } from "../scenario/platform.ts";
 import { requireCapabilities } from "../host/check.ts";
 import type { Capability } from "../host/requirements.ts";
@@ -41,5 +42,5 @@ export async function requireHostTools(s: Scenario, signal: AbortSignal): Promis
     const binary = await buildRelay(signal);
     relay = { command: { argv0: binary, prefixArgs: [] }, args: (listen, connect, log) => relayArgs({ listen, connect, log }) };
   }
-  return { qemuVersion: version, virtiofsd, relay, virtiofsdLogLevel: process.env.VMRIG_VIRTIOFSD_LOG ?? "info" };
+  return { qemuVersion: version, virtiofsd, relay, virtiofsdLogLevel: virtiofsdLogLevelDefault() };
 }

@@ -1,6 +1,7 @@
 // Progress: one live line per kernel on a TTY; plain lines in CI and pipes.
 import type { CellOutcome, KernelRowResult } from "../types.ts";
 import { cellLabel } from "../classify/labels.ts";
+import { plainProgress } from "../util/env.ts";
 
 export interface Progress {
   info(line: string): void;
@@ -10,7 +11,7 @@ export interface Progress {
 }
 
 export function createProgress(stream: NodeJS.WriteStream = process.stderr): Progress {
-  const tty = Boolean(stream.isTTY) && !process.env.CI;
+  const tty = Boolean(stream.isTTY) && !plainProgress();
   const started = new Map<string, number>();
   let live = false;
   const elapsed = (k: string) => `${((Date.now() - (started.get(k) ?? Date.now())) / 1000).toFixed(0)}s`;

@@ -1,6 +1,6 @@
 // The whole of `vmrig run`: spec -> kernels -> images -> accelerator -> rows -> reports.
 // Everything that can fail for the user's input or the host fails before results/ is touched.
-import { mkdir, rename, writeFile, copyFile } from "node:fs/promises";
+import { mkdir, copyFile } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
 import type { CellOutcome, KernelRowResult, RunResult, Scenario } from "../types.ts";
@@ -11,7 +11,8 @@ import { buildGuestImage } from "../image/build.ts";
 import { renderJUnit, renderMarkdown, renderTerminalTable, summarise } from "../report/index.ts";
 import { killAllChildren } from "../util/children.ts";
 import { ExitCode, VmrigError } from "../util/errors.ts";
-import { repoRoot } from "../util/paths.ts";
+import { repoRoot, resultsRoot as defaultResultsRoot } from "../util/paths.ts";
+import { writeFileAtomic } from "../util/atomic-fs.ts";
 import { requireHostTools } from "./host-tools.ts";
 import { createProgress, type Progress } from "./progress.ts";
 import { rowQemu, runScenario } from "./runner.ts";
@@ -72,7 +73,7 @@ export async function runScenarioFile(file: string, opts: RunOptions = {}): Prom
   // The scenario's features set up the host (VFIO: preflight, a refusal exits 2 with nothing changed; then binding).
   const features = await prepareFeatures(scenario, accel, (l) => progress.info(l));
 
-  const resultsRoot = opts.resultsRoot ?? process.env.VMRIG_RESULTS ?? path.join(repoRoot, "results");
+  const resultsRoot = opts.resultsRoot ?? defaultResultsRoot();
   const stamp = new Date().toISOString().replace(/[:]/g, "-").replace(/\..+$/, "Z");
   const runDir = path.join(resultsRoot, scenario.name, stamp);
   await mkdir(runDir, { recursive: true });
@@ -88,7 +89,8 @@ export async function runScenarioFile(file: string, opts: RunOptions = {}): Prom
     rows: [],
   };
   features.record(result);
-  const writeJson = (r: RunResult) => writeAtomic(path.join(runDir, "results.json"), JSON.stringify(r, null, 2) + "\n");
+  const writeJson = (r: RunResult) =>
+    writeFileAtomic(path.join(runDir, "results.json"), JSON.stringify(r, null, 2) + "\n");
   await writeJson(result);
   opts.onPrepared?.();
 
@@ -113,10 +115,11 @@ export async function runScenarioFile(file: string, opts: RunOptions = {}): Prom
   result.complete = !signal.aborted;
   result.finishedAt = new Date().toISOString();
   await writeJson(result);
-  await writeAtomic(path.join(runDir, "results.md"), renderMarkdown(result));
+  await writeFileAtomic(path.join(runDir, "results.md"), renderMarkdown(result));
   // CI checks out the repository: results under it are attached by their path in it.
   const inRepo = !path.relative(repoRoot, runDir).startsWith("..");
-  await writeAtomic(path.join(runDir, "junit.xml"), renderJUnit(result, { attachmentBase: inRepo ? path.relative(repoRoot, runDir) : runDir }));
+  const attachmentBase = inRepo ? path.relative(repoRoot, runDir) : runDir;
+  await writeFileAtomic(path.join(runDir, "junit.xml"), renderJUnit(result, { attachmentBase }));
   await writeHtmlReports(runDir, resultsRoot).catch((e: Error) => progress.info(`report.html not written: ${e.message}`));
   const out = opts.out ?? process.stdout;
   out.write("\n" + renderTerminalTable(result, { color: opts.color ?? Boolean((out as NodeJS.WriteStream).isTTY) }) + "\n");
@@ -150,8 +153,3 @@ function selectKernels(s: Scenario, labels?: string[]) {
   return s.kernels.filter((k) => labels.includes(k.label));
 }
 
-async function writeAtomic(file: string, text: string): Promise<void> {
-  const tmp = `${file}.tmp-${process.pid}`;
-  await writeFile(tmp, text);
-  await rename(tmp, file);
-}

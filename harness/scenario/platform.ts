@@ -4,14 +4,17 @@
 // the running kernel really has the page size is checked inside the guest (run/guest-facts.ts).
 import type { z } from "zod";
 import type { Arch, KernelEntry, PageSize, Scenario } from "../types.ts";
+import { ARCHES, archRecord } from "../arch.ts";
 import { isMapping } from "./references.ts";
 import { show } from "./messages.ts";
 
-export const ARCHES = ["x86_64", "aarch64"] as const;
+export { ARCHES } from "../arch.ts";
 export const PAGE_SIZES = ["4K", "16K", "64K"] as const;
 
 /** Page sizes each architecture's kernels can be built with. */
-export const PAGE_SIZES_BY_ARCH: Record<Arch, readonly PageSize[]> = { x86_64: ["4K"], aarch64: ["4K", "16K", "64K"] };
+export const PAGE_SIZES_BY_ARCH = Object.fromEntries(
+  ARCHES.map((a) => [a, archRecord(a).pageSizes]),
+) as Record<Arch, readonly PageSize[]>;
 
 type Ctx = z.core.$RefinementCtx<unknown>;
 const field = (v: unknown, key: string): unknown => (isMapping(v) ? v[key] : undefined);
@@ -55,8 +58,7 @@ export function checkPlatforms(file: unknown, ctx: Ctx): void {
 
 /** Debian's kernel flavour for an arch and page size; undefined where Debian has none (arm64 64K). */
 export function debianFlavourFor(arch: Arch, pageSize: PageSize | undefined): string | undefined {
-  if (arch === "x86_64") return pageSize === undefined || pageSize === "4K" ? "cloud-amd64" : undefined;
-  return { "4K": "arm64", "16K": "arm64-16k", "64K": undefined }[pageSize ?? "4K"];
+  return archRecord(arch).debianFlavours[pageSize ?? "4K"];
 }
 
 /** The architecture a row's guest runs. */

@@ -1,15 +1,18 @@
-import os from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
+import { resultsOverride, vmrigCacheOverride, xdgCacheHome } from "./env.ts";
 
 /** The repository root (where package.json lives). */
 export const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..", "..");
 
 /** vmrig's cache: $VMRIG_CACHE, else $XDG_CACHE_HOME/vmrig, else ~/.cache/vmrig. */
 export function cacheDir(): string {
-  if (process.env.VMRIG_CACHE) return path.resolve(process.env.VMRIG_CACHE);
-  const xdg = process.env.XDG_CACHE_HOME || path.join(os.homedir(), ".cache");
-  return path.join(xdg, "vmrig");
+  return vmrigCacheOverride() ?? path.join(xdgCacheHome(), "vmrig");
+}
+
+/** Where runs, history and baselines go: $VMRIG_RESULTS, else results/ in the repository. */
+export function resultsRoot(): string {
+  return resultsOverride() ?? path.join(repoRoot, "results");
 }
 
 export const cachePaths = {

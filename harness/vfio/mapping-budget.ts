@@ -11,6 +11,7 @@
 // The limit QEMU uses is the container's VFIO_IOMMU_TYPE1_INFO_DMA_AVAIL (a fresh container has
 // the module's dma_entry_limit available), or 65535 when the kernel does not report it.
 import type { AccelName, Arch } from "../types.ts";
+import { ARCHES, archRecord } from "../arch.ts";
 import { formatSize } from "../util/size.ts";
 
 /** vfio_iommu_type1's default `dma_entry_limit`, and what QEMU assumes without DMA_AVAIL. */
@@ -22,7 +23,9 @@ export const TCG_MAX_MEMSLOTS = 512;
  * KVM_CAP_NR_MEMSLOTS on current kernels (5.13+ raised it): KVM_MEM_SLOTS_NUM (SHRT_MAX) less the
  * arch's internal slots (3 on x86). Older kernels report 509 (x86) and 512 (arm64).
  */
-export const KVM_MAX_MEMSLOTS: Record<Arch, number> = { x86_64: 32764, aarch64: 32767 };
+export const KVM_MAX_MEMSLOTS = Object.fromEntries(
+  ARCHES.map((a) => [a, archRecord(a).kvmMaxMemslots]),
+) as Record<Arch, number>;
 
 /** M in QEMU's formula. */
 export function maxMemslots(accel: AccelName, arch: Arch): number {

@@ -8,9 +8,17 @@ import path from "node:path";
 import { execa } from "execa";
 import { HostError } from "../util/errors.ts";
 import { cachePaths } from "../util/paths.ts";
-import { buildDirAtomic, exists } from "../util/atomic-fs.ts";
-import { type DebPackage, debianArch, downloadDeb, loadSuiteIndex, unpackDeb } from "../debian/archive.ts";
-import { compareDebianVersions } from "../debian/version.ts";
+import { searchPath } from "../util/env.ts";
+import { debianArch, loadSuiteIndex } from "../debian/archive.ts";
+import {
+  locateLoader,
+  loaderCommand,
+  newestPackages,
+  privateHostArch,
+  provisionUnpacked,
+  readManifest,
+  reusableEntry,
+} from "../debian/private-program.ts";
 
 export interface VirtiofsdCommand {
   /** Program to execute: virtiofsd itself, or the private dynamic loader that runs it. */
@@ -36,7 +44,7 @@ interface ProvisionManifest {
 }
 
 function systemCandidates(): string[] {
-  const fromPath = (process.env.PATH ?? "").split(":").filter(Boolean).map((d) => path.join(d, "virtiofsd"));
+  const fromPath = searchPath().map((d) => path.join(d, "virtiofsd"));
   return [...new Set([...fromPath, "/usr/libexec/virtiofsd", "/usr/lib/qemu/virtiofsd"])];
 }
 
@@ -75,98 +83,64 @@ export async function findVirtiofsd(): Promise<VirtiofsdCommand | undefined> {
 
 async function cachedVirtiofsd(): Promise<VirtiofsdCommand | undefined> {
   const dir = cachePaths.virtiofsd();
-  let m: ProvisionManifest;
-  try {
-    m = JSON.parse(await fs.readFile(path.join(dir, manifestName), "utf8")) as ProvisionManifest;
-  } catch {
-    return undefined;
-  }
+  const m = await readManifest<ProvisionManifest>(dir, manifestName);
+  if (!m) return undefined;
   const cmd = commandFor(dir, m);
   return (await probeVirtiofsd(cmd.argv0, cmd.prefixArgs)) ? cmd : undefined;
 }
 
 function commandFor(dir: string, m: ProvisionManifest): VirtiofsdCommand {
-  return {
-    argv0: path.join(dir, m.loader),
-    prefixArgs: ["--library-path", m.libraryPath.map((p) => path.join(dir, p)).join(":"), path.join(dir, m.binary)],
-    version: m.version,
-    source: "debian-trixie",
-  };
+  return { ...loaderCommand(dir, m, m.binary), version: m.version, source: "debian-trixie" };
 }
 
 /** findVirtiofsd(), else download trixie's virtiofsd and libraries into the cache (once). */
-export async function provisionVirtiofsd(signal: AbortSignal, log: (line: string) => void = () => undefined): Promise<VirtiofsdCommand> {
+export async function provisionVirtiofsd(
+  signal: AbortSignal,
+  log: (line: string) => void = () => undefined,
+): Promise<VirtiofsdCommand> {
   const found = await findVirtiofsd();
   if (found) return found;
   const dir = cachePaths.virtiofsd();
-  if (await exists(dir)) {
-    log(`removing unusable provisioned virtiofsd at ${dir}`);
-    await fs.rm(dir, { recursive: true, force: true });
-  }
+  // findVirtiofsd() tried a manifest there already: what is left does not run.
+  await reusableEntry(dir, manifestName, () => false, { what: "provisioned virtiofsd", log });
   const arch = debianArch(process.arch);
   const index = await loadSuiteIndex("trixie", arch, { signal, log, extraPackages: trixieVirtiofsdPackages });
-  const debs: string[] = [];
-  const picked: DebPackage[] = [];
-  for (const name of trixieVirtiofsdPackages) {
-    const pkg = index.packages.filter((p) => p.name === name).sort((a, b) => compareDebianVersions(b.version, a.version))[0];
-    if (!pkg) throw new HostError(`Debian trixie (${arch}) has no ${name} package: cannot provision virtiofsd.`);
-    picked.push(pkg);
-    debs.push(await downloadDeb(pkg, { signal, log }));
-  }
-  await buildDirAtomic(dir, async (tmp) => {
-    for (const deb of debs) await unpackDeb(deb, tmp, { signal });
-    const manifest: ProvisionManifest = {
-      version: "",
-      ...(await locateRuntime(tmp, process.arch)),
-      packages: picked.map((p) => ({ name: p.name, version: p.version })),
-    };
-    // Check it runs before the entry becomes visible; paths are absolute, so it can move after.
-    const cmd = commandFor(tmp, manifest);
-    const version = await probeVirtiofsd(cmd.argv0, cmd.prefixArgs);
-    if (!version) {
-      throw new HostError(`trixie's virtiofsd does not run on this host (tried ${[cmd.argv0, ...cmd.prefixArgs, "--version"].join(" ")}).`);
-    }
-    manifest.version = version;
-    await fs.writeFile(path.join(tmp, manifestName), JSON.stringify(manifest, null, 2));
-  });
+  const picked = newestPackages(index.packages, trixieVirtiofsdPackages, `trixie (${arch})`);
+  await provisionUnpacked<ProvisionManifest>(
+    {
+      dir,
+      manifestName,
+      packages: picked,
+      describe: async ({ tree }) => {
+        const manifest: ProvisionManifest = {
+          version: "",
+          ...(await locateRuntime(tree, process.arch)),
+          packages: picked.map((p) => ({ name: p.name, version: p.version })),
+        };
+        // Check it runs before the entry becomes visible; paths are absolute, so it can move after.
+        const cmd = commandFor(tree, manifest);
+        const version = await probeVirtiofsd(cmd.argv0, cmd.prefixArgs);
+        if (!version) {
+          const tried = [cmd.argv0, ...cmd.prefixArgs, "--version"].join(" ");
+          throw new HostError(`trixie's virtiofsd does not run on this host (tried ${tried}).`);
+        }
+        return { ...manifest, version };
+      },
+    },
+    { signal, log },
+  );
   const ready = await cachedVirtiofsd();
   if (!ready) throw new HostError(`The provisioned virtiofsd in ${dir} does not run.`);
   log(`virtiofsd ${ready.version} provisioned from Debian trixie into ${dir}`);
   return ready;
 }
 
-const runtimeByArch: Record<string, { triplet: string; loader: string }> = {
-  x64: { triplet: "x86_64-linux-gnu", loader: "ld-linux-x86-64.so.2" },
-  arm64: { triplet: "aarch64-linux-gnu", loader: "ld-linux-aarch64.so.1" },
-};
-
-/**
- * Where the unpacked libc6 put its loader and libraries. trixie ships the real files under
- * usr/lib/<triplet>; the usual /lib64 (x86) or /lib (arm64) loader names are symlinks with
- * absolute targets, which would lead back to the host's loader, so only real files count.
- */
-export async function locateLoader(root: string, nodeArch: string): Promise<{ loader: string; libraryPath: string[] }> {
-  const rt = runtimeByArch[nodeArch];
-  if (!rt) throw new HostError(`Cannot run Debian's programs privately on host architecture ${nodeArch} (x64 and arm64 are supported).`);
-  const isRealFile = async (rel: string) => (await fs.lstat(path.join(root, rel)).catch(() => undefined))?.isFile() ?? false;
-  const isRealDir = async (rel: string) => (await fs.lstat(path.join(root, rel)).catch(() => undefined))?.isDirectory() ?? false;
-  const libDirs = [`usr/lib/${rt.triplet}`, `lib/${rt.triplet}`];
-  let loader: string | undefined;
-  for (const rel of [...libDirs.map((d) => `${d}/${rt.loader}`), `usr/lib64/${rt.loader}`, `lib64/${rt.loader}`]) {
-    if (await isRealFile(rel)) {
-      loader = rel;
-      break;
-    }
-  }
-  if (!loader) throw new HostError(`No ${rt.loader} in the unpacked libc6 (${root}).`);
-  const libraryPath: string[] = [];
-  for (const d of libDirs) if (await isRealDir(d)) libraryPath.push(d);
-  return { loader, libraryPath };
-}
-
 /** The private loader, libraries and virtiofsd binary in an unpacked trixie virtiofsd. */
-export async function locateRuntime(root: string, nodeArch: string): Promise<Pick<ProvisionManifest, "loader" | "libraryPath" | "binary">> {
-  const { loader, libraryPath } = await locateLoader(root, nodeArch);
+export async function locateRuntime(
+  root: string,
+  nodeArch: string,
+): Promise<Pick<ProvisionManifest, "loader" | "libraryPath" | "binary">> {
+  const { loader, libraryPath } = await locateLoader(root, privateHostArch(nodeArch));
   const isRealFile = async (rel: string) => (await fs.lstat(path.join(root, rel)).catch(() => undefined))?.isFile() ?? false;
   let binary: string | undefined;
   for (const rel of ["usr/libexec/virtiofsd", "usr/bin/virtiofsd"]) {

@@ -4,13 +4,14 @@
 // Node cannot pass fds over UNIX sockets, so the relay is a small C program that vmrig compiles
 // into its cache. This module only builds it and spells its arguments; supervising the process
 // is daemon.ts's job.
-import { createHash, randomBytes } from "node:crypto";
-import { access, constants, mkdir, readFile, rename, rm } from "node:fs/promises";
+import { createHash } from "node:crypto";
+import { access, constants, readFile } from "node:fs/promises";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { execa } from "execa";
 import { HostError } from "../util/errors.ts";
 import { cachePaths } from "../util/paths.ts";
+import { buildFileAtomic } from "../util/atomic-fs.ts";
 
 /** The relay's C source, shipped with vmrig. */
 export const relaySourcePath = path.join(path.dirname(fileURLToPath(import.meta.url)), "relay", "vhost-user-relay.c");
@@ -50,10 +51,8 @@ export async function buildRelay(signal?: AbortSignal, opts: BuildRelayOptions =
   const target = path.join(dir, relayBinaryName(source));
   if (await isExecutable(target)) return target;
 
-  await mkdir(dir, { recursive: true });
-  const tmp = `${target}.tmp-${process.pid}-${randomBytes(4).toString("hex")}`;
   const cc = opts.cc ?? "gcc";
-  try {
+  await buildFileAtomic(target, async (tmp) => {
     const r = await execa(cc, [...relayCflags, "-o", tmp, relaySourcePath], {
       reject: false,
       cancelSignal: signal,
@@ -75,10 +74,7 @@ export async function buildRelay(signal?: AbortSignal, opts: BuildRelayOptions =
           `If system headers are missing, install libc6-dev.`,
       );
     }
-    await rename(tmp, target);
-  } finally {
-    await rm(tmp, { force: true });
-  }
+  });
   return target;
 }
 

@@ -7,7 +7,9 @@ import os from "node:os";
 import path from "node:path";
 
 /** Where failed tests' consoles go: $VMRIG_KEPT_CONSOLES, else <tmpdir>/vmrig-kept-consoles. */
-export const keptConsolesRoot = () => process.env.VMRIG_KEPT_CONSOLES ?? path.join(os.tmpdir(), "vmrig-kept-consoles");
+import { keptConsolesRoot } from "../../harness/util/env.ts";
+
+export { keptConsolesRoot };
 
 const WITNESS = /^(console.*\.log|qemu-stderr\.log|qemu-cmdline\.txt|results\.json)$/;
 

@@ -16,6 +16,7 @@ import type { Progress } from "../../harness/run/progress.ts";
 import { repoRoot } from "../../harness/util/paths.ts";
 import { BROKEN_SUBJECT, CULPRIT_SUBJECT, bisectScenarioYaml, makeKernelHistory, type KernelHistory } from "../helpers/kernel-history.ts";
 import { ownGuestProcesses } from "../helpers/processes.ts";
+import { testVerbose } from "../../harness/util/env.ts";
 
 const tmp = mkdtempSync(path.join(os.tmpdir(), "vmrig-test-bisect-"));
 /** The bisect's work area in the cache (clone + build directory, ~2 GB): this tree is gone after the test. */
@@ -25,7 +26,7 @@ afterAll(() => {
   rmSync(tmp, { recursive: true, force: true, maxRetries: 3 });
 });
 
-const verbose = Boolean(process.env.VMRIG_TEST_VERBOSE);
+const verbose = testVerbose();
 const say = (l: string) => {
   if (verbose) process.stderr.write(`${l}\n`);
 };

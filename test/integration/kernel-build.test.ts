@@ -19,6 +19,7 @@ import { cacheDir, repoRoot } from "../../harness/util/paths.ts";
 import { ownGuestProcesses } from "../helpers/processes.ts";
 import { withEnv } from "../helpers/env.ts";
 import { testScratch } from "../helpers/scratch.ts";
+import { testVerbose } from "../../harness/util/env.ts";
 
 // Removed afterwards; a failed test's guest consoles are kept (the path is printed).
 const tmp = testScratch("vmrig-test-kbuild-");
@@ -29,7 +30,7 @@ const signal = new AbortController().signal;
 const lines: string[] = [];
 const log = (l: string) => {
   lines.push(l);
-  if (process.env.VMRIG_TEST_VERBOSE) process.stderr.write(`${l}\n`);
+  if (testVerbose()) process.stderr.write(`${l}\n`);
 };
 const quiet: Progress = { info: log, stage: (k, w) => log(`[${k}] ${w}`), cell: () => undefined, done: () => undefined };
 const sink = discardOutput;

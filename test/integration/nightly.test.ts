@@ -20,6 +20,7 @@ import { ownGuestProcesses } from "../helpers/descendants.ts";
 import { processesMatching } from "../helpers/processes.ts";
 import { brokenLinks, dumpDom, hrefs, screenshot } from "../helpers/chromium.ts";
 import { testScratch } from "../helpers/scratch.ts";
+import { stressReps, testScreenshotsDir } from "../../harness/util/env.ts";
 
 // Removed afterwards; a failed test's guest consoles are kept (the path is printed).
 const tmp = testScratch("vmrig-test-nightly-");
@@ -27,7 +28,7 @@ const tmp = testScratch("vmrig-test-nightly-");
 const quiet: Progress = silentProgress;
 const sink = discardOutput;
 /** Screenshots are kept here when set (to look at them), else thrown away with the temp dir. */
-const keepShots = process.env.VMRIG_TEST_SCREENSHOTS;
+const keepShots = testScreenshotsDir();
 
 function scenario(dir: string, name: string, body: string): string {
   mkdirSync(dir, { recursive: true });
@@ -59,7 +60,7 @@ expect: { default: PASS }
   );
 
   it(`${GUESTS} guests on ${os.availableParallelism()} cores give the serial run's table, with no HANG or INFRA`, async () => {
-    const reps = Number(process.env.VMRIG_STRESS_REPS ?? 1);
+    const reps = stressReps();
     const resultsRoot = path.join(tmp, "stress-results");
     for (let rep = 0; rep < reps; rep++) {
       const serial = await runScenarioFile(file, { resultsRoot, progress: quiet, out: sink });

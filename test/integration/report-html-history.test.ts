@@ -12,6 +12,7 @@ import { loadRun } from "../../harness/history/history.ts";
 import { brokenLinks, dumpDom, hrefs, screenshot } from "../helpers/chromium.ts";
 import { crash, ENOMEM, fakeRun, HANG, INFRA, night, PASS } from "../helpers/runs.ts";
 import type { CellOutcome } from "../../harness/types.ts";
+import { testScreenshotsDir } from "../../harness/util/env.ts";
 
 const tmp = mkdtempSync(path.join(os.tmpdir(), "vmrig-test-html-"));
 afterAll(() => rmSync(tmp, { recursive: true, force: true }));
@@ -99,7 +100,7 @@ describe("HTML reports over twelve nights", () => {
     await screenshot(pages.at(-1)!, shot, "1300,1100");
     await screenshot(pages[0]!, path.join(tmp, "history-index.png"), "1300,1100");
     expect(statSync(shot).size).toBeGreaterThan(20_000);
-    const keep = process.env.VMRIG_TEST_SCREENSHOTS;
+    const keep = testScreenshotsDir();
     if (keep) {
       mkdirSync(keep, { recursive: true });
       copyFileSync(shot, path.join(keep, "history-report.png"));

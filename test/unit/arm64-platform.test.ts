@@ -9,9 +9,10 @@ import { parseScenario } from "../../harness/scenario/load.ts";
 import { kernelArch, kernelPageSize, scenarioArches } from "../../harness/scenario/platform.ts";
 import { SpecError } from "../../harness/util/errors.ts";
 import { busyboxAppletNames, elfNeeded } from "../../harness/image/elf-dynamic.ts";
-import { dependsNames, packageClosure, resolveInTree } from "../../harness/image/foreign-binaries.ts";
+import { resolveInTree } from "../../harness/image/foreign-binaries.ts";
 import { parseLdd } from "../../harness/image/binaries.ts";
-import type { DebPackage } from "../../harness/debian/control.ts";
+import { resolveWithDependencies } from "../../harness/debian/archive.ts";
+import { withEnv } from "../helpers/env.ts";
 
 const load = (text: string) => parseScenario(text, "/s/t.yaml");
 const errors = (text: string): string[] => {
@@ -76,31 +77,66 @@ describe("kernels.X.arch and kernels.X.pageSize", () => {
   });
 });
 
-const pkg = (name: string, version: string, depends = ""): DebPackage => ({
-  name, version, depends, architecture: "arm64", suite: "bookworm", archiveUrl: "http://x", filename: `pool/${name}.deb`, size: 1, sha256: "0", fields: {},
+// Debian bookworm's arm64 Packages stanzas of the guest userland's closure, as vmrig cached them
+// (Breaks left out: the closure never reads it).
+type Relations = { Depends?: string; Provides?: string };
+const stanza = (Package: string, Version: string, pool: string, more: Relations = {}) => ({
+  Package, Version, Architecture: "arm64", Filename: `pool/main/${pool}_arm64.deb`,
+  Size: "1000", SHA256: "0".repeat(64), ...more,
 });
+const bookwormArm64 = [
+  stanza("busybox-static", "1:1.35.0-4+deb12u1+b1", "b/busybox/busybox-static_1.35.0-4+deb12u1+b1", {
+    Provides: "busybox",
+  }),
+  stanza("dropbear-bin", "2022.83-1+deb12u3", "d/dropbear/dropbear-bin_2022.83-1+deb12u3", {
+    Depends:
+      "libc6 (>= 2.34), libcrypt1 (>= 1:4.1.0), libtomcrypt1 (>= 1.18.2), libtommath1 (>= 1.2.0), zlib1g (>= 1:1.1.4)",
+    Provides: "ssh-server",
+  }),
+  stanza("gcc-12-base", "12.2.0-14+deb12u1", "g/gcc-12/gcc-12-base_12.2.0-14+deb12u1"),
+  stanza("libgcc-s1", "12.2.0-14+deb12u1", "g/gcc-12/libgcc-s1_12.2.0-14+deb12u1", {
+    Depends: "gcc-12-base (= 12.2.0-14+deb12u1), libc6 (>= 2.35)",
+    Provides: "libgcc1 (= 1:12.2.0-14+deb12u1)",
+  }),
+  stanza("libc6", "2.36-9+deb12u14", "g/glibc/libc6_2.36-9+deb12u14", { Depends: "libgcc-s1" }),
+  stanza("libgmp10", "2:6.2.1+dfsg1-1.1", "g/gmp/libgmp10_6.2.1+dfsg1-1.1", { Depends: "libc6 (>= 2.17)" }),
+  stanza("libtomcrypt1", "1.18.2-6", "libt/libtomcrypt/libtomcrypt1_1.18.2-6", {
+    Depends: "libc6 (>= 2.17), libgmp10 (>= 2:6.2.1+dfsg1), libtommath1 (>= 1.1.0)",
+  }),
+  stanza("libtommath1", "1.2.0-6+deb12u1", "libt/libtommath/libtommath1_1.2.0-6+deb12u1", {
+    Depends: "libc6 (>= 2.25)",
+  }),
+  stanza("libcrypt1", "1:4.4.33-2", "libx/libxcrypt/libcrypt1_4.4.33-2", { Depends: "libc6 (>= 2.36)" }),
+  stanza("zlib1g", "1:1.2.13.dfsg-1", "z/zlib/zlib1g_1.2.13.dfsg-1", { Depends: "libc6 (>= 2.17)", Provides: "libz1" }),
+  // Another ssh-server in the index: dropbear-bin's closure must not pull it in.
+  stanza("openssh-server", "1:9.2p1-2+deb12u7", "o/openssh/openssh-server_9.2p1-2+deb12u7", {
+    Depends: "adduser, libc6 (>= 2.36)",
+    Provides: "ssh-server",
+  }),
+];
 
 describe("Debian dependency closure for the arm64 userland", () => {
-  it("reads the first alternative of each Depends group, without versions or :any", () => {
-    expect(dependsNames("libc6 (>= 2.34), libcrypt1 (>= 1:4.1.0), zlib1g:any | zlib-ng, libtommath1")).toEqual(["libc6", "libcrypt1", "zlib1g", "libtommath1"]);
-    expect(dependsNames("")).toEqual([]);
-  });
-
-  it("takes the newest version of each package and names the dependencies the index lacks", () => {
-    const packages = [
-      pkg("dropbear-bin", "2022.83-1+deb12u3", "libc6 (>= 2.34), libtomcrypt1 (>= 1.18.1)"),
-      pkg("busybox-static", "1:1.35.0-4+deb12u1+b1"),
-      pkg("libtomcrypt1", "1.18.2-6", "libgmp10 (>= 2:6.2.1+dfsg1), libtommath1"),
-      pkg("libtommath1", "1.2.0-6+deb12u1"),
-      pkg("libc6", "2.36-9+deb12u13", "libgcc-s1"),
-      pkg("libc6", "2.36-9+deb12u14", "libgcc-s1"),
-    ];
-    const { picked, unknown } = packageClosure(packages, ["busybox-static", "dropbear-bin"]);
-    expect(picked.map((p) => `${p.name}=${p.version}`)).toEqual([
-      "busybox-static=1:1.35.0-4+deb12u1+b1", "dropbear-bin=2022.83-1+deb12u3", "libc6=2.36-9+deb12u14", "libtomcrypt1=1.18.2-6", "libtommath1=1.2.0-6+deb12u1",
-    ]);
-    expect(unknown).toEqual(["libgcc-s1", "libgmp10"]);
-    expect(() => packageClosure(packages, ["nope"])).toThrow(/no nope package/);
+  it("resolves busybox-static and dropbear-bin to the packages the guest userland unpacks", async () => {
+    const cache = mkdtempSync(path.join(os.tmpdir(), "vmrig-closure-"));
+    try {
+      mkdirSync(path.join(cache, "debian", "index"), { recursive: true });
+      const index = {
+        format: 1, suite: "bookworm", arch: "arm64", archiveUrl: "http://deb.debian.org/debian",
+        fetchedAt: new Date().toISOString(), packagesSha256: "0",
+        extraPackages: bookwormArm64.map((s) => s.Package), stanzas: bookwormArm64,
+      };
+      writeFileSync(path.join(cache, "debian", "index", "bookworm_arm64.json"), JSON.stringify(index));
+      const packages = await withEnv({ VMRIG_CACHE: cache, VMRIG_OFFLINE: "1" }, () =>
+        resolveWithDependencies(["bookworm"], "arm64", ["busybox-static", "dropbear-bin"]),
+      );
+      expect(packages.map((p) => `${p.name}=${p.version}`).sort()).toEqual([
+        "busybox-static=1:1.35.0-4+deb12u1+b1", "dropbear-bin=2022.83-1+deb12u3", "gcc-12-base=12.2.0-14+deb12u1",
+        "libc6=2.36-9+deb12u14", "libcrypt1=1:4.4.33-2", "libgcc-s1=12.2.0-14+deb12u1", "libgmp10=2:6.2.1+dfsg1-1.1",
+        "libtomcrypt1=1.18.2-6", "libtommath1=1.2.0-6+deb12u1", "zlib1g=1:1.2.13.dfsg-1",
+      ]);
+    } finally {
+      rmSync(cache, { recursive: true, force: true });
+    }
   });
 });
 

@@ -12,6 +12,7 @@ import type { StepRunner, StepTarget } from "../../harness/bisect/cell-runner.ts
 import { expectedSteps } from "../../harness/bisect/format.ts";
 import type { CellOutcome } from "../../harness/types.ts";
 import { silentProgress, type Progress } from "../../harness/run/progress.ts";
+import { testVerbose } from "../../harness/util/env.ts";
 
 const tmp = mkdtempSync(path.join(os.tmpdir(), "vmrig-test-bisect-"));
 const savedCache = process.env.VMRIG_CACHE;
@@ -152,7 +153,7 @@ describe("vmrig bisect on a tiny repository (fake build and run)", () => {
     const fake = fakeRunner(dir, 1, { bySubject: { "noise 3": infra, "noise 4": other } });
     const lines: string[] = [];
     const r = await runBisect(options(dir, shas, { runner: fake.runner, out: (l) => lines.push(l) }));
-    if (process.env.VMRIG_TEST_VERBOSE) process.stderr.write(lines.join("\n") + "\n");
+    if (testVerbose()) process.stderr.write(lines.join("\n") + "\n");
 
     expect(r.result).toMatchObject({ kind: "found", culprit: shas[7], subject: "fuse: readdir fails with EIO above 256K" });
     const steps = r.state.steps.filter((s) => s.phase === "step");

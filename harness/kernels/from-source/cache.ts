@@ -5,7 +5,7 @@ import { createHash } from "node:crypto";
 import fs from "node:fs/promises";
 import path from "node:path";
 import type { Arch } from "../../types.ts";
-import { buildDirAtomic, exists, writeFileAtomic } from "../../util/atomic-fs.ts";
+import { buildDirAtomic, exists, isTempSibling, writeFileAtomic } from "../../util/atomic-fs.ts";
 import { buildPaths, lastUsed, touchUsed } from "./paths.ts";
 
 /** Bump when what an entry holds or how keys are made changes. */
@@ -138,7 +138,7 @@ async function dirBytes(dir: string): Promise<number> {
 export async function listEntries(): Promise<ListedEntry[]> {
   const out: ListedEntry[] = [];
   for (const key of await fs.readdir(buildPaths.entries()).catch(() => [] as string[])) {
-    if (key.includes(".tmp-")) continue;
+    if (isTempSibling(key)) continue;
     try {
       const manifest = JSON.parse(await fs.readFile(path.join(buildPaths.entry(key), MANIFEST), "utf8")) as BuildManifest;
       out.push({ key, manifest, lastUsed: await lastUsed(buildPaths.entry(key)), bytes: await dirBytes(buildPaths.entry(key)) });
@@ -186,7 +186,7 @@ export async function collectGarbage(opts: GcOptions = {}): Promise<GcReport> {
   for (const root of [buildPaths.entries(), buildPaths.sources(), buildPaths.work()]) {
     for (const name of await fs.readdir(root).catch(() => [] as string[])) {
       const p = path.join(root, name);
-      if (name.includes(".tmp-")) {
+      if (isTempSibling(name)) {
         await remove(p, "left over from an interrupted build");
         continue;
       }

@@ -3,6 +3,7 @@
 import fs from "node:fs/promises";
 import path from "node:path";
 import type { Arch } from "../../types.ts";
+import { ARCHES, archNamed } from "../../arch.ts";
 import { VmrigError } from "../../util/errors.ts";
 import { repoRoot } from "../../util/paths.ts";
 
@@ -29,9 +30,6 @@ export interface BuildSpec {
 }
 
 const KEYS = ["source", "arch", "base", "config", "patches"] as const;
-const ARCHES: readonly Arch[] = ["x86_64", "aarch64"];
-/** Spellings people use for the arm64 architecture. */
-const ARCH_ALIASES: Record<string, Arch> = { x86_64: "x86_64", amd64: "x86_64", aarch64: "aarch64", arm64: "aarch64" };
 
 const sourceHelp =
   'expected "debian:linux-source-X.Y" (optionally "=<debian version>" and/or "@<suite>"), ' +
@@ -58,7 +56,7 @@ export function parseBuildSpec(label: string, raw: Record<string, unknown>, mach
 
   let arch: Arch = machineArch;
   if (raw.arch !== undefined) {
-    const a = typeof raw.arch === "string" ? ARCH_ALIASES[raw.arch] : undefined;
+    const a = typeof raw.arch === "string" ? archNamed(raw.arch) : undefined;
     if (!a) bad("arch", `expected one of ${ARCHES.join(", ")}, got ${show(raw.arch)}`);
     else if (a !== machineArch) bad("arch", `is ${a}, but the scenario's machine is ${machineArch}: the kernel could not boot there`);
     else arch = a;

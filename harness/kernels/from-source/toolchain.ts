@@ -3,6 +3,7 @@
 import os from "node:os";
 import { execa } from "execa";
 import type { Arch } from "../../types.ts";
+import { archRecord } from "../../arch.ts";
 import { requireCapabilities } from "../../host/check.ts";
 import { compilerFor } from "../../host/requirements.ts";
 
@@ -21,19 +22,14 @@ export interface Toolchain {
   makeVars: string[];
 }
 
-const KERNEL_ARCH: Record<Arch, { kernelArch: string; target: string; imagePath: string }> = {
-  x86_64: { kernelArch: "x86_64", target: "bzImage", imagePath: "arch/x86/boot/bzImage" },
-  aarch64: { kernelArch: "arm64", target: "Image", imagePath: "arch/arm64/boot/Image" },
-};
-
 /** Pure: the make variables for building `arch` on a host of `hostArch` (Node's process.arch). */
 export function planToolchain(arch: Arch, hostArch: string = process.arch): Omit<Toolchain, "compilerIdentity"> {
-  const k = KERNEL_ARCH[arch];
+  const k = archRecord(arch).kernel;
   const crossCompile = compilerFor(arch, hostArch).prefix;
   // ccache in front of the compiler: CC for the target; HOSTCC for kconfig, fixdep and friends.
-  const makeVars = [`ARCH=${k.kernelArch}`, `CC=ccache ${crossCompile}gcc`, "HOSTCC=ccache gcc"];
+  const makeVars = [`ARCH=${k.makeArch}`, `CC=ccache ${crossCompile}gcc`, "HOSTCC=ccache gcc"];
   if (crossCompile) makeVars.push(`CROSS_COMPILE=${crossCompile}`);
-  return { arch, kernelArch: k.kernelArch, crossCompile, target: k.target, imagePath: k.imagePath, makeVars };
+  return { arch, kernelArch: k.makeArch, crossCompile, target: k.target, imagePath: k.imagePath, makeVars };
 }
 
 async function firstLine(cmd: string, args: string[]): Promise<string | undefined> {

@@ -6,7 +6,7 @@ import { createHash } from "node:crypto";
 import fs from "node:fs/promises";
 import path from "node:path";
 import { execa } from "execa";
-import { exists, writeFileAtomic } from "../../util/atomic-fs.ts";
+import { buildDirAtomic, exists, removeTempSiblings, writeFileAtomic } from "../../util/atomic-fs.ts";
 import { applyPatches, touchedFiles, type ApplyOptions } from "./patches.ts";
 
 interface SlotState {
@@ -62,17 +62,21 @@ export async function prepareWorkTree(
   let state = await readState(slot);
   if (!state || state.source !== sourceId || !(await exists(src))) {
     await fs.rm(src, { recursive: true, force: true });
-    const tmp = `${src}.tmp`;
-    await fs.rm(tmp, { recursive: true, force: true });
-    await fs.mkdir(slot, { recursive: true });
+    // The slot is locked: a temporary copy beside src was left by an interrupted run.
+    await removeTempSiblings(src);
     opts.log("linking a work copy of the source tree");
-    const linked = await execa("cp", ["-al", pristine, tmp], { cancelSignal: opts.signal, reject: false });
-    if (linked.exitCode !== 0) {
-      // Another filesystem than the pristine tree's (EXDEV): a real copy works everywhere.
-      await fs.rm(tmp, { recursive: true, force: true });
-      await execa("cp", ["-a", "--reflink=auto", pristine, tmp], { cancelSignal: opts.signal });
-    }
-    await fs.rename(tmp, src);
+    await buildDirAtomic(
+      src,
+      async (tmp) => {
+        const linked = await execa("cp", ["-al", pristine, tmp], { cancelSignal: opts.signal, reject: false });
+        if (linked.exitCode !== 0) {
+          // Another filesystem than the pristine tree's (EXDEV): a real copy works everywhere.
+          await fs.rm(tmp, { recursive: true, force: true });
+          await execa("cp", ["-a", "--reflink=auto", pristine, tmp], { cancelSignal: opts.signal });
+        }
+      },
+      { createTemp: false },
+    );
     state = { source: sourceId, dirty: [], applied: [] };
     await writeFileAtomic(stateFile(slot), JSON.stringify(state));
   }

@@ -3,8 +3,8 @@
 // which artifacts still exist plain or gzipped after retention. Called at the end of every
 // run, and again by `vmrig gc` for runs whose logs it compressed or removed.
 import { existsSync } from "node:fs";
-import { rename, writeFile } from "node:fs/promises";
 import path from "node:path";
+import { writeFileAtomic } from "../../util/atomic-fs.ts";
 import { compareWithHistory, type CellClass } from "../../history/compare.ts";
 import { cellHistory } from "../../history/compare.ts";
 import { listRuns, listScenarios, loadRun, previousComplete, type RunRecord } from "../../history/history.ts";
@@ -19,12 +19,6 @@ export const INDEX_FILE = "index.html";
 /** Nights in a cell's trend line. */
 export const TREND_RUNS = 14;
 const RUN_FILES = ["results.json", "results.md", "junit.xml", "scenario.yaml"];
-
-async function writeAtomic(file: string, text: string): Promise<void> {
-  const tmp = `${file}.tmp-${process.pid}-${Math.random().toString(36).slice(2)}`;
-  await writeFile(tmp, text);
-  await rename(tmp, file);
-}
 
 const posix = (p: string) => p.split(path.sep).join("/");
 
@@ -77,7 +71,7 @@ export async function writeRunReport(run: RunRecord, resultsRoot: string, histor
     pinned: pinnedWhy(run, baselines ?? (await readBaselines(resultsRoot).catch(() => ({ version: 1 as const, baselines: {} })))),
   });
   const file = path.join(run.dir, REPORT_FILE);
-  await writeAtomic(file, html);
+  await writeFileAtomic(file, html);
   return file;
 }
 
@@ -123,7 +117,7 @@ export async function writeIndex(resultsRoot: string): Promise<string> {
     scenarios.push({ name, runs, notable, comparedWith });
   }
   const file = path.join(resultsRoot, INDEX_FILE);
-  await writeAtomic(file, renderIndexPage({ generatedAt: new Date().toISOString(), scenarios }));
+  await writeFileAtomic(file, renderIndexPage({ generatedAt: new Date().toISOString(), scenarios }));
   return file;
 }
 
