@@ -64,7 +64,9 @@ export function packageClosure(packages: readonly DebPackage[], roots: readonly 
     if (picked.has(name)) continue;
     const p = newest.get(name);
     if (!p) {
-      if ((roots as readonly string[]).includes(name)) throw new HostError(`Debian ${GUEST_USERLAND_SUITE} has no ${name} package for this architecture.`);
+      if (roots.includes(name)) {
+        throw new HostError(`Debian ${GUEST_USERLAND_SUITE} has no ${name} package for this architecture.`);
+      }
       unknown.add(name);
       continue;
     }
@@ -142,7 +144,7 @@ async function libraryClosure(root: string, arch: Arch, program: string): Promis
       }
     }
     if (!found) throw new HostError(`dropbear (${arch}) needs ${name}, which none of the unpacked Debian packages provides`);
-    if (!libraries.some((l) => l.guestPath === found!.guestPath)) libraries.push(found);
+    if (!libraries.some((l) => l.guestPath === found.guestPath)) libraries.push(found);
     queue.push(...elfNeeded(await fs.readFile(path.join(root, found.file))));
   }
   return libraries;

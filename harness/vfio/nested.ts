@@ -241,7 +241,7 @@ async function nestedQemuCell(guest: Guest, s: Scenario, w: NestedQemu, stepMs: 
     return { outcome: { kind: "infra", reason: `binding in level 1 failed: ${(e as Error).message}` }, evidence };
   }
   evidence.changes = binding.changes;
-  let outcome: CellOutcome = { kind: "infra", reason: "level-2 start did not finish" };
+  let outcome: CellOutcome;
   try {
     const { binary, args } = levelTwoArgv(s, binding.qemuDevices, qemu);
     const commandLine = formatCommandLine(binary, args);
