@@ -74,7 +74,8 @@ export async function matrixBench(rounds: number): Promise<void> {
         const many = await runScenarioFiles([file], { jobs: m.jobs, scheduler, progress: quiet, out: sink, resultsRoot });
         peaks[m.name] = Math.max(peaks[m.name] ?? 0, many.stats.peakGuests);
         const f = many.files[0]!;
-        if (!f.outcome) throw f.error;
+        // A file without an outcome has its error by construction; the fallback only keeps the throw an Error.
+        if (!f.outcome) throw f.error ?? new Error(`${file}: no outcome`);
         return f.outcome.result;
       });
       (times[m.name] ??= []).push(r.ms);

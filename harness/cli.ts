@@ -131,11 +131,12 @@ main(process.argv.slice(2)).then(
       process.stderr.write(`vmrig: ${e.message}\n`);
       process.exit(e.exitCode);
     }
-    if (String((e as { code?: unknown }).code ?? "").startsWith("ERR_PARSE_ARGS")) {
+    const code = (e as { code?: unknown }).code;
+    if (typeof code === "string" && code.startsWith("ERR_PARSE_ARGS")) {
       process.stderr.write(`vmrig: ${(e as Error).message}\n${usage}\n`);
       process.exit(ExitCode.usage);
     }
-    process.stderr.write(`vmrig: internal error (a bug; please report it):\n${(e as Error).stack ?? e}\n`);
+    process.stderr.write(`vmrig: internal error (a bug; please report it):\n${(e as Error).stack ?? String(e)}\n`);
     process.exit(ExitCode.usage);
   },
 );

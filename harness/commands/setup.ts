@@ -5,7 +5,6 @@ import { buildGuestImage } from "../image/build.ts";
 import { provisionVirtiofsd } from "../virtiofs/provision.ts";
 import { hostQemu, provideQemu } from "../qemu/provision.ts";
 import { buildRelay } from "../virtiofs/relay.ts";
-import { ExitCode } from "../util/errors.ts";
 import { cacheDir } from "../util/paths.ts";
 import { installHostPackages } from "./setup-packages.ts";
 import { runDoctor } from "./doctor.ts";

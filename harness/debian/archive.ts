@@ -160,7 +160,7 @@ export async function loadSuiteIndex(suite: string, arch: string, opts: ArchiveO
  * never cached are skipped (with a log line) as long as at least one is there.
  */
 export async function loadSuiteIndexes(suites: readonly string[], arch: string, opts: ArchiveOptions = {}): Promise<SuiteIndex[]> {
-  const out: Array<SuiteIndex | undefined> = new Array(suites.length);
+  const out = new Array<SuiteIndex | undefined>(suites.length);
   let next = 0;
   const worker = async () => {
     while (next < suites.length) {

@@ -29,7 +29,7 @@ export async function loadRun(where: string): Promise<RunRecord> {
   try {
     result = JSON.parse(text) as RunResult;
   } catch (e) {
-    throw new Error(`${path.join(dir, "results.json")}: not JSON (${(e as Error).message})`);
+    throw new Error(`${path.join(dir, "results.json")}: not JSON (${(e as Error).message})`, { cause: e });
   }
   const scenarioYaml = await readFile(path.join(dir, "scenario.yaml"), "utf8").catch(() => undefined);
   const stamp = path.basename(dir);

@@ -23,7 +23,9 @@ export const OUTCOME_INPUTS = ["kernel", "image", "qemu", "virtiofsd", "host", "
 function stable(v: unknown): string {
   if (Array.isArray(v)) return `[${v.map(stable).join(",")}]`;
   if (v && typeof v === "object") {
-    return `{${Object.keys(v as object).sort().map((k) => `${JSON.stringify(k)}:${stable((v as Record<string, unknown>)[k])}`).join(",")}}`;
+    const record = v as Record<string, unknown>;
+    const fields = Object.keys(record).sort().map((k) => `${JSON.stringify(k)}:${stable(record[k])}`);
+    return `{${fields.join(",")}}`;
   }
   return JSON.stringify(v ?? null);
 }
@@ -64,7 +66,7 @@ const memo = new WeakMap<RunRecord, Map<string, CellInputs>>();
 
 export function cellInputs(run: RunRecord, row: KernelRowResult, workload: string): CellInputs {
   let byCell = memo.get(run);
-  if (!byCell) memo.set(run, (byCell = new Map()));
+  if (!byCell) memo.set(run, (byCell = new Map<string, CellInputs>()));
   const key = `${row.label}\0${workload}`;
   let inputs = byCell.get(key);
   if (!inputs) byCell.set(key, (inputs = computeInputs(run, row, workload)));
@@ -74,10 +76,12 @@ export function cellInputs(run: RunRecord, row: KernelRowResult, workload: strin
 function computeInputs(run: RunRecord, row: KernelRowResult, workload: string): CellInputs {
   const h = run.result.host;
   const ev = row.evidence ?? {};
-  const identity = String(ev.kernel ?? "");
+  // The runner records both as strings (identities); results.json is read back without a schema.
+  const identity = (ev.kernel as string | undefined) ?? "";
+  const image = ev.image as string | undefined;
   const out: CellInputs = {
     kernel: { value: identity || row.description, show: `${row.description || row.label}${identity ? ` [${short(identity, 90)}]` : ""}` },
-    image: { value: String(ev.image ?? ""), show: String(ev.image ?? "unknown") },
+    image: { value: image ?? "", show: image ?? "unknown" },
     qemu: rowQemuInput(h.qemu, ev),
     virtiofsd: { value: h.virtiofsd ?? "", show: `virtiofsd ${h.virtiofsd ?? "unknown"}` },
     host: { value: h.hostname, show: h.hostname },
@@ -99,7 +103,10 @@ function computeInputs(run: RunRecord, row: KernelRowResult, workload: string): 
 function rowQemuInput(hostQemu: string | undefined, ev: Record<string, unknown>): { value: string; show: string } {
   const own = ev.qemu as { version?: string; source?: string } | undefined;
   if (own?.version) return { value: `${own.source ?? ""} ${own.version}`, show: `QEMU ${own.version} (${own.source ?? "row"})` };
-  if (typeof ev.levelTwoQemuSource === "string") return { value: ev.levelTwoQemuSource, show: `level-2 QEMU ${ev.levelTwoQemu ?? ""} (${ev.levelTwoQemuSource})` };
+  if (typeof ev.levelTwoQemuSource === "string") {
+    const version = (ev.levelTwoQemu as string | undefined) ?? ""; // a version string, recorded by vfio/nested
+    return { value: ev.levelTwoQemuSource, show: `level-2 QEMU ${version} (${ev.levelTwoQemuSource})` };
+  }
   return { value: hostQemu ?? "", show: `QEMU ${hostQemu ?? "unknown"}` };
 }
 

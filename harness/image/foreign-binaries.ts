@@ -102,7 +102,7 @@ async function libraryClosure(root: string, arch: Arch, program: string): Promis
       }
     }
     if (!found) throw new HostError(`dropbear (${arch}) needs ${name}, which none of the unpacked Debian packages provides`);
-    if (!libraries.some((l) => l.guestPath === found!.guestPath)) libraries.push(found);
+    if (!libraries.some((l) => l.guestPath === found.guestPath)) libraries.push(found);
     queue.push(...elfNeeded(await fs.readFile(path.join(root, found.file))));
   }
   return libraries;

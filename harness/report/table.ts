@@ -92,7 +92,10 @@ function columnWidths(table: Piece[][], width: number | undefined): number[] {
 }
 
 export function renderTerminalTable(run: RunResult, opts: TableOptions): string {
-  const header: Piece[] = [{ text: "Guest kernel", tone: "plain" }, ...run.workloads.map((w) => ({ text: w, tone: "plain" as Tone }))];
+  const header: Piece[] = [
+    { text: "Guest kernel", tone: "plain" },
+    ...run.workloads.map((w): Piece => ({ text: w, tone: "plain" })),
+  ];
   const notes = footnotes(run);
   const table = [header, ...run.rows.map((r) => rowPieces(run, r, notes.marker))];
   const widths = columnWidths(table, opts.width);

@@ -141,7 +141,7 @@ async function runCellSteps(guest: Guest, w: WorkloadSpec, ctx: WorkloadContext,
     return { ...run, artifacts: { [`stacks-${w.id}.txt`]: stacks.text + "\n" } };
   }
 
-  const j = await kind.judge(w as never, exec, facts, ctx);
+  const j = await kind.judge(w, exec, facts, ctx);
   Object.assign(evidence, j.evidence);
   const c = await crashOutcome();
   if (c) return done(c, evidence, true);

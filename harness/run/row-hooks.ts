@@ -87,7 +87,7 @@ export function composeRowHooks(all: RowHooks[]): RowHooks {
   return {
     ...(names.length ? { guestName: names.join("; ") } : {}),
     ...(all.some((h) => h.bootOnHostQemu) ? { bootOnHostQemu: true } : {}),
-    evidence: Object.assign({}, ...all.map((h) => h.evidence ?? {})),
+    evidence: Object.assign({}, ...all.map((h) => h.evidence ?? {})) as Record<string, unknown>,
     shares: all.flatMap((h) => h.shares ?? []),
     cmdline: all.flatMap((h) => h.cmdline ?? []),
     ...(all.some((h) => h.qemuExtras) ? { qemuExtras: mergeQemuExtras(...all.map((h) => h.qemuExtras)) } : {}),

@@ -75,7 +75,10 @@ export function checkFaultReferences(file: unknown, ctx: Ctx): void {
   const stopped = new Map<string, number>(); // "workload\0share" -> ms of the stop
   const timed = file.faults
     // This runs on the parsed file: a valid `after` is already milliseconds; a broken one is as written.
-    .map((f, i) => ({ f, i, ms: !isMapping(f) ? undefined : typeof f.after === "number" ? f.after : parseDuration(f.after) }))
+    .map((f: unknown, i) => {
+      const ms = !isMapping(f) ? undefined : typeof f.after === "number" ? f.after : parseDuration(f.after);
+      return { f, i, ms };
+    })
     .sort((a, b) => (a.ms ?? 0) - (b.ms ?? 0));
   for (const { f, i, ms } of timed) {
     if (!isMapping(f)) continue;

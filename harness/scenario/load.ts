@@ -148,7 +148,7 @@ function toKernelSource(kernel: ScenarioFile["kernels"][string], dir: string, de
   for (const key of ["config", "patches"]) {
     const value = spec[key];
     if (typeof value === "string") spec[key] = resolve(value);
-    else if (Array.isArray(value)) spec[key] = value.map((v) => (typeof v === "string" ? resolve(v) : v));
+    else if (Array.isArray(value)) spec[key] = value.map((v: unknown) => (typeof v === "string" ? resolve(v) : v));
   }
   if (typeof spec.source === "object" && spec.source !== null) {
     const source: Record<string, unknown> = { ...(spec.source as Record<string, unknown>) };

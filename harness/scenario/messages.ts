@@ -10,7 +10,8 @@ export function show(value: unknown): string {
   if (typeof value === "string") return JSON.stringify(value);
   if (Array.isArray(value)) return "a list";
   if (typeof value === "object") return "a mapping";
-  return String(value);
+  const scalar = value as number | boolean; // all that parsed YAML has left
+  return String(scalar);
 }
 
 const yamlTypeNames: Record<string, string> = {

@@ -38,7 +38,8 @@ export function localHostFs(root = "/", opts: { uid?: () => number; name?: strin
         await writeFile(at(p), text);
       } catch (e) {
         const err = e as NodeJS.ErrnoException;
-        throw new Error(`writing ${JSON.stringify(text)} to ${p}: ${err.code ?? ""} ${err.message}`.trim());
+        const what = `writing ${JSON.stringify(text)} to ${p}: ${err.code ?? ""} ${err.message}`.trim();
+        throw new Error(what, { cause: e });
       }
     },
     uid: async () => (opts.uid ?? (() => process.getuid?.() ?? -1))(),

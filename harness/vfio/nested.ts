@@ -173,7 +173,7 @@ async function nestedQemuCell(
     return done({ kind: "infra", reason: `binding in level 1 failed: ${(e as Error).message}` }, true);
   }
   evidence.changes = binding.changes;
-  let outcome: CellOutcome = { kind: "infra", reason: "level-2 start did not finish" };
+  let outcome: CellOutcome;
   let spoiled = true;
   try {
     const { binary, args } = levelTwoArgv(s, binding.qemuDevices, qemu);

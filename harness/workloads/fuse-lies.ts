@@ -83,6 +83,7 @@ export interface LieReport {
   steps?: Partial<Record<LieStep, string>>;
   stage?: string;
   errno?: string;
+  error?: string; // the usage error vmrig-fuse-lie.c prints
   [k: string]: unknown;
 }
 

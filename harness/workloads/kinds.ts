@@ -6,13 +6,12 @@ import { mkdir, open, stat } from "node:fs/promises";
 import { randomBytes } from "node:crypto";
 import path from "node:path";
 import { createEntries } from "./host-entries.ts";
-import type { CellOutcome, WorkloadSpec } from "../types.ts";
+import type { WorkloadSpec } from "../types.ts";
 import { formatSize } from "../util/size.ts";
 import { Fnv1a64 } from "./fnv.ts";
 import { PROBE, parseProbeOutput, shellQuote, type ProbeReport } from "./probe.ts";
-import type { ExecResult } from "../guest/ssh.ts";
 
-import type { Exited, Judgement, WorkloadContext, WorkloadKind } from "./kinds-types.ts";
+import type { Exited, Judgement, WorkloadKind } from "./kinds-types.ts";
 export type { Judgement, WorkloadContext, WorkloadKind } from "./kinds-types.ts";
 import { getdentsSweep } from "./getdents-sweep.ts";
 import { nestedQemuKind } from "./nested-kind.ts";
@@ -77,13 +76,18 @@ const read: WorkloadKind<Extract<WorkloadSpec, { kind: "read" }>> = {
   },
   command: (w, ctx) =>
     `${PROBE} read ${shellQuote(path.posix.join(dirOf(w, ctx.guestDir!), "data"))} ${w.blockBytes}${w.direct ? " --direct" : ""}${w.repeatForMs ? ` --for-ms ${w.repeatForMs}` : ""}`,
-  judge: (w, exec, facts) =>
-    probeJudgement(exec, (r) => {
+  judge: (w, exec, facts) => {
+    const hostHash = facts.hostHash as string; // prepare's hex digest, passed back through the runner's untyped facts
+    return probeJudgement(exec, (r) => {
       if (Number(r.differingPasses ?? 0) > 0) return { kind: "outcome", outcome: { kind: "fail", detail: `${r.differingPasses} of ${r.passes} passes read different bytes than the first` }, evidence: { probe: r } };
       if (Number(r.bytes) !== w.sizeBytes) return { kind: "outcome", outcome: { kind: "fail", detail: `read ${r.bytes} of ${w.sizeBytes} bytes` }, evidence: { probe: r } };
-      if (r.fnv1a64 !== facts.hostHash) return { kind: "outcome", outcome: { kind: "fail", detail: `checksum mismatch (guest ${r.fnv1a64}, host ${facts.hostHash})` }, evidence: { probe: r } };
+      if (r.fnv1a64 !== hostHash) {
+        const detail = `checksum mismatch (guest ${r.fnv1a64}, host ${hostHash})`;
+        return { kind: "outcome", outcome: { kind: "fail", detail }, evidence: { probe: r } };
+      }
       return { kind: "outcome", outcome: { kind: "pass", detail: `${formatSize(w.sizeBytes)} verified${Number(r.passes) > 1 ? ` (${r.passes} passes)` : ""}` }, evidence: { probe: r, facts } };
-    }),
+    });
+  },
 };
 
 const write: WorkloadKind<Extract<WorkloadSpec, { kind: "write" }>> = {

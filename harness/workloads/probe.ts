@@ -8,6 +8,13 @@ export interface ProbeReport {
   ok: boolean;
   errno?: string;
   errnoNum?: number;
+  // What vmrig-probe.c prints besides, per op (getdents, read, write, usage).
+  entries?: number;
+  bytes?: number;
+  passes?: number;
+  differingPasses?: number;
+  fnv1a64?: string;
+  error?: string;
   [k: string]: unknown;
 }
 

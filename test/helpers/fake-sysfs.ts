@@ -114,11 +114,11 @@ export function fakeVfioHost(spec: FakeHostSpec, opts: { uid?: number } = {}): F
       throw new Error(how.error);
     }
     let m: RegExpExecArray | null;
-    if ((m = /^\/sys\/bus\/pci\/devices\/([^/]+)\/driver_override$/.exec(p))) {
+    if (/^\/sys\/bus\/pci\/devices\/([^/]+)\/driver_override$/.test(p)) {
       writeFileSync(at(p), text.trim() === "" ? "(null)\n" : `${text.trim()}\n`);
     } else if ((m = /^\/sys\/bus\/pci\/devices\/([^/]+)\/driver\/unbind$/.exec(p))) {
       if (m[1] !== text.trim()) throw new Error("ENODEV: wrong device");
-      if (!driverOf(m[1]!)) throw new Error("ENOENT: no driver");
+      if (!driverOf(m[1])) throw new Error("ENOENT: no driver");
       unlinkSync(at(`/sys/bus/pci/devices/${m[1]}/driver`));
     } else if ((m = /^\/sys\/bus\/pci\/drivers\/([^/]+)\/bind$/.exec(p))) {
       bindTo(text.trim(), m[1]!);

@@ -6,6 +6,7 @@ import { mkdirSync, readFileSync, readdirSync, existsSync, symlinkSync, writeFil
 import path from "node:path";
 import { guestProcessesWithEnv } from "../helpers/processes.ts";
 import { testScratch } from "../helpers/scratch.ts";
+import type { RunResult } from "../../harness/types.ts";
 
 const root = path.resolve(import.meta.dirname, "..", "..");
 // Removed afterwards; a failed test's guest consoles are kept (the path is printed).
@@ -110,9 +111,10 @@ describe("vmrig CLI", () => {
     expect(guestProcessesWithEnv("VMRIG_RESULTS", path.join(tmp, "results"))).toEqual([]);
     const runs = path.join(tmp, "results", "interrupt");
     const [stamp] = readdirSync(runs);
-    const json = JSON.parse(readFileSync(path.join(runs, stamp!, "results.json"), "utf8"));
+    const resultsFile = path.join(runs, stamp!, "results.json");
+    const json = JSON.parse(readFileSync(resultsFile, "utf8")) as RunResult; // vmrig wrote it
     expect(json.complete).toBe(false);
-    expect(json.rows[0].cells[0].outcome.kind).toBe("not-run");
+    expect(json.rows[0]!.cells[0]!.outcome.kind).toBe("not-run");
   }, 600_000);
 
   it("SIGTERM to `npm run vmrig` reaches vmrig: exit 130, every report written, every cell that did not run counted", async () => {
@@ -129,11 +131,11 @@ describe("vmrig CLI", () => {
     expect(guestProcessesWithEnv("VMRIG_RESULTS", results)).toEqual([]);
     const runs = path.join(results, "terminate");
     const dir = path.join(runs, readdirSync(runs)[0]!);
-    const json = JSON.parse(readFileSync(path.join(dir, "results.json"), "utf8"));
+    const json = JSON.parse(readFileSync(path.join(dir, "results.json"), "utf8")) as RunResult; // vmrig wrote it
     expect(json.complete).toBe(false);
     // The row that was running and the row that never started, each cell NOT RUN as the terminal showed it.
-    expect(json.rows.map((row: { label: string }) => row.label)).toEqual(["k", "later"]);
-    const kinds = json.rows.flatMap((row: { cells: { outcome: { kind: string } }[] }) => row.cells.map((c) => c.outcome.kind));
+    expect(json.rows.map((row) => row.label)).toEqual(["k", "later"]);
+    const kinds = json.rows.flatMap((row) => row.cells.map((c) => c.outcome.kind));
     expect(kinds).toEqual(["not-run", "not-run", "not-run", "not-run"]);
     expect(r.stdout).toMatch(/run INCOMPLETE \(4 not run\)/);
     expect(readFileSync(path.join(dir, "results.md"), "utf8")).toMatch(/INCOMPLETE\*\* \(interrupted; 4 cells not run\)/);

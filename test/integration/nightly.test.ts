@@ -21,6 +21,7 @@ import { processesMatching } from "../helpers/processes.ts";
 import { brokenLinks, dumpDom, hrefs, screenshot } from "../helpers/chromium.ts";
 import { testScratch } from "../helpers/scratch.ts";
 import { stressReps, testScreenshotsDir } from "../../harness/util/env.ts";
+import type { RunResult } from "../../harness/types.ts";
 
 // Removed afterwards; a failed test's guest consoles are kept (the path is printed).
 const tmp = testScratch("vmrig-test-nightly-");
@@ -116,9 +117,10 @@ describe("interrupting a parallel run", () => {
     expect(processesMatching(scratch)).toEqual([]);
     for (const name of ["sig-a", "sig-b"]) {
       const [stamp] = readdirSync(path.join(results, name));
-      const json = JSON.parse(readFileSync(path.join(results, name, stamp!, "results.json"), "utf8"));
+      const resultsFile = path.join(results, name, stamp!, "results.json");
+      const json = JSON.parse(readFileSync(resultsFile, "utf8")) as RunResult; // vmrig wrote it
       expect(json.complete).toBe(false);
-      expect(json.rows[0].cells[0].outcome.kind).toBe("not-run");
+      expect(json.rows[0]!.cells[0]!.outcome.kind).toBe("not-run");
       expect(existsSync(path.join(results, name, stamp!, "report.html"))).toBe(true);
     }
   }, 600_000);
@@ -153,8 +155,8 @@ expect: { default: PASS }
     const text = await cli(["compare", a, b]);
     expect(text.exitCode, text.stderr).toBe(1); // a regression
     expect(text.stdout).toMatch(/1 regression, 1 fix, 0 flaky, 3 still failing, 0 without verdict, 1 passing/);
-    expect(text.stdout).toMatch(/Regressions \(new failures\):\n  moving \/ is-6: PASS -> FAIL: exit 1, expected 0 ✗\n      kernel: Debian 6\.12\.\S+ .* -> Debian 7\.3\.\S+/);
-    expect(text.stdout).toMatch(/Fixes \(new passes\):\n  moving \/ is-7: FAIL: exit 1, expected 0 -> PASS\n      kernel: Debian 6\.12/);
+    expect(text.stdout).toMatch(/Regressions \(new failures\):\n {2}moving \/ is-6: PASS -> FAIL: exit 1, expected 0 ✗\n {6}kernel: Debian 6\.12\.\S+ .* -> Debian 7\.3\.\S+/);
+    expect(text.stdout).toMatch(/Fixes \(new passes\):\n {2}moving \/ is-7: FAIL: exit 1, expected 0 -> PASS\n {6}kernel: Debian 6\.12/);
 
     const json = JSON.parse((await cli(["compare", a, b, "--json"])).stdout) as { cells: Array<{ kernel: string; workload: string; cls: string; changes: Array<{ what: string }> }> };
     const cls = Object.fromEntries(json.cells.map((c) => [`${c.kernel}/${c.workload}`, c.cls]));
@@ -168,7 +170,7 @@ expect: { default: PASS }
 
     // One argument: the run against the run before it. Reversed: the fix is now the regression.
     expect((await cli(["compare", b])).stdout).toContain("1 regression, 1 fix");
-    expect((await cli(["compare", b, a])).stdout).toMatch(/Regressions \(new failures\):\n  moving \/ is-7/);
+    expect((await cli(["compare", b, a])).stdout).toMatch(/Regressions \(new failures\):\n {2}moving \/ is-7/);
 
     const summary = await cli(["summary", "--results", resultsRoot]);
     expect(summary.exitCode).toBe(1);

@@ -34,8 +34,8 @@ let procs: Proc[] = [];
 function start(name: string, file: string, args: string[]): Proc {
   const child = spawn(file, args, { stdio: ["ignore", "pipe", "pipe"], detached: true });
   let out = "";
-  child.stdout!.on("data", (d: Buffer) => (out += d.toString()));
-  child.stderr!.on("data", (d: Buffer) => (out += d.toString()));
+  child.stdout.on("data", (d: Buffer) => (out += d.toString()));
+  child.stderr.on("data", (d: Buffer) => (out += d.toString()));
   const exit = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((r) =>
     child.once("exit", (code, signal) => r({ code, signal })),
   );

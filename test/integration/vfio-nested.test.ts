@@ -16,6 +16,18 @@ const tmp = testScratch("vmrig-test-vfio-");
 const quiet: Progress = silentProgress;
 const sink = discardOutput;
 
+/** The evidence fields vfio/nested records that these tests read (a cell's evidence is untyped). */
+interface NestedEvidence extends Record<string, unknown> {
+  levelTwoPci: { present: boolean };
+  changes: unknown;
+  preflight: { devices: unknown[] };
+  prediction: unknown;
+  qemuDmaWarnings: unknown;
+  predictorAgrees: unknown;
+  restore: { failed: string[]; restored: string[] };
+  qemuExit: number;
+}
+
 describe("hardware-free VFIO: level-2 QEMU in a level-1 guest with an emulated IOMMU", () => {
   it("passes a device through; 1023 mappings fit a limit of 1023; at 1022 the predictor says exceeds by 1: QEMU 10.0 warns, Debian's QEMU 11.1 refuses the device", async () => {
     const started = Date.now();
@@ -24,7 +36,7 @@ describe("hardware-free VFIO: level-2 QEMU in a level-1 guest with an emulated I
     });
     const row = result.rows.find((r) => r.label === "debian-6.12")!;
     const cells = Object.fromEntries(row.cells.map((c) => [c.workload, c]));
-    const ev = (id: string) => cells[id]!.evidence as Record<string, any>;
+    const ev = (id: string) => cells[id]!.evidence as NestedEvidence;
 
     // Passthrough: the device reached level 2 (QEMU read its IDs through VFIO) and came back to its driver.
     expect(cells.passthrough!.outcome).toMatchObject({ kind: "pass" });
@@ -53,7 +65,7 @@ describe("hardware-free VFIO: level-2 QEMU in a level-1 guest with an emulated I
     expect(String(row11.evidence.levelTwoQemu)).toMatch(/^11\.1\./);
     expect(row11.description).toMatch(/level 2: QEMU 11\.1\.\d+ \(Debian's, /);
     const cells11 = Object.fromEntries(row11.cells.map((c) => [c.workload, c]));
-    const ev11 = (id: string) => cells11[id]!.evidence as Record<string, any>;
+    const ev11 = (id: string) => cells11[id]!.evidence as NestedEvidence;
     expect(cells11.passthrough!.outcome).toMatchObject({ kind: "pass" });
     expect(cells11.fits!.outcome).toMatchObject({ kind: "pass" });
     expect(ev11("fits").qemuDmaWarnings).toEqual([]);

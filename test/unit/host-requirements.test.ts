@@ -79,7 +79,7 @@ describe("host requirements", () => {
             (e: unknown) => e,
           );
           expect(err, c).toBeInstanceOf(HostError);
-          const install = /Install them: (.*?)  \(or run/.exec((err as Error).message)?.[1];
+          const install = /Install them: (.*?) {2}\(or run/.exec((err as Error).message)?.[1];
           expect(install, (err as Error).message).toBeDefined();
           const packages = install!
             .split(" && ")

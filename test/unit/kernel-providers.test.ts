@@ -83,7 +83,7 @@ describe("resolveKernel", () => {
   it("hands build kernels to the builder, which names what is wrong with the spec", async () => {
     const p = resolveKernel(entry({ kind: "build", spec: {} }), ctx);
     await expect(p).rejects.toBeInstanceOf(VmrigError);
-    await expect(p).rejects.toThrow(/Kernel "k":\n  build\.source: missing/);
+    await expect(p).rejects.toThrow(/Kernel "k":\n {2}build\.source: missing/);
   });
   it("rejects a debian version it cannot interpret before touching the network", async () => {
     await expect(resolveKernel(entry({ kind: "debian", version: "latest", flavour: "cloud-amd64" }), ctx)).rejects.toThrow(

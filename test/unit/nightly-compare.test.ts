@@ -160,8 +160,8 @@ describe("rendering a comparison", () => {
     const b = fakeRun({ stamp: night(2), yaml: yaml("7.3"), kernels: [{ label: "moving", identity: "deb:7.3", description: "Debian 7.3", cells: { w1: FAIL, w2: PASS } }] });
     const text = renderComparison(compareRuns(a, b));
     expect(text).toContain("1 regression, 1 fix, 0 flaky, 0 still failing");
-    expect(text).toMatch(/Regressions \(new failures\):\n  moving \/ w1: PASS -> FAIL: exit 1, expected 0 ✗\n      kernel: Debian 6.12 \[deb:6.12\] -> Debian 7.3 \[deb:7.3\]/);
-    expect(text).toMatch(/Fixes \(new passes\):\n  moving \/ w2: FAIL: exit 1, expected 0 -> PASS/);
+    expect(text).toMatch(/Regressions \(new failures\):\n {2}moving \/ w1: PASS -> FAIL: exit 1, expected 0 ✗\n {6}kernel: Debian 6.12 \[deb:6.12\] -> Debian 7.3 \[deb:7.3\]/);
+    expect(text).toMatch(/Fixes \(new passes\):\n {2}moving \/ w2: FAIL: exit 1, expected 0 -> PASS/);
     const md = renderSummary([{ scenario: "nightly", comparison: compareRuns(a, b) }], { markdown: true, generatedAt: "now", against: "the run before it" });
     expect(md).toContain("# vmrig nightly summary");
     expect(md).toContain("### Regressions (new failures)");

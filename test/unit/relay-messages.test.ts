@@ -183,7 +183,7 @@ async function startRelay(opts: { probeFirst?: boolean } = {}): Promise<RelayRun
   });
   children.push(child);
   let stderr = "";
-  child.stderr!.on("data", (d: Buffer) => (stderr += d.toString()));
+  child.stderr.on("data", (d: Buffer) => (stderr += d.toString()));
   const exit = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((r) =>
     child.once("exit", (code, signal) => r({ code, signal })),
   );

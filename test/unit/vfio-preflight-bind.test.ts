@@ -286,7 +286,7 @@ workloads: [{ id: w, shell: { command: "true" } }]
     const h = host(workstation, { uid: 1000 });
     const err = await prepareVfioRun(scenario(`[{ host: "0000:01:00.0" }]`), tcg, { log: () => {}, fs: h.fs }).catch((e: unknown) => e) as Error & { exitCode: number };
     expect(err.exitCode).toBe(2);
-    expect(err.message).toMatch(/^VFIO preflight refused the run; nothing was bound or changed:\n  - IOMMU group 7 of 0000:01:00.0 also holds 0000:01:00.1/);
+    expect(err.message).toMatch(/^VFIO preflight refused the run; nothing was bound or changed:\n {2}- IOMMU group 7 of 0000:01:00.0 also holds 0000:01:00.1/);
     expect(err.message).toMatch(/needs root on fake host \(uid 1000\)/);
     expect(h.writes).toEqual([]);
   });

@@ -36,7 +36,8 @@ const sourceHelp =
   "{ git: <repository>, ref: <branch, tag or commit> } or { tarball: <file.tar.xz> }";
 
 function show(v: unknown): string {
-  return typeof v === "string" ? JSON.stringify(v) : v === undefined ? "nothing" : JSON.stringify(v) ?? String(v);
+  // Parsed YAML always stringifies; JSON.stringify gives undefined only for functions and symbols.
+  return v === undefined ? "nothing" : JSON.stringify(v) ?? typeof v;
 }
 
 /**

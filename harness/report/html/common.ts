@@ -3,7 +3,7 @@
 import type { CellOutcome } from "../../types.ts";
 import type { CellClass } from "../../history/compare.ts";
 
-export const esc = (s: unknown) =>
+export const esc = (s: string | number | null | undefined) =>
   String(s ?? "").replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;").replace(/"/g, "&quot;").replace(/'/g, "&#39;");
 
 /** A relative path as an href: each segment percent-encoded, separators kept. */

@@ -5,7 +5,7 @@
 import { existsSync } from "node:fs";
 import path from "node:path";
 import { writeFileAtomic } from "../../util/atomic-fs.ts";
-import { compareWithHistory, type CellClass } from "../../history/compare.ts";
+import { compareWithHistory } from "../../history/compare.ts";
 import { cellHistory } from "../../history/compare.ts";
 import { listRuns, listScenarios, loadRun, previousComplete, type RunRecord } from "../../history/history.ts";
 import { isPinned, KEEP_MARKER, readBaselines, type BaselinesFile } from "../../history/baselines.ts";
@@ -105,7 +105,7 @@ export async function writeIndex(resultsRoot: string): Promise<string> {
         kernels: run.result.rows.map((r) => r.label),
         qemu: run.result.host.qemu,
         virtiofsd: run.result.host.virtiofsd,
-        counts: cmp?.counts as Record<CellClass, number> | undefined,
+        counts: cmp?.counts,
         pinned: pinnedWhy(run, baselines),
         artifacts: artifactsState(run),
       });
