@@ -18,7 +18,7 @@ export class FileTail {
 
   /** `file` must exist; `onBytes` gets each new piece in file order (a copy it may keep). */
   constructor(
-    private readonly file: string,
+    file: string,
     private readonly onBytes: (bytes: Buffer) => void,
   ) {
     this.handle = open(file, "r");
