@@ -133,21 +133,16 @@ export interface ShareSpec {
 
 export type VirtiofsdLogLevel = "error" | "warn" | "info" | "debug" | "trace";
 
-export type WorkloadSpec =
-  | { id: string; kind: "readdir"; share: string; entries: number; bufferBytes: number }
-  | { id: string; kind: "getdentsSweep"; share: string; entries: number; bufferSizes: number[] }
-  | { id: string; kind: "read"; share: string; sizeBytes: number; blockBytes: number; direct: boolean; /** Re-read from the start until this much wall-clock time has passed (0: one pass). */ repeatForMs: number }
-  | { id: string; kind: "write"; share: string; sizeBytes: number; blockBytes: number; direct: boolean }
-  | { id: string; kind: "shell"; command: string; expectExit: number }
-  /**
-   * overlayfs in the guest: lower = the share's directory of `entries` files, tmpfs upper; list the
-   * merged root. `lister` is whose count makes the cell: vmrig-probe's getdents64, or busybox ls.
-   */
-  | { id: string; kind: "overlayReaddir"; share: string; entries: number; bufferBytes: number; lister: "getdents" | "ls" }
-  /** A lying FUSE server in the guest (harness/workloads/fuse-lies.ts names the lies); `dnotifyBadInode` is lie "mode-flip-dnotify". */
-  | { id: string; kind: "fuseLie"; lie: string }
-  /** In the level-1 guest of `vfio.nested`: start the level-2 QEMU with the scenario's VFIO devices and memory, judge its start. */
-  | { id: string; kind: "nestedQemu"; dmaEntryLimit?: number; runSeconds: number };
+/**
+ * A workload kind's own fields, by kind name. Each kind adds its entry from its definition
+ * (harness/workloads/registry.ts derives them), so no kind is spelt out here.
+ */
+export interface WorkloadSpecs {}
+
+/** One workload of a scenario: its id, its kind and that kind's fields. */
+export type WorkloadSpec = {
+  [K in keyof WorkloadSpecs]: { id: string; kind: K } & WorkloadSpecs[K];
+}[keyof WorkloadSpecs];
 
 /**
  * What a cell is expected to be. "PASS", an errno ("ENOMEM"), or an outcome class.

@@ -6,13 +6,13 @@ import path from "node:path";
 import { isMap, isScalar, LineCounter, parseDocument, visit, type Document } from "yaml";
 import type { z } from "zod";
 import type { FaultAction, FaultStep, KernelEntry, KernelSource, Scenario, ShareSpec, WorkloadSpec } from "../types.ts";
-import { DNOTIFY_BAD_INODE_LIE } from "../workloads/fuse-lies.ts";
+import { workloadKeys } from "../workloads/registry.ts";
 import { SpecError, VmrigError, type SourceLocation } from "../util/errors.ts";
 import { keyPath, keyText, locate } from "./locate.ts";
 import { specErrorMap } from "./messages.ts";
 import { scenarioFileSchema, type ScenarioFile } from "./schema.ts";
 import { debianFlavourFor } from "./platform.ts";
-import { toMemorySpec, toNestedQemuWorkload, toVfioSpec } from "./vfio.ts";
+import { toMemorySpec, toVfioSpec } from "./vfio.ts";
 
 type Issue = SourceLocation & { message: string };
 
@@ -39,7 +39,7 @@ export function parseScenario(text: string, file: string): Scenario {
   }
   keysAsWritten(doc);
 
-  const parsed = scenarioFileSchema.safeParse(doc.toJS(), { error: specErrorMap });
+  const parsed = scenarioFileSchema().safeParse(doc.toJS(), { error: specErrorMap });
   if (!parsed.success) throw new SpecError(sortByPosition(parsed.error.issues.flatMap((i) => locateIssue(i, doc, lineCounter, file))));
   return toScenario(parsed.data, kernelOrder(doc), path.resolve(file));
 }
@@ -167,19 +167,11 @@ function toShare(share: ScenarioFile["shares"][number]): ShareSpec {
   return { ...rest, ...(threadPoolSize !== undefined ? { threadPoolSize } : {}), ...(log !== undefined ? { logLevel: log } : {}) };
 }
 
+/** The one kind key the schema let through, through that kind's mapping. */
 function toWorkload(workload: ScenarioFile["workloads"][number]): WorkloadSpec {
-  const { id, readdir, getdentsSweep, read, write, shell, dnotifyBadInode, fuseLie, overlayReaddir } = workload;
-  if (readdir) return { id, kind: "readdir", share: readdir.share, entries: readdir.entries, bufferBytes: readdir.bufferSize };
-  if (getdentsSweep) return { id, kind: "getdentsSweep", share: getdentsSweep.share, entries: getdentsSweep.entries, bufferSizes: getdentsSweep.bufferSizes };
-  if (read) return { id, kind: "read", share: read.share, sizeBytes: read.size, blockBytes: read.blockSize, direct: read.direct, repeatForMs: read.repeatFor ?? 0 };
-  if (write) return { id, kind: "write", share: write.share, sizeBytes: write.size, blockBytes: write.blockSize, direct: write.direct };
-  if (dnotifyBadInode) return { id, kind: "fuseLie", lie: DNOTIFY_BAD_INODE_LIE };
-  if (fuseLie) return { id, kind: "fuseLie", lie: fuseLie.lie };
-  if (overlayReaddir) {
-    const { share, entries, bufferSize, lister } = overlayReaddir;
-    return { id, kind: "overlayReaddir", share, entries, bufferBytes: bufferSize, lister };
-  }
-  if (workload.nestedQemu) return toNestedQemuWorkload(id, workload.nestedQemu);
-  // The schema guarantees exactly one kind, so this is `shell`.
-  return { id, kind: "shell", command: shell!.command, expectExit: shell!.expectExit };
+  const { id } = workload;
+  const written = workload as Record<string, unknown>;
+  const key = workloadKeys().find((k) => written[k.name] !== undefined)!;
+  const kind = "runsAs" in key ? key.runsAs.name : key.name;
+  return { id, kind, ...key.toSpec(written[key.name]) } as WorkloadSpec;
 }

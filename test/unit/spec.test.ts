@@ -1,6 +1,6 @@
 import { readFileSync } from "node:fs";
 import path from "node:path";
-import { WORKLOAD_KINDS } from "../../harness/scenario/rules.ts";
+import { workloadKeys } from "../../harness/workloads/registry.ts";
 import { describe, expect, it } from "vitest";
 import { jsonSchemaPath, renderJsonSchema, emitJsonSchema } from "../../harness/scenario/json-schema.ts";
 import { loadScenario, parseScenario } from "../../harness/scenario/load.ts";
@@ -250,7 +250,7 @@ describe("problems are reported as file:line:column key: message", () => {
       `${file}:14:57 workloads[0].read.blockSize: must not exceed size (1M), got 2M`,
       `${file}:15:11 workloads[1].id: workload id "-bad" must start with a letter or digit and use only letters, digits and _ . -`,
       `${file}:15:35 workloads[1].shell.command: expected a string, got true`,
-      `${file}:16:5 workloads[2]: needs a workload kind: one of ${WORKLOAD_KINDS.join(", ")}`,
+      `${file}:16:5 workloads[2]: needs a workload kind: one of ${workloadKeys().map((k) => k.name).join(", ")}`,
       `${file}:18:12 expect.default: expected PASS, FAIL, SHORT, HANG, CRASH, BOOT-FAIL, INFRA, ERRNO, ANY or an errno name like ENOMEM, got "pass"`,
     ]);
   });
