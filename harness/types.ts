@@ -1,6 +1,7 @@
 // The data that flows between vmrig's stages. Stages are functions from one of these to the
 // next; only adapters (qemu/, virtiofs/, guest/, kernels/*-provider, image/build) touch
 // processes, sockets and files.
+import type { SourceLocation } from "./util/errors.ts";
 
 export type Arch = "x86_64" | "aarch64";
 export type AccelName = "kvm" | "tcg";
@@ -114,7 +115,34 @@ export type QemuChoice = { kind: "host" } | { kind: "debian"; version: string; s
 export type KernelSource =
   | { kind: "debian"; version: string; flavour: string; suite?: string }
   | { kind: "path"; kernel: string; modules?: string; config?: string }
-  | { kind: "build"; spec: Record<string, unknown> };
+  | { kind: "build"; spec: BuildSpec };
+
+/** A kernel's `build:` entry, validated by the scenario schema (harness/scenario/build.ts). */
+export interface BuildSpec {
+  label: string;
+  source: BuildSource;
+  arch: Arch;
+  base: ConfigBase;
+  /** Absolute paths of config fragments, merged in this order (later lines win). */
+  fragments: string[];
+  /** Absolute paths of patches, applied in this order with -p1. */
+  patches: string[];
+  /**
+   * Where the scenario file wrote each path ("config[0]", "patches[1]", "source.git",
+   * "source.tarball"), so a file found missing at build time is reported at its line.
+   */
+  writtenAt?: Record<string, SourceLocation>;
+}
+
+export type BuildSource =
+  /** Debian's `linux-source-X.Y` package; `version` pins a Debian version, `suite` one suite. */
+  | { kind: "debian"; package: string; version?: string; suite?: string }
+  /** A local repository (clone or worktree) at a ref; exported, never checked out in place. */
+  | { kind: "git"; repo: string; ref: string }
+  /** A local .tar(.gz|.xz|.zst|.bz2) holding one kernel tree. */
+  | { kind: "tarball"; file: string };
+
+export type ConfigBase = "tinyconfig" | "defconfig";
 
 export type CacheMode = "auto" | "always" | "never" | "metadata";
 

@@ -10,6 +10,7 @@ import { checkReferences, isMapping } from "./references.ts";
 import { checkFaultReferences, faultSchema, stepDeadlineSeconds } from "./faults.ts";
 import { ARCHES, checkPlatforms, PAGE_SIZES } from "./platform.ts";
 import { checkVfio, memorySchema, vfioSchema } from "./vfio.ts";
+import { buildSchema, checkBuildArch } from "./build.ts";
 import { size, strict } from "../workloads/fields.ts";
 import { registryGeneration, workloadKeys } from "../workloads/registry.ts";
 import {
@@ -121,14 +122,6 @@ const pathSchema = strict({
   config: z.string().min(1).optional(),
 });
 
-/** Validated in full by the kernel builder; here only its entry point. */
-const buildSchema = z.looseObject({
-  source: z.union([z.string().min(1), z.looseObject({})], {
-    error: (issue) =>
-      `expected "debian:linux-source-X.Y", { git: <repository>, ref: <ref> } or { tarball: <file> }, got ${show(issue.input)}`,
-  }),
-});
-
 const kernelSchema = strict({
   debian: debianSchema.optional(),
   path: pathSchema.optional(),
@@ -220,6 +213,7 @@ function buildScenarioFileSchema() {
     .superRefine(checkFaultReferences, always)
     .superRefine(checkWorkloadsInFile, always)
     .superRefine(checkPlatforms, always)
+    .superRefine(checkBuildArch, always)
     .superRefine(checkVfio, always)
     .meta({ title: "vmrig scenario" });
 }
