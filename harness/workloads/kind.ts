@@ -102,6 +102,7 @@ export function defineWorkloadKind<const Name extends string, Schema extends z.Z
   return kind;
 }
 
+/** Declares another key for `runsAs`; its toSpec yields that kind's fields. */
 export function defineWorkloadAlias<
   const Name extends string,
   Schema extends z.ZodType,
@@ -114,9 +115,6 @@ export function defineWorkloadAlias<
 }): WorkloadAlias<Name, z.output<Schema>> {
   return alias;
 }
-
-/** The spec of a kind object: `SpecOf<typeof uptime>`. */
-export type SpecOf<K> = K extends WorkloadKind<infer Name, infer Fields, unknown> ? KindSpec<Name, Fields> : never;
 
 /** A directory of its own for each workload in the share (host or guest side): no cross-talk. */
 export const workloadDir = (w: { id: string }, base: string) => path.posix.join(base, w.id);
