@@ -160,7 +160,7 @@ const shareSchema = strict({
     .meta({ description: "virtiofsd --log-level for this share; debug also records the requests virtiofsd refused, per cell." }),
 });
 
-// ---- workloads ----------------------------------------------------------------------------
+// ---- workloads -----------------------------------------------------------------------------
 
 /** A workload: its id and exactly one kind's key, for every kind registered (workloads/registry.ts). */
 function workloadSchema() {
