@@ -14,6 +14,7 @@ import { generateClientKey } from "../harness/guest/ssh.ts";
 import { provisionVirtiofsd } from "../harness/virtiofs/provision.ts";
 import { PROBE, parseProbeOutput } from "../harness/workloads/probe.ts";
 import { repoRoot } from "../harness/util/paths.ts";
+import { debianSourceBuild } from "../harness/kernels/from-source/spec.ts";
 
 interface BenchGuest {
   label: string;
@@ -23,12 +24,16 @@ interface BenchGuest {
 }
 
 const fragment64k = path.join(repoRoot, "kernels", "guest-arm64-64k.config");
+const BUILT_64K = "arm64 built 7.3 64K";
 
 export const ARM64_BENCH_GUESTS: BenchGuest[] = [
   { label: "x86 Debian 7.3 cloud-amd64", arch: "x86_64", pageSize: "4K", source: { kind: "debian", version: "7.3", flavour: "cloud-amd64" } },
   { label: "arm64 Debian 7.3 arm64", arch: "aarch64", pageSize: "4K", source: { kind: "debian", version: "7.3", flavour: "arm64" } },
   { label: "arm64 Debian 7.3 arm64-16k", arch: "aarch64", pageSize: "16K", source: { kind: "debian", version: "7.3", flavour: "arm64-16k" } },
-  { label: "arm64 built 7.3 64K", arch: "aarch64", pageSize: "64K", source: { kind: "build", spec: { source: "debian:linux-source-7.3", config: [fragment64k] } } },
+  {
+    label: BUILT_64K, arch: "aarch64", pageSize: "64K",
+    source: { kind: "build", spec: debianSourceBuild(BUILT_64K, "linux-source-7.3", "aarch64", [fragment64k]) },
+  },
 ];
 
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;

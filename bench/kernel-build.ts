@@ -15,7 +15,7 @@ import type { Arch } from "../harness/types.ts";
 import { buildKernel } from "../harness/kernels/from-source/builder.ts";
 import { buildPaths } from "../harness/kernels/from-source/paths.ts";
 import { preparePristineSource } from "../harness/kernels/from-source/source.ts";
-import { parseBuildSpec } from "../harness/kernels/from-source/spec.ts";
+import { debianSourceBuild } from "../harness/kernels/from-source/spec.ts";
 import { cacheDir, repoRoot } from "../harness/util/paths.ts";
 
 export interface BuildTiming {
@@ -52,7 +52,7 @@ export async function kernelBuildBench(arch: Arch, log: (line: string) => void =
     await fs.writeFile(patchV2, changed);
 
     const spec = (patches: string[]) =>
-      parseBuildSpec("bench", { source: "debian:linux-source-7.3", arch, config: [fragments[arch]], patches }, arch);
+      debianSourceBuild("bench", "linux-source-7.3", arch, [fragments[arch]], patches);
     const signal = new AbortController().signal;
     const timings: BuildTiming[] = [];
     const step = async (name: string, patches: string[]) => {

@@ -1,6 +1,7 @@
 // The data that flows between vmrig's stages. Stages are functions from one of these to the
 // next; only adapters (qemu/, virtiofs/, guest/, kernels/*-provider, image/build) touch
 // processes, sockets and files.
+import type { SourceLocation } from "./util/errors.ts";
 
 export type Arch = "x86_64" | "aarch64";
 export type AccelName = "kvm" | "tcg";
@@ -114,7 +115,34 @@ export type QemuChoice = { kind: "host" } | { kind: "debian"; version: string; s
 export type KernelSource =
   | { kind: "debian"; version: string; flavour: string; suite?: string }
   | { kind: "path"; kernel: string; modules?: string; config?: string }
-  | { kind: "build"; spec: Record<string, unknown> };
+  | { kind: "build"; spec: BuildSpec };
+
+/** A kernel's `build:` entry, validated by the scenario schema (harness/scenario/build.ts). */
+export interface BuildSpec {
+  label: string;
+  source: BuildSource;
+  arch: Arch;
+  base: ConfigBase;
+  /** Absolute paths of config fragments, merged in this order (later lines win). */
+  fragments: string[];
+  /** Absolute paths of patches, applied in this order with -p1. */
+  patches: string[];
+  /**
+   * Where the scenario file wrote each path ("config[0]", "patches[1]", "source.git",
+   * "source.tarball"), so a file found missing at build time is reported at its line.
+   */
+  writtenAt?: Record<string, SourceLocation>;
+}
+
+export type BuildSource =
+  /** Debian's `linux-source-X.Y` package; `version` pins a Debian version, `suite` one suite. */
+  | { kind: "debian"; package: string; version?: string; suite?: string }
+  /** A local repository (clone or worktree) at a ref; exported, never checked out in place. */
+  | { kind: "git"; repo: string; ref: string }
+  /** A local .tar(.gz|.xz|.zst|.bz2) holding one kernel tree. */
+  | { kind: "tarball"; file: string };
+
+export type ConfigBase = "tinyconfig" | "defconfig";
 
 export type CacheMode = "auto" | "always" | "never" | "metadata";
 
@@ -133,21 +161,17 @@ export interface ShareSpec {
 
 export type VirtiofsdLogLevel = "error" | "warn" | "info" | "debug" | "trace";
 
-export type WorkloadSpec =
-  | { id: string; kind: "readdir"; share: string; entries: number; bufferBytes: number }
-  | { id: string; kind: "getdentsSweep"; share: string; entries: number; bufferSizes: number[] }
-  | { id: string; kind: "read"; share: string; sizeBytes: number; blockBytes: number; direct: boolean; /** Re-read from the start until this much wall-clock time has passed (0: one pass). */ repeatForMs: number }
-  | { id: string; kind: "write"; share: string; sizeBytes: number; blockBytes: number; direct: boolean }
-  | { id: string; kind: "shell"; command: string; expectExit: number }
-  /**
-   * overlayfs in the guest: lower = the share's directory of `entries` files, tmpfs upper; list the
-   * merged root. `lister` is whose count makes the cell: vmrig-probe's getdents64, or busybox ls.
-   */
-  | { id: string; kind: "overlayReaddir"; share: string; entries: number; bufferBytes: number; lister: "getdents" | "ls" }
-  /** A lying FUSE server in the guest (harness/workloads/fuse-lies.ts names the lies); `dnotifyBadInode` is lie "mode-flip-dnotify". */
-  | { id: string; kind: "fuseLie"; lie: string }
-  /** In the level-1 guest of `vfio.nested`: start the level-2 QEMU with the scenario's VFIO devices and memory, judge its start. */
-  | { id: string; kind: "nestedQemu"; dmaEntryLimit?: number; runSeconds: number };
+/**
+ * A workload kind's own fields, by kind name. Each kind adds its entry from its definition
+ * (harness/workloads/registry.ts derives them), so no kind is spelt out here.
+ */
+// eslint-disable-next-line @typescript-eslint/no-empty-object-type -- declaration merging fills it
+export interface WorkloadSpecs {}
+
+/** One workload of a scenario: its id, its kind and that kind's fields. */
+export type WorkloadSpec = {
+  [K in keyof WorkloadSpecs]: { id: string; kind: K } & WorkloadSpecs[K];
+}[keyof WorkloadSpecs];
 
 /**
  * What a cell is expected to be. "PASS", an errno ("ENOMEM"), or an outcome class.

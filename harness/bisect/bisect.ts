@@ -11,8 +11,7 @@ import { realpathSync } from "node:fs";
 import fs from "node:fs/promises";
 import path from "node:path";
 import { loadScenario } from "../scenario/load.ts";
-import { checkBuildFiles, parseBuildSpec, sourceName } from "../kernels/from-source/spec.ts";
-import { kernelArch } from "../scenario/platform.ts";
+import { checkBuildFiles, sourceName } from "../kernels/from-source/spec.ts";
 import { lockDir } from "../kernels/from-source/lock.ts";
 import { buildPaths } from "../kernels/from-source/paths.ts";
 import { sha256Text } from "../kernels/from-source/cache.ts";
@@ -125,7 +124,7 @@ export async function runBisect(o: BisectOptions): Promise<BisectOutcome> {
         `\`build: { source: { git: ${tree}, ref: <any> }, config: [...] }\``,
     );
   }
-  const spec = parseBuildSpec(entry.label, entry.source.spec, kernelArch(scenario, entry));
+  const spec = entry.source.spec;
   if (spec.source.kind !== "git" || realpath(spec.source.repo) !== tree) {
     throw new VmrigError(`--kernel ${o.kernel}: builds from ${sourceName(spec.source)}, not from --tree ${tree}: its build.source must be { git: ${tree}, ref: ... }`);
   }

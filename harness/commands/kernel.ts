@@ -3,14 +3,12 @@ import fs from "node:fs/promises";
 import path from "node:path";
 import type { KernelArtifact } from "../types.ts";
 import { loadScenario } from "../scenario/load.ts";
-import { kernelArch } from "../scenario/platform.ts";
 import { createProgress, type Progress } from "../run/progress.ts";
 import { ExitCode, VmrigError } from "../util/errors.ts";
 import { type BuildOutcome, artifactOf, buildKernel } from "../kernels/from-source/builder.ts";
 import { collectGarbage, listEntries } from "../kernels/from-source/cache.ts";
 import { formatElapsed } from "../kernels/from-source/make.ts";
 import { buildPaths, lastUsed } from "../kernels/from-source/paths.ts";
-import { parseBuildSpec } from "../kernels/from-source/spec.ts";
 
 export interface CommandIO {
   out?: (line: string) => void;
@@ -61,9 +59,8 @@ export async function buildScenarioKernels(
   }
   if (chosen.length === 0) throw new VmrigError(`${scenario.file}: no kernel is built from source (no \`build:\` entries)`);
 
-  // Every spec is checked before the first (long) build starts.
-  // A row may have its own architecture (kernels.X.arch).
-  const specs = chosen.map((k) => parseBuildSpec(k.label, (k.source as { spec: Record<string, unknown> }).spec, kernelArch(scenario, k)));
+  // The loader checked every spec (and its arch against the row's) before the first long build.
+  const specs = chosen.flatMap((k) => (k.source.kind === "build" ? [k.source.spec] : []));
   const results: Array<{ artifact: KernelArtifact; outcome: BuildOutcome }> = [];
   for (const spec of specs) {
     const started = Date.now();

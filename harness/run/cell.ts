@@ -3,7 +3,8 @@
 import type { CellOutcome, FaultStep, WorkloadSpec } from "../types.ts";
 import type { Guest } from "../guest/boot.ts";
 import type { ExecResult } from "../guest/ssh.ts";
-import { workloadKind, workloadShare, type WorkloadContext } from "../workloads/kinds.ts";
+import { workloadKind, workloadShare } from "../workloads/registry.ts";
+import type { WorkloadContext } from "../workloads/kind.ts";
 import { PROBE, parseProbeOutput, shellQuote } from "../workloads/probe.ts";
 import { fatalReportComplete, findingsForEvidence, firstFatalFinding } from "../classify/console-witness.ts";
 import { FaultPlan } from "./faults.ts";
@@ -73,7 +74,7 @@ async function runCellSteps(guest: Guest, w: WorkloadSpec, ctx: WorkloadContext,
 
   let facts: Record<string, unknown>;
   try {
-    facts = await kind.prepare(w, ctx);
+    facts = (await kind.prepareHost?.(w, ctx)) ?? {};
   } catch (e) {
     return { outcome: { kind: "infra", reason: `preparing ${w.id} on the host failed: ${(e as Error).message}` }, evidence: {}, guestSpoiled: false, durationMs: 0 };
   }
@@ -82,7 +83,7 @@ async function runCellSteps(guest: Guest, w: WorkloadSpec, ctx: WorkloadContext,
   // The console since this step began, with one character before it so the classifier can
   // tell whether the step began mid-line (that line belongs to what came before).
   const witness = (): [string, number] => [guest.consoleSince(Math.max(0, consoleStart - 1)), consoleStart > 0 ? 1 : 0];
-  const plain = kind.command(w, ctx);
+  const plain = kind.guestCommand(w, ctx);
   // With a network cut planned, the command's result must outlive the SSH session: it runs as
   // a job whose output stays in the guest, read back through the console.
   const job: ConsoleJob | undefined = plan?.cutsNetwork ? consoleJob(plain) : undefined;

@@ -11,6 +11,9 @@
 import { z } from "zod";
 import type { FaultAction } from "../types.ts";
 import { didYouMean, show } from "./messages.ts";
+import { durationSchema, parseDuration } from "../workloads/fields.ts";
+
+export { parseDuration };
 
 export const FAULT_ACTIONS = [
   "virtiofsd-stop", "virtiofsd-cont", "virtiofsd-kill", "virtiofsd-restart", "guest-sysrq-crash", "network-cut",
@@ -18,30 +21,6 @@ export const FAULT_ACTIONS = [
 
 /** Actions that hit one share's virtiofsd and so need `share`. */
 export const SHARE_ACTIONS: readonly FaultAction[] = ["virtiofsd-stop", "virtiofsd-cont", "virtiofsd-kill", "virtiofsd-restart"];
-
-const DURATION = /^\s*(\d+(?:\.\d+)?)\s*(ms|s|m)?\s*$/;
-
-/** "2s", "500ms", "1.5", 3 -> milliseconds; undefined when it is not a duration. */
-export function parseDuration(v: unknown): number | undefined {
-  if (typeof v === "number") return Number.isFinite(v) && v >= 0 ? Math.round(v * 1000) : undefined;
-  if (typeof v !== "string") return undefined;
-  const m = DURATION.exec(v);
-  if (!m) return undefined;
-  const n = Number(m[1]);
-  return Math.round(n * (m[2] === "ms" ? 1 : m[2] === "m" ? 60_000 : 1000));
-}
-
-/** A time the user writes as "2s", "500ms" or seconds, parsed to milliseconds. */
-export const durationSchema = () => z
-  .union([z.string(), z.number()])
-  .transform((v, ctx) => {
-    const ms = parseDuration(v);
-    if (ms === undefined) {
-      ctx.issues.push({ code: "custom", input: v, message: `expected a time like 2s, 500ms or 1.5 (seconds), got ${show(v)}` });
-      return z.NEVER;
-    }
-    return ms;
-  });
 
 const duration = durationSchema()
   .meta({ description: 'Wall-clock time after the workload\'s command started: "2s", "500ms", or seconds as a number.' });
@@ -109,21 +88,5 @@ export function checkFaultReferences(file: unknown, ctx: Ctx): void {
 }
 
 /** The unscaled step deadline a wall-clock time must stay under (the schema's default when unset). */
-const stepDeadlineSeconds = (file: Record<string, unknown>): number =>
+export const stepDeadlineSeconds = (file: Record<string, unknown>): number =>
   isMapping(file.timeouts) && typeof file.timeouts.step === "number" ? file.timeouts.step : 120;
-
-/** A read's `repeatFor` is wall-clock time too: it must end before the step's deadline. */
-export function checkRepeatFor(file: unknown, ctx: Ctx): void {
-  if (!isMapping(file) || !Array.isArray(file.workloads)) return;
-  const stepSeconds = stepDeadlineSeconds(file);
-  file.workloads.forEach((w, i) => {
-    const repeatFor = isMapping(w) && isMapping(w.read) ? w.read.repeatFor : undefined;
-    const ms = typeof repeatFor === "number" ? repeatFor : undefined;
-    if (ms !== undefined && ms >= stepSeconds * 1000) {
-      ctx.addIssue({
-        code: "custom", path: ["workloads", i, "read", "repeatFor"], input: repeatFor,
-        message: `reads for ${ms / 1000} s, but the step's deadline is timeouts.step = ${stepSeconds} s: the workload would be cut off as a HANG`,
-      });
-    }
-  });
-}

@@ -17,7 +17,7 @@ export const jsonSchemaPath = path.join(repoRoot, "scenarios", "vmrig-scenario.s
 export function emitJsonSchema(): object {
   // The input side: what a user may write (sizes as "1M", defaults optional), not what the loader yields.
   // Draft 7 is the newest draft every yaml-language-server release understands.
-  return z.toJSONSchema(scenarioFileSchema, { io: "input", target: "draft-07" });
+  return z.toJSONSchema(scenarioFileSchema(), { io: "input", target: "draft-07" });
 }
 
 /** The file's exact committed text. */

@@ -5,16 +5,21 @@ import { readFile } from "node:fs/promises";
 import path from "node:path";
 import { isMap, isScalar, LineCounter, parseDocument, visit, type Document } from "yaml";
 import type { z } from "zod";
-import type { FaultAction, FaultStep, KernelEntry, KernelSource, Scenario, ShareSpec, WorkloadSpec } from "../types.ts";
-import { DNOTIFY_BAD_INODE_LIE } from "../workloads/fuse-lies.ts";
+import type {
+  Arch, BuildSpec, FaultAction, FaultStep, KernelEntry, KernelSource, Scenario, ShareSpec, WorkloadSpec,
+} from "../types.ts";
+import { workloadKeys } from "../workloads/registry.ts";
 import { SpecError, VmrigError, type SourceLocation } from "../util/errors.ts";
 import { keyPath, keyText, locate } from "./locate.ts";
 import { specErrorMap } from "./messages.ts";
 import { scenarioFileSchema, type ScenarioFile } from "./schema.ts";
+import type { WrittenBuild } from "./build.ts";
 import { debianFlavourFor } from "./platform.ts";
-import { toMemorySpec, toNestedQemuWorkload, toVfioSpec } from "./vfio.ts";
+import { toMemorySpec, toVfioSpec } from "./vfio.ts";
 
 type Issue = SourceLocation & { message: string };
+/** Where a key path of the file was written. */
+type WrittenAt = (at: PropertyKey[]) => SourceLocation;
 
 export async function loadScenario(file: string): Promise<Scenario> {
   let text: string;
@@ -39,9 +44,11 @@ export function parseScenario(text: string, file: string): Scenario {
   }
   keysAsWritten(doc);
 
-  const parsed = scenarioFileSchema.safeParse(doc.toJS(), { error: specErrorMap });
+  const parsed = scenarioFileSchema().safeParse(doc.toJS(), { error: specErrorMap });
   if (!parsed.success) throw new SpecError(sortByPosition(parsed.error.issues.flatMap((i) => locateIssue(i, doc, lineCounter, file))));
-  return toScenario(parsed.data, kernelOrder(doc), path.resolve(file));
+  // Positions outlive the load for checks that need the filesystem (a build's files, at build time).
+  const writtenAt: WrittenAt = (at) => ({ file, ...locate(doc, lineCounter, at), key: keyPath(at) });
+  return toScenario(parsed.data, kernelOrder(doc), path.resolve(file), writtenAt);
 }
 
 // ---- YAML details --------------------------------------------------------------------------
@@ -93,7 +100,7 @@ function sortByPosition(issues: Issue[]): Issue[] {
 
 // ---- spec -> Scenario ----------------------------------------------------------------------
 
-function toScenario(spec: ScenarioFile, kernelLabels: string[], file: string): Scenario {
+function toScenario(spec: ScenarioFile, kernelLabels: string[], file: string, writtenAt: WrittenAt): Scenario {
   const dir = path.dirname(file);
   const { machine, timeouts } = spec;
   return {
@@ -108,7 +115,7 @@ function toScenario(spec: ScenarioFile, kernelLabels: string[], file: string): S
       cmdline: machine.cmdline,
       ...(machine.pageSize ? { pageSize: machine.pageSize } : {}),
     },
-    kernels: kernelLabels.map((label) => toKernelEntry(label, spec.kernels[label]!, dir, machine)),
+    kernels: kernelLabels.map((label) => toKernelEntry(label, spec.kernels[label]!, dir, machine, writtenAt)),
     shares: spec.shares.map(toShare),
     workloads: spec.workloads.map(toWorkload),
     expectDefault: spec.expect.default,
@@ -119,42 +126,68 @@ function toScenario(spec: ScenarioFile, kernelLabels: string[], file: string): S
   };
 }
 
-function toKernelEntry(label: string, kernel: ScenarioFile["kernels"][string], dir: string, machine: ScenarioFile["machine"]): KernelEntry {
+function toKernelEntry(
+  label: string,
+  kernel: ScenarioFile["kernels"][string],
+  dir: string,
+  machine: ScenarioFile["machine"],
+  writtenAt: WrittenAt,
+): KernelEntry {
   // No Debian flavour named: the row's arch and page size pick it (checkPlatforms refused 64K).
   const flavour = debianFlavourFor(kernel.arch ?? machine.arch, kernel.pageSize ?? machine.pageSize);
+  const buildAt: WrittenAt = (at) => writtenAt(["kernels", label, "build", ...at]);
+  const source = kernel.build
+    ? toBuildSource(label, kernel.build, kernel.arch ?? machine.arch, dir, buildAt)
+    : toPackagedSource(kernel, dir, flavour);
   return {
-    label, source: toKernelSource(kernel, dir, flavour), cmdline: kernel.cmdline, expect: kernel.expect,
+    label, source, cmdline: kernel.cmdline, expect: kernel.expect,
     ...(kernel.arch ? { arch: kernel.arch } : {}), ...(kernel.pageSize ? { pageSize: kernel.pageSize } : {}),
     ...(kernel.qemu ? { qemu: { kind: "debian" as const, version: kernel.qemu.debian, ...(kernel.qemu.suite ? { suite: kernel.qemu.suite } : {}) } } : {}),
   };
 }
 
-function toKernelSource(kernel: ScenarioFile["kernels"][string], dir: string, defaultFlavour?: string): KernelSource {
+/** A kernel that is already built: Debian's package or files on disk. */
+function toPackagedSource(kernel: ScenarioFile["kernels"][string], dir: string, defaultFlavour?: string): KernelSource {
   const resolve = (p: string) => path.resolve(dir, p);
   if (kernel.debian) return { kind: "debian", ...kernel.debian, flavour: kernel.debian.flavour ?? defaultFlavour ?? "" };
-  if (kernel.path) {
-    const { kernel: image, modules, config } = kernel.path;
-    return {
-      kind: "path",
-      kernel: resolve(image),
-      ...(modules !== undefined ? { modules: resolve(modules) } : {}),
-      ...(config !== undefined ? { config: resolve(config) } : {}),
-    };
+  // The schema guarantees exactly one source, and the caller took `build`: this is `path`.
+  const { kernel: image, modules, config } = kernel.path!;
+  return {
+    kind: "path",
+    kernel: resolve(image),
+    ...(modules !== undefined ? { modules: resolve(modules) } : {}),
+    ...(config !== undefined ? { config: resolve(config) } : {}),
+  };
+}
+
+/** Paths in `build` are relative to the scenario's directory, like every other path in the file. */
+function toBuildSource(
+  label: string, build: WrittenBuild, rowArch: Arch, dir: string, writtenAt: WrittenAt,
+): KernelSource {
+  const resolve = (p: string) => path.resolve(dir, p);
+  const at: Record<string, SourceLocation> = {};
+  let source = build.source;
+  if (source.kind === "git") {
+    source = { ...source, repo: resolve(source.repo) };
+    at["source.git"] = writtenAt(["source", "git"]);
+  } else if (source.kind === "tarball") {
+    source = { ...source, file: resolve(source.file) };
+    at["source.tarball"] = writtenAt(["source", "tarball"]);
   }
-  // The schema guarantees exactly one source, so this is `build`.
-  const spec: Record<string, unknown> = { ...kernel.build! };
-  // The file lists are paths, and so are a git or tarball source; a string `source` names a
-  // Debian package. The builder validates the rest.
-  for (const key of ["config", "patches"]) {
-    const value = spec[key];
-    if (typeof value === "string") spec[key] = resolve(value);
-    else if (Array.isArray(value)) spec[key] = value.map((v: unknown) => (typeof v === "string" ? resolve(v) : v));
-  }
-  if (typeof spec.source === "object" && spec.source !== null) {
-    const source: Record<string, unknown> = { ...(spec.source as Record<string, unknown>) };
-    for (const key of ["git", "tarball"]) if (typeof source[key] === "string") source[key] = resolve(source[key]);
-    spec.source = source;
-  }
+  const files = (key: "config" | "patches", list: string[]) =>
+    list.map((f, i) => {
+      at[`${key}[${i}]`] = writtenAt([key, i]);
+      return resolve(f);
+    });
+  const spec: BuildSpec = {
+    label,
+    source,
+    arch: build.arch ?? rowArch,
+    base: build.base,
+    fragments: files("config", build.config),
+    patches: files("patches", build.patches ?? []),
+    writtenAt: at,
+  };
   return { kind: "build", spec };
 }
 
@@ -167,19 +200,11 @@ function toShare(share: ScenarioFile["shares"][number]): ShareSpec {
   return { ...rest, ...(threadPoolSize !== undefined ? { threadPoolSize } : {}), ...(log !== undefined ? { logLevel: log } : {}) };
 }
 
+/** The one kind key the schema let through, through that kind's mapping. */
 function toWorkload(workload: ScenarioFile["workloads"][number]): WorkloadSpec {
-  const { id, readdir, getdentsSweep, read, write, shell, dnotifyBadInode, fuseLie, overlayReaddir } = workload;
-  if (readdir) return { id, kind: "readdir", share: readdir.share, entries: readdir.entries, bufferBytes: readdir.bufferSize };
-  if (getdentsSweep) return { id, kind: "getdentsSweep", share: getdentsSweep.share, entries: getdentsSweep.entries, bufferSizes: getdentsSweep.bufferSizes };
-  if (read) return { id, kind: "read", share: read.share, sizeBytes: read.size, blockBytes: read.blockSize, direct: read.direct, repeatForMs: read.repeatFor ?? 0 };
-  if (write) return { id, kind: "write", share: write.share, sizeBytes: write.size, blockBytes: write.blockSize, direct: write.direct };
-  if (dnotifyBadInode) return { id, kind: "fuseLie", lie: DNOTIFY_BAD_INODE_LIE };
-  if (fuseLie) return { id, kind: "fuseLie", lie: fuseLie.lie };
-  if (overlayReaddir) {
-    const { share, entries, bufferSize, lister } = overlayReaddir;
-    return { id, kind: "overlayReaddir", share, entries, bufferBytes: bufferSize, lister };
-  }
-  if (workload.nestedQemu) return toNestedQemuWorkload(id, workload.nestedQemu);
-  // The schema guarantees exactly one kind, so this is `shell`.
-  return { id, kind: "shell", command: shell!.command, expectExit: shell!.expectExit };
+  const { id } = workload;
+  const written = workload as Record<string, unknown>;
+  const key = workloadKeys().find((k) => written[k.name] !== undefined)!;
+  const kind = "runsAs" in key ? key.runsAs.name : key.name;
+  return { id, kind, ...key.toSpec(written[key.name]) } as WorkloadSpec;
 }

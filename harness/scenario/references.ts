@@ -4,7 +4,8 @@
 
 import type { z } from "zod";
 import { show } from "./messages.ts";
-import { identifierMessage, LABEL_PATTERN, WORKLOAD_KINDS } from "./rules.ts";
+import { identifierMessage, LABEL_PATTERN } from "./rules.ts";
+import { workloadKeys } from "../workloads/registry.ts";
 
 type Ctx = z.core.$RefinementCtx<unknown>;
 
@@ -34,7 +35,8 @@ export function checkReferences(file: unknown, ctx: Ctx): void {
   }
 
   items(field(file, "workloads")).forEach((workload, i) => {
-    for (const kind of WORKLOAD_KINDS) {
+    // A kind that uses a share names it in its `share` key (workloads/fields.ts shareName).
+    for (const { name: kind } of workloadKeys()) {
       const share = field(field(workload, kind), "share");
       if (typeof share === "string" && share !== "" && !tags.has(share)) {
         ctx.addIssue({

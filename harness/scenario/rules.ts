@@ -7,8 +7,6 @@ import { show } from "./messages.ts";
 export const ID_PATTERN = /^[A-Za-z0-9][\w.-]*$/;
 /** Kernel labels may also hold `+` (version-ish labels like "6.18+fix"). */
 export const LABEL_PATTERN = /^[A-Za-z0-9][\w.+-]*$/;
-/** What parseSize accepts: "1M", "64K", "512", "1MiB", "4KB". */
-export const SIZE_PATTERN = /^\s*\d+\s*[KMGTkmgt]?(?:[iI]?[bB])?\s*$/;
 
 export const OUTCOME_WORDS = ["PASS", "FAIL", "SHORT", "HANG", "CRASH", "BOOT-FAIL", "INFRA", "ERRNO", "ANY"] as const;
 /** An outcome word or something errno-shaped; errno names are then checked against Linux's. */
@@ -19,7 +17,6 @@ export const QUEUE_SIZE_MAX = 1024;
 /** Bytes in struct virtio_fs_config.tag; QEMU refuses longer tags. */
 export const SHARE_TAG_MAX_BYTES = 36;
 
-export const WORKLOAD_KINDS = ["readdir", "getdentsSweep", "read", "write", "shell", "dnotifyBadInode", "fuseLie", "overlayReaddir", "nestedQemu"] as const;
 export const KERNEL_SOURCES = ["debian", "path", "build"] as const;
 
 /** Why a workload id, share tag, label or scenario name was refused. */

@@ -4,52 +4,21 @@
 
 import { z } from "zod";
 import type { ExpectationWord } from "../types.ts";
-import { formatSize, parseSize } from "../util/size.ts";
 import { canonicalErrnoName, knownErrnoNames } from "../util/errno.ts";
 import { didYouMean, show } from "./messages.ts";
 import { checkReferences, isMapping } from "./references.ts";
-import { checkFaultReferences, checkRepeatFor, durationSchema, faultSchema } from "./faults.ts";
+import { checkFaultReferences, faultSchema, stepDeadlineSeconds } from "./faults.ts";
 import { ARCHES, checkPlatforms, PAGE_SIZES } from "./platform.ts";
-import { checkVfio, memorySchema, nestedQemuSchema, vfioSchema } from "./vfio.ts";
-import { FUSE_LIE_NAMES } from "../workloads/fuse-lies.ts";
+import { checkVfio, memorySchema, vfioSchema } from "./vfio.ts";
+import { buildSchema, checkBuildArch } from "./build.ts";
+import { size, strict } from "../workloads/fields.ts";
+import { registryGeneration, workloadKeys } from "../workloads/registry.ts";
 import {
   EXPECTATION_PATTERN, ID_PATTERN, identifierMessage, KERNEL_SOURCES, LABEL_PATTERN, OUTCOME_WORDS, QUEUE_SIZE_MAX, SHARE_TAG_MAX_BYTES,
-  SIZE_PATTERN, WORKLOAD_KINDS,
 } from "./rules.ts";
-
-/** A strict object whose unknown-key message lists the keys it does know. */
-function strict<Shape extends z.ZodRawShape>(shape: Shape) {
-  const known = Object.keys(shape).join(", ");
-  return z.strictObject(shape, {
-    error: (issue) => (issue.code === "unrecognized_keys" ? `unknown key (known: ${known})` : undefined),
-  });
-}
 
 function identifier(what: string, pattern: RegExp) {
   return z.string().regex(pattern, { error: (issue) => identifierMessage(what, pattern, issue.input) });
-}
-
-/** A byte count: "1M", "64K", "512" or a plain number. Yields bytes. */
-function size() {
-  const expected = (input: unknown) => `expected a size like 1M, got ${show(input)}`;
-  const positive = (input: unknown) => `must be a positive size, got ${show(input)}`;
-  return z
-    .union(
-      [
-        z.string().regex(SIZE_PATTERN, { error: (issue) => expected(issue.input) }),
-        z.number().int({ error: (issue) => expected(issue.input) }).positive({ error: (issue) => positive(issue.input) }),
-      ],
-      { error: (issue) => expected(issue.input) },
-    )
-    .transform((written, ctx) => {
-      const bytes = parseSize(written);
-      if (bytes === undefined) ctx.issues.push({ code: "custom", input: written, message: expected(written) });
-      else if (bytes === 0) ctx.issues.push({ code: "custom", input: written, message: positive(written) });
-      else if (!Number.isSafeInteger(bytes)) ctx.issues.push({ code: "custom", input: written, message: `${show(written)} is too large` });
-      else return bytes;
-      return z.NEVER;
-    })
-    .meta({ description: 'Bytes: a number, or "512", "64K", "1M", "1G" (binary units).' });
 }
 
 const words = `${OUTCOME_WORDS.join(", ")} or an errno name like ENOMEM`;
@@ -153,14 +122,6 @@ const pathSchema = strict({
   config: z.string().min(1).optional(),
 });
 
-/** Validated in full by the kernel builder; here only its entry point. */
-const buildSchema = z.looseObject({
-  source: z.union([z.string().min(1), z.looseObject({})], {
-    error: (issue) =>
-      `expected "debian:linux-source-X.Y", { git: <repository>, ref: <ref> } or { tarball: <file> }, got ${show(issue.input)}`,
-  }),
-});
-
 const kernelSchema = strict({
   debian: debianSchema.optional(),
   path: pathSchema.optional(),
@@ -201,107 +162,69 @@ const shareSchema = strict({
 
 // ---- workloads -----------------------------------------------------------------------------
 
-const shareName = z.string().min(1).meta({ description: "The tag of a declared share." });
-
-const readdirSchema = strict({
-  share: shareName,
-  entries: z.number().int().nonnegative(),
-  // glibc's opendir buffer for a filesystem with small st_blksize.
-  bufferSize: size().prefault("32K"),
-});
-
-/** getdents64 on one directory with each buffer size in turn (issue 4: where does it break?). */
-const getdentsSweepSchema = strict({
-  share: shareName,
-  entries: z.number().int().nonnegative(),
-  bufferSizes: z.array(size()).min(1).prefault(["4K", "64K", "128K", "256K", "512K", "1M", "2M"]),
-});
-
-/** overlayfs over the share (lower) with tmpfs upper and work; the merged root is listed (seed 001). */
-const overlayReaddirSchema = strict({
-  share: shareName,
-  entries: z.number().int().nonnegative(),
-  bufferSize: size().prefault("32K").meta({ description: "getdents64 buffer of the probe." }),
-  lister: z.enum(["getdents", "ls"]).default("getdents")
-    .meta({ description: "Whose count is the cell: vmrig-probe's getdents64 (errno visible) or busybox ls (what a user sees)." }),
-});
-
-const DEFAULT_BLOCK_BYTES = 1024 ** 2;
-
-/** read and write stream `size` bytes in `blockSize` requests. */
-const streamFields = {
-  share: shareName,
-  size: size(),
-  blockSize: size().optional().meta({ description: "Bytes per request; default 1M, or size when that is smaller." }),
-  direct: z.boolean().default(false).meta({ description: "O_DIRECT." }),
-};
-
-type Stream = { size: number; blockSize?: number | undefined };
-
-function blockSizeWithinSize(stream: Stream, ctx: z.RefinementCtx): void {
-  if (stream.blockSize !== undefined && stream.blockSize > stream.size) {
-    ctx.addIssue({
-      code: "custom", path: ["blockSize"], input: stream.blockSize,
-      message: `must not exceed size (${formatSize(stream.size)}), got ${formatSize(stream.blockSize)}`,
-    });
-  }
+/** A workload: its id and exactly one kind's key, for every kind registered (workloads/registry.ts). */
+function workloadSchema() {
+  const names = workloadKeys().map((k) => k.name);
+  const kinds = Object.fromEntries(workloadKeys().map((k) => [k.name, k.schema.optional()]));
+  return strict({ id: identifier("workload id", ID_PATTERN), ...kinds })
+    .superRefine(exactlyOneOf(names, "workload kind"), always)
+    .meta(oneKeyOf(names));
 }
 
-// A small `size` with no blockSize means "in one request", not an error about a default.
-const withBlockSize = <S extends Stream>(stream: S) => ({ ...stream, blockSize: stream.blockSize ?? Math.min(DEFAULT_BLOCK_BYTES, stream.size) });
-
-const readSchema = strict({
-  ...streamFields,
-  repeatFor: durationSchema().optional().meta({
-    description: 'Read the file again from the start until this much wall-clock time has passed ("16s"); every pass is verified. Keeps a timed fault mid-read however fast the host is.',
-  }),
-}).superRefine(blockSizeWithinSize).transform(withBlockSize);
-
-const writeSchema = strict(streamFields).superRefine(blockSizeWithinSize).transform(withBlockSize);
-
-const shellSchema = strict({
-  command: z.string().min(1),
-  expectExit: z.number().int().min(0).max(255).default(0),
-});
-
-const workloadSchema = strict({
-  id: identifier("workload id", ID_PATTERN),
-  readdir: readdirSchema.optional(),
-  getdentsSweep: getdentsSweepSchema.optional(),
-  read: readSchema.optional(),
-  write: writeSchema.optional(),
-  shell: shellSchema.optional(),
-  overlayReaddir: overlayReaddirSchema.optional(),
-  dnotifyBadInode: strict({}).optional().meta({ description: "The seed 002 reproducer: fuseLie mode-flip-dnotify." }),
-  fuseLie: strict({ lie: z.enum(FUSE_LIE_NAMES) }).optional().meta({ description: "A lying FUSE server in the guest (harness/workloads/fuse-lies.ts)." }),
-  nestedQemu: nestedQemuSchema.optional(),
-}).superRefine(exactlyOneOf(WORKLOAD_KINDS, "workload kind"), always).meta(oneKeyOf(WORKLOAD_KINDS));
+/** For the whole file: each kind's checks against the rest of the file (a limit, a section it needs). */
+function checkWorkloadsInFile(file: unknown, ctx: z.core.$RefinementCtx<unknown>): void {
+  if (!isMapping(file) || !Array.isArray(file.workloads)) return;
+  const stepSeconds = stepDeadlineSeconds(file);
+  file.workloads.forEach((workload, i) => {
+    for (const key of workloadKeys()) {
+      const written = isMapping(workload) ? workload[key.name] : undefined;
+      if (written === undefined || !("checkInFile" in key) || !key.checkInFile) continue;
+      key.checkInFile({
+        written, file, stepSeconds,
+        problem: (path, input, message) =>
+          ctx.addIssue({ code: "custom", path: ["workloads", i, key.name, ...path], input, message }),
+      });
+    }
+  });
+}
 
 // ---- the file ------------------------------------------------------------------------------
 
-export const scenarioFileSchema = strict({
-  name: identifier("scenario name", ID_PATTERN).meta({ description: "Names the run and its results directory." }),
-  description: z.string().optional(),
-  machine: machineSchema.prefault({}),
-  timeouts: timeoutsSchema.prefault({}),
-  // Labels are checked with the references, so a bad label doesn't hide problems in its entry.
-  kernels: z.record(z.string(), kernelSchema).meta({
-    minProperties: 1,
-    propertyNames: { pattern: LABEL_PATTERN.source },
-    description: "Label -> kernel; the order here is the row order of the table.",
-  }),
-  shares: z.array(shareSchema).default([]),
-  workloads: z.array(workloadSchema).min(1, { error: "declare at least one workload" }),
-  expect: strict({ default: expectation().prefault("PASS") }).prefault({}),
-  faults: z.array(faultSchema).default([]),
-  memory: memorySchema.optional(),
-  vfio: vfioSchema.optional(),
-})
-  .superRefine(checkReferences, always)
-  .superRefine(checkFaultReferences, always)
-  .superRefine(checkRepeatFor, always)
-  .superRefine(checkPlatforms, always)
-  .superRefine(checkVfio, always)
-  .meta({ title: "vmrig scenario" });
+function buildScenarioFileSchema() {
+  return strict({
+    name: identifier("scenario name", ID_PATTERN).meta({ description: "Names the run and its results directory." }),
+    description: z.string().optional(),
+    machine: machineSchema.prefault({}),
+    timeouts: timeoutsSchema.prefault({}),
+    // Labels are checked with the references, so a bad label doesn't hide problems in its entry.
+    kernels: z.record(z.string(), kernelSchema).meta({
+      minProperties: 1,
+      propertyNames: { pattern: LABEL_PATTERN.source },
+      description: "Label -> kernel; the order here is the row order of the table.",
+    }),
+    shares: z.array(shareSchema).default([]),
+    workloads: z.array(workloadSchema()).min(1, { error: "declare at least one workload" }),
+    expect: strict({ default: expectation().prefault("PASS") }).prefault({}),
+    faults: z.array(faultSchema).default([]),
+    memory: memorySchema.optional(),
+    vfio: vfioSchema.optional(),
+  })
+    .superRefine(checkReferences, always)
+    .superRefine(checkFaultReferences, always)
+    .superRefine(checkWorkloadsInFile, always)
+    .superRefine(checkPlatforms, always)
+    .superRefine(checkBuildArch, always)
+    .superRefine(checkVfio, always)
+    .meta({ title: "vmrig scenario" });
+}
 
-export type ScenarioFile = z.output<typeof scenarioFileSchema>;
+let built: { generation: number; schema: ReturnType<typeof buildScenarioFileSchema> } | undefined;
+
+/** The scenario file's schema, with every workload kind registered so far. */
+export function scenarioFileSchema(): ReturnType<typeof buildScenarioFileSchema> {
+  const generation = registryGeneration();
+  if (built?.generation !== generation) built = { generation, schema: buildScenarioFileSchema() };
+  return built.schema;
+}
+
+export type ScenarioFile = z.output<ReturnType<typeof buildScenarioFileSchema>>;

@@ -1,4 +1,5 @@
-// `memory:` and `vfio:` in a scenario file (issue 7), and the `nestedQemu` workload.
+// `memory:` and `vfio:` in a scenario file (issue 7); the `nestedQemu` workload that uses them
+// is workloads/nested-qemu.ts.
 //
 //   memory:
 //     backend: memfd                      # or file:/dev/hugepages/vm (fs-DAX files are refused with VFIO)
@@ -14,7 +15,8 @@
 // between fields run on the whole file (checkVfio).
 import path from "node:path";
 import { z } from "zod";
-import type { GuestMemorySpec, VfioDeviceSpec, VfioSpec, WorkloadSpec } from "../types.ts";
+import type { GuestMemorySpec, VfioDeviceSpec, VfioSpec } from "../types.ts";
+import { DMA_ENTRY_LIMIT_MAX } from "../workloads/nested-qemu.ts";
 import { parseSize, formatSize } from "../util/size.ts";
 import { show } from "./messages.ts";
 import { isMapping } from "./references.ts";
@@ -28,8 +30,6 @@ export const NESTED_DEVICE_BDF = "0000:00:06.0";
 export const NESTED_DEVICES = ["virtio-net-pci", "e1000e", "e1000"] as const;
 /** VIRTIO_MEM_MIN_BLOCK_SIZE in QEMU. */
 export const VIRTIO_MEM_MIN_BLOCK = 1024 ** 2;
-/** The largest value the u32 module parameter takes. */
-const DMA_ENTRY_LIMIT_MAX = 2 ** 32 - 1;
 
 function strict<Shape extends z.ZodRawShape>(shape: Shape) {
   const known = Object.keys(shape).join(", ");
@@ -115,18 +115,11 @@ export const memorySchema = strict({
   virtioMem: z.preprocess((v) => (isMapping(v) ? [v] : v), z.array(virtioMemSchema)).default([]),
 }).meta({ description: "How the guest's RAM is backed, and virtio-mem devices on top of it." });
 
-export const nestedQemuSchema = strict({
-  dmaEntryLimit: z.number().int().min(1).max(DMA_ENTRY_LIMIT_MAX).optional()
-    .meta({ description: "dma_entry_limit for this level-2 start; default vfio.dmaEntryLimit, else the kernel's." }),
-  runSeconds: z.number().positive().max(600).default(3)
-    .meta({ description: "How long level 2 runs its firmware before vmrig reads its PCI view and stops it." }),
-}).meta({ description: "Start the level-2 QEMU of vfio.nested with the scenario's VFIO devices and memory; PASS when it starts clean, FAIL when QEMU warns or refuses." });
-
 const isPowerOfTwo = (n: number) => n > 0 && 2 ** Math.round(Math.log2(n)) === n;
 /** File-level checks see sizes parsed where the field check passed, as written where it did not. */
 const shown = (v: unknown) => (typeof v === "number" ? formatSize(v) : show(v));
 
-/** For the whole file (a superRefine): what relates memory, vfio and workloads to each other. */
+/** For the whole file (a superRefine): what relates memory and vfio to each other. */
 export function checkVfio(file: unknown, ctx: Ctx): void {
   const virtioMem = field(field(file, "memory"), "virtioMem");
   const list = Array.isArray(virtioMem) ? virtioMem : isMapping(virtioMem) ? [virtioMem] : [];
@@ -165,17 +158,6 @@ export function checkVfio(file: unknown, ctx: Ctx): void {
       }
     });
   }
-  const workloads = field(file, "workloads");
-  if (Array.isArray(workloads)) {
-    workloads.forEach((w, i) => {
-      if (field(w, "nestedQemu") !== undefined && !isMapping(nested)) {
-        ctx.addIssue({
-          code: "custom", path: ["workloads", i, "nestedQemu"], input: field(w, "nestedQemu"),
-          message: "needs vfio.nested (the level-1 guest that runs the level-2 QEMU)",
-        });
-      }
-    });
-  }
 }
 
 // ---- spec -> Scenario ----------------------------------------------------------------------
@@ -199,8 +181,4 @@ export function toVfioSpec(vfio: z.output<typeof vfioSchema> | undefined): VfioS
     ...(vfio.dmaEntryLimit !== undefined ? { dmaEntryLimit: vfio.dmaEntryLimit } : {}),
     ...(vfio.nested ? { nested: { device: vfio.nested.device, memoryBytes: vfio.nested.memory } } : {}),
   };
-}
-
-export function toNestedQemuWorkload(id: string, w: z.output<typeof nestedQemuSchema>): WorkloadSpec {
-  return { id, kind: "nestedQemu", runSeconds: w.runSeconds, ...(w.dmaEntryLimit !== undefined ? { dmaEntryLimit: w.dmaEntryLimit } : {}) };
 }

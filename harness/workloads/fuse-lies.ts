@@ -2,11 +2,12 @@
 // and contradicts itself as told by its options; a victim process opens, fstat()s and reads x.
 // Each named lie here is its options plus what a correct kernel does about it. A new lying
 // server is a new row: no C, no image rebuild.
+import { z } from "zod";
 import type { CellOutcome } from "../types.ts";
 import { parseProbeOutput, shellQuote } from "./probe.ts";
-import type { Exited, Judgement, WorkloadKind } from "./kinds-types.ts";
-import type { WorkloadSpec } from "../types.ts";
+import { defineWorkloadAlias, defineWorkloadKind, type Exited, type Judgement } from "./kind.ts";
 import { FUSE_LIE_PROGRAM } from "../image/guest-protocol.ts";
+import { strict } from "./fields.ts";
 
 /** The victim's steps, in order, as the program names them. */
 export const LIE_STEPS = ["mount", "open", "dnotify", "fstat", "read", "close", "umount"] as const;
@@ -134,13 +135,19 @@ export function judgeFuseLie(name: FuseLieName, exec: Exited): Judgement {
 }
 
 /** The workload kind: nothing on the host, the program in the guest, judged by the lie's row. */
-export const fuseLieKind: WorkloadKind<Extract<WorkloadSpec, { kind: "fuseLie" }>> = {
-  prepare: async () => ({}),
-  command: (w) => fuseLieCommand(lieName(w.lie)),
-  judge: async (w, exec) => judgeFuseLie(lieName(w.lie), exec),
-};
+export const fuseLie = defineWorkloadKind({
+  name: "fuseLie",
+  schema: strict({ lie: z.enum(FUSE_LIE_NAMES) })
+    .meta({ description: "A lying FUSE server in the guest (harness/workloads/fuse-lies.ts)." }),
+  toSpec: ({ lie }) => ({ lie }),
+  guestCommand: (w) => fuseLieCommand(w.lie),
+  judge: (w, exec) => judgeFuseLie(w.lie, exec),
+});
 
-function lieName(name: string): FuseLieName {
-  if (!isFuseLieName(name)) throw new Error(`unknown FUSE lie ${JSON.stringify(name)} (known: ${FUSE_LIE_NAMES.join(", ")})`);
-  return name;
-}
+/** The seed 002 reproducer under its own name. */
+export const dnotifyBadInode = defineWorkloadAlias({
+  name: "dnotifyBadInode",
+  schema: strict({}).meta({ description: "The seed 002 reproducer: fuseLie mode-flip-dnotify." }),
+  runsAs: fuseLie,
+  toSpec: () => ({ lie: DNOTIFY_BAD_INODE_LIE }),
+});

@@ -1,14 +1,12 @@
 // getdentsSweep: one directory listed with each buffer size in turn, to show where a kernel
 // stops coping (issue 4): "largest size that worked, first that failed and its errno".
-import path from "node:path";
+import { z } from "zod";
 import { createEntries } from "./host-entries.ts";
-import type { WorkloadSpec } from "../types.ts";
 import { formatSize } from "../util/size.ts";
 import { PROBE, shellQuote, type ProbeReport } from "./probe.ts";
-import type { Judgement, WorkloadKind } from "./kinds-types.ts";
+import { defineWorkloadKind, workloadDir, type Judgement } from "./kind.ts";
 import { countOutcome } from "./overlay-readdir.ts";
-
-type Sweep = Extract<WorkloadSpec, { kind: "getdentsSweep" }>;
+import { shareName, size, strict } from "./fields.ts";
 
 export interface SweepPoint {
   bufferSize: number;
@@ -41,12 +39,20 @@ export function judgeSweep(points: SweepPoint[], expected: number): Judgement {
   return { kind: "outcome", outcome: countOutcome(bad.entries ?? 0, expected, where), evidence };
 }
 
-export const getdentsSweep: WorkloadKind<Sweep> = {
-  prepare: (w, ctx) => createEntries(path.join(ctx.hostDir!, w.id), w.entries, "vmrig-readdir-probe"),
-  command: (w, ctx) => {
-    const dir = shellQuote(path.posix.join(ctx.guestDir!, w.id));
+export const getdentsSweep = defineWorkloadKind({
+  name: "getdentsSweep",
+  /** getdents64 on one directory with each buffer size in turn: where does it break? */
+  schema: strict({
+    share: shareName(),
+    entries: z.number().int().nonnegative(),
+    bufferSizes: z.array(size()).min(1).prefault(["4K", "64K", "128K", "256K", "512K", "1M", "2M"]),
+  }),
+  toSpec: ({ share, entries, bufferSizes }) => ({ share, entries, bufferSizes }),
+  prepareHost: (w, ctx) => createEntries(workloadDir(w, ctx.hostDir!), w.entries, "vmrig-readdir-probe"),
+  guestCommand: (w, ctx) => {
+    const dir = shellQuote(workloadDir(w, ctx.guestDir!));
     // `;` not `&&`: a failing size must not stop the sweep.
     return w.bufferSizes.map((b) => `${PROBE} getdents ${dir} ${b}`).join("; ") + "; true";
   },
-  judge: async (w, exec) => judgeSweep(parseSweep(exec.stdout, w.bufferSizes), w.entries),
-};
+  judge: (w, exec) => judgeSweep(parseSweep(exec.stdout, w.bufferSizes), w.entries),
+});

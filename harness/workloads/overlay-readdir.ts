@@ -8,12 +8,21 @@
 // anything above 1 MiB. The guest then sees ENOMEM from getdents64 while `ls` prints an empty
 // directory and exits 0: counting against the host is what catches it (SHORT: saw 0 of N).
 import path from "node:path";
+import { z } from "zod";
 import { createEntries } from "./host-entries.ts";
-import type { CellOutcome, WorkloadSpec } from "../types.ts";
+import type { CellOutcome } from "../types.ts";
 import { PROBE, parseProbeOutput, shellQuote } from "./probe.ts";
-import type { Exited, Judgement, WorkloadKind } from "./kinds-types.ts";
+import { defineWorkloadKind, workloadDir, type Exited, type Judgement, type KindSpec } from "./kind.ts";
+import { shareName, size, strict } from "./fields.ts";
 
-type Overlay = Extract<WorkloadSpec, { kind: "overlayReaddir" }>;
+// Written out rather than taken from the kind object: the kind's own hooks use it.
+type Overlay = KindSpec<"overlayReaddir", OverlayFields>;
+interface OverlayFields {
+  share: string;
+  entries: number;
+  bufferBytes: number;
+  lister: "getdents" | "ls";
+}
 
 /** Exit status of the guest script when the overlay could not be mounted (no probe ran). */
 export const OVERLAY_MOUNT_FAILED = 97;
@@ -99,8 +108,22 @@ function judgeLs(w: Overlay, ls: LsSummary | undefined, probeNote: string, evide
   return { kind: "outcome", outcome: countOutcome(ls.lines, w.entries, `ls exit 0; ${probeNote}`), evidence };
 }
 
-export const overlayReaddir: WorkloadKind<Overlay> = {
-  prepare: (w, ctx) => createEntries(path.join(ctx.hostDir!, w.id), w.entries, "vmrig-overlay-lower"),
-  command: (w, ctx) => overlayCommand(w, ctx.guestDir!),
-  judge: async (w, exec) => judgeOverlay(w, exec),
-};
+export const overlayReaddir = defineWorkloadKind({
+  name: "overlayReaddir",
+  /** overlayfs over the share (lower) with tmpfs upper and work; the merged root is listed. */
+  schema: strict({
+    share: shareName(),
+    entries: z.number().int().nonnegative(),
+    bufferSize: size().prefault("32K").meta({ description: "getdents64 buffer of the probe." }),
+    lister: z.enum(["getdents", "ls"]).default("getdents").meta({
+      description:
+        "Whose count is the cell: vmrig-probe's getdents64 (errno visible) or busybox ls (what a user sees).",
+    }),
+  }),
+  toSpec: ({ share, entries, bufferSize, lister }): OverlayFields => ({
+    share, entries, bufferBytes: bufferSize, lister,
+  }),
+  prepareHost: (w, ctx) => createEntries(workloadDir(w, ctx.hostDir!), w.entries, "vmrig-overlay-lower"),
+  guestCommand: (w, ctx) => overlayCommand(w, ctx.guestDir!),
+  judge: (w, exec) => judgeOverlay(w, exec),
+});

@@ -1,5 +1,6 @@
 // The guest probe (images/probe/vmrig-probe.c) prints one JSON line per invocation.
 import type { ExecResult } from "../guest/ssh.ts";
+import type { Exited, Judgement } from "./kind.ts";
 
 export const PROBE = "/usr/bin/vmrig-probe";
 
@@ -42,4 +43,32 @@ export function parseProbeOutput(exec: ExecResult): ProbeRun {
 
 export function shellQuote(s: string): string {
   return /^[\w@%+=:,./-]+$/.test(s) ? s : `'${s.replace(/'/g, `'\\''`)}'`;
+}
+
+/**
+ * The usual judgement of one probe run: no report is INFRA, an errno goes to the runner's
+ * liveness check, another failure is FAIL, and a good report is for `onOk` to judge.
+ */
+export async function probeJudgement(
+  exec: Exited,
+  onOk: (r: ProbeReport) => Promise<Judgement> | Judgement,
+): Promise<Judgement> {
+  const run = parseProbeOutput(exec);
+  if (run.kind === "no-report") {
+    return {
+      kind: "outcome",
+      outcome: {
+        kind: "infra",
+        reason: `probe printed no result (exit ${exec.code}): ${exec.stderr.trim().slice(0, 200)}`,
+      },
+      evidence: { stdout: exec.stdout, stderr: exec.stderr },
+    };
+  }
+  const r = run.report;
+  if (!r.ok && r.errno) return { kind: "errno", errno: r.errno, detail: `${r.op}: ${r.errno}`, evidence: { probe: r } };
+  if (!r.ok) {
+    const detail = `${r.op} failed: ${JSON.stringify(r)}`;
+    return { kind: "outcome", outcome: { kind: "fail", detail }, evidence: { probe: r } };
+  }
+  return onOk(r);
 }

@@ -11,7 +11,7 @@ import { buildKernel, artifactOf } from "../../harness/kernels/from-source/build
 import { buildScenarioKernels, kernelListCommand } from "../../harness/commands/kernel.ts";
 import { listEntries } from "../../harness/kernels/from-source/cache.ts";
 import { buildPaths } from "../../harness/kernels/from-source/paths.ts";
-import { parseBuildSpec } from "../../harness/kernels/from-source/spec.ts";
+import { debianSourceBuild } from "../../harness/kernels/from-source/spec.ts";
 import { PatchError } from "../../harness/kernels/from-source/patches.ts";
 import { runScenarioFile } from "../../harness/run/run-file.ts";
 import { discardOutput, type Progress } from "../../harness/run/progress.ts";
@@ -89,7 +89,9 @@ expect: { default: PASS }
     const spec = (version: string) => {
       const file = path.join(tmp, `clamp-${version}.patch`);
       writeFileSync(file, text.replace(line, `(256 KiB through swiotlb bounce buffers; run ${run} ${version})`));
-      return parseBuildSpec(`clamp-${version}`, { source: "debian:linux-source-7.3", arch: "x86_64", config: [fragment("guest-x86_64.config")], patches: [file] }, "x86_64");
+      return debianSourceBuild(`clamp-${version}`, "linux-source-7.3", "x86_64", [fragment("guest-x86_64.config")], [
+        file,
+      ]);
     };
     const v1 = await buildKernel(spec("v1"), { arch: "x86_64", signal, log });
     const t0 = Date.now();
@@ -131,7 +133,8 @@ expect: { default: PASS }
       ["fuse-readdir-cap-max-io.patch"],
     ];
     for (const names of series) {
-      const spec = parseBuildSpec(names.join("+"), { source: "debian:linux-source-7.3", arch: "x86_64", config: [fragment("guest-x86_64.config")], patches: names.map(patch) }, "x86_64");
+      const fragments = [fragment("guest-x86_64.config")];
+      const spec = debianSourceBuild(names.join("+"), "linux-source-7.3", "x86_64", fragments, names.map(patch));
       const r = await buildKernel(spec, { arch: "x86_64", signal, log });
       process.stderr.write(`x86_64 ${names.join(" + ")}: ${r.how}${r.make ? ` in ${(r.make.ms / 1000).toFixed(1)} s, compiled ${r.make.compiled.join(" ")}` : ""}\n`);
       expect(r.manifest.patches.map((p) => p.name)).toEqual(names);
@@ -159,7 +162,7 @@ expect: { default: PASS }
 async function failsCleanly(): Promise<void> {
   const extra = path.join(tmp, "extra.config");
   writeFileSync(extra, "CONFIG_PROC_SYSCTL=y\nCONFIG_VMRIG_NO_SUCH_OPTION=y\n# CONFIG_SWIOTLB is not set\n");
-  const bad = parseBuildSpec("bad-config", { source: "debian:linux-source-7.3", arch: "x86_64", config: [fragment("guest-x86_64.config"), extra] }, "x86_64");
+  const bad = debianSourceBuild("bad-config", "linux-source-7.3", "x86_64", [fragment("guest-x86_64.config"), extra]);
   await expect(buildKernel(bad, { arch: "x86_64", signal, log })).rejects.toThrow(
     new RegExp(
       [
@@ -170,10 +173,12 @@ async function failsCleanly(): Promise<void> {
       ].join("\n"),
     ),
   );
-  const twice = parseBuildSpec(
+  const twice = debianSourceBuild(
     "twice",
-    { source: "debian:linux-source-7.3", arch: "x86_64", config: [fragment("guest-x86_64.config")], patches: [patch("virtio-fs-clamp-max-pages-dma.patch"), patch("virtio-fs-clamp-max-pages-dma.patch")] },
+    "linux-source-7.3",
     "x86_64",
+    [fragment("guest-x86_64.config")],
+    [patch("virtio-fs-clamp-max-pages-dma.patch"), patch("virtio-fs-clamp-max-pages-dma.patch")],
   );
   const err = await buildKernel(twice, { arch: "x86_64", signal, log }).then(() => undefined, (e: unknown) => e);
   expect(err).toBeInstanceOf(PatchError);
@@ -186,7 +191,7 @@ async function failsCleanly(): Promise<void> {
 
 describe("arm64 with 64K pages, cross-built", () => {
   it("builds linux-source-7.3 with guest-arm64-64k.config and the guest reports a 64 KiB page size", async () => {
-    const spec = parseBuildSpec("arm64-64k", { source: "debian:linux-source-7.3", arch: "aarch64", config: [fragment("guest-arm64-64k.config")] }, "aarch64");
+    const spec = debianSourceBuild("arm64-64k", "linux-source-7.3", "aarch64", [fragment("guest-arm64-64k.config")]);
     const t0 = Date.now();
     const built = await buildKernel(spec, { arch: "aarch64", signal, log });
     process.stderr.write(`aarch64 64K: ${built.how} in ${((Date.now() - t0) / 1000).toFixed(1)} s\n`);

@@ -2,7 +2,10 @@ import fs from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
 import { describe, expect, it } from "vitest";
-import { checkBuildFiles, describeBuild, parseBuildSpec, sourceName } from "../../harness/kernels/from-source/spec.ts";
+import {
+  checkBuildFiles, debianSourceBuild, describeBuild, sourceName,
+} from "../../harness/kernels/from-source/spec.ts";
+import type { BuildSpec } from "../../harness/types.ts";
 import { parseScenario } from "../../harness/scenario/load.ts";
 import { SpecError, VmrigError } from "../../harness/util/errors.ts";
 import { repoRoot } from "../../harness/util/paths.ts";
@@ -10,73 +13,107 @@ import { repoRoot } from "../../harness/util/paths.ts";
 const frag = path.join(repoRoot, "kernels", "guest-x86_64.config");
 const clamp = path.join(repoRoot, "kernels", "patches", "virtio-fs-clamp-max-pages-dma.patch");
 
-function problem(raw: Record<string, unknown>, arch: "x86_64" | "aarch64" = "x86_64"): string {
+const sourceHelp =
+  'expected "debian:linux-source-X.Y" (optionally "=<debian version>" and/or "@<suite>"), ' +
+  "{ git: <repository>, ref: <branch, tag or commit> } or { tarball: <file.tar.xz> }";
+
+/** A scenario whose one kernel `b` is `build: <build>`, on line 4 (machine on line 2). */
+const withBuild = (build: string, machine = "{}") =>
+  `name: t\nmachine: ${machine}\nkernels:\n  b: { build: ${build} }\nworkloads: [{ id: w, shell: { command: x } }]\n`;
+
+const buildOf = (build: string, machine?: string, file = "/s/t.yaml"): BuildSpec => {
+  const source = parseScenario(withBuild(build, machine), file).kernels[0]!.source;
+  if (source.kind !== "build") throw new Error("expected a build kernel");
+  return source.spec;
+};
+
+/** The loader's lines for a bad build entry. */
+function problems(build: string, machine?: string): string[] {
   try {
-    parseBuildSpec("patched", raw, arch);
+    parseScenario(withBuild(build, machine), "s.yaml");
   } catch (e) {
-    expect(e).toBeInstanceOf(VmrigError);
-    return (e as Error).message;
+    expect(e).toBeInstanceOf(SpecError);
+    return (e as Error).message.split("\n");
   }
-  throw new Error("expected parseBuildSpec to throw");
+  throw new Error("expected the scenario to be refused");
 }
 
-describe("parseBuildSpec", () => {
+describe("build: in a scenario file", () => {
   it("accepts the issue's example and fills the defaults", () => {
-    const spec = parseBuildSpec("patched", { source: "debian:linux-source-7.3", arch: "x86_64", config: [frag], patches: [clamp] }, "x86_64");
+    const spec = buildOf(`{ source: "debian:linux-source-7.3", arch: x86_64, config: [${frag}], patches: [${clamp}] }`);
     expect(spec).toEqual({
-      label: "patched",
+      label: "b",
       source: { kind: "debian", package: "linux-source-7.3" },
       arch: "x86_64",
       base: "tinyconfig",
       fragments: [frag],
       patches: [clamp],
+      writtenAt: {
+        "config[0]": { file: "/s/t.yaml", line: 4, column: 75, key: "kernels.b.build.config[0]" },
+        "patches[0]": { file: "/s/t.yaml", line: 4, column: 75 + frag.length + 13, key: "kernels.b.build.patches[0]" },
+      },
     });
     expect(describeBuild(spec)).toBe("built linux-source-7.3 +virtio-fs-clamp-max-pages-dma.patch (x86_64, tinyconfig+guest-x86_64.config)");
   });
 
   it("reads a pinned Debian version and suite, git and tarball sources, arm64 spelt either way", () => {
-    const a = parseBuildSpec("k", { source: "debian:linux-source-6.12=6.12.117-1~deb12u1@bookworm-security", config: frag }, "x86_64");
+    const a = buildOf(`{ source: "debian:linux-source-6.12=6.12.117-1~deb12u1@bookworm-security", config: ${frag} }`);
     expect(a.source).toEqual({ kind: "debian", package: "linux-source-6.12", version: "6.12.117-1~deb12u1", suite: "bookworm-security" });
-    expect(a.arch).toBe("x86_64"); // the machine's, when not given
+    expect(a.arch).toBe("x86_64"); // the row's, when not given
     expect(a.fragments).toEqual([frag]); // a single string is a one-element list
-    const g = parseBuildSpec("k", { source: { git: "/src/linux", ref: "v7.3" }, arch: "arm64", base: "defconfig", config: [frag] }, "aarch64");
+    const gitBuild = `{ source: { git: /src/linux, ref: v7.3 }, arch: arm64, base: defconfig, config: [${frag}] }`;
+    const g = buildOf(gitBuild, "{ arch: aarch64 }");
     expect(g.source).toEqual({ kind: "git", repo: "/src/linux", ref: "v7.3" });
     expect(g.arch).toBe("aarch64");
     expect(g.base).toBe("defconfig");
     expect(sourceName(g.source)).toBe("linux@v7.3");
-    const t = parseBuildSpec("k", { source: { tarball: "/dl/linux-7.3.tar.xz" }, config: [frag] }, "x86_64");
+    const t = buildOf(`{ source: { tarball: /dl/linux-7.3.tar.xz }, config: [${frag}] }`);
     expect(t.source).toEqual({ kind: "tarball", file: "/dl/linux-7.3.tar.xz" });
     expect(describeBuild(t)).toBe("built linux-7.3.tar.xz (x86_64, tinyconfig+guest-x86_64.config)");
   });
 
-  it("names the kernel and the key for each bad input, all at once", () => {
-    const msg = problem({ source: "linux-7.3", arch: "riscv64", base: "allyesconfig", config: [frag, 3], patchs: [] });
-    expect(msg).toBe(
-      [
-        'Kernel "patched":',
-        "  build.patchs: unknown key (known: source, arch, base, config, patches)",
-        '  build.source: "linux-7.3" is not a source: expected "debian:linux-source-X.Y" (optionally "=<debian version>" and/or "@<suite>"), { git: <repository>, ref: <branch, tag or commit> } or { tarball: <file.tar.xz> }',
-        '  build.arch: expected one of x86_64, aarch64, got "riscv64"',
-        '  build.base: expected tinyconfig or defconfig, got "allyesconfig"',
-        "  build.config[1]: expected a file path, got 3",
-      ].join("\n"),
-    );
+  it("reports each bad key at its line and column, all at once", () => {
+    expect(problems(`{ source: "linux-7.3", arch: riscv64, base: allyesconfig, config: [f, 3], patchs: [] }`)).toEqual([
+      `s.yaml:4:25 kernels.b.build.source: "linux-7.3" is not a source: ${sourceHelp}`,
+      's.yaml:4:44 kernels.b.build.arch: expected one of x86_64, aarch64 (or amd64, arm64), got "riscv64"',
+      's.yaml:4:59 kernels.b.build.base: expected one of tinyconfig, defconfig, got "allyesconfig"',
+      "s.yaml:4:85 kernels.b.build.config[1]: expected a file path, got 3",
+      "s.yaml:4:89 kernels.b.build.patchs: unknown key (known: source, arch, base, config, patches)",
+    ]);
   });
 
-  it("refuses a kernel for another architecture than the machine's", () => {
-    expect(problem({ source: "debian:linux-source-7.3", arch: "aarch64", config: [frag] }, "x86_64")).toBe(
-      'Kernel "patched": build.arch: is aarch64, but the scenario\'s machine is x86_64: the kernel could not boot there',
-    );
+  it("refuses a kernel for another architecture than its row's", () => {
+    expect(problems(`{ source: "debian:linux-source-7.3", arch: aarch64, config: [f] }`)).toEqual([
+      "s.yaml:4:58 kernels.b.build.arch: is aarch64, but the scenario's machine is x86_64: " +
+        "the kernel could not boot there",
+    ]);
   });
 
   it("requires a source and fragments; checks git and tarball sources' keys", () => {
-    expect(problem({ config: [frag] })).toMatch(/^Kernel "patched": build\.source: missing: expected "debian:linux-source-X\.Y"/);
-    expect(problem({ source: "debian:linux-source-7.3" })).toMatch(/build\.config: missing: list the config fragments/);
-    expect(problem({ source: "debian:linux-source-7.3", config: [] })).toMatch(/build\.config: is empty/);
-    expect(problem({ source: { git: "/src/linux" }, config: [frag] })).toBe('Kernel "patched": build.source.ref: expected a branch, tag or commit, got nothing');
-    expect(problem({ source: { git: "/src/linux", ref: "--upload-pack=x" }, config: [frag] })).toMatch(/build\.source\.ref: "--upload-pack=x" is not a ref/);
-    expect(problem({ source: { tarball: "https://cdn.kernel.org/linux-7.3.tar.xz" }, config: [frag] })).toMatch(/build\.source\.tarball: .*URLs are not supported/);
-    expect(problem({ source: { svn: "x" }, config: [frag] })).toMatch(/^Kernel "patched": build\.source: expected "debian:/);
+    expect(problems("{ config: [f] }")).toEqual([
+      expect.stringMatching(/^s\.yaml:4:8 kernels\.b\.build\.source: missing: expected "debian:/),
+    ]);
+    expect(problems(`{ source: "debian:linux-source-7.3" }`)).toEqual([
+      "s.yaml:4:8 kernels.b.build.config: missing: list the config fragments to merge over the base " +
+        "(e.g. kernels/guest-x86_64.config)",
+    ]);
+    expect(problems(`{ source: "debian:linux-source-7.3", config: [] }`)).toEqual([
+      "s.yaml:4:52 kernels.b.build.config: is empty: list at least one fragment " +
+        "(the guest image needs options tinyconfig lacks)",
+    ]);
+    expect(problems("{ source: { git: /src/linux }, config: [f] }")).toEqual([
+      "s.yaml:4:17 kernels.b.build.source.ref: expected a branch, tag or commit, got nothing",
+    ]);
+    expect(problems(`{ source: { git: /src/linux, ref: "--upload-pack=x", depth: 1 }, config: [f] }`)).toEqual([
+      's.yaml:4:49 kernels.b.build.source.ref: "--upload-pack=x" is not a ref',
+      "s.yaml:4:75 kernels.b.build.source.depth: unknown key (a git source has git and ref)",
+    ]);
+    expect(problems(`{ source: { tarball: "https://cdn.kernel.org/linux-7.3.tar.xz" }, config: [f] }`)).toEqual([
+      expect.stringMatching(/^s\.yaml:4:36 kernels\.b\.build\.source\.tarball: .*URLs are not supported/),
+    ]);
+    expect(problems("{ source: { svn: x }, config: [f] }")).toEqual([
+      expect.stringMatching(/^s\.yaml:4:17 kernels\.b\.build\.source: expected "debian:.*, got a mapping$/),
+    ]);
   });
 });
 
@@ -84,11 +121,11 @@ describe("checkBuildFiles", () => {
   it("names every missing file, and points at the shipped one a relative path probably meant", async () => {
     const dir = await fs.mkdtemp(path.join(os.tmpdir(), "vmrig-spec-"));
     try {
-      const spec = parseBuildSpec(
-        "stock",
-        { source: { tarball: path.join(dir, "linux.tar.xz") }, config: [path.join(dir, "kernels", "guest-x86_64.config")], patches: [path.join(dir, "nope.patch")] },
-        "x86_64",
-      );
+      const spec: BuildSpec = {
+        ...debianSourceBuild("stock", "linux-source-7.3", "x86_64", [path.join(dir, "kernels", "guest-x86_64.config")]),
+        source: { kind: "tarball", file: path.join(dir, "linux.tar.xz") },
+        patches: [path.join(dir, "nope.patch")],
+      };
       const err = await checkBuildFiles(spec).then(() => undefined, (e: Error) => e);
       expect(err).toBeInstanceOf(VmrigError);
       expect(err!.message).toBe(
@@ -99,7 +136,25 @@ describe("checkBuildFiles", () => {
           `  build.source.tarball: ${dir}/linux.tar.xz does not exist`,
         ].join("\n"),
       );
-      await expect(checkBuildFiles(parseBuildSpec("ok", { source: "debian:linux-source-7.3", config: [frag], patches: [clamp] }, "x86_64"))).resolves.toBeUndefined();
+      const ok = debianSourceBuild("ok", "linux-source-7.3", "x86_64", [frag], [clamp]);
+      await expect(checkBuildFiles(ok)).resolves.toBeUndefined();
+    } finally {
+      await fs.rm(dir, { recursive: true, force: true });
+    }
+  });
+
+  it("reports a missing file of a scenario's build at the line that names it, like the loader", async () => {
+    const dir = await fs.mkdtemp(path.join(os.tmpdir(), "vmrig-spec-"));
+    try {
+      const file = path.join(dir, "s.yaml");
+      const build = `{ source: { git: ./linux, ref: v7.3 },\n       config: [${frag}, extra.config] }`;
+      const spec = buildOf(build, "{}", file);
+      const err = await checkBuildFiles(spec).then(() => undefined, (e: Error) => e);
+      expect(err).toBeInstanceOf(SpecError);
+      expect(err!.message.split("\n")).toEqual([
+        `${file}:5:${17 + frag.length + 2} kernels.b.build.config[1]: ${dir}/extra.config does not exist`,
+        `${file}:4:32 kernels.b.build.source.git: ${dir}/linux does not exist`,
+      ]);
     } finally {
       await fs.rm(dir, { recursive: true, force: true });
     }
@@ -118,18 +173,19 @@ workloads: [{ id: w, shell: { command: x } }]
       "some/dir/s.yaml",
     );
     const dir = path.resolve("some/dir");
-    expect(scenario.kernels.map((k) => k.source)).toEqual([
-      { kind: "build", spec: { source: { git: path.resolve(dir, "../linux"), ref: "v7.3" }, config: [path.join(dir, "frag.config")] } },
-      { kind: "build", spec: { source: { tarball: path.join(dir, "dl/linux-7.3.tar.xz") }, config: [path.join(dir, "frag.config")] } },
+    const built = scenario.kernels.map(({ source: s }) => s.kind === "build" && [s.spec.source, s.spec.fragments]);
+    expect(built).toEqual([
+      [{ kind: "git", repo: path.resolve(dir, "../linux"), ref: "v7.3" }, [path.join(dir, "frag.config")]],
+      [{ kind: "tarball", file: path.join(dir, "dl/linux-7.3.tar.xz") }, [path.join(dir, "frag.config")]],
     ]);
   });
 
   it("reports a source that is neither a string nor a mapping at its line", () => {
-    expect(() =>
-      parseScenario(`name: t\nkernels:\n  b: { build: { source: [x], config: [f] } }\nworkloads: [{ id: w, shell: { command: x } }]\n`, "s.yaml"),
-    ).toThrow(SpecError);
-    expect(() =>
-      parseScenario(`name: t\nkernels:\n  b: { build: { source: 7, config: [f] } }\nworkloads: [{ id: w, shell: { command: x } }]\n`, "s.yaml"),
-    ).toThrow(/s\.yaml:3:\d+ kernels\.b\.build\.source: expected "debian:linux-source-X\.Y", \{ git: <repository>, ref: <ref> \} or \{ tarball: <file> \}, got 7/);
+    expect(problems("{ source: [x], config: [f] }")).toEqual([
+      expect.stringMatching(/^s\.yaml:4:17 kernels\.b\.build\.source: .*, got a list$/),
+    ]);
+    expect(problems("{ source: 7, config: [f] }")).toEqual([
+      `s.yaml:4:25 kernels.b.build.source: ${sourceHelp}, got 7`,
+    ]);
   });
 });

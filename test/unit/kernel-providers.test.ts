@@ -10,6 +10,7 @@ import type { KernelEntry, KernelSource } from "../../harness/types.ts";
 import { HostError, VmrigError } from "../../harness/util/errors.ts";
 import { buildDirAtomic, writeFileAtomic } from "../../harness/util/atomic-fs.ts";
 import { resolveKernel } from "../../harness/kernels/provider.ts";
+import { debianSourceBuild } from "../../harness/kernels/from-source/spec.ts";
 import { bzImageRelease, releaseFromModulesDir } from "../../harness/kernels/path.ts";
 import { debianArch, isTransient, loadSuiteIndex, verifyClearsigned } from "../../harness/debian/archive.ts";
 
@@ -80,10 +81,12 @@ describe("path kernels", () => {
 });
 
 describe("resolveKernel", () => {
-  it("hands build kernels to the builder, which names what is wrong with the spec", async () => {
-    const p = resolveKernel(entry({ kind: "build", spec: {} }), ctx);
+  it("hands build kernels to the builder, which checks the spec's files before anything else", async () => {
+    const missing = path.join(tmp, "no-such.config");
+    const spec = debianSourceBuild("k", "linux-source-7.3", "x86_64", [missing]);
+    const p = resolveKernel(entry({ kind: "build", spec }), ctx);
     await expect(p).rejects.toBeInstanceOf(VmrigError);
-    await expect(p).rejects.toThrow(/Kernel "k":\n {2}build\.source: missing/);
+    await expect(p).rejects.toThrow(`Kernel "k": build.config[0]: ${missing} does not exist`);
   });
   it("rejects a debian version it cannot interpret before touching the network", async () => {
     await expect(resolveKernel(entry({ kind: "debian", version: "latest", flavour: "cloud-amd64" }), ctx)).rejects.toThrow(

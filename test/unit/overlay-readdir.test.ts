@@ -3,7 +3,7 @@
 import { describe, expect, it } from "vitest";
 import type { CellOutcome, CellResult, Expectation, KernelRowResult, RunResult } from "../../harness/types.ts";
 import { countOutcome, judgeOverlay, overlayCommand, OVERLAY_MOUNT_FAILED, parseLsSummary } from "../../harness/workloads/overlay-readdir.ts";
-import { workloadKind } from "../../harness/workloads/kinds.ts";
+import { workloadKind } from "../../harness/workloads/registry.ts";
 import { cellLabel, expectationMet, renderJUnit, renderMarkdown, renderTerminalTable, summarise } from "../../harness/report/index.ts";
 import { pageSizeLabel } from "../../harness/classify/server-evidence.ts";
 import type { ExecResult } from "../../harness/guest/ssh.ts";
@@ -71,7 +71,7 @@ describe("judgeOverlay", () => {
     const cmd = overlayCommand(w, "/mnt/share");
     expect(cmd).toContain("mount -t overlay overlay -o lowerdir=/mnt/share/overlay-readdir,upperdir=/tmp/vmrig-overlay-overlay-readdir/upper,workdir=/tmp/vmrig-overlay-overlay-readdir/work /tmp/vmrig-overlay-overlay-readdir/merged");
     expect(cmd.indexOf("vmrig-probe getdents /tmp/vmrig-overlay-overlay-readdir/merged 32768")).toBeLessThan(cmd.indexOf("ls -1"));
-    expect(workloadKind(w).command(w, { guestDir: "/mnt/share" })).toBe(cmd);
+    expect(workloadKind(w).guestCommand(w, { guestDir: "/mnt/share" })).toBe(cmd);
   });
 
   it("a plain readdir that comes up short is SHORT too", async () => {

@@ -1,6 +1,6 @@
 import { readFileSync } from "node:fs";
 import path from "node:path";
-import { WORKLOAD_KINDS } from "../../harness/scenario/rules.ts";
+import { workloadKeys } from "../../harness/workloads/registry.ts";
 import { describe, expect, it } from "vitest";
 import { jsonSchemaPath, renderJsonSchema, emitJsonSchema } from "../../harness/scenario/json-schema.ts";
 import { loadScenario, parseScenario } from "../../harness/scenario/load.ts";
@@ -61,10 +61,19 @@ describe("valid scenarios", () => {
           source: {
             kind: "build",
             spec: {
-              source: "debian:linux-source-7.3",
+              label: "built",
+              source: { kind: "debian", package: "linux-source-7.3" },
               arch: "x86_64",
-              config: [fixture("kernels/guest-x86_64.config")],
+              base: "tinyconfig",
+              fragments: [fixture("kernels/guest-x86_64.config")],
               patches: [fixture("kernels/patches/x.patch")],
+              // Where the files were written, for a build that later finds one missing.
+              writtenAt: {
+                "config[0]": { file: fixture("full.yaml"), line: 10, column: 81, key: "kernels.built.build.config[0]" },
+                "patches[0]": {
+                  file: fixture("full.yaml"), line: 10, column: 121, key: "kernels.built.build.patches[0]",
+                },
+              },
             },
           },
           cmdline: [],
@@ -167,9 +176,9 @@ workloads: [{ id: w, shell: { command: x } }]
     const dir = path.resolve("some/dir");
     expect(scenario.file).toBe(path.join(dir, "s.yaml"));
     expect(scenario.kernels[0]!.source).toEqual({ kind: "path", kernel: path.resolve(dir, "../out/bzImage") });
-    expect(scenario.kernels[1]!.source).toEqual({
+    expect(scenario.kernels[1]!.source).toMatchObject({
       kind: "build",
-      spec: { source: "debian:linux-source-7.3", config: path.join(dir, "frag.config"), patches: ["/abs/x.patch", path.join(dir, "y.patch")] },
+      spec: { fragments: [path.join(dir, "frag.config")], patches: ["/abs/x.patch", path.join(dir, "y.patch")] },
     });
   });
 });
@@ -245,12 +254,17 @@ describe("problems are reported as file:line:column key: message", () => {
       `${file}:6:25 kernels.stock.expect.r[1]: unknown errno name "ENOMEN" (did you mean ENOMEM?)`,
       `${file}:7:3 kernels["bad label"]: has path and build; give exactly one kernel source (debian, path, build)`,
       `${file}:7:3 kernels["bad label"]: kernel label "bad label" must start with a letter or digit and use only letters, digits and _ . + -`,
+      `${file}:9:5 kernels["bad label"].build.config: missing: list the config fragments to merge over the base ` +
+        "(e.g. kernels/guest-x86_64.config)",
+      `${file}:9:22 kernels["bad label"].build.source: "x" is not a source: expected "debian:linux-source-X.Y" ` +
+        '(optionally "=<debian version>" and/or "@<suite>"), { git: <repository>, ref: <branch, tag or commit> } ' +
+        "or { tarball: <file.tar.xz> }",
       `${file}:10:3 kernels.empty: needs a kernel source: one of debian, path, build`,
       `${file}:12:26 shares[0].cache: expected one of auto, always, never, metadata, got "sometimes"`,
       `${file}:14:57 workloads[0].read.blockSize: must not exceed size (1M), got 2M`,
       `${file}:15:11 workloads[1].id: workload id "-bad" must start with a letter or digit and use only letters, digits and _ . -`,
       `${file}:15:35 workloads[1].shell.command: expected a string, got true`,
-      `${file}:16:5 workloads[2]: needs a workload kind: one of ${WORKLOAD_KINDS.join(", ")}`,
+      `${file}:16:5 workloads[2]: needs a workload kind: one of ${workloadKeys().map((k) => k.name).join(", ")}`,
       `${file}:18:12 expect.default: expected PASS, FAIL, SHORT, HANG, CRASH, BOOT-FAIL, INFRA, ERRNO, ANY or an errno name like ENOMEM, got "pass"`,
     ]);
   });

@@ -14,7 +14,7 @@ import { lockDir } from "./lock.ts";
 import { openBuildLog, type MakeResult } from "./make.ts";
 import { buildPaths } from "./paths.ts";
 import { preparePristineSource } from "./source.ts";
-import { type BuildSpec, describeBuild, parseBuildSpec } from "./spec.ts";
+import { type BuildSpec, describeBuild } from "./spec.ts";
 import { touchedFiles } from "./patches.ts";
 import { cachedByInputs, compileAndInstall, loadBuildInputs, slotMake } from "./compile-install.ts";
 import { prepareWorkTree } from "./worktree.ts";
@@ -23,7 +23,11 @@ export const buildKernelProvider: KernelProvider = { kind: "build", resolve: res
 
 export async function resolveBuildKernel(entry: KernelEntry, ctx: KernelContext): Promise<KernelArtifact> {
   if (entry.source.kind !== "build") throw new VmrigError(`Kernel "${entry.label}" is not a build kernel.`);
-  const spec = parseBuildSpec(entry.label, entry.source.spec, ctx.arch);
+  const spec = entry.source.spec;
+  // The scenario checked build.arch against the row's arch; a caller asking for another is a bug.
+  if (spec.arch !== ctx.arch) {
+    throw new VmrigError(`Kernel "${entry.label}" is built for ${spec.arch}, not ${ctx.arch}.`);
+  }
   const { manifest } = await buildKernel(spec, ctx);
   return artifactOf(spec, manifest);
 }
