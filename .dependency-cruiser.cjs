@@ -28,7 +28,12 @@ const upward = layers.slice(1).map((layer, i) => ({
   comment: `${layer.name} may import only its own layer and lower ones`,
   severity: "error",
   from: { path: layer.path },
-  to: { path: layers.slice(0, i + 1).map((l) => l.path).join("|") },
+  to: {
+    path: layers
+      .slice(0, i + 1)
+      .map((l) => l.path)
+      .join("|"),
+  },
 }));
 
 const inside = within.flatMap(({ name, order }) =>

@@ -27,11 +27,28 @@ const fragment64k = path.join(repoRoot, "kernels", "guest-arm64-64k.config");
 const BUILT_64K = "arm64 built 7.3 64K";
 
 export const ARM64_BENCH_GUESTS: BenchGuest[] = [
-  { label: "x86 Debian 7.3 cloud-amd64", arch: "x86_64", pageSize: "4K", source: { kind: "debian", version: "7.3", flavour: "cloud-amd64" } },
-  { label: "arm64 Debian 7.3 arm64", arch: "aarch64", pageSize: "4K", source: { kind: "debian", version: "7.3", flavour: "arm64" } },
-  { label: "arm64 Debian 7.3 arm64-16k", arch: "aarch64", pageSize: "16K", source: { kind: "debian", version: "7.3", flavour: "arm64-16k" } },
   {
-    label: BUILT_64K, arch: "aarch64", pageSize: "64K",
+    label: "x86 Debian 7.3 cloud-amd64",
+    arch: "x86_64",
+    pageSize: "4K",
+    source: { kind: "debian", version: "7.3", flavour: "cloud-amd64" },
+  },
+  {
+    label: "arm64 Debian 7.3 arm64",
+    arch: "aarch64",
+    pageSize: "4K",
+    source: { kind: "debian", version: "7.3", flavour: "arm64" },
+  },
+  {
+    label: "arm64 Debian 7.3 arm64-16k",
+    arch: "aarch64",
+    pageSize: "16K",
+    source: { kind: "debian", version: "7.3", flavour: "arm64-16k" },
+  },
+  {
+    label: BUILT_64K,
+    arch: "aarch64",
+    pageSize: "64K",
     source: { kind: "build", spec: debianSourceBuild(BUILT_64K, "linux-source-7.3", "aarch64", [fragment64k]) },
   },
 ];
@@ -63,10 +80,19 @@ export async function arm64BootBench(rounds: number, guests: BenchGuest[] = ARM6
   const boot = async (p: Prepared, i: number) => {
     const t0 = Date.now();
     const guest = await bootGuest({
-      arch: p.g.arch, accel: p.accel, machine: { arch: p.g.arch, memoryBytes: 1 << 30, cpus: 2, accel: "tcg", cmdline: [] },
-      kernel: p.kernel, image: p.image, cmdline: [], shares: [], virtiofsd, clientKey: generateClientKey(),
-      artifactsDir: path.join(work, `${prepared.indexOf(p)}-${i}`), socketsDir: path.join(work, `sock-${prepared.indexOf(p)}-${i}`),
-      bootTimeoutMs: 60_000 * p.accel.timeScale, signal,
+      arch: p.g.arch,
+      accel: p.accel,
+      machine: { arch: p.g.arch, memoryBytes: 1 << 30, cpus: 2, accel: "tcg", cmdline: [] },
+      kernel: p.kernel,
+      image: p.image,
+      cmdline: [],
+      shares: [],
+      virtiofsd,
+      clientKey: generateClientKey(),
+      artifactsDir: path.join(work, `${prepared.indexOf(p)}-${i}`),
+      socketsDir: path.join(work, `sock-${prepared.indexOf(p)}-${i}`),
+      bootTimeoutMs: 60_000 * p.accel.timeScale,
+      signal,
     });
     const ms = Date.now() - t0;
     try {
@@ -84,12 +110,18 @@ export async function arm64BootBench(rounds: number, guests: BenchGuest[] = ARM6
     // Rotate the order each round so no guest always boots first.
     const order = prepared.map((_, k) => prepared[(k + i) % prepared.length]!);
     for (const p of order) p.times.push(await boot(p, i));
-    process.stderr.write(`round ${i + 1}/${rounds}: ${order.map((p) => `${p.g.label} ${s(p.times.at(-1)!)}`).join(", ")}\n`);
+    process.stderr.write(
+      `round ${i + 1}/${rounds}: ${order.map((p) => `${p.g.label} ${s(p.times.at(-1)!)}`).join(", ")}\n`,
+    );
   }
 
   const base = median(prepared.find((p) => p.g.arch === "x86_64")?.times ?? [NaN]);
-  console.log(`\n## boot to first SSH command per page size, TCG on ${os.cpus().length} host cores (${rounds} rounds, rotated)`);
-  console.log(`${"guest".padEnd(30)} ${"arch".padEnd(8)} ${"page".padEnd(5)} ${"seen".padEnd(6)} ${"min".padStart(8)} ${"median".padStart(8)} ${"max".padStart(8)}  vs x86`);
+  console.log(
+    `\n## boot to first SSH command per page size, TCG on ${os.cpus().length} host cores (${rounds} rounds, rotated)`,
+  );
+  console.log(
+    `${"guest".padEnd(30)} ${"arch".padEnd(8)} ${"page".padEnd(5)} ${"seen".padEnd(6)} ${"min".padStart(8)} ${"median".padStart(8)} ${"max".padStart(8)}  vs x86`,
+  );
   for (const p of prepared) {
     const seen = [...p.pageBytes].map((b) => `${b / 1024}K`).join("/") || "?";
     const ok = seen === p.g.pageSize ? "" : "  (page size differs!)";

@@ -31,7 +31,10 @@ const fragments: Record<Arch, string> = {
 };
 const clampPatch = path.join(repoRoot, "kernels", "patches", "virtio-fs-clamp-max-pages-dma.patch");
 
-export async function kernelBuildBench(arch: Arch, log: (line: string) => void = () => undefined): Promise<BuildTiming[]> {
+export async function kernelBuildBench(
+  arch: Arch,
+  log: (line: string) => void = () => undefined,
+): Promise<BuildTiming[]> {
   const realCache = cacheDir();
   const saved = { cache: process.env.VMRIG_CACHE, ccache: process.env.CCACHE_DIR };
   // Inside the real cache: the same filesystem, so the work tree can hard-link the source.
@@ -47,7 +50,10 @@ export async function kernelBuildBench(arch: Arch, log: (line: string) => void =
 
     const patchV2 = path.join(root, "clamp-v2.patch");
     const text = await fs.readFile(clampPatch, "utf8");
-    const changed = text.replace("(256 KiB through swiotlb bounce buffers)", "(256 KiB through swiotlb bounce buffers!)");
+    const changed = text.replace(
+      "(256 KiB through swiotlb bounce buffers)",
+      "(256 KiB through swiotlb bounce buffers!)",
+    );
     if (changed === text) throw new Error("bench: the clamp patch no longer has the line the benchmark changes");
     await fs.writeFile(patchV2, changed);
 

@@ -60,7 +60,11 @@ export async function matrixBench(rounds: number): Promise<void> {
   // Warm-up: kernels, images and the accelerator verdict are cached before anything is timed.
   await runScenarioFile(file, { progress: quiet, out: sink, resultsRoot, kernels: ["debian-6.12"] });
 
-  const modes: Array<{ name: string; jobs?: Jobs }> = [{ name: "serial" }, { name: "--jobs auto", jobs: "auto" }, { name: "--jobs 4", jobs: 4 }];
+  const modes: Array<{ name: string; jobs?: Jobs }> = [
+    { name: "serial" },
+    { name: "--jobs auto", jobs: "auto" },
+    { name: "--jobs 4", jobs: 4 },
+  ];
   const times: Record<string, number[]> = {};
   const rss: Record<string, number> = {};
   const peaks: Record<string, number> = {};
@@ -71,7 +75,13 @@ export async function matrixBench(rounds: number): Promise<void> {
       const r = await measured(async () => {
         if (!m.jobs) return (await runScenarioFile(file, { progress: quiet, out: sink, resultsRoot })).result;
         const scheduler = GuestScheduler.forHost(m.jobs);
-        const many = await runScenarioFiles([file], { jobs: m.jobs, scheduler, progress: quiet, out: sink, resultsRoot });
+        const many = await runScenarioFiles([file], {
+          jobs: m.jobs,
+          scheduler,
+          progress: quiet,
+          out: sink,
+          resultsRoot,
+        });
         peaks[m.name] = Math.max(peaks[m.name] ?? 0, many.stats.peakGuests);
         const f = many.files[0]!;
         // A file without an outcome has its error by construction; the fallback only keeps the throw an Error.
@@ -86,7 +96,9 @@ export async function matrixBench(rounds: number): Promise<void> {
   }
   const med = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
   const serial = med(times.serial!);
-  console.log(`\n## matrix: 4 kernels x 3 workloads (1 vCPU, 512M guests), ${hostCores()} host cores, ${rounds} round(s), TCG`);
+  console.log(
+    `\n## matrix: 4 kernels x 3 workloads (1 vCPU, 512M guests), ${hostCores()} host cores, ${rounds} round(s), TCG`,
+  );
   for (const m of modes) {
     const t = med(times[m.name]!);
     const speed = m.jobs ? `  speed-up x${(serial / t).toFixed(2)}` : "";
@@ -94,6 +106,8 @@ export async function matrixBench(rounds: number): Promise<void> {
     console.log(`${m.name.padEnd(12)} ${fmt(t).padStart(8)}${speed}${peak}  vmrig RSS peak ${mib(rss[m.name]!)}`);
   }
   console.log(`vmrig process high-water mark (VmHWM, whole bench): ${mib(await highWaterMark())}`);
-  console.log(`tables identical across modes and rounds: ${tables.size === 1 ? "yes" : `NO (${tables.size} different)`}`);
+  console.log(
+    `tables identical across modes and rounds: ${tables.size === 1 ? "yes" : `NO (${tables.size} different)`}`,
+  );
   await rm(work, { recursive: true, force: true });
 }

@@ -35,7 +35,11 @@ async function scenarioBench(file: string): Promise<void> {
   };
   const t0 = Date.now();
   const sink = discardOutput;
-  const { result } = await runScenarioFile(file, { progress, out: sink, resultsRoot: path.join(os.tmpdir(), "vmrig-bench-results") });
+  const { result } = await runScenarioFile(file, {
+    progress,
+    out: sink,
+    resultsRoot: path.join(os.tmpdir(), "vmrig-bench-results"),
+  });
   const total = Date.now() - t0;
   const firstBoot = marks.find((m) => m.what === "booting")?.t ?? t0;
   const prepare = firstBoot - t0;
@@ -47,8 +51,15 @@ async function scenarioBench(file: string): Promise<void> {
   }
   const rest = total - prepare - boot - workloads;
   const scenario = await loadScenario(file);
-  console.log(`\n## whole scenario ${scenario.name}: ${fmt(total)} wall (${result.rows.length} kernels x ${result.workloads.length} workloads)`);
-  for (const [name, ms] of [["prepare (spec, kernels, images, accel probe)", prepare], ["boot to SSH", boot], ["workloads", workloads], ["teardown, dmesg, reports", rest]] as const) {
+  console.log(
+    `\n## whole scenario ${scenario.name}: ${fmt(total)} wall (${result.rows.length} kernels x ${result.workloads.length} workloads)`,
+  );
+  for (const [name, ms] of [
+    ["prepare (spec, kernels, images, accel probe)", prepare],
+    ["boot to SSH", boot],
+    ["workloads", workloads],
+    ["teardown, dmesg, reports", rest],
+  ] as const) {
     console.log(`${name.padEnd(46)} ${fmt(ms).padStart(8)}  ${((ms / total) * 100).toFixed(0).padStart(3)} %`);
   }
 }
@@ -57,19 +68,27 @@ async function scenarioBench(file: string): Promise<void> {
  * Two variants of one scenario, alternated A B A B so drift hits both: boot to first SSH and a
  * 64 MiB read, as medians and as the median of the per-round ratios A/B.
  */
-async function pairedBench(title: string, names: [string, string], bodies: [string, string], rounds: number): Promise<void> {
+async function pairedBench(
+  title: string,
+  names: [string, string],
+  bodies: [string, string],
+  rounds: number,
+): Promise<void> {
   const dir = await mkdtemp(path.join(os.tmpdir(), "vmrig-bench-pair-"));
-  const files = await Promise.all(bodies.map(async (body, i) => {
-    const f = path.join(dir, `variant-${i}.yaml`);
-    await writeFile(f, `name: bench-variant-${i}\n${body}`);
-    return f;
-  }));
+  const files = await Promise.all(
+    bodies.map(async (body, i) => {
+      const f = path.join(dir, `variant-${i}.yaml`);
+      await writeFile(f, `name: bench-variant-${i}\n${body}`);
+      return f;
+    }),
+  );
   const quiet: Progress = silentProgress;
   const sink = discardOutput;
   const sample = async (f: string) => {
     const { result } = await runScenarioFile(f, { progress: quiet, out: sink, resultsRoot: path.join(dir, "results") });
     const row = result.rows[0]!;
-    if (row.cells[0]!.outcome.kind !== "pass") throw new Error(`${title}: read failed: ${JSON.stringify(row.cells[0]!.outcome)}`);
+    if (row.cells[0]!.outcome.kind !== "pass")
+      throw new Error(`${title}: read failed: ${JSON.stringify(row.cells[0]!.outcome)}`);
     return { boot: row.bootMs!, read: row.cells[0]!.durationMs };
   };
   const a: Array<{ boot: number; read: number }> = [];
@@ -85,7 +104,9 @@ async function pairedBench(title: string, names: [string, string], bodies: [stri
     const xb = b.map((x) => x[k]);
     const ratios = xa.map((x, i) => x / xb[i]!);
     const label = k === "boot" ? "boot to first SSH" : "64 MiB read, 1M blocks";
-    console.log(`${label.padEnd(24)} ${names[0]} ${fmt(median(xa))}  ${names[1]} ${fmt(median(xb))}  ratio median ${median(ratios).toFixed(3)} (min ${Math.min(...ratios).toFixed(3)}, max ${Math.max(...ratios).toFixed(3)})`);
+    console.log(
+      `${label.padEnd(24)} ${names[0]} ${fmt(median(xa))}  ${names[1]} ${fmt(median(xb))}  ratio median ${median(ratios).toFixed(3)} (min ${Math.min(...ratios).toFixed(3)}, max ${Math.max(...ratios).toFixed(3)})`,
+    );
   }
   await rm(dir, { recursive: true, force: true });
 }
@@ -94,13 +115,27 @@ const READ_64M = "workloads:\n  - { id: read-64M, read: { share: share, size: 64
 
 /** The relay's own cost: the same kernel and workloads with and without it (no swiotlb). */
 const relayBench = (rounds: number) =>
-  pairedBench("the ACCESS_PLATFORM relay's cost (Debian 6.18.15, TCG, no swiotlb)", ["with", "without"], [true, false].map((relay) =>
-    `kernels:\n  k: { debian: { version: "6.18.15", flavour: cloud-amd64 } }\nshares: [{ tag: share, accessPlatform: ${relay} }]\n${READ_64M}`) as [string, string], rounds);
+  pairedBench(
+    "the ACCESS_PLATFORM relay's cost (Debian 6.18.15, TCG, no swiotlb)",
+    ["with", "without"],
+    [true, false].map(
+      (relay) =>
+        `kernels:\n  k: { debian: { version: "6.18.15", flavour: cloud-amd64 } }\nshares: [{ tag: share, accessPlatform: ${relay} }]\n${READ_64M}`,
+    ) as [string, string],
+    rounds,
+  );
 
 /** A row's QEMU build (`qemu:`): Debian's 11.1 through its private loader against the host's QEMU. */
 const qemuBench = (rounds: number) =>
-  pairedBench("Debian's QEMU 11.1 (private loader) against the host's QEMU (Debian 7.3 guest, TCG)", ["11.1", "host"], ["qemu: { debian: \"11.1\" }, ", ""].map((q) =>
-    `kernels:\n  k: { debian: { version: "7.3", flavour: cloud-amd64 }, ${q}expect: {} }\nshares: [{ tag: share }]\n${READ_64M}`) as [string, string], rounds);
+  pairedBench(
+    "Debian's QEMU 11.1 (private loader) against the host's QEMU (Debian 7.3 guest, TCG)",
+    ["11.1", "host"],
+    ['qemu: { debian: "11.1" }, ', ""].map(
+      (q) =>
+        `kernels:\n  k: { debian: { version: "7.3", flavour: cloud-amd64 }, ${q}expect: {} }\nshares: [{ tag: share }]\n${READ_64M}`,
+    ) as [string, string],
+    rounds,
+  );
 
 /**
  * vmrig bisect on linux-source-7.3 + 8 commits (test/helpers/kernel-history.ts), with fresh
@@ -112,17 +147,30 @@ async function bisectBench(): Promise<void> {
   const dir = await mkdtemp(path.join(os.tmpdir(), "vmrig-bench-bisect-"));
   let slot: string | undefined;
   try {
-    const pristine = await preparePristineSource({ kind: "debian", package: "linux-source-7.3" }, { signal, log: () => undefined, label: "bench" });
+    const pristine = await preparePristineSource(
+      { kind: "debian", package: "linux-source-7.3" },
+      { signal, log: () => undefined, label: "bench" },
+    );
     const t0 = Date.now();
-    const history = await makeKernelHistory(pristine.tree, path.join(dir, "linux"), { salt: `bench ${new Date().toISOString()}` });
+    const history = await makeKernelHistory(pristine.tree, path.join(dir, "linux"), {
+      salt: `bench ${new Date().toISOString()}`,
+    });
     const historyMs = Date.now() - t0;
     const scenario = path.join(dir, "bisect.yaml");
     await writeFile(scenario, bisectScenarioYaml("bench-bisect", history.repo, repoRoot));
     const quiet: Progress = silentProgress;
     const t1 = Date.now();
     const r = await runBisect({
-      tree: history.repo, good: history.shas[0]!, bad: "main", scenario, kernel: "stock", workload: "getdents-1M",
-      resultsRoot: path.join(dir, "results"), progress: quiet, signal, out: (l) => process.stderr.write(`${l}\n`),
+      tree: history.repo,
+      good: history.shas[0]!,
+      bad: "main",
+      scenario,
+      kernel: "stock",
+      workload: "getdents-1M",
+      resultsRoot: path.join(dir, "results"),
+      progress: quiet,
+      signal,
+      out: (l) => process.stderr.write(`${l}\n`),
     });
     slot = r.slot;
     const total = Date.now() - t1;
@@ -132,10 +180,19 @@ async function bisectBench(): Promise<void> {
     const boot = sum(steps.flatMap((s) => s.runs.map((x) => x.bootMs ?? 0)));
     const workload = sum(steps.flatMap((s) => s.runs.map((x) => x.workloadMs)));
     const rest = total - build - boot - workload;
-    console.log(`\n## vmrig bisect: linux-source-7.3 + 8 commits, culprit ${r.result?.culprit === history.culprit ? "found" : "MISSED"} in ${r.result?.steps} steps (${r.result?.skips} skipped), ${steps.length} kernels`);
-    console.log(`${"test history (git add of the tree, 8 commits)".padEnd(46)} ${fmt(historyMs).padStart(9)}  (not part of the bisect)`);
+    console.log(
+      `\n## vmrig bisect: linux-source-7.3 + 8 commits, culprit ${r.result?.culprit === history.culprit ? "found" : "MISSED"} in ${r.result?.steps} steps (${r.result?.skips} skipped), ${steps.length} kernels`,
+    );
+    console.log(
+      `${"test history (git add of the tree, 8 commits)".padEnd(46)} ${fmt(historyMs).padStart(9)}  (not part of the bisect)`,
+    );
     console.log(`${"whole bisect".padEnd(46)} ${fmt(total).padStart(9)}`);
-    for (const [name, ms] of [["build (checkout, kconfig, make, install)", build], ["boot to SSH", boot], ["workload", workload], ["other (git, image, QEMU start/stop, reports)", rest]] as const) {
+    for (const [name, ms] of [
+      ["build (checkout, kconfig, make, install)", build],
+      ["boot to SSH", boot],
+      ["workload", workload],
+      ["other (git, image, QEMU start/stop, reports)", rest],
+    ] as const) {
       console.log(`  ${name.padEnd(44)} ${fmt(ms).padStart(9)}  ${((ms / total) * 100).toFixed(0).padStart(3)} %`);
     }
     const cold = steps[0]!;
@@ -147,11 +204,15 @@ async function bisectBench(): Promise<void> {
     for (const s of steps.slice(1)) {
       const label = s.phase === "step" ? `step ${s.index}` : s.phase;
       const what = s.build.how === "failed" ? "failed (skipped)" : `${s.build.how}, ${s.build.compiled ?? 0} objects`;
-      console.log(`  ${label.padEnd(11)} ${s.commit.slice(0, 12)}  ${fmt(s.build.ms).padStart(9)}  ratio ${(s.build.ms / cold.build.ms).toFixed(3)}  ${what}`);
+      console.log(
+        `  ${label.padEnd(11)} ${s.commit.slice(0, 12)}  ${fmt(s.build.ms).padStart(9)}  ratio ${(s.build.ms / cold.build.ms).toFixed(3)}  ${what}`,
+      );
     }
     if (incremental.length) {
       const med = median(incremental.map((s) => s.build.ms));
-      console.log(`incremental step builds: median ${fmt(med)}, ratio to cold ${(med / cold.build.ms).toFixed(3)} (${incremental.length} builds)`);
+      console.log(
+        `incremental step builds: median ${fmt(med)}, ratio to cold ${(med / cold.build.ms).toFixed(3)} (${incremental.length} builds)`,
+      );
     }
   } finally {
     await rm(dir, { recursive: true, force: true });

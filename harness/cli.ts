@@ -50,16 +50,24 @@ async function main(argv: string[]): Promise<number> {
     controller.abort(new Error(sig));
     void killAllChildren();
     // A second signal exits at once, but not before host changes (VFIO bindings) are undone: QEMU first, then them.
-    if (interrupts > 1) void killAllChildren(500).then(() => runCleanups()).finally(() => process.exit(ExitCode.interrupted));
+    if (interrupts > 1)
+      void killAllChildren(500)
+        .then(() => runCleanups())
+        .finally(() => process.exit(ExitCode.interrupted));
   };
   process.on("SIGINT", onSignal);
   process.on("SIGTERM", onSignal);
 
   switch (command) {
     case "run": {
-      const { values, positionals } = parseArgs({ args: rest, allowPositionals: true, options: { kernel: { type: "string", multiple: true }, jobs: { type: "string", short: "j" } } });
+      const { values, positionals } = parseArgs({
+        args: rest,
+        allowPositionals: true,
+        options: { kernel: { type: "string", multiple: true }, jobs: { type: "string", short: "j" } },
+      });
       const files = positionals.length ? positionals : [defaultScenario];
-      if (values.jobs !== undefined) return runJobs(files, values.jobs, { kernels: values.kernel, signal: controller.signal });
+      if (values.jobs !== undefined)
+        return runJobs(files, values.jobs, { kernels: values.kernel, signal: controller.signal });
       let worst: number = ExitCode.ok;
       for (const f of files) {
         const r = await runScenarioFile(path.resolve(f), { kernels: values.kernel, signal: controller.signal });
@@ -70,7 +78,10 @@ async function main(argv: string[]): Promise<number> {
     }
     case "setup": {
       const { positionals } = parseArgs({ args: rest, allowPositionals: true });
-      return runSetup(positionals.length ? positionals.map((f) => path.resolve(f)) : [defaultScenario], controller.signal);
+      return runSetup(
+        positionals.length ? positionals.map((f) => path.resolve(f)) : [defaultScenario],
+        controller.signal,
+      );
     }
     case "bisect":
       return bisectCommand(rest, controller.signal);
@@ -97,16 +108,21 @@ async function kernelCommand(args: string[], signal: AbortSignal): Promise<numbe
   switch (sub) {
     case "build": {
       const { positionals } = parseArgs({ args: rest, allowPositionals: true });
-      if (positionals.length < 1 || positionals.length > 2) throw new VmrigError(`kernel build needs a scenario file and optionally a kernel label\n${usage}`);
+      if (positionals.length < 1 || positionals.length > 2)
+        throw new VmrigError(`kernel build needs a scenario file and optionally a kernel label\n${usage}`);
       return kernelBuildCommand(path.resolve(positionals[0]!), positionals[1], { signal });
     }
     case "list":
       parseArgs({ args: rest, allowPositionals: false });
       return kernelListCommand();
     case "gc": {
-      const { values } = parseArgs({ args: rest, options: { "max-age-days": { type: "string" }, work: { type: "boolean" }, "dry-run": { type: "boolean" } } });
+      const { values } = parseArgs({
+        args: rest,
+        options: { "max-age-days": { type: "string" }, work: { type: "boolean" }, "dry-run": { type: "boolean" } },
+      });
       const days = values["max-age-days"] === undefined ? undefined : Number(values["max-age-days"]);
-      if (days !== undefined && !(Number.isFinite(days) && days >= 0)) throw new VmrigError(`--max-age-days: expected a number of days, got "${values["max-age-days"]}"`);
+      if (days !== undefined && !(Number.isFinite(days) && days >= 0))
+        throw new VmrigError(`--max-age-days: expected a number of days, got "${values["max-age-days"]}"`);
       return kernelGcCommand({ maxAgeDays: days, work: values.work, dryRun: values["dry-run"] });
     }
     default:

@@ -64,8 +64,7 @@ export interface VfioSpec {
 }
 
 export type FaultAction =
-  | "virtiofsd-stop" | "virtiofsd-cont" | "virtiofsd-kill" | "virtiofsd-restart"
-  | "guest-sysrq-crash" | "network-cut";
+  "virtiofsd-stop" | "virtiofsd-cont" | "virtiofsd-kill" | "virtiofsd-restart" | "guest-sysrq-crash" | "network-cut";
 
 export interface FaultStep {
   /** The workload whose command the fault is timed against. */
@@ -177,7 +176,8 @@ export type WorkloadSpec = {
  * What a cell is expected to be. "PASS", an errno ("ENOMEM"), or an outcome class.
  * A list means any of them.
  */
-export type ExpectationWord = "PASS" | "FAIL" | "SHORT" | "HANG" | "CRASH" | "BOOT-FAIL" | "INFRA" | "ERRNO" | "ANY" | `E${string}`;
+export type ExpectationWord =
+  "PASS" | "FAIL" | "SHORT" | "HANG" | "CRASH" | "BOOT-FAIL" | "INFRA" | "ERRNO" | "ANY" | `E${string}`;
 export type Expectation = ExpectationWord[];
 
 // ---- kernels and images --------------------------------------------------------------------
@@ -213,7 +213,13 @@ export interface GuestImage {
 export type CellOutcome =
   | { kind: "pass"; detail?: string }
   /** The syscall failed with an errno; the liveness probe says whether the mount still answers. */
-  | { kind: "errno"; errno: string; mountHealthy: boolean | "unknown"; detail?: string; /** e.g. "512K" for a sweep */ at?: string }
+  | {
+      kind: "errno";
+      errno: string;
+      mountHealthy: boolean | "unknown";
+      detail?: string;
+      /** e.g. "512K" for a sweep */ at?: string;
+    }
   /** The workload ran but its result was wrong (count, checksum, exit code). */
   | { kind: "fail"; detail: string }
   /** A listing ended without an error but saw fewer entries than the host has: silent loss, never PASS. */

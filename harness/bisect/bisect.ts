@@ -51,7 +51,16 @@ import {
   readState,
   writeState,
 } from "./state.ts";
-import { type BadRefIdentity, type Identity, type Judgement, confidence, describeIdentity, identifyBad, judgeRuns, thresholds } from "./verdict.ts";
+import {
+  type BadRefIdentity,
+  type Identity,
+  type Judgement,
+  confidence,
+  describeIdentity,
+  identifyBad,
+  judgeRuns,
+  thresholds,
+} from "./verdict.ts";
 
 export interface BisectOptions {
   tree: string;
@@ -110,14 +119,18 @@ export async function runBisect(o: BisectOptions): Promise<BisectOutcome> {
   };
   const progress = o.progress ?? createProgress();
   const repeat = o.repeat ?? 1;
-  if (!Number.isInteger(repeat) || repeat < 1 || repeat > 100) throw new VmrigError(`--repeat: expected a whole number from 1 to 100, got ${o.repeat}`);
+  if (!Number.isInteger(repeat) || repeat < 1 || repeat > 100)
+    throw new VmrigError(`--repeat: expected a whole number from 1 to 100, got ${o.repeat}`);
 
   // ---- the question: tree, refs, scenario cell -------------------------------------------------
   const tree = realpath(path.resolve(o.tree));
   if (!(await isWorkTree(tree))) throw new VmrigError(`--tree ${o.tree}: not a git repository`);
   const scenario = await loadScenario(path.resolve(o.scenario));
   const entry = scenario.kernels.find((k) => k.label === o.kernel);
-  if (!entry) throw new VmrigError(`--kernel ${o.kernel}: ${scenario.file} has no such kernel (kernels: ${scenario.kernels.map((k) => k.label).join(", ")})`);
+  if (!entry)
+    throw new VmrigError(
+      `--kernel ${o.kernel}: ${scenario.file} has no such kernel (kernels: ${scenario.kernels.map((k) => k.label).join(", ")})`,
+    );
   if (entry.source.kind !== "build") {
     throw new VmrigError(
       `--kernel ${o.kernel}: a ${entry.source.kind} kernel; bisect builds the tree at every step, so the kernel must be ` +
@@ -126,18 +139,36 @@ export async function runBisect(o: BisectOptions): Promise<BisectOutcome> {
   }
   const spec = entry.source.spec;
   if (spec.source.kind !== "git" || realpath(spec.source.repo) !== tree) {
-    throw new VmrigError(`--kernel ${o.kernel}: builds from ${sourceName(spec.source)}, not from --tree ${tree}: its build.source must be { git: ${tree}, ref: ... }`);
+    throw new VmrigError(
+      `--kernel ${o.kernel}: builds from ${sourceName(spec.source)}, not from --tree ${tree}: its build.source must be { git: ${tree}, ref: ... }`,
+    );
   }
   await checkBuildFiles(spec);
   const workload = scenario.workloads.find((w) => w.id === o.workload);
-  if (!workload) throw new VmrigError(`--workload ${o.workload}: ${scenario.file} has no such workload (workloads: ${scenario.workloads.map((w) => w.id).join(", ")})`);
+  if (!workload)
+    throw new VmrigError(
+      `--workload ${o.workload}: ${scenario.file} has no such workload (workloads: ${scenario.workloads.map((w) => w.id).join(", ")})`,
+    );
   const good = await resolveCommit(tree, o.good, "--good");
   const bad = await resolveCommit(tree, o.bad, "--bad");
   if (good === bad) throw new VmrigError(`--good and --bad are the same commit (${good.slice(0, 12)})`);
-  if (!(await isAncestor(tree, good, bad))) throw new VmrigError(`--good ${o.good} is not an ancestor of --bad ${o.bad}: bisect looks for the first bad commit after good`);
+  if (!(await isAncestor(tree, good, bad)))
+    throw new VmrigError(
+      `--good ${o.good} is not an ancestor of --bad ${o.bad}: bisect looks for the first bad commit after good`,
+    );
   const commits = await countBetween(tree, good, bad);
 
-  const params: BisectParams = { tree, good, bad, goodRef: o.good, badRef: o.bad, scenario: scenario.file, kernel: entry.label, workload: workload.id, repeat };
+  const params: BisectParams = {
+    tree,
+    good,
+    bad,
+    goodRef: o.good,
+    badRef: o.bad,
+    scenario: scenario.file,
+    kernel: entry.label,
+    workload: workload.id,
+    repeat,
+  };
   const resultsRoot = o.resultsRoot ?? defaultResultsRoot();
   const dir = path.join(resultsRoot, "bisect", scenario.name.replace(/[^A-Za-z0-9._-]+/g, "_"), bisectDirName(params));
   const logPath = logFile(dir);
@@ -145,7 +176,9 @@ export async function runBisect(o: BisectOptions): Promise<BisectOutcome> {
   const previous = await readState(dir);
   // The same question (the directory name hashes it), however the refs were spelled this time.
   const state: BisectStateFile =
-    previous && bisectDirName(previous.params) === bisectDirName(params) ? { ...previous, params } : { format: STATE_FORMAT, params, steps: [] };
+    previous && bisectDirName(previous.params) === bisectDirName(params)
+      ? { ...previous, params }
+      : { format: STATE_FORMAT, params, steps: [] };
   await fs.mkdir(dir, { recursive: true });
   await writeState(dir, state);
 
@@ -164,7 +197,20 @@ export async function runBisect(o: BisectOptions): Promise<BisectOutcome> {
   const bisectInSlot = async (): Promise<BisectOutcome> => {
     await fs.writeFile(path.join(slot, "last-used"), new Date().toISOString() + "\n");
     await ensureClone(tree, src, signal, slog);
-    const runner = o.runner ?? createCellRunner({ scenario, entry, spec, workload, repeat, slot, treeName: path.basename(tree), dir, signal, progress });
+    const runner =
+      o.runner ??
+      createCellRunner({
+        scenario,
+        entry,
+        spec,
+        workload,
+        repeat,
+        slot,
+        treeName: path.basename(tree),
+        dir,
+        signal,
+        progress,
+      });
 
     const resuming = state.steps.length > 0;
     out(
@@ -173,7 +219,12 @@ export async function runBisect(o: BisectOptions): Promise<BisectOutcome> {
         (resuming ? `; resuming (${state.steps.length} step${state.steps.length === 1 ? "" : "s"} done before)` : ""),
     );
 
-    const judgeWith = (identity: Identity) => (r: StepRun) => judgeRuns(r.runs.map((x) => x.outcome), identity, repeat);
+    const judgeWith = (identity: Identity) => (r: StepRun) =>
+      judgeRuns(
+        r.runs.map((x) => x.outcome),
+        identity,
+        repeat,
+      );
     const step = async (
       phase: StepPhase,
       index: number,
@@ -205,7 +256,10 @@ export async function runBisect(o: BisectOptions): Promise<BisectOutcome> {
           }),
       });
       if (signal.aborted) throw interrupted(logPath);
-      const j = run.build.how === "failed" ? { verdict: "skip" as const, reason: `build failed: ${firstLine(run.build.error)}` } : judge(run);
+      const j =
+        run.build.how === "failed"
+          ? { verdict: "skip" as const, reason: `build failed: ${firstLine(run.build.error)}` }
+          : judge(run);
       const rec: StepRecord = {
         phase,
         index,
@@ -233,13 +287,20 @@ export async function runBisect(o: BisectOptions): Promise<BisectOutcome> {
       const id = identifyBad(r.runs.map((x) => x.outcome));
       if ("problem" in id) return { verdict: "skip", reason: id.problem };
       found = id;
-      return judgeRuns(r.runs.map((x) => x.outcome), id.identity, repeat);
+      return judgeRuns(
+        r.runs.map((x) => x.outcome),
+        id.identity,
+        repeat,
+      );
     });
     if (!found) {
       const id = identifyBad(badRec.runs.map((x) => x.outcome));
       if (!("problem" in id)) found = id;
     }
-    if (badRec.build.how === "failed") throw new VmrigError(`BISECT_CHECK: the bad ref ${o.bad} does not build: ${badRec.build.error}${badRec.build.log ? `\n  log: ${path.join(dir, badRec.build.log)}` : ""}`);
+    if (badRec.build.how === "failed")
+      throw new VmrigError(
+        `BISECT_CHECK: the bad ref ${o.bad} does not build: ${badRec.build.error}${badRec.build.log ? `\n  log: ${path.join(dir, badRec.build.log)}` : ""}`,
+      );
     if (!found || badRec.verdict !== "bad") {
       throw new VmrigError(
         `BISECT_CHECK: the bad ref ${o.bad} (${bad.slice(0, 12)}) does not show a failure to chase: ${badRec.reason}` +
@@ -311,7 +372,9 @@ export async function runBisect(o: BisectOptions): Promise<BisectOutcome> {
     out(`results: ${dir}`);
     await fs.writeFile(path.join(dir, "summary.txt"), printed.join("\n") + "\n");
     const exitCode =
-      result.kind === "found" && (!result.verify || result.verify.outcome === "passes") ? ExitCode.ok : ExitCode.expectationFailed;
+      result.kind === "found" && (!result.verify || result.verify.outcome === "passes")
+        ? ExitCode.ok
+        : ExitCode.expectationFailed;
     return { dir, logFile: logPath, state, result, exitCode, ran, slot };
 
     async function verify(culprit: string, subject: string): Promise<NonNullable<BisectResult["verify"]>> {
@@ -325,11 +388,20 @@ export async function runBisect(o: BisectOptions): Promise<BisectOutcome> {
           return { outcome: "revert-does-not-apply", detail };
         }
       }
-      const rec = await step("verify", 0, bad, judgeWith(identity), { reverted: culprit, prepare: async () => undefined });
+      const rec = await step("verify", 0, bad, judgeWith(identity), {
+        reverted: culprit,
+        prepare: async () => undefined,
+      });
       await cleanTree(src, signal);
-      if (rec.build.how === "failed") return { outcome: "build-failed", detail: `${what}: the kernel does not build (${rec.reason})` };
-      if (rec.verdict === "good") return { outcome: "passes", detail: `${what}: ${o.workload} passes (${rec.reason}); the culprit is confirmed` };
-      if (rec.verdict === "bad") return { outcome: "still-fails", detail: `${what}: still ${describeIdentity(identity)} (${rec.reason}); the revert does not fix it` };
+      if (rec.build.how === "failed")
+        return { outcome: "build-failed", detail: `${what}: the kernel does not build (${rec.reason})` };
+      if (rec.verdict === "good")
+        return { outcome: "passes", detail: `${what}: ${o.workload} passes (${rec.reason}); the culprit is confirmed` };
+      if (rec.verdict === "bad")
+        return {
+          outcome: "still-fails",
+          detail: `${what}: still ${describeIdentity(identity)} (${rec.reason}); the revert does not fix it`,
+        };
       return { outcome: "inconclusive", detail: `${what}: inconclusive (${rec.reason})` };
     }
   };

@@ -80,7 +80,10 @@ export function createCellRunner(o: CellRunnerOptions): StepRunner {
         if (o.signal.aborted || e instanceof HostError || !(e instanceof VmrigError)) throw e;
         await fs.mkdir(stepDir, { recursive: true });
         const kept = path.join(stepDir, "build.log");
-        const saved = await fs.copyFile(treeBuildLog(o.slot), kept).then(() => true, () => false);
+        const saved = await fs.copyFile(treeBuildLog(o.slot), kept).then(
+          () => true,
+          () => false,
+        );
         const first = saved ? firstBuildError(await fs.readFile(kept, "utf8"), path.join(o.slot, "src")) : undefined;
         build = {
           how: "failed",
@@ -136,8 +139,14 @@ export function createCellRunner(o: CellRunnerOptions): StepRunner {
  */
 export function firstBuildError(log: string, src: string): string | undefined {
   const lines = log.split("\n");
-  const line = lines.find((l) => /(^|\s)(fatal )?error: /.test(l)) ?? lines.find((l) => /^make(\[\d+\])?: \*\*\* /.test(l));
+  const line =
+    lines.find((l) => /(^|\s)(fatal )?error: /.test(l)) ?? lines.find((l) => /^make(\[\d+\])?: \*\*\* /.test(l));
   if (!line) return undefined;
-  const tidy = line.split(`${src}/`).join("").replace(/(^|\s)\.\.\/src\//g, "$1").replace(/\s*\[-W[^\]]*\]$/, "").trim();
+  const tidy = line
+    .split(`${src}/`)
+    .join("")
+    .replace(/(^|\s)\.\.\/src\//g, "$1")
+    .replace(/\s*\[-W[^\]]*\]$/, "")
+    .trim();
   return tidy.length > 160 ? `${tidy.slice(0, 157)}...` : tidy;
 }

@@ -64,7 +64,10 @@ export function stepLine(r: StepRecord, workload: string, opts: { resumed?: bool
   const boots = r.runs.map((x) => x.bootMs).filter((x): x is number => x !== undefined);
   const boot = boots.length ? formatSeconds(boots.reduce((a, b) => a + b, 0) / boots.length) : "-";
   const cell = r.build.how === "failed" ? "not run" : `${workload} ${cellSummary(r.runs.map((x) => x.outcome))}`;
-  const what = r.phase === "verify" && r.reverted ? `${r.commit.slice(0, 12)} - ${r.reverted.slice(0, 12)}` : r.commit.slice(0, 12);
+  const what =
+    r.phase === "verify" && r.reverted
+      ? `${r.commit.slice(0, 12)} - ${r.reverted.slice(0, 12)}`
+      : r.commit.slice(0, 12);
   return [
     stepLabel(r).padEnd(10),
     what.padEnd(12),

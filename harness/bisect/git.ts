@@ -20,8 +20,13 @@ export interface GitResult {
 }
 
 export async function git(dir: string, args: string[], signal?: AbortSignal): Promise<GitResult> {
-  const r = await execa("git", ["-C", dir, ...identity, ...args], { reject: false, env, ...(signal ? { cancelSignal: signal } : {}) });
-  if ((r as { code?: string }).code === "ENOENT") throw new HostError("git is not installed: install the git package to bisect.");
+  const r = await execa("git", ["-C", dir, ...identity, ...args], {
+    reject: false,
+    env,
+    ...(signal ? { cancelSignal: signal } : {}),
+  });
+  if ((r as { code?: string }).code === "ENOENT")
+    throw new HostError("git is not installed: install the git package to bisect.");
   if (r.isCanceled) throw signal?.reason ?? new Error("aborted");
   return { code: r.exitCode ?? -1, stdout: String(r.stdout), stderr: String(r.stderr) };
 }
@@ -37,7 +42,8 @@ export async function resolveCommit(repo: string, ref: string, what: string): Pr
   if (ref.startsWith("-")) throw new VmrigError(`${what}: ${JSON.stringify(ref)} is not a ref`);
   const r = await git(repo, ["rev-parse", "--verify", "--quiet", "--end-of-options", `${ref}^{commit}`]);
   const sha = r.stdout.trim();
-  if (r.code !== 0 || !/^[0-9a-f]{40,64}$/.test(sha)) throw new VmrigError(`${what}: ${JSON.stringify(ref)} is not a commit in ${repo}`);
+  if (r.code !== 0 || !/^[0-9a-f]{40,64}$/.test(sha))
+    throw new VmrigError(`${what}: ${JSON.stringify(ref)} is not a commit in ${repo}`);
   return sha;
 }
 
@@ -68,7 +74,12 @@ async function commonDir(repo: string): Promise<string> {
  * Makes `src` a clone of `repo` sharing its objects. An existing clone is kept (its checkout is
  * what makes the next build incremental) after checking it still borrows from `repo`.
  */
-export async function ensureClone(repo: string, src: string, signal: AbortSignal, log: (l: string) => void): Promise<void> {
+export async function ensureClone(
+  repo: string,
+  src: string,
+  signal: AbortSignal,
+  log: (l: string) => void,
+): Promise<void> {
   const objects = path.join(await commonDir(repo), "objects");
   const alternates = path.join(src, ".git", "objects", "info", "alternates");
   if (await exists(alternates)) {
@@ -120,11 +131,25 @@ export async function headCommit(src: string): Promise<string> {
 }
 
 /** Applies the reverse of `culprit` to the tree (on top of the checked-out commit) without committing. */
-export async function revertInTree(src: string, culprit: string, signal?: AbortSignal): Promise<{ ok: true } | { ok: false; why: string }> {
-  const parents = (await gitOk(src, ["rev-list", "--parents", "-n", "1", culprit], signal)).trim().split(/\s+/).length - 1;
-  const r = await git(src, ["revert", "--no-commit", "--no-edit", ...(parents > 1 ? ["-m", "1"] : []), culprit], signal);
+export async function revertInTree(
+  src: string,
+  culprit: string,
+  signal?: AbortSignal,
+): Promise<{ ok: true } | { ok: false; why: string }> {
+  const parents =
+    (await gitOk(src, ["rev-list", "--parents", "-n", "1", culprit], signal)).trim().split(/\s+/).length - 1;
+  const r = await git(
+    src,
+    ["revert", "--no-commit", "--no-edit", ...(parents > 1 ? ["-m", "1"] : []), culprit],
+    signal,
+  );
   if (r.code === 0) return { ok: true };
-  const why = `${r.stdout}\n${r.stderr}`.split("\n").map((l) => l.trim()).filter((l) => l && !/^hint:/.test(l)).slice(0, 8).join("; ");
+  const why = `${r.stdout}\n${r.stderr}`
+    .split("\n")
+    .map((l) => l.trim())
+    .filter((l) => l && !/^hint:/.test(l))
+    .slice(0, 8)
+    .join("; ");
   await git(src, ["revert", "--abort"], signal);
   await cleanTree(src, signal);
   return { ok: false, why };
@@ -144,7 +169,10 @@ export function parseBisectOutput(out: string): { found?: string; candidates?: s
   if (found) return { found: found[1]! };
   if (/There are only 'skip'ped commits left to test/.test(out)) {
     const after = out.split(/The first bad commit could be any of:\n/)[1] ?? "";
-    const candidates = after.split("\n").map((l) => l.trim()).filter((l) => /^[0-9a-f]{40,64}$/.test(l));
+    const candidates = after
+      .split("\n")
+      .map((l) => l.trim())
+      .filter((l) => /^[0-9a-f]{40,64}$/.test(l));
     return { candidates };
   }
   const left = /\(roughly (\d+ steps?)\)/.exec(out);
@@ -175,7 +203,12 @@ export async function bisectStart(src: string, bad: string, good: string, signal
   return bisectState(src, await git(src, ["bisect", "start", bad, good], signal), "start");
 }
 
-export async function bisectMark(src: string, verdict: "good" | "bad" | "skip", commit: string, signal?: AbortSignal): Promise<BisectState> {
+export async function bisectMark(
+  src: string,
+  verdict: "good" | "bad" | "skip",
+  commit: string,
+  signal?: AbortSignal,
+): Promise<BisectState> {
   await cleanTree(src, signal);
   return bisectState(src, await git(src, ["bisect", verdict, commit], signal), verdict);
 }

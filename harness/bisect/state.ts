@@ -71,7 +71,10 @@ export interface BisectResult {
   steps: number;
   skips: number;
   confidence: number;
-  verify?: { outcome: "passes" | "still-fails" | "inconclusive" | "revert-does-not-apply" | "build-failed"; detail: string };
+  verify?: {
+    outcome: "passes" | "still-fails" | "inconclusive" | "revert-does-not-apply" | "build-failed";
+    detail: string;
+  };
 }
 
 export interface BisectStateFile {
@@ -84,7 +87,10 @@ export interface BisectStateFile {
 
 /** results/bisect/<scenario name>/<kernel>-<workload>-<hash of the parameters>: one per question asked. */
 export function bisectDirName(p: BisectParams): string {
-  const h = createHash("sha256").update(JSON.stringify([p.tree, p.good, p.bad, p.scenario, p.kernel, p.workload, p.repeat])).digest("hex").slice(0, 10);
+  const h = createHash("sha256")
+    .update(JSON.stringify([p.tree, p.good, p.bad, p.scenario, p.kernel, p.workload, p.repeat]))
+    .digest("hex")
+    .slice(0, 10);
   const safe = (s: string) => s.replace(/[^A-Za-z0-9._-]+/g, "_");
   return `${safe(p.kernel)}-${safe(p.workload)}-${h}`;
 }
@@ -106,6 +112,11 @@ export async function writeState(dir: string, s: BisectStateFile): Promise<void>
 }
 
 /** The recorded step for `phase` at `commit` (and revert), if it finished. */
-export function findStep(s: BisectStateFile, phase: StepPhase, commit: string, reverted?: string): StepRecord | undefined {
+export function findStep(
+  s: BisectStateFile,
+  phase: StepPhase,
+  commit: string,
+  reverted?: string,
+): StepRecord | undefined {
   return s.steps.find((x) => x.phase === phase && x.commit === commit && x.reverted === reverted);
 }

@@ -109,7 +109,11 @@ export interface Judgement {
  * Judges the runs of one commit (`repeat` planned; fewer when some never happened, e.g. after
  * an interrupt: the missing ones count as not clean).
  */
-export function judgeRuns(outcomes: readonly CellOutcome[], target: Identity, repeat: number = outcomes.length): Judgement {
+export function judgeRuns(
+  outcomes: readonly CellOutcome[],
+  target: Identity,
+  repeat: number = outcomes.length,
+): Judgement {
   const t = thresholds(repeat);
   const counts: Partial<Record<RunClass, number>> = {};
   for (const o of outcomes) {
@@ -121,11 +125,27 @@ export function judgeRuns(outcomes: readonly CellOutcome[], target: Identity, re
   const base = { runs: repeat, reproduced, clean, counts };
   const what = describeIdentity(target);
   if (reproduced >= t.bad) return { ...base, verdict: "bad", reason: `${what} reproduced ${reproduced}/${repeat}` };
-  if (reproduced === 0 && clean >= t.clean) return { ...base, verdict: "good", reason: clean === repeat ? `passed ${clean}/${repeat}` : `passed ${clean}/${repeat}, ${describeOthers(outcomes, target)}` };
+  if (reproduced === 0 && clean >= t.clean)
+    return {
+      ...base,
+      verdict: "good",
+      reason:
+        clean === repeat
+          ? `passed ${clean}/${repeat}`
+          : `passed ${clean}/${repeat}, ${describeOthers(outcomes, target)}`,
+    };
   if (reproduced > 0) {
-    return { ...base, verdict: "skip", reason: `${what} reproduced ${reproduced}/${repeat}, below the bad threshold ${t.bad}; ${clean} clean` };
+    return {
+      ...base,
+      verdict: "skip",
+      reason: `${what} reproduced ${reproduced}/${repeat}, below the bad threshold ${t.bad}; ${clean} clean`,
+    };
   }
-  return { ...base, verdict: "skip", reason: `${describeOthers(outcomes, target)}; ${clean}/${repeat} clean, good needs ${t.clean}` };
+  return {
+    ...base,
+    verdict: "skip",
+    reason: `${describeOthers(outcomes, target)}; ${clean}/${repeat} clean, good needs ${t.clean}`,
+  };
 }
 
 /** "INFRA x2 (lost the guest during getdents), different crash x1 (BUG: ...)" */
@@ -135,18 +155,41 @@ function describeOthers(outcomes: readonly CellOutcome[], target: Identity): str
     const c = classifyRun(o, target);
     if (c === "clean" || c === "reproduced") continue;
     const name =
-      c === "infra" ? "INFRA" : c === "boot-fail" ? "BOOT-FAIL" : c === "different-crash" ? "different crash" : (o.kind === "errno" ? o.errno : o.kind.toUpperCase());
+      c === "infra"
+        ? "INFRA"
+        : c === "boot-fail"
+          ? "BOOT-FAIL"
+          : c === "different-crash"
+            ? "different crash"
+            : o.kind === "errno"
+              ? o.errno
+              : o.kind.toUpperCase();
     const example =
-      o.kind === "infra" || o.kind === "not-run" ? o.reason : o.kind === "boot-fail" ? o.reason : o.kind === "crash" ? o.title : o.kind === "errno" ? "" : o.kind === "fail" ? o.detail : "";
+      o.kind === "infra" || o.kind === "not-run"
+        ? o.reason
+        : o.kind === "boot-fail"
+          ? o.reason
+          : o.kind === "crash"
+            ? o.title
+            : o.kind === "errno"
+              ? ""
+              : o.kind === "fail"
+                ? o.detail
+                : "";
     const g = groups.get(name) ?? { n: 0, example };
     g.n++;
     groups.set(name, g);
   }
   const missing = outcomes.length === 0 ? ["no run finished"] : [];
-  return [
-    ...missing,
-    ...[...groups].map(([name, g]) => `${name} x${g.n}${g.example ? ` (${g.example.length > 70 ? `${g.example.slice(0, 67)}...` : g.example})` : ""}`),
-  ].join(", ") || "no run finished";
+  return (
+    [
+      ...missing,
+      ...[...groups].map(
+        ([name, g]) =>
+          `${name} x${g.n}${g.example ? ` (${g.example.length > 70 ? `${g.example.slice(0, 67)}...` : g.example})` : ""}`,
+      ),
+    ].join(", ") || "no run finished"
+  );
 }
 
 export interface BadRefIdentity {
@@ -173,7 +216,8 @@ export function identifyBad(outcomes: readonly CellOutcome[]): BadRefIdentity | 
   const best = [...seen.values()].sort((a, b) => b.n - a.n)[0];
   if (!best) {
     const passes = outcomes.filter((o) => o.kind === "pass").length;
-    if (passes === outcomes.length && passes > 0) return { problem: `the cell passes on the bad ref (${passes}/${outcomes.length} runs): nothing to bisect` };
+    if (passes === outcomes.length && passes > 0)
+      return { problem: `the cell passes on the bad ref (${passes}/${outcomes.length} runs): nothing to bisect` };
     return { problem: `the bad ref gave no kernel outcome to chase: ${describeOthers(outcomes, { kind: "fail" })}` };
   }
   return { identity: best.id, reproduced: best.n, runs: outcomes.length };
@@ -195,7 +239,11 @@ export function reproductionRate(reproduced: number, runs: number): number {
  * ref's check), how many runs passed. A lower bound: it assumes every good commit could have
  * been bad. 0 when skips left more than one candidate.
  */
-export function confidence(bad: { reproduced: number; runs: number }, goodCleanRuns: readonly number[], ambiguous = false): number {
+export function confidence(
+  bad: { reproduced: number; runs: number },
+  goodCleanRuns: readonly number[],
+  ambiguous = false,
+): number {
   if (ambiguous) return 0;
   const p = reproductionRate(bad.reproduced, bad.runs);
   return goodCleanRuns.reduce((acc, n) => acc * (1 - Math.pow(1 - p, n)), 1);

@@ -1,7 +1,13 @@
 // Find kernel crash reports in console text (patterns in console-patterns.ts) and reduce a
 // report to a signature that is the same on every run of the same bug.
 import {
-  CONSOLE_PATTERNS, END_MARKER, ENTRY_FRAMES, REPORT_BODY, SKIP_FRAMES, withoutCloneSuffix, type ConsolePattern,
+  CONSOLE_PATTERNS,
+  END_MARKER,
+  ENTRY_FRAMES,
+  REPORT_BODY,
+  SKIP_FRAMES,
+  withoutCloneSuffix,
+  type ConsolePattern,
 } from "./console-patterns.ts";
 
 export interface ConsoleFinding {
@@ -77,15 +83,20 @@ const isTraceStart = (text: string) => /^Call [Tt]race:/.test(text);
 
 /** Strip what differs between two runs of the same bug: addresses, offsets, modules. */
 export function normaliseTitle(title: string): string {
-  return title
-    // An out-of-tree build (make O=...) names files from the build directory: "../src/fs/x.c".
-    .replace(/\bat (?:\.\.\/)+(?:[^/\s]+\/)*?((?:arch|block|crypto|drivers|fs|include|init|io_uring|ipc|kernel|lib|mm|net|rust|security|sound|virt)\/)/, "at $1")
-    .replace(/\+0x[0-9a-f]+\/0x[0-9a-f]+/g, "")
-    .replace(/ \[[\w-]+\]/g, "")
-    .replace(/,? (?:for )?address: (?:0x)?[0-9a-f]+/g, "") // "..., address: 0000000000000000"
-    .replace(/ ?\b0x[0-9a-f]{12,}\b| ?\b[0-9a-f]{16}\b/g, "")
-    .replace(/\s+/g, " ")
-    .trim();
+  return (
+    title
+      // An out-of-tree build (make O=...) names files from the build directory: "../src/fs/x.c".
+      .replace(
+        /\bat (?:\.\.\/)+(?:[^/\s]+\/)*?((?:arch|block|crypto|drivers|fs|include|init|io_uring|ipc|kernel|lib|mm|net|rust|security|sound|virt)\/)/,
+        "at $1",
+      )
+      .replace(/\+0x[0-9a-f]+\/0x[0-9a-f]+/g, "")
+      .replace(/ \[[\w-]+\]/g, "")
+      .replace(/,? (?:for )?address: (?:0x)?[0-9a-f]+/g, "") // "..., address: 0000000000000000"
+      .replace(/ ?\b0x[0-9a-f]{12,}\b| ?\b[0-9a-f]{16}\b/g, "")
+      .replace(/\s+/g, " ")
+      .trim()
+  );
 }
 
 /** Follow a report from its first line: where it ends, which line titles it, whether it is fatal. */
@@ -97,7 +108,10 @@ function scanReport(lines: Line[], i: number, first: Match, stamped: boolean) {
   let stray = 0;
   for (let j = i + 1; j < lines.length && j - i < MAX_EXCERPT_LINES; j++) {
     const t = lines[j]!.text;
-    if (END_MARKER.test(t)) { last = j; break; }
+    if (END_MARKER.test(t)) {
+      last = j;
+      break;
+    }
     const next = matchStart(lines[j]!, stamped);
     if (next) {
       // Before the trace, another start line is this report's own header (cut here ->
@@ -105,10 +119,12 @@ function scanReport(lines: Line[], i: number, first: Match, stamped: boolean) {
       if (inTrace) break;
       titled ??= next.pattern.title ? next : undefined;
       fatal ||= next.pattern.fatal;
-      last = j; stray = 0;
+      last = j;
+      stray = 0;
     } else if (isBody(t)) {
       inTrace ||= isTraceStart(t);
-      last = j; stray = 0;
+      last = j;
+      stray = 0;
     } else if (++stray > STRAY_LINES_ALLOWED) {
       break;
     }
@@ -130,7 +146,12 @@ export function classifyConsole(text: string, opts: { since?: number } = {}): Co
       title: normaliseTitle(title),
       fatal,
       offset: lines[i]!.offset,
-      excerpt: capBytes(lines.slice(i, last + 1).map((l) => l.raw).join("\n")),
+      excerpt: capBytes(
+        lines
+          .slice(i, last + 1)
+          .map((l) => l.raw)
+          .join("\n"),
+      ),
     });
     i = last;
   }
@@ -139,7 +160,12 @@ export function classifyConsole(text: string, opts: { since?: number } = {}): Co
 
 function capBytes(s: string): string {
   if (Buffer.byteLength(s) <= MAX_EXCERPT_BYTES) return s;
-  return Buffer.from(s).subarray(0, MAX_EXCERPT_BYTES).toString("utf8").replace(/\uFFFD$/, "") + "\n[... excerpt cut ...]";
+  return (
+    Buffer.from(s)
+      .subarray(0, MAX_EXCERPT_BYTES)
+      .toString("utf8")
+      .replace(/\uFFFD$/, "") + "\n[... excerpt cut ...]"
+  );
 }
 
 // ---- signature -------------------------------------------------------------------------------
@@ -167,8 +193,14 @@ export function callTraceFrames(excerpt: string, max = 5): string[] {
   if (trace < 0) return frames.slice(0, max);
   let inNmi = false;
   for (const l of lines.slice(trace + 1)) {
-    if (/^\s*<NMI>/.test(l)) { inNmi = true; continue; }
-    if (/^\s*<\/NMI>/.test(l)) { inNmi = false; continue; }
+    if (/^\s*<NMI>/.test(l)) {
+      inNmi = true;
+      continue;
+    }
+    if (/^\s*<\/NMI>/.test(l)) {
+      inNmi = false;
+      continue;
+    }
     if (/^\s*(?:<\/?\w+>)?\s*$/.test(l)) continue; // context markers, blank lines
     const m = FRAME.exec(l);
     if (!m) break; // the trace is over
@@ -181,7 +213,10 @@ export function callTraceFrames(excerpt: string, max = 5): string[] {
 }
 
 /** Title plus top frames: what a bisect compares to know it is still chasing the same crash. */
-export function crashSignature(finding: Pick<ConsoleFinding, "title" | "excerpt">, opts: { frames?: number } = {}): string {
+export function crashSignature(
+  finding: Pick<ConsoleFinding, "title" | "excerpt">,
+  opts: { frames?: number } = {},
+): string {
   const top = callTraceFrames(finding.excerpt, opts.frames ?? 5);
   return top.length ? `${finding.title} | ${top.join(" < ")}` : finding.title;
 }

@@ -34,6 +34,14 @@ export function fatalReportComplete(consoleText: string, since: number): boolean
 }
 
 /** Every finding (fatal or not: WARNING, KASAN, hung task, stalls) for the cell's evidence. */
-export function findingsForEvidence(consoleText: string, since: number): Array<{ name: string; title: string; fatal: boolean; signature: string }> {
-  return findingsSince(consoleText, since).map((f) => ({ name: f.name, title: f.title, fatal: f.fatal, signature: crashSignature(f) }));
+export function findingsForEvidence(
+  consoleText: string,
+  since: number,
+): Array<{ name: string; title: string; fatal: boolean; signature: string }> {
+  return findingsSince(consoleText, since).map((f) => ({
+    name: f.name,
+    title: f.title,
+    fatal: f.fatal,
+    signature: crashSignature(f),
+  }));
 }

@@ -6,7 +6,13 @@ import { canonicalErrnoName } from "../util/errno.ts";
 import { errnoLabel } from "./labels.ts";
 
 const byKind: Partial<Record<CellOutcome["kind"], ExpectationWord>> = {
-  pass: "PASS", fail: "FAIL", short: "SHORT", hang: "HANG", crash: "CRASH", "boot-fail": "BOOT-FAIL", infra: "INFRA",
+  pass: "PASS",
+  fail: "FAIL",
+  short: "SHORT",
+  hang: "HANG",
+  crash: "CRASH",
+  "boot-fail": "BOOT-FAIL",
+  infra: "INFRA",
 };
 
 const sameErrno = (a: string, b: string) => {

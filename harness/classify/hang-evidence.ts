@@ -29,7 +29,10 @@ export function extractBlockedState(consoleText: string): string | undefined {
   const at = lines.findIndex((l) => HEADER.test(l));
   if (at < 0) return undefined;
   // Keep printk lines; drop what user space wrote to the same console (the echoed command).
-  return lines.slice(at).filter((l) => /\[\s*\d+\.\d+\]/.test(l)).join("\n");
+  return lines
+    .slice(at)
+    .filter((l) => /\[\s*\d+\.\d+\]/.test(l))
+    .join("\n");
 }
 
 /** Pure: one line per blocked task, "comm: top < frames", from a sysrq 'w' dump. */
@@ -57,7 +60,8 @@ export async function blockedTaskStacks(guest: StackGuest, deadlineMs: number): 
   const r = await guest.exec(SYSRQ_W, Math.min(deadlineMs, 20_000));
   if (r.kind !== "exited" || r.code !== 0) {
     via = "console";
-    if (!guest.writeConsole(SYSRQ_W)) return { via: "none", text: `no stacks: SSH ${r.kind} and the console takes no input`, tasks: [] };
+    if (!guest.writeConsole(SYSRQ_W))
+      return { via: "none", text: `no stacks: SSH ${r.kind} and the console takes no input`, tasks: [] };
   }
   // Wait for the header, then for the console to go quiet: the dump is many lines.
   const started = Date.now();
@@ -74,6 +78,11 @@ export async function blockedTaskStacks(guest: StackGuest, deadlineMs: number): 
     await new Promise((res) => setTimeout(res, 100));
   }
   const text = extractBlockedState(guest.consoleSince(from));
-  if (!text) return { via, text: `no "Show Blocked State" on the console within ${Math.round(deadlineMs / 1000)} s (asked via ${via})`, tasks: [] };
+  if (!text)
+    return {
+      via,
+      text: `no "Show Blocked State" on the console within ${Math.round(deadlineMs / 1000)} s (asked via ${via})`,
+      tasks: [],
+    };
   return { via, text, tasks: blockedTasks(text) };
 }

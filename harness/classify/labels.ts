@@ -8,26 +8,44 @@ export const errnoLabel = (errno: string) => `-${errno.replace(/^-/, "")}`;
 
 export function cellLabel(o: CellOutcome): string {
   switch (o.kind) {
-    case "pass": return "PASS";
+    case "pass":
+      return "PASS";
     case "errno":
       // The liveness probe tells a clean error from one that left the share unusable.
-      return errnoLabel(o.errno) + (o.at ? ` at ${o.at}` : "") + (o.mountHealthy === true ? " (mount healthy)" : o.mountHealthy === false ? ", mount wedged" : "");
-    case "fail": return `FAIL: ${o.detail}`;
-    case "short": return `SHORT: saw ${o.seen} of ${o.expected}`;
-    case "hang": return `HANG: ${o.what}`;
-    case "crash": return `CRASH: ${o.title}`;
-    case "boot-fail": return `BOOT-FAIL: ${o.reason}`;
-    case "infra": return `INFRA: ${o.reason}`;
-    case "not-run": return "NOT RUN";
+      return (
+        errnoLabel(o.errno) +
+        (o.at ? ` at ${o.at}` : "") +
+        (o.mountHealthy === true ? " (mount healthy)" : o.mountHealthy === false ? ", mount wedged" : "")
+      );
+    case "fail":
+      return `FAIL: ${o.detail}`;
+    case "short":
+      return `SHORT: saw ${o.seen} of ${o.expected}`;
+    case "hang":
+      return `HANG: ${o.what}`;
+    case "crash":
+      return `CRASH: ${o.title}`;
+    case "boot-fail":
+      return `BOOT-FAIL: ${o.reason}`;
+    case "infra":
+      return `INFRA: ${o.reason}`;
+    case "not-run":
+      return "NOT RUN";
   }
 }
 
 /** The longer story behind a label, for reports with room (Markdown, JUnit). */
 export function cellDetail(o: CellOutcome): string | undefined {
   switch (o.kind) {
-    case "pass": case "errno": case "short": return o.detail;
-    case "not-run": return o.reason;
-    case "crash": return o.excerpt;
-    default: return undefined;
+    case "pass":
+    case "errno":
+    case "short":
+      return o.detail;
+    case "not-run":
+      return o.reason;
+    case "crash":
+      return o.excerpt;
+    default:
+      return undefined;
   }
 }

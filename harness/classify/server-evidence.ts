@@ -14,7 +14,11 @@ export interface ServerMark {
 }
 
 /** Where each debug-logging share's virtiofsd log ends before the cell runs. */
-export async function serverMarks(shares: readonly ShareSpec[], bootDir: string, runLevel?: string): Promise<ServerMark[]> {
+export async function serverMarks(
+  shares: readonly ShareSpec[],
+  bootDir: string,
+  runLevel?: string,
+): Promise<ServerMark[]> {
   const marks: ServerMark[] = [];
   for (const s of shares) {
     if (!VERBOSE.has(s.logLevel ?? runLevel ?? "info")) continue;
@@ -40,9 +44,14 @@ export function withNotes(o: CellOutcome, notes: readonly string[]): CellOutcome
   if (notes.length === 0) return o;
   const add = (d: string | undefined) => [d, ...notes].filter(Boolean).join("; ");
   switch (o.kind) {
-    case "pass": case "errno": case "short": return { ...o, detail: add(o.detail) };
-    case "fail": return { ...o, detail: add(o.detail) };
-    default: return o;
+    case "pass":
+    case "errno":
+    case "short":
+      return { ...o, detail: add(o.detail) };
+    case "fail":
+      return { ...o, detail: add(o.detail) };
+    default:
+      return o;
   }
 }
 

@@ -25,7 +25,11 @@ export async function bisectCommand(args: string[], signal: AbortSignal): Promis
     },
   });
   const missing = (["tree", "good", "bad", "scenario", "kernel", "workload"] as const).filter((k) => !values[k]);
-  if (missing.length) throw new VmrigError(`bisect: missing ${missing.map((m) => `--${m}`).join(", ")}\nusage:\n${bisectUsage}`, ExitCode.usage);
+  if (missing.length)
+    throw new VmrigError(
+      `bisect: missing ${missing.map((m) => `--${m}`).join(", ")}\nusage:\n${bisectUsage}`,
+      ExitCode.usage,
+    );
   const repeat = values.repeat === undefined ? 1 : Number(values.repeat);
   const r = await runBisect({
     tree: values.tree!,

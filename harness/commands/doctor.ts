@@ -38,7 +38,12 @@ export async function runDoctor(signal: AbortSignal): Promise<number> {
       const k = s.kernels.find((x) => x.source.kind !== "build")!;
       const artifact = await resolveKernel(k, { arch: "x86_64", signal, log: () => undefined });
       const image = await buildGuestImage({ arch: "x86_64", kernel: artifact, signal, log: () => undefined });
-      const accel = await chooseAccelerator("auto", "x86_64", { kernel: artifact.image, initrd: image.initrd, readyMarker: READY_MARKER }, { signal });
+      const accel = await chooseAccelerator(
+        "auto",
+        "x86_64",
+        { kernel: artifact.image, initrd: image.initrd, readyMarker: READY_MARKER },
+        { signal },
+      );
       out(accel.note);
     } catch (e) {
       out(`accelerator probe: could not run (${(e as Error).message})`);

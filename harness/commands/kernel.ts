@@ -53,11 +53,18 @@ export async function buildScenarioKernels(
   let chosen = builds;
   if (label !== undefined) {
     const k = scenario.kernels.find((x) => x.label === label);
-    if (!k) throw new VmrigError(`${scenario.file}: no kernel "${label}" (kernels: ${scenario.kernels.map((x) => x.label).join(", ")})`);
-    if (k.source.kind !== "build") throw new VmrigError(`${scenario.file}: kernel "${label}" is a ${k.source.kind} kernel, not one built from source`);
+    if (!k)
+      throw new VmrigError(
+        `${scenario.file}: no kernel "${label}" (kernels: ${scenario.kernels.map((x) => x.label).join(", ")})`,
+      );
+    if (k.source.kind !== "build")
+      throw new VmrigError(
+        `${scenario.file}: kernel "${label}" is a ${k.source.kind} kernel, not one built from source`,
+      );
     chosen = [k];
   }
-  if (chosen.length === 0) throw new VmrigError(`${scenario.file}: no kernel is built from source (no \`build:\` entries)`);
+  if (chosen.length === 0)
+    throw new VmrigError(`${scenario.file}: no kernel is built from source (no \`build:\` entries)`);
 
   // The loader checked every spec (and its arch against the row's) before the first long build.
   const specs = chosen.flatMap((k) => (k.source.kind === "build" ? [k.source.spec] : []));
@@ -74,7 +81,8 @@ export async function buildScenarioKernels(
     results.push({ artifact, outcome });
   }
   out("");
-  for (const { artifact } of results) out(`${artifact.label}  ${artifact.identity}  ${artifact.release ?? "?"}  ${artifact.image}`);
+  for (const { artifact } of results)
+    out(`${artifact.label}  ${artifact.identity}  ${artifact.release ?? "?"}  ${artifact.image}`);
   return results;
 }
 
@@ -94,15 +102,22 @@ export async function kernelListCommand(io: CommandIO = {}): Promise<number> {
     ]);
     const head = ["KEY", "RELEASE", "BUILT", "LAST USED", "SIZE", "DESCRIPTION"];
     const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
-    for (const r of [head, ...rows]) out(r.map((c, i) => (i === r.length - 1 ? c : c.padEnd(widths[i]!))).join("  ").trimEnd());
+    for (const r of [head, ...rows])
+      out(
+        r
+          .map((c, i) => (i === r.length - 1 ? c : c.padEnd(widths[i]!)))
+          .join("  ")
+          .trimEnd(),
+      );
   }
   const slots = await fs.readdir(buildPaths.work()).catch(() => [] as string[]);
   if (slots.length) {
-    const newest = (await Promise.all(slots.map((s) => lastUsed(path.join(buildPaths.work(), s))))).reduce<Date | undefined>(
-      (a, b) => (b && (!a || b > a) ? b : a),
-      undefined,
+    const newest = (await Promise.all(slots.map((s) => lastUsed(path.join(buildPaths.work(), s))))).reduce<
+      Date | undefined
+    >((a, b) => (b && (!a || b > a) ? b : a), undefined);
+    out(
+      `${slots.length} build work director${slots.length === 1 ? "y" : "ies"} in ${buildPaths.work()} (last used ${newest?.toISOString().slice(0, 10) ?? "?"}); \`vmrig kernel gc --work\` removes them`,
     );
-    out(`${slots.length} build work director${slots.length === 1 ? "y" : "ies"} in ${buildPaths.work()} (last used ${newest?.toISOString().slice(0, 10) ?? "?"}); \`vmrig kernel gc --work\` removes them`);
   }
   return ExitCode.ok;
 }
@@ -118,7 +133,8 @@ export interface GcCommandOptions extends CommandIO {
 export async function kernelGcCommand(opts: GcCommandOptions = {}): Promise<number> {
   const out = opts.out ?? stdout;
   const report = await collectGarbage({ maxAgeDays: opts.maxAgeDays, dropWork: opts.work, dryRun: opts.dryRun });
-  for (const r of report.removed) out(`${opts.dryRun ? "would remove" : "removed"} ${r.path} (${formatBytes(r.bytes)}): ${r.why}`);
+  for (const r of report.removed)
+    out(`${opts.dryRun ? "would remove" : "removed"} ${r.path} (${formatBytes(r.bytes)}): ${r.why}`);
   const freed = report.removed.reduce((s, r) => s + r.bytes, 0);
   out(`${opts.dryRun ? "would free" : "freed"} ${formatBytes(freed)}; kept ${report.kept}`);
   return ExitCode.ok;

@@ -38,16 +38,24 @@ export const nightlyUsage = `  run ... --jobs auto|N                         run
 
 const defaultRoot = () => path.resolve(resultsRoot());
 
-export async function runJobs(files: string[], jobsText: string, opts: { kernels?: string[]; signal: AbortSignal }): Promise<number> {
+export async function runJobs(
+  files: string[],
+  jobsText: string,
+  opts: { kernels?: string[]; signal: AbortSignal },
+): Promise<number> {
   const jobs = parseJobs(jobsText);
   if (jobs === undefined) throw new VmrigError(`--jobs takes "auto" or a positive number, got "${jobsText}"`);
   const r = await runScenarioFiles(files, { jobs, kernels: opts.kernels, signal: opts.signal });
   for (const f of r.files) {
     if (!f.error) continue;
     const known = f.error instanceof VmrigError;
-    process.stderr.write(`vmrig: ${path.relative(process.cwd(), f.file)}: ${known ? f.error.message : `internal error (a bug; please report it):\n${f.error.stack}`}\n`);
+    process.stderr.write(
+      `vmrig: ${path.relative(process.cwd(), f.file)}: ${known ? f.error.message : `internal error (a bug; please report it):\n${f.error.stack}`}\n`,
+    );
   }
-  process.stderr.write(`vmrig: ${r.stats.admitted} guests, at most ${r.stats.peakGuests} at once (${r.stats.peakVcpus} vCPUs on ${r.limits.cores} cores)\n`);
+  process.stderr.write(
+    `vmrig: ${r.stats.admitted} guests, at most ${r.stats.peakGuests} at once (${r.stats.peakVcpus} vCPUs on ${r.limits.cores} cores)\n`,
+  );
   return r.exitCode;
 }
 
@@ -57,7 +65,8 @@ async function resolveRun(where: string): Promise<RunRecord> {
   if (!existsSync(p)) throw new VmrigError(`${where}: no such run directory`);
   if ((await stat(p)).isDirectory() && !existsSync(path.join(p, "results.json"))) {
     const dirs = await listRunDirs(p);
-    if (!dirs.length) throw new VmrigError(`${where} is neither a vmrig run directory nor a scenario directory with runs`);
+    if (!dirs.length)
+      throw new VmrigError(`${where} is neither a vmrig run directory nor a scenario directory with runs`);
     return loadRun(dirs.at(-1)!);
   }
   return loadRun(p).catch((e: Error) => {
@@ -76,10 +85,17 @@ const regressed = (c: Comparison | undefined) => (c ? c.counts.regression > 0 : 
 
 export async function compareCommand(args: string[]): Promise<number> {
   const { values, positionals } = parseArgs({
-    args, allowPositionals: true,
-    options: { json: { type: "boolean" }, markdown: { type: "boolean" }, baseline: { type: "boolean" }, window: { type: "string" } },
+    args,
+    allowPositionals: true,
+    options: {
+      json: { type: "boolean" },
+      markdown: { type: "boolean" },
+      baseline: { type: "boolean" },
+      window: { type: "string" },
+    },
   });
-  if (positionals.length < 1 || positionals.length > 2) throw new VmrigError(`usage: vmrig compare <run-a> <run-b> | vmrig compare <run> [--baseline]`);
+  if (positionals.length < 1 || positionals.length > 2)
+    throw new VmrigError(`usage: vmrig compare <run-a> <run-b> | vmrig compare <run> [--baseline]`);
   const window = Number(values.window ?? 7);
   let a: RunRecord | undefined;
   const b = await resolveRun(positionals.at(-1)!);
@@ -95,13 +111,22 @@ export async function compareCommand(args: string[]): Promise<number> {
   // Flakiness over history only when both runs are of one scenario's history.
   const sameHistory = a.scenario === b.scenario && rootOf(a) === rootOf(b);
   const c = compareWithHistory(a, b, sameHistory ? history : [a, b], window);
-  process.stdout.write(values.json ? JSON.stringify(c, null, 2) + "\n" : renderComparison(c, { markdown: values.markdown }));
+  process.stdout.write(
+    values.json ? JSON.stringify(c, null, 2) + "\n" : renderComparison(c, { markdown: values.markdown }),
+  );
   return regressed(c) ? ExitCode.expectationFailed : ExitCode.ok;
 }
 
 export async function summaryCommand(args: string[]): Promise<number> {
   const { values } = parseArgs({
-    args, options: { results: { type: "string" }, baseline: { type: "boolean" }, window: { type: "string" }, json: { type: "boolean" }, markdown: { type: "boolean" } },
+    args,
+    options: {
+      results: { type: "string" },
+      baseline: { type: "boolean" },
+      window: { type: "string" },
+      json: { type: "boolean" },
+      markdown: { type: "boolean" },
+    },
   });
   const root = path.resolve(values.results ?? defaultRoot());
   const window = Number(values.window ?? 7);
@@ -111,7 +136,8 @@ export async function summaryCommand(args: string[]): Promise<number> {
     const latest = history.at(-1);
     if (!latest) continue;
     const base = values.baseline ? await baselineOf(root, scenario) : previousComplete(history, latest);
-    if (base && base.dir !== latest.dir) entries.push({ scenario, comparison: compareWithHistory(base, latest, history, window) });
+    if (base && base.dir !== latest.dir)
+      entries.push({ scenario, comparison: compareWithHistory(base, latest, history, window) });
     else {
       const s = summarise(latest.result);
       entries.push({ scenario, only: { id: latest.id, met: s.met, cells: s.cells, complete: latest.result.complete } });
@@ -119,10 +145,20 @@ export async function summaryCommand(args: string[]): Promise<number> {
   }
   const generatedAt = new Date().toISOString();
   const against = values.baseline ? "its pinned baseline" : "the run before it";
-  await writeFile(path.join(root, "summary.md"), renderSummary(entries, { markdown: true, generatedAt, against })).catch(() => undefined);
-  await writeFile(path.join(root, "summary.json"), JSON.stringify({ generatedAt, against, entries }, null, 2) + "\n").catch(() => undefined);
+  await writeFile(
+    path.join(root, "summary.md"),
+    renderSummary(entries, { markdown: true, generatedAt, against }),
+  ).catch(() => undefined);
+  await writeFile(
+    path.join(root, "summary.json"),
+    JSON.stringify({ generatedAt, against, entries }, null, 2) + "\n",
+  ).catch(() => undefined);
   if (existsSync(root)) await writeIndex(root).catch(() => undefined);
-  process.stdout.write(values.json ? JSON.stringify({ generatedAt, against, entries }, null, 2) + "\n" : renderSummary(entries, { markdown: values.markdown, generatedAt, against }));
+  process.stdout.write(
+    values.json
+      ? JSON.stringify({ generatedAt, against, entries }, null, 2) + "\n"
+      : renderSummary(entries, { markdown: values.markdown, generatedAt, against }),
+  );
   return entries.some((e) => regressed(e.comparison)) ? ExitCode.expectationFailed : ExitCode.ok;
 }
 
@@ -132,7 +168,11 @@ export async function gcCommand(args: string[]): Promise<number> {
   const { values } = parseArgs({
     args,
     options: {
-      results: { type: "string" }, keep: { type: "string" }, "compress-after": { type: "string" }, "max-runs": { type: "string" }, "dry-run": { type: "boolean" },
+      results: { type: "string" },
+      keep: { type: "string" },
+      "compress-after": { type: "string" },
+      "max-runs": { type: "string" },
+      "dry-run": { type: "boolean" },
     },
   });
   const num = (name: string, v: string | undefined, dflt: number) => {
@@ -145,7 +185,8 @@ export async function gcCommand(args: string[]): Promise<number> {
     compressAfter: num("compress-after", values["compress-after"], DEFAULT_POLICY.compressAfter),
     maxRuns: num("max-runs", values["max-runs"], DEFAULT_POLICY.maxRuns),
   };
-  if (policy.maxRuns < policy.keep) throw new VmrigError(`--max-runs (${policy.maxRuns}) must be at least --keep (${policy.keep})`);
+  if (policy.maxRuns < policy.keep)
+    throw new VmrigError(`--max-runs (${policy.maxRuns}) must be at least --keep (${policy.keep})`);
   const root = path.resolve(values.results ?? defaultRoot());
   const baselines = await readBaselines(root);
   const runs = new Map<string, RunRecord>();
@@ -153,13 +194,22 @@ export async function gcCommand(args: string[]): Promise<number> {
   for (const scenario of await listScenarios(root)) {
     for (const r of await listRuns(root, scenario)) {
       runs.set(r.id, r);
-      const links = r.result.rows.flatMap((row) => Object.values(row.artifacts)).map((rel) => resolveArtifact(r.dir, rel));
+      const links = r.result.rows
+        .flatMap((row) => Object.values(row.artifacts))
+        .map((rel) => resolveArtifact(r.dir, rel));
       const mtime = (await stat(path.join(r.dir, "results.json"))).mtimeMs;
       facts.push({
-        id: r.id, scenario, startedAt: r.result.startedAt,
+        id: r.id,
+        scenario,
+        startedAt: r.result.startedAt,
         pinned: isPinned(r.id, r.dir, baselines),
         inProgress: !r.result.finishedAt && Date.now() - mtime < IN_PROGRESS_MS,
-        state: links.length && links.every((l) => l.state === "missing") ? "pruned" : links.some((l) => l.state === "gz") ? "compressed" : "kept",
+        state:
+          links.length && links.every((l) => l.state === "missing")
+            ? "pruned"
+            : links.some((l) => l.state === "gz")
+              ? "compressed"
+              : "kept",
       });
     }
   }
@@ -196,7 +246,11 @@ export async function gcCommand(args: string[]): Promise<number> {
 }
 
 export async function baselineCommand(args: string[]): Promise<number> {
-  const { values, positionals } = parseArgs({ args, allowPositionals: true, options: { results: { type: "string" }, list: { type: "boolean" }, clear: { type: "string" } } });
+  const { values, positionals } = parseArgs({
+    args,
+    allowPositionals: true,
+    options: { results: { type: "string" }, list: { type: "boolean" }, clear: { type: "string" } },
+  });
   if (values.list || values.clear) {
     const root = path.resolve(values.results ?? defaultRoot());
     const b = await readBaselines(root);
@@ -222,10 +276,15 @@ export async function baselineCommand(args: string[]): Promise<number> {
 /** Dispatch for the CLI: undefined when `command` is not one of these. */
 export function nightlyCommand(command: string, args: string[]): Promise<number> | undefined {
   switch (command) {
-    case "compare": return compareCommand(args);
-    case "summary": return summaryCommand(args);
-    case "gc": return gcCommand(args);
-    case "baseline": return baselineCommand(args);
-    default: return undefined;
+    case "compare":
+      return compareCommand(args);
+    case "summary":
+      return summaryCommand(args);
+    case "gc":
+      return gcCommand(args);
+    case "baseline":
+      return baselineCommand(args);
+    default:
+      return undefined;
   }
 }

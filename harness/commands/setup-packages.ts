@@ -12,12 +12,19 @@ import { archRecord } from "../arch.ts";
 export { parseOsRelease };
 
 /** QEMU packages that come from bookworm-backports on bookworm (QEMU 10 instead of 7.2). */
-const backportedPackages = () => setupPackages().filter((p) => p.backports).map((p) => p.name);
+const backportedPackages = () =>
+  setupPackages()
+    .filter((p) => p.backports)
+    .map((p) => p.name);
 
 /** Pure: which packages are not installed, from `dpkg-query -W -f='${Package} ${db:Status-Status}\n'`. */
 export function missingPackages(wanted: string[], dpkgQueryOutput: string): string[] {
   const installed = new Set(
-    dpkgQueryOutput.split("\n").map((l) => l.trim().split(/\s+/)).filter((c) => c[1] === "installed").map((c) => c[0]!.replace(/:\w+$/, "")),
+    dpkgQueryOutput
+      .split("\n")
+      .map((l) => l.trim().split(/\s+/))
+      .filter((c) => c[1] === "installed")
+      .map((c) => c[0]!.replace(/:\w+$/, "")),
   );
   return wanted.filter((p) => !installed.has(p));
 }
@@ -40,7 +47,10 @@ Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg
 `;
 
 async function hasBackports(codename: string): Promise<boolean> {
-  const files = ["/etc/apt/sources.list", ...(await readdir("/etc/apt/sources.list.d").catch(() => [])).map((f) => `/etc/apt/sources.list.d/${f}`)];
+  const files = [
+    "/etc/apt/sources.list",
+    ...(await readdir("/etc/apt/sources.list.d").catch(() => [])).map((f) => `/etc/apt/sources.list.d/${f}`),
+  ];
   for (const f of files) {
     const t = await readFile(f, "utf8").catch(() => "");
     if (t.includes(`${codename}-backports`)) return true;
@@ -49,21 +59,35 @@ async function hasBackports(codename: string): Promise<boolean> {
 }
 
 export async function installHostPackages(log: (l: string) => void): Promise<void> {
-  if (!existsSync("/usr/bin/dpkg-query")) throw new HostError(`vmrig setup supports Debian and Ubuntu hosts (no dpkg-query found); install these packages by hand: ${setupPackages().map((p) => p.name).join(" ")}`);
+  if (!existsSync("/usr/bin/dpkg-query"))
+    throw new HostError(
+      `vmrig setup supports Debian and Ubuntu hosts (no dpkg-query found); install these packages by hand: ${setupPackages()
+        .map((p) => p.name)
+        .join(" ")}`,
+    );
   const os = parseOsRelease(await readFile("/etc/os-release", "utf8"));
   const want = setupPackages().map((p) => p.name);
   const backportedQemu = backportedPackages();
   const missing = missingPackages(want, await installed(want));
-  const needNewQemu = os.id === "debian" && os.codename === "bookworm" &&
-    (missing.some((p) => backportedQemu.includes(p)) || (await qemuMajor(archRecord("x86_64").qemu.binary)) < 10 ||
+  const needNewQemu =
+    os.id === "debian" &&
+    os.codename === "bookworm" &&
+    (missing.some((p) => backportedQemu.includes(p)) ||
+      (await qemuMajor(archRecord("x86_64").qemu.binary)) < 10 ||
       (await qemuMajor(archRecord("aarch64").qemu.binary)) < 10);
   if (missing.length === 0 && !needNewQemu) {
     log("host packages: all present");
     return;
   }
   const root = process.getuid?.() === 0;
-  const plan = [missing.length ? `apt-get install ${missing.join(" ")}` : "", needNewQemu ? `apt-get install -t bookworm-backports ${backportedQemu.join(" ")}` : ""].filter(Boolean);
-  if (!root) throw new HostError(`setup needs root to install host packages; run as root or install them yourself:\n  ${plan.join("\n  ")}`);
+  const plan = [
+    missing.length ? `apt-get install ${missing.join(" ")}` : "",
+    needNewQemu ? `apt-get install -t bookworm-backports ${backportedQemu.join(" ")}` : "",
+  ].filter(Boolean);
+  if (!root)
+    throw new HostError(
+      `setup needs root to install host packages; run as root or install them yourself:\n  ${plan.join("\n  ")}`,
+    );
   const env = { DEBIAN_FRONTEND: "noninteractive" };
   if (needNewQemu && !(await hasBackports("bookworm"))) {
     log("adding bookworm-backports to apt sources (QEMU 10)");
@@ -71,7 +95,14 @@ export async function installHostPackages(log: (l: string) => void): Promise<voi
   }
   log("apt-get update");
   const upd = await execa("apt-get", ["update"], { reject: false, env, all: true });
-  if (upd.exitCode !== 0) log(`apt-get update reported problems (continuing): ${String(upd.all).split("\n").filter((l) => /^(E|W):/.test(l)).slice(0, 3).join(" | ")}`);
+  if (upd.exitCode !== 0)
+    log(
+      `apt-get update reported problems (continuing): ${String(upd.all)
+        .split("\n")
+        .filter((l) => /^(E|W):/.test(l))
+        .slice(0, 3)
+        .join(" | ")}`,
+    );
   const base = missing.filter((p) => !backportedQemu.includes(p) || !needNewQemu);
   if (base.length) {
     log(`apt-get install ${base.join(" ")}`);
@@ -79,6 +110,10 @@ export async function installHostPackages(log: (l: string) => void): Promise<voi
   }
   if (needNewQemu) {
     log(`apt-get install -t bookworm-backports ${backportedQemu.join(" ")}`);
-    await execa("apt-get", ["install", "-y", "--no-install-recommends", "-t", "bookworm-backports", ...backportedQemu], { env, stdout: "ignore" });
+    await execa(
+      "apt-get",
+      ["install", "-y", "--no-install-recommends", "-t", "bookworm-backports", ...backportedQemu],
+      { env, stdout: "ignore" },
+    );
   }
 }

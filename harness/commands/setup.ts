@@ -22,7 +22,10 @@ export async function runSetup(scenarios: string[], signal: AbortSignal): Promis
     for (const k of s.kernels) {
       if (k.qemu) {
         const arch = kernelArch(s, k);
-        const q = await provideQemu(k.qemu, arch, hostQemu(arch, "host"), { signal, log: (l: string) => say(`${k.label}: ${l}`) });
+        const q = await provideQemu(k.qemu, arch, hostQemu(arch, "host"), {
+          signal,
+          log: (l: string) => say(`${k.label}: ${l}`),
+        });
         say(`${s.name}/${k.label}: QEMU ${q.version} (${q.source})`);
       }
       if (k.source.kind === "build") {
@@ -31,7 +34,12 @@ export async function runSetup(scenarios: string[], signal: AbortSignal): Promis
       }
       const arch = kernelArch(s, k);
       const artifact = await resolveKernel(k, { arch, signal, log: (l: string) => say(`${k.label}: ${l}`) });
-      const image = await buildGuestImage({ arch, kernel: artifact, signal, log: (l: string) => say(`${k.label}: ${l}`) });
+      const image = await buildGuestImage({
+        arch,
+        kernel: artifact,
+        signal,
+        log: (l: string) => say(`${k.label}: ${l}`),
+      });
       say(`${s.name}/${k.label}: ${artifact.description}; image ${image.identity.slice(0, 12)}`);
     }
   }

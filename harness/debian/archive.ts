@@ -121,7 +121,14 @@ function toSuiteIndex(c: CachedIndex): SuiteIndex {
   const packages = c.stanzas
     .map((s) => toDebPackage(s, c.suite, c.archiveUrl))
     .filter((p): p is DebPackage => p !== undefined);
-  return { suite: c.suite, arch: c.arch, archiveUrl: c.archiveUrl, fetchedAt: c.fetchedAt, releaseDate: c.releaseDate, packages };
+  return {
+    suite: c.suite,
+    arch: c.arch,
+    archiveUrl: c.archiveUrl,
+    fetchedAt: c.fetchedAt,
+    releaseDate: c.releaseDate,
+    packages,
+  };
 }
 
 /**
@@ -135,7 +142,8 @@ export async function loadSuiteIndex(suite: string, arch: string, opts: ArchiveO
   const hasWanted = (c: CachedIndex) => [...wanted].every((n) => c.extraPackages.includes(n));
 
   if (isOffline()) {
-    if (!cached) throw new HostError(`VMRIG_OFFLINE=1 but there is no cached Debian index for ${suite}/${arch} (${file}).`);
+    if (!cached)
+      throw new HostError(`VMRIG_OFFLINE=1 but there is no cached Debian index for ${suite}/${arch} (${file}).`);
     if (!hasWanted(cached)) opts.log?.(`offline: the cached ${suite} index was built without some requested packages`);
     return toSuiteIndex(cached);
   }
@@ -148,7 +156,9 @@ export async function loadSuiteIndex(suite: string, arch: string, opts: ArchiveO
     return toSuiteIndex(await refreshIndex(suite, arch, [...wanted].sort(), cached, opts));
   } catch (e) {
     if (cached && isTransient(e) && !opts.signal?.aborted) {
-      opts.log?.(`could not refresh the Debian ${suite} index (${(e as Error).message}); using the copy from ${cached.fetchedAt}`);
+      opts.log?.(
+        `could not refresh the Debian ${suite} index (${(e as Error).message}); using the copy from ${cached.fetchedAt}`,
+      );
       return toSuiteIndex(cached);
     }
     throw e;
@@ -159,7 +169,11 @@ export async function loadSuiteIndex(suite: string, arch: string, opts: ArchiveO
  * Loads several suites, two at a time (the large ones are ~10 MB of xz each). Offline, suites
  * never cached are skipped (with a log line) as long as at least one is there.
  */
-export async function loadSuiteIndexes(suites: readonly string[], arch: string, opts: ArchiveOptions = {}): Promise<SuiteIndex[]> {
+export async function loadSuiteIndexes(
+  suites: readonly string[],
+  arch: string,
+  opts: ArchiveOptions = {},
+): Promise<SuiteIndex[]> {
   const out = new Array<SuiteIndex | undefined>(suites.length);
   let next = 0;
   const worker = async () => {
@@ -176,7 +190,9 @@ export async function loadSuiteIndexes(suites: readonly string[], arch: string, 
   await Promise.all([worker(), worker()]);
   const loaded = out.filter((x): x is SuiteIndex => x !== undefined);
   if (loaded.length === 0) {
-    throw new HostError(`VMRIG_OFFLINE=1 but no Debian index for ${suites.join(", ")} (${arch}) is cached in ${cachePaths.debianIndex()}.`);
+    throw new HostError(
+      `VMRIG_OFFLINE=1 but no Debian index for ${suites.join(", ")} (${arch}) is cached in ${cachePaths.debianIndex()}.`,
+    );
   }
   return loaded;
 }
@@ -206,7 +222,11 @@ async function refreshIndex(
     extraPackages,
   };
   let stanzas: Stanza[];
-  if (cached && cached.packagesSha256 === entry.sha256 && extraPackages.every((n) => cached.extraPackages.includes(n))) {
+  if (
+    cached &&
+    cached.packagesSha256 === entry.sha256 &&
+    extraPackages.every((n) => cached.extraPackages.includes(n))
+  ) {
     stanzas = cached.stanzas; // Packages unchanged since last time: only the InRelease was refetched.
   } else {
     const keepNames = new Set(extraPackages);
@@ -237,10 +257,19 @@ async function refreshIndex(
  * keeps, per suite, the closure within that suite; names that only another suite has come back
  * as wanted names in the next round, so it settles in two or three rounds.
  */
-export async function resolveWithDependencies(suites: readonly string[], arch: string, roots: readonly string[], opts: ArchiveOptions = {}): Promise<DebPackage[]> {
+export async function resolveWithDependencies(
+  suites: readonly string[],
+  arch: string,
+  roots: readonly string[],
+  opts: ArchiveOptions = {},
+): Promise<DebPackage[]> {
   const wanted = new Set(roots);
   for (let round = 0; round < 6; round++) {
-    const indexes = await Promise.all(suites.map((suite) => loadSuiteIndex(suite, arch, { ...opts, extraPackages: [...wanted], keepDependencies: true })));
+    const indexes = await Promise.all(
+      suites.map((suite) =>
+        loadSuiteIndex(suite, arch, { ...opts, extraPackages: [...wanted], keepDependencies: true }),
+      ),
+    );
     const pool = new Map<string, Stanza[]>();
     const bySuite = new Map<Stanza, DebPackage>();
     for (const index of indexes) {
@@ -253,24 +282,28 @@ export async function resolveWithDependencies(suites: readonly string[], arch: s
     const unknown = closure.unresolved.flatMap((g) => g.split(" | ")).filter((n) => !wanted.has(n));
     if (unknown.length === 0) {
       if (closure.unresolved.length) {
-        throw new HostError(`Debian ${suites.join(" + ")} (${arch}) cannot satisfy ${roots.join(", ")}: nothing provides ${closure.unresolved.join(", ")}.`);
+        throw new HostError(
+          `Debian ${suites.join(" + ")} (${arch}) cannot satisfy ${roots.join(", ")}: nothing provides ${closure.unresolved.join(", ")}.`,
+        );
       }
       return [...closure.chosen.values()].map((st) => bySuite.get(st)!);
     }
     for (const n of unknown) wanted.add(n);
   }
-  throw new HostError(`Resolving the dependencies of ${roots.join(", ")} in Debian ${suites.join(" + ")} did not settle.`);
+  throw new HostError(
+    `Resolving the dependencies of ${roots.join(", ")} in Debian ${suites.join(" + ")} did not settle.`,
+  );
 }
 
 // ---- InRelease ------------------------------------------------------------------------------
 
 async function fetchVerifiedRelease(suite: string, archiveUrl: string, opts: ArchiveOptions) {
   const url = `${archiveUrl}/dists/${suite}/InRelease`;
-  const body = await withRetry(`fetch ${url}`, opts, async () => Buffer.from(await (await httpGet(url, opts.signal)).arrayBuffer())).catch(
-    (e: unknown) => {
-      throw e instanceof NotInArchiveError ? new HostError(`Debian has no suite "${suite}" (${url}: HTTP 404).`) : e;
-    },
-  );
+  const body = await withRetry(`fetch ${url}`, opts, async () =>
+    Buffer.from(await (await httpGet(url, opts.signal)).arrayBuffer()),
+  ).catch((e: unknown) => {
+    throw e instanceof NotInArchiveError ? new HostError(`Debian has no suite "${suite}" (${url}: HTTP 404).`) : e;
+  });
   const text = await verifyClearsigned(body, url, opts.signal);
   const release = parseRelease(text);
   // A validly signed InRelease of another suite must not stand in for this one (apt checks it too).
@@ -311,14 +344,18 @@ export async function verifyClearsigned(data: Uint8Array, what: string, signal?:
       cancelSignal: signal,
     });
     if (r.failed && (r as { code?: string }).code === "ENOENT") {
-      throw new HostError("gpgv is not installed: install the gpgv package (vmrig verifies Debian's signatures with it).");
+      throw new HostError(
+        "gpgv is not installed: install the gpgv package (vmrig verifies Debian's signatures with it).",
+      );
     }
     if (r.isCanceled) throw signal?.reason ?? new Error("aborted");
     const status = String(r.stdout);
     const good = /^\[GNUPG:\] GOODSIG /m.test(status);
     const bad = /^\[GNUPG:\] BADSIG /m.test(status);
     if (!good || bad) {
-      const why = bad ? "a signature is BAD (the file was altered)" : "no signature could be verified with this keyring";
+      const why = bad
+        ? "a signature is BAD (the file was altered)"
+        : "no signature could be verified with this keyring";
       throw new HostError(
         `Signature check of ${what} failed: ${why}. Keyring: ${keyring}. gpgv said:\n${String(r.stderr).trim()}`,
       );
@@ -352,21 +389,24 @@ async function fetchFilteredPackages(
     const xz = execa("xz", ["-dc"], { stdin: "pipe", buffer: { stdout: false }, cancelSignal: opts.signal });
     const collector = new StanzaCollector(keep);
     const reading = (async () => {
-      for await (const line of readline.createInterface({ input: xz.stdout, crlfDelay: Infinity })) collector.push(line);
+      for await (const line of readline.createInterface({ input: xz.stdout, crlfDelay: Infinity }))
+        collector.push(line);
     })();
     const feeding = pipeline(Readable.fromWeb(res.body as unknown as WebReadableStream<Uint8Array>), counter, xz.stdin);
     const [fed, read, ran] = await Promise.allSettled([feeding, reading, xz]);
     if (ran.status === "rejected" && (ran.reason as { code?: string }).code === "ENOENT") {
       throw new HostError("xz is not installed: install xz-utils (Debian's indexes are xz-compressed).");
     }
-    if (fed.status === "rejected") throw ran.status === "rejected" && !isTransient(fed.reason) ? ran.reason : fed.reason;
+    if (fed.status === "rejected")
+      throw ran.status === "rejected" && !isTransient(fed.reason) ? ran.reason : fed.reason;
     const digest = hash.digest("hex");
     if (size !== expected.size || digest !== expected.sha256) {
       throw new HostError(
         `${url} does not match its signed InRelease (got ${size} bytes, sha256 ${digest}; expected ${expected.size}, ${expected.sha256}). The mirror may be mid-update: try again later.`,
       );
     }
-    if (ran.status === "rejected") throw new HostError(`xz could not decompress ${url}: ${(ran.reason as Error).message}`);
+    if (ran.status === "rejected")
+      throw new HostError(`xz could not decompress ${url}: ${(ran.reason as Error).message}`);
     if (read.status === "rejected") throw read.reason;
     return collector.finish();
   });
@@ -415,7 +455,11 @@ export async function downloadDeb(pkg: DebPackage, opts: ArchiveOptions = {}): P
       },
     });
     await buildFileAtomic(dest, async (tmp) => {
-      await pipeline(Readable.fromWeb(res.body as unknown as WebReadableStream<Uint8Array>), hasher, createWriteStream(tmp));
+      await pipeline(
+        Readable.fromWeb(res.body as unknown as WebReadableStream<Uint8Array>),
+        hasher,
+        createWriteStream(tmp),
+      );
       const digest = hash.digest("hex");
       if (digest !== pkg.sha256) {
         throw new HostError(`${url} does not match its index entry (sha256 ${digest}, expected ${pkg.sha256}).`);
@@ -466,7 +510,15 @@ async function httpGet(url: string, signal?: AbortSignal): Promise<Response & { 
   return res as Response & { body: NonNullable<Response["body"]> };
 }
 
-const transientCodes = new Set(["ECONNRESET", "ECONNREFUSED", "ETIMEDOUT", "EPIPE", "EAI_AGAIN", "ENETUNREACH", "UND_ERR_SOCKET"]);
+const transientCodes = new Set([
+  "ECONNRESET",
+  "ECONNREFUSED",
+  "ETIMEDOUT",
+  "EPIPE",
+  "EAI_AGAIN",
+  "ENETUNREACH",
+  "UND_ERR_SOCKET",
+]);
 
 /** Network failures and 5xx answers: worth another try. Checksum or 404 errors are not. */
 export function isTransient(e: unknown): boolean {
@@ -474,7 +526,7 @@ export function isTransient(e: unknown): boolean {
   if (!(e instanceof Error)) return false;
   if (e.name === "AbortError") return false;
   if (e instanceof TypeError && (e.message === "fetch failed" || e.message === "terminated")) return true;
-  const code = (e as { code?: string }).code ?? ((e as { cause?: { code?: string } }).cause?.code);
+  const code = (e as { code?: string }).code ?? (e as { cause?: { code?: string } }).cause?.code;
   return code !== undefined && transientCodes.has(code);
 }
 

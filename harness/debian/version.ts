@@ -53,7 +53,9 @@ export function splitDebianVersion(version: string): DebianVersionParts {
     rest = rest.slice(colon + 1);
   }
   const dash = rest.lastIndexOf("-");
-  return dash > 0 ? { epoch, upstream: rest.slice(0, dash), revision: rest.slice(dash + 1) } : { epoch, upstream: rest, revision: "" };
+  return dash > 0
+    ? { epoch, upstream: rest.slice(0, dash), revision: rest.slice(dash + 1) }
+    : { epoch, upstream: rest, revision: "" };
 }
 
 /** Negative, zero or positive like a sort comparator: "6.18.15-1~bpo13+1" < "6.18.15-1". */
@@ -76,9 +78,7 @@ export function upstreamVersion(version: string): string {
  * - debian   "6.18.15-1~bpo13+1": exactly that Debian package version.
  */
 export type VersionSpec =
-  | { kind: "series"; text: string }
-  | { kind: "upstream"; text: string }
-  | { kind: "debian"; text: string };
+  { kind: "series"; text: string } | { kind: "upstream"; text: string } | { kind: "debian"; text: string };
 
 export function parseVersionSpec(text: string): VersionSpec | undefined {
   const t = text.trim();
@@ -109,7 +109,11 @@ export function versionMatches(spec: VersionSpec, debianVersion: string): boolea
  * The closest items below and above `target` by upstream version (items at the target itself
  * are skipped: they are what the caller could not use). Ties keep the first item seen.
  */
-export function nearestVersions<T>(target: string, items: readonly T[], versionOf: (item: T) => string): { below?: T; above?: T } {
+export function nearestVersions<T>(
+  target: string,
+  items: readonly T[],
+  versionOf: (item: T) => string,
+): { below?: T; above?: T } {
   const key = (v: string) => normaliseUpstream(upstreamVersion(v));
   const t = key(target);
   let below: T | undefined;

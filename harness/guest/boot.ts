@@ -9,13 +9,20 @@ import { baseCmdline, type BootPlan, type QemuCommand } from "../qemu/argv.ts";
 import { QemuMachine, type MachineExit } from "../qemu/machine.ts";
 import { QmpClient } from "../qemu/qmp.ts";
 import {
-  chainDeathReason, SupervisedDaemon, virtiofsdArgs, waitForListeningSocket, type DaemonCommand,
+  chainDeathReason,
+  SupervisedDaemon,
+  virtiofsdArgs,
+  waitForListeningSocket,
+  type DaemonCommand,
 } from "../virtiofs/daemon.ts";
 import { GuestShell, type ClientKey, type ExecResult } from "./ssh.ts";
 import { BootTimeline, CONSOLE_MILESTONES, type BootPhase } from "./boot-phases.ts";
 
 import {
-  authKeyCmdlineWord, guestInitErrors, GUEST_READY_COMMAND, GUEST_READY_MARKER as READY_MARKER,
+  authKeyCmdlineWord,
+  guestInitErrors,
+  GUEST_READY_COMMAND,
+  GUEST_READY_MARKER as READY_MARKER,
 } from "../image/guest-protocol.ts";
 export { GUEST_READY_MARKER as READY_MARKER } from "../image/guest-protocol.ts";
 
@@ -108,33 +115,53 @@ export async function bootGuest(req: BootRequest): Promise<Guest> {
     const devices = [];
     for (const [i, { spec, hostDir }] of req.shares.entries()) {
       const vfsSock = path.join(req.socketsDir, `virtiofsd-${i}.sock`);
-      const startVfs = () => SupervisedDaemon.start(
-        `virtiofsd[${spec.tag}]`,
-        req.virtiofsd,
-        virtiofsdArgs(spec, vfsSock, hostDir, req.virtiofsdLogLevel),
-        path.join(req.artifactsDir, `virtiofsd-${spec.tag}.log`),
-      );
+      const startVfs = () =>
+        SupervisedDaemon.start(
+          `virtiofsd[${spec.tag}]`,
+          req.virtiofsd,
+          virtiofsdArgs(spec, vfsSock, hostDir, req.virtiofsdLogLevel),
+          path.join(req.artifactsDir, `virtiofsd-${spec.tag}.log`),
+        );
       const vfs = startVfs();
       starters.set(spec.tag, { socket: vfsSock, start: startVfs });
       daemons.push(vfs);
       byTag.set(spec.tag, [vfs]);
-      await waitForListeningSocket(vfsSock, { timeoutMs: 10_000, daemon: vfs, signal: req.signal }).catch((e: Error) => {
-        throw new BootFailure("infra", e.message, "");
-      });
+      await waitForListeningSocket(vfsSock, { timeoutMs: 10_000, daemon: vfs, signal: req.signal }).catch(
+        (e: Error) => {
+          throw new BootFailure("infra", e.message, "");
+        },
+      );
       let qemuSock = vfsSock;
       if (spec.accessPlatform) {
-        if (!req.relay) throw new BootFailure("infra", `share ${spec.tag} asks for accessPlatform but the relay is not built (run: npm run setup)`, "");
+        if (!req.relay)
+          throw new BootFailure(
+            "infra",
+            `share ${spec.tag} asks for accessPlatform but the relay is not built (run: npm run setup)`,
+            "",
+          );
         const relaySock = path.join(req.socketsDir, `relay-${i}.sock`);
         const relayLog = path.join(req.artifactsDir, `relay-${spec.tag}.log`);
-        const relay = SupervisedDaemon.start(`relay[${spec.tag}]`, req.relay.command, req.relay.args(relaySock, vfsSock, relayLog), relayLog + ".stderr");
+        const relay = SupervisedDaemon.start(
+          `relay[${spec.tag}]`,
+          req.relay.command,
+          req.relay.args(relaySock, vfsSock, relayLog),
+          relayLog + ".stderr",
+        );
         daemons.push(relay);
         byTag.get(spec.tag)!.push(relay);
-        await waitForListeningSocket(relaySock, { timeoutMs: 10_000, daemon: relay, signal: req.signal }).catch((e: Error) => {
-          throw new BootFailure("infra", e.message, "");
-        });
+        await waitForListeningSocket(relaySock, { timeoutMs: 10_000, daemon: relay, signal: req.signal }).catch(
+          (e: Error) => {
+            throw new BootFailure("infra", e.message, "");
+          },
+        );
         qemuSock = relaySock;
       }
-      devices.push({ tag: spec.tag, socketPath: qemuSock, queueSize: spec.queueSize, iommuPlatform: spec.accessPlatform });
+      devices.push({
+        tag: spec.tag,
+        socketPath: qemuSock,
+        queueSize: spec.queueSize,
+        iommuPlatform: spec.accessPlatform,
+      });
     }
 
     if (req.shares.length) timeline.mark("daemons");
@@ -170,7 +197,10 @@ export async function bootGuest(req: BootRequest): Promise<Guest> {
 
     const deathReason = () => {
       const e = m.exit;
-      if (e) return e.guestPanicked ? "guest kernel panicked (pvpanic)" : `QEMU exited (${e.signal ? `signal ${e.signal}` : `status ${e.code}`})`;
+      if (e)
+        return e.guestPanicked
+          ? "guest kernel panicked (pvpanic)"
+          : `QEMU exited (${e.signal ? `signal ${e.signal}` : `status ${e.code}`})`;
       // Per share, the chain virtiofsd <- relay names the daemon that failed first; then any
       // other (a virtiofsd a planned fault killed and replaced).
       for (const chain of byTag.values()) {
@@ -189,7 +219,12 @@ export async function bootGuest(req: BootRequest): Promise<Guest> {
     ]);
     shell = await GuestShell.connect(
       { host: "127.0.0.1", port, hostKeyPublic: req.image.hostKeyPublic, key: req.clientKey },
-      { deadlineMs: req.bootTimeoutMs, signal: req.signal, stillBooting: deathReason, readyCommand: GUEST_READY_COMMAND },
+      {
+        deadlineMs: req.bootTimeoutMs,
+        signal: req.signal,
+        stillBooting: deathReason,
+        readyCommand: GUEST_READY_COMMAND,
+      },
     ).catch(async (e: Error) => {
       // The verdict reads the whole console as QEMU logged it, not as far as the tail got.
       await m.catchUpConsole();

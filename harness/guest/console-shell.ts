@@ -48,7 +48,8 @@ export async function consoleRun(guest: ConsoleGuest, command: string, deadlineM
   const started = Date.now();
   const nonce = randomBytes(4).toString("hex");
   const from = guest.consoleLength();
-  if (!guest.writeConsole(consoleCommandLine(command, nonce))) return { kind: "lost", error: "the console does not take input (QEMU gone)", ms: 0 };
+  if (!guest.writeConsole(consoleCommandLine(command, nonce)))
+    return { kind: "lost", error: "the console does not take input (QEMU gone)", ms: 0 };
   for (;;) {
     const reply = parseConsoleReply(guest.consoleSince(from), nonce);
     if (reply) return { kind: "exited", ...reply, ms: Date.now() - started };

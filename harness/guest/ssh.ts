@@ -40,7 +40,10 @@ function keyBlob(openSshLine: string): Buffer {
 }
 
 export class GuestShell {
-  private constructor(private readonly client: Client, readonly target: SshTarget) {}
+  private constructor(
+    private readonly client: Client,
+    readonly target: SshTarget,
+  ) {}
 
   private closed = false;
 
@@ -158,7 +161,8 @@ export class GuestShell {
         opts.deadlineMs,
       );
       if (this.closed) return finish({ kind: "lost", error: "SSH connection closed", stdout, stderr, ms: 0 });
-      const onClose = () => finish({ kind: "lost", error: "SSH connection closed", stdout, stderr, ms: Date.now() - start });
+      const onClose = () =>
+        finish({ kind: "lost", error: "SSH connection closed", stdout, stderr, ms: Date.now() - start });
       this.client.once("close", onClose);
       this.client.exec(command, (err: Error | undefined, ch: ClientChannel) => {
         if (err) return finish({ kind: "lost", error: err.message, stdout, stderr, ms: Date.now() - start });

@@ -25,7 +25,8 @@ export async function readBaselines(resultsRoot: string): Promise<BaselinesFile>
     return { version: 1, baselines: {} };
   }
   const parsed = JSON.parse(text) as Partial<BaselinesFile>;
-  if (!parsed || typeof parsed.baselines !== "object" || parsed.baselines === null) throw new Error(`${file}: expected {"version": 1, "baselines": {...}}`);
+  if (!parsed || typeof parsed.baselines !== "object" || parsed.baselines === null)
+    throw new Error(`${file}: expected {"version": 1, "baselines": {...}}`);
   return { version: 1, baselines: { ...parsed.baselines } };
 }
 

@@ -24,15 +24,24 @@ export type CellClass = (typeof CELL_CLASSES)[number];
 /** What a cell was, in a form that compares across runs: kind, errno, crash signature. */
 export function outcomeKey(o: CellOutcome): string {
   switch (o.kind) {
-    case "pass": return "PASS";
-    case "errno": return `-${o.errno.replace(/^-/, "")}${o.at ? ` at ${o.at}` : ""}${o.mountHealthy === false ? " wedged" : ""}`;
-    case "fail": return "FAIL";
-    case "short": return `SHORT ${o.seen}/${o.expected}`;
-    case "hang": return o.wedged ? "HANG wedged" : "HANG";
-    case "crash": return `CRASH ${o.signature ?? o.title}`;
-    case "boot-fail": return "BOOT-FAIL";
-    case "infra": return "INFRA";
-    case "not-run": return "NOT-RUN";
+    case "pass":
+      return "PASS";
+    case "errno":
+      return `-${o.errno.replace(/^-/, "")}${o.at ? ` at ${o.at}` : ""}${o.mountHealthy === false ? " wedged" : ""}`;
+    case "fail":
+      return "FAIL";
+    case "short":
+      return `SHORT ${o.seen}/${o.expected}`;
+    case "hang":
+      return o.wedged ? "HANG wedged" : "HANG";
+    case "crash":
+      return `CRASH ${o.signature ?? o.title}`;
+    case "boot-fail":
+      return "BOOT-FAIL";
+    case "infra":
+      return "INFRA";
+    case "not-run":
+      return "NOT-RUN";
   }
 }
 
@@ -73,7 +82,12 @@ export interface Comparison {
   counts: Record<CellClass, number>;
 }
 
-const ref = (r: RunRecord): RunRef => ({ id: r.id, dir: r.dir, startedAt: r.result.startedAt, complete: r.result.complete });
+const ref = (r: RunRecord): RunRef => ({
+  id: r.id,
+  dir: r.dir,
+  startedAt: r.result.startedAt,
+  complete: r.result.complete,
+});
 
 function side(run: RunRecord, row: KernelRowResult, workload: string): CellSide | undefined {
   const cells = row.cells.filter((c) => c.workload === workload);
@@ -91,12 +105,21 @@ function side(run: RunRecord, row: KernelRowResult, workload: string): CellSide 
 const distinct = (xs: string[]) => [...new Set(xs)];
 
 /** Pure: classify one cell from its two sides and what changed between them. */
-export function classifyCell(a: CellSide | undefined, b: CellSide | undefined, changes: InputChange[]): { cls: CellClass; note?: string } {
+export function classifyCell(
+  a: CellSide | undefined,
+  b: CellSide | undefined,
+  changes: InputChange[],
+): { cls: CellClass; note?: string } {
   if (!b) return { cls: "removed" };
   const repeatsDiffer = (s: CellSide) => distinct(s.repeats.filter((k) => k !== "INFRA" && k !== "NOT-RUN")).length > 1;
-  if (repeatsDiffer(b)) return { cls: "flaky", note: `differed across ${b.repeats.length} repeats in this run: ${distinct(b.repeats).join(", ")}` };
+  if (repeatsDiffer(b))
+    return {
+      cls: "flaky",
+      note: `differed across ${b.repeats.length} repeats in this run: ${distinct(b.repeats).join(", ")}`,
+    };
   if (b.key === "INFRA" || b.key === "NOT-RUN") return { cls: "infra", note: "could not be tested in this run" };
-  if (!a || a.key === "INFRA" || a.key === "NOT-RUN") return { cls: "new", note: a ? `no verdict in the earlier run (${a.label})` : "not in the earlier run" };
+  if (!a || a.key === "INFRA" || a.key === "NOT-RUN")
+    return { cls: "new", note: a ? `no verdict in the earlier run (${a.label})` : "not in the earlier run" };
   if (a.key !== b.key && sameOutcomeInputs(changes)) {
     return { cls: "flaky", note: `outcome changed (${a.label} -> ${b.label}) with no input change` };
   }
@@ -162,7 +185,12 @@ export function cellHistory(history: RunRecord[], kernel: string, workload: stri
     const c = row?.cells.find((x) => x.workload === workload);
     if (!row || !c) return { run: r.id, startedAt: r.result.startedAt };
     return {
-      run: r.id, startedAt: r.result.startedAt, key: outcomeKey(c.outcome), label: cellLabel(c.outcome), met: c.met, durationMs: c.durationMs,
+      run: r.id,
+      startedAt: r.result.startedAt,
+      key: outcomeKey(c.outcome),
+      label: cellLabel(c.outcome),
+      met: c.met,
+      durationMs: c.durationMs,
       inputs: cellInputs(r, row, workload),
     };
   });

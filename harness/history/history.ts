@@ -23,7 +23,9 @@ export async function loadRun(where: string): Promise<RunRecord> {
   let dir = path.resolve(where);
   if ((await stat(dir)).isFile()) dir = path.dirname(dir);
   const text = await readFile(path.join(dir, "results.json"), "utf8").catch((e: NodeJS.ErrnoException) => {
-    throw new Error(e.code === "ENOENT" ? `${where} is not a vmrig run directory (no results.json)` : `${where}: ${e.message}`);
+    throw new Error(
+      e.code === "ENOENT" ? `${where} is not a vmrig run directory (no results.json)` : `${where}: ${e.message}`,
+    );
   });
   let result: RunResult;
   try {
@@ -55,7 +57,13 @@ export async function listRunDirs(scenarioDir: string): Promise<string[]> {
   for (const e of entries) {
     if (!e.isDirectory()) continue;
     const dir = path.join(scenarioDir, e.name);
-    if (await stat(path.join(dir, "results.json")).then(() => true, () => false)) dirs.push(dir);
+    if (
+      await stat(path.join(dir, "results.json")).then(
+        () => true,
+        () => false,
+      )
+    )
+      dirs.push(dir);
   }
   return dirs.sort();
 }
@@ -67,7 +75,13 @@ export async function listRuns(resultsRoot: string, scenario: string): Promise<R
     const r = await loadRun(dir).catch(() => undefined);
     if (r) runs.push(r);
   }
-  return runs.sort((a, b) => (a.result.startedAt < b.result.startedAt ? -1 : a.result.startedAt > b.result.startedAt ? 1 : a.stamp.localeCompare(b.stamp)));
+  return runs.sort((a, b) =>
+    a.result.startedAt < b.result.startedAt
+      ? -1
+      : a.result.startedAt > b.result.startedAt
+        ? 1
+        : a.stamp.localeCompare(b.stamp),
+  );
 }
 
 /** The run before `run` of the same scenario that finished (complete), if any. */

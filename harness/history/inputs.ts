@@ -18,13 +18,27 @@ export interface InputValue {
 export type CellInputs = Record<string, InputValue>;
 
 /** Inputs that define the experiment; "expected" changes `met`, never the outcome. */
-export const OUTCOME_INPUTS = ["kernel", "image", "qemu", "virtiofsd", "host", "accel", "spec.machine", "spec.kernel", "spec.workload", "spec.shares", "spec.other"];
+export const OUTCOME_INPUTS = [
+  "kernel",
+  "image",
+  "qemu",
+  "virtiofsd",
+  "host",
+  "accel",
+  "spec.machine",
+  "spec.kernel",
+  "spec.workload",
+  "spec.shares",
+  "spec.other",
+];
 
 function stable(v: unknown): string {
   if (Array.isArray(v)) return `[${v.map(stable).join(",")}]`;
   if (v && typeof v === "object") {
     const record = v as Record<string, unknown>;
-    const fields = Object.keys(record).sort().map((k) => `${JSON.stringify(k)}:${stable(record[k])}`);
+    const fields = Object.keys(record)
+      .sort()
+      .map((k) => `${JSON.stringify(k)}:${stable(record[k])}`);
     return `{${fields.join(",")}}`;
   }
   return JSON.stringify(v ?? null);
@@ -54,11 +68,28 @@ function specParts(yamlText: string | undefined, label: string, workload: string
   if (!yamlText) return undefined;
   const doc = parseOnce(yamlText);
   if (!doc) return undefined;
-  const { kernels, workloads, expect: _expect, name: _name, description: _description, machine, shares, ...other } = doc;
+  const {
+    kernels,
+    workloads,
+    expect: _expect,
+    name: _name,
+    description: _description,
+    machine,
+    shares,
+    ...other
+  } = doc;
   const entry = { ...((kernels as Record<string, Record<string, unknown>> | undefined)?.[label] ?? {}) };
   delete entry.expect;
-  const w = Array.isArray(workloads) ? (workloads as Array<Record<string, unknown>>).find((x) => x?.id === workload) : undefined;
-  return { "spec.machine": machine, "spec.kernel": entry, "spec.workload": w, "spec.shares": shares, "spec.other": other };
+  const w = Array.isArray(workloads)
+    ? (workloads as Array<Record<string, unknown>>).find((x) => x?.id === workload)
+    : undefined;
+  return {
+    "spec.machine": machine,
+    "spec.kernel": entry,
+    "spec.workload": w,
+    "spec.shares": shares,
+    "spec.other": other,
+  };
 }
 
 /** Inputs by run and cell: a history is compared many times over (index, trends, summary). */
@@ -80,7 +111,10 @@ function computeInputs(run: RunRecord, row: KernelRowResult, workload: string): 
   const identity = (ev.kernel as string | undefined) ?? "";
   const image = ev.image as string | undefined;
   const out: CellInputs = {
-    kernel: { value: identity || row.description, show: `${row.description || row.label}${identity ? ` [${short(identity, 90)}]` : ""}` },
+    kernel: {
+      value: identity || row.description,
+      show: `${row.description || row.label}${identity ? ` [${short(identity, 90)}]` : ""}`,
+    },
     image: { value: image ?? "", show: image ?? "unknown" },
     qemu: rowQemuInput(h.qemu, ev),
     virtiofsd: { value: h.virtiofsd ?? "", show: `virtiofsd ${h.virtiofsd ?? "unknown"}` },
@@ -102,7 +136,8 @@ function computeInputs(run: RunRecord, row: KernelRowResult, workload: string): 
 /** The QEMU a row ran: its own build (`qemu:`, or level 2's under vfio.nested) when it names one, else the host's. */
 function rowQemuInput(hostQemu: string | undefined, ev: Record<string, unknown>): { value: string; show: string } {
   const own = ev.qemu as { version?: string; source?: string } | undefined;
-  if (own?.version) return { value: `${own.source ?? ""} ${own.version}`, show: `QEMU ${own.version} (${own.source ?? "row"})` };
+  if (own?.version)
+    return { value: `${own.source ?? ""} ${own.version}`, show: `QEMU ${own.version} (${own.source ?? "row"})` };
   if (typeof ev.levelTwoQemuSource === "string") {
     const version = (ev.levelTwoQemu as string | undefined) ?? ""; // a version string, recorded by vfio/nested
     return { value: ev.levelTwoQemuSource, show: `level-2 QEMU ${version} (${ev.levelTwoQemuSource})` };

@@ -18,7 +18,10 @@ const plural = (n: number, one: string, many = one + "s") => `${n} ${n === 1 ? o
 
 export function countsLine(c: Record<CellClass, number>): string {
   const parts = [
-    plural(c.regression, "regression"), plural(c.fix, "fix", "fixes"), `${c.flaky} flaky`, `${c["still-failing"]} still failing`,
+    plural(c.regression, "regression"),
+    plural(c.fix, "fix", "fixes"),
+    `${c.flaky} flaky`,
+    `${c["still-failing"]} still failing`,
     `${c.infra} without verdict`,
   ];
   if (c.new) parts.push(`${c.new} new`);
@@ -66,7 +69,10 @@ export interface SummaryEntry {
   only?: { id: string; met: number; cells: number; complete: boolean };
 }
 
-export function renderSummary(entries: SummaryEntry[], opts: { markdown?: boolean; generatedAt: string; against: string }): string {
+export function renderSummary(
+  entries: SummaryEntry[],
+  opts: { markdown?: boolean; generatedAt: string; against: string },
+): string {
   const md = opts.markdown ?? false;
   const total = Object.fromEntries(CELL_CLASSES.map((k) => [k, 0])) as Record<CellClass, number>;
   for (const e of entries) if (e.comparison) for (const k of CELL_CLASSES) total[k] += e.comparison.counts[k];
@@ -74,8 +80,17 @@ export function renderSummary(entries: SummaryEntry[], opts: { markdown?: boolea
   out.push(`${entries.length} scenarios, newest run of each against ${opts.against}; generated ${opts.generatedAt}`);
   out.push(`total: ${countsLine(total)}`, "");
   for (const e of entries) {
-    if (e.comparison) out.push(renderComparison(e.comparison, { markdown: md, title: `${e.scenario}: ${e.comparison.b.id} against ${e.comparison.a.id}` }));
-    else if (e.only) out.push(`${md ? "## " : ""}${e.scenario}: ${e.only.id}: ${e.only.met} of ${e.only.cells} met${e.only.complete ? "" : " (INCOMPLETE)"}; nothing earlier to compare with\n`);
+    if (e.comparison)
+      out.push(
+        renderComparison(e.comparison, {
+          markdown: md,
+          title: `${e.scenario}: ${e.comparison.b.id} against ${e.comparison.a.id}`,
+        }),
+      );
+    else if (e.only)
+      out.push(
+        `${md ? "## " : ""}${e.scenario}: ${e.only.id}: ${e.only.met} of ${e.only.cells} met${e.only.complete ? "" : " (INCOMPLETE)"}; nothing earlier to compare with\n`,
+      );
   }
   return out.join("\n");
 }

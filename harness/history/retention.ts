@@ -46,18 +46,37 @@ export function planRetention(runs: RunFacts[], policy: RetentionPolicy): Planne
   const out: PlannedAction[] = [];
   const scenarios = [...new Set(runs.map((r) => r.scenario))];
   for (const s of scenarios) {
-    const newestFirst = runs.filter((r) => r.scenario === s).sort((a, b) => (a.startedAt < b.startedAt ? 1 : a.startedAt > b.startedAt ? -1 : b.id.localeCompare(a.id)));
-    for (const r of newestFirst.filter((x) => x.inProgress)) out.push({ id: r.id, action: "keep", why: "still being written" });
+    const newestFirst = runs
+      .filter((r) => r.scenario === s)
+      .sort((a, b) => (a.startedAt < b.startedAt ? 1 : a.startedAt > b.startedAt ? -1 : b.id.localeCompare(a.id)));
+    for (const r of newestFirst.filter((x) => x.inProgress))
+      out.push({ id: r.id, action: "keep", why: "still being written" });
     // A run still being written does not count: the last finished run keeps its place.
-    newestFirst.filter((x) => !x.inProgress).forEach((r, i) => {
-      const nth = `#${i + 1} newest`;
-      if (i < policy.compressAfter) return out.push({ id: r.id, action: "keep", why: `${nth}, within --compress-after ${policy.compressAfter}` });
-      const compress = (why: string): PlannedAction => ({ id: r.id, action: r.state === "kept" ? "compress" : "keep", why: r.state === "kept" ? why : `${why}; already ${r.state}` });
-      if (r.pinned) return out.push(compress(`${nth}, pinned (baseline or KEEP): never pruned`));
-      if (i < policy.keep) return out.push(compress(`${nth}, within --keep ${policy.keep}`));
-      if (i >= policy.maxRuns) return out.push({ id: r.id, action: "delete", why: `${nth}, beyond --max-runs ${policy.maxRuns}` });
-      out.push(r.state === "pruned" ? { id: r.id, action: "keep", why: `${nth}, already pruned` } : { id: r.id, action: "prune", why: `${nth}, beyond --keep ${policy.keep}: artifacts removed, results kept` });
-    });
+    newestFirst
+      .filter((x) => !x.inProgress)
+      .forEach((r, i) => {
+        const nth = `#${i + 1} newest`;
+        if (i < policy.compressAfter)
+          return out.push({ id: r.id, action: "keep", why: `${nth}, within --compress-after ${policy.compressAfter}` });
+        const compress = (why: string): PlannedAction => ({
+          id: r.id,
+          action: r.state === "kept" ? "compress" : "keep",
+          why: r.state === "kept" ? why : `${why}; already ${r.state}`,
+        });
+        if (r.pinned) return out.push(compress(`${nth}, pinned (baseline or KEEP): never pruned`));
+        if (i < policy.keep) return out.push(compress(`${nth}, within --keep ${policy.keep}`));
+        if (i >= policy.maxRuns)
+          return out.push({ id: r.id, action: "delete", why: `${nth}, beyond --max-runs ${policy.maxRuns}` });
+        out.push(
+          r.state === "pruned"
+            ? { id: r.id, action: "keep", why: `${nth}, already pruned` }
+            : {
+                id: r.id,
+                action: "prune",
+                why: `${nth}, beyond --keep ${policy.keep}: artifacts removed, results kept`,
+              },
+        );
+      });
   }
   return out;
 }
@@ -72,7 +91,8 @@ async function artifactFiles(runDir: string): Promise<string[]> {
       else if (e.isFile()) out.push(p);
     }
   };
-  for (const e of await readdir(runDir, { withFileTypes: true })) if (e.isDirectory()) await walk(path.join(runDir, e.name));
+  for (const e of await readdir(runDir, { withFileTypes: true }))
+    if (e.isDirectory()) await walk(path.join(runDir, e.name));
   return out;
 }
 
@@ -100,7 +120,8 @@ export async function compressRun(runDir: string): Promise<{ files: number; befo
 export async function pruneRun(runDir: string): Promise<number> {
   let bytes = 0;
   for (const f of await artifactFiles(runDir)) bytes += (await stat(f).catch(() => ({ size: 0 }))).size;
-  for (const e of await readdir(runDir, { withFileTypes: true })) if (e.isDirectory()) await rm(path.join(runDir, e.name), { recursive: true, force: true });
+  for (const e of await readdir(runDir, { withFileTypes: true }))
+    if (e.isDirectory()) await rm(path.join(runDir, e.name), { recursive: true, force: true });
   return bytes;
 }
 

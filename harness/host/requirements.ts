@@ -158,7 +158,12 @@ export function hostRequirements(hostArch: string = process.arch): Requirement[]
     },
     { what: "mmdebstrap", package: "mmdebstrap", probe: command("mmdebstrap", "--version"), for: ["tests"] },
     // virtme-ng, the boot bench's second reference, finds a kernel's modules with modprobe.
-    { what: "modprobe", package: "kmod", probe: { kind: "file", paths: ["/usr/sbin/modprobe", "/sbin/modprobe"] }, for: ["tests"] },
+    {
+      what: "modprobe",
+      package: "kmod",
+      probe: { kind: "file", paths: ["/usr/sbin/modprobe", "/sbin/modprobe"] },
+      for: ["tests"],
+    },
   ];
 }
 

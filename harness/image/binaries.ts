@@ -30,7 +30,15 @@ async function hostPackageBinaries(signal: AbortSignal): Promise<GuestBinaries> 
   if (loader && !libraries.some((l) => l.guestPath === loader)) libraries.push({ guestPath: loader, hostPath: loader });
   // Native: the binary can list its own applets.
   const applets = (await execa(busybox, ["--list-full"], { cancelSignal: signal })).stdout;
-  return { busybox, applets: applets.split("\n").filter(Boolean).map((p) => `/${p}`), dropbear, libraries };
+  return {
+    busybox,
+    applets: applets
+      .split("\n")
+      .filter(Boolean)
+      .map((p) => `/${p}`),
+    dropbear,
+    libraries,
+  };
 }
 
 async function firstExisting(candidates: string[], debianPackage: string): Promise<string> {

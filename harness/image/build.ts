@@ -59,8 +59,10 @@ export async function buildGuestImage(options: BuildGuestImageOptions): Promise<
   }
   const started = Date.now();
   if (kernel.modulesDir) {
-    log(`modules: load ${plan.modules.join(" ") || "none"}; built in: ${plan.builtinModules.join(" ") || "none"}; ` +
-      `not in this kernel: ${plan.missingModules.join(" ") || "none"}`);
+    log(
+      `modules: load ${plan.modules.join(" ") || "none"}; built in: ${plan.builtinModules.join(" ") || "none"}; ` +
+        `not in this kernel: ${plan.missingModules.join(" ") || "none"}`,
+    );
   }
   const record: Omit<ImageRecord, "initrd" | "hostKeyPublic"> = {
     identity,
@@ -106,14 +108,27 @@ async function planImage(
   for (const lib of binaries.libraries) await copy(lib.guestPath, lib.hostPath, 0o755);
   entries.push({ guestPath: GUEST_PROBE_PATH, kind: "copy", hostPath: probe.path, mode: 0o755, sha256: probe.sha256 });
   // The lying FUSE server (harness/workloads/fuse-lies.ts).
-  entries.push({ guestPath: FUSE_LIE_PROGRAM, kind: "copy", hostPath: fuseLie.path, mode: 0o755, sha256: fuseLie.sha256 });
+  entries.push({
+    guestPath: FUSE_LIE_PROGRAM,
+    kind: "copy",
+    hostPath: fuseLie.path,
+    mode: 0o755,
+    sha256: fuseLie.sha256,
+  });
 
   // A kernel without a module tree has everything it has built in.
-  const modulePlan = kernel.modulesDir ? await planModules(kernel.modulesDir, wanted, signal) : { load: [], builtin: [], missing: [] };
+  const modulePlan = kernel.modulesDir
+    ? await planModules(kernel.modulesDir, wanted, signal)
+    : { load: [], builtin: [], missing: [] };
   const modules: string[] = [];
   for (const m of modulePlan.load) {
     const hostPath = path.join(kernel.modulesDir!, m.path);
-    entries.push({ guestPath: `${GUEST_MODULES_DIR}/${m.name}.ko`, kind: "module", hostPath, sha256: await sha256File(hostPath) });
+    entries.push({
+      guestPath: `${GUEST_MODULES_DIR}/${m.name}.ko`,
+      kind: "module",
+      hostPath,
+      sha256: await sha256File(hostPath),
+    });
     modules.push(m.name);
   }
   for (const [guestPath, file] of Object.entries(guestInitFiles(modules))) {

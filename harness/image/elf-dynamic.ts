@@ -16,7 +16,8 @@ interface Segment {
 }
 
 function segments(bytes: Uint8Array): { view: DataView; segments: Segment[] } {
-  if (!(bytes[0] === 0x7f && bytes[1] === 0x45 && bytes[2] === 0x4c && bytes[3] === 0x46)) throw new Error("not an ELF file");
+  if (!(bytes[0] === 0x7f && bytes[1] === 0x45 && bytes[2] === 0x4c && bytes[3] === 0x46))
+    throw new Error("not an ELF file");
   if (bytes[4] !== 2 || bytes[5] !== 1) throw new Error("only 64-bit little-endian ELF is supported");
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const phoff = Number(view.getBigUint64(0x20, true));
@@ -72,7 +73,7 @@ export function busyboxAppletNames(bytes: Uint8Array): string[] {
   const start = buf.indexOf(Buffer.from("\0[\0[[\0", "latin1"));
   if (start < 0) return [];
   const names: string[] = [];
-  for (let p = start + 1; p < buf.length; ) {
+  for (let p = start + 1; p < buf.length;) {
     const end = buf.indexOf(0, p);
     if (end < 0) break;
     const name = buf.toString("latin1", p, end);

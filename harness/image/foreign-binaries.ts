@@ -42,7 +42,7 @@ interface UserlandManifest {
 export async function resolveInTree(root: string, guestPath: string): Promise<string | undefined> {
   let pending = guestPath.split("/").filter(Boolean);
   let resolved: string[] = [];
-  for (let hops = 0; pending.length > 0; ) {
+  for (let hops = 0; pending.length > 0;) {
     const part = pending.shift()!;
     if (part === ".") continue;
     if (part === "..") {
@@ -101,7 +101,8 @@ async function libraryClosure(root: string, arch: Arch, program: string): Promis
         break;
       }
     }
-    if (!found) throw new HostError(`dropbear (${arch}) needs ${name}, which none of the unpacked Debian packages provides`);
+    if (!found)
+      throw new HostError(`dropbear (${arch}) needs ${name}, which none of the unpacked Debian packages provides`);
     if (!libraries.some((l) => l.guestPath === found.guestPath)) libraries.push(found);
     queue.push(...elfNeeded(await fs.readFile(path.join(root, found.file))));
   }
@@ -109,7 +110,11 @@ async function libraryClosure(root: string, arch: Arch, program: string): Promis
 }
 
 /** busybox, dropbear, dropbear's libraries and loader for `arch`, from Debian's .debs (cached). */
-export async function debianGuestUserland(arch: Arch, signal: AbortSignal, log: (l: string) => void = () => undefined): Promise<GuestBinaries> {
+export async function debianGuestUserland(
+  arch: Arch,
+  signal: AbortSignal,
+  log: (l: string) => void = () => undefined,
+): Promise<GuestBinaries> {
   const debArch = debianArch(arch);
   const resolved = await resolveWithDependencies([GUEST_USERLAND_SUITE], debArch, ROOT_PACKAGES, { signal, log });
   // Sorted by name: the cache key below does not depend on the order the closure was found in.

@@ -2,7 +2,12 @@
 // covers exactly what the guest runs and tests can read the scripts.
 
 import {
-  AUTHKEY_PARAM, GUEST_INIT_ERROR_PREFIX, GUEST_NETWORK, GUEST_READY_MARKER, GUEST_SETUP_DONE, GUEST_SSH_PORT,
+  AUTHKEY_PARAM,
+  GUEST_INIT_ERROR_PREFIX,
+  GUEST_NETWORK,
+  GUEST_READY_MARKER,
+  GUEST_SETUP_DONE,
+  GUEST_SSH_PORT,
 } from "./guest-protocol.ts";
 
 export interface GuestFile {
@@ -138,4 +143,14 @@ export function guestInitFiles(modules: readonly string[]): Record<string, Guest
 }
 
 /** Directories the guest needs that no file creates (mount points, home, logs). */
-export const GUEST_DIRECTORIES = ["/proc", "/sys", "/dev", "/tmp", "/run", "/root", "/var/log", "/mnt", "/etc/dropbear"] as const;
+export const GUEST_DIRECTORIES = [
+  "/proc",
+  "/sys",
+  "/dev",
+  "/tmp",
+  "/run",
+  "/root",
+  "/var/log",
+  "/mnt",
+  "/etc/dropbear",
+] as const;

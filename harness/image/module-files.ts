@@ -22,7 +22,11 @@ async function readIfExists(file: string): Promise<string | undefined> {
 export async function readModuleElf(file: string, signal: AbortSignal): Promise<Uint8Array> {
   const tool = file.endsWith(".xz") ? "xz" : file.endsWith(".zst") ? "zstd" : undefined;
   if (tool) {
-    const { stdout } = await execa(tool, ["-dc", file], { encoding: "buffer", cancelSignal: signal, stripFinalNewline: false });
+    const { stdout } = await execa(tool, ["-dc", file], {
+      encoding: "buffer",
+      cancelSignal: signal,
+      stripFinalNewline: false,
+    });
     return stdout;
   }
   const raw = await fs.readFile(file);
@@ -64,7 +68,11 @@ async function modulesDepFor(modulesDir: string, wanted: readonly string[], sign
 }
 
 /** Which modules to load from this tree, in order. */
-export async function planModules(modulesDir: string, wanted: readonly string[], signal: AbortSignal): Promise<ModulePlan> {
+export async function planModules(
+  modulesDir: string,
+  wanted: readonly string[],
+  signal: AbortSignal,
+): Promise<ModulePlan> {
   const modulesDep = await modulesDepFor(modulesDir, wanted, signal);
   const builtin = (await readIfExists(path.join(modulesDir, "modules.builtin"))) ?? "";
   return moduleLoadOrder(modulesDep, builtin, wanted);

@@ -52,14 +52,24 @@ export function parseModulesDep(modulesDep: string): Map<string, DepEntry> {
     const colon = line.indexOf(":");
     if (colon <= 0) continue;
     const path = line.slice(0, colon).trim();
-    const deps = line.slice(colon + 1).trim().split(/\s+/).filter(Boolean);
+    const deps = line
+      .slice(colon + 1)
+      .trim()
+      .split(/\s+/)
+      .filter(Boolean);
     entries.set(moduleName(path), { path, deps });
   }
   return entries;
 }
 
 export function parseModulesBuiltin(builtin: string): Set<string> {
-  return new Set(builtin.split("\n").map((l) => l.trim()).filter(Boolean).map(moduleName));
+  return new Set(
+    builtin
+      .split("\n")
+      .map((l) => l.trim())
+      .filter(Boolean)
+      .map(moduleName),
+  );
 }
 
 /**

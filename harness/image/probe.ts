@@ -27,15 +27,27 @@ export function buildProbe(arch: Arch, signal: AbortSignal): Promise<ProbeBinary
 }
 
 /** Any single-file static guest program (the probe, the reproducers under images/repro/). */
-export async function buildStaticProgram(arch: Arch, sourceFile: string, name: string, signal: AbortSignal): Promise<ProbeBinary> {
+export async function buildStaticProgram(
+  arch: Arch,
+  sourceFile: string,
+  name: string,
+  signal: AbortSignal,
+): Promise<ProbeBinary> {
   const compiler = { command: compilerFor(arch).gcc };
   // The shared headers are part of what the binary is built from, so part of its cache key.
-  const source = Buffer.concat([await fs.readFile(sourceFile), ...(await Promise.all(COMMON_HEADERS.map((h) => fs.readFile(path.join(COMMON_INCLUDE, h)))))]);
+  const source = Buffer.concat([
+    await fs.readFile(sourceFile),
+    ...(await Promise.all(COMMON_HEADERS.map((h) => fs.readFile(path.join(COMMON_INCLUDE, h))))),
+  ]);
   const found = await execa(compiler.command, ["--version"], { cancelSignal: signal, reject: false });
   // No compiler: the shared preflight names everything missing and the command that installs it.
   if (found.exitCode !== 0) await requireCapabilities([`guests-${arch}`]);
   const version = found.stdout.split("\n")[0]!;
-  const key = createHash("sha256").update(source).update(name === "vmrig-probe" ? "" : `\0${name}`).update(`\0${compiler.command}\0${version}\0${CFLAGS.join(" ")}`).digest("hex");
+  const key = createHash("sha256")
+    .update(source)
+    .update(name === "vmrig-probe" ? "" : `\0${name}`)
+    .update(`\0${compiler.command}\0${version}\0${CFLAGS.join(" ")}`)
+    .digest("hex");
   const dir = path.join(cachePaths.probes(), arch, key.slice(0, 24));
   const binary = path.join(dir, name);
   try {
@@ -53,5 +65,7 @@ export async function buildStaticProgram(arch: Arch, sourceFile: string, name: s
 }
 
 export async function sha256File(file: string): Promise<string> {
-  return createHash("sha256").update(await fs.readFile(file)).digest("hex");
+  return createHash("sha256")
+    .update(await fs.readFile(file))
+    .digest("hex");
 }

@@ -29,7 +29,8 @@ export interface KernelPackageName {
   dbg: boolean;
 }
 
-const kernelPackagePattern = /^linux-(image|binary|modules|base)-(unsigned-)?(\d+\.\d+[^-]*(?:-\d+)?)-(.+?)(-unsigned)?(-dbg)?$/;
+const kernelPackagePattern =
+  /^linux-(image|binary|modules|base)-(unsigned-)?(\d+\.\d+[^-]*(?:-\d+)?)-(.+?)(-unsigned)?(-dbg)?$/;
 
 export function parseKernelPackageName(name: string): KernelPackageName | undefined {
   const m = kernelPackagePattern.exec(name);
@@ -80,7 +81,10 @@ export function packageLookup(packages: readonly DebPackage[]): Map<string, DebP
 }
 
 /** The same-version linux-binary/-modules/-base packages an image names in its Depends. */
-export function splitPartsOf(image: DebPackage, lookup: ReadonlyMap<string, DebPackage>): Omit<KernelCandidate, "image"> {
+export function splitPartsOf(
+  image: DebPackage,
+  lookup: ReadonlyMap<string, DebPackage>,
+): Omit<KernelCandidate, "image"> {
   const parts: DebPackage[] = [];
   const missing: string[] = [];
   const missingOptional: string[] = [];
@@ -93,7 +97,9 @@ export function splitPartsOf(image: DebPackage, lookup: ReadonlyMap<string, DebP
     // Prefer the signed kernel the metapackage names; its -unsigned twin holds the same files.
     const found =
       lookup.get(packageKey(rel.name, image.version)) ??
-      (role === "binary" ? lookup.get(packageKey(rel.name.replace(/^linux-binary-/, "linux-binary-unsigned-"), image.version)) : undefined);
+      (role === "binary"
+        ? lookup.get(packageKey(rel.name.replace(/^linux-binary-/, "linux-binary-unsigned-"), image.version))
+        : undefined);
     if (role !== "base") isSplit = true;
     if (found) parts.push(found);
     else if (role === "base") missingOptional.push(rel.name);
@@ -143,7 +149,8 @@ export type KernelChoice =
 /** The newest usable candidate matching `spec`, else the nearest usable ones around it. */
 export function chooseKernel(candidates: readonly KernelCandidate[], spec: VersionSpec): KernelChoice {
   const usable = candidates.filter((c) => c.missing.length === 0);
-  const newestFirst = (a: KernelCandidate, b: KernelCandidate) => compareDebianVersions(b.image.version, a.image.version);
+  const newestFirst = (a: KernelCandidate, b: KernelCandidate) =>
+    compareDebianVersions(b.image.version, a.image.version);
   const match = usable.filter((c) => versionMatches(spec, c.image.version)).sort(newestFirst)[0];
   if (match) return { kind: "found", candidate: match };
   const incomplete = candidates.filter((c) => versionMatches(spec, c.image.version)).sort(newestFirst)[0];

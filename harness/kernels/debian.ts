@@ -60,7 +60,12 @@ export async function resolveDebianKernel(entry: KernelEntry, ctx: KernelContext
   }
 }
 
-async function findKernel(source: DebianSource, spec: VersionSpec, ctx: KernelContext, opts: ArchiveOptions): Promise<KernelCandidate> {
+async function findKernel(
+  source: DebianSource,
+  spec: VersionSpec,
+  ctx: KernelContext,
+  opts: ArchiveOptions,
+): Promise<KernelCandidate> {
   const arch = debianArch(ctx.arch);
   const suites = source.suite ? [source.suite] : kernelSuites;
   const indexes = await loadSuiteIndexes(suites, arch, opts);
@@ -77,7 +82,9 @@ async function findKernel(source: DebianSource, spec: VersionSpec, ctx: KernelCo
     );
   }
   const usable = candidates.filter((c) => c.missing.length === 0);
-  const near = [choice.below, choice.above].filter((c): c is KernelCandidate => c !== undefined).map((c) => describeNear(c, usable));
+  const near = [choice.below, choice.above]
+    .filter((c): c is KernelCandidate => c !== undefined)
+    .map((c) => describeNear(c, usable));
   const nearest = near.length ? ` Nearest available: ${near.join(", ")}.` : "";
   const what = spec.kind === "series" ? `${spec.text}.x` : spec.text;
   if (choice.incomplete) {
@@ -88,14 +95,19 @@ async function findKernel(source: DebianSource, spec: VersionSpec, ctx: KernelCo
   }
   // "No longer" only for an exact release inside the range Debian still has; a series or a
   // version beyond the newest may never have been packaged.
-  const state = spec.kind !== "series" && choice.below && choice.above ? "no longer in Debian's archive" : "not in Debian's archive";
+  const state =
+    spec.kind !== "series" && choice.below && choice.above
+      ? "no longer in Debian's archive"
+      : "not in Debian's archive";
   throw new HostError(`Debian kernel ${what} (${source.flavour}) is ${state} (${searched}).${nearest}`);
 }
 
 /** "6.12.117 (bookworm-security, trixie-security)": every suite that has that upstream version. */
 function describeNear(c: KernelCandidate, usable: readonly KernelCandidate[]): string {
   const upstream = upstreamVersion(c.image.version);
-  const suites = [...new Set(usable.filter((u) => upstreamVersion(u.image.version) === upstream).map((u) => u.image.suite))];
+  const suites = [
+    ...new Set(usable.filter((u) => upstreamVersion(u.image.version) === upstream).map((u) => u.image.suite)),
+  ];
   return `${upstream} (${suites.join(", ")})`;
 }
 
@@ -149,7 +161,9 @@ async function materialise(
  * use /boot and /lib/modules; trixie-era ones /usr/lib/modules; the split 6.19+ packages put
  * the kernel itself at /usr/lib/modules/<release>/vmlinuz and the config beside it.
  */
-export async function locateKernelFiles(root: string): Promise<Pick<KernelManifest, "release" | "image" | "modulesDir" | "config">> {
+export async function locateKernelFiles(
+  root: string,
+): Promise<Pick<KernelManifest, "release" | "image" | "modulesDir" | "config">> {
   const images: Array<{ image: string; release: string }> = [];
   for (const name of await fs.readdir(path.join(root, "boot")).catch(() => [] as string[])) {
     const m = /^vmlinu[xz]-(.+)$/.exec(name);
@@ -163,7 +177,9 @@ export async function locateKernelFiles(root: string): Promise<Pick<KernelManife
   }
   if (images.length !== 1) {
     const found = images.length ? images.map((i) => i.image).join(", ") : "none";
-    throw new HostError(`Expected one kernel image (boot/vmlinuz-* or usr/lib/modules/*/vmlinuz) in the unpacked Debian kernel at ${root}, found ${found}.`);
+    throw new HostError(
+      `Expected one kernel image (boot/vmlinuz-* or usr/lib/modules/*/vmlinuz) in the unpacked Debian kernel at ${root}, found ${found}.`,
+    );
   }
   const { image, release } = images[0]!;
   const firstExisting = async (candidates: string[]) => {

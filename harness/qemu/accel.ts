@@ -57,7 +57,9 @@ export async function chooseAccelerator(
     if (requested === "kvm") throw new Error("accel: kvm requested but /dev/kvm is missing or not accessible");
     return tcg(arch, "/dev/kvm is missing or not accessible");
   }
-  const verdict = await cachedProbe(arch, () => probeBoot(arch, probeGuest, { accel: "kvm", deadlineMs: opts.deadlineMs ?? 20_000, signal: opts.signal }));
+  const verdict = await cachedProbe(arch, () =>
+    probeBoot(arch, probeGuest, { accel: "kvm", deadlineMs: opts.deadlineMs ?? 20_000, signal: opts.signal }),
+  );
   if (verdict.ok) return kvm;
   if (requested === "kvm") throw new Error(`accel: kvm requested but unusable: ${verdict.why}`);
   return tcg(arch, `KVM unusable here: ${verdict.why}`);

@@ -98,27 +98,41 @@ export function buildQemuArgv(plan: BootPlan): { binary: string; args: string[] 
   const args: string[] = [
     "-nodefaults",
     // An emulated intel-iommu wants the split irqchip (interrupt remapping); TCG accepts it as well.
-    "-machine", plan.viommu === "intel" ? `${t.machine(plan.accel)},kernel-irqchip=split` : t.machine(plan.accel),
-    "-cpu", t.cpu(plan.accel),
-    "-m", memoryOption(plan.memoryBytes, plan.virtioMem),
-    "-smp", String(plan.cpus),
-    "-display", "none",
+    "-machine",
+    plan.viommu === "intel" ? `${t.machine(plan.accel)},kernel-irqchip=split` : t.machine(plan.accel),
+    "-cpu",
+    t.cpu(plan.accel),
+    "-m",
+    memoryOption(plan.memoryBytes, plan.virtioMem),
+    "-smp",
+    String(plan.cpus),
+    "-display",
+    "none",
     "-no-reboot",
     // QEMU logs every console byte to console.log itself; vmrig tails that file. The 16550
     // drops a byte its chardev write refuses (EAGAIN: a Node stdio socketpair fills after ~280
     // one-byte writes), so stdout is /dev/null, which never refuses one. stdin: writeConsole.
-    "-chardev", `stdio,id=con0,signal=off,logfile=${qemuOptionValue(plan.consoleLog)},logappend=off`,
-    "-serial", "chardev:con0",
-    "-qmp", `unix:${plan.qmpSocket},server=on,wait=off`,
+    "-chardev",
+    `stdio,id=con0,signal=off,logfile=${qemuOptionValue(plan.consoleLog)},logappend=off`,
+    "-serial",
+    "chardev:con0",
+    "-qmp",
+    `unix:${plan.qmpSocket},server=on,wait=off`,
     // A vIOMMU covers only the PCI devices created after it.
     ...(plan.viommu === "intel" ? ["-device", "intel-iommu,intremap=on,caching-mode=on"] : []),
     ...a.panicDevice,
-    "-action", "panic=exit-failure",
-    "-kernel", plan.kernelImage,
-    "-initrd", plan.initrd,
-    "-append", plan.cmdline.join(" "),
-    "-netdev", `user,id=n0,hostfwd=tcp:127.0.0.1:${plan.sshHostPort}-:22`,
-    "-device", "virtio-net-pci,netdev=n0,romfile=",
+    "-action",
+    "panic=exit-failure",
+    "-kernel",
+    plan.kernelImage,
+    "-initrd",
+    plan.initrd,
+    "-append",
+    plan.cmdline.join(" "),
+    "-netdev",
+    `user,id=n0,hostfwd=tcp:127.0.0.1:${plan.sshHostPort}-:22`,
+    "-device",
+    "virtio-net-pci,netdev=n0,romfile=",
   ];
   // vhost-user needs guest RAM the backend can map: a shared memfd backend as the only NUMA node.
   const backend = plan.memoryBackend ?? (plan.virtioFs.length > 0 ? { kind: "memfd" as const } : undefined);
@@ -151,21 +165,31 @@ export function memoryOption(memoryBytes: number, virtioMem: readonly VirtioMemD
 export function virtioMemArgs(devices: readonly VirtioMemDevice[], shared: boolean): string[] {
   // reserve=off: unplugged blocks cost no swap/commit reservation (virtio-mem's own advice).
   return devices.flatMap((d) => [
-    "-object", `memory-backend-${shared ? "memfd" : "ram"},id=${d.id}-mem,size=${qemuSize(d.sizeBytes)},reserve=off${shared ? ",share=on" : ""}`,
-    "-device", `virtio-mem-pci,id=${d.id},memdev=${d.id}-mem,block-size=${qemuSize(d.blockBytes)},requested-size=${qemuSize(d.requestedBytes)}`,
+    "-object",
+    `memory-backend-${shared ? "memfd" : "ram"},id=${d.id}-mem,size=${qemuSize(d.sizeBytes)},reserve=off${shared ? ",share=on" : ""}`,
+    "-device",
+    `virtio-mem-pci,id=${d.id},memdev=${d.id}-mem,block-size=${qemuSize(d.blockBytes)},requested-size=${qemuSize(d.requestedBytes)}`,
   ]);
 }
 
 /** vfio-pci devices, each with id=hostdevN so `info pci` names it whatever its IDs (an mdev has no sysfs config to read them from). */
 export function vfioArgs(devices: readonly VfioDevicePlan[]): string[] {
-  return devices.flatMap((v, i) => ["-device", `${"host" in v ? `vfio-pci,host=${v.host}` : `vfio-pci,sysfsdev=${v.sysfsdev}`},id=${vfioDeviceId(i)}`]);
+  return devices.flatMap((v, i) => [
+    "-device",
+    `${"host" in v ? `vfio-pci,host=${v.host}` : `vfio-pci,sysfsdev=${v.sysfsdev}`},id=${vfioDeviceId(i)}`,
+  ]);
 }
 
 export const vfioDeviceId = (i: number): string => `hostdev${i}`;
 
 /** Bytes as QEMU's size syntax: the largest exact unit ("2M", "1G"), else plain bytes. */
 export function qemuSize(bytes: number): string {
-  for (const [unit, f] of [["T", 1024 ** 4], ["G", 1024 ** 3], ["M", 1024 ** 2], ["K", 1024]] as const) {
+  for (const [unit, f] of [
+    ["T", 1024 ** 4],
+    ["G", 1024 ** 3],
+    ["M", 1024 ** 2],
+    ["K", 1024],
+  ] as const) {
     if (bytes >= f && bytes % f === 0) return `${bytes / f}${unit}`;
   }
   return String(bytes);

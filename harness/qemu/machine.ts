@@ -112,7 +112,10 @@ export class QemuMachine {
     const start = Date.now();
     let lastError = "";
     while (Date.now() - start < deadlineMs) {
-      if (this.exitInfo) throw new Error(`QEMU exited (${this.exitInfo.code ?? this.exitInfo.signal}): ${this.stderr.trim().slice(-300)}`);
+      if (this.exitInfo)
+        throw new Error(
+          `QEMU exited (${this.exitInfo.code ?? this.exitInfo.signal}): ${this.stderr.trim().slice(-300)}`,
+        );
       try {
         const qmp = await QmpClient.connect(qmpSocket);
         try {

@@ -54,11 +54,17 @@ export function dependencySuites(suite: string): string[] {
 const withoutRepack = (v: string) => v.replace(/\+ds\d*(?=-|$)/, "");
 
 /** Pure: the newest package matching `version` (a series "11.1", an upstream "11.1.3" or a Debian version). */
-export function chooseDebianQemu(packages: readonly DebPackage[], version: string): { chosen?: DebPackage; below?: DebPackage; above?: DebPackage } {
+export function chooseDebianQemu(
+  packages: readonly DebPackage[],
+  version: string,
+): { chosen?: DebPackage; below?: DebPackage; above?: DebPackage } {
   const spec = parseVersionSpec(version);
-  if (!spec) throw new VmrigError(`qemu.debian: expected a version like "11.1", "11.1.3" or a Debian version, got "${version}"`);
+  if (!spec)
+    throw new VmrigError(`qemu.debian: expected a version like "11.1", "11.1.3" or a Debian version, got "${version}"`);
   // A Debian version is matched as written; series and upstream versions without the repack suffix.
-  const matching = packages.filter((p) => versionMatches(spec, spec.kind === "debian" ? p.version : withoutRepack(p.version))).sort((a, b) => compareDebianVersions(b.version, a.version));
+  const matching = packages
+    .filter((p) => versionMatches(spec, spec.kind === "debian" ? p.version : withoutRepack(p.version)))
+    .sort((a, b) => compareDebianVersions(b.version, a.version));
   if (matching[0]) return { chosen: matching[0] };
   return nearestVersions(version, packages, (p) => withoutRepack(p.version));
 }
@@ -97,7 +103,8 @@ async function reportedVersion(cmd: QemuCommand): Promise<string | undefined> {
 }
 
 // Only characters a shell never needs quoted: the command lines in qemu-cmdline.txt stay copy-pasteable.
-const buildDirName = (pkgName: string, version: string, dArch: string) => `${pkgName}_${version}_${dArch}`.replace(/[^A-Za-z0-9._-]+/g, "_");
+const buildDirName = (pkgName: string, version: string, dArch: string) =>
+  `${pkgName}_${version}_${dArch}`.replace(/[^A-Za-z0-9._-]+/g, "_");
 
 /**
  * The QEMU a row asks for: the host's, or a Debian build provisioned into the cache (once).
@@ -116,7 +123,9 @@ export async function provideQemu(
     // No archive: a build provisioned earlier is the only answer.
     const hit = await provisionedMatch(pkgName, dArch, choice);
     if (hit) return commandFor(hit.dir, hit.manifest);
-    throw new HostError(`VMRIG_OFFLINE=1 but no QEMU ${choice.version} was provisioned in ${cachePaths.qemuBuilds()}: run once online (npm run setup -- <scenario>).`);
+    throw new HostError(
+      `VMRIG_OFFLINE=1 but no QEMU ${choice.version} was provisioned in ${cachePaths.qemuBuilds()}: run once online (npm run setup -- <scenario>).`,
+    );
   }
   const suites = choice.suite ? [choice.suite] : [...kernelSuites];
   const indexes = await loadSuiteIndexes(suites, dArch, { ...opts, extraPackages: [pkgName] });
@@ -126,10 +135,14 @@ export async function provideQemu(
     // Debian moved on, but a build provisioned earlier still answers the same question.
     const hit = await provisionedMatch(pkgName, dArch, choice);
     if (hit && (await reportedVersion(commandFor(hit.dir, hit.manifest)))) {
-      opts.log?.(`QEMU ${choice.version} is no longer in Debian's archive; using the copy provisioned earlier (${hit.manifest.version})`);
+      opts.log?.(
+        `QEMU ${choice.version} is no longer in Debian's archive; using the copy provisioned earlier (${hit.manifest.version})`,
+      );
       return commandFor(hit.dir, hit.manifest);
     }
-    const near = [below, above].filter((p): p is DebPackage => p !== undefined).map((p) => `${upstreamVersion(withoutRepack(p.version))} (${p.suite})`);
+    const near = [below, above]
+      .filter((p): p is DebPackage => p !== undefined)
+      .map((p) => `${upstreamVersion(withoutRepack(p.version))} (${p.suite})`);
     throw new HostError(
       `QEMU ${choice.version} is not in Debian's ${choice.suite ?? "archive"} (searched ${suites.join(", ")})` +
         (near.length ? `; nearest available: ${near.join(", ")}` : "; no QEMU package found at all"),
@@ -141,7 +154,9 @@ export async function provideQemu(
   if (cached) return commandFor(dir, cached);
   const packages = await resolveWithDependencies(dependencySuites(chosen.suite), dArch, [pkgName], opts);
   const root = packages.find((p) => p.name === pkgName)!;
-  opts.log?.(`QEMU ${upstreamVersion(withoutRepack(root.version))}: ${packages.length} Debian packages (${(packages.reduce((n, p) => n + p.size, 0) / 1e6).toFixed(0)} MB) from ${dependencySuites(chosen.suite).join(" + ")}`);
+  opts.log?.(
+    `QEMU ${upstreamVersion(withoutRepack(root.version))}: ${packages.length} Debian packages (${(packages.reduce((n, p) => n + p.size, 0) / 1e6).toFixed(0)} MB) from ${dependencySuites(chosen.suite).join(" + ")}`,
+  );
   const ready = await provisionUnpacked<QemuManifest>(
     {
       dir,
@@ -187,7 +202,10 @@ export async function provideQemu(
 }
 
 /** Debian QEMU builds already in the cache, as packages (for matching a version against them). */
-async function provisionedBuilds(pkgName: string, dArch: string): Promise<Array<{ dir: string; manifest: QemuManifest; pkg: DebPackage }>> {
+async function provisionedBuilds(
+  pkgName: string,
+  dArch: string,
+): Promise<Array<{ dir: string; manifest: QemuManifest; pkg: DebPackage }>> {
   const root = cachePaths.qemuBuilds();
   const names = await fs.readdir(root).catch(() => [] as string[]);
   const out: Array<{ dir: string; manifest: QemuManifest; pkg: DebPackage }> = [];
@@ -196,7 +214,18 @@ async function provisionedBuilds(pkgName: string, dArch: string): Promise<Array<
     const manifest = await readManifest<QemuManifest>(dir, manifestName);
     // Only the directory its version names now (one from an older naming is not reused).
     if (!manifest || name !== buildDirName(pkgName, manifest.version, dArch)) continue;
-    const pkg: DebPackage = { name: pkgName, version: manifest.version, architecture: dArch, suite: manifest.suite, archiveUrl: "", filename: "", size: 0, sha256: "", depends: "", fields: {} };
+    const pkg: DebPackage = {
+      name: pkgName,
+      version: manifest.version,
+      architecture: dArch,
+      suite: manifest.suite,
+      archiveUrl: "",
+      filename: "",
+      size: 0,
+      sha256: "",
+      depends: "",
+      fields: {},
+    };
     out.push({ dir, manifest, pkg });
   }
   return out;
@@ -204,8 +233,13 @@ async function provisionedBuilds(pkgName: string, dArch: string): Promise<Array<
 
 /** The newest provisioned build matching the choice (its version, and its suite when it names one), if any. */
 async function provisionedMatch(pkgName: string, dArch: string, choice: Extract<QemuChoice, { kind: "debian" }>) {
-  const kept = (await provisionedBuilds(pkgName, dArch)).filter((k) => !choice.suite || k.manifest.suite === choice.suite);
+  const kept = (await provisionedBuilds(pkgName, dArch)).filter(
+    (k) => !choice.suite || k.manifest.suite === choice.suite,
+  );
   const version = choice.version;
-  const best = chooseDebianQemu(kept.map((k) => k.pkg), version).chosen;
+  const best = chooseDebianQemu(
+    kept.map((k) => k.pkg),
+    version,
+  ).chosen;
   return best ? kept.find((k) => k.pkg === best) : undefined;
 }

@@ -20,18 +20,29 @@ type AttachmentBase = string | undefined;
 
 function artifactLines(row: KernelRowResult, base: AttachmentBase, workload?: string): string[] {
   // A workload's stack dump belongs to its own test case, not to every cell of the row.
-  const mine = Object.entries(row.artifacts).filter(([name]) => !name.startsWith("stacks-") || name === `stacks-${workload}`);
+  const mine = Object.entries(row.artifacts).filter(
+    ([name]) => !name.startsWith("stacks-") || name === `stacks-${workload}`,
+  );
   return [
     ...mine.map(([name, rel]) => `${name}: ${rel}`),
     ...(base ? mine.map(([, rel]) => `[[ATTACHMENT|${path.posix.join(base, rel)}]]`) : []),
   ];
 }
 
-function addCell(suite: TestSuite, run: RunResult, row: KernelRowResult, w: string, c: CellResult | undefined, base: AttachmentBase): void {
+function addCell(
+  suite: TestSuite,
+  run: RunResult,
+  row: KernelRowResult,
+  w: string,
+  c: CellResult | undefined,
+  base: AttachmentBase,
+): void {
   const tc = suite.testCase().className(`${run.scenario}.${row.label}`).name(w);
   const out = [`kernel: ${row.label}${row.description ? ` (${row.description})` : ""}`];
   if (!c) {
-    tc.skipped().standardOutput([...out, "not run: the run stopped before this cell", ...artifactLines(row, base, w)].join("\n"));
+    tc.skipped().standardOutput(
+      [...out, "not run: the run stopped before this cell", ...artifactLines(row, base, w)].join("\n"),
+    );
     return;
   }
   tc.time(c.durationMs / 1000);
@@ -46,7 +57,8 @@ function addCell(suite: TestSuite, run: RunResult, row: KernelRowResult, w: stri
   const signature = c.outcome.kind === "crash" && c.outcome.signature ? ` [${c.outcome.signature}]` : "";
   const message = `${label}${signature} (expected ${describeExpectation(c.expected)})`;
   if (c.outcome.kind === "not-run") tc.skipped();
-  else if (c.outcome.kind === "infra" || c.outcome.kind === "boot-fail") tc.error(message, c.outcome.kind.toUpperCase());
+  else if (c.outcome.kind === "infra" || c.outcome.kind === "boot-fail")
+    tc.error(message, c.outcome.kind.toUpperCase());
   else tc.failure(message, c.outcome.kind.toUpperCase());
 }
 
@@ -57,7 +69,15 @@ export function renderJUnit(run: RunResult, opts: { attachmentBase?: string } = 
     suite.property("description", row.description);
     if (row.accel) suite.property("accel", row.accel);
     if (row.bootMs !== undefined) suite.property("bootMs", String(row.bootMs));
-    for (const w of run.workloads) addCell(suite, run, row, w, row.cells.find((c) => c.workload === w), opts.attachmentBase);
+    for (const w of run.workloads)
+      addCell(
+        suite,
+        run,
+        row,
+        w,
+        row.cells.find((c) => c.workload === w),
+        opts.attachmentBase,
+      );
   }
   return b.build();
 }

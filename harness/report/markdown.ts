@@ -42,7 +42,9 @@ export function renderMarkdown(run: RunResult): string {
   out.push(`- Host: ${hostLine(run)}`);
   out.push(`- Started ${run.startedAt}${run.finishedAt ? `, finished ${run.finishedAt}` : ""}`);
   out.push(run.complete ? "- Run: complete" : `- Run: **INCOMPLETE** (interrupted; ${s.notRun} cells not run)`);
-  out.push(`- Result: ${s.met} of ${s.cells} cells met their expectation${s.exitCode === 0 ? "" : " (**not all met**)"}`);
+  out.push(
+    `- Result: ${s.met} of ${s.cells} cells met their expectation${s.exitCode === 0 ? "" : " (**not all met**)"}`,
+  );
   out.push("");
 
   out.push(`| Guest kernel | ${run.workloads.map(esc).join(" | ")} |`);
@@ -53,8 +55,11 @@ export function renderMarkdown(run: RunResult): string {
     const cells = run.workloads.map((w) => {
       const c = row.cells.find((x) => x.workload === w);
       if (!c) return "NOT RUN";
-      return esc(cellLabel(c.outcome)) + (c.met ? "" : ` ✗ expected ${esc(describeExpectation(c.expected))}`) +
-        (c.notes?.length ? `<br>${esc(c.notes.join("; "))}` : "");
+      return (
+        esc(cellLabel(c.outcome)) +
+        (c.met ? "" : ` ✗ expected ${esc(describeExpectation(c.expected))}`) +
+        (c.notes?.length ? `<br>${esc(c.notes.join("; "))}` : "")
+      );
     });
     out.push(`| ${head} | ${cells.join(" | ")} |`);
   }
@@ -66,7 +71,8 @@ export function renderMarkdown(run: RunResult): string {
     if (c.outcome.kind !== "crash") continue;
     const lines = c.outcome.excerpt.split("\n");
     const shown = lines.slice(0, MAX_EXCERPT_LINES);
-    if (lines.length > shown.length) shown.push(`[... ${lines.length - shown.length} more lines in the console log ...]`);
+    if (lines.length > shown.length)
+      shown.push(`[... ${lines.length - shown.length} more lines in the console log ...]`);
     const where = r.artifacts.console ? ` (console: \`${r.artifacts.console}\`)` : "";
     out.push("", `### ${r.label} / ${c.workload}: ${c.outcome.title}${where}`, "", "```", ...shown, "```");
   }

@@ -30,7 +30,8 @@ export function footnotes(run: RunResult): { notes: Footnote[]; marker: (kernel:
   for (const row of run.rows) {
     for (const w of run.workloads) {
       const c = row.cells.find((x) => x.workload === w);
-      if (c?.notes?.length) notes.push({ n: notes.length + 1, kernel: row.label, workload: w, text: c.notes.join("; ") });
+      if (c?.notes?.length)
+        notes.push({ n: notes.length + 1, kernel: row.label, workload: w, text: c.notes.join("; ") });
     }
   }
   return {

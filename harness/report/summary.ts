@@ -18,7 +18,17 @@ export interface RunSummary {
 }
 
 export function summarise(run: RunResult): RunSummary {
-  const byKind: RunSummary["byKind"] = { pass: 0, errno: 0, fail: 0, short: 0, hang: 0, crash: 0, "boot-fail": 0, infra: 0, "not-run": 0 };
+  const byKind: RunSummary["byKind"] = {
+    pass: 0,
+    errno: 0,
+    fail: 0,
+    short: 0,
+    hang: 0,
+    crash: 0,
+    "boot-fail": 0,
+    infra: 0,
+    "not-run": 0,
+  };
   let cells = 0;
   let met = 0;
   let missing = 0;
@@ -32,7 +42,13 @@ export function summarise(run: RunResult): RunSummary {
   }
   const allMet = run.complete && missing === 0 && met === cells && cells > 0;
   return {
-    cells, met, notMet: cells - met, byKind, missing, notRun: missing + byKind["not-run"], complete: run.complete,
+    cells,
+    met,
+    notMet: cells - met,
+    byKind,
+    missing,
+    notRun: missing + byKind["not-run"],
+    complete: run.complete,
     exitCode: allMet ? ExitCode.ok : ExitCode.expectationFailed,
   };
 }

@@ -36,11 +36,20 @@ const ANSI: Record<Tone, string> = { good: "32", warn: "33", bad: "31", infra: "
 const MARK_ANSI = "1;31";
 
 const toneOf: Record<CellOutcome["kind"], Tone> = {
-  pass: "good", errno: "warn", fail: "warn", short: "warn", hang: "bad", crash: "bad", "boot-fail": "bad", infra: "infra", "not-run": "dim",
+  pass: "good",
+  errno: "warn",
+  fail: "warn",
+  short: "warn",
+  hang: "bad",
+  crash: "bad",
+  "boot-fail": "bad",
+  infra: "infra",
+  "not-run": "dim",
 };
 
 const len = (s: string) => [...s].length;
-const cut = (s: string, n: number) => (len(s) <= n ? s : n <= 1 ? "…".slice(0, n) : [...s].slice(0, n - 1).join("") + "…");
+const cut = (s: string, n: number) =>
+  len(s) <= n ? s : n <= 1 ? "…".slice(0, n) : [...s].slice(0, n - 1).join("") + "…";
 
 function cellPiece(c: CellResult | undefined, marker = ""): Piece {
   if (!c) return { text: "NOT RUN", tone: "dim" };
@@ -49,9 +58,21 @@ function cellPiece(c: CellResult | undefined, marker = ""): Piece {
   return piece;
 }
 
-function rowPieces(run: RunResult, row: KernelRowResult, marker: (kernel: string, workload: string) => string): Piece[] {
+function rowPieces(
+  run: RunResult,
+  row: KernelRowResult,
+  marker: (kernel: string, workload: string) => string,
+): Piece[] {
   const head = rowHeading(row);
-  return [{ text: head, tone: "plain" }, ...run.workloads.map((w) => cellPiece(row.cells.find((c) => c.workload === w), marker(row.label, w)))];
+  return [
+    { text: head, tone: "plain" },
+    ...run.workloads.map((w) =>
+      cellPiece(
+        row.cells.find((c) => c.workload === w),
+        marker(row.label, w),
+      ),
+    ),
+  ];
 }
 
 const natural = (p: Piece) => len(p.text) + (p.mark ? 1 + len(p.mark) : 0);
@@ -74,7 +95,9 @@ function fit(p: Piece, w: number, color: boolean): string {
   }
   const plainWidth = len(text) + (mark ? 1 + len(mark) : 0);
   const paint = (s: string, code: string) => (color && code ? `\x1b[${code}m${s}\x1b[0m` : s);
-  return paint(text, ANSI[p.tone]) + (mark ? " " + paint(mark, MARK_ANSI) : "") + " ".repeat(Math.max(0, w - plainWidth));
+  return (
+    paint(text, ANSI[p.tone]) + (mark ? " " + paint(mark, MARK_ANSI) : "") + " ".repeat(Math.max(0, w - plainWidth))
+  );
 }
 
 function columnWidths(table: Piece[][], width: number | undefined): number[] {
@@ -99,7 +122,11 @@ export function renderTerminalTable(run: RunResult, opts: TableOptions): string 
   const notes = footnotes(run);
   const table = [header, ...run.rows.map((r) => rowPieces(run, r, notes.marker))];
   const widths = columnWidths(table, opts.width);
-  const line = (r: Piece[]) => r.map((p, i) => fit(p, widths[i]!, opts.color)).join(SEP).trimEnd();
+  const line = (r: Piece[]) =>
+    r
+      .map((p, i) => fit(p, widths[i]!, opts.color))
+      .join(SEP)
+      .trimEnd();
   const out = [line(header), widths.map((w) => "─".repeat(w)).join("─┼─"), ...table.slice(1).map(line)];
   if (notes.notes.length) out.push("", ...notes.notes.map((f) => `[${f.n}] ${f.kernel} / ${f.workload}: ${f.text}`));
 

@@ -15,7 +15,15 @@ export async function chooseAccelerators(
   for (const k of prepared) {
     const arch = k.artifact.arch;
     if (byArch.has(arch)) continue;
-    byArch.set(arch, await chooseAccelerator(requested, arch, { kernel: k.artifact.image, initrd: k.image.initrd, readyMarker: READY_MARKER }, { signal }));
+    byArch.set(
+      arch,
+      await chooseAccelerator(
+        requested,
+        arch,
+        { kernel: k.artifact.image, initrd: k.image.initrd, readyMarker: READY_MARKER },
+        { signal },
+      ),
+    );
   }
   for (const k of prepared) k.accel = byArch.get(k.artifact.arch);
   return byArch;

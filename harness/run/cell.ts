@@ -47,18 +47,30 @@ async function concludeFaults(guest: Guest, w: WorkloadSpec, plan: FaultPlan, ru
   const unfired = plan.unfired();
   if (unfired.length && run.outcome.kind !== "crash" && run.outcome.kind !== "hang") {
     const u = unfired[0]!;
-    run.outcome = { kind: "infra", reason: `planned ${u.action} (${u.where}, at ${u.plannedMs / 1000} s) did not fire: ${w.id} ended after ${(run.durationMs / 1000).toFixed(1)} s` };
+    run.outcome = {
+      kind: "infra",
+      reason: `planned ${u.action} (${u.where}, at ${u.plannedMs / 1000} s) did not fire: ${w.id} ended after ${(run.durationMs / 1000).toFixed(1)} s`,
+    };
   }
   // No SSH after a cut; no backend after a kill; a crashed kernel: stop the VM now, cleanly.
   if (plan.cutNetworkDone || plan.killedDaemon || plan.crashed) {
     run.guestSpoiled = true;
     const exit = await guest.shutdown();
-    run.evidence.vmStopped = exit ? { code: exit.code, signal: exit.signal, guestPanicked: exit.guestPanicked } : "already stopped";
-    if (run.outcome.kind === "hang" && plan.killedDaemon) run.outcome = { ...run.outcome, what: `${run.outcome.what}; VM stopped` };
+    run.evidence.vmStopped = exit
+      ? { code: exit.code, signal: exit.signal, guestPanicked: exit.guestPanicked }
+      : "already stopped";
+    if (run.outcome.kind === "hang" && plan.killedDaemon)
+      run.outcome = { ...run.outcome, what: `${run.outcome.what}; VM stopped` };
   }
 }
 
-async function runCellSteps(guest: Guest, w: WorkloadSpec, ctx: WorkloadContext, t: CellTimeouts, plan: FaultPlan | undefined): Promise<CellRun> {
+async function runCellSteps(
+  guest: Guest,
+  w: WorkloadSpec,
+  ctx: WorkloadContext,
+  t: CellTimeouts,
+  plan: FaultPlan | undefined,
+): Promise<CellRun> {
   const kind = workloadKind(w);
   const started = Date.now();
   const done = (outcome: CellOutcome, evidence: Record<string, unknown>, guestSpoiled: boolean): CellRun => ({
@@ -76,7 +88,12 @@ async function runCellSteps(guest: Guest, w: WorkloadSpec, ctx: WorkloadContext,
   try {
     facts = (await kind.prepareHost?.(w, ctx)) ?? {};
   } catch (e) {
-    return { outcome: { kind: "infra", reason: `preparing ${w.id} on the host failed: ${(e as Error).message}` }, evidence: {}, guestSpoiled: false, durationMs: 0 };
+    return {
+      outcome: { kind: "infra", reason: `preparing ${w.id} on the host failed: ${(e as Error).message}` },
+      evidence: {},
+      guestSpoiled: false,
+      durationMs: 0,
+    };
   }
   await guest.catchUpConsole();
   const consoleStart = guest.consoleLength();
@@ -138,7 +155,11 @@ async function runCellSteps(guest: Guest, w: WorkloadSpec, ctx: WorkloadContext,
     evidence.blockedTasks = { via: stacks.via, tasks: stacks.tasks };
     const planned = plan?.describeFired();
     const what = `${w.id} did not finish in ${Math.round(t.stepMs / 1000)} s${planned ? ` after planned ${planned}` : ""}`;
-    const run = done({ kind: "hang", what: alive.ok ? what : `${what}; the mount no longer answers (wedged)`, wedged: !alive.ok }, evidence, true);
+    const run = done(
+      { kind: "hang", what: alive.ok ? what : `${what}; the mount no longer answers (wedged)`, wedged: !alive.ok },
+      evidence,
+      true,
+    );
     return { ...run, artifacts: { [`stacks-${w.id}.txt`]: stacks.text + "\n" } };
   }
 
@@ -189,13 +210,19 @@ type SupervisedExec = ExecResult | { kind: "daemon-died"; reason: string } | { k
  * Run the command, but give up at once if a virtio-fs daemon dies meanwhile (unless the fault
  * plan killed it), or when a planned network cut takes SSH away.
  */
-async function execSupervised(guest: Guest, command: string, deadlineMs: number, plan?: FaultPlan): Promise<SupervisedExec> {
+async function execSupervised(
+  guest: Guest,
+  command: string,
+  deadlineMs: number,
+  plan?: FaultPlan,
+): Promise<SupervisedExec> {
   let stop = false;
   const cut = plan?.networkCut.then((): SupervisedExec => ({ kind: "network-cut" }));
   const watch = (async (): Promise<SupervisedExec> => {
     while (!stop) {
       const r = guest.deathReason();
-      if (r && !r.startsWith("QEMU") && !r.startsWith("guest") && !plan?.plannedDeath(r)) return { kind: "daemon-died", reason: r };
+      if (r && !r.startsWith("QEMU") && !r.startsWith("guest") && !plan?.plannedDeath(r))
+        return { kind: "daemon-died", reason: r };
       await new Promise((res) => setTimeout(res, 100));
     }
     return { kind: "lost", error: "stopped", stdout: "", stderr: "", ms: 0 };
@@ -229,18 +256,35 @@ async function settle(guest: Guest): Promise<void> {
 }
 
 /** Does the share still answer? Tells "errno, mount healthy" from "the mount is wedged". */
-export async function liveness(guest: Guest, ctx: WorkloadContext, deadlineMs: number, viaConsole = false): Promise<{ ok: boolean; detail: string }> {
+export async function liveness(
+  guest: Guest,
+  ctx: WorkloadContext,
+  deadlineMs: number,
+  viaConsole = false,
+): Promise<{ ok: boolean; detail: string }> {
   const target = ctx.guestDir ?? "/";
   const probe = `${PROBE} alive ${shellQuote(target)}`;
   const r = viaConsole
-    ? await consoleRun(guest, probe, deadlineMs).then((c): ExecResult => (c.kind === "exited" ? { ...c, stderr: "" } : c.kind === "timeout" ? { ...c, stdout: "", stderr: "" } : { ...c, stdout: "", stderr: "" }))
+    ? await consoleRun(guest, probe, deadlineMs).then((c): ExecResult =>
+        c.kind === "exited"
+          ? { ...c, stderr: "" }
+          : c.kind === "timeout"
+            ? { ...c, stdout: "", stderr: "" }
+            : { ...c, stdout: "", stderr: "" },
+      )
     : await guest.exec(probe, deadlineMs);
   if (r.kind === "exited") {
     const p = parseProbeOutput(r);
     if (p.kind === "report" && p.report.ok) return { ok: true, detail: `${target} answered in ${r.ms} ms` };
     return { ok: false, detail: `${target}: ${p.kind === "report" ? p.report.errno : `exit ${r.code}`}` };
   }
-  return { ok: false, detail: r.kind === "timeout" ? `${target} did not answer within ${Math.round(deadlineMs / 1000)} s` : `guest lost: ${r.error}` };
+  return {
+    ok: false,
+    detail:
+      r.kind === "timeout"
+        ? `${target} did not answer within ${Math.round(deadlineMs / 1000)} s`
+        : `guest lost: ${r.error}`,
+  };
 }
 
 function kernelMessagesSince(guest: Guest, offset: number): string {
@@ -253,7 +297,13 @@ function tail(s: string, max = 4000): string {
 
 function summarizeExec(e: SupervisedExec): Record<string, unknown> {
   if (e.kind === "daemon-died" || e.kind === "network-cut") return e;
-  return { kind: e.kind, ms: e.ms, code: e.kind === "exited" ? e.code : undefined, stdout: tail(e.stdout, 2000), stderr: tail(e.stderr, 2000) };
+  return {
+    kind: e.kind,
+    ms: e.ms,
+    code: e.kind === "exited" ? e.code : undefined,
+    stdout: tail(e.stdout, 2000),
+    stderr: tail(e.stderr, 2000),
+  };
 }
 
 export { workloadShare };

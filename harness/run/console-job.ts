@@ -28,9 +28,20 @@ export async function observeConsoleJob(guest: ConsoleGuest, job: ConsoleJob, de
   const started = Date.now();
   const left = () => deadlineMs - (Date.now() - started);
   for (;;) {
-    const rc = await consoleRun(guest, `cat ${job.base}.rc 2>/dev/null || echo pending`, Math.max(1000, Math.min(left(), 30_000)));
+    const rc = await consoleRun(
+      guest,
+      `cat ${job.base}.rc 2>/dev/null || echo pending`,
+      Math.max(1000, Math.min(left(), 30_000)),
+    );
     const ms = Date.now() - started;
-    if (rc.kind === "lost") return { kind: "lost", error: `after the network cut, through the console: ${rc.error}`, stdout: "", stderr: "", ms };
+    if (rc.kind === "lost")
+      return {
+        kind: "lost",
+        error: `after the network cut, through the console: ${rc.error}`,
+        stdout: "",
+        stderr: "",
+        ms,
+      };
     if (rc.kind === "exited" && /^\d+$/.test(rc.stdout.trim())) {
       const out = await consoleRun(guest, `cat ${job.base}.out`, Math.max(5000, left()));
       const err = await consoleRun(guest, `cat ${job.base}.err`, Math.max(5000, left()));

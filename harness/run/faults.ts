@@ -40,8 +40,17 @@ export class FaultPlan {
   cutNetworkStarted = false;
   cutNetworkDone = false;
 
-  constructor(private readonly guest: FaultGuest, readonly steps: FaultStep[]) {
-    this.log = steps.map((s) => ({ action: s.action, ...(s.share ? { share: s.share } : {}), where: s.where, plannedMs: s.afterMs, result: "not fired: the workload finished first" }));
+  constructor(
+    private readonly guest: FaultGuest,
+    readonly steps: FaultStep[],
+  ) {
+    this.log = steps.map((s) => ({
+      action: s.action,
+      ...(s.share ? { share: s.share } : {}),
+      where: s.where,
+      plannedMs: s.afterMs,
+      result: "not fired: the workload finished first",
+    }));
     this.networkCut = new Promise((r) => (this.cutResolve = r));
   }
 
@@ -62,15 +71,17 @@ export class FaultPlan {
   start(): void {
     this.started = Date.now();
     this.steps.forEach((step, i) => {
-      this.timers.push(setTimeout(() => {
-        const entry = this.log[i]!;
-        entry.firedMs = Date.now() - this.started;
-        const p = this.fire(step).then(
-          (result) => void (entry.result = result),
-          (e: Error) => void (entry.result = `failed: ${e.message}`),
-        );
-        this.inFlight.push(p);
-      }, step.afterMs));
+      this.timers.push(
+        setTimeout(() => {
+          const entry = this.log[i]!;
+          entry.firedMs = Date.now() - this.started;
+          const p = this.fire(step).then(
+            (result) => void (entry.result = result),
+            (e: Error) => void (entry.result = `failed: ${e.message}`),
+          );
+          this.inFlight.push(p);
+        }, step.afterMs),
+      );
     });
   }
 
@@ -119,7 +130,10 @@ export class FaultPlan {
         this.crashed = true;
         // The command never returns (the guest panics): do not wait for it, but if SSH refuses
         // it at once, type it on the console instead.
-        const r = await Promise.race([this.guest.exec("echo c > /proc/sysrq-trigger", 10_000), new Promise<undefined>((res) => setTimeout(res, 1000))]);
+        const r = await Promise.race([
+          this.guest.exec("echo c > /proc/sysrq-trigger", 10_000),
+          new Promise<undefined>((res) => setTimeout(res, 1000)),
+        ]);
         if (r && r.kind === "exited" && r.code !== 0) {
           this.guest.writeConsole("echo c > /proc/sysrq-trigger");
           return "sysrq c via the console (SSH refused it)";

@@ -24,7 +24,12 @@ export function hasFeatureBit(featureString: string, bit: number): boolean {
 }
 
 /** `pageSize`: what this row's kernel must have (kernels.X.pageSize), default machine.pageSize. */
-export async function collectGuestFacts(guest: Guest, s: Scenario, deadlineMs: number, pageSizeWanted: PageSize | undefined = s.machine.pageSize): Promise<GuestFacts> {
+export async function collectGuestFacts(
+  guest: Guest,
+  s: Scenario,
+  deadlineMs: number,
+  pageSizeWanted: PageSize | undefined = s.machine.pageSize,
+): Promise<GuestFacts> {
   const evidence: Record<string, unknown> = {};
   const unmounted: Record<string, string> = {};
   const run = async (cmd: string) => {
@@ -41,24 +46,40 @@ export async function collectGuestFacts(guest: Guest, s: Scenario, deadlineMs: n
   if (pageSizeWanted) {
     const want = parseSize(pageSizeWanted);
     if (pageSize !== want) {
-      const has = Number.isFinite(pageSize) ? `${pageSize / 1024}K (${pageSize} bytes)` : "an unknown page size (the probe did not say)";
-      return { evidence, unmounted, problem: `page size mismatch: the scenario says ${pageSizeWanted}, the running kernel has ${has}` };
+      const has = Number.isFinite(pageSize)
+        ? `${pageSize / 1024}K (${pageSize} bytes)`
+        : "an unknown page size (the probe did not say)";
+      return {
+        evidence,
+        unmounted,
+        problem: `page size mismatch: the scenario says ${pageSizeWanted}, the running kernel has ${has}`,
+      };
     }
   }
 
-  const devs = await run(`for d in /sys/bus/virtio/devices/*; do [ -e "$d/device" ] && echo "$(basename $d) $(cat $d/device) $(cat $d/features)"; done`);
+  const devs = await run(
+    `for d in /sys/bus/virtio/devices/*; do [ -e "$d/device" ] && echo "$(basename $d) $(cat $d/device) $(cat $d/features)"; done`,
+  );
   const fsDevices = (devs?.stdout ?? "")
     .split("\n")
     .map((l) => l.trim().split(/\s+/))
     .filter((c) => c.length === 3 && parseInt(c[1]!, 16) === VIRTIO_ID_FS)
-    .map(([name, , features]) => ({ name, features: features!, accessPlatform: hasFeatureBit(features!, VIRTIO_F_ACCESS_PLATFORM) }));
+    .map(([name, , features]) => ({
+      name,
+      features: features!,
+      accessPlatform: hasFeatureBit(features!, VIRTIO_F_ACCESS_PLATFORM),
+    }));
   evidence.virtioFsDevices = fsDevices;
 
   for (const share of s.shares) {
     const mnt = `/mnt/${share.tag}`;
-    const r = await guest.exec(`mkdir -p ${shellQuote(mnt)} && mount -t virtiofs ${shellQuote(share.tag)} ${shellQuote(mnt)}`, deadlineMs);
+    const r = await guest.exec(
+      `mkdir -p ${shellQuote(mnt)} && mount -t virtiofs ${shellQuote(share.tag)} ${shellQuote(mnt)}`,
+      deadlineMs,
+    );
     if (r.kind !== "exited" || r.code !== 0) {
-      unmounted[share.tag] = `mount -t virtiofs ${share.tag} failed: ${r.kind === "exited" ? r.stderr.trim() || `exit ${r.code}` : r.kind}`;
+      unmounted[share.tag] =
+        `mount -t virtiofs ${share.tag} failed: ${r.kind === "exited" ? r.stderr.trim() || `exit ${r.code}` : r.kind}`;
     }
   }
   if (s.shares.some((x) => x.accessPlatform)) {
@@ -75,10 +96,17 @@ export async function collectGuestFacts(guest: Guest, s: Scenario, deadlineMs: n
  */
 export async function collectSwiotlbEvidence(guest: Guest, deadlineMs: number): Promise<Record<string, unknown>> {
   const dir = "/sys/kernel/debug/swiotlb";
-  const r = await guest.exec(`for f in io_tlb_nslabs io_tlb_used io_tlb_used_hiwater; do [ -r ${dir}/$f ] && echo "$f $(cat ${dir}/$f)"; done; true`, deadlineMs);
+  const r = await guest.exec(
+    `for f in io_tlb_nslabs io_tlb_used io_tlb_used_hiwater; do [ -r ${dir}/$f ] && echo "$f $(cat ${dir}/$f)"; done; true`,
+    deadlineMs,
+  );
   if (r.kind !== "exited") return { swiotlb: "unknown" };
   const values = Object.fromEntries(
-    r.stdout.split("\n").map((l) => l.trim().split(/\s+/)).filter((c) => c.length === 2).map(([k, v]) => [k!, Number(v)]),
+    r.stdout
+      .split("\n")
+      .map((l) => l.trim().split(/\s+/))
+      .filter((c) => c.length === 2)
+      .map(([k, v]) => [k!, Number(v)]),
   );
   return { swiotlb: Object.keys(values).length ? values : "unknown" };
 }

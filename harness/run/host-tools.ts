@@ -40,7 +40,10 @@ export async function requireHostTools(s: Scenario, signal: AbortSignal): Promis
   let relay: HostTools["relay"];
   if (s.shares.some((x) => x.accessPlatform)) {
     const binary = await buildRelay(signal);
-    relay = { command: { argv0: binary, prefixArgs: [] }, args: (listen, connect, log) => relayArgs({ listen, connect, log }) };
+    relay = {
+      command: { argv0: binary, prefixArgs: [] },
+      args: (listen, connect, log) => relayArgs({ listen, connect, log }),
+    };
   }
   return { qemuVersion: version, virtiofsd, relay, virtiofsdLogLevel: virtiofsdLogLevelDefault() };
 }

@@ -44,7 +44,12 @@ export function createProgress(stream: NodeJS.WriteStream = process.stderr): Pro
 }
 
 /** For programs and tests that run scenarios without a terminal: no progress lines. */
-export const silentProgress: Progress = { info: () => undefined, stage: () => undefined, cell: () => undefined, done: () => undefined };
+export const silentProgress: Progress = {
+  info: () => undefined,
+  stage: () => undefined,
+  cell: () => undefined,
+  done: () => undefined,
+};
 
 /** A stream that drops what is written (the table, when a caller reads results.json instead). */
 export const discardOutput = { write: () => true } as unknown as NodeJS.WritableStream;

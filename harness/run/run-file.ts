@@ -64,7 +64,12 @@ export async function runScenarioFile(file: string, opts: RunOptions = {}): Prom
     const log = (l: string) => progress.stage(entry.label, l);
     const image = await buildGuestImage({ arch, kernel: artifact, signal, log, extraModules });
     // QEMU builds as rows: a Debian QEMU is provisioned once (a version Debian lost is exit 2, naming the nearest).
-    const qemu = entry.qemu ? await provideQemu(entry.qemu, arch, hostQemu(arch, tools.qemuVersion), { signal, log: (l: string) => progress.stage(entry.label, l) }) : undefined;
+    const qemu = entry.qemu
+      ? await provideQemu(entry.qemu, arch, hostQemu(arch, tools.qemuVersion), {
+          signal,
+          log: (l: string) => progress.stage(entry.label, l),
+        })
+      : undefined;
     prepared.push({ entry, artifact, image, ...(qemu ? { qemu } : {}) });
   }
   const accels = await chooseAccelerators(scenario.machine.accel, prepared, signal);
@@ -84,7 +89,13 @@ export async function runScenarioFile(file: string, opts: RunOptions = {}): Prom
     scenarioFile: path.relative(repoRoot, scenario.file),
     startedAt: new Date().toISOString(),
     complete: false,
-    host: { hostname: os.hostname(), qemu: tools.qemuVersion, virtiofsd: tools.virtiofsd.version, accel: accel.name, accelNote: accel.note },
+    host: {
+      hostname: os.hostname(),
+      qemu: tools.qemuVersion,
+      virtiofsd: tools.virtiofsd.version,
+      accel: accel.name,
+      accelNote: accel.note,
+    },
     workloads: scenario.workloads.map((w) => w.id),
     rows: [],
   };
@@ -94,19 +105,24 @@ export async function runScenarioFile(file: string, opts: RunOptions = {}): Prom
   await writeJson(result);
   opts.onPrepared?.();
 
-  await runScenario(scenario, prepared, {
-    accel,
-    virtiofsd: tools.virtiofsd,
-    relay: tools.relay,
-    virtiofsdLogLevel: tools.virtiofsdLogLevel,
-    runDir,
-    progress,
-    signal,
-    onUpdate: writeJson,
-    scheduler: opts.scheduler,
-    qemuExtras: features.qemuExtras,
-    rowHooks: featureRowHooks(),
-  }, result).finally(() => features.finish(result, runDir));
+  await runScenario(
+    scenario,
+    prepared,
+    {
+      accel,
+      virtiofsd: tools.virtiofsd,
+      relay: tools.relay,
+      virtiofsdLogLevel: tools.virtiofsdLogLevel,
+      runDir,
+      progress,
+      signal,
+      onUpdate: writeJson,
+      scheduler: opts.scheduler,
+      qemuExtras: features.qemuExtras,
+      rowHooks: featureRowHooks(),
+    },
+    result,
+  ).finally(() => features.finish(result, runDir));
 
   if (signal.aborted) {
     await killAllChildren();
@@ -120,9 +136,13 @@ export async function runScenarioFile(file: string, opts: RunOptions = {}): Prom
   const inRepo = !path.relative(repoRoot, runDir).startsWith("..");
   const attachmentBase = inRepo ? path.relative(repoRoot, runDir) : runDir;
   await writeFileAtomic(path.join(runDir, "junit.xml"), renderJUnit(result, { attachmentBase }));
-  await writeHtmlReports(runDir, resultsRoot).catch((e: Error) => progress.info(`report.html not written: ${e.message}`));
+  await writeHtmlReports(runDir, resultsRoot).catch((e: Error) =>
+    progress.info(`report.html not written: ${e.message}`),
+  );
   const out = opts.out ?? process.stdout;
-  out.write("\n" + renderTerminalTable(result, { color: opts.color ?? Boolean((out as NodeJS.WriteStream).isTTY) }) + "\n");
+  out.write(
+    "\n" + renderTerminalTable(result, { color: opts.color ?? Boolean((out as NodeJS.WriteStream).isTTY) }) + "\n",
+  );
   out.write(`results: ${path.relative(process.cwd(), runDir) || runDir}\n`);
   const exitCode = signal.aborted ? ExitCode.interrupted : summarise(result).exitCode;
   return { result, runDir, exitCode };
@@ -141,7 +161,15 @@ export function unstartedRows(s: Scenario, prepared: PreparedKernel[], run: RunR
       cells: s.workloads.map((w) => {
         const expected = k.entry.expect[w.id] ?? s.expectDefault;
         const outcome: CellOutcome = { kind: "not-run", reason: "run interrupted before this kernel" };
-        return { kernel: k.entry.label, workload: w.id, outcome, expected, met: expectationMet(outcome, expected), durationMs: 0, evidence: {} };
+        return {
+          kernel: k.entry.label,
+          workload: w.id,
+          outcome,
+          expected,
+          met: expectationMet(outcome, expected),
+          durationMs: 0,
+          evidence: {},
+        };
       }),
     }));
 }
@@ -149,7 +177,9 @@ export function unstartedRows(s: Scenario, prepared: PreparedKernel[], run: RunR
 function selectKernels(s: Scenario, labels?: string[]) {
   if (!labels?.length) return s.kernels;
   const unknown = labels.filter((l) => !s.kernels.some((k) => k.label === l));
-  if (unknown.length) throw new VmrigError(`--kernel: unknown kernel label(s) ${unknown.join(", ")}; the scenario has ${s.kernels.map((k) => k.label).join(", ")}`);
+  if (unknown.length)
+    throw new VmrigError(
+      `--kernel: unknown kernel label(s) ${unknown.join(", ")}; the scenario has ${s.kernels.map((k) => k.label).join(", ")}`,
+    );
   return s.kernels.filter((k) => labels.includes(k.label));
 }
-

@@ -33,7 +33,12 @@ export function rowQemu(k: Pick<PreparedKernel, "qemu">): { suffix: string; evid
   return { suffix: `; QEMU ${k.qemu.version}`, evidence: { qemu: { version: k.qemu.version, source: k.qemu.source } } };
 }
 
-export async function runScenario(s: Scenario, kernels: PreparedKernel[], env: RunEnv, result: RunResult): Promise<RunResult> {
+export async function runScenario(
+  s: Scenario,
+  kernels: PreparedKernel[],
+  env: RunEnv,
+  result: RunResult,
+): Promise<RunResult> {
   if (env.scheduler) return runRowsScheduled(s, kernels, { ...env, scheduler: env.scheduler }, result, runKernelRow);
   for (const k of kernels) {
     if (env.signal.aborted) break;

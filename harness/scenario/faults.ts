@@ -16,28 +16,57 @@ import { durationSchema, parseDuration } from "../workloads/fields.ts";
 export { parseDuration };
 
 export const FAULT_ACTIONS = [
-  "virtiofsd-stop", "virtiofsd-cont", "virtiofsd-kill", "virtiofsd-restart", "guest-sysrq-crash", "network-cut",
+  "virtiofsd-stop",
+  "virtiofsd-cont",
+  "virtiofsd-kill",
+  "virtiofsd-restart",
+  "guest-sysrq-crash",
+  "network-cut",
 ] as const satisfies readonly FaultAction[];
 
 /** Actions that hit one share's virtiofsd and so need `share`. */
-export const SHARE_ACTIONS: readonly FaultAction[] = ["virtiofsd-stop", "virtiofsd-cont", "virtiofsd-kill", "virtiofsd-restart"];
+export const SHARE_ACTIONS: readonly FaultAction[] = [
+  "virtiofsd-stop",
+  "virtiofsd-cont",
+  "virtiofsd-kill",
+  "virtiofsd-restart",
+];
 
-const duration = durationSchema()
-  .meta({ description: 'Wall-clock time after the workload\'s command started: "2s", "500ms", or seconds as a number.' });
+const duration = durationSchema().meta({
+  description: 'Wall-clock time after the workload\'s command started: "2s", "500ms", or seconds as a number.',
+});
 
 export const faultSchema = z
-  .strictObject({
-    during: z.string().min(1).meta({ description: "The id of the workload the fault is timed against." }),
-    after: duration,
-    action: z.string().refine((a) => (FAULT_ACTIONS as readonly string[]).includes(a), {
-      error: (issue) => `unknown fault action ${show(issue.input)}${didYouMean(String(issue.input), FAULT_ACTIONS)} (known: ${FAULT_ACTIONS.join(", ")})`,
-    }).meta({ enum: [...FAULT_ACTIONS] }),
-    share: z.string().min(1).optional().meta({ description: "The share tag whose virtiofsd a virtiofsd-* action hits." }),
-  }, { error: (issue) => (issue.code === "unrecognized_keys" ? "unknown key (known: during, after, action, share)" : undefined) })
-  .meta({ description: "A planned fault: SIGSTOP/SIGCONT/SIGKILL/restart of a share's virtiofsd, a guest sysrq crash, or cutting the SSH forward." });
+  .strictObject(
+    {
+      during: z.string().min(1).meta({ description: "The id of the workload the fault is timed against." }),
+      after: duration,
+      action: z
+        .string()
+        .refine((a) => (FAULT_ACTIONS as readonly string[]).includes(a), {
+          error: (issue) =>
+            `unknown fault action ${show(issue.input)}${didYouMean(String(issue.input), FAULT_ACTIONS)} (known: ${FAULT_ACTIONS.join(", ")})`,
+        })
+        .meta({ enum: [...FAULT_ACTIONS] }),
+      share: z
+        .string()
+        .min(1)
+        .optional()
+        .meta({ description: "The share tag whose virtiofsd a virtiofsd-* action hits." }),
+    },
+    {
+      error: (issue) =>
+        issue.code === "unrecognized_keys" ? "unknown key (known: during, after, action, share)" : undefined,
+    },
+  )
+  .meta({
+    description:
+      "A planned fault: SIGSTOP/SIGCONT/SIGKILL/restart of a share's virtiofsd, a guest sysrq crash, or cutting the SSH forward.",
+  });
 
 type Ctx = z.core.$RefinementCtx<unknown>;
-const isMapping = (v: unknown): v is Record<string, unknown> => typeof v === "object" && v !== null && !Array.isArray(v);
+const isMapping = (v: unknown): v is Record<string, unknown> =>
+  typeof v === "object" && v !== null && !Array.isArray(v);
 
 /**
  * For the whole file: each fault names a declared workload and (for virtiofsd-*) a declared
@@ -45,8 +74,16 @@ const isMapping = (v: unknown): v is Record<string, unknown> => typeof v === "ob
  */
 export function checkFaultReferences(file: unknown, ctx: Ctx): void {
   if (!isMapping(file) || !Array.isArray(file.faults)) return;
-  const workloads = new Set((Array.isArray(file.workloads) ? file.workloads : []).map((w) => (isMapping(w) ? w.id : undefined)).filter((x): x is string => typeof x === "string"));
-  const shares = new Set((Array.isArray(file.shares) ? file.shares : []).map((s) => (isMapping(s) ? s.tag : undefined)).filter((x): x is string => typeof x === "string"));
+  const workloads = new Set(
+    (Array.isArray(file.workloads) ? file.workloads : [])
+      .map((w) => (isMapping(w) ? w.id : undefined))
+      .filter((x): x is string => typeof x === "string"),
+  );
+  const shares = new Set(
+    (Array.isArray(file.shares) ? file.shares : [])
+      .map((s) => (isMapping(s) ? s.tag : undefined))
+      .filter((x): x is string => typeof x === "string"),
+  );
   const stepSeconds = stepDeadlineSeconds(file);
   const issue = (i: number, key: string, input: unknown, message: string) =>
     ctx.addIssue({ code: "custom", path: ["faults", i, key], input, message });
@@ -63,24 +100,55 @@ export function checkFaultReferences(file: unknown, ctx: Ctx): void {
     if (!isMapping(f)) continue;
     const { during, action, share } = f;
     if (typeof during === "string" && during && !workloads.has(during)) {
-      issue(i, "during", during, `unknown workload ${show(during)}${didYouMean(during, workloads)} (workloads: ${[...workloads].join(", ") || "none"})`);
+      issue(
+        i,
+        "during",
+        during,
+        `unknown workload ${show(during)}${didYouMean(during, workloads)} (workloads: ${[...workloads].join(", ") || "none"})`,
+      );
     }
     const needsShare = typeof action === "string" && (SHARE_ACTIONS as readonly string[]).includes(action);
     if (needsShare && share === undefined) {
-      issue(i, "action", action, `${action} needs share: the tag of the share whose virtiofsd it hits (${shares.size ? `declared: ${[...shares].join(", ")}` : "no shares are declared"})`);
+      issue(
+        i,
+        "action",
+        action,
+        `${action} needs share: the tag of the share whose virtiofsd it hits (${shares.size ? `declared: ${[...shares].join(", ")}` : "no shares are declared"})`,
+      );
     } else if (needsShare && typeof share === "string" && !shares.has(share)) {
-      issue(i, "share", share, `unknown share ${show(share)} (${shares.size ? `declared: ${[...shares].join(", ")}` : "no shares are declared"})`);
-    } else if (!needsShare && share !== undefined && typeof action === "string" && (FAULT_ACTIONS as readonly string[]).includes(action)) {
+      issue(
+        i,
+        "share",
+        share,
+        `unknown share ${show(share)} (${shares.size ? `declared: ${[...shares].join(", ")}` : "no shares are declared"})`,
+      );
+    } else if (
+      !needsShare &&
+      share !== undefined &&
+      typeof action === "string" &&
+      (FAULT_ACTIONS as readonly string[]).includes(action)
+    ) {
       issue(i, "share", share, `${action} does not take a share (only ${SHARE_ACTIONS.join(", ")} do)`);
     }
     if (ms !== undefined && ms >= stepSeconds * 1000) {
-      issue(i, "after", f.after, `fires at ${ms / 1000} s, but the step's deadline is timeouts.step = ${stepSeconds} s: the fault would land after the workload gave up`);
+      issue(
+        i,
+        "after",
+        f.after,
+        `fires at ${ms / 1000} s, but the step's deadline is timeouts.step = ${stepSeconds} s: the fault would land after the workload gave up`,
+      );
     }
     if (typeof during === "string" && typeof share === "string" && ms !== undefined) {
       const key = `${during}\0${share}`;
       if (action === "virtiofsd-stop") stopped.set(key, ms);
       if (action === "virtiofsd-cont") {
-        if (!stopped.has(key)) issue(i, "action", action, `virtiofsd-cont of share ${show(share)} during ${show(during)} has no earlier virtiofsd-stop to undo`);
+        if (!stopped.has(key))
+          issue(
+            i,
+            "action",
+            action,
+            `virtiofsd-cont of share ${show(share)} during ${show(during)} has no earlier virtiofsd-stop to undo`,
+          );
         stopped.delete(key);
       }
     }

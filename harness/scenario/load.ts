@@ -6,7 +6,15 @@ import path from "node:path";
 import { isMap, isScalar, LineCounter, parseDocument, visit, type Document } from "yaml";
 import type { z } from "zod";
 import type {
-  Arch, BuildSpec, FaultAction, FaultStep, KernelEntry, KernelSource, Scenario, ShareSpec, WorkloadSpec,
+  Arch,
+  BuildSpec,
+  FaultAction,
+  FaultStep,
+  KernelEntry,
+  KernelSource,
+  Scenario,
+  ShareSpec,
+  WorkloadSpec,
 } from "../types.ts";
 import { workloadKeys } from "../workloads/registry.ts";
 import { SpecError, VmrigError, type SourceLocation } from "../util/errors.ts";
@@ -28,7 +36,9 @@ export async function loadScenario(file: string): Promise<Scenario> {
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
     throw new VmrigError(
-      code === "ENOENT" ? `scenario file not found: ${file}` : `cannot read scenario file ${file}: ${(err as Error).message}`,
+      code === "ENOENT"
+        ? `scenario file not found: ${file}`
+        : `cannot read scenario file ${file}: ${(err as Error).message}`,
     );
   }
   return parseScenario(text, file);
@@ -40,12 +50,15 @@ export function parseScenario(text: string, file: string): Scenario {
   // `merge` lets kernels share settings through `<<: *anchor`, as in CI files.
   const doc = parseDocument(text, { lineCounter, prettyErrors: false, merge: true });
   if (doc.errors.length > 0) {
-    throw new SpecError(doc.errors.map((e) => ({ file, ...position(lineCounter, e.pos[0]), message: `invalid YAML: ${e.message}` })));
+    throw new SpecError(
+      doc.errors.map((e) => ({ file, ...position(lineCounter, e.pos[0]), message: `invalid YAML: ${e.message}` })),
+    );
   }
   keysAsWritten(doc);
 
   const parsed = scenarioFileSchema().safeParse(doc.toJS(), { error: specErrorMap });
-  if (!parsed.success) throw new SpecError(sortByPosition(parsed.error.issues.flatMap((i) => locateIssue(i, doc, lineCounter, file))));
+  if (!parsed.success)
+    throw new SpecError(sortByPosition(parsed.error.issues.flatMap((i) => locateIssue(i, doc, lineCounter, file))));
   // Positions outlive the load for checks that need the filesystem (a build's files, at build time).
   const writtenAt: WrittenAt = (at) => ({ file, ...locate(doc, lineCounter, at), key: keyPath(at) });
   return toScenario(parsed.data, kernelOrder(doc), path.resolve(file), writtenAt);
@@ -60,7 +73,8 @@ export function parseScenario(text: string, file: string): Scenario {
 function keysAsWritten(doc: Document): void {
   visit(doc, {
     Pair(_, pair) {
-      if (isScalar(pair.key) && typeof pair.key.value !== "string" && pair.key.source !== undefined) pair.key.value = pair.key.source;
+      if (isScalar(pair.key) && typeof pair.key.value !== "string" && pair.key.source !== undefined)
+        pair.key.value = pair.key.source;
     },
   });
 }
@@ -140,16 +154,29 @@ function toKernelEntry(
     ? toBuildSource(label, kernel.build, kernel.arch ?? machine.arch, dir, buildAt)
     : toPackagedSource(kernel, dir, flavour);
   return {
-    label, source, cmdline: kernel.cmdline, expect: kernel.expect,
-    ...(kernel.arch ? { arch: kernel.arch } : {}), ...(kernel.pageSize ? { pageSize: kernel.pageSize } : {}),
-    ...(kernel.qemu ? { qemu: { kind: "debian" as const, version: kernel.qemu.debian, ...(kernel.qemu.suite ? { suite: kernel.qemu.suite } : {}) } } : {}),
+    label,
+    source,
+    cmdline: kernel.cmdline,
+    expect: kernel.expect,
+    ...(kernel.arch ? { arch: kernel.arch } : {}),
+    ...(kernel.pageSize ? { pageSize: kernel.pageSize } : {}),
+    ...(kernel.qemu
+      ? {
+          qemu: {
+            kind: "debian" as const,
+            version: kernel.qemu.debian,
+            ...(kernel.qemu.suite ? { suite: kernel.qemu.suite } : {}),
+          },
+        }
+      : {}),
   };
 }
 
 /** A kernel that is already built: Debian's package or files on disk. */
 function toPackagedSource(kernel: ScenarioFile["kernels"][string], dir: string, defaultFlavour?: string): KernelSource {
   const resolve = (p: string) => path.resolve(dir, p);
-  if (kernel.debian) return { kind: "debian", ...kernel.debian, flavour: kernel.debian.flavour ?? defaultFlavour ?? "" };
+  if (kernel.debian)
+    return { kind: "debian", ...kernel.debian, flavour: kernel.debian.flavour ?? defaultFlavour ?? "" };
   // The schema guarantees exactly one source, and the caller took `build`: this is `path`.
   const { kernel: image, modules, config } = kernel.path!;
   return {
@@ -162,7 +189,11 @@ function toPackagedSource(kernel: ScenarioFile["kernels"][string], dir: string, 
 
 /** Paths in `build` are relative to the scenario's directory, like every other path in the file. */
 function toBuildSource(
-  label: string, build: WrittenBuild, rowArch: Arch, dir: string, writtenAt: WrittenAt,
+  label: string,
+  build: WrittenBuild,
+  rowArch: Arch,
+  dir: string,
+  writtenAt: WrittenAt,
 ): KernelSource {
   const resolve = (p: string) => path.resolve(dir, p);
   const at: Record<string, SourceLocation> = {};
@@ -192,12 +223,22 @@ function toBuildSource(
 }
 
 function toFault(f: ScenarioFile["faults"][number], i: number): FaultStep {
-  return { during: f.during, afterMs: f.after, action: f.action as FaultAction, ...(f.share !== undefined ? { share: f.share } : {}), where: `faults[${i}]` };
+  return {
+    during: f.during,
+    afterMs: f.after,
+    action: f.action as FaultAction,
+    ...(f.share !== undefined ? { share: f.share } : {}),
+    where: `faults[${i}]`,
+  };
 }
 
 function toShare(share: ScenarioFile["shares"][number]): ShareSpec {
   const { threadPoolSize, log, ...rest } = share;
-  return { ...rest, ...(threadPoolSize !== undefined ? { threadPoolSize } : {}), ...(log !== undefined ? { logLevel: log } : {}) };
+  return {
+    ...rest,
+    ...(threadPoolSize !== undefined ? { threadPoolSize } : {}),
+    ...(log !== undefined ? { logLevel: log } : {}),
+  };
 }
 
 /** The one kind key the schema let through, through that kind's mapping. */

@@ -43,7 +43,10 @@ export function locate(
       const keyOffset = rangeStart(pair.key) ?? offset;
       const value = pair.value;
       const valueWritten = isScalar(value) ? !(value.value === null && !value.source) : value !== null;
-      offset = (last && at === "key") || !valueWritten || isMap(value) || isSeq(value) ? keyOffset : rangeStart(value) ?? keyOffset;
+      offset =
+        (last && at === "key") || !valueWritten || isMap(value) || isSeq(value)
+          ? keyOffset
+          : (rangeStart(value) ?? keyOffset);
       node = value;
     } else if (isSeq(node) && typeof segment === "number") {
       const item = node.items[segment];

@@ -56,15 +56,15 @@ export const specErrorMap: z.core.$ZodErrorMap = (issue) => {
     case "invalid_type":
       if (issue.input === undefined) return "required key is missing";
       return `expected ${yamlTypeNames[issue.expected] ?? issue.expected}, got ${show(issue.input)}`;
-    case "invalid_value":
-    {
+    case "invalid_value": {
       const options = issue.values.map(String);
       const hint = typeof issue.input === "string" ? didYouMean(issue.input, options) : "";
       return `expected ${options.length > 1 ? "one of " : ""}${options.join(", ")}, got ${show(issue.input)}${hint}`;
     }
     case "too_small":
       if (issue.origin === "array") return `needs at least ${issue.minimum} entr${issue.minimum === 1 ? "y" : "ies"}`;
-      if (issue.origin === "string") return issue.minimum === 1 ? "must not be empty" : `must be at least ${issue.minimum} characters`;
+      if (issue.origin === "string")
+        return issue.minimum === 1 ? "must not be empty" : `must be at least ${issue.minimum} characters`;
       return `must be ${issue.inclusive ? "at least" : "greater than"} ${issue.minimum}, got ${show(issue.input)}`;
     case "too_big":
       if (issue.origin === "string") return `must be at most ${issue.maximum} characters`;

@@ -12,9 +12,10 @@ export { ARCHES } from "../arch.ts";
 export const PAGE_SIZES = ["4K", "16K", "64K"] as const;
 
 /** Page sizes each architecture's kernels can be built with. */
-export const PAGE_SIZES_BY_ARCH = Object.fromEntries(
-  ARCHES.map((a) => [a, archRecord(a).pageSizes]),
-) as Record<Arch, readonly PageSize[]>;
+export const PAGE_SIZES_BY_ARCH = Object.fromEntries(ARCHES.map((a) => [a, archRecord(a).pageSizes])) as Record<
+  Arch,
+  readonly PageSize[]
+>;
 
 type Ctx = z.core.$RefinementCtx<unknown>;
 const field = (v: unknown, key: string): unknown => (isMapping(v) ? v[key] : undefined);
@@ -24,19 +25,26 @@ const isArch = (v: unknown): v is Arch => (ARCHES as readonly unknown[]).include
 export function checkPlatforms(file: unknown, ctx: Ctx): void {
   const machine = field(file, "machine");
   const machineArch: Arch = isArch(field(machine, "arch")) ? (field(machine, "arch") as Arch) : "x86_64";
-  const machinePage = typeof field(machine, "pageSize") === "string" ? (field(machine, "pageSize") as string) : undefined;
+  const machinePage =
+    typeof field(machine, "pageSize") === "string" ? (field(machine, "pageSize") as string) : undefined;
   const kernels = field(file, "kernels");
   if (!isMapping(kernels)) return;
   for (const [label, kernel] of Object.entries(kernels)) {
     const debian = field(kernel, "debian");
     if (isMapping(debian) && debian.flavour === undefined) {
       const arch = isArch(field(kernel, "arch")) ? (field(kernel, "arch") as Arch) : machineArch;
-      const page = (typeof field(kernel, "pageSize") === "string" ? field(kernel, "pageSize") : machinePage) as PageSize | undefined;
+      const page = (typeof field(kernel, "pageSize") === "string" ? field(kernel, "pageSize") : machinePage) as
+        PageSize | undefined;
       if ((PAGE_SIZES as readonly unknown[]).includes(page ?? "4K") && debianFlavourFor(arch, page) === undefined) {
         ctx.addIssue({
-          code: "custom", path: ["kernels", label, "debian"], input: debian,
-          message: `Debian has no ${arch} kernel with ${page} pages: name a flavour, or build one` +
-            (arch === "aarch64" && page === "64K" ? " (build: { source: \"debian:linux-source-7.3\", config: [kernels/guest-arm64-64k.config] })" : ""),
+          code: "custom",
+          path: ["kernels", label, "debian"],
+          input: debian,
+          message:
+            `Debian has no ${arch} kernel with ${page} pages: name a flavour, or build one` +
+            (arch === "aarch64" && page === "64K"
+              ? ' (build: { source: "debian:linux-source-7.3", config: [kernels/guest-arm64-64k.config] })'
+              : ""),
         });
       }
     }
@@ -47,10 +55,18 @@ export function checkPlatforms(file: unknown, ctx: Ctx): void {
     const arch = ownArch ?? machineArch;
     const page = ownPage ?? machinePage;
     // An unknown word is the field check's to report.
-    if (page === undefined || !(PAGE_SIZES as readonly string[]).includes(page) || PAGE_SIZES_BY_ARCH[arch].includes(page as PageSize)) continue;
+    if (
+      page === undefined ||
+      !(PAGE_SIZES as readonly string[]).includes(page) ||
+      PAGE_SIZES_BY_ARCH[arch].includes(page as PageSize)
+    )
+      continue;
     ctx.addIssue({
-      code: "custom", path: ["kernels", label, ownPage !== undefined ? "pageSize" : "arch"], input: page,
-      message: `${arch}${ownArch ? "" : " (machine.arch)"} only has ${PAGE_SIZES_BY_ARCH[arch].join(", ")} pages, ` +
+      code: "custom",
+      path: ["kernels", label, ownPage !== undefined ? "pageSize" : "arch"],
+      input: page,
+      message:
+        `${arch}${ownArch ? "" : " (machine.arch)"} only has ${PAGE_SIZES_BY_ARCH[arch].join(", ")} pages, ` +
         `got ${show(page)}${ownPage ? "" : " (machine.pageSize): give this kernel its own pageSize"}`,
     });
   }

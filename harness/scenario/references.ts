@@ -9,7 +9,8 @@ import { workloadKeys } from "../workloads/registry.ts";
 
 type Ctx = z.core.$RefinementCtx<unknown>;
 
-export const isMapping = (v: unknown): v is Record<string, unknown> => typeof v === "object" && v !== null && !Array.isArray(v);
+export const isMapping = (v: unknown): v is Record<string, unknown> =>
+  typeof v === "object" && v !== null && !Array.isArray(v);
 const entries = (v: unknown): Array<[string, unknown]> => (isMapping(v) ? Object.entries(v) : []);
 const items = (v: unknown): unknown[] => (Array.isArray(v) ? v : []);
 const field = (v: unknown, key: string): unknown => (isMapping(v) ? v[key] : undefined);
@@ -23,12 +24,20 @@ export function checkReferences(file: unknown, ctx: Ctx): void {
 
   const kernels = entries(field(file, "kernels"));
   if (isMapping(field(file, "kernels")) && kernels.length === 0) {
-    ctx.addIssue({ code: "custom", path: ["kernels"], input: field(file, "kernels"), message: "declare at least one kernel" });
+    ctx.addIssue({
+      code: "custom",
+      path: ["kernels"],
+      input: field(file, "kernels"),
+      message: "declare at least one kernel",
+    });
   }
   for (const [label] of kernels) {
     if (!LABEL_PATTERN.test(label)) {
       ctx.addIssue({
-        code: "custom", path: ["kernels", label], input: label, params: { at: "key" },
+        code: "custom",
+        path: ["kernels", label],
+        input: label,
+        params: { at: "key" },
         message: identifierMessage("kernel label", LABEL_PATTERN, label),
       });
     }
@@ -40,7 +49,9 @@ export function checkReferences(file: unknown, ctx: Ctx): void {
       const share = field(field(workload, kind), "share");
       if (typeof share === "string" && share !== "" && !tags.has(share)) {
         ctx.addIssue({
-          code: "custom", path: ["workloads", i, kind, "share"], input: share,
+          code: "custom",
+          path: ["workloads", i, kind, "share"],
+          input: share,
           message: `unknown share ${show(share)} (${tags.size ? `declared: ${[...tags.keys()].join(", ")}` : "no shares are declared"})`,
         });
       }
@@ -51,7 +62,10 @@ export function checkReferences(file: unknown, ctx: Ctx): void {
     for (const [workloadId] of entries(field(kernel, "expect"))) {
       if (!ids.has(workloadId)) {
         ctx.addIssue({
-          code: "custom", path: ["kernels", label, "expect", workloadId], input: workloadId, params: { at: "key" },
+          code: "custom",
+          path: ["kernels", label, "expect", workloadId],
+          input: workloadId,
+          params: { at: "key" },
           message: `unknown workload ${show(workloadId)} (workloads: ${[...ids.keys()].join(", ") || "none"})`,
         });
       }
@@ -60,7 +74,13 @@ export function checkReferences(file: unknown, ctx: Ctx): void {
 }
 
 /** The first index of each name in a list; later repeats are reported. */
-function firstOccurrences(ctx: Ctx, list: unknown[], listKey: string, nameKey: string, what: string): Map<string, number> {
+function firstOccurrences(
+  ctx: Ctx,
+  list: unknown[],
+  listKey: string,
+  nameKey: string,
+  what: string,
+): Map<string, number> {
   const seen = new Map<string, number>();
   list.forEach((item, i) => {
     const name = field(item, nameKey);
@@ -69,7 +89,9 @@ function firstOccurrences(ctx: Ctx, list: unknown[], listKey: string, nameKey: s
     if (first === undefined) seen.set(name, i);
     else {
       ctx.addIssue({
-        code: "custom", path: [listKey, i, nameKey], input: name,
+        code: "custom",
+        path: [listKey, i, nameKey],
+        input: name,
         message: `duplicate ${what} ${show(name)} (first at ${listKey}[${first}])`,
       });
     }

@@ -14,7 +14,14 @@ import { buildSchema, checkBuildArch } from "./build.ts";
 import { size, strict } from "../workloads/fields.ts";
 import { registryGeneration, workloadKeys } from "../workloads/registry.ts";
 import {
-  EXPECTATION_PATTERN, ID_PATTERN, identifierMessage, KERNEL_SOURCES, LABEL_PATTERN, OUTCOME_WORDS, QUEUE_SIZE_MAX, SHARE_TAG_MAX_BYTES,
+  EXPECTATION_PATTERN,
+  ID_PATTERN,
+  identifierMessage,
+  KERNEL_SOURCES,
+  LABEL_PATTERN,
+  OUTCOME_WORDS,
+  QUEUE_SIZE_MAX,
+  SHARE_TAG_MAX_BYTES,
 } from "./rules.ts";
 
 function identifier(what: string, pattern: RegExp) {
@@ -36,10 +43,13 @@ function expectation() {
     .regex(EXPECTATION_PATTERN, { error: (issue) => `expected ${words}, got ${show(issue.input)}` })
     // Only words the pattern let through are errno-shaped; the pattern already reported the rest.
     .refine((w) => !EXPECTATION_PATTERN.test(w) || normaliseWord(w) !== undefined, {
-      error: (issue) => `unknown errno name ${show(issue.input)}${didYouMean(String(issue.input).replace(/^-/, ""), knownErrnoNames())}`,
+      error: (issue) =>
+        `unknown errno name ${show(issue.input)}${didYouMean(String(issue.input).replace(/^-/, ""), knownErrnoNames())}`,
     });
   return z
-    .union([word, z.array(word).min(1)], { error: (issue) => `expected ${words} (or a list of them), got ${show(issue.input)}` })
+    .union([word, z.array(word).min(1)], {
+      error: (issue) => `expected ${words} (or a list of them), got ${show(issue.input)}`,
+    })
     .transform((written) => (typeof written === "string" ? [written] : written).map((w) => normaliseWord(w)!))
     .meta({ description: `${words}; or a list meaning any of them.` });
 }
@@ -58,9 +68,10 @@ function exactlyOneOf(keys: readonly string[], what: string) {
     ctx.addIssue({
       code: "custom",
       input: value,
-      message: present.length === 0
-        ? `needs a ${what}: one of ${keys.join(", ")}`
-        : `has ${present.join(" and ")}; give exactly one ${what} (${keys.join(", ")})`,
+      message:
+        present.length === 0
+          ? `needs a ${what}: one of ${keys.join(", ")}`
+          : `has ${present.join(" and ")}; give exactly one ${what} (${keys.join(", ")})`,
     });
   };
 }
@@ -80,7 +91,9 @@ const machineSchema = strict({
   // x86_64 has one base page size; asking for another is a mistake, not a request.
   if (machine.arch === "x86_64" && machine.pageSize !== undefined && machine.pageSize !== "4K") {
     ctx.addIssue({
-      code: "custom", path: ["pageSize"], input: machine.pageSize,
+      code: "custom",
+      path: ["pageSize"],
+      input: machine.pageSize,
       message: `x86_64 only has 4K pages, got ${show(machine.pageSize)}`,
     });
   }
@@ -98,22 +111,37 @@ const timeoutsSchema = strict({
 const debianSchema = strict({
   // An unquoted 6.10 is the number 6.1 to YAML; refuse numbers rather than guess.
   version: z.string({
-    error: (issue) => typeof issue.input === "number"
-      ? `expected a quoted string like "6.18.15", got the number ${issue.input} (YAML reads an unquoted 6.10 as 6.1)`
-      : undefined,
+    error: (issue) =>
+      typeof issue.input === "number"
+        ? `expected a quoted string like "6.18.15", got the number ${issue.input} (YAML reads an unquoted 6.10 as 6.1)`
+        : undefined,
   }),
-  flavour: z.string().optional()
-    .meta({ description: "Debian's kernel flavour; default from the row's arch and pageSize: cloud-amd64, arm64 (4K), arm64-16k (16K)." }),
+  flavour: z.string().optional().meta({
+    description:
+      "Debian's kernel flavour; default from the row's arch and pageSize: cloud-amd64, arm64 (4K), arm64-16k (16K).",
+  }),
   suite: z.string().optional(),
 });
 
 const qemuSchema = strict({
-  debian: z.string({
-    error: (issue) => typeof issue.input === "number" ? `expected a quoted string like "11.1", got the number ${issue.input}` : undefined,
-  }).meta({ description: 'A QEMU from Debian\'s archive: "11.1" = newest 11.1.x, "11.1.3", or a Debian version; unpacked privately, nothing installed.' }),
-  suite: z.string().optional().meta({ description: "Only this suite (e.g. trixie-backports); default: every suite vmrig searches for kernels." }),
+  debian: z
+    .string({
+      error: (issue) =>
+        typeof issue.input === "number"
+          ? `expected a quoted string like "11.1", got the number ${issue.input}`
+          : undefined,
+    })
+    .meta({
+      description:
+        'A QEMU from Debian\'s archive: "11.1" = newest 11.1.x, "11.1.3", or a Debian version; unpacked privately, nothing installed.',
+    }),
+  suite: z
+    .string()
+    .optional()
+    .meta({ description: "Only this suite (e.g. trixie-backports); default: every suite vmrig searches for kernels." }),
 }).meta({
-  description: "The QEMU this row runs (for vfio.nested: the level-2 QEMU), so QEMU builds can be rows as well as kernels; default: the host's.",
+  description:
+    "The QEMU this row runs (for vfio.nested: the level-2 QEMU), so QEMU builds can be rows as well as kernels; default: the host's.",
 });
 
 const pathSchema = strict({
@@ -128,10 +156,17 @@ const kernelSchema = strict({
   build: buildSchema.optional(),
   cmdline: stringList(),
   expect: z.record(z.string(), expectation()).default({}),
-  arch: z.enum(ARCHES).optional().meta({ description: "This row's guest architecture; default machine.arch (a scenario may mix arm64 and x86 rows)." }),
-  pageSize: z.enum(PAGE_SIZES).optional().meta({ description: "The page size this kernel must run with (checked in the guest); default machine.pageSize." }),
+  arch: z.enum(ARCHES).optional().meta({
+    description: "This row's guest architecture; default machine.arch (a scenario may mix arm64 and x86 rows).",
+  }),
+  pageSize: z
+    .enum(PAGE_SIZES)
+    .optional()
+    .meta({ description: "The page size this kernel must run with (checked in the guest); default machine.pageSize." }),
   qemu: qemuSchema.optional(),
-}).superRefine(exactlyOneOf(KERNEL_SOURCES, "kernel source"), always).meta(oneKeyOf(KERNEL_SOURCES));
+})
+  .superRefine(exactlyOneOf(KERNEL_SOURCES, "kernel source"), always)
+  .meta(oneKeyOf(KERNEL_SOURCES));
 
 // ---- shares --------------------------------------------------------------------------------
 
@@ -140,9 +175,13 @@ const queueSize = z
   .number()
   .int()
   .refine((n) => queueSizes.includes(n), {
-    error: (issue) => `must be a power of two no larger than ${QUEUE_SIZE_MAX} (QEMU vhost-user-fs queue-size), got ${show(issue.input)}`,
+    error: (issue) =>
+      `must be a power of two no larger than ${QUEUE_SIZE_MAX} (QEMU vhost-user-fs queue-size), got ${show(issue.input)}`,
   })
-  .meta({ enum: queueSizes, description: "Virtqueue size: a power of two up to 1024, as QEMU's vhost-user-fs requires." });
+  .meta({
+    enum: queueSizes,
+    description: "Virtqueue size: a power of two up to 1024, as QEMU's vhost-user-fs requires.",
+  });
 
 const shareSchema = strict({
   tag: identifier("share tag", ID_PATTERN).refine((tag) => Buffer.byteLength(tag) <= SHARE_TAG_MAX_BYTES, {
@@ -154,10 +193,13 @@ const shareSchema = strict({
   sandbox: z.enum(["none", "namespace", "chroot"]).default("none"),
   threadPoolSize: z.number().int().nonnegative().optional(),
   extraArgs: stringList().meta({ description: "Extra virtiofsd arguments, passed as written." }),
-  accessPlatform: z.boolean().default(false)
+  accessPlatform: z
+    .boolean()
+    .default(false)
     .meta({ description: "Offer VIRTIO_F_ACCESS_PLATFORM through the vhost-user relay." }),
-  log: z.enum(["error", "warn", "info", "debug", "trace"]).optional()
-    .meta({ description: "virtiofsd --log-level for this share; debug also records the requests virtiofsd refused, per cell." }),
+  log: z.enum(["error", "warn", "info", "debug", "trace"]).optional().meta({
+    description: "virtiofsd --log-level for this share; debug also records the requests virtiofsd refused, per cell.",
+  }),
 });
 
 // ---- workloads -----------------------------------------------------------------------------
@@ -180,7 +222,9 @@ function checkWorkloadsInFile(file: unknown, ctx: z.core.$RefinementCtx<unknown>
       const written = isMapping(workload) ? workload[key.name] : undefined;
       if (written === undefined || !("checkInFile" in key) || !key.checkInFile) continue;
       key.checkInFile({
-        written, file, stepSeconds,
+        written,
+        file,
+        stepSeconds,
         problem: (path, input, message) =>
           ctx.addIssue({ code: "custom", path: ["workloads", i, key.name, ...path], input, message }),
       });

@@ -40,14 +40,17 @@ function strict<Shape extends z.ZodRawShape>(shape: Shape) {
 
 function size(what = "a size") {
   const expected = (input: unknown) => `expected ${what} like 1G, got ${show(input)}`;
-  return z.union([z.string(), z.number().int().nonnegative()], { error: (issue) => expected(issue.input) }).transform((written, ctx) => {
-    const bytes = parseSize(written);
-    if (bytes === undefined || !Number.isSafeInteger(bytes)) {
-      ctx.issues.push({ code: "custom", input: written, message: expected(written) });
-      return z.NEVER;
-    }
-    return bytes;
-  }).meta({ description: 'Bytes: a number, or "512", "64K", "2M", "1G" (binary units).' });
+  return z
+    .union([z.string(), z.number().int().nonnegative()], { error: (issue) => expected(issue.input) })
+    .transform((written, ctx) => {
+      const bytes = parseSize(written);
+      if (bytes === undefined || !Number.isSafeInteger(bytes)) {
+        ctx.issues.push({ code: "custom", input: written, message: expected(written) });
+        return z.NEVER;
+      }
+      return bytes;
+    })
+    .meta({ description: 'Bytes: a number, or "512", "64K", "2M", "1G" (binary units).' });
 }
 
 /** "0000:01:00.0", or "01:00.0" for domain 0; hex digits in either case. Yields the full, lower-case form. */
@@ -57,58 +60,96 @@ export function normaliseBdf(input: string): string | undefined {
   return `${(m[1] ?? "0000").toLowerCase()}:${m[2]!.toLowerCase()}:${m[3]!.toLowerCase()}.${m[4]}`;
 }
 
-const bdf = z.string().transform((written, ctx) => {
-  const full = normaliseBdf(written);
-  if (!full) {
-    ctx.issues.push({ code: "custom", input: written, message: `expected a PCI address like "0000:01:00.0" (domain:bus:device.function), got ${show(written)}` });
-    return z.NEVER;
-  }
-  return full;
-}).meta({ description: 'PCI address of the device on the VFIO host: "0000:01:00.0" (quote it: YAML reads 01:00 as a number).' });
+const bdf = z
+  .string()
+  .transform((written, ctx) => {
+    const full = normaliseBdf(written);
+    if (!full) {
+      ctx.issues.push({
+        code: "custom",
+        input: written,
+        message: `expected a PCI address like "0000:01:00.0" (domain:bus:device.function), got ${show(written)}`,
+      });
+      return z.NEVER;
+    }
+    return full;
+  })
+  .meta({
+    description: 'PCI address of the device on the VFIO host: "0000:01:00.0" (quote it: YAML reads 01:00 as a number).',
+  });
 
 const DEVICE_FORMS = `{ host: "0000:01:00.0" } or { mdev: <type>, parent: <device> }`;
 const deviceSchema = strict({
   host: bdf.optional(),
-  mdev: z.string().regex(/^[\w.-]+$/, { error: (i) => `expected an mdev type name like mtty-2, got ${show(i.input)}` }).optional()
+  mdev: z
+    .string()
+    .regex(/^[\w.-]+$/, { error: (i) => `expected an mdev type name like mtty-2, got ${show(i.input)}` })
+    .optional()
     .meta({ description: "The type, as listed in /sys/class/mdev_bus/<parent>/mdev_supported_types." }),
-  parent: z.string().regex(/^[\w.:-]+$/, { error: (i) => `expected a parent device name like mtty or 0000:01:00.0, got ${show(i.input)}` }).optional()
+  parent: z
+    .string()
+    .regex(/^[\w.:-]+$/, {
+      error: (i) => `expected a parent device name like mtty or 0000:01:00.0, got ${show(i.input)}`,
+    })
+    .optional()
     .meta({ description: "The parent device, as named in /sys/class/mdev_bus." }),
-}).superRefine((d, ctx) => {
-  const forms = [d.host !== undefined, d.mdev !== undefined || d.parent !== undefined].filter(Boolean).length;
-  if (forms !== 1) ctx.addIssue({ code: "custom", input: d, message: `expected ${DEVICE_FORMS}` });
-  else if (d.host === undefined && (d.mdev === undefined || d.parent === undefined)) {
-    ctx.addIssue({ code: "custom", input: d, message: `an mdev needs both mdev (its type) and parent, as in ${DEVICE_FORMS}` });
-  }
-}).meta({ description: `A device to pass through: ${DEVICE_FORMS}.` });
+})
+  .superRefine((d, ctx) => {
+    const forms = [d.host !== undefined, d.mdev !== undefined || d.parent !== undefined].filter(Boolean).length;
+    if (forms !== 1) ctx.addIssue({ code: "custom", input: d, message: `expected ${DEVICE_FORMS}` });
+    else if (d.host === undefined && (d.mdev === undefined || d.parent === undefined)) {
+      ctx.addIssue({
+        code: "custom",
+        input: d,
+        message: `an mdev needs both mdev (its type) and parent, as in ${DEVICE_FORMS}`,
+      });
+    }
+  })
+  .meta({ description: `A device to pass through: ${DEVICE_FORMS}.` });
 
 const nestedSchema = strict({
-  device: z.enum(NESTED_DEVICES).default("virtio-net-pci").meta({ description: `The emulated device the level-1 guest gets at ${NESTED_DEVICE_BDF} and passes to level 2.` }),
+  device: z
+    .enum(NESTED_DEVICES)
+    .default("virtio-net-pci")
+    .meta({ description: `The emulated device the level-1 guest gets at ${NESTED_DEVICE_BDF} and passes to level 2.` }),
   memory: size().prefault("128M").meta({ description: "Level-2 guest RAM (virtio-mem comes on top)." }),
-}).meta({ description: "Hardware-free VFIO: a level-1 guest with an emulated intel-iommu is the VFIO host; nestedQemu workloads start level 2." });
+}).meta({
+  description:
+    "Hardware-free VFIO: a level-1 guest with an emulated intel-iommu is the VFIO host; nestedQemu workloads start level 2.",
+});
 
 const vfioObject = strict({
   devices: z.array(deviceSchema).default([]),
-  dmaEntryLimit: z.number().int().min(1).max(DMA_ENTRY_LIMIT_MAX).optional()
-    .meta({ description: "vfio_iommu_type1's dma_entry_limit for the run (restored afterwards); QEMU's check uses it." }),
+  dmaEntryLimit: z.number().int().min(1).max(DMA_ENTRY_LIMIT_MAX).optional().meta({
+    description: "vfio_iommu_type1's dma_entry_limit for the run (restored afterwards); QEMU's check uses it.",
+  }),
   nested: nestedSchema.optional(),
 });
 
-export const vfioSchema = z.preprocess((v) => (Array.isArray(v) ? { devices: v } : v), vfioObject)
+export const vfioSchema = z
+  .preprocess((v) => (Array.isArray(v) ? { devices: v } : v), vfioObject)
   .meta({ description: "VFIO devices for the guest: a list, or { devices, dmaEntryLimit, nested }." });
 
 const virtioMemSchema = strict({
-  size: size().meta({ description: "The device's whole size: QEMU's DMA check counts all of it, not the requested size." }),
-  blockSize: size().prefault("2M").meta({ description: "virtio-mem block-size: a power of two, at least 1M; QEMU maps in these granules." }),
+  size: size().meta({
+    description: "The device's whole size: QEMU's DMA check counts all of it, not the requested size.",
+  }),
+  blockSize: size()
+    .prefault("2M")
+    .meta({ description: "virtio-mem block-size: a power of two, at least 1M; QEMU maps in these granules." }),
   requested: size().prefault(0).meta({ description: "requested-size at start: how much the guest is asked to plug." }),
 });
 
-const backendSchema = z.string().transform((written, ctx) => {
-  if (written === "memfd") return { kind: "memfd" as const };
-  const m = /^file:(.+)$/.exec(written);
-  if (m) return { kind: "file" as const, path: m[1]! };
-  ctx.issues.push({ code: "custom", input: written, message: `expected memfd or file:<path>, got ${show(written)}` });
-  return z.NEVER;
-}).meta({ description: "Guest RAM backend: memfd, or file:<path> (a file or directory QEMU maps shared)." });
+const backendSchema = z
+  .string()
+  .transform((written, ctx) => {
+    if (written === "memfd") return { kind: "memfd" as const };
+    const m = /^file:(.+)$/.exec(written);
+    if (m) return { kind: "file" as const, path: m[1]! };
+    ctx.issues.push({ code: "custom", input: written, message: `expected memfd or file:<path>, got ${show(written)}` });
+    return z.NEVER;
+  })
+  .meta({ description: "Guest RAM backend: memfd, or file:<path> (a file or directory QEMU maps shared)." });
 
 export const memorySchema = strict({
   backend: backendSchema.optional(),
@@ -123,22 +164,38 @@ const shown = (v: unknown) => (typeof v === "number" ? formatSize(v) : show(v));
 export function checkVfio(file: unknown, ctx: Ctx): void {
   const virtioMem = field(field(file, "memory"), "virtioMem");
   const list = Array.isArray(virtioMem) ? virtioMem : isMapping(virtioMem) ? [virtioMem] : [];
-  const at = (i: number, key: string) => (Array.isArray(virtioMem) ? ["memory", "virtioMem", i, key] : ["memory", "virtioMem", key]);
+  const at = (i: number, key: string) =>
+    Array.isArray(virtioMem) ? ["memory", "virtioMem", i, key] : ["memory", "virtioMem", key];
   list.forEach((d, i) => {
     const sizeB = parseSize(field(d, "size") as string);
     const blockW = field(d, "blockSize") ?? "2M";
     const block = parseSize(blockW as string);
     const requested = parseSize((field(d, "requested") ?? 0) as string);
     if (block !== undefined && (!isPowerOfTwo(block) || block < VIRTIO_MEM_MIN_BLOCK)) {
-      ctx.addIssue({ code: "custom", path: at(i, "blockSize"), input: blockW, message: `must be a power of two of at least 1M (QEMU's virtio-mem block-size), got ${shown(blockW)}` });
+      ctx.addIssue({
+        code: "custom",
+        path: at(i, "blockSize"),
+        input: blockW,
+        message: `must be a power of two of at least 1M (QEMU's virtio-mem block-size), got ${shown(blockW)}`,
+      });
       return;
     }
     if (sizeB !== undefined && block !== undefined) {
       if (sizeB === 0 || sizeB % block !== 0) {
-        ctx.addIssue({ code: "custom", path: at(i, "size"), input: field(d, "size"), message: `must be a non-zero multiple of blockSize (${formatSize(block)}), got ${formatSize(sizeB)}` });
+        ctx.addIssue({
+          code: "custom",
+          path: at(i, "size"),
+          input: field(d, "size"),
+          message: `must be a non-zero multiple of blockSize (${formatSize(block)}), got ${formatSize(sizeB)}`,
+        });
       }
       if (requested !== undefined && (requested > sizeB || requested % block !== 0)) {
-        ctx.addIssue({ code: "custom", path: at(i, "requested"), input: field(d, "requested"), message: `must be a multiple of blockSize (${formatSize(block)}) no larger than size (${formatSize(sizeB)}), got ${formatSize(requested)}` });
+        ctx.addIssue({
+          code: "custom",
+          path: at(i, "requested"),
+          input: field(d, "requested"),
+          message: `must be a multiple of blockSize (${formatSize(block)}) no larger than size (${formatSize(sizeB)}), got ${formatSize(requested)}`,
+        });
       }
     }
   });
@@ -152,7 +209,9 @@ export function checkVfio(file: unknown, ctx: Ctx): void {
       const host = field(d, "host");
       if (typeof host === "string" && normaliseBdf(host) !== undefined && normaliseBdf(host) !== NESTED_DEVICE_BDF) {
         ctx.addIssue({
-          code: "custom", path: ["vfio", "devices", i, "host"], input: host,
+          code: "custom",
+          path: ["vfio", "devices", i, "host"],
+          input: host,
           message: `with vfio.nested the device is the level-1 guest's emulated one at "${NESTED_DEVICE_BDF}", got ${show(host)}`,
         });
       }
@@ -162,18 +221,31 @@ export function checkVfio(file: unknown, ctx: Ctx): void {
 
 // ---- spec -> Scenario ----------------------------------------------------------------------
 
-export function toMemorySpec(memory: z.output<typeof memorySchema> | undefined, dir: string): GuestMemorySpec | undefined {
+export function toMemorySpec(
+  memory: z.output<typeof memorySchema> | undefined,
+  dir: string,
+): GuestMemorySpec | undefined {
   if (!memory) return undefined;
-  const backend = memory.backend?.kind === "file" ? { kind: "file" as const, path: path.resolve(dir, memory.backend.path) } : memory.backend;
+  const backend =
+    memory.backend?.kind === "file"
+      ? { kind: "file" as const, path: path.resolve(dir, memory.backend.path) }
+      : memory.backend;
   return {
     ...(backend ? { backend } : {}),
-    virtioMem: memory.virtioMem.map((d, i) => ({ id: `vm${i}`, sizeBytes: d.size, blockBytes: d.blockSize, requestedBytes: d.requested })),
+    virtioMem: memory.virtioMem.map((d, i) => ({
+      id: `vm${i}`,
+      sizeBytes: d.size,
+      blockBytes: d.blockSize,
+      requestedBytes: d.requested,
+    })),
   };
 }
 
 export function toVfioSpec(vfio: z.output<typeof vfioSchema> | undefined): VfioSpec | undefined {
   if (!vfio) return undefined;
-  const devices: VfioDeviceSpec[] = vfio.devices.map((d) => (d.host !== undefined ? { kind: "pci", host: d.host } : { kind: "mdev", type: d.mdev!, parent: d.parent! }));
+  const devices: VfioDeviceSpec[] = vfio.devices.map((d) =>
+    d.host !== undefined ? { kind: "pci", host: d.host } : { kind: "mdev", type: d.mdev!, parent: d.parent! },
+  );
   // A nested scenario passes the level-1 guest's emulated device unless it names it itself.
   if (vfio.nested && devices.length === 0) devices.push({ kind: "pci", host: NESTED_DEVICE_BDF });
   return {

@@ -22,7 +22,9 @@ export function pendingCleanups(): string[] {
 }
 
 /** Run every registered action, newest first, each once; failures are reported, not thrown. */
-export async function runCleanups(report: (line: string) => void = (l) => process.stderr.write(`${l}\n`)): Promise<void> {
+export async function runCleanups(
+  report: (line: string) => void = (l) => process.stderr.write(`${l}\n`),
+): Promise<void> {
   const all = [...actions.entries()].reverse();
   actions.clear();
   for (const [, a] of all) {

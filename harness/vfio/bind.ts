@@ -44,7 +44,10 @@ export interface VfioBinding {
 }
 
 export class BindError extends Error {
-  constructor(message: string, readonly undo: RestoreReport) {
+  constructor(
+    message: string,
+    readonly undo: RestoreReport,
+  ) {
     super(message);
   }
 }
@@ -68,14 +71,16 @@ export async function bindVfioHost(fs: HostFs, pre: VfioPreflight, opts: BindOpt
   const undo: Array<{ what: string; run: () => Promise<void> }> = [];
   const op = <T>(what: string, p: () => Promise<T>) => withTimeout(what, timeoutMs, p());
   const write = (p: string, text: string) => op(`write ${p}`, () => fs.write(p, text));
-  const driverOf = async (bdf: string) => basename(await op(`read ${bdf}/driver`, () => fs.readLink(`${SYSFS.pciDevice(bdf)}/driver`)));
+  const driverOf = async (bdf: string) =>
+    basename(await op(`read ${bdf}/driver`, () => fs.readLink(`${SYSFS.pciDevice(bdf)}/driver`)));
 
   async function waitForDriver(bdf: string, want: string | undefined): Promise<void> {
     const start = Date.now();
     for (;;) {
       const now = await driverOf(bdf);
       if (now === want) return;
-      if (Date.now() - start > settleMs) throw new Error(`${bdf} is bound to ${now ?? "no driver"}, expected ${want ?? "no driver"}`);
+      if (Date.now() - start > settleMs)
+        throw new Error(`${bdf} is bound to ${now ?? "no driver"}, expected ${want ?? "no driver"}`);
       await new Promise((r) => setTimeout(r, 50));
     }
   }
@@ -130,7 +135,9 @@ export async function bindVfioHost(fs: HostFs, pre: VfioPreflight, opts: BindOpt
         const dev = SYSFS.pciDevice(m.bdf);
         // Read the state now, not the preflight's: it is what must come back.
         const originalDriver = await driverOf(m.bdf);
-        const overrideText = (await op(`read ${m.bdf}/driver_override`, () => fs.readText(`${dev}/driver_override`)))?.trim();
+        const overrideText = (
+          await op(`read ${m.bdf}/driver_override`, () => fs.readText(`${dev}/driver_override`))
+        )?.trim();
         const originalOverride = overrideText === undefined || overrideText === "(null)" ? "" : overrideText;
         if (originalDriver === "vfio-pci") continue;
 
@@ -153,7 +160,11 @@ export async function bindVfioHost(fs: HostFs, pre: VfioPreflight, opts: BindOpt
         if (originalDriver) await write(`${dev}/driver/unbind`, m.bdf);
         await write(SYSFS.driversProbe, m.bdf);
         await waitForDriver(m.bdf, "vfio-pci");
-        changes.push({ what: `driver of ${m.bdf}${m.bdf === bdf ? "" : ` (group ${d.iommuGroup} of ${bdf})`}`, before: originalDriver ?? "none", after: "vfio-pci" });
+        changes.push({
+          what: `driver of ${m.bdf}${m.bdf === bdf ? "" : ` (group ${d.iommuGroup} of ${bdf})`}`,
+          before: originalDriver ?? "none",
+          after: "vfio-pci",
+        });
         log(`${m.bdf}: ${originalDriver ?? "no driver"} -> vfio-pci`);
       }
       qemuDevices.push({ host: bdf });
@@ -162,7 +173,9 @@ export async function bindVfioHost(fs: HostFs, pre: VfioPreflight, opts: BindOpt
     const report = await restore();
     throw new BindError(
       `binding on ${fs.name} failed: ${(e as Error).message}; ` +
-        (report.failed.length ? `could NOT restore: ${report.failed.join("; ")}` : `restored ${report.restored.length} change(s)`),
+        (report.failed.length
+          ? `could NOT restore: ${report.failed.join("; ")}`
+          : `restored ${report.restored.length} change(s)`),
       report,
     );
   }

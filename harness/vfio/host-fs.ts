@@ -32,7 +32,11 @@ export function localHostFs(root = "/", opts: { uid?: () => number; name?: strin
     readText: (p) => quiet(() => readFile(at(p), "utf8")),
     readLink: (p) => quiet(() => readlink(at(p))),
     list: (p) => quiet(async () => (await readdir(at(p))).sort()),
-    exists: (p) => access(at(p)).then(() => true, () => false),
+    exists: (p) =>
+      access(at(p)).then(
+        () => true,
+        () => false,
+      ),
     async write(p, text) {
       try {
         await writeFile(at(p), text);
@@ -53,7 +57,8 @@ export function guestHostFs(exec: Exec, opts: { name?: string; deadlineMs?: numb
   const deadline = opts.deadlineMs ?? 30_000;
   const run = async (command: string) => {
     const r = await exec(command, deadline);
-    if (r.kind !== "exited") throw new Error(`${command}: ${r.kind === "timeout" ? `no answer in ${deadline / 1000} s` : r.error}`);
+    if (r.kind !== "exited")
+      throw new Error(`${command}: ${r.kind === "timeout" ? `no answer in ${deadline / 1000} s` : r.error}`);
     return r;
   };
   const q = shellQuote;
@@ -70,14 +75,20 @@ export function guestHostFs(exec: Exec, opts: { name?: string; deadlineMs?: numb
     async list(p) {
       const r = await run(`[ -d ${q(p)} ] && ls -1a ${q(p)}`);
       if (r.code !== 0) return undefined;
-      return r.stdout.split("\n").filter((e) => e && e !== "." && e !== "..").sort();
+      return r.stdout
+        .split("\n")
+        .filter((e) => e && e !== "." && e !== "..")
+        .sort();
     },
     async exists(p) {
       return (await run(`[ -e ${q(p)} ] || [ -L ${q(p)} ]`)).code === 0;
     },
     async write(p, text) {
       const r = await run(`printf '%s' ${q(text)} > ${q(p)}`);
-      if (r.code !== 0) throw new Error(`writing ${JSON.stringify(text)} to ${p}: ${r.stderr.trim().replace(/^.*?: /, "") || `exit ${r.code}`}`);
+      if (r.code !== 0)
+        throw new Error(
+          `writing ${JSON.stringify(text)} to ${p}: ${r.stderr.trim().replace(/^.*?: /, "") || `exit ${r.code}`}`,
+        );
     },
     async uid() {
       return Number((await run("id -u")).stdout.trim());

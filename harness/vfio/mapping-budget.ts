@@ -23,9 +23,10 @@ export const TCG_MAX_MEMSLOTS = 512;
  * KVM_CAP_NR_MEMSLOTS on current kernels (5.13+ raised it): KVM_MEM_SLOTS_NUM (SHRT_MAX) less the
  * arch's internal slots (3 on x86). Older kernels report 509 (x86) and 512 (arm64).
  */
-export const KVM_MAX_MEMSLOTS = Object.fromEntries(
-  ARCHES.map((a) => [a, archRecord(a).kvmMaxMemslots]),
-) as Record<Arch, number>;
+export const KVM_MAX_MEMSLOTS = Object.fromEntries(ARCHES.map((a) => [a, archRecord(a).kvmMaxMemslots])) as Record<
+  Arch,
+  number
+>;
 
 /** M in QEMU's formula. */
 export function maxMemslots(accel: AccelName, arch: Arch): number {
@@ -91,8 +92,12 @@ const isPowerOfTwo = (n: number) => Number.isSafeInteger(n) && n > 0 && 2 ** Mat
 
 /** N_i for one section. */
 export function sectionGranules(s: DiscardSection): number {
-  if (!isPowerOfTwo(s.granularityBytes)) throw new RangeError(`granularity ${s.granularityBytes} is not a power of two (QEMU asserts it is)`);
-  return (roundUp(s.startBytes + s.sizeBytes, s.granularityBytes) - alignDown(s.startBytes, s.granularityBytes)) / s.granularityBytes;
+  if (!isPowerOfTwo(s.granularityBytes))
+    throw new RangeError(`granularity ${s.granularityBytes} is not a power of two (QEMU asserts it is)`);
+  return (
+    (roundUp(s.startBytes + s.sizeBytes, s.granularityBytes) - alignDown(s.startBytes, s.granularityBytes)) /
+    s.granularityBytes
+  );
 }
 
 export function predictDmaMappingBudget(input: BudgetInput): DmaMappingBudget {
@@ -105,29 +110,47 @@ export function predictDmaMappingBudget(input: BudgetInput): DmaMappingBudget {
     const granules = sectionGranules(s);
     n += granules;
     const runningTotal = n + M - (i + 1);
-    steps.push({ ...(s.name ? { name: s.name } : {}), granules, runningTotal, over: input.limit !== undefined && input.limit !== 0 && runningTotal > input.limit });
+    steps.push({
+      ...(s.name ? { name: s.name } : {}),
+      granules,
+      runningTotal,
+      over: input.limit !== undefined && input.limit !== 0 && runningTotal > input.limit,
+    });
   });
   const C = ordered.length;
   const base = { granuleMappings: n, sectionCount: C, maxMemslots: M, steps };
 
   if (C === 0) {
     return {
-      ...base, verdict: "fits", qemuChecks: false, expectedWarnings: 0,
+      ...base,
+      verdict: "fits",
+      qemuChecks: false,
+      expectedWarnings: 0,
       ...(input.limit !== undefined ? { limit: input.limit } : {}),
-      summary: "fits: no virtio-mem (RamDiscardManager) memory, so guest RAM is mapped in a few large pieces and QEMU makes no check",
+      summary:
+        "fits: no virtio-mem (RamDiscardManager) memory, so guest RAM is mapped in a few large pieces and QEMU makes no check",
     };
   }
   const predicted = n + M - C;
   const formula = `N ${n} + memslots ${M} - sections ${C} = ${predicted}`;
   if (input.limit === undefined) {
     return {
-      ...base, verdict: "unknown", predicted, qemuChecks: true, expectedWarnings: 0,
+      ...base,
+      verdict: "unknown",
+      predicted,
+      qemuChecks: true,
+      expectedWarnings: 0,
       summary: `unknown: ${formula}, but the DMA mapping limit is not known${input.limitUnknownReason ? ` (${input.limitUnknownReason})` : ""}`,
     };
   }
   if (input.limit === 0) {
     return {
-      ...base, verdict: "fits", predicted, limit: 0, qemuChecks: false, expectedWarnings: 0,
+      ...base,
+      verdict: "fits",
+      predicted,
+      limit: 0,
+      qemuChecks: false,
+      expectedWarnings: 0,
       summary: `fits: ${formula}; the container reports no limit, so QEMU makes no check`,
     };
   }
@@ -135,12 +158,24 @@ export function predictDmaMappingBudget(input: BudgetInput): DmaMappingBudget {
   if (predicted > input.limit) {
     const by = predicted - input.limit;
     return {
-      ...base, verdict: "exceeds", predicted, limit: input.limit, exceedsBy: by, qemuChecks: true, expectedWarnings,
+      ...base,
+      verdict: "exceeds",
+      predicted,
+      limit: input.limit,
+      exceedsBy: by,
+      qemuChecks: true,
+      expectedWarnings,
       summary: `exceeds by ${by}: ${formula} > limit ${input.limit}`,
     };
   }
   return {
-    ...base, verdict: "fits", predicted, limit: input.limit, headroom: input.limit - predicted, qemuChecks: true, expectedWarnings: 0,
+    ...base,
+    verdict: "fits",
+    predicted,
+    limit: input.limit,
+    headroom: input.limit - predicted,
+    qemuChecks: true,
+    expectedWarnings: 0,
     summary: `fits: ${formula} <= limit ${input.limit} (${input.limit - predicted} to spare)`,
   };
 }
@@ -177,13 +212,26 @@ export function virtioMemSections(devices: readonly VirtioMemShape[], deviceMemo
   return devices.map((d, i) => {
     const start = roundUp(next, d.blockBytes);
     next = start + d.sizeBytes;
-    return { name: `virtio-mem ${d.id ?? `vm${i}`}`, startBytes: start, sizeBytes: d.sizeBytes, granularityBytes: d.blockBytes };
+    return {
+      name: `virtio-mem ${d.id ?? `vm${i}`}`,
+      startBytes: start,
+      sizeBytes: d.sizeBytes,
+      granularityBytes: d.blockBytes,
+    };
   });
 }
 
 /** A confidential guest's private RAM (guest_memfd): one section per RAM range at the page size. */
-export function confidentialRamSections(ranges: Array<{ startBytes: number; sizeBytes: number }>, pageBytes = 4096): DiscardSection[] {
-  return ranges.map((r, i) => ({ name: `guest_memfd ${i}`, startBytes: r.startBytes, sizeBytes: r.sizeBytes, granularityBytes: pageBytes }));
+export function confidentialRamSections(
+  ranges: Array<{ startBytes: number; sizeBytes: number }>,
+  pageBytes = 4096,
+): DiscardSection[] {
+  return ranges.map((r, i) => ({
+    name: `guest_memfd ${i}`,
+    startBytes: r.startBytes,
+    sizeBytes: r.sizeBytes,
+    granularityBytes: pageBytes,
+  }));
 }
 
 /** The largest virtio-mem size (a multiple of blockBytes) that still fits the limit with one device. */
@@ -216,7 +264,8 @@ export interface QemuDmaWarning {
 // QEMU 10.0: `qemu-system-x86_64: -device vfio-pci,host=...: warning: vfio_register_ram_discard_listener:
 // possibly running out of DMA mappings. E.g., try increasing the 'block-size' of virtio-mem devies.
 // Maximum possible DMA mappings: 1000, Maximum possible memslots: 512` (sic: "devies").
-const WARNING = /(\w+): possibly running out of DMA mappings\..*?Maximum possible DMA mappings: (-?\d+), Maximum possible memslots: (\d+)/;
+const WARNING =
+  /(\w+): possibly running out of DMA mappings\..*?Maximum possible DMA mappings: (-?\d+), Maximum possible memslots: (\d+)/;
 
 /** Every instance of QEMU's mapping-budget message in its stderr. */
 export function parseQemuDmaWarnings(stderr: string): QemuDmaWarning[] {

@@ -9,7 +9,17 @@
 // --jobs and a fresh level 1 after a spoiled one come with it.
 import type { CellOutcome, Scenario, ShareSpec, WorkloadSpec } from "../types.ts";
 import type { Guest } from "../guest/boot.ts";
-import { memoryOption, qemuBinary, qemuInvocation, vfioArgs, vfioDeviceId, virtioMemArgs, formatCommandLine, type QemuCommand, type VfioDevicePlan } from "../qemu/argv.ts";
+import {
+  memoryOption,
+  qemuBinary,
+  qemuInvocation,
+  vfioArgs,
+  vfioDeviceId,
+  virtioMemArgs,
+  formatCommandLine,
+  type QemuCommand,
+  type VfioDevicePlan,
+} from "../qemu/argv.ts";
 import type { CellRun } from "../run/cell.ts";
 import type { AfterBoot, RowHooks } from "../run/row-hooks.ts";
 import type { PreparedKernel } from "../run/run-env.ts";
@@ -25,7 +35,12 @@ export const HOST_ROOT_MOUNT = "/vmrig-host";
 export const HOST_ROOT_TAG = "vmrig-hostroot";
 
 const hostRootShare: ShareSpec = {
-  tag: HOST_ROOT_TAG, cache: "auto", queueSize: 128, sandbox: "none", extraArgs: ["--readonly"], accessPlatform: false,
+  tag: HOST_ROOT_TAG,
+  cache: "auto",
+  queueSize: 128,
+  sandbox: "none",
+  extraArgs: ["--readonly"],
+  accessPlatform: false,
 };
 
 /** The emulated device level 1 gets at NESTED_DEVICE_BDF, behind the vIOMMU. */
@@ -47,14 +62,29 @@ export const HOST_ROOT_SETUP = [
  * Pure: the level-2 QEMU command line (no kernel: its firmware enumerating PCI is the
  * passthrough check), run by the row's QEMU build when it names one (QEMU builds as rows).
  */
-export function levelTwoArgv(s: Scenario, devices: VfioDevicePlan[], qemu?: QemuCommand): { binary: string; args: string[] } {
+export function levelTwoArgv(
+  s: Scenario,
+  devices: VfioDevicePlan[],
+  qemu?: QemuCommand,
+): { binary: string; args: string[] } {
   const virtioMem = s.memory?.virtioMem ?? [];
   const args = [
-      "-nodefaults", "-machine", "q35,accel=tcg", "-cpu", "max",
-      "-m", memoryOption(s.vfio!.nested!.memoryBytes, virtioMem), "-smp", "1",
-      "-display", "none", "-no-reboot", "-monitor", "stdio",
-      ...virtioMemArgs(virtioMem, false),
-      ...vfioArgs(devices),
+    "-nodefaults",
+    "-machine",
+    "q35,accel=tcg",
+    "-cpu",
+    "max",
+    "-m",
+    memoryOption(s.vfio!.nested!.memoryBytes, virtioMem),
+    "-smp",
+    "1",
+    "-display",
+    "none",
+    "-no-reboot",
+    "-monitor",
+    "stdio",
+    ...virtioMemArgs(virtioMem, false),
+    ...vfioArgs(devices),
   ];
   return qemu ? qemuInvocation(qemu, args) : { binary: qemuBinary("x86_64"), args };
 }
@@ -67,12 +97,14 @@ export function levelTwoArgv(s: Scenario, devices: VfioDevicePlan[], qemu?: Qemu
 export function levelTwoScript(commandLine: string, runSeconds: number): string {
   const tenths = Math.round(runSeconds * 10);
   return [
-    "trap '' PIPE", "d=$(mktemp -d)", "mkfifo $d/in",
+    "trap '' PIPE",
+    "d=$(mktemp -d)",
+    "mkfifo $d/in",
     `(chroot ${HOST_ROOT_MOUNT} ${commandLine} <$d/in >$d/out 2>$d/err; echo $? >$d/rc) &`,
     "exec 3>$d/in",
     // Up to 120 s for QEMU to start (nested TCG is slow); then the firmware's time.
     "i=0; while ! grep -q '(qemu)' $d/out 2>/dev/null && [ ! -e $d/rc ] && [ $i -lt 1200 ]; do usleep 100000; i=$((i+1)); done",
-    "echo \"vmrig-l2-ready-after-ds=$i\" >&2",
+    'echo "vmrig-l2-ready-after-ds=$i" >&2',
     `i=0; while [ ! -e $d/rc ] && [ $i -lt ${tenths} ]; do usleep 100000; i=$((i+1)); done`,
     // A QEMU that refused to start (QEMU >= 10.2 over the mapping budget) has closed the FIFO:
     // writing to it would kill this shell with SIGPIPE and lose QEMU's message and status.
@@ -85,14 +117,27 @@ export function levelTwoScript(commandLine: string, runSeconds: number): string 
  * Pure: the device in `info pci` output, by its QEMU id (`id "hostdev0"`, set by vfioArgs) or by
  * vendor:device, and how many BARs the firmware mapped (I/O or memory).
  */
-export function findInInfoPci(infoPci: string, by: { qemuId: string } | { vendor: string; device: string }): { present: boolean; barsMapped: number; ids?: string; text?: string } {
+export function findInInfoPci(
+  infoPci: string,
+  by: { qemuId: string } | { vendor: string; device: string },
+): { present: boolean; barsMapped: number; ids?: string; text?: string } {
   const blocks = infoPci.split(/(?=^\s*Bus\s+\d+, device)/m);
-  const hit = "qemuId" in by
-    ? blocks.find((b) => b.includes(`id "${by.qemuId}"`))
-    : blocks.find((b) => b.toLowerCase().includes(`pci device ${`${by.vendor.replace(/^0x/, "")}:${by.device.replace(/^0x/, "")}`.toLowerCase()}`));
+  const hit =
+    "qemuId" in by
+      ? blocks.find((b) => b.includes(`id "${by.qemuId}"`))
+      : blocks.find((b) =>
+          b
+            .toLowerCase()
+            .includes(`pci device ${`${by.vendor.replace(/^0x/, "")}:${by.device.replace(/^0x/, "")}`.toLowerCase()}`),
+        );
   if (!hit) return { present: false, barsMapped: 0 };
   const ids = /PCI device ([0-9a-f]{4}:[0-9a-f]{4})/i.exec(hit)?.[1];
-  return { present: true, barsMapped: (hit.match(/BAR\d+: .* at 0x/g) ?? []).length, ...(ids ? { ids } : {}), text: hit.trim() };
+  return {
+    present: true,
+    barsMapped: (hit.match(/BAR\d+: .* at 0x/g) ?? []).length,
+    ...(ids ? { ids } : {}),
+    text: hit.trim(),
+  };
 }
 
 /**
@@ -157,7 +202,13 @@ async function nestedQemuCell(
   const vfio = { ...s.vfio!, ...(w.dmaEntryLimit !== undefined ? { dmaEntryLimit: w.dmaEntryLimit } : {}) };
   // Level 2 has anonymous RAM: memory.backend is about the guest vmrig boots, not level 2.
   const memory = s.memory ? { virtioMem: s.memory.virtioMem } : undefined;
-  const pre = await vfioPreflight(fs, { vfio, ...(memory ? { memory } : {}), memoryBytes: vfio.nested!.memoryBytes, accel: "tcg", arch: "x86_64" });
+  const pre = await vfioPreflight(fs, {
+    vfio,
+    ...(memory ? { memory } : {}),
+    memoryBytes: vfio.nested!.memoryBytes,
+    accel: "tcg",
+    arch: "x86_64",
+  });
   evidence.preflight = summary(pre);
   evidence.prediction = pre.budget;
   if (pre.problems.length) {

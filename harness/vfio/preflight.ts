@@ -6,7 +6,12 @@ import type { AccelName, Arch, GuestMemorySpec, VfioDeviceSpec, VfioSpec } from 
 import { formatSize } from "../util/size.ts";
 import type { HostFs } from "./host-fs.ts";
 import {
-  DEFAULT_DMA_ENTRY_LIMIT, maxMemslots, predictDmaMappingBudget, virtioMemSections, x86DeviceMemoryBase, type DmaMappingBudget,
+  DEFAULT_DMA_ENTRY_LIMIT,
+  maxMemslots,
+  predictDmaMappingBudget,
+  virtioMemSections,
+  x86DeviceMemoryBase,
+  type DmaMappingBudget,
 } from "./mapping-budget.ts";
 
 export const SYSFS = {
@@ -58,7 +63,11 @@ export interface VfioPreflight {
   iommu: { groups: number; units: string[] };
   devices: DevicePreflight[];
   vfioPciDriver: boolean;
-  lockedMemory: { limitBytes: number | "unlimited" | undefined; pinnedBytes: number; enough: boolean | "root" | "unknown" };
+  lockedMemory: {
+    limitBytes: number | "unlimited" | undefined;
+    pinnedBytes: number;
+    enough: boolean | "root" | "unknown";
+  };
   dmaEntryLimit: { current?: number; requested?: number; used?: number; moduleLoaded: boolean };
   memoryBackend?: { path: string; dax: "yes" | "per-file" | "no" | "unknown"; mount?: string; options?: string };
   budget: DmaMappingBudget;
@@ -101,7 +110,10 @@ export async function vfioPreflight(fs: HostFs, input: PreflightInput): Promise<
     devices.push(d.kind === "pci" ? await pciDevice(fs, d.host, named, problems) : await mdevDevice(fs, d, problems));
   }
   const needsBinding = devices.some((d) => d.members.some((m) => m.action === "bind to vfio-pci"));
-  if (needsBinding && !vfioPciDriver) problems.push(`the vfio-pci driver is not loaded on ${fs.name}: run modprobe vfio-pci (vmrig does not load modules)`);
+  if (needsBinding && !vfioPciDriver)
+    problems.push(
+      `the vfio-pci driver is not loaded on ${fs.name}: run modprobe vfio-pci (vmrig does not load modules)`,
+    );
 
   // ---- dma_entry_limit -------------------------------------------------------------------
   const moduleLoaded = await fs.exists(SYSFS.type1Module);
@@ -109,19 +121,31 @@ export async function vfioPreflight(fs: HostFs, input: PreflightInput): Promise<
   const current = currentText !== undefined && /^\d+\s*$/.test(currentText) ? Number(currentText) : undefined;
   const requested = input.vfio.dmaEntryLimit;
   if (requested !== undefined && current === undefined) {
-    problems.push(`vfio.dmaEntryLimit is ${requested}, but ${SYSFS.dmaEntryLimit} is missing on ${fs.name}: load vfio_iommu_type1 (modprobe vfio_iommu_type1) first`);
+    problems.push(
+      `vfio.dmaEntryLimit is ${requested}, but ${SYSFS.dmaEntryLimit} is missing on ${fs.name}: load vfio_iommu_type1 (modprobe vfio_iommu_type1) first`,
+    );
   }
   const used = requested ?? current;
-  const dmaEntryLimit = { ...(current !== undefined ? { current } : {}), ...(requested !== undefined ? { requested } : {}), ...(used !== undefined ? { used } : {}), moduleLoaded };
+  const dmaEntryLimit = {
+    ...(current !== undefined ? { current } : {}),
+    ...(requested !== undefined ? { requested } : {}),
+    ...(used !== undefined ? { used } : {}),
+    moduleLoaded,
+  };
 
   // ---- the budget ------------------------------------------------------------------------
   const virtioMem = input.memory?.virtioMem ?? [];
   const base = input.arch === "x86_64" ? x86DeviceMemoryBase(input.memoryBytes) : 0;
   const budget = predictDmaMappingBudget({
-    sections: virtioMemSections(virtioMem.map((v) => ({ id: v.id, sizeBytes: v.sizeBytes, blockBytes: v.blockBytes })), base),
+    sections: virtioMemSections(
+      virtioMem.map((v) => ({ id: v.id, sizeBytes: v.sizeBytes, blockBytes: v.blockBytes })),
+      base,
+    ),
     maxMemslots: maxMemslots(input.accel, input.arch),
     limit: used,
-    limitUnknownReason: moduleLoaded ? `${SYSFS.dmaEntryLimit} is unreadable` : `vfio_iommu_type1 is not loaded yet; its default would be ${DEFAULT_DMA_ENTRY_LIMIT}`,
+    limitUnknownReason: moduleLoaded
+      ? `${SYSFS.dmaEntryLimit} is unreadable`
+      : `vfio_iommu_type1 is not loaded yet; its default would be ${DEFAULT_DMA_ENTRY_LIMIT}`,
   });
   if (budget.verdict === "exceeds") {
     notes.push(`DMA mappings: ${budget.summary}; QEMU up to 10.1 warns and runs on, 10.2 refuses the device`);
@@ -132,7 +156,8 @@ export async function vfioPreflight(fs: HostFs, input: PreflightInput): Promise<
   const pinnedBytes = input.memoryBytes + virtioMem.reduce((n, v) => n + v.requestedBytes, 0);
   const limitBytes = parseLockedLimit(await fs.readText("/proc/self/limits"));
   let enough: VfioPreflight["lockedMemory"]["enough"];
-  if (uid === 0) enough = "root"; // CAP_IPC_LOCK: type1 does not count against RLIMIT_MEMLOCK
+  if (uid === 0)
+    enough = "root"; // CAP_IPC_LOCK: type1 does not count against RLIMIT_MEMLOCK
   else if (limitBytes === undefined) enough = "unknown";
   else enough = limitBytes === "unlimited" || limitBytes >= pinnedBytes;
   if (enough === false) {
@@ -143,7 +168,9 @@ export async function vfioPreflight(fs: HostFs, input: PreflightInput): Promise<
   }
   const growth = virtioMem.reduce((n, v) => n + v.sizeBytes - v.requestedBytes, 0);
   if (enough === true && limitBytes !== "unlimited" && growth > 0 && (limitBytes as number) < pinnedBytes + growth) {
-    notes.push(`locked-memory limit ${formatSize(limitBytes as number)} covers the guest now, not once virtio-mem plugs all ${formatSize(pinnedBytes + growth)}`);
+    notes.push(
+      `locked-memory limit ${formatSize(limitBytes as number)} covers the guest now, not once virtio-mem plugs all ${formatSize(pinnedBytes + growth)}`,
+    );
   }
 
   // ---- memory backend --------------------------------------------------------------------
@@ -159,21 +186,43 @@ export async function vfioPreflight(fs: HostFs, input: PreflightInput): Promise<
           `VFIO cannot pin fs-DAX pages long term (vfio_iommu_type1 returns EOPNOTSUPP), so passthrough would fail; use memfd or a non-DAX file`,
       );
     } else if (dax === "per-file") {
-      notes.push(`memory.backend file:${backend.path} is on a dax=inode mount (${mount!.mountPoint}): if the file has the DAX attribute, VFIO cannot pin it`);
+      notes.push(
+        `memory.backend file:${backend.path} is on a dax=inode mount (${mount!.mountPoint}): if the file has the DAX attribute, VFIO cannot pin it`,
+      );
     }
   }
 
-  const needsChanges = needsBinding || (requested !== undefined && requested !== current) || input.vfio.devices.some((d) => d.kind === "mdev");
+  const needsChanges =
+    needsBinding ||
+    (requested !== undefined && requested !== current) ||
+    input.vfio.devices.some((d) => d.kind === "mdev");
   if (needsChanges && uid !== 0) {
     const what = [
       needsBinding ? "binding devices to vfio-pci" : "",
       requested !== undefined && requested !== current ? `setting dma_entry_limit to ${requested}` : "",
       input.vfio.devices.some((d) => d.kind === "mdev") ? "creating mediated devices" : "",
-    ].filter(Boolean).join(", ");
-    problems.push(`${what} needs root on ${fs.name} (uid ${uid}): run vmrig as root, or do it yourself and drop it from the scenario`);
+    ]
+      .filter(Boolean)
+      .join(", ");
+    problems.push(
+      `${what} needs root on ${fs.name} (uid ${uid}): run vmrig as root, or do it yourself and drop it from the scenario`,
+    );
   }
 
-  return { host: fs.name, uid, iommu, devices, vfioPciDriver, lockedMemory: { limitBytes, pinnedBytes, enough }, dmaEntryLimit, ...(memoryBackend ? { memoryBackend } : {}), budget, problems, notes, needsChanges };
+  return {
+    host: fs.name,
+    uid,
+    iommu,
+    devices,
+    vfioPciDriver,
+    lockedMemory: { limitBytes, pinnedBytes, enough },
+    dmaEntryLimit,
+    ...(memoryBackend ? { memoryBackend } : {}),
+    budget,
+    problems,
+    notes,
+    needsChanges,
+  };
 }
 
 async function pciDevice(fs: HostFs, bdf: string, named: Set<string>, problems: string[]): Promise<DevicePreflight> {
@@ -181,7 +230,9 @@ async function pciDevice(fs: HostFs, bdf: string, named: Set<string>, problems: 
   const base: DevicePreflight = { device: { kind: "pci", host: bdf }, label: bdf, exists: false, members: [] };
   if (!(await fs.exists(dir))) {
     const present = (await fs.list("/sys/bus/pci/devices")) ?? [];
-    problems.push(`PCI device ${bdf} does not exist on ${fs.name} (no ${dir}; ${present.length} devices present${present.length ? `, e.g. ${present.slice(0, 4).join(", ")}` : ""})`);
+    problems.push(
+      `PCI device ${bdf} does not exist on ${fs.name} (no ${dir}; ${present.length} devices present${present.length ? `, e.g. ${present.slice(0, 4).join(", ")}` : ""})`,
+    );
     return base;
   }
   const driverOf = async (b: string) => basename(await fs.readLink(`${SYSFS.pciDevice(b)}/driver`));
@@ -221,29 +272,39 @@ async function pciDevice(fs: HostFs, bdf: string, named: Set<string>, problems: 
   return out;
 }
 
-async function mdevDevice(fs: HostFs, d: Extract<VfioDeviceSpec, { kind: "mdev" }>, problems: string[]): Promise<DevicePreflight> {
+async function mdevDevice(
+  fs: HostFs,
+  d: Extract<VfioDeviceSpec, { kind: "mdev" }>,
+  problems: string[],
+): Promise<DevicePreflight> {
   const label = `mdev ${d.type} on ${d.parent}`;
   const base: DevicePreflight = { device: d, label, exists: false, members: [] };
   if (!(await fs.exists(SYSFS.mdevParent(d.parent)))) {
     const parents = (await fs.list("/sys/class/mdev_bus")) ?? [];
-    problems.push(`mdev parent ${d.parent} does not exist on ${fs.name} (${parents.length ? `parents: ${parents.join(", ")}` : "no mdev parents: load the vendor driver, e.g. the mtty sample"})`);
+    problems.push(
+      `mdev parent ${d.parent} does not exist on ${fs.name} (${parents.length ? `parents: ${parents.join(", ")}` : "no mdev parents: load the vendor driver, e.g. the mtty sample"})`,
+    );
     return base;
   }
   const typeDir = SYSFS.mdevType(d.parent, d.type);
   if (!(await fs.exists(typeDir))) {
     const types = (await fs.list(`${SYSFS.mdevParent(d.parent)}/mdev_supported_types`)) ?? [];
-    problems.push(`mdev type ${d.type} is not offered by ${d.parent} on ${fs.name} (types: ${types.join(", ") || "none"})`);
+    problems.push(
+      `mdev type ${d.type} is not offered by ${d.parent} on ${fs.name} (types: ${types.join(", ") || "none"})`,
+    );
     return base;
   }
   const available = Number((await fs.readText(`${typeDir}/available_instances`))?.trim());
-  if (Number.isFinite(available) && available < 1) problems.push(`mdev type ${d.type} on ${d.parent} has no instances left to create`);
+  if (Number.isFinite(available) && available < 1)
+    problems.push(`mdev type ${d.type} on ${d.parent} has no instances left to create`);
   return { ...base, exists: true, ...(Number.isFinite(available) ? { availableInstances: available } : {}) };
 }
 
 // ---- pure helpers --------------------------------------------------------------------------
 
 const basename = (p: string | undefined) => (p ? path.posix.basename(p.trim()) : undefined);
-const optional = <K extends string, V>(k: K, v: V | undefined) => (v === undefined || v === "" ? {} : ({ [k]: v } as Record<K, V>));
+const optional = <K extends string, V>(k: K, v: V | undefined) =>
+  v === undefined || v === "" ? {} : ({ [k]: v } as Record<K, V>);
 
 /** RLIMIT_MEMLOCK's soft limit from /proc/<pid>/limits. */
 export function parseLockedLimit(limits: string | undefined): number | "unlimited" | undefined {
@@ -269,7 +330,10 @@ export function findMount(mountinfo: string | undefined, file: string): MountEnt
     const f = left.split(" ");
     const r = right.split(" ");
     const mountPoint = unescapeMount(f[4] ?? "");
-    const inside = mountPoint === "/" || file === mountPoint || file.startsWith(mountPoint.endsWith("/") ? mountPoint : `${mountPoint}/`);
+    const inside =
+      mountPoint === "/" ||
+      file === mountPoint ||
+      file.startsWith(mountPoint.endsWith("/") ? mountPoint : `${mountPoint}/`);
     if (!inside || (best && best.mountPoint.length > mountPoint.length)) continue;
     best = { mountPoint, fsType: r[0] ?? "", options: `${f[5] ?? ""},${r[2] ?? ""}` };
   }
@@ -289,22 +353,33 @@ export function daxOf(options: string): "yes" | "per-file" | "no" {
 /** The preflight as lines for the terminal and the results. */
 export function formatPreflight(p: VfioPreflight): string[] {
   const lines = [`VFIO preflight on ${p.host}:`];
-  lines.push(`  IOMMU: ${p.iommu.groups ? `${p.iommu.groups} groups` : "no groups"}${p.iommu.units.length ? ` (${p.iommu.units.join(", ")})` : ""}`);
+  lines.push(
+    `  IOMMU: ${p.iommu.groups ? `${p.iommu.groups} groups` : "no groups"}${p.iommu.units.length ? ` (${p.iommu.units.join(", ")})` : ""}`,
+  );
   for (const d of p.devices) {
     if (!d.exists) {
       lines.push(`  ${d.label}: missing`);
       continue;
     }
     const id = d.vendor && d.deviceId ? ` [${d.vendor.replace(/^0x/, "")}:${d.deviceId.replace(/^0x/, "")}]` : "";
-    lines.push(`  ${d.label}${id}: driver ${d.driver ?? "none"}${d.iommuGroup !== undefined ? `, IOMMU group ${d.iommuGroup}` : ""}${d.availableInstances !== undefined ? `, ${d.availableInstances} instances available` : ""}`);
+    lines.push(
+      `  ${d.label}${id}: driver ${d.driver ?? "none"}${d.iommuGroup !== undefined ? `, IOMMU group ${d.iommuGroup}` : ""}${d.availableInstances !== undefined ? `, ${d.availableInstances} instances available` : ""}`,
+    );
     for (const m of d.members) lines.push(`    group member ${m.bdf}: driver ${m.driver ?? "none"} -> ${m.action}`);
   }
   const lm = p.lockedMemory;
-  lines.push(`  locked memory: limit ${lm.limitBytes === undefined ? "unknown" : lm.limitBytes === "unlimited" ? "unlimited" : formatSize(lm.limitBytes)}, guest pins ${formatSize(lm.pinnedBytes)}: ${lm.enough === "root" ? "root (not limited)" : lm.enough === true ? "enough" : lm.enough === false ? "NOT enough" : "unknown"}`);
+  lines.push(
+    `  locked memory: limit ${lm.limitBytes === undefined ? "unknown" : lm.limitBytes === "unlimited" ? "unlimited" : formatSize(lm.limitBytes)}, guest pins ${formatSize(lm.pinnedBytes)}: ${lm.enough === "root" ? "root (not limited)" : lm.enough === true ? "enough" : lm.enough === false ? "NOT enough" : "unknown"}`,
+  );
   const l = p.dmaEntryLimit;
-  lines.push(`  dma_entry_limit: ${l.current ?? (l.moduleLoaded ? "unreadable" : "vfio_iommu_type1 not loaded")}${l.requested !== undefined ? ` -> ${l.requested} for the run` : ""}`);
+  lines.push(
+    `  dma_entry_limit: ${l.current ?? (l.moduleLoaded ? "unreadable" : "vfio_iommu_type1 not loaded")}${l.requested !== undefined ? ` -> ${l.requested} for the run` : ""}`,
+  );
   lines.push(`  DMA mappings: ${p.budget.summary}`);
-  if (p.memoryBackend) lines.push(`  memory backend ${p.memoryBackend.path}: fs-DAX ${p.memoryBackend.dax}${p.memoryBackend.mount ? ` (mount ${p.memoryBackend.mount})` : ""}`);
+  if (p.memoryBackend)
+    lines.push(
+      `  memory backend ${p.memoryBackend.path}: fs-DAX ${p.memoryBackend.dax}${p.memoryBackend.mount ? ` (mount ${p.memoryBackend.mount})` : ""}`,
+    );
   for (const n of p.notes) lines.push(`  note: ${n}`);
   for (const x of p.problems) lines.push(`  REFUSED: ${x}`);
   return lines;

@@ -13,12 +13,17 @@ export interface DaemonCommand {
 /** Pure: virtiofsd's arguments for one share. */
 export function virtiofsdArgs(share: ShareSpec, socketPath: string, sharedDir: string, logLevel = "info"): string[] {
   const args = [
-    "--socket-path", socketPath,
-    "--shared-dir", sharedDir,
-    "--cache", share.cache,
-    "--sandbox", share.sandbox,
+    "--socket-path",
+    socketPath,
+    "--shared-dir",
+    sharedDir,
+    "--cache",
+    share.cache,
+    "--sandbox",
+    share.sandbox,
     // A share's own level (`log: debug`) wins over the run-wide one (VMRIG_VIRTIOFSD_LOG).
-    "--log-level", share.logLevel ?? logLevel,
+    "--log-level",
+    share.logLevel ?? logLevel,
   ];
   if (share.threadPoolSize !== undefined) args.push("--thread-pool-size", String(share.threadPoolSize));
   return [...args, ...share.extraArgs];
@@ -35,7 +40,10 @@ export class SupervisedDaemon {
   readonly exited: Promise<DaemonExit>;
   private exitInfo: DaemonExit | undefined;
 
-  constructor(readonly name: string, private readonly child: Child) {
+  constructor(
+    readonly name: string,
+    private readonly child: Child,
+  ) {
     // The exit as soon as Node reaps the process, not once its output streams have closed too.
     child.once("exit", (code, signal) => (this.exitInfo ??= { name, code, signal }));
     this.exited = child.then((r) => {
@@ -100,7 +108,10 @@ export function describeExit(e: DaemonExit): string {
  */
 export function parseZombieExit(stat: string): { code: number | null; signal: NodeJS.Signals | null } | undefined {
   // The command name (field 2) may hold spaces and parentheses: fields restart after the last ")".
-  const fields = stat.slice(stat.lastIndexOf(")") + 2).trim().split(/\s+/);
+  const fields = stat
+    .slice(stat.lastIndexOf(")") + 2)
+    .trim()
+    .split(/\s+/);
   if (fields[0] !== "Z") return undefined;
   const raw = Number(fields[52 - 3]);
   if (!Number.isInteger(raw)) return undefined;
@@ -142,7 +153,8 @@ export async function waitForListeningSocket(
     if (opts.daemon.deathReason) throw new Error(`${opts.daemon.deathReason} before its socket was ready`);
     const table = await readFile("/proc/net/unix", "utf8");
     if (isListening(table, path)) return;
-    if (Date.now() - start > opts.timeoutMs) throw new Error(`${opts.daemon.name} socket ${path} not listening after ${opts.timeoutMs} ms`);
+    if (Date.now() - start > opts.timeoutMs)
+      throw new Error(`${opts.daemon.name} socket ${path} not listening after ${opts.timeoutMs} ms`);
     await new Promise((r) => setTimeout(r, 25));
   }
 }

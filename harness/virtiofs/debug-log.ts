@@ -43,7 +43,13 @@ export function parseDebugLog(text: string): DebugLog {
   for (const line of text.split("\n")) {
     const rq = REQUEST.exec(line);
     if (rq) {
-      const r: FuseRequest = { unique: Number(rq[4]), opcode: rq[1]!, opcodeNum: Number(rq[2]), inode: Number(rq[3]), ...(rq[5] ? { pid: Number(rq[5]) } : {}) };
+      const r: FuseRequest = {
+        unique: Number(rq[4]),
+        opcode: rq[1]!,
+        opcodeNum: Number(rq[2]),
+        inode: Number(rq[3]),
+        ...(rq[5] ? { pid: Number(rq[5]) } : {}),
+      };
       requests.push(r);
       open.set(r.unique, r);
       continue;
@@ -87,7 +93,14 @@ export function refusals(log: DebugLog): Refusal[] {
     const opcode = fuseOpcodeName(r.opcode);
     let g = out.find((x) => x.opcode === opcode && x.error === r.reply!.error);
     if (!g) {
-      g = { opcode, opcodeNum: r.opcodeNum, error: r.reply.error, errno: linuxErrnoNames.get(-r.reply.error) ?? `E${-r.reply.error}`, count: 0, uniques: [] };
+      g = {
+        opcode,
+        opcodeNum: r.opcodeNum,
+        error: r.reply.error,
+        errno: linuxErrnoNames.get(-r.reply.error) ?? `E${-r.reply.error}`,
+        count: 0,
+        uniques: [],
+      };
       out.push(g);
     }
     g.count++;
@@ -102,7 +115,13 @@ export function refusals(log: DebugLog): Refusal[] {
  * --xattr answers overlayfs's GETXATTR so, and the kernel stops asking). They stay in the
  * evidence but make no note.
  */
-const ROUTINE = new Set(["LOOKUP:ENOENT", "GETXATTR:ENODATA", "LISTXATTR:ENODATA", "GETXATTR:EOPNOTSUPP", "LISTXATTR:EOPNOTSUPP"]);
+const ROUTINE = new Set([
+  "LOOKUP:ENOENT",
+  "GETXATTR:ENODATA",
+  "LISTXATTR:ENODATA",
+  "GETXATTR:EOPNOTSUPP",
+  "LISTXATTR:EOPNOTSUPP",
+]);
 
 export function isRoutine(r: Pick<Refusal, "opcode" | "errno">): boolean {
   return r.errno === "ENOSYS" || ROUTINE.has(`${r.opcode}:${r.errno}`);
@@ -162,7 +181,14 @@ export async function cellServerEvidence(file: string, offset: number, tag: stri
   const refused = refusals(log);
   const open = unanswered(log).map((r) => ({ unique: r.unique, opcode: fuseOpcodeName(r.opcode) }));
   return {
-    evidence: { [`virtiofsd-${tag}`]: { requests: log.requests.length, byOpcode, refusals: refused, ...(open.length ? { unanswered: open } : {}) } },
+    evidence: {
+      [`virtiofsd-${tag}`]: {
+        requests: log.requests.length,
+        byOpcode,
+        refusals: refused,
+        ...(open.length ? { unanswered: open } : {}),
+      },
+    },
     notes: refusalNotes(refused),
   };
 }

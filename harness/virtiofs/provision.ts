@@ -141,7 +141,8 @@ export async function locateRuntime(
   nodeArch: string,
 ): Promise<Pick<ProvisionManifest, "loader" | "libraryPath" | "binary">> {
   const { loader, libraryPath } = await locateLoader(root, privateHostArch(nodeArch));
-  const isRealFile = async (rel: string) => (await fs.lstat(path.join(root, rel)).catch(() => undefined))?.isFile() ?? false;
+  const isRealFile = async (rel: string) =>
+    (await fs.lstat(path.join(root, rel)).catch(() => undefined))?.isFile() ?? false;
   let binary: string | undefined;
   for (const rel of ["usr/libexec/virtiofsd", "usr/bin/virtiofsd"]) {
     if (await isRealFile(rel)) {

@@ -76,7 +76,9 @@ export function isFuseLieName(name: string): name is FuseLieName {
 /** The guest command; `timeoutSeconds` bounds the victim inside the guest (vmrig's step deadline is the outer bound). */
 export function fuseLieCommand(name: FuseLieName, timeoutSeconds = 20): string {
   const lie: FuseLie = FUSE_LIES[name];
-  return [FUSE_LIE_PROGRAM, ...lie.args, "--timeout", String(Math.max(1, Math.round(timeoutSeconds)))].map(shellQuote).join(" ");
+  return [FUSE_LIE_PROGRAM, ...lie.args, "--timeout", String(Math.max(1, Math.round(timeoutSeconds)))]
+    .map(shellQuote)
+    .join(" ");
 }
 
 export interface LieReport {
@@ -88,7 +90,6 @@ export interface LieReport {
   [k: string]: unknown;
 }
 
-
 /**
  * Pure: the program's report -> a cell. PASS needs the lie refused where a correct kernel
  * refuses it, with the right errno, every step before it fine and the mount gone afterwards.
@@ -97,10 +98,17 @@ export interface LieReport {
 export function judgeFuseLie(name: FuseLieName, exec: Exited): Judgement {
   const lie: FuseLie = FUSE_LIES[name];
   const run = parseProbeOutput(exec);
-  const outcome = (o: CellOutcome, evidence: Record<string, unknown>): Extract<Judgement, { kind: "outcome" }> => ({ kind: "outcome", outcome: o, evidence });
+  const outcome = (o: CellOutcome, evidence: Record<string, unknown>): Extract<Judgement, { kind: "outcome" }> => ({
+    kind: "outcome",
+    outcome: o,
+    evidence,
+  });
   if (run.kind === "no-report") {
     return outcome(
-      { kind: "infra", reason: `${FUSE_LIE_PROGRAM} printed no result (exit ${exec.code}): ${exec.stderr.trim().slice(0, 200) || "no output"}` },
+      {
+        kind: "infra",
+        reason: `${FUSE_LIE_PROGRAM} printed no result (exit ${exec.code}): ${exec.stderr.trim().slice(0, 200) || "no output"}`,
+      },
       { stdout: exec.stdout.slice(-2000), stderr: exec.stderr.slice(-2000) },
     );
   }
@@ -108,9 +116,18 @@ export function judgeFuseLie(name: FuseLieName, exec: Exited): Judgement {
   const evidence = { lie: name, summary: lie.summary, report: r };
   if (!r.ok) {
     if (r.stage === "open /dev/fuse") {
-      return outcome({ kind: "infra", reason: `fuse lie ${name}: cannot open /dev/fuse (${r.errno}): the kernel has no FUSE (CONFIG_FUSE_FS)` }, evidence);
+      return outcome(
+        {
+          kind: "infra",
+          reason: `fuse lie ${name}: cannot open /dev/fuse (${r.errno}): the kernel has no FUSE (CONFIG_FUSE_FS)`,
+        },
+        evidence,
+      );
     }
-    return outcome({ kind: "infra", reason: `fuse lie ${name}: setting up failed at ${r.stage} (${r.errno ?? r.error ?? "?"})` }, evidence);
+    return outcome(
+      { kind: "infra", reason: `fuse lie ${name}: setting up failed at ${r.stage} (${r.errno ?? r.error ?? "?"})` },
+      evidence,
+    );
   }
   const steps = r.steps ?? {};
   const at = LIE_STEPS.indexOf(lie.refusedAt);
@@ -120,25 +137,40 @@ export function judgeFuseLie(name: FuseLieName, exec: Exited): Judgement {
   }
   for (const s of LIE_STEPS.slice(0, at)) {
     const v = steps[s];
-    if (v !== "ok" && v !== "skipped") return outcome({ kind: "fail", detail: `${s} failed (${v ?? "not reported"}) before the lie was told` }, evidence);
+    if (v !== "ok" && v !== "skipped")
+      return outcome(
+        { kind: "fail", detail: `${s} failed (${v ?? "not reported"}) before the lie was told` },
+        evidence,
+      );
   }
   const got = steps[lie.refusedAt];
   if (got === "ok") {
-    const believed = lie.refusedAt === "fstat" ? `fstat says mode ${String(r.fstatMode)} size ${String(r.fstatSize)}` : `read returned ${String(r.readBytes)} bytes`;
+    const believed =
+      lie.refusedAt === "fstat"
+        ? `fstat says mode ${String(r.fstatMode)} size ${String(r.fstatSize)}`
+        : `read returned ${String(r.readBytes)} bytes`;
     return outcome({ kind: "fail", detail: `the kernel believed the lie: ${believed}` }, evidence);
   }
   if (got !== lie.errno) {
-    return outcome({ kind: "fail", detail: `${lie.refusedAt} gave ${got ?? "nothing"}, expected -${lie.errno}` }, evidence);
+    return outcome(
+      { kind: "fail", detail: `${lie.refusedAt} gave ${got ?? "nothing"}, expected -${lie.errno}` },
+      evidence,
+    );
   }
-  if (steps.umount !== "ok") return outcome({ kind: "fail", detail: `the lie was refused, but umount then failed (${steps.umount})` }, evidence);
-  return { ...outcome({ kind: "pass", detail: `refused: ${lie.refusedAt} -> -${lie.errno}` }, evidence), checkGuest: true };
+  if (steps.umount !== "ok")
+    return outcome({ kind: "fail", detail: `the lie was refused, but umount then failed (${steps.umount})` }, evidence);
+  return {
+    ...outcome({ kind: "pass", detail: `refused: ${lie.refusedAt} -> -${lie.errno}` }, evidence),
+    checkGuest: true,
+  };
 }
 
 /** The workload kind: nothing on the host, the program in the guest, judged by the lie's row. */
 export const fuseLie = defineWorkloadKind({
   name: "fuseLie",
-  schema: strict({ lie: z.enum(FUSE_LIE_NAMES) })
-    .meta({ description: "A lying FUSE server in the guest (harness/workloads/fuse-lies.ts)." }),
+  schema: strict({ lie: z.enum(FUSE_LIE_NAMES) }).meta({
+    description: "A lying FUSE server in the guest (harness/workloads/fuse-lies.ts).",
+  }),
   toSpec: ({ lie }) => ({ lie }),
   guestCommand: (w) => fuseLieCommand(w.lie),
   judge: (w, exec) => judgeFuseLie(w.lie, exec),

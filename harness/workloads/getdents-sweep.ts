@@ -17,7 +17,10 @@ export interface SweepPoint {
 
 /** Pure: the probe's lines (one per size, in order) -> the sweep's points. */
 export function parseSweep(stdout: string, sizes: number[]): SweepPoint[] {
-  const reports = stdout.split("\n").filter((l) => l.trim().startsWith("{")).map((l) => JSON.parse(l) as ProbeReport);
+  const reports = stdout
+    .split("\n")
+    .filter((l) => l.trim().startsWith("{"))
+    .map((l) => JSON.parse(l) as ProbeReport);
   return sizes.map((bufferSize, i) => {
     const r = reports[i];
     if (!r) return { bufferSize, ok: false, errno: "no result" };
@@ -31,10 +34,23 @@ export function judgeSweep(points: SweepPoint[], expected: number): Judgement {
   const bad = points.find((p) => !p.ok || p.entries !== expected);
   const good = points.filter((p) => p.ok && p.entries === expected).map((p) => p.bufferSize);
   const largestOk = good.length ? formatSize(Math.max(...good)) : "none";
-  if (!bad) return { kind: "outcome", outcome: { kind: "pass", detail: `all ${points.length} sizes, up to ${largestOk}` }, evidence };
+  if (!bad)
+    return {
+      kind: "outcome",
+      outcome: { kind: "pass", detail: `all ${points.length} sizes, up to ${largestOk}` },
+      evidence,
+    };
   const where = `at ${formatSize(bad.bufferSize)} (largest that worked: ${largestOk})`;
-  if (!bad.ok && bad.errno && /^E[A-Z0-9]+$/.test(bad.errno)) return { kind: "errno", errno: bad.errno, at: formatSize(bad.bufferSize), detail: `getdents64 ${bad.errno} ${where}`, evidence };
-  if (!bad.ok) return { kind: "outcome", outcome: { kind: "infra", reason: `probe gave no result ${where}` }, evidence };
+  if (!bad.ok && bad.errno && /^E[A-Z0-9]+$/.test(bad.errno))
+    return {
+      kind: "errno",
+      errno: bad.errno,
+      at: formatSize(bad.bufferSize),
+      detail: `getdents64 ${bad.errno} ${where}`,
+      evidence,
+    };
+  if (!bad.ok)
+    return { kind: "outcome", outcome: { kind: "infra", reason: `probe gave no result ${where}` }, evidence };
   // Fewer entries without an errno is silent loss (SHORT), as in a single readdir.
   return { kind: "outcome", outcome: countOutcome(bad.entries ?? 0, expected, where), evidence };
 }

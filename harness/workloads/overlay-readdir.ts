@@ -78,7 +78,12 @@ export function judgeOverlay(w: Overlay, exec: Exited): Judgement {
   const ls = parseLsSummary(exec.stderr);
   const evidence: Record<string, unknown> = { hostEntries: w.entries, ...(ls ? { ls } : {}) };
   if (exec.code === OVERLAY_MOUNT_FAILED) {
-    const why = exec.stderr.trim().split("\n").filter((l) => !l.startsWith("vmrig-overlay:")).pop() ?? "";
+    const why =
+      exec.stderr
+        .trim()
+        .split("\n")
+        .filter((l) => !l.startsWith("vmrig-overlay:"))
+        .pop() ?? "";
     const outcome: CellOutcome = /unknown filesystem type/.test(exec.stderr)
       ? { kind: "infra", reason: `this kernel has no overlayfs: ${why}` }
       : { kind: "fail", detail: `mount -t overlay over virtio-fs failed${why ? `: ${why}` : ""}` };
@@ -86,24 +91,51 @@ export function judgeOverlay(w: Overlay, exec: Exited): Judgement {
   }
   const run = parseProbeOutput(exec);
   if (run.kind === "no-report") {
-    return { kind: "outcome", outcome: { kind: "infra", reason: `probe printed no result (exit ${exec.code}): ${exec.stderr.trim().slice(0, 200)}` }, evidence: { ...evidence, stdout: exec.stdout, stderr: exec.stderr } };
+    return {
+      kind: "outcome",
+      outcome: {
+        kind: "infra",
+        reason: `probe printed no result (exit ${exec.code}): ${exec.stderr.trim().slice(0, 200)}`,
+      },
+      evidence: { ...evidence, stdout: exec.stdout, stderr: exec.stderr },
+    };
   }
   const r = run.report;
   evidence.probe = r;
-  if (w.lister === "ls") return judgeLs(w, ls, r.ok ? `getdents64 saw ${r.entries} entries` : `getdents64: ${r.errno}`, evidence);
+  if (w.lister === "ls")
+    return judgeLs(w, ls, r.ok ? `getdents64 saw ${r.entries} entries` : `getdents64: ${r.errno}`, evidence);
   const lsNote = lsText(ls);
   if (!r.ok && r.errno) {
-    return { kind: "errno", errno: r.errno, detail: `getdents64 on the merged dir: ${r.errno} after ${r.entries ?? 0} entries${lsNote ? `; ${lsNote}` : ""}`, evidence };
+    return {
+      kind: "errno",
+      errno: r.errno,
+      detail: `getdents64 on the merged dir: ${r.errno} after ${r.entries ?? 0} entries${lsNote ? `; ${lsNote}` : ""}`,
+      evidence,
+    };
   }
-  if (!r.ok) return { kind: "outcome", outcome: { kind: "fail", detail: `${r.op} failed: ${JSON.stringify(r)}` }, evidence };
+  if (!r.ok)
+    return { kind: "outcome", outcome: { kind: "fail", detail: `${r.op} failed: ${JSON.stringify(r)}` }, evidence };
   return { kind: "outcome", outcome: countOutcome(Number(r.entries), w.entries, lsNote), evidence };
 }
 
 /** `lister: ls`: what a user sees. busybox ls reports no readdir error: a short count is SHORT. */
-function judgeLs(w: Overlay, ls: LsSummary | undefined, probeNote: string, evidence: Record<string, unknown>): Judgement {
-  if (!ls) return { kind: "outcome", outcome: { kind: "infra", reason: "the guest script printed no ls summary" }, evidence };
+function judgeLs(
+  w: Overlay,
+  ls: LsSummary | undefined,
+  probeNote: string,
+  evidence: Record<string, unknown>,
+): Judgement {
+  if (!ls)
+    return { kind: "outcome", outcome: { kind: "infra", reason: "the guest script printed no ls summary" }, evidence };
   if (ls.exit !== 0) {
-    return { kind: "outcome", outcome: { kind: "fail", detail: `busybox ls exited ${ls.exit} after ${ls.lines} entries${ls.stderr ? `: ${ls.stderr}` : ""}; ${probeNote}` }, evidence };
+    return {
+      kind: "outcome",
+      outcome: {
+        kind: "fail",
+        detail: `busybox ls exited ${ls.exit} after ${ls.lines} entries${ls.stderr ? `: ${ls.stderr}` : ""}; ${probeNote}`,
+      },
+      evidence,
+    };
   }
   return { kind: "outcome", outcome: countOutcome(ls.lines, w.entries, `ls exit 0; ${probeNote}`), evidence };
 }
@@ -121,7 +153,10 @@ export const overlayReaddir = defineWorkloadKind({
     }),
   }),
   toSpec: ({ share, entries, bufferSize, lister }): OverlayFields => ({
-    share, entries, bufferBytes: bufferSize, lister,
+    share,
+    entries,
+    bufferBytes: bufferSize,
+    lister,
   }),
   prepareHost: (w, ctx) => createEntries(workloadDir(w, ctx.hostDir!), w.entries, "vmrig-overlay-lower"),
   guestCommand: (w, ctx) => overlayCommand(w, ctx.guestDir!),

@@ -20,8 +20,7 @@ export interface ProbeReport {
 }
 
 export type ProbeRun =
-  | { kind: "report"; report: ProbeReport; exec: ExecResult }
-  | { kind: "no-report"; exec: ExecResult };
+  { kind: "report"; report: ProbeReport; exec: ExecResult } | { kind: "no-report"; exec: ExecResult };
 
 /** Pure: the probe's JSON line from a finished command, if it printed one. */
 export function parseProbeOutput(exec: ExecResult): ProbeRun {

@@ -16,7 +16,8 @@ export function descendantsMatching(needle: RegExp, root = process.pid): Array<{
     }
   }
   const isDescendant = (pid: number): boolean => {
-    for (let p = parent.get(pid), hops = 0; p !== undefined && p > 0 && hops < 64; p = parent.get(p), hops++) if (p === root) return true;
+    for (let p = parent.get(pid), hops = 0; p !== undefined && p > 0 && hops < 64; p = parent.get(p), hops++)
+      if (p === root) return true;
     return false;
   };
   return [...cmd].filter(([pid, c]) => isDescendant(pid) && needle.test(c)).map(([pid, cmdline]) => ({ pid, cmdline }));

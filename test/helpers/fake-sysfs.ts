@@ -1,7 +1,17 @@
 // A fake VFIO host: a sysfs/procfs tree in a temp dir laid out as the kernel lays it out, and a
 // HostFs that plays the kernel's part for the writes binding makes (driver_override, unbind,
 // bind, drivers_probe, mdev create/remove) by moving the `driver` symlinks in the tree.
-import { mkdirSync, mkdtempSync, readFileSync, readlinkSync, rmSync, symlinkSync, unlinkSync, writeFileSync, existsSync } from "node:fs";
+import {
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  readlinkSync,
+  rmSync,
+  symlinkSync,
+  unlinkSync,
+  writeFileSync,
+  existsSync,
+} from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { localHostFs, type HostFs } from "../../harness/vfio/host-fs.ts";
@@ -48,7 +58,11 @@ export function fakeVfioHost(spec: FakeHostSpec, opts: { uid?: number } = {}): F
     mkdirSync(path.dirname(at(p)), { recursive: true });
     writeFileSync(at(p), text);
   };
-  const drivers = new Set([...(spec.drivers ?? []), ...spec.devices.flatMap((d) => (d.driver ? [d.driver] : [])), ...(spec.noVfioPci ? [] : ["vfio-pci"])]);
+  const drivers = new Set([
+    ...(spec.drivers ?? []),
+    ...spec.devices.flatMap((d) => (d.driver ? [d.driver] : [])),
+    ...(spec.noVfioPci ? [] : ["vfio-pci"]),
+  ]);
   for (const d of drivers) {
     put(`/sys/bus/pci/drivers/${d}/bind`, "");
     put(`/sys/bus/pci/drivers/${d}/unbind`, "");
@@ -67,15 +81,22 @@ export function fakeVfioHost(spec: FakeHostSpec, opts: { uid?: number } = {}): F
     natural.set(d.bdf, d.driver);
     if (spec.iommu !== false) {
       mkdirSync(at(`/sys/kernel/iommu_groups/${d.group}/devices`), { recursive: true });
-      symlinkSync(`../../../../devices/pci0000:00/${d.bdf}`, at(`/sys/kernel/iommu_groups/${d.group}/devices/${d.bdf}`));
+      symlinkSync(
+        `../../../../devices/pci0000:00/${d.bdf}`,
+        at(`/sys/kernel/iommu_groups/${d.group}/devices/${d.bdf}`),
+      );
       symlinkSync(`../../../kernel/iommu_groups/${d.group}`, at(`${dev}/iommu_group`));
     }
     if (d.driver) symlinkSync(`../../../bus/pci/drivers/${d.driver}`, at(`${dev}/driver`));
   }
   if (spec.iommu !== false) mkdirSync(at("/sys/class/iommu/dmar0"), { recursive: true });
-  if (spec.dmaEntryLimit !== null) put("/sys/module/vfio_iommu_type1/parameters/dma_entry_limit", `${spec.dmaEntryLimit ?? 65535}\n`);
+  if (spec.dmaEntryLimit !== null)
+    put("/sys/module/vfio_iommu_type1/parameters/dma_entry_limit", `${spec.dmaEntryLimit ?? 65535}\n`);
   const locked = spec.lockedBytes ?? 8 * 1024 * 1024;
-  put("/proc/self/limits", `Limit                     Soft Limit           Hard Limit           Units     \nMax locked memory         ${locked}              ${locked}              bytes     \n`);
+  put(
+    "/proc/self/limits",
+    `Limit                     Soft Limit           Hard Limit           Units     \nMax locked memory         ${locked}              ${locked}              bytes     \n`,
+  );
   put("/proc/self/mountinfo", spec.mountinfo ?? "22 1 8:1 / / rw,relatime shared:1 - ext4 /dev/sda1 rw\n");
   put("/proc/cmdline", "BOOT_IMAGE=/vmlinuz root=/dev/sda1\n");
   for (const m of spec.mdev ?? []) {
@@ -145,7 +166,11 @@ export function fakeVfioHost(spec: FakeHostSpec, opts: { uid?: number } = {}): F
   };
   const fs: HostFs = { ...real, write: kernel };
   return {
-    root, fs, writes, driverOf, overrideOf,
+    root,
+    fs,
+    writes,
+    driverOf,
+    overrideOf,
     read: (p) => readFileSync(at(p), "utf8"),
     failNext: (re, how) => failures.push({ re, how }),
     cleanup: () => rmSync(root, { recursive: true, force: true }),

@@ -27,7 +27,8 @@ interface Edit {
 const append = (line: string) => (text: string) => `${text}${text.endsWith("\n") ? "" : "\n"}${line}\n`;
 function replaceOnce(anchor: string, by: string) {
   return (text: string) => {
-    if (!text.includes(anchor)) throw new Error(`kernel history: anchor not found: ${JSON.stringify(anchor.slice(0, 60))}`);
+    if (!text.includes(anchor))
+      throw new Error(`kernel history: anchor not found: ${JSON.stringify(anchor.slice(0, 60))}`);
     return text.replace(anchor, by);
   };
 }
@@ -37,16 +38,40 @@ const BAD_INODE = "\tif (fuse_is_bad(inode))\n\t\treturn -EIO;\n\n\terr = UNCACH
 function commits(salt: string): Array<{ subject: string; edits: Edit[] }> {
   const tag = salt ? ` (${salt})` : "";
   return [
-    { subject: `Documentation: fuse: mention readdir buffer sizes${tag}`, edits: [{ file: "Documentation/filesystems/fuse/fuse.rst", change: append(`\n.. readdir buffers are clamped to max_pages${tag}`) }] },
-    { subject: `fuse: dir: comment on attribute versions${tag}`, edits: [{ file: "fs/fuse/dir.c", change: append(`/* attribute versions only grow${tag} */`) }] },
-    { subject: `fuse: file: comment on writeback${tag}`, edits: [{ file: "fs/fuse/file.c", change: append(`/* writeback pages are accounted per connection${tag} */`) }] },
+    {
+      subject: `Documentation: fuse: mention readdir buffer sizes${tag}`,
+      edits: [
+        {
+          file: "Documentation/filesystems/fuse/fuse.rst",
+          change: append(`\n.. readdir buffers are clamped to max_pages${tag}`),
+        },
+      ],
+    },
+    {
+      subject: `fuse: dir: comment on attribute versions${tag}`,
+      edits: [{ file: "fs/fuse/dir.c", change: append(`/* attribute versions only grow${tag} */`) }],
+    },
+    {
+      subject: `fuse: file: comment on writeback${tag}`,
+      edits: [{ file: "fs/fuse/file.c", change: append(`/* writeback pages are accounted per connection${tag} */`) }],
+    },
     {
       subject: BROKEN_SUBJECT,
-      edits: [{ file: "fs/fuse/readdir.c", change: replaceOnce(BAD_INODE, "\tif (fuse_readdir_bad_inode(inode))\n\t\treturn -EIO;\n\n\terr = UNCACHED;") }],
+      edits: [
+        {
+          file: "fs/fuse/readdir.c",
+          change: replaceOnce(BAD_INODE, "\tif (fuse_readdir_bad_inode(inode))\n\t\treturn -EIO;\n\n\terr = UNCACHED;"),
+        },
+      ],
     },
     {
       subject: "fuse: readdir: fix the build",
-      edits: [{ file: "fs/fuse/readdir.c", change: replaceOnce("\tif (fuse_readdir_bad_inode(inode))\n", "\tif (fuse_is_bad(inode))\n") }],
+      edits: [
+        {
+          file: "fs/fuse/readdir.c",
+          change: replaceOnce("\tif (fuse_readdir_bad_inode(inode))\n", "\tif (fuse_is_bad(inode))\n"),
+        },
+      ],
     },
     {
       subject: CULPRIT_SUBJECT,
@@ -62,8 +87,16 @@ function commits(salt: string): Array<{ subject: string; edits: Edit[] }> {
         },
       ],
     },
-    { subject: `fuse: inode: comment on eviction${tag}`, edits: [{ file: "fs/fuse/inode.c", change: append(`/* evicted inodes keep their nodeid until forget${tag} */`) }] },
-    { subject: `Documentation: fuse: readdir notes${tag}`, edits: [{ file: "Documentation/filesystems/fuse/fuse.rst", change: append(`.. readdirplus fills attributes${tag}`) }] },
+    {
+      subject: `fuse: inode: comment on eviction${tag}`,
+      edits: [{ file: "fs/fuse/inode.c", change: append(`/* evicted inodes keep their nodeid until forget${tag} */`) }],
+    },
+    {
+      subject: `Documentation: fuse: readdir notes${tag}`,
+      edits: [
+        { file: "Documentation/filesystems/fuse/fuse.rst", change: append(`.. readdirplus fills attributes${tag}`) },
+      ],
+    },
   ];
 }
 
@@ -73,13 +106,22 @@ function commits(salt: string): Array<{ subject: string; edits: Edit[] }> {
  * and date, so the hashes (and the kernels) are new; without it the same tree gives the same
  * hashes every time, and a rerun finds its kernels in the build cache.
  */
-export async function makeKernelHistory(pristine: string, dir: string, opts: { salt?: string; log?: (l: string) => void } = {}): Promise<KernelHistory> {
+export async function makeKernelHistory(
+  pristine: string,
+  dir: string,
+  opts: { salt?: string; log?: (l: string) => void } = {},
+): Promise<KernelHistory> {
   const log = opts.log ?? (() => undefined);
   const salt = opts.salt ?? "";
   const date = salt ? new Date().toISOString() : "2026-01-01T00:00:00Z";
   const env = {
-    GIT_AUTHOR_NAME: "vmrig test", GIT_AUTHOR_EMAIL: "test@vmrig", GIT_COMMITTER_NAME: "vmrig test", GIT_COMMITTER_EMAIL: "test@vmrig",
-    GIT_AUTHOR_DATE: date, GIT_COMMITTER_DATE: date, LC_ALL: "C",
+    GIT_AUTHOR_NAME: "vmrig test",
+    GIT_AUTHOR_EMAIL: "test@vmrig",
+    GIT_COMMITTER_NAME: "vmrig test",
+    GIT_COMMITTER_EMAIL: "test@vmrig",
+    GIT_AUTHOR_DATE: date,
+    GIT_COMMITTER_DATE: date,
+    LC_ALL: "C",
   };
   const git = async (...args: string[]) => String((await execa("git", ["-C", dir, ...args], { env })).stdout).trim();
   const started = Date.now();
@@ -92,7 +134,9 @@ export async function makeKernelHistory(pristine: string, dir: string, opts: { s
   }
   // Symlinks get inodes of their own: `git status` misreads a symlink whose (shared) inode other
   // processes are linking and unlinking meanwhile (cp -al of the same pristine tree) as modified.
-  const links = String((await execa("find", [dir, "-type", "l", "-print0"])).stdout).split("\0").filter(Boolean);
+  const links = String((await execa("find", [dir, "-type", "l", "-print0"])).stdout)
+    .split("\0")
+    .filter(Boolean);
   for (const l of links) {
     const target = await fs.readlink(l);
     await fs.rm(l);
@@ -119,7 +163,13 @@ export async function makeKernelHistory(pristine: string, dir: string, opts: { s
     shas.push(await git("rev-parse", "HEAD"));
     subjects.push(c.subject);
   }
-  return { repo: dir, shas, subjects, culprit: shas[subjects.indexOf(CULPRIT_SUBJECT)]!, broken: shas[subjects.indexOf(BROKEN_SUBJECT)]! };
+  return {
+    repo: dir,
+    shas,
+    subjects,
+    culprit: shas[subjects.indexOf(CULPRIT_SUBJECT)]!,
+    broken: shas[subjects.indexOf(BROKEN_SUBJECT)]!,
+  };
 }
 
 /** The one-cell scenario a bisect of `makeKernelHistory`'s tree runs (getdents with 1 MiB: the regression's cell). */

@@ -12,7 +12,8 @@ export function processesMatching(needle: string | RegExp): Array<{ pid: number;
       continue;
     }
     if (!cmdline) continue;
-    if (typeof needle === "string" ? cmdline.includes(needle) : needle.test(cmdline)) out.push({ pid: Number(d), cmdline });
+    if (typeof needle === "string" ? cmdline.includes(needle) : needle.test(cmdline))
+      out.push({ pid: Number(d), cmdline });
   }
   return out;
 }
@@ -22,7 +23,11 @@ export const vmrigProcesses = () => processesMatching(/(qemu-system|virtiofsd|vh
 
 function parentOf(pid: number): number {
   try {
-    return Number(readFileSync(`/proc/${pid}/stat`, "utf8").replace(/^.*\) /s, "").split(" ")[1]);
+    return Number(
+      readFileSync(`/proc/${pid}/stat`, "utf8")
+        .replace(/^.*\) /s, "")
+        .split(" ")[1],
+    );
   } catch {
     return 0;
   }

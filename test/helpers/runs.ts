@@ -18,7 +18,12 @@ export const FAIL: CellOutcome = { kind: "fail", detail: "exit 1, expected 0" };
 export const HANG: CellOutcome = { kind: "hang", what: "w did not finish in 480 s", wedged: false };
 export const INFRA: CellOutcome = { kind: "infra", reason: "virtiofsd[share] exited (signal SIGKILL)" };
 export const ENOMEM: CellOutcome = { kind: "errno", errno: "ENOMEM", mountHealthy: true };
-export const crash = (title: string, signature?: string): CellOutcome => ({ kind: "crash", title, excerpt: `${title}\nCall Trace:\n fuse_x+0x1/0x2`, signature });
+export const crash = (title: string, signature?: string): CellOutcome => ({
+  kind: "crash",
+  title,
+  excerpt: `${title}\nCall Trace:\n fuse_x+0x1/0x2`,
+  signature,
+});
 
 const met = (o: CellOutcome, expected: string[]) => expectationMet(o, expected as Expectation);
 
@@ -41,11 +46,24 @@ export function fakeRun(opts: {
     description: k.description ?? `Kernel ${k.identity}`,
     accel: "tcg",
     bootMs: 6000,
-    artifacts: { console: `${k.label}/console.log`, qemuCmdline: `${k.label}/qemu-cmdline.txt`, "virtiofsd-share": `${k.label}/virtiofsd-share.log`, dmesg: `${k.label}/dmesg.txt` },
+    artifacts: {
+      console: `${k.label}/console.log`,
+      qemuCmdline: `${k.label}/qemu-cmdline.txt`,
+      "virtiofsd-share": `${k.label}/virtiofsd-share.log`,
+      dmesg: `${k.label}/dmesg.txt`,
+    },
     cells: Object.entries(k.cells).flatMap(([w, o]) =>
       (Array.isArray(o) ? o : [o]).map((outcome) => {
         const expected = (k.expected?.[w] ?? ["PASS"]) as never;
-        return { kernel: k.label, workload: w, outcome, expected, met: met(outcome, expected), durationMs: 1500, evidence: {} };
+        return {
+          kernel: k.label,
+          workload: w,
+          outcome,
+          expected,
+          met: met(outcome, expected),
+          durationMs: 1500,
+          evidence: {},
+        };
       }),
     ),
     evidence: { kernel: k.identity, image: `image-of-${k.identity}` },

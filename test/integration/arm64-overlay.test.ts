@@ -23,7 +23,9 @@ const kernels = path.join(repoRoot, "kernels");
 describe("arm64 guests, page sizes and overlayfs over virtio-fs (TCG)", () => {
   it("16K Debian: ENOMEM + virtiofsd's refusal; 64K capped build: PASS; 64K declared on a 4K kernel: INFRA; sysrq crash seen on ttyAMA0", async () => {
     const file = path.join(tmp, "arm64-overlay.yaml");
-    writeFileSync(file, `name: arm64-overlay
+    writeFileSync(
+      file,
+      `name: arm64-overlay
 machine: { arch: aarch64, memory: 1G, cpus: 2 }
 kernels:
   arm64t-debian-16k:
@@ -49,8 +51,13 @@ workloads:
   - { id: sysrq-crash, shell: { command: "echo c > /proc/sysrq-trigger" } }
 expect:
   default: PASS
-`);
-    const { result, runDir, exitCode } = await runScenarioFile(file, { resultsRoot: path.join(tmp, "results"), progress: quiet, out: sink });
+`,
+    );
+    const { result, runDir, exitCode } = await runScenarioFile(file, {
+      resultsRoot: path.join(tmp, "results"),
+      progress: quiet,
+      out: sink,
+    });
     const table = renderTerminalTable(result, { color: false, width: 220 });
     writeFileSync(path.join(tmp, "table.txt"), table);
     const [r16k, r64k, wrong] = result.rows;
@@ -61,14 +68,19 @@ expect:
     expect(o16.outcome).toMatchObject({ kind: "errno", errno: "ENOMEM", mountHealthy: true });
     expect((o16.outcome as { detail: string }).detail).toMatch(/busybox ls: exit 0, 0 entries/);
     expect(o16.notes).toEqual([expect.stringMatching(/^virtiofsd refused READDIRPLUS \(-12\) x \d+$/)]);
-    expect(o16.evidence["virtiofsd-share"]).toMatchObject({ refusals: [expect.objectContaining({ opcode: "READDIRPLUS", errno: "ENOMEM" })] });
+    expect(o16.evidence["virtiofsd-share"]).toMatchObject({
+      refusals: [expect.objectContaining({ opcode: "READDIRPLUS", errno: "ENOMEM" })],
+    });
 
     // busybox ls exits 0 with nothing listed: only the count against the host tells.
     expect(r16k!.cells[1]!.outcome).toMatchObject({ kind: "short", seen: 0, expected: 2000 });
 
     // 64K with the cap: every entry, nothing refused.
     expect(r64k).toMatchObject({ arch: "aarch64", pageSize: "64K" });
-    expect(r64k!.cells[0]!.outcome).toMatchObject({ kind: "pass", detail: expect.stringMatching(/^2000 entries; busybox ls: exit 0, 2000 entries/) });
+    expect(r64k!.cells[0]!.outcome).toMatchObject({
+      kind: "pass",
+      detail: expect.stringMatching(/^2000 entries; busybox ls: exit 0, 2000 entries/),
+    });
     expect(r64k!.cells[0]!.notes ?? []).toEqual([]);
     expect(r64k!.cells[1]!.outcome).toMatchObject({ kind: "pass" });
 
@@ -80,13 +92,18 @@ expect:
     // The page-size assertion: INFRA with the reason, before any workload ran.
     expect(wrong!.evidence.pageSize).toBe(4096);
     for (const c of wrong!.cells) {
-      expect(c.outcome).toEqual({ kind: "infra", reason: "page size mismatch: the scenario says 64K, the running kernel has 4K (4096 bytes)" });
+      expect(c.outcome).toEqual({
+        kind: "infra",
+        reason: "page size mismatch: the scenario says 64K, the running kernel has 4K (4096 bytes)",
+      });
     }
 
     expect(exitCode).toBe(0);
     expect(table).toContain("arm64t-debian-16k (aarch64, 16K pages)");
     expect(table).toContain("arm64t-built-64k+cap (aarch64, 64K pages)");
-    expect(readFileSync(path.join(runDir, "arm64t-debian-16k", "qemu-cmdline.txt"), "utf8")).toMatch(/qemu-system-aarch64 .*console=ttyAMA0/);
+    expect(readFileSync(path.join(runDir, "arm64t-debian-16k", "qemu-cmdline.txt"), "utf8")).toMatch(
+      /qemu-system-aarch64 .*console=ttyAMA0/,
+    );
     expect(existsSync(path.join(runDir, "arm64t-debian-16k", "virtiofsd-share.log"))).toBe(true);
     // This run's processes only (scratch directories are named after the row labels): other
     // suites' guests may be running on the same host.

@@ -13,12 +13,20 @@ const root = path.resolve(import.meta.dirname, "..", "..");
 const tmp = testScratch("vmrig-test-cli-");
 // bin/vmrig.js, as `npx vmrig` runs it: one process, so signals reach vmrig itself.
 const cli = (args: string[], opts = {}) =>
-  execa(process.execPath, [path.join(root, "bin/vmrig.js"), ...args], { reject: false, cwd: tmp, env: { VMRIG_RESULTS: path.join(tmp, "results") }, ...opts });
+  execa(process.execPath, [path.join(root, "bin/vmrig.js"), ...args], {
+    reject: false,
+    cwd: tmp,
+    env: { VMRIG_RESULTS: path.join(tmp, "results") },
+    ...opts,
+  });
 
 describe("vmrig CLI", () => {
   it("exits 2 with file:line:col for a bad scenario and writes no results", async () => {
     const f = path.join(tmp, "bad.yaml");
-    writeFileSync(f, "name: bad\nkernels:\n  a: { debian: { version: '6.12', flavour: cloud-amd64 } }\nworkloads:\n  - { id: r, read: { share: nope, size: 1Q } }\n");
+    writeFileSync(
+      f,
+      "name: bad\nkernels:\n  a: { debian: { version: '6.12', flavour: cloud-amd64 } }\nworkloads:\n  - { id: r, read: { share: nope, size: 1Q } }\n",
+    );
     const r = await cli(["run", f]);
     expect(r.exitCode).toBe(2);
     expect(r.stderr).toMatch(/bad\.yaml:5:\d+ workloads\[0\]/);
@@ -32,7 +40,9 @@ describe("vmrig CLI", () => {
     expect(bogus.stderr).not.toMatch(/internal error/);
     const label = await cli(["run", path.join(root, "scenarios/default.yaml"), "--kernel", "nope"]);
     expect(label.exitCode).toBe(2);
-    expect(label.stderr).toMatch(/--kernel: unknown kernel label\(s\) nope; the scenario has debian-6\.18\.15, debian-7\.3/);
+    expect(label.stderr).toMatch(
+      /--kernel: unknown kernel label\(s\) nope; the scenario has debian-6\.18\.15, debian-7\.3/,
+    );
     expect(existsSync(path.join(tmp, "results"))).toBe(false);
   }, 120_000);
 
@@ -50,7 +60,10 @@ describe("vmrig CLI", () => {
 
   it("exits 2 naming the nearest versions when a pinned Debian kernel is gone", async () => {
     const f = path.join(tmp, "gone.yaml");
-    writeFileSync(f, "name: gone\nkernels:\n  old: { debian: { version: '6.18.1', flavour: cloud-amd64 } }\nworkloads:\n  - { id: u, shell: { command: 'true' } }\n");
+    writeFileSync(
+      f,
+      "name: gone\nkernels:\n  old: { debian: { version: '6.18.1', flavour: cloud-amd64 } }\nworkloads:\n  - { id: u, shell: { command: 'true' } }\n",
+    );
     const r = await cli(["run", f]);
     expect(r.exitCode).toBe(2);
     expect(r.stderr).toMatch(/6\.18\.1.*no longer|not in/i);
@@ -63,7 +76,10 @@ describe("vmrig CLI", () => {
     mkdirSync(bin, { recursive: true });
     symlinkSync(process.execPath, path.join(bin, "node"));
     const f = path.join(tmp, "noqemu.yaml");
-    writeFileSync(f, "name: noqemu\nkernels:\n  k: { debian: { version: '6.12', flavour: cloud-amd64 } }\nworkloads:\n  - { id: u, shell: { command: 'true' } }\n");
+    writeFileSync(
+      f,
+      "name: noqemu\nkernels:\n  k: { debian: { version: '6.12', flavour: cloud-amd64 } }\nworkloads:\n  - { id: u, shell: { command: 'true' } }\n",
+    );
     const r = await cli(["run", f], { env: { PATH: bin, VMRIG_RESULTS: path.join(tmp, "results-noqemu") } });
     expect(r.exitCode).toBe(2);
     expect(r.stderr).toMatch(/Cannot run x86_64 guests: missing qemu-system-x86_64 \(qemu-system-x86\)/);
@@ -72,13 +88,24 @@ describe("vmrig CLI", () => {
   }, 120_000);
 
   it("answers --help for every command and subcommand with its own usage, exit 0", async () => {
-    for (const args of [["--help"], ["run", "--help"], ["bisect", "--help"], ["kernel", "build", "--help"], ["kernel", "gc", "-h"], ["setup", "-h"], ["compare", "--help"], ["baseline", "--help"]]) {
+    for (const args of [
+      ["--help"],
+      ["run", "--help"],
+      ["bisect", "--help"],
+      ["kernel", "build", "--help"],
+      ["kernel", "gc", "-h"],
+      ["setup", "-h"],
+      ["compare", "--help"],
+      ["baseline", "--help"],
+    ]) {
       const r = await cli(args);
       expect(r.exitCode, args.join(" ")).toBe(0);
       const name = args[0] === "--help" ? "<command>" : args.filter((a) => !a.startsWith("-")).join(" ");
       expect(r.stdout, args.join(" ")).toMatch(new RegExp(`^usage: vmrig ${name}`));
     }
-    expect((await cli(["bisect", "--help"])).stdout).toMatch(/--workload ID +the workload whose cell decides good or bad/);
+    expect((await cli(["bisect", "--help"])).stdout).toMatch(
+      /--workload ID +the workload whose cell decides good or bad/,
+    );
     expect((await cli(["run", "--help"])).stdout).toMatch(/130 interrupted by SIGINT or SIGTERM/);
     expect(existsSync(path.join(tmp, "results"))).toBe(false);
   }, 120_000);
@@ -125,7 +152,12 @@ describe("vmrig CLI", () => {
         "workloads:\n  - { id: long, shell: { command: 'sleep 600' } }\n  - { id: after, shell: { command: 'true' } }\n",
     );
     const results = path.join(tmp, "results-term");
-    const npm = execa("npm", ["run", "--silent", "vmrig", "--", "run", f], { reject: false, cwd: root, env: { VMRIG_RESULTS: results }, buffer: true });
+    const npm = execa("npm", ["run", "--silent", "vmrig", "--", "run", f], {
+      reject: false,
+      cwd: root,
+      env: { VMRIG_RESULTS: results },
+      buffer: true,
+    });
     const r = await interruptAtWorkload(npm, "SIGTERM", results);
     expect(r.exitCode).toBe(130);
     expect(guestProcessesWithEnv("VMRIG_RESULTS", results)).toEqual([]);
@@ -138,7 +170,9 @@ describe("vmrig CLI", () => {
     const kinds = json.rows.flatMap((row) => row.cells.map((c) => c.outcome.kind));
     expect(kinds).toEqual(["not-run", "not-run", "not-run", "not-run"]);
     expect(r.stdout).toMatch(/run INCOMPLETE \(4 not run\)/);
-    expect(readFileSync(path.join(dir, "results.md"), "utf8")).toMatch(/INCOMPLETE\*\* \(interrupted; 4 cells not run\)/);
+    expect(readFileSync(path.join(dir, "results.md"), "utf8")).toMatch(
+      /INCOMPLETE\*\* \(interrupted; 4 cells not run\)/,
+    );
     const junit = readFileSync(path.join(dir, "junit.xml"), "utf8");
     expect(junit.match(/<skipped\/>/g)?.length).toBe(4);
     expect(readFileSync(path.join(dir, "report.html"), "utf8")).toMatch(/INCOMPLETE<\/span> \(4 cells not run\)/);

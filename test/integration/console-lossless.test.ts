@@ -22,8 +22,8 @@ import { testScratch } from "../helpers/scratch.ts";
 const GUESTS = 8;
 const ROUNDS = 2;
 /** 333 characters the kernel has no reason to touch; any byte lost or doubled shows. */
-const MARKER = "vmrig.marker=" + Array.from({ length: 20 }, (_, i) => `${String(i).padStart(2, "0")}-abcdefghijklm`)
-  .join("");
+const MARKER =
+  "vmrig.marker=" + Array.from({ length: 20 }, (_, i) => `${String(i).padStart(2, "0")}-abcdefghijklm`).join("");
 
 // Removed afterwards; when the test fails, every guest's console is kept (the path is printed).
 const tmp = testScratch("vmrig-test-console-");
@@ -65,10 +65,17 @@ function panicReportFlaws(consoleText: string): string[] {
   for (const l of report) if (!/^\[\s*\d+\.\d{6}\] {1,2}\S/.test(l)) flaws.push(`torn line: ${JSON.stringify(l)}`);
   const text = report.map((l) => l.replace(/^\[\s*\d+\.\d+\] /, ""));
   const expected = [
-    "Kernel panic - not syncing: sysrq triggered crash", "Call Trace:", " <TASK>",
+    "Kernel panic - not syncing: sysrq triggered crash",
+    "Call Trace:",
+    " <TASK>",
     /^ sysrq_handle_crash\+0x[0-9a-f]+\/0x[0-9a-f]+$/,
-    /^ __handle_sysrq(\.cold)?\+/, /^ write_sysrq_trigger\+/, /^ vfs_write\+/, /^ ksys_write\+/, /^ do_syscall_64\+/,
-    /^ entry_SYSCALL_64_after_hwframe\+0x[0-9a-f]+\/0x[0-9a-f]+$/, /^RIP: 0033:0x[0-9a-f]+$/,
+    /^ __handle_sysrq(\.cold)?\+/,
+    /^ write_sysrq_trigger\+/,
+    /^ vfs_write\+/,
+    /^ ksys_write\+/,
+    /^ do_syscall_64\+/,
+    /^ entry_SYSCALL_64_after_hwframe\+0x[0-9a-f]+\/0x[0-9a-f]+$/,
+    /^RIP: 0033:0x[0-9a-f]+$/,
     /^RSP: 002b:[0-9a-f]{16} EFLAGS: [0-9a-f]{8} ORIG_RAX: 0000000000000001$/,
   ];
   let at = 0;
@@ -97,8 +104,16 @@ async function bootOne(round: number, i: number): Promise<{ dir: string; guest?:
       arch: "x86_64",
       accel: tcg("x86_64", "test"),
       machine: { arch: "x86_64", memoryBytes: 512 << 20, cpus: 1, accel: "tcg", cmdline: [] },
-      kernel, image, cmdline: [MARKER], shares: [], virtiofsd, clientKey: generateClientKey(),
-      artifactsDir: dir, socketsDir: path.join(tmp, "sock", `${round}-${i}`), bootTimeoutMs: 600_000, signal,
+      kernel,
+      image,
+      cmdline: [MARKER],
+      shares: [],
+      virtiofsd,
+      clientKey: generateClientKey(),
+      artifactsDir: dir,
+      socketsDir: path.join(tmp, "sock", `${round}-${i}`),
+      bootTimeoutMs: 600_000,
+      signal,
     });
     return { dir, guest };
   } catch (e) {
@@ -173,9 +188,17 @@ describe("the arm64 console (ttyAMA0, PL011)", () => {
     writeFileSync(path.join(dir, "initrd"), Buffer.alloc(4096));
     const m = await QemuMachine.launch(
       {
-        arch: "aarch64", accel: "tcg", memoryBytes: 256 << 20, cpus: 1,
-        kernelImage: path.join(dir, "blob.bin"), initrd: path.join(dir, "initrd"), cmdline: baseCmdline("aarch64"),
-        virtioFs: [], sshHostPort: 0, qmpSocket: path.join(dir, "qmp.sock"), consoleLog: path.join(dir, "console.log"),
+        arch: "aarch64",
+        accel: "tcg",
+        memoryBytes: 256 << 20,
+        cpus: 1,
+        kernelImage: path.join(dir, "blob.bin"),
+        initrd: path.join(dir, "initrd"),
+        cmdline: baseCmdline("aarch64"),
+        virtioFs: [],
+        sshHostPort: 0,
+        qmpSocket: path.join(dir, "qmp.sock"),
+        consoleLog: path.join(dir, "console.log"),
       },
       { cmdline: path.join(dir, "qemu-cmdline.txt"), stderr: path.join(dir, "qemu-stderr.log") },
     );

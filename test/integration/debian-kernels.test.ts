@@ -84,7 +84,9 @@ describe("Debian kernels from the real archive", () => {
     expect(err).toBeInstanceOf(HostError);
     const message = (err as Error).message;
     console.log(message);
-    expect(message).toMatch(/^Debian kernel 6\.18\.14 \(cloud-amd64\) is no longer in Debian's archive \(searched: bookworm, .*\)\. Nearest available: /);
+    expect(message).toMatch(
+      /^Debian kernel 6\.18\.14 \(cloud-amd64\) is no longer in Debian's archive \(searched: bookworm, .*\)\. Nearest available: /,
+    );
     const near = [...message.matchAll(/(\d+\.\d+\.\d+) \(([a-z-]+(?:, [a-z-]+)*)\)/g)].map((m) => m[1]!);
     expect(near).toHaveLength(2);
     expect(compareDebianVersions(near[0]!, "6.18.14")).toBeLessThan(0);
@@ -92,7 +94,9 @@ describe("Debian kernels from the real archive", () => {
   });
 
   it("names the flavours when one does not exist", { timeout: minutes(5) }, async () => {
-    await expect(resolve(debian("6.12", "cloud-amd65"))).rejects.toThrow(/Debian has no cloud-amd65 kernels .* Flavours available: .*cloud-amd64/);
+    await expect(resolve(debian("6.12", "cloud-amd65"))).rejects.toThrow(
+      /Debian has no cloud-amd65 kernels .* Flavours available: .*cloud-amd64/,
+    );
   });
 });
 
@@ -104,7 +108,9 @@ describe("InRelease signatures", () => {
     expect(text).toMatch(/^Codename: trixie-backports$/m);
     expect(text).not.toContain("BEGIN PGP");
 
-    const altered = Buffer.from(signed.toString("utf8").replace(/^Codename: trixie-backports$/m, "Codename: trixie-backpwned"));
+    const altered = Buffer.from(
+      signed.toString("utf8").replace(/^Codename: trixie-backports$/m, "Codename: trixie-backpwned"),
+    );
     await expect(verifyClearsigned(altered, "altered InRelease")).rejects.toThrow(/signature is BAD/);
   });
 });
@@ -124,56 +130,84 @@ describe(".deb downloads", () => {
       expect(await downloadDeb(pkg)).toBe(deb); // valid cached copy reused
       const root = path.join(cache, "unpacked");
       await unpackDeb(deb, root);
-      expect((await fs.readdir(path.join(root, "usr/lib/x86_64-linux-gnu"))).some((n) => n.startsWith("libcap-ng.so.0"))).toBe(true);
+      expect(
+        (await fs.readdir(path.join(root, "usr/lib/x86_64-linux-gnu"))).some((n) => n.startsWith("libcap-ng.so.0")),
+      ).toBe(true);
     }).finally(() => fs.rm(cache, { recursive: true, force: true }));
   });
 });
 
 describe("virtiofsd provisioning", () => {
-  it("provides a virtiofsd whose --version runs, and reuses it on the next call", { timeout: minutes(10) }, async () => {
-    const started = Date.now();
-    const cmd = await provisionVirtiofsd(AbortSignal.timeout(minutes(9)));
-    console.log(`virtiofsd ${cmd.version} (${cmd.source}) in ${Date.now() - started} ms: ${[cmd.argv0, ...cmd.prefixArgs].join(" ")}`);
-    const r = await execa(cmd.argv0, [...cmd.prefixArgs, "--version"]);
-    expect(r.stdout).toContain(cmd.version);
-    expect(cmd.version).toMatch(/^\d+\.\d+\.\d+/);
+  it(
+    "provides a virtiofsd whose --version runs, and reuses it on the next call",
+    { timeout: minutes(10) },
+    async () => {
+      const started = Date.now();
+      const cmd = await provisionVirtiofsd(AbortSignal.timeout(minutes(9)));
+      console.log(
+        `virtiofsd ${cmd.version} (${cmd.source}) in ${Date.now() - started} ms: ${[cmd.argv0, ...cmd.prefixArgs].join(" ")}`,
+      );
+      const r = await execa(cmd.argv0, [...cmd.prefixArgs, "--version"]);
+      expect(r.stdout).toContain(cmd.version);
+      expect(cmd.version).toMatch(/^\d+\.\d+\.\d+/);
 
-    const provisioned = await fs.stat(cmd.argv0);
-    expect(await provisionVirtiofsd(AbortSignal.timeout(minutes(1)))).toEqual(cmd);
-    // Reused, not unpacked again: the same file, untouched.
-    expect((await fs.stat(cmd.argv0)).mtimeMs).toBe(provisioned.mtimeMs);
-    expect(await findVirtiofsd()).toEqual(cmd);
-  });
+      const provisioned = await fs.stat(cmd.argv0);
+      expect(await provisionVirtiofsd(AbortSignal.timeout(minutes(1)))).toEqual(cmd);
+      // Reused, not unpacked again: the same file, untouched.
+      expect((await fs.stat(cmd.argv0)).mtimeMs).toBe(provisioned.mtimeMs);
+      expect(await findVirtiofsd()).toEqual(cmd);
+    },
+  );
 });
 
 describe("QEMU builds from Debian's archive (rows with qemu:)", () => {
   const host = hostQemu("x86_64", "host");
   const qemu11 = { kind: "debian" as const, version: "11.1", suite: "trixie-backports" };
-  it("provisions Debian's QEMU 11.1 with its own libraries and firmware, and it runs here", { timeout: minutes(15) }, async () => {
-    const lines: string[] = [];
-    const cmd = await provideQemu(qemu11, "x86_64", host, { signal: AbortSignal.timeout(minutes(14)), log: (l) => lines.push(l) });
-    expect(cmd.version).toMatch(/^11\.1\.\d+ \(Debian /);
-    expect(cmd.source).toMatch(/^debian trixie-backports qemu-system-x86 1:11\.1\.\d+\+ds-\S+~bpo13\+\d+$/);
-    // It starts a machine with its own firmware (-L) and modules, not the host's 10.0 ones.
-    const { binary, args } = qemuInvocation(cmd, ["-nodefaults", "-machine", "q35,accel=tcg", "-display", "none", "-monitor", "stdio", "-S"]);
-    const r = await execa(binary, args, { input: "info version\nquit\n", reject: false, timeout: 60_000 });
-    expect(r.exitCode, r.stderr).toBe(0);
-    expect(r.stdout).toMatch(/^11\.1\.\d+/m);
-    // The second call reuses the unpacked build: no package is downloaded or unpacked again.
-    const again: string[] = [];
-    expect(await provideQemu(qemu11, "x86_64", host, { log: (l) => again.push(l) })).toEqual(cmd);
-    expect(again.filter((l) => /^downloading |provisioned/.test(l))).toEqual([]);
+  it(
+    "provisions Debian's QEMU 11.1 with its own libraries and firmware, and it runs here",
+    { timeout: minutes(15) },
+    async () => {
+      const lines: string[] = [];
+      const cmd = await provideQemu(qemu11, "x86_64", host, {
+        signal: AbortSignal.timeout(minutes(14)),
+        log: (l) => lines.push(l),
+      });
+      expect(cmd.version).toMatch(/^11\.1\.\d+ \(Debian /);
+      expect(cmd.source).toMatch(/^debian trixie-backports qemu-system-x86 1:11\.1\.\d+\+ds-\S+~bpo13\+\d+$/);
+      // It starts a machine with its own firmware (-L) and modules, not the host's 10.0 ones.
+      const { binary, args } = qemuInvocation(cmd, [
+        "-nodefaults",
+        "-machine",
+        "q35,accel=tcg",
+        "-display",
+        "none",
+        "-monitor",
+        "stdio",
+        "-S",
+      ]);
+      const r = await execa(binary, args, { input: "info version\nquit\n", reject: false, timeout: 60_000 });
+      expect(r.exitCode, r.stderr).toBe(0);
+      expect(r.stdout).toMatch(/^11\.1\.\d+/m);
+      // The second call reuses the unpacked build: no package is downloaded or unpacked again.
+      const again: string[] = [];
+      expect(await provideQemu(qemu11, "x86_64", host, { log: (l) => again.push(l) })).toEqual(cmd);
+      expect(again.filter((l) => /^downloading |provisioned/.test(l))).toEqual([]);
 
-    // Offline, the provisioned build is the answer; a version never provisioned is a clear refusal.
-    await withEnv({ VMRIG_OFFLINE: "1" }, async () => {
-      expect(await provideQemu(qemu11, "x86_64", host)).toEqual(cmd);
-      await expect(provideQemu({ kind: "debian", version: "9.2" }, "x86_64", host)).rejects.toThrow(/^VMRIG_OFFLINE=1 but no QEMU 9\.2 was provisioned in /);
-    });
-  });
+      // Offline, the provisioned build is the answer; a version never provisioned is a clear refusal.
+      await withEnv({ VMRIG_OFFLINE: "1" }, async () => {
+        expect(await provideQemu(qemu11, "x86_64", host)).toEqual(cmd);
+        await expect(provideQemu({ kind: "debian", version: "9.2" }, "x86_64", host)).rejects.toThrow(
+          /^VMRIG_OFFLINE=1 but no QEMU 9\.2 was provisioned in /,
+        );
+      });
+    },
+  );
 
   it("says a QEMU version Debian does not have is gone, naming the nearest", { timeout: minutes(10) }, async () => {
     const err = await provideQemu({ kind: "debian", version: "10.2" }, "x86_64", host).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(HostError);
-    expect((err as Error).message).toMatch(/^QEMU 10\.2 is not in Debian's archive \(searched bookworm, .*\); nearest available: 10\.\d+\.\d+ \(\S+\), 11\.\d+\.\d+ \(\S+\)$/);
+    expect((err as Error).message).toMatch(
+      /^QEMU 10\.2 is not in Debian's archive \(searched bookworm, .*\); nearest available: 10\.\d+\.\d+ \(\S+\), 11\.\d+\.\d+ \(\S+\)$/,
+    );
   });
 });

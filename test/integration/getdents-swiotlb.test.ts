@@ -16,7 +16,11 @@ const sink = discardOutput;
 
 describe("GetDents table from Debian images (scenarios/default.yaml)", () => {
   it("6.18.15 fails getdents 1M with ENOMEM (mount healthy), 7.3 passes; relay and swiotlb evidence recorded", async () => {
-    const { result, runDir, exitCode } = await runScenarioFile(path.join(repoRoot, "scenarios/default.yaml"), { resultsRoot: tmp, progress: quiet, out: sink });
+    const { result, runDir, exitCode } = await runScenarioFile(path.join(repoRoot, "scenarios/default.yaml"), {
+      resultsRoot: tmp,
+      progress: quiet,
+      out: sink,
+    });
     expect(exitCode).toBe(0);
     const [old, fixed] = result.rows;
     expect(old!.cells[0]!.outcome).toMatchObject({ kind: "errno", errno: "ENOMEM", mountHealthy: true });
@@ -33,14 +37,17 @@ describe("GetDents table from Debian images (scenarios/default.yaml)", () => {
 
   it("the same 6.18.15 kernel without the relay passes: ACCESS_PLATFORM is what makes virtio-fs bounce", async () => {
     const f = path.join(tmp, "no-relay.yaml");
-    writeFileSync(f, `name: no-relay
+    writeFileSync(
+      f,
+      `name: no-relay
 machine: { cmdline: ["swiotlb=force"] }
 kernels:
   debian-6.18.15: { debian: { version: "6.18.15", flavour: cloud-amd64 } }
 shares: [{ tag: share }]
 workloads:
   - { id: getdents-1M, readdir: { share: share, entries: 5000, bufferSize: 1M } }
-`);
+`,
+    );
     const { result } = await runScenarioFile(f, { resultsRoot: tmp, progress: quiet, out: sink });
     expect(result.rows[0]!.cells[0]!.outcome.kind).toBe("pass");
     expect(result.rows[0]!.evidence.virtioFsDevices).toEqual([expect.objectContaining({ accessPlatform: false })]);
@@ -48,7 +55,10 @@ workloads:
 
   it("built from linux-source-7.3: the pre-fix readdir fails at 512K, the seed's clamp makes it pass (scenarios/getdents-swiotlb.yaml)", async () => {
     const { result } = await runScenarioFile(path.join(repoRoot, "scenarios/getdents-swiotlb.yaml"), {
-      resultsRoot: tmp, progress: quiet, out: sink, kernels: ["prefix-7.3", "clamped-7.3"],
+      resultsRoot: tmp,
+      progress: quiet,
+      out: sink,
+      kernels: ["prefix-7.3", "clamped-7.3"],
     });
     const [prefix, clamped] = result.rows;
     expect(prefix!.cells[0]!.outcome).toMatchObject({ kind: "errno", errno: "ENOMEM", mountHealthy: true });

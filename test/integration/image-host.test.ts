@@ -56,7 +56,11 @@ describe("vmrig-probe on the host", () => {
   it("reports the page size", async () => {
     const { code, report } = await runProbe("pagesize");
     expect(code).toBe(0);
-    expect(report).toEqual({ op: "pagesize", ok: true, pageSize: Number((await execa("getconf", ["PAGESIZE"])).stdout) });
+    expect(report).toEqual({
+      op: "pagesize",
+      ok: true,
+      pageSize: Number((await execa("getconf", ["PAGESIZE"])).stdout),
+    });
   });
 
   it("counts directory entries with any buffer size", async () => {
@@ -77,8 +81,15 @@ describe("vmrig-probe on the host", () => {
     const missing = await runProbe("getdents", path.join(work, "nope"), "4096");
     expect(missing.code).toBe(1);
     expect(missing.report).toEqual({
-      op: "getdents", bufferSize: 4096, entries: 0, calls: 0, maxReturned: 0,
-      ok: false, errno: "ENOENT", errnoNum: 2, syscall: "open",
+      op: "getdents",
+      bufferSize: 4096,
+      entries: 0,
+      calls: 0,
+      maxReturned: 0,
+      ok: false,
+      errno: "ENOENT",
+      errnoNum: 2,
+      syscall: "open",
     });
     const tooSmall = await runProbe("getdents", "/", "8");
     expect(tooSmall.report).toMatchObject({ ok: false, errno: "EINVAL", syscall: "getdents64", calls: 1 });
@@ -96,7 +107,14 @@ describe("vmrig-probe on the host", () => {
     const odd = await runProbe("write", path.join(work, "odd"), String(size), "1000", "--seed", "7");
     expect(odd.report.fnv1a64).toBe(expected);
     const read = await runProbe("read", file, "64K");
-    expect(read.report).toMatchObject({ op: "read", ok: true, bytes: size, fnv1a64: expected, passes: 1, differingPasses: 0 });
+    expect(read.report).toMatchObject({
+      op: "read",
+      ok: true,
+      bytes: size,
+      fnv1a64: expected,
+      passes: 1,
+      differingPasses: 0,
+    });
     // --for-ms: the same open file read again from the start until the time is up, every pass alike.
     const repeated = await runProbe("read", file, "64K", "--for-ms", "200");
     expect(repeated.report).toMatchObject({ op: "read", ok: true, bytes: size, fnv1a64: expected, differingPasses: 0 });
@@ -117,11 +135,21 @@ describe("vmrig-probe on the host", () => {
 
   it("answers the liveness probe", async () => {
     expect(await runProbe("alive", work)).toEqual({ code: 0, report: { op: "alive", ok: true } });
-    expect((await runProbe("alive", path.join(work, "nope"))).report).toMatchObject({ ok: false, errno: "ENOENT", syscall: "stat" });
+    expect((await runProbe("alive", path.join(work, "nope"))).report).toMatchObject({
+      ok: false,
+      errno: "ENOENT",
+      syscall: "stat",
+    });
   });
 
   it("exits 2 on usage errors, still with one JSON line", async () => {
-    for (const args of [[], ["frobnicate"], ["getdents", "/"], ["read", "/etc/hostname", "0"], ["write", "/tmp/x", "1M", "4K", "--bogus"]]) {
+    for (const args of [
+      [],
+      ["frobnicate"],
+      ["getdents", "/"],
+      ["read", "/etc/hostname", "0"],
+      ["write", "/tmp/x", "1M", "4K", "--bogus"],
+    ]) {
       const { code, report } = await runProbe(...args);
       expect(code, args.join(" ")).toBe(2);
       expect(report).toMatchObject({ op: "usage", ok: false });

@@ -32,10 +32,13 @@ const log = (l: string) => {
   lines.push(l);
   if (testVerbose()) process.stderr.write(`${l}\n`);
 };
-const quiet: Progress = { info: log, stage: (k, w) => log(`[${k}] ${w}`), cell: () => undefined, done: () => undefined };
+const quiet: Progress = {
+  info: log,
+  stage: (k, w) => log(`[${k}] ${w}`),
+  cell: () => undefined,
+  done: () => undefined,
+};
 const sink = discardOutput;
-
-
 
 function scenario(name: string, body: string): string {
   const f = path.join(tmp, `${name}.yaml`);
@@ -61,101 +64,141 @@ expect: { default: PASS }
 `,
   );
 
-  it("builds stock and patched kernels and boots both under QEMU through a scenario", async () => {
-    const { result, exitCode } = await runScenarioFile(file, { resultsRoot: path.join(tmp, "results"), progress: quiet, out: sink });
-    expect(result.rows.map((r) => [r.label, r.description])).toEqual([
-      ["stock", "built linux-source-7.3 (x86_64, tinyconfig+guest-x86_64.config)"],
-      ["patched", "built linux-source-7.3 +virtio-fs-clamp-max-pages-dma.patch (x86_64, tinyconfig+guest-x86_64.config)"],
-    ]);
-    for (const row of result.rows) {
-      expect(row.cells.map((c) => [c.workload, c.outcome.kind]), row.label).toEqual([
-        ["getdents-64K", "pass"],
-        ["uname", "pass"],
-        ["all-built-in", "pass"],
+  it(
+    "builds stock and patched kernels and boots both under QEMU through a scenario",
+    async () => {
+      const { result, exitCode } = await runScenarioFile(file, {
+        resultsRoot: path.join(tmp, "results"),
+        progress: quiet,
+        out: sink,
+      });
+      expect(result.rows.map((r) => [r.label, r.description])).toEqual([
+        ["stock", "built linux-source-7.3 (x86_64, tinyconfig+guest-x86_64.config)"],
+        [
+          "patched",
+          "built linux-source-7.3 +virtio-fs-clamp-max-pages-dma.patch (x86_64, tinyconfig+guest-x86_64.config)",
+        ],
       ]);
-      expect(String(row.evidence.uname)).toMatch(/^7\.3\.4/);
-    }
-    expect(exitCode).toBe(0);
-    expect(ownGuestProcesses()).toEqual([]);
-  }, 45 * 60_000);
+      for (const row of result.rows) {
+        expect(
+          row.cells.map((c) => [c.workload, c.outcome.kind]),
+          row.label,
+        ).toEqual([
+          ["getdents-64K", "pass"],
+          ["uname", "pass"],
+          ["all-built-in", "pass"],
+        ]);
+        expect(String(row.evidence.uname)).toMatch(/^7\.3\.4/);
+      }
+      expect(exitCode).toBe(0);
+      expect(ownGuestProcesses()).toEqual([]);
+    },
+    45 * 60_000,
+  );
 
-  it("rebuilds only what a changed patch line touches, in the same build directory", async () => {
-    // Lines unique to this run, so neither kernel is cached already. v1 brings the shared build
-    // directory to "clamp applied" (whatever another build left there); v2 differs by one line.
-    const text = readFileSync(patch("virtio-fs-clamp-max-pages-dma.patch"), "utf8");
-    const line = "(256 KiB through swiotlb bounce buffers)";
-    expect(text).toContain(line);
-    const run = Date.now();
-    const spec = (version: string) => {
-      const file = path.join(tmp, `clamp-${version}.patch`);
-      writeFileSync(file, text.replace(line, `(256 KiB through swiotlb bounce buffers; run ${run} ${version})`));
-      return debianSourceBuild(`clamp-${version}`, "linux-source-7.3", "x86_64", [fragment("guest-x86_64.config")], [
-        file,
+  it(
+    "rebuilds only what a changed patch line touches, in the same build directory",
+    async () => {
+      // Lines unique to this run, so neither kernel is cached already. v1 brings the shared build
+      // directory to "clamp applied" (whatever another build left there); v2 differs by one line.
+      const text = readFileSync(patch("virtio-fs-clamp-max-pages-dma.patch"), "utf8");
+      const line = "(256 KiB through swiotlb bounce buffers)";
+      expect(text).toContain(line);
+      const run = Date.now();
+      const spec = (version: string) => {
+        const file = path.join(tmp, `clamp-${version}.patch`);
+        writeFileSync(file, text.replace(line, `(256 KiB through swiotlb bounce buffers; run ${run} ${version})`));
+        return debianSourceBuild(
+          `clamp-${version}`,
+          "linux-source-7.3",
+          "x86_64",
+          [fragment("guest-x86_64.config")],
+          [file],
+        );
+      };
+      const v1 = await buildKernel(spec("v1"), { arch: "x86_64", signal, log });
+      const t0 = Date.now();
+      const v2 = await buildKernel(spec("v2"), { arch: "x86_64", signal, log });
+      const ms = Date.now() - t0;
+      process.stderr.write(
+        `x86_64 one patch line changed: ${(ms / 1000).toFixed(1)} s (make ${((v2.make?.ms ?? 0) / 1000).toFixed(1)} s), compiled ${v2.make?.compiled.join(" ")}\n`,
+      );
+      try {
+        expect([v1.how, v2.how]).toEqual(["built", "built"]);
+        expect(v2.manifest.key).not.toBe(v1.manifest.key);
+        // Of the kernel's own sources only virtio_fs.c; the rest is what every link regenerates.
+        expect(
+          v2.make!.compiled.filter(
+            (o) => !/^(init\/version-timestamp\.o|\.tmp_vmlinux\d\.kallsyms\.o|arch\/x86\/boot\/.*)$/.test(o),
+          ),
+        ).toEqual(["fs/fuse/virtio_fs.o"]);
+        const log = readFileSync(path.join(buildPaths.entry(v2.manifest.key), "build.log"), "utf8");
+        expect(log).toMatch(/^ {2}CC {6}fs\/fuse\/virtio_fs\.o$/m);
+      } finally {
+        for (const r of [v1, v2]) await fs.rm(buildPaths.entry(r.manifest.key), { recursive: true, force: true });
+      }
+    },
+    20 * 60_000,
+  );
+
+  it(
+    "serves unchanged inputs from the cache without running make, and lists them",
+    async () => {
+      const t0 = Date.now();
+      const results = await buildScenarioKernels(file, undefined, { out: () => undefined, progress: quiet, signal });
+      const ms = Date.now() - t0;
+      process.stderr.write(`x86_64 no change: ${(ms / 1000).toFixed(1)} s\n`);
+      expect(results.map((r) => [r.artifact.label, r.outcome.how])).toEqual([
+        ["stock", "cached"],
+        ["patched", "cached"],
       ]);
-    };
-    const v1 = await buildKernel(spec("v1"), { arch: "x86_64", signal, log });
-    const t0 = Date.now();
-    const v2 = await buildKernel(spec("v2"), { arch: "x86_64", signal, log });
-    const ms = Date.now() - t0;
-    process.stderr.write(`x86_64 one patch line changed: ${(ms / 1000).toFixed(1)} s (make ${((v2.make?.ms ?? 0) / 1000).toFixed(1)} s), compiled ${v2.make?.compiled.join(" ")}\n`);
-    try {
-      expect([v1.how, v2.how]).toEqual(["built", "built"]);
-      expect(v2.manifest.key).not.toBe(v1.manifest.key);
-      // Of the kernel's own sources only virtio_fs.c; the rest is what every link regenerates.
-      expect(v2.make!.compiled.filter((o) => !/^(init\/version-timestamp\.o|\.tmp_vmlinux\d\.kallsyms\.o|arch\/x86\/boot\/.*)$/.test(o))).toEqual([
-        "fs/fuse/virtio_fs.o",
-      ]);
-      const log = readFileSync(path.join(buildPaths.entry(v2.manifest.key), "build.log"), "utf8");
-      expect(log).toMatch(/^ {2}CC {6}fs\/fuse\/virtio_fs\.o$/m);
-    } finally {
-      for (const r of [v1, v2]) await fs.rm(buildPaths.entry(r.manifest.key), { recursive: true, force: true });
-    }
-  }, 20 * 60_000);
+      const out: string[] = [];
+      await kernelListCommand({ out: (l) => out.push(l) });
+      for (const r of results) expect(out.join("\n")).toContain(r.artifact.identity);
+    },
+    10 * 60_000,
+  );
 
-  it("serves unchanged inputs from the cache without running make, and lists them", async () => {
-    const t0 = Date.now();
-    const results = await buildScenarioKernels(file, undefined, { out: () => undefined, progress: quiet, signal });
-    const ms = Date.now() - t0;
-    process.stderr.write(`x86_64 no change: ${(ms / 1000).toFixed(1)} s\n`);
-    expect(results.map((r) => [r.artifact.label, r.outcome.how])).toEqual([
-      ["stock", "cached"],
-      ["patched", "cached"],
-    ]);
-    const out: string[] = [];
-    await kernelListCommand({ out: (l) => out.push(l) });
-    for (const r of results) expect(out.join("\n")).toContain(r.artifact.identity);
-  }, 10 * 60_000);
+  it(
+    "every shipped patch (series) applies to linux-source-7.3 and compiles",
+    async () => {
+      const series = [
+        ["fuse-readdir-single-buffer.patch"],
+        ["fuse-readdir-single-buffer.patch", "virtio-fs-clamp-max-pages-dma.patch"],
+        ["fuse-readdir-cap-max-io.patch"],
+      ];
+      for (const names of series) {
+        const fragments = [fragment("guest-x86_64.config")];
+        const spec = debianSourceBuild(names.join("+"), "linux-source-7.3", "x86_64", fragments, names.map(patch));
+        const r = await buildKernel(spec, { arch: "x86_64", signal, log });
+        process.stderr.write(
+          `x86_64 ${names.join(" + ")}: ${r.how}${r.make ? ` in ${(r.make.ms / 1000).toFixed(1)} s, compiled ${r.make.compiled.join(" ")}` : ""}\n`,
+        );
+        expect(r.manifest.patches.map((p) => p.name)).toEqual(names);
+        // The slot keeps the previous series' objects: what must recompile is what the last patch touches.
+        const touched = readFileSync(patch(names.at(-1)!), "utf8").match(/^\+\+\+ b\/(\S+)\.c$/m)![1]!;
+        if (r.make) expect(r.make.compiled).toContain(`${touched}.o`);
+        const warnings = lines.filter((l) => /warning: .*fuzz/.test(l));
+        expect(warnings).toEqual([]);
+      }
+    },
+    30 * 60_000,
+  );
 
-  it("every shipped patch (series) applies to linux-source-7.3 and compiles", async () => {
-    const series = [
-      ["fuse-readdir-single-buffer.patch"],
-      ["fuse-readdir-single-buffer.patch", "virtio-fs-clamp-max-pages-dma.patch"],
-      ["fuse-readdir-cap-max-io.patch"],
-    ];
-    for (const names of series) {
-      const fragments = [fragment("guest-x86_64.config")];
-      const spec = debianSourceBuild(names.join("+"), "linux-source-7.3", "x86_64", fragments, names.map(patch));
-      const r = await buildKernel(spec, { arch: "x86_64", signal, log });
-      process.stderr.write(`x86_64 ${names.join(" + ")}: ${r.how}${r.make ? ` in ${(r.make.ms / 1000).toFixed(1)} s, compiled ${r.make.compiled.join(" ")}` : ""}\n`);
-      expect(r.manifest.patches.map((p) => p.name)).toEqual(names);
-      // The slot keeps the previous series' objects: what must recompile is what the last patch touches.
-      const touched = readFileSync(patch(names.at(-1)!), "utf8").match(/^\+\+\+ b\/(\S+)\.c$/m)![1]!;
-      if (r.make) expect(r.make.compiled).toContain(`${touched}.o`);
-      const warnings = lines.filter((l) => /warning: .*fuzz/.test(l));
-      expect(warnings).toEqual([]);
-    }
-  }, 30 * 60_000);
-
-  it("fails on a fragment option that does not stick, or a patch that does not apply, leaving no cache entry", async () => {
-    // A private cache (other vmrig processes may add entries to the shared one meanwhile),
-    // sharing only the Debian downloads and the unpacked source.
-    const real = cacheDir();
-    const own = await fs.mkdtemp(path.join(real, "test-kbuild-"));
-    await fs.mkdir(path.join(own, "kernels"), { recursive: true });
-    await fs.symlink(path.join(real, "debian"), path.join(own, "debian"));
-    await fs.symlink(path.join(real, "kernels", "build-src"), path.join(own, "kernels", "build-src"));
-    await withEnv({ VMRIG_CACHE: own }, failsCleanly).finally(() => fs.rm(own, { recursive: true, force: true }));
-  }, 10 * 60_000);
+  it(
+    "fails on a fragment option that does not stick, or a patch that does not apply, leaving no cache entry",
+    async () => {
+      // A private cache (other vmrig processes may add entries to the shared one meanwhile),
+      // sharing only the Debian downloads and the unpacked source.
+      const real = cacheDir();
+      const own = await fs.mkdtemp(path.join(real, "test-kbuild-"));
+      await fs.mkdir(path.join(own, "kernels"), { recursive: true });
+      await fs.symlink(path.join(real, "debian"), path.join(own, "debian"));
+      await fs.symlink(path.join(real, "kernels", "build-src"), path.join(own, "kernels", "build-src"));
+      await withEnv({ VMRIG_CACHE: own }, failsCleanly).finally(() => fs.rm(own, { recursive: true, force: true }));
+    },
+    10 * 60_000,
+  );
 });
 
 /** Bad inputs fail with the file and item named, before make, and no cache entry appears. */
@@ -180,7 +223,10 @@ async function failsCleanly(): Promise<void> {
     [fragment("guest-x86_64.config")],
     [patch("virtio-fs-clamp-max-pages-dma.patch"), patch("virtio-fs-clamp-max-pages-dma.patch")],
   );
-  const err = await buildKernel(twice, { arch: "x86_64", signal, log }).then(() => undefined, (e: unknown) => e);
+  const err = await buildKernel(twice, { arch: "x86_64", signal, log }).then(
+    () => undefined,
+    (e: unknown) => e,
+  );
   expect(err).toBeInstanceOf(PatchError);
   expect((err as Error).message).toMatch(
     /build\.patches\[1\] .*virtio-fs-clamp-max-pages-dma\.patch \(patch 2 of 2\) does not apply to linux-source-7\.3 7\.3\.4-1~bpo13\+1 \(trixie-backports\) with patch 1 applied:\n {2}fs\/fuse\/virtio_fs\.c: is already applied/,
@@ -190,18 +236,20 @@ async function failsCleanly(): Promise<void> {
 }
 
 describe("arm64 with 64K pages, cross-built", () => {
-  it("builds linux-source-7.3 with guest-arm64-64k.config and the guest reports a 64 KiB page size", async () => {
-    const spec = debianSourceBuild("arm64-64k", "linux-source-7.3", "aarch64", [fragment("guest-arm64-64k.config")]);
-    const t0 = Date.now();
-    const built = await buildKernel(spec, { arch: "aarch64", signal, log });
-    process.stderr.write(`aarch64 64K: ${built.how} in ${((Date.now() - t0) / 1000).toFixed(1)} s\n`);
-    const kernel = artifactOf(spec, built.manifest);
-    expect(readFileSync(kernel.config!, "utf8")).toMatch(/^CONFIG_ARM64_64K_PAGES=y$/m);
-    expect(readFileSync(kernel.image).subarray(0x38, 0x3c).toString("latin1")).toBe("ARM\x64"); // arm64 Image magic
+  it(
+    "builds linux-source-7.3 with guest-arm64-64k.config and the guest reports a 64 KiB page size",
+    async () => {
+      const spec = debianSourceBuild("arm64-64k", "linux-source-7.3", "aarch64", [fragment("guest-arm64-64k.config")]);
+      const t0 = Date.now();
+      const built = await buildKernel(spec, { arch: "aarch64", signal, log });
+      process.stderr.write(`aarch64 64K: ${built.how} in ${((Date.now() - t0) / 1000).toFixed(1)} s\n`);
+      const kernel = artifactOf(spec, built.manifest);
+      expect(readFileSync(kernel.config!, "utf8")).toMatch(/^CONFIG_ARM64_64K_PAGES=y$/m);
+      expect(readFileSync(kernel.image).subarray(0x38, 0x3c).toString("latin1")).toBe("ARM\x64"); // arm64 Image magic
 
-    const file = scenario(
-      "built-arm64-64k",
-      `machine: { arch: aarch64, memory: 1G, cpus: 2 }
+      const file = scenario(
+        "built-arm64-64k",
+        `machine: { arch: aarch64, memory: 1G, cpus: 2 }
 kernels:
   arm64-64k: { build: { source: "debian:linux-source-7.3", arch: aarch64, config: [${fragment("guest-arm64-64k.config")}] } }
 shares:
@@ -211,14 +259,26 @@ workloads:
   - { id: getdents-64K, readdir: { share: share, entries: 1500, bufferSize: 64K } }
 expect: { default: PASS }
 `,
-    );
-    const { result, exitCode } = await runScenarioFile(file, { resultsRoot: path.join(tmp, "results"), progress: quiet, out: sink });
-    expect(result.rows[0]!.description).toBe("built linux-source-7.3 (aarch64, tinyconfig+guest-arm64-64k.config)");
-    expect(result.rows[0]!.cells.map((c) => [c.workload, c.outcome.kind]), JSON.stringify({ outcomes: result.rows[0]!.cells.map((c) => c.outcome), bootRetry: result.rows[0]!.evidence.bootRetry })).toEqual([
-      ["pagesize-64K", "pass"],
-      ["getdents-64K", "pass"],
-    ]);
-    expect(exitCode).toBe(0);
-    expect(ownGuestProcesses()).toEqual([]);
-  }, 40 * 60_000);
+      );
+      const { result, exitCode } = await runScenarioFile(file, {
+        resultsRoot: path.join(tmp, "results"),
+        progress: quiet,
+        out: sink,
+      });
+      expect(result.rows[0]!.description).toBe("built linux-source-7.3 (aarch64, tinyconfig+guest-arm64-64k.config)");
+      expect(
+        result.rows[0]!.cells.map((c) => [c.workload, c.outcome.kind]),
+        JSON.stringify({
+          outcomes: result.rows[0]!.cells.map((c) => c.outcome),
+          bootRetry: result.rows[0]!.evidence.bootRetry,
+        }),
+      ).toEqual([
+        ["pagesize-64K", "pass"],
+        ["getdents-64K", "pass"],
+      ]);
+      expect(exitCode).toBe(0);
+      expect(ownGuestProcesses()).toEqual([]);
+    },
+    40 * 60_000,
+  );
 });

@@ -39,11 +39,17 @@ function scenario(dir: string, name: string, body: string): string {
 }
 
 const cli = (args: string[], env: Record<string, string> = {}) =>
-  execa(path.join(repoRoot, "node_modules", ".bin", "tsx"), [path.join(repoRoot, "harness", "cli.ts"), ...args], { reject: false, env: { ...env, CI: "1" } });
+  execa(path.join(repoRoot, "node_modules", ".bin", "tsx"), [path.join(repoRoot, "harness", "cli.ts"), ...args], {
+    reject: false,
+    env: { ...env, CI: "1" },
+  });
 
 describe("parallel runs", () => {
   const GUESTS = 6;
-  const kernels = Array.from({ length: GUESTS }, (_, i) => `  k${i + 1}: { debian: { version: "${i % 2 ? "7.3" : "6.12"}", flavour: cloud-amd64 } }`).join("\n");
+  const kernels = Array.from(
+    { length: GUESTS },
+    (_, i) => `  k${i + 1}: { debian: { version: "${i % 2 ? "7.3" : "6.12"}", flavour: cloud-amd64 } }`,
+  ).join("\n");
   const file = scenario(
     path.join(tmp, "stress"),
     "stress",
@@ -66,8 +72,16 @@ expect: { default: PASS }
     for (let rep = 0; rep < reps; rep++) {
       const serial = await runScenarioFile(file, { resultsRoot, progress: quiet, out: sink });
       // --jobs N with N guests: every guest at once, the host's cores oversubscribed 3x on 2 cores.
-      const scheduler = new GuestScheduler(limitsFor(GUESTS, { cores: os.availableParallelism(), availableBytes: 32 * 2 ** 30 }));
-      const parallel = await runScenarioFiles([file], { jobs: GUESTS, scheduler, resultsRoot, progress: quiet, out: sink });
+      const scheduler = new GuestScheduler(
+        limitsFor(GUESTS, { cores: os.availableParallelism(), availableBytes: 32 * 2 ** 30 }),
+      );
+      const parallel = await runScenarioFiles([file], {
+        jobs: GUESTS,
+        scheduler,
+        resultsRoot,
+        progress: quiet,
+        out: sink,
+      });
       const p = parallel.files[0]!.outcome!;
       expect(parallel.files[0]!.error).toBeUndefined();
       expect(scheduler.stats.peakGuests).toBe(GUESTS);
@@ -82,7 +96,8 @@ expect: { default: PASS }
       }
       expect(p.result.rows.map((r) => r.label)).toEqual(serial.result.rows.map((r) => r.label));
       // Each guest kept its own artifacts.
-      for (const row of p.result.rows) expect(readFileSync(path.join(p.runDir, row.artifacts.console!), "utf8")).toContain("Linux version");
+      for (const row of p.result.rows)
+        expect(readFileSync(path.join(p.runDir, row.artifacts.console!), "utf8")).toContain("Linux version");
       expect(ownGuestProcesses()).toEqual([]);
     }
   }, 1_800_000);
@@ -92,7 +107,11 @@ describe("interrupting a parallel run", () => {
   it("SIGINT stops every guest of every scenario, exits 130, keeps each scenario's results marked incomplete", async () => {
     const dir = path.join(tmp, "sigint");
     const files = ["sig-a", "sig-b"].map((name) =>
-      scenario(dir, name, "machine: { memory: 512M, cpus: 1 }\nkernels:\n  k: { debian: { version: '6.12', flavour: cloud-amd64 } }\nshares: [{ tag: share }]\nworkloads:\n  - { id: long, shell: { command: 'sleep 600' } }\n"),
+      scenario(
+        dir,
+        name,
+        "machine: { memory: 512M, cpus: 1 }\nkernels:\n  k: { debian: { version: '6.12', flavour: cloud-amd64 } }\nshares: [{ tag: share }]\nworkloads:\n  - { id: long, shell: { command: 'sleep 600' } }\n",
+      ),
     );
     // Guests' scratch directories go under TMPDIR: every process of this run names `scratch`.
     const scratch = path.join(tmp, "sigint-scratch");
@@ -155,18 +174,30 @@ expect: { default: PASS }
     const text = await cli(["compare", a, b]);
     expect(text.exitCode, text.stderr).toBe(1); // a regression
     expect(text.stdout).toMatch(/1 regression, 1 fix, 0 flaky, 3 still failing, 0 without verdict, 1 passing/);
-    expect(text.stdout).toMatch(/Regressions \(new failures\):\n {2}moving \/ is-6: PASS -> FAIL: exit 1, expected 0 ✗\n {6}kernel: Debian 6\.12\.\S+ .* -> Debian 7\.3\.\S+/);
-    expect(text.stdout).toMatch(/Fixes \(new passes\):\n {2}moving \/ is-7: FAIL: exit 1, expected 0 -> PASS\n {6}kernel: Debian 6\.12/);
+    expect(text.stdout).toMatch(
+      /Regressions \(new failures\):\n {2}moving \/ is-6: PASS -> FAIL: exit 1, expected 0 ✗\n {6}kernel: Debian 6\.12\.\S+ .* -> Debian 7\.3\.\S+/,
+    );
+    expect(text.stdout).toMatch(
+      /Fixes \(new passes\):\n {2}moving \/ is-7: FAIL: exit 1, expected 0 -> PASS\n {6}kernel: Debian 6\.12/,
+    );
 
-    const json = JSON.parse((await cli(["compare", a, b, "--json"])).stdout) as { cells: Array<{ kernel: string; workload: string; cls: string; changes: Array<{ what: string }> }> };
+    const json = JSON.parse((await cli(["compare", a, b, "--json"])).stdout) as {
+      cells: Array<{ kernel: string; workload: string; cls: string; changes: Array<{ what: string }> }>;
+    };
     const cls = Object.fromEntries(json.cells.map((c) => [`${c.kernel}/${c.workload}`, c.cls]));
     expect(cls).toEqual({
-      "moving/is-6": "regression", "moving/is-7": "fix", "moving/never": "still-failing",
-      "steady/is-6": "pass", "steady/is-7": "still-failing", "steady/never": "still-failing",
+      "moving/is-6": "regression",
+      "moving/is-7": "fix",
+      "moving/never": "still-failing",
+      "steady/is-6": "pass",
+      "steady/is-7": "still-failing",
+      "steady/never": "still-failing",
     });
     // The steady row's kernel did not change, so it names no kernel change.
-    for (const c of json.cells.filter((x) => x.kernel === "steady")) expect(c.changes.map((x) => x.what)).not.toContain("kernel");
-    for (const c of json.cells.filter((x) => x.kernel === "moving")) expect(c.changes.map((x) => x.what)).toContain("kernel");
+    for (const c of json.cells.filter((x) => x.kernel === "steady"))
+      expect(c.changes.map((x) => x.what)).not.toContain("kernel");
+    for (const c of json.cells.filter((x) => x.kernel === "moving"))
+      expect(c.changes.map((x) => x.what)).toContain("kernel");
 
     // One argument: the run against the run before it. Reversed: the fix is now the regression.
     expect((await cli(["compare", b])).stdout).toContain("1 regression, 1 fix");
@@ -192,7 +223,8 @@ expect: { default: PASS }
     // Every cell links its console, dmesg, virtiofsd log and QEMU command line, which exist.
     const links = hrefs(dom);
     for (const label of ["moving", "steady"]) {
-      for (const f of ["console.log", "dmesg.txt", "virtiofsd-share.log", "qemu-cmdline.txt"]) expect(links).toContain(`${label}/${f}`);
+      for (const f of ["console.log", "dmesg.txt", "virtiofsd-share.log", "qemu-cmdline.txt"])
+        expect(links).toContain(`${label}/${f}`);
     }
     expect(dom).toContain(">REGRESSION<");
     expect(dom).toContain(">FIX<");

@@ -74,22 +74,38 @@ async function startVirtiofsd(tag: string): Promise<{ proc: Proc; sock: string }
   const sock = path.join(dir, `vfsd-${tag}.sock`);
   const shared = path.join(dir, "share");
   await mkdir(shared, { recursive: true });
-  const proc = start(`virtiofsd[${tag}]`, virtiofsd.argv0, [...virtiofsd.prefixArgs, "--socket-path", sock, "--shared-dir", shared, "--sandbox", "none"]);
+  const proc = start(`virtiofsd[${tag}]`, virtiofsd.argv0, [
+    ...virtiofsd.prefixArgs,
+    "--socket-path",
+    sock,
+    "--shared-dir",
+    shared,
+    "--sandbox",
+    "none",
+  ]);
   await until(`virtiofsd socket ${sock}`, () => listening(sock), 15_000, proc);
   return { proc, sock };
 }
 
 function qemuArgs(chardevPath: string, qmp: string): string[] {
   return [
-    "-m", "512M",
-    "-object", "memory-backend-memfd,id=mem,size=512M,share=on",
-    "-numa", "node,memdev=mem",
-    "-chardev", `socket,id=vfs0,path=${chardevPath}`,
-    "-device", "vhost-user-fs-pci,id=vfs,chardev=vfs0,tag=share,iommu_platform=on",
-    "-machine", "q35,accel=tcg",
-    "-display", "none",
+    "-m",
+    "512M",
+    "-object",
+    "memory-backend-memfd,id=mem,size=512M,share=on",
+    "-numa",
+    "node,memdev=mem",
+    "-chardev",
+    `socket,id=vfs0,path=${chardevPath}`,
+    "-device",
+    "vhost-user-fs-pci,id=vfs,chardev=vfs0,tag=share,iommu_platform=on",
+    "-machine",
+    "q35,accel=tcg",
+    "-display",
+    "none",
     "-S",
-    "-qmp", `unix:${qmp},server=on,wait=off`,
+    "-qmp",
+    `unix:${qmp},server=on,wait=off`,
   ];
 }
 
@@ -156,74 +172,81 @@ class Qmp {
   }
 }
 
-describe.skipIf(skipReason !== "")(`vhost-user relay with real QEMU and virtiofsd${skipReason ? ` (skipped: ${skipReason})` : ""}`, () => {
-  let relayBin: string;
+describe.skipIf(skipReason !== "")(
+  `vhost-user relay with real QEMU and virtiofsd${skipReason ? ` (skipped: ${skipReason})` : ""}`,
+  () => {
+    let relayBin: string;
 
-  beforeAll(async () => {
-    relayBin = await buildRelay();
-    virtiofsd = await provisionVirtiofsd(new AbortController().signal);
-  }, 300_000);
+    beforeAll(async () => {
+      relayBin = await buildRelay();
+      virtiofsd = await provisionVirtiofsd(new AbortController().signal);
+    }, 300_000);
 
-  beforeEach(async () => {
-    dir = await mkdtemp(path.join(os.tmpdir(), "vmrig-relay-qemu-"));
-    procs = [];
-  });
+    beforeEach(async () => {
+      dir = await mkdtemp(path.join(os.tmpdir(), "vmrig-relay-qemu-"));
+      procs = [];
+    });
 
-  afterEach(async () => {
-    for (const p of procs) {
-      if (p.child.pid && groupAlive(p.child.pid)) process.kill(-p.child.pid, "SIGKILL");
-    }
-    await Promise.all(procs.map((p) => p.exit));
-    for (const p of procs) {
-      if (p.child.pid) await until(`${p.name}'s process group to be gone`, () => !groupAlive(p.child.pid!), 5000);
-    }
-    await rm(dir, { recursive: true, force: true });
-  });
+    afterEach(async () => {
+      for (const p of procs) {
+        if (p.child.pid && groupAlive(p.child.pid)) process.kill(-p.child.pid, "SIGKILL");
+      }
+      await Promise.all(procs.map((p) => p.exit));
+      for (const p of procs) {
+        if (p.child.pid) await until(`${p.name}'s process group to be gone`, () => !groupAlive(p.child.pid!), 5000);
+      }
+      await rm(dir, { recursive: true, force: true });
+    });
 
-  it("QEMU refuses iommu_platform=on directly against virtiofsd", async () => {
-    const vfsd = await startVirtiofsd("direct");
-    const q = start("qemu", qemu, qemuArgs(vfsd.sock, path.join(dir, "qmp.sock")));
-    const exit = await Promise.race([
-      q.exit,
-      new Promise<never>((_, reject) => setTimeout(() => reject(new Error(`QEMU still running:\n${q.out()}`)), 30_000)),
-    ]);
-    expect(exit.code).toBe(1);
-    expect(q.out()).toContain("iommu_platform=true is not supported by the device");
-    // virtiofsd saw its client come and go, and shuts down by itself.
-    expect(await vfsd.proc.exit).toEqual({ code: 0, signal: null });
-  }, 60_000);
+    it("QEMU refuses iommu_platform=on directly against virtiofsd", async () => {
+      const vfsd = await startVirtiofsd("direct");
+      const q = start("qemu", qemu, qemuArgs(vfsd.sock, path.join(dir, "qmp.sock")));
+      const exit = await Promise.race([
+        q.exit,
+        new Promise<never>((_, reject) =>
+          setTimeout(() => reject(new Error(`QEMU still running:\n${q.out()}`)), 30_000),
+        ),
+      ]);
+      expect(exit.code).toBe(1);
+      expect(q.out()).toContain("iommu_platform=true is not supported by the device");
+      // virtiofsd saw its client come and go, and shuts down by itself.
+      expect(await vfsd.proc.exit).toEqual({ code: 0, signal: null });
+    }, 60_000);
 
-  it("QEMU accepts it through the relay, stays up, and everything exits cleanly on quit", async () => {
-    const vfsd = await startVirtiofsd("relay");
-    const relaySock = path.join(dir, "relay.sock");
-    const relayLog = path.join(dir, "relay.log");
-    const relay = start("relay", relayBin, relayArgs({ listen: relaySock, connect: vfsd.sock, log: relayLog }));
-    await until("the relay's ready line", () => relay.out().includes(relayReadyLine(relaySock)), 10_000, relay);
-    expect(await listening(relaySock)).toBe(true);
+    it("QEMU accepts it through the relay, stays up, and everything exits cleanly on quit", async () => {
+      const vfsd = await startVirtiofsd("relay");
+      const relaySock = path.join(dir, "relay.sock");
+      const relayLog = path.join(dir, "relay.log");
+      const relay = start("relay", relayBin, relayArgs({ listen: relaySock, connect: vfsd.sock, log: relayLog }));
+      await until("the relay's ready line", () => relay.out().includes(relayReadyLine(relaySock)), 10_000, relay);
+      expect(await listening(relaySock)).toBe(true);
 
-    const qmpSock = path.join(dir, "qmp.sock");
-    const q = start("qemu", qemu, qemuArgs(relaySock, qmpSock));
-    await until("QEMU's QMP socket", () => listening(qmpSock), 30_000, q);
-    const qmp = await Qmp.connect(qmpSock);
-    try {
-      // Device realized with ACCESS_PLATFORM; CPU halted by -S; still alive a second later.
-      expect(await qmp.cmd("qom-get", { path: "/machine/peripheral/vfs", property: "iommu_platform" })).toBe(true);
-      await new Promise((r) => setTimeout(r, 1000));
-      expect(await qmp.cmd("query-status")).toMatchObject({ running: false, status: "prelaunch" });
-      expect(q.child.exitCode).toBeNull();
+      const qmpSock = path.join(dir, "qmp.sock");
+      const q = start("qemu", qemu, qemuArgs(relaySock, qmpSock));
+      await until("QEMU's QMP socket", () => listening(qmpSock), 30_000, q);
+      const qmp = await Qmp.connect(qmpSock);
+      try {
+        // Device realized with ACCESS_PLATFORM; CPU halted by -S; still alive a second later.
+        expect(await qmp.cmd("qom-get", { path: "/machine/peripheral/vfs", property: "iommu_platform" })).toBe(true);
+        await new Promise((r) => setTimeout(r, 1000));
+        expect(await qmp.cmd("query-status")).toMatchObject({ running: false, status: "prelaunch" });
+        expect(q.child.exitCode).toBeNull();
 
-      const log = await readFile(relayLog, "utf8");
-      expect(log).toMatch(/back->front GET_FEATURES\(1\) flags=0x5 size=8 fds=0 features 0x[0-9a-f]+ -> 0x[0-9a-f]+ \(added 0x200000000\)/);
-      // The backend channel's socket went through as an fd.
-      expect(log).toMatch(/front->back SET_BACKEND_REQ_FD\(21\) flags=0x9 size=0 fds=1/);
+        const log = await readFile(relayLog, "utf8");
+        expect(log).toMatch(
+          /back->front GET_FEATURES\(1\) flags=0x5 size=8 fds=0 features 0x[0-9a-f]+ -> 0x[0-9a-f]+ \(added 0x200000000\)/,
+        );
+        // The backend channel's socket went through as an fd.
+        expect(log).toMatch(/front->back SET_BACKEND_REQ_FD\(21\) flags=0x9 size=0 fds=1/);
 
-      await qmp.cmd("quit");
-    } finally {
-      qmp.close();
-    }
-    expect(await q.exit).toEqual({ code: 0, signal: null });
-    expect(await relay.exit).toEqual({ code: 0, signal: null });
-    expect(await vfsd.proc.exit).toEqual({ code: 0, signal: null });
-    expect(await readFile(relayLog, "utf8")).toMatch(/frontend closed the connection\n.*exit 0/);
-  }, 90_000);
-});
+        await qmp.cmd("quit");
+      } finally {
+        qmp.close();
+      }
+      expect(await q.exit).toEqual({ code: 0, signal: null });
+      expect(await relay.exit).toEqual({ code: 0, signal: null });
+      expect(await vfsd.proc.exit).toEqual({ code: 0, signal: null });
+      expect(await readFile(relayLog, "utf8")).toMatch(/frontend closed the connection\n.*exit 0/);
+    }, 90_000);
+  },
+);

@@ -36,14 +36,27 @@ function night_(n: number): string {
   const upgraded = n >= 9;
   // read-1M on the patched kernel wavers with nothing changed (flaky).
   const flaky: CellOutcome = n % 3 === 0 ? HANG : PASS;
-  const dnotify: CellOutcome = n === 5 ? INFRA : crash("kernel BUG at fs/notify/dnotify/dnotify.c:78", "BUG dnotify.c|dnotify_flush|filp_flush");
+  const dnotify: CellOutcome =
+    n === 5 ? INFRA : crash("kernel BUG at fs/notify/dnotify/dnotify.c:78", "BUG dnotify.c|dnotify_flush|filp_flush");
   const dir = path.join(root, "nightly", night(n));
   const rec = fakeRun({
-    stamp: night(n), dir, yaml: yaml(upgraded ? "6.18" : "6.12"),
+    stamp: night(n),
+    dir,
+    yaml: yaml(upgraded ? "6.18" : "6.12"),
     kernels: [
-      { label: "stock", identity: upgraded ? "deb:6.18.15-1" : "deb:6.12.117-1", description: upgraded ? "Debian 6.18.15-1" : "Debian 6.12.117-1",
-        cells: { "getdents-1M": upgraded ? ENOMEM : PASS, "read-1M": PASS, dnotify }, expected: { dnotify: ["CRASH"] } },
-      { label: "patched", identity: "sha256:patched", description: "stock + fuse: back readdir buffers with pages", cells: { "getdents-1M": PASS, "read-1M": flaky, dnotify: PASS } },
+      {
+        label: "stock",
+        identity: upgraded ? "deb:6.18.15-1" : "deb:6.12.117-1",
+        description: upgraded ? "Debian 6.18.15-1" : "Debian 6.12.117-1",
+        cells: { "getdents-1M": upgraded ? ENOMEM : PASS, "read-1M": PASS, dnotify },
+        expected: { dnotify: ["CRASH"] },
+      },
+      {
+        label: "patched",
+        identity: "sha256:patched",
+        description: "stock + fuse: back readdir buffers with pages",
+        cells: { "getdents-1M": PASS, "read-1M": flaky, dnotify: PASS },
+      },
     ],
   });
   rec.result.rows[0]!.artifacts["stacks-read-1M"] = "stock/stacks-read-1M.txt";
@@ -74,7 +87,11 @@ describe("HTML reports over twelve nights", () => {
     const pages = [path.join(root, "index.html"), ...dirs.map((d) => path.join(d, "report.html"))];
     const doms = new Map<string, string>();
     for (const p of [pages[0]!, pages.at(-1)!, pages[NIGHTS - 1]!, pages[1]!]) doms.set(p, await dumpDom(p));
-    for (const [p, dom] of doms) expect(brokenLinks(p, dom, (f) => doms.get(f)), p).toEqual([]);
+    for (const [p, dom] of doms)
+      expect(
+        brokenLinks(p, dom, (f) => doms.get(f)),
+        p,
+      ).toEqual([]);
 
     const last = doms.get(pages.at(-1)!)!;
     // A dot per night in every trend (12 nights kept, at most 14 shown).

@@ -45,7 +45,9 @@ function killDuringSlowLs(pattern: RegExp): { progress: Progress; killed: () => 
 
 describe("runScenarioFile on real guests", () => {
   it("runs readdir, read, write and shell on a Debian kernel over virtio-fs and keeps every artifact", async () => {
-    const { result, runDir, exitCode } = await runInline("all-kinds", `machine: { arch: x86_64, memory: 1G, cpus: 2 }
+    const { result, runDir, exitCode } = await runInline(
+      "all-kinds",
+      `machine: { arch: x86_64, memory: 1G, cpus: 2 }
 kernels:
   debian-6.12: { debian: { version: "6.12", flavour: cloud-amd64 } }
   # 6.1 builds virtio_pci, virtio_net, fuse and virtiofs as modules: the image must load them.
@@ -59,7 +61,8 @@ workloads:
   - { id: uname, shell: { command: "uname -r", expectExit: 0 } }
   - { id: false-fails, shell: { command: "false", expectExit: 0 } }
 expect: { default: PASS }
-`);
+`,
+    );
     const cells = Object.fromEntries(result.rows[0]!.cells.map((c) => [c.workload, c]));
     expect(cells["getdents-64K"]!.outcome).toMatchObject({ kind: "pass" });
     expect(cells["read-1M"]!.outcome).toMatchObject({ kind: "pass" });
@@ -73,8 +76,21 @@ expect: { default: PASS }
     // The modular kernel: every share workload passes too, so its modules were found and loaded.
     const old = result.rows[1]!;
     expect(String(old.evidence.uname)).toMatch(/^6\.1\./);
-    expect(old.cells.filter((c) => c.workload !== "false-fails").map((c) => c.outcome.kind)).toEqual(["pass", "pass", "pass", "pass"]);
-    for (const f of ["results.json", "results.md", "junit.xml", "debian-6.12/console.log", "debian-6.12/dmesg.txt", "debian-6.12/qemu-cmdline.txt", "debian-6.12/virtiofsd-share.log"]) {
+    expect(old.cells.filter((c) => c.workload !== "false-fails").map((c) => c.outcome.kind)).toEqual([
+      "pass",
+      "pass",
+      "pass",
+      "pass",
+    ]);
+    for (const f of [
+      "results.json",
+      "results.md",
+      "junit.xml",
+      "debian-6.12/console.log",
+      "debian-6.12/dmesg.txt",
+      "debian-6.12/qemu-cmdline.txt",
+      "debian-6.12/virtiofsd-share.log",
+    ]) {
       expect(existsSync(path.join(runDir, f)), f).toBe(true);
     }
     expect(readFileSync(path.join(runDir, "debian-6.12/qemu-cmdline.txt"), "utf8")).toContain("vhost-user-fs-pci");
@@ -83,14 +99,17 @@ expect: { default: PASS }
 
   it("boots once more when the first boot ran out of time with a clean console, then calls it BOOT-FAIL, keeping both consoles", async () => {
     // rdinit=/bin/sh: the guest sits at a shell prompt and never starts sshd; nothing on the console is wrong.
-    const { result, runDir, exitCode } = await runInline("silent-boot", `machine: { arch: x86_64, memory: 512M, cpus: 1 }
+    const { result, runDir, exitCode } = await runInline(
+      "silent-boot",
+      `machine: { arch: x86_64, memory: 512M, cpus: 1 }
 timeouts: { boot: 4 }
 kernels:
   quiet: { debian: { version: "6.12", flavour: cloud-amd64 }, cmdline: ["rdinit=/bin/sh"] }
 workloads:
   - { id: uname, shell: { command: "uname -r", expectExit: 0 } }
 expect: { default: BOOT-FAIL }
-`);
+`,
+    );
     const row = result.rows[0]!;
     expect(row.cells[0]!.outcome).toMatchObject({ kind: "boot-fail" });
     expect(row.evidence.bootRetry).toMatchObject({ reason: expect.any(String), consoleTail: expect.any(String) });
@@ -106,7 +125,9 @@ expect: { default: BOOT-FAIL }
   }, 600_000);
 
   it("boots a row with Debian's QEMU 11.1 (qemu:) beside a row with the host's, both over virtio-fs", async () => {
-    const { result, runDir, exitCode } = await runInline("qemu-rows", `machine: { arch: x86_64, memory: 1G, cpus: 2 }
+    const { result, runDir, exitCode } = await runInline(
+      "qemu-rows",
+      `machine: { arch: x86_64, memory: 1G, cpus: 2 }
 kernels:
   host-qemu: { debian: { version: "7.3", flavour: cloud-amd64 } }
   qemu-11.1: { debian: { version: "7.3", flavour: cloud-amd64 }, qemu: { debian: "11.1", suite: trixie-backports } }
@@ -116,16 +137,22 @@ workloads:
   - { id: getdents-1M, readdir: { share: share, entries: 1500, bufferSize: 1M } }
   - { id: read-1M, read: { share: share, size: 8M, blockSize: 1M } }
 expect: { default: PASS }
-`);
+`,
+    );
     expect(exitCode).toBe(0);
     const [host, own] = result.rows;
     expect(host!.evidence.qemu).toBeUndefined();
-    expect(own!.evidence.qemu).toMatchObject({ version: expect.stringMatching(/^11\.1\./), source: expect.stringMatching(/^debian \S+ qemu-system-x86 /) });
+    expect(own!.evidence.qemu).toMatchObject({
+      version: expect.stringMatching(/^11\.1\./),
+      source: expect.stringMatching(/^debian \S+ qemu-system-x86 /),
+    });
     expect(own!.description).toMatch(/; QEMU 11\.1\.\d+ \(Debian /);
     expect(own!.cells.map((c) => c.outcome.kind)).toEqual(["pass", "pass"]);
     // The exact command line: the private loader runs Debian's 11.1 binary with its own firmware directory.
     const cmdline = readFileSync(path.join(runDir, "qemu-11.1", "qemu-cmdline.txt"), "utf8");
-    expect(cmdline).toMatch(/^env QEMU_MODULE_DIR=\S+ \S+\/ld-linux-x86-64\.so\.2 --library-path \S+ \S+\/usr\/bin\/qemu-system-x86_64 -L \S+\/usr\/share\/qemu /);
+    expect(cmdline).toMatch(
+      /^env QEMU_MODULE_DIR=\S+ \S+\/ld-linux-x86-64\.so\.2 --library-path \S+ \S+\/usr\/bin\/qemu-system-x86_64 -L \S+\/usr\/share\/qemu /,
+    );
     expect(cmdline).toContain("vhost-user-fs-pci");
     expect(readFileSync(path.join(runDir, "host-qemu", "qemu-cmdline.txt"), "utf8")).toMatch(/^qemu-system-x86_64 /);
     expect(ownGuestProcesses()).toEqual([]);

@@ -31,9 +31,14 @@ interface NestedEvidence extends Record<string, unknown> {
 describe("hardware-free VFIO: level-2 QEMU in a level-1 guest with an emulated IOMMU", () => {
   it("passes a device through; 1023 mappings fit a limit of 1023; at 1022 the predictor says exceeds by 1: QEMU 10.0 warns, Debian's QEMU 11.1 refuses the device", async () => {
     const started = Date.now();
-    const { result, runDir, exitCode } = await runScenarioFile(path.join(repoRoot, "scenarios", "vfio-mapping-budget.yaml"), {
-      resultsRoot: path.join(tmp, "results"), progress: quiet, out: sink,
-    });
+    const { result, runDir, exitCode } = await runScenarioFile(
+      path.join(repoRoot, "scenarios", "vfio-mapping-budget.yaml"),
+      {
+        resultsRoot: path.join(tmp, "results"),
+        progress: quiet,
+        out: sink,
+      },
+    );
     const row = result.rows.find((r) => r.label === "debian-6.12")!;
     const cells = Object.fromEntries(row.cells.map((c) => [c.workload, c]));
     const ev = (id: string) => cells[id]!.evidence as NestedEvidence;
@@ -41,8 +46,15 @@ describe("hardware-free VFIO: level-2 QEMU in a level-1 guest with an emulated I
     // Passthrough: the device reached level 2 (QEMU read its IDs through VFIO) and came back to its driver.
     expect(cells.passthrough!.outcome).toMatchObject({ kind: "pass" });
     expect(ev("passthrough").levelTwoPci.present).toBe(true);
-    expect(ev("passthrough").changes).toEqual([{ what: "driver of 0000:00:06.0", before: "virtio-pci", after: "vfio-pci" }]);
-    expect(ev("passthrough").preflight.devices[0]).toMatchObject({ iommuGroup: expect.any(Number), driver: "virtio-pci", vendor: "0x1af4", deviceId: "0x1041" });
+    expect(ev("passthrough").changes).toEqual([
+      { what: "driver of 0000:00:06.0", before: "virtio-pci", after: "vfio-pci" },
+    ]);
+    expect(ev("passthrough").preflight.devices[0]).toMatchObject({
+      iommuGroup: expect.any(Number),
+      driver: "virtio-pci",
+      vendor: "0x1af4",
+      deviceId: "0x1041",
+    });
 
     // Fits exactly, and QEMU stays quiet.
     expect(cells.fits!.outcome).toMatchObject({ kind: "pass" });
@@ -50,15 +62,23 @@ describe("hardware-free VFIO: level-2 QEMU in a level-1 guest with an emulated I
     expect(ev("fits").qemuDmaWarnings).toEqual([]);
 
     // Exceeds by one: QEMU's warning is the outcome, with the numbers the predictor used.
-    expect(cells.exceeds!.outcome).toMatchObject({ kind: "fail", detail: expect.stringContaining("QEMU warned 1x, as predicted (exceeds by 1") });
+    expect(cells.exceeds!.outcome).toMatchObject({
+      kind: "fail",
+      detail: expect.stringContaining("QEMU warned 1x, as predicted (exceeds by 1"),
+    });
     expect(cells.exceeds!.met).toBe(true);
     expect(ev("exceeds").prediction).toMatchObject({ verdict: "exceeds", exceedsBy: 1 });
-    expect(ev("exceeds").qemuDmaWarnings).toEqual([expect.objectContaining({ severity: "warning", maxMappings: 1022, maxMemslots: 512 })]);
+    expect(ev("exceeds").qemuDmaWarnings).toEqual([
+      expect.objectContaining({ severity: "warning", maxMappings: 1022, maxMemslots: 512 }),
+    ]);
     expect(ev("exceeds").predictorAgrees).toEqual({ agrees: true, mismatches: [] });
 
     // Level 1 was put back every time: driver and limit.
     for (const id of ["passthrough", "fits", "exceeds"]) expect(ev(id).restore.failed).toEqual([]);
-    expect(ev("exceeds").restore.restored).toEqual(["0000:00:06.0 back to virtio-pci", "dma_entry_limit back to 65535"]);
+    expect(ev("exceeds").restore.restored).toEqual([
+      "0000:00:06.0 back to virtio-pci",
+      "dma_entry_limit back to 65535",
+    ]);
 
     // The second row: the same kernel, level 2 run by Debian's QEMU 11.1 (provisioned privately).
     const row11 = result.rows.find((r) => r.label === "qemu-11.1")!;
@@ -70,17 +90,28 @@ describe("hardware-free VFIO: level-2 QEMU in a level-1 guest with an emulated I
     expect(cells11.fits!.outcome).toMatchObject({ kind: "pass" });
     expect(ev11("fits").qemuDmaWarnings).toEqual([]);
     // 10.2 and later refuse at init what 10.0 only warned about: same numbers, QEMU exits.
-    expect(cells11.exceeds!.outcome).toMatchObject({ kind: "fail", detail: expect.stringMatching(/^QEMU refused the device \(exceeds by 1: .*memory listener initialization failed: .*possibly running out of DMA mappings/) });
+    expect(cells11.exceeds!.outcome).toMatchObject({
+      kind: "fail",
+      detail: expect.stringMatching(
+        /^QEMU refused the device \(exceeds by 1: .*memory listener initialization failed: .*possibly running out of DMA mappings/,
+      ),
+    });
     expect(cells11.exceeds!.met).toBe(true);
-    expect(ev11("exceeds").qemuDmaWarnings).toEqual([expect.objectContaining({ severity: "error", maxMappings: 1022, maxMemslots: 512 })]);
+    expect(ev11("exceeds").qemuDmaWarnings).toEqual([
+      expect.objectContaining({ severity: "error", maxMappings: 1022, maxMemslots: 512 }),
+    ]);
     expect(ev11("exceeds").predictorAgrees).toEqual({ agrees: true, mismatches: [] });
     expect(ev11("exceeds").qemuExit).toBe(1);
-    expect(readFileSync(path.join(runDir, "qemu-11.1", "level2-exceeds.cmdline.txt"), "utf8")).toMatch(/^env QEMU_MODULE_DIR=\S+ \S+ld-linux-x86-64\.so\.2 --library-path /);
+    expect(readFileSync(path.join(runDir, "qemu-11.1", "level2-exceeds.cmdline.txt"), "utf8")).toMatch(
+      /^env QEMU_MODULE_DIR=\S+ \S+ld-linux-x86-64\.so\.2 --library-path /,
+    );
     for (const id of ["passthrough", "fits", "exceeds"]) expect(ev11(id).restore.failed).toEqual([]);
 
     expect(exitCode).toBe(0);
     expect(String(row.evidence.levelTwoQemu)).toMatch(/^\d+\.\d+/);
-    expect(readFileSync(path.join(runDir, "debian-6.12", "qemu-cmdline.txt"), "utf8")).toContain("intel-iommu,intremap=on,caching-mode=on");
+    expect(readFileSync(path.join(runDir, "debian-6.12", "qemu-cmdline.txt"), "utf8")).toContain(
+      "intel-iommu,intremap=on,caching-mode=on",
+    );
     expect(existsSync(path.join(runDir, "debian-6.12", "level2-exceeds.stderr.txt"))).toBe(true);
     expect(ownGuestProcesses()).toEqual([]);
     expect(pendingCleanups()).toEqual([]);
@@ -91,15 +122,19 @@ describe("hardware-free VFIO: level-2 QEMU in a level-1 guest with an emulated I
 describe("VFIO preflight on this host (read-only; this host has no IOMMU)", () => {
   it("refuses a run with a missing device and no IOMMU: exit 2, nothing written, nothing bound", async () => {
     const file = path.join(tmp, "refuse.yaml");
-    writeFileSync(file, `name: vfio-refuse
+    writeFileSync(
+      file,
+      `name: vfio-refuse
 machine: { memory: 512M, accel: tcg }
 kernels: { debian-6.12: { debian: { version: "6.12", flavour: cloud-amd64 } } }
 vfio: [{ host: "0000:7f:1f.7" }]
 workloads: [{ id: w, shell: { command: "true" } }]
-`);
+`,
+    );
     const lines: string[] = [];
     const err = await runScenarioFile(file, {
-      resultsRoot: path.join(tmp, "refused"), out: sink,
+      resultsRoot: path.join(tmp, "refused"),
+      out: sink,
       progress: { ...quiet, info: (l) => lines.push(l) },
     }).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(HostError);

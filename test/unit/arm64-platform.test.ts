@@ -37,40 +37,68 @@ expect: { default: [PASS, SHORT] }
 
 describe("kernels.X.arch and kernels.X.pageSize", () => {
   it("a row may name its own arch and page size; the rest default to the machine", () => {
-    const s = load(scenario(`  a16k: { debian: { version: "7.3", flavour: arm64-16k }, pageSize: 16K }
+    const s = load(
+      scenario(
+        `  a16k: { debian: { version: "7.3", flavour: arm64-16k }, pageSize: 16K }
   x86: { debian: { version: "7.3", flavour: cloud-amd64 }, arch: x86_64, pageSize: 4K }
-  plain: { debian: { version: "7.3", flavour: arm64 } }`, "machine: { arch: aarch64, pageSize: 4K }"));
+  plain: { debian: { version: "7.3", flavour: arm64 } }`,
+        "machine: { arch: aarch64, pageSize: 4K }",
+      ),
+    );
     const [a16k, x86, plain] = s.kernels;
     expect([kernelArch(s, a16k!), kernelPageSize(s, a16k!)]).toEqual(["aarch64", "16K"]);
     expect([kernelArch(s, x86!), kernelPageSize(s, x86!)]).toEqual(["x86_64", "4K"]);
     expect([kernelArch(s, plain!), kernelPageSize(s, plain!)]).toEqual(["aarch64", "4K"]);
     expect(scenarioArches(s)).toEqual(["aarch64", "x86_64"]);
-    expect(s.workloads[0]).toEqual({ id: "overlay", kind: "overlayReaddir", share: "share", entries: 6000, bufferBytes: 32768, lister: "getdents" });
+    expect(s.workloads[0]).toEqual({
+      id: "overlay",
+      kind: "overlayReaddir",
+      share: "share",
+      entries: 6000,
+      bufferBytes: 32768,
+      lister: "getdents",
+    });
     expect(s.shares[0]!.logLevel).toBe("debug");
     expect(s.expectDefault).toEqual(["PASS", "SHORT"]);
   });
 
   it("without a Debian flavour, the row's arch and page size pick Debian's image; 64K has none", () => {
-    const s = load(scenario(`  a4k: { debian: { version: "7.3" } }
+    const s = load(
+      scenario(`  a4k: { debian: { version: "7.3" } }
   a16k: { debian: { version: "7.3" }, pageSize: 16K }
   x86: { debian: { version: "7.3" }, arch: x86_64 }
-  named: { debian: { version: "7.3", flavour: cloud-arm64 }, pageSize: 4K }`));
-    expect(s.kernels.map((k) => (k.source.kind === "debian" ? k.source.flavour : ""))).toEqual(["arm64", "arm64-16k", "cloud-amd64", "cloud-arm64"]);
+  named: { debian: { version: "7.3", flavour: cloud-arm64 }, pageSize: 4K }`),
+    );
+    expect(s.kernels.map((k) => (k.source.kind === "debian" ? k.source.flavour : ""))).toEqual([
+      "arm64",
+      "arm64-16k",
+      "cloud-amd64",
+      "cloud-arm64",
+    ]);
     expect(errors(scenario(`  k: { debian: { version: "7.3" }, pageSize: 64K }`))).toEqual([
       '/s/t.yaml:4:8 kernels.k.debian: Debian has no aarch64 kernel with 64K pages: name a flavour, or build one (build: { source: "debian:linux-source-7.3", config: [kernels/guest-arm64-64k.config] })',
     ]);
   });
 
   it("refuses a page size the row's architecture does not have, at the key that says it", () => {
-    expect(errors(scenario(`  k: { debian: { version: "7.3", flavour: cloud-amd64 }, arch: x86_64, pageSize: 64K }`))).toEqual([
-      '/s/t.yaml:4:82 kernels.k.pageSize: x86_64 only has 4K pages, got "64K"',
-    ]);
-    expect(errors(scenario(`  k: { debian: { version: "7.3", flavour: cloud-amd64 }, arch: x86_64 }`, "machine: { arch: aarch64, pageSize: 16K }"))).toEqual([
+    expect(
+      errors(scenario(`  k: { debian: { version: "7.3", flavour: cloud-amd64 }, arch: x86_64, pageSize: 64K }`)),
+    ).toEqual(['/s/t.yaml:4:82 kernels.k.pageSize: x86_64 only has 4K pages, got "64K"']);
+    expect(
+      errors(
+        scenario(
+          `  k: { debian: { version: "7.3", flavour: cloud-amd64 }, arch: x86_64 }`,
+          "machine: { arch: aarch64, pageSize: 16K }",
+        ),
+      ),
+    ).toEqual([
       '/s/t.yaml:4:64 kernels.k.arch: x86_64 only has 4K pages, got "16K" (machine.pageSize): give this kernel its own pageSize',
     ]);
-    expect(errors(scenario(`  k: { debian: { version: "7.3", flavour: arm64 }, pageSize: 16K }`, "machine: { arch: x86_64 }"))).toEqual([
-      '/s/t.yaml:4:62 kernels.k.pageSize: x86_64 (machine.arch) only has 4K pages, got "16K"',
-    ]);
+    expect(
+      errors(
+        scenario(`  k: { debian: { version: "7.3", flavour: arm64 }, pageSize: 16K }`, "machine: { arch: x86_64 }"),
+      ),
+    ).toEqual(['/s/t.yaml:4:62 kernels.k.pageSize: x86_64 (machine.arch) only has 4K pages, got "16K"']);
     expect(errors(scenario(`  k: { debian: { version: "7.3", flavour: arm64 }, pageSize: 8K }`))).toEqual([
       '/s/t.yaml:4:62 kernels.k.pageSize: expected one of 4K, 16K, 64K, got "8K" (did you mean 4K?)',
     ]);
@@ -81,8 +109,13 @@ describe("kernels.X.arch and kernels.X.pageSize", () => {
 // (Breaks left out: the closure never reads it).
 type Relations = { Depends?: string; Provides?: string };
 const stanza = (Package: string, Version: string, pool: string, more: Relations = {}) => ({
-  Package, Version, Architecture: "arm64", Filename: `pool/main/${pool}_arm64.deb`,
-  Size: "1000", SHA256: "0".repeat(64), ...more,
+  Package,
+  Version,
+  Architecture: "arm64",
+  Filename: `pool/main/${pool}_arm64.deb`,
+  Size: "1000",
+  SHA256: "0".repeat(64),
+  ...more,
 });
 const bookwormArm64 = [
   stanza("busybox-static", "1:1.35.0-4+deb12u1+b1", "b/busybox/busybox-static_1.35.0-4+deb12u1+b1", {
@@ -121,18 +154,30 @@ describe("Debian dependency closure for the arm64 userland", () => {
     try {
       mkdirSync(path.join(cache, "debian", "index"), { recursive: true });
       const index = {
-        format: 1, suite: "bookworm", arch: "arm64", archiveUrl: "http://deb.debian.org/debian",
-        fetchedAt: new Date().toISOString(), packagesSha256: "0",
-        extraPackages: bookwormArm64.map((s) => s.Package), stanzas: bookwormArm64,
+        format: 1,
+        suite: "bookworm",
+        arch: "arm64",
+        archiveUrl: "http://deb.debian.org/debian",
+        fetchedAt: new Date().toISOString(),
+        packagesSha256: "0",
+        extraPackages: bookwormArm64.map((s) => s.Package),
+        stanzas: bookwormArm64,
       };
       writeFileSync(path.join(cache, "debian", "index", "bookworm_arm64.json"), JSON.stringify(index));
       const packages = await withEnv({ VMRIG_CACHE: cache, VMRIG_OFFLINE: "1" }, () =>
         resolveWithDependencies(["bookworm"], "arm64", ["busybox-static", "dropbear-bin"]),
       );
       expect(packages.map((p) => `${p.name}=${p.version}`).sort()).toEqual([
-        "busybox-static=1:1.35.0-4+deb12u1+b1", "dropbear-bin=2022.83-1+deb12u3", "gcc-12-base=12.2.0-14+deb12u1",
-        "libc6=2.36-9+deb12u14", "libcrypt1=1:4.4.33-2", "libgcc-s1=12.2.0-14+deb12u1", "libgmp10=2:6.2.1+dfsg1-1.1",
-        "libtomcrypt1=1.18.2-6", "libtommath1=1.2.0-6+deb12u1", "zlib1g=1:1.2.13.dfsg-1",
+        "busybox-static=1:1.35.0-4+deb12u1+b1",
+        "dropbear-bin=2022.83-1+deb12u3",
+        "gcc-12-base=12.2.0-14+deb12u1",
+        "libc6=2.36-9+deb12u14",
+        "libcrypt1=1:4.4.33-2",
+        "libgcc-s1=12.2.0-14+deb12u1",
+        "libgmp10=2:6.2.1+dfsg1-1.1",
+        "libtomcrypt1=1.18.2-6",
+        "libtommath1=1.2.0-6+deb12u1",
+        "zlib1g=1:1.2.13.dfsg-1",
       ]);
     } finally {
       rmSync(cache, { recursive: true, force: true });

@@ -29,10 +29,16 @@ afterAll(() => {
 const quiet: Progress = silentProgress;
 // Fixed names and dates: the same hashes every run, so git bisect takes the same path through skips.
 const env = {
-  GIT_AUTHOR_NAME: "t", GIT_AUTHOR_EMAIL: "t@t", GIT_COMMITTER_NAME: "t", GIT_COMMITTER_EMAIL: "t@t",
-  GIT_AUTHOR_DATE: "2026-01-01T00:00:00Z", GIT_COMMITTER_DATE: "2026-01-01T00:00:00Z", LC_ALL: "C",
+  GIT_AUTHOR_NAME: "t",
+  GIT_AUTHOR_EMAIL: "t@t",
+  GIT_COMMITTER_NAME: "t",
+  GIT_COMMITTER_EMAIL: "t@t",
+  GIT_AUTHOR_DATE: "2026-01-01T00:00:00Z",
+  GIT_COMMITTER_DATE: "2026-01-01T00:00:00Z",
+  LC_ALL: "C",
 };
-const git = async (dir: string, ...args: string[]) => String((await execa("git", ["-C", dir, ...args], { env })).stdout).trim();
+const git = async (dir: string, ...args: string[]) =>
+  String((await execa("git", ["-C", dir, ...args], { env })).stdout).trim();
 
 interface Commit {
   subject: string;
@@ -79,7 +85,8 @@ function cloneOf(repo: string): string {
   const root = path.join(tmp, "cache", "kernels", "build-work");
   for (const slot of readdirSync(root).filter((n) => n.startsWith("bisect-"))) {
     const alt = path.join(root, slot, "src", ".git", "objects", "info", "alternates");
-    if (existsSync(alt) && readFileSync(alt, "utf8").includes(path.join(repo, ".git", "objects"))) return path.join(root, slot, "src");
+    if (existsSync(alt) && readFileSync(alt, "utf8").includes(path.join(repo, ".git", "objects")))
+      return path.join(root, slot, "src");
   }
   throw new Error(`no clone of ${repo}`);
 }
@@ -92,7 +99,11 @@ const pass: CellOutcome = { kind: "pass" };
  * overrides a commit's outcome (an infra error, another crash). `flaky(run)` says whether a bad
  * commit reproduces on that run.
  */
-function fakeRunner(repo: string, repeat: number, opts: { bySubject?: Record<string, CellOutcome>; flaky?: (run: number) => boolean } = {}) {
+function fakeRunner(
+  repo: string,
+  repeat: number,
+  opts: { bySubject?: Record<string, CellOutcome>; flaky?: (run: number) => boolean } = {},
+) {
   const targets: StepTarget[] = [];
   const runner: StepRunner = {
     async run(t) {
@@ -101,7 +112,8 @@ function fakeRunner(repo: string, repeat: number, opts: { bySubject?: Record<str
       const src = cloneOf(repo);
       if (!t.reverted) expect(await git(src, "rev-parse", "HEAD")).toBe(t.commit);
       const read = (f: string) => readFileSync(path.join(src, f), "utf8").trim();
-      if (read("build") !== "ok") return { build: { how: "failed", ms: 5, error: "Kernel \"stock\": building bzImage failed (exit 2)" }, runs: [] };
+      if (read("build") !== "ok")
+        return { build: { how: "failed", ms: 5, error: 'Kernel "stock": building bzImage failed (exit 2)' }, runs: [] };
       const runs = Array.from({ length: repeat }, (_, i) => {
         const override = opts.bySubject?.[t.subject];
         const outcome = override ?? (read("bug") === "1" && (opts.flaky?.(i) ?? true) ? eio : pass);
@@ -122,7 +134,10 @@ const history: Commit[] = [
   noise(4),
   { subject: "fuse: rework (breaks the build)", files: { build: "broken\n" } },
   { subject: "fuse: fix the build", files: { build: "ok\n" } },
-  { subject: "fuse: readdir fails with EIO above 256K", files: { bug: "1\n", "readdir.c": "line 1\nline 2\nif (count > LIMIT) return -EIO;\nline 4\n" } },
+  {
+    subject: "fuse: readdir fails with EIO above 256K",
+    files: { bug: "1\n", "readdir.c": "line 1\nline 2\nif (count > LIMIT) return -EIO;\nline 4\n" },
+  },
   noise(8),
   noise(9),
   noise(10),
@@ -148,27 +163,50 @@ describe("vmrig bisect on a tiny repository (fake build and run)", () => {
     const { dir, shas } = await makeRepo("main-repo", history);
     const headBefore = await git(dir, "rev-parse", "HEAD");
     const statusBefore = await git(dir, "status", "--porcelain");
-    const other: CellOutcome = { kind: "crash", title: "BUG: unable to handle page fault", excerpt: "", signature: "BUG: unable to handle page fault | other_function" };
+    const other: CellOutcome = {
+      kind: "crash",
+      title: "BUG: unable to handle page fault",
+      excerpt: "",
+      signature: "BUG: unable to handle page fault | other_function",
+    };
     const infra: CellOutcome = { kind: "infra", reason: "lost the guest during getdents-1M: connection reset" };
     const fake = fakeRunner(dir, 1, { bySubject: { "noise 3": infra, "noise 4": other } });
     const lines: string[] = [];
     const r = await runBisect(options(dir, shas, { runner: fake.runner, out: (l) => lines.push(l) }));
     if (testVerbose()) process.stderr.write(lines.join("\n") + "\n");
 
-    expect(r.result).toMatchObject({ kind: "found", culprit: shas[7], subject: "fuse: readdir fails with EIO above 256K" });
+    expect(r.result).toMatchObject({
+      kind: "found",
+      culprit: shas[7],
+      subject: "fuse: readdir fails with EIO above 256K",
+    });
     const steps = r.state.steps.filter((s) => s.phase === "step");
     const skips = steps.filter((s) => s.verdict === "skip");
     expect(r.result!.steps).toBe(steps.length);
     expect(steps.length).toBeLessThanOrEqual(expectedSteps(10) + skips.length);
     // Every visited commit that could not answer was skipped, never called bad or good.
     for (const s of steps) {
-      if (["fuse: rework (breaks the build)", "noise 3", "noise 4"].includes(s.subject)) expect(s.verdict, s.subject).toBe("skip");
+      if (["fuse: rework (breaks the build)", "noise 3", "noise 4"].includes(s.subject))
+        expect(s.verdict, s.subject).toBe("skip");
     }
     // git bisect visits the broken build first (the midpoint); on these hashes, the infra error and the other crash too.
-    expect(steps[0]).toMatchObject({ subject: "fuse: rework (breaks the build)", verdict: "skip", reason: expect.stringMatching(/^build failed: /) });
-    expect(steps.find((s) => s.subject === "noise 3")).toMatchObject({ verdict: "skip", reason: expect.stringMatching(/^INFRA x1 \(lost the guest/) });
-    expect(steps.find((s) => s.subject === "noise 4")).toMatchObject({ verdict: "skip", reason: expect.stringMatching(/^different crash x1 \(BUG: unable to handle page fault\)/) });
-    expect(r.state.steps.slice(0, 2).map((s) => [s.phase, s.verdict])).toEqual([["check-bad", "bad"], ["check-good", "good"]]);
+    expect(steps[0]).toMatchObject({
+      subject: "fuse: rework (breaks the build)",
+      verdict: "skip",
+      reason: expect.stringMatching(/^build failed: /),
+    });
+    expect(steps.find((s) => s.subject === "noise 3")).toMatchObject({
+      verdict: "skip",
+      reason: expect.stringMatching(/^INFRA x1 \(lost the guest/),
+    });
+    expect(steps.find((s) => s.subject === "noise 4")).toMatchObject({
+      verdict: "skip",
+      reason: expect.stringMatching(/^different crash x1 \(BUG: unable to handle page fault\)/),
+    });
+    expect(r.state.steps.slice(0, 2).map((s) => [s.phase, s.verdict])).toEqual([
+      ["check-bad", "bad"],
+      ["check-good", "good"],
+    ]);
     expect(r.state.identity).toEqual({ identity: { kind: "errno", errno: "EIO" }, reproduced: 1, runs: 1 });
     expect(r.exitCode).toBe(0);
 
@@ -204,7 +242,9 @@ describe("vmrig bisect on a tiny repository (fake build and run)", () => {
       /BISECT_CHECK: the good ref .* fails the same way \(EIO reproduced 1\/1\): the regression is older than it/,
     );
     const infraOnBad = fakeRunner(dir, 1, { bySubject: { "noise 10": { kind: "infra", reason: "virtiofsd died" } } });
-    await expect(runBisect(options(dir, shas, { runner: infraOnBad.runner }))).rejects.toThrow(/gave no kernel outcome to chase: INFRA x1 \(virtiofsd died\)/);
+    await expect(runBisect(options(dir, shas, { runner: infraOnBad.runner }))).rejects.toThrow(
+      /gave no kernel outcome to chase: INFRA x1 \(virtiofsd died\)/,
+    );
   });
 
   it("resumes an interrupted bisect from its log without redoing finished steps", async () => {
@@ -221,7 +261,10 @@ describe("vmrig bisect on a tiny repository (fake build and run)", () => {
         },
       }),
     );
-    await expect(interrupted).rejects.toMatchObject({ exitCode: 130, message: expect.stringContaining("run the same command again to resume") });
+    await expect(interrupted).rejects.toMatchObject({
+      exitCode: 130,
+      message: expect.stringContaining("run the same command again to resume"),
+    });
     expect(first.targets.map((t) => t.phase)).toEqual(["check-bad", "check-good", "step", "step"]);
 
     const second = fakeRunner(dir, 1);
@@ -245,16 +288,28 @@ describe("vmrig bisect on a tiny repository (fake build and run)", () => {
     const { dir, shas } = await makeRepo("verify-repo", history);
     const fake = fakeRunner(dir, 1);
     const r = await runBisect(options(dir, shas, { runner: fake.runner, verify: true }));
-    expect(r.result!.verify).toMatchObject({ outcome: "passes", detail: expect.stringContaining(`reverting ${shas[7]!.slice(0, 12)}`) });
+    expect(r.result!.verify).toMatchObject({
+      outcome: "passes",
+      detail: expect.stringContaining(`reverting ${shas[7]!.slice(0, 12)}`),
+    });
     expect(fake.targets.at(-1)).toMatchObject({ phase: "verify", commit: shas[10], reverted: shas[7] });
     expect(r.exitCode).toBe(0);
 
     // A later commit rewrites the culprit's line: its revert conflicts on bad.
-    const conflicting = [...history, { subject: "fuse: tune the limit", files: { "readdir.c": "line 1\nline 2\nif (count > LIMIT * 2) return -EIO;\nline 4\n" } }];
+    const conflicting = [
+      ...history,
+      {
+        subject: "fuse: tune the limit",
+        files: { "readdir.c": "line 1\nline 2\nif (count > LIMIT * 2) return -EIO;\nline 4\n" },
+      },
+    ];
     const c = await makeRepo("verify-conflict-repo", conflicting);
     const r2 = await runBisect(options(c.dir, c.shas, { runner: fakeRunner(c.dir, 1).runner, verify: true }));
     expect(r2.result).toMatchObject({ kind: "found", culprit: c.shas[7] });
-    expect(r2.result!.verify).toMatchObject({ outcome: "revert-does-not-apply", detail: expect.stringMatching(/does not apply: .*conflict/i) });
+    expect(r2.result!.verify).toMatchObject({
+      outcome: "revert-does-not-apply",
+      detail: expect.stringMatching(/does not apply: .*conflict/i),
+    });
     expect(r2.exitCode).toBe(1);
     // The clone is clean again afterwards.
     expect(await git(cloneOf(c.dir), "status", "--porcelain")).toBe("");
@@ -274,18 +329,28 @@ describe("vmrig bisect on a tiny repository (fake build and run)", () => {
   it("rejects a kernel that is not built from the tree, and refs that are not in order", async () => {
     const { dir, shas } = await makeRepo("args-repo", history);
     const other = await makeRepo("args-other", [noise(1)]);
-    await expect(runBisect(options(dir, shas, { tree: other.dir, good: other.shas[0]!, runner: fakeRunner(dir, 1).runner }))).rejects.toThrow(
-      /builds from args-repo@main, not from --tree/,
-    );
-    await expect(runBisect(options(dir, shas, { good: "main", bad: shas[0]!, runner: fakeRunner(dir, 1).runner }))).rejects.toThrow(/is not an ancestor of --bad/);
-    await expect(runBisect(options(dir, shas, { workload: "nope", runner: fakeRunner(dir, 1).runner }))).rejects.toThrow(/no such workload \(workloads: getdents-1M, uname\)/);
+    await expect(
+      runBisect(options(dir, shas, { tree: other.dir, good: other.shas[0]!, runner: fakeRunner(dir, 1).runner })),
+    ).rejects.toThrow(/builds from args-repo@main, not from --tree/);
+    await expect(
+      runBisect(options(dir, shas, { good: "main", bad: shas[0]!, runner: fakeRunner(dir, 1).runner })),
+    ).rejects.toThrow(/is not an ancestor of --bad/);
+    await expect(
+      runBisect(options(dir, shas, { workload: "nope", runner: fakeRunner(dir, 1).runner })),
+    ).rejects.toThrow(/no such workload \(workloads: getdents-1M, uname\)/);
   });
 
   it("bisects a row of a mixed-arch scenario with that row's architecture, not the machine's", async () => {
     const { dir, shas } = await makeRepo("arm-repo", history);
     const x86 = readFileSync(scenarioFor(dir), "utf8");
     const mixed = path.join(tmp, "mixed-arch.yaml");
-    writeFileSync(mixed, x86.replace("kernels:\n  stock: { build: { source:", "machine: { arch: x86_64 }\nkernels:\n  stock: { arch: aarch64, pageSize: 64K, build: { arch: arm64, source:"));
+    writeFileSync(
+      mixed,
+      x86.replace(
+        "kernels:\n  stock: { build: { source:",
+        "machine: { arch: x86_64 }\nkernels:\n  stock: { arch: aarch64, pageSize: 64K, build: { arch: arm64, source:",
+      ),
+    );
     const r = await runBisect(options(dir, shas, { scenario: mixed, runner: fakeRunner(dir, 1).runner }));
     expect(r.result).toMatchObject({ kind: "found", culprit: shas[7] });
   });

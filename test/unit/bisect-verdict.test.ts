@@ -24,9 +24,19 @@ const enomem: CellOutcome = { kind: "errno", errno: "ENOMEM", mountHealthy: true
 const infra: CellOutcome = { kind: "infra", reason: "lost the guest during getdents: connection reset" };
 const bootFail: CellOutcome = { kind: "boot-fail", reason: "no ready marker within 240 s" };
 const hang: CellOutcome = { kind: "hang", what: "getdents did not finish in 120 s", wedged: true };
-const crashA: CellOutcome = { kind: "crash", title: "BUG: kernel NULL pointer dereference", excerpt: "", signature: "BUG: kernel NULL pointer dereference | fuse_readdir_uncached | iterate_dir" };
+const crashA: CellOutcome = {
+  kind: "crash",
+  title: "BUG: kernel NULL pointer dereference",
+  excerpt: "",
+  signature: "BUG: kernel NULL pointer dereference | fuse_readdir_uncached | iterate_dir",
+};
 const crashA2: CellOutcome = { ...crashA, excerpt: "other excerpt, same signature" };
-const crashB: CellOutcome = { kind: "crash", title: "BUG: kernel NULL pointer dereference", excerpt: "", signature: "BUG: kernel NULL pointer dereference | virtio_fs_enqueue_req | fuse_request_send" };
+const crashB: CellOutcome = {
+  kind: "crash",
+  title: "BUG: kernel NULL pointer dereference",
+  excerpt: "",
+  signature: "BUG: kernel NULL pointer dereference | virtio_fs_enqueue_req | fuse_request_send",
+};
 const EIO: Identity = { kind: "errno", errno: "EIO" };
 const n = (o: CellOutcome, k: number) => Array.from({ length: k }, () => o);
 
@@ -35,8 +45,11 @@ describe("identity", () => {
     expect(identityKey(outcomeIdentity(eio)!)).toBe("errno:EIO");
     expect(identityKey(outcomeIdentity(hang)!)).toBe("hang");
     expect(identityKey(outcomeIdentity(crashA)!)).toBe(`crash:${crashA.kind === "crash" && crashA.signature}`);
-    expect(identityKey(outcomeIdentity({ kind: "crash", title: "Kernel panic (pvpanic)", excerpt: "" })!)).toBe("crash:Kernel panic (pvpanic)");
-    for (const o of [pass, infra, bootFail, { kind: "not-run", reason: "x" } as CellOutcome]) expect(outcomeIdentity(o)).toBeUndefined();
+    expect(identityKey(outcomeIdentity({ kind: "crash", title: "Kernel panic (pvpanic)", excerpt: "" })!)).toBe(
+      "crash:Kernel panic (pvpanic)",
+    );
+    for (const o of [pass, infra, bootFail, { kind: "not-run", reason: "x" } as CellOutcome])
+      expect(outcomeIdentity(o)).toBeUndefined();
   });
 
   it("classifies a run against the chased identity", () => {
@@ -77,18 +90,33 @@ describe("judgeRuns", () => {
 
   it("never calls an infrastructure error bad, however many", () => {
     expect(judgeRuns([infra], EIO).verdict).toBe("skip");
-    expect(judgeRuns(n(infra, 6), EIO)).toMatchObject({ verdict: "skip", reason: expect.stringContaining("INFRA x6 (lost the guest") });
+    expect(judgeRuns(n(infra, 6), EIO)).toMatchObject({
+      verdict: "skip",
+      reason: expect.stringContaining("INFRA x6 (lost the guest"),
+    });
     // One reproduction among infra errors is below the threshold of 2 for 6 runs.
-    expect(judgeRuns([eio, ...n(infra, 5)], EIO, 6)).toMatchObject({ verdict: "skip", reason: expect.stringContaining("below the bad threshold 2") });
+    expect(judgeRuns([eio, ...n(infra, 5)], EIO, 6)).toMatchObject({
+      verdict: "skip",
+      reason: expect.stringContaining("below the bad threshold 2"),
+    });
   });
 
   it("a different crash signature, errno, boot failure or failed build is a skip", () => {
     const target = outcomeIdentity(crashA)!;
-    expect(judgeRuns([crashB], target)).toMatchObject({ verdict: "skip", reason: expect.stringContaining("different crash x1") });
+    expect(judgeRuns([crashB], target)).toMatchObject({
+      verdict: "skip",
+      reason: expect.stringContaining("different crash x1"),
+    });
     expect(judgeRuns([crashA2], target).verdict).toBe("bad");
     expect(judgeRuns([enomem], EIO)).toMatchObject({ verdict: "skip", reason: expect.stringContaining("ENOMEM x1") });
-    expect(judgeRuns([bootFail], EIO)).toMatchObject({ verdict: "skip", reason: expect.stringContaining("BOOT-FAIL x1") });
-    expect(judgeRuns([], EIO, 1)).toMatchObject({ verdict: "skip", reason: expect.stringContaining("no run finished") });
+    expect(judgeRuns([bootFail], EIO)).toMatchObject({
+      verdict: "skip",
+      reason: expect.stringContaining("BOOT-FAIL x1"),
+    });
+    expect(judgeRuns([], EIO, 1)).toMatchObject({
+      verdict: "skip",
+      reason: expect.stringContaining("no run finished"),
+    });
   });
 
   it("repeat 6: 2 reproductions are bad, 0 with 3 clean is good, 0 with 2 clean is a skip", () => {
@@ -131,12 +159,18 @@ describe("confidence", () => {
 
 describe("git bisect output and log", () => {
   it("reads the next step, the culprit, or the skipped candidates", () => {
-    expect(parseBisectOutput("Bisecting: 3 revisions left to test after this (roughly 2 steps)\n[a45370c0129b7dc853c8a7f6381657e947fafe77] c4\n")).toEqual({ left: "2 steps" });
+    expect(
+      parseBisectOutput(
+        "Bisecting: 3 revisions left to test after this (roughly 2 steps)\n[a45370c0129b7dc853c8a7f6381657e947fafe77] c4\n",
+      ),
+    ).toEqual({ left: "2 steps" });
     const sha = "eaf73bb167653af9cc755c223e179ccc303ffe71";
     expect(parseBisectOutput(`${sha} is the first bad commit\ncommit ${sha}\nAuthor: t\n`)).toEqual({ found: sha });
     const other = "a45370c0129b7dc853c8a7f6381657e947fafe77";
     expect(
-      parseBisectOutput(`There are only 'skip'ped commits left to test.\nThe first bad commit could be any of:\n${other}\n${sha}\nWe cannot bisect more!\n`),
+      parseBisectOutput(
+        `There are only 'skip'ped commits left to test.\nThe first bad commit could be any of:\n${other}\n${sha}\nWe cannot bisect more!\n`,
+      ),
     ).toEqual({ candidates: [other, sha] });
   });
 
@@ -192,8 +226,12 @@ ${src}/fs/fuse/readdir.c:647:13: error: implicit declaration of function 'fuse_r
 cc1: some warnings being treated as errors
 make[4]: *** [/x/scripts/Makefile.build:287: fs/fuse/readdir.o] Error 1
 `;
-    expect(firstBuildError(log, src)).toBe("fs/fuse/readdir.c:647:13: error: implicit declaration of function 'fuse_readdir_bad_inode'");
-    expect(firstBuildError("make[1]: *** No rule to make target 'x'.  Stop.\n", src)).toBe("make[1]: *** No rule to make target 'x'.  Stop.");
+    expect(firstBuildError(log, src)).toBe(
+      "fs/fuse/readdir.c:647:13: error: implicit declaration of function 'fuse_readdir_bad_inode'",
+    );
+    expect(firstBuildError("make[1]: *** No rule to make target 'x'.  Stop.\n", src)).toBe(
+      "make[1]: *** No rule to make target 'x'.  Stop.",
+    );
     expect(firstBuildError("all fine\n", src)).toBeUndefined();
   });
 });

@@ -15,7 +15,7 @@ const fixture = (name: string) => readFileSync(path.join(import.meta.dirname, ".
 function pieces(bytes: Buffer, max: number, seed = 7): Buffer[] {
   const out: Buffer[] = [];
   let x = seed;
-  for (let at = 0; at < bytes.length; ) {
+  for (let at = 0; at < bytes.length;) {
     x = (x * 1103515245 + 12345) & 0x7fffffff;
     const n = 1 + (x % max);
     out.push(bytes.subarray(at, at + n));
@@ -111,7 +111,10 @@ describe("a whole vmrig boot as QEMU logged it", () => {
   const boot = fixture("x86-7.3-vmrig-boot.log");
 
   it("has its kernel command line whole, to the scenario's last word", () => {
-    const line = boot.toString("utf8").split("\n").find((l) => l.includes("] Command line: "))!;
+    const line = boot
+      .toString("utf8")
+      .split("\n")
+      .find((l) => l.includes("] Command line: "))!;
     expect(line).toMatch(/ vmrig\.authkey=[A-Za-z0-9+/]+=* swiotlb=force swiotlb=force,track_hiwater\r$/);
   });
 

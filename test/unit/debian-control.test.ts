@@ -10,7 +10,8 @@ import {
   toDebPackage,
 } from "../../harness/debian/control.ts";
 
-const fixture = (name: string) => readFileSync(path.join(import.meta.dirname, "..", "fixtures", "debian", name), "utf8");
+const fixture = (name: string) =>
+  readFileSync(path.join(import.meta.dirname, "..", "fixtures", "debian", name), "utf8");
 
 describe("parseControl on a real Packages excerpt", () => {
   const stanzas = parseControl(fixture("trixie-backports_amd64.Packages"));
@@ -22,13 +23,21 @@ describe("parseControl on a real Packages excerpt", () => {
     expect(binary["Version"]).toBe("7.3.4-1~bpo13+1");
     expect(binary["Size"]).toBe("13604064");
     expect(binary["SHA256"]).toBe("c4fbc8e404958693b28825474c20742d70594d65ca58aea7be6a279c81eb6fa0");
-    expect(binary["Filename"]).toBe("pool/main/l/linux-signed-amd64/linux-binary-7.3.4+deb13-cloud-amd64_7.3.4-1~bpo13+1_amd64.deb");
+    expect(binary["Filename"]).toBe(
+      "pool/main/l/linux-signed-amd64/linux-binary-7.3.4+deb13-cloud-amd64_7.3.4-1~bpo13+1_amd64.deb",
+    );
   });
 
   it("builds download records from stanzas", () => {
     const s = stanzas.find((x) => x["Package"] === "linux-base-7.3.4+deb13-cloud-amd64")!;
     const p = toDebPackage(s, "trixie-backports", "http://deb.debian.org/debian")!;
-    expect(p).toMatchObject({ name: "linux-base-7.3.4+deb13-cloud-amd64", version: "7.3.4-1~bpo13+1", size: 1025208, suite: "trixie-backports", depends: "" });
+    expect(p).toMatchObject({
+      name: "linux-base-7.3.4+deb13-cloud-amd64",
+      version: "7.3.4-1~bpo13+1",
+      size: 1025208,
+      suite: "trixie-backports",
+      depends: "",
+    });
     expect(toDebPackage({ Package: "x", Version: "1" }, "sid", "u")).toBeUndefined();
   });
 });
@@ -80,7 +89,9 @@ describe("parseRelease", () => {
 
 describe("parseDepends", () => {
   it("splits a 7.x metapackage's Depends into alternatives and versioned relations", () => {
-    const meta = parseControl(fixture("trixie-backports_amd64.Packages")).find((s) => s["Package"] === "linux-image-7.3.4+deb13-cloud-amd64")!;
+    const meta = parseControl(fixture("trixie-backports_amd64.Packages")).find(
+      (s) => s["Package"] === "linux-image-7.3.4+deb13-cloud-amd64",
+    )!;
     const deps = parseDepends(meta["Depends"]);
     expect(deps[0]!.map((r) => r.name)).toEqual(["dracut", "initramfs-tools", "linux-initramfs-tool"]);
     expect(deps[0]![1]).toEqual({ name: "initramfs-tools", op: ">=", version: "0.120+deb8u2" });
@@ -91,7 +102,10 @@ describe("parseDepends", () => {
     ]);
   });
   it("drops architecture qualifiers and handles empty fields", () => {
-    expect(parseDepends("python3:any (>= 3.9), libc6")).toEqual([[{ name: "python3", op: ">=", version: "3.9" }], [{ name: "libc6" }]]);
+    expect(parseDepends("python3:any (>= 3.9), libc6")).toEqual([
+      [{ name: "python3", op: ">=", version: "3.9" }],
+      [{ name: "libc6" }],
+    ]);
     expect(parseDepends("")).toEqual([]);
     expect(parseDepends(undefined)).toEqual([]);
   });

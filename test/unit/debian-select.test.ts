@@ -13,7 +13,10 @@ import {
 import { parseVersionSpec } from "../../harness/debian/version.ts";
 
 function suite(name: string): DebPackage[] {
-  const text = readFileSync(path.join(import.meta.dirname, "..", "fixtures", "debian", `${name}_amd64.Packages`), "utf8");
+  const text = readFileSync(
+    path.join(import.meta.dirname, "..", "fixtures", "debian", `${name}_amd64.Packages`),
+    "utf8",
+  );
   return parseControl(text).map((s) => toDebPackage(s, name, "http://deb.debian.org/debian")!);
 }
 
@@ -25,13 +28,37 @@ const names = (ps: DebPackage[]) => ps.map((p) => p.name);
 
 describe("parseKernelPackageName", () => {
   it("reads all three naming schemes and the twins", () => {
-    expect(parseKernelPackageName("linux-image-6.1.0-56-cloud-amd64")).toEqual({ role: "image", abi: "6.1.0-56", flavour: "cloud-amd64", unsigned: false, dbg: false });
-    expect(parseKernelPackageName("linux-image-6.1.0-56-cloud-amd64-unsigned")).toMatchObject({ abi: "6.1.0-56", flavour: "cloud-amd64", unsigned: true });
-    expect(parseKernelPackageName("linux-image-6.18.15+deb13-cloud-amd64")).toMatchObject({ abi: "6.18.15+deb13", flavour: "cloud-amd64" });
+    expect(parseKernelPackageName("linux-image-6.1.0-56-cloud-amd64")).toEqual({
+      role: "image",
+      abi: "6.1.0-56",
+      flavour: "cloud-amd64",
+      unsigned: false,
+      dbg: false,
+    });
+    expect(parseKernelPackageName("linux-image-6.1.0-56-cloud-amd64-unsigned")).toMatchObject({
+      abi: "6.1.0-56",
+      flavour: "cloud-amd64",
+      unsigned: true,
+    });
+    expect(parseKernelPackageName("linux-image-6.18.15+deb13-cloud-amd64")).toMatchObject({
+      abi: "6.18.15+deb13",
+      flavour: "cloud-amd64",
+    });
     expect(parseKernelPackageName("linux-image-7.3.4+deb13-cloud-amd64-dbg")).toMatchObject({ dbg: true });
-    expect(parseKernelPackageName("linux-binary-unsigned-7.3.4+deb13-cloud-amd64")).toMatchObject({ role: "binary", unsigned: true, flavour: "cloud-amd64" });
-    expect(parseKernelPackageName("linux-modules-7.3.4+deb13-arm64-16k")).toMatchObject({ role: "modules", abi: "7.3.4+deb13", flavour: "arm64-16k" });
-    expect(parseKernelPackageName("linux-image-6.12.90+deb13.1-cloud-amd64")).toMatchObject({ abi: "6.12.90+deb13.1", flavour: "cloud-amd64" });
+    expect(parseKernelPackageName("linux-binary-unsigned-7.3.4+deb13-cloud-amd64")).toMatchObject({
+      role: "binary",
+      unsigned: true,
+      flavour: "cloud-amd64",
+    });
+    expect(parseKernelPackageName("linux-modules-7.3.4+deb13-arm64-16k")).toMatchObject({
+      role: "modules",
+      abi: "7.3.4+deb13",
+      flavour: "arm64-16k",
+    });
+    expect(parseKernelPackageName("linux-image-6.12.90+deb13.1-cloud-amd64")).toMatchObject({
+      abi: "6.12.90+deb13.1",
+      flavour: "cloud-amd64",
+    });
     expect(parseKernelPackageName("linux-image-cloud-amd64")).toBeUndefined();
     expect(parseKernelPackageName("linux-libc-dev")).toBeUndefined();
   });
@@ -46,7 +73,9 @@ describe("kernelCandidates", () => {
       "linux-image-6.18.15+deb13-cloud-amd64=6.18.15-1~bpo13+1",
       "linux-image-6.18.12+deb13-cloud-amd64=6.18.12-1~bpo13+1",
     ]);
-    expect(kernelCandidates(trixieBackports, "amd64").map((k) => k.image.name)).toEqual(["linux-image-6.18.15+deb13-amd64"]);
+    expect(kernelCandidates(trixieBackports, "amd64").map((k) => k.image.name)).toEqual([
+      "linux-image-6.18.15+deb13-amd64",
+    ]);
   });
 
   it("follows a 7.x metapackage to its same-version kernel, modules and base packages", () => {
@@ -61,7 +90,9 @@ describe("kernelCandidates", () => {
 
   it("uses the -unsigned kernel binary when the signed one is gone", () => {
     const withoutSigned = trixieBackports.filter((p) => p.name !== "linux-binary-7.3.4+deb13-cloud-amd64");
-    expect(names(kernelCandidates(withoutSigned, "cloud-amd64")[0]!.parts)[0]).toBe("linux-binary-unsigned-7.3.4+deb13-cloud-amd64");
+    expect(names(kernelCandidates(withoutSigned, "cloud-amd64")[0]!.parts)[0]).toBe(
+      "linux-binary-unsigned-7.3.4+deb13-cloud-amd64",
+    );
   });
 
   it("notices split parts Debian has removed (7.0.x in trixie-backports has no modules left)", () => {
@@ -86,7 +117,9 @@ describe("kernelCandidates", () => {
       "linux-image-6.1.0-55-cloud-amd64=6.1.192-1",
     ]);
     const unsignedOnly = bookwormSecurity.filter((p) => p.name !== "linux-image-6.1.0-56-cloud-amd64");
-    expect(kernelCandidates(unsignedOnly, "cloud-amd64")[1]!.image.name).toBe("linux-image-6.1.0-56-cloud-amd64-unsigned");
+    expect(kernelCandidates(unsignedOnly, "cloud-amd64")[1]!.image.name).toBe(
+      "linux-image-6.1.0-56-cloud-amd64-unsigned",
+    );
   });
 
   it("accepts experimental's release-candidate naming (linux-image-7.3-cloud-amd64 at 7.3~rc7)", () => {

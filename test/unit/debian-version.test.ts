@@ -41,7 +41,15 @@ describe("compareDebianVersions", () => {
   });
 
   it("sorts a real mix of kernel versions", () => {
-    const versions = ["7.3.4-1~bpo13+1", "6.12.117-1", "6.1.192-2", "7.3~rc7-1~exp1", "6.18.15-1~bpo13+1", "6.12.117-1~deb12u1", "7.2.13-1"];
+    const versions = [
+      "7.3.4-1~bpo13+1",
+      "6.12.117-1",
+      "6.1.192-2",
+      "7.3~rc7-1~exp1",
+      "6.18.15-1~bpo13+1",
+      "6.12.117-1~deb12u1",
+      "7.2.13-1",
+    ];
     expect([...versions].sort(compareDebianVersions)).toEqual([
       "6.1.192-2",
       "6.12.117-1~deb12u1",
@@ -99,14 +107,27 @@ describe("versionMatches", () => {
 });
 
 describe("nearestVersions", () => {
-  const available = ["6.18.5-1~bpo13+1", "6.18.9-1~bpo13+1", "6.18.12-1~bpo13+1", "6.18.15-1~bpo13+1", "6.19.10-1~bpo13+1", "7.3.4-1~bpo13+1"];
+  const available = [
+    "6.18.5-1~bpo13+1",
+    "6.18.9-1~bpo13+1",
+    "6.18.12-1~bpo13+1",
+    "6.18.15-1~bpo13+1",
+    "6.19.10-1~bpo13+1",
+    "7.3.4-1~bpo13+1",
+  ];
   const id = (v: string) => v;
 
   it("finds the closest release below and above a missing one", () => {
-    expect(nearestVersions("6.18.14", available, id)).toEqual({ below: "6.18.12-1~bpo13+1", above: "6.18.15-1~bpo13+1" });
+    expect(nearestVersions("6.18.14", available, id)).toEqual({
+      below: "6.18.12-1~bpo13+1",
+      above: "6.18.15-1~bpo13+1",
+    });
   });
   it("skips the target itself", () => {
-    expect(nearestVersions("6.18.15", available, id)).toEqual({ below: "6.18.12-1~bpo13+1", above: "6.19.10-1~bpo13+1" });
+    expect(nearestVersions("6.18.15", available, id)).toEqual({
+      below: "6.18.12-1~bpo13+1",
+      above: "6.19.10-1~bpo13+1",
+    });
   });
   it("places a series between its neighbours and handles the ends", () => {
     expect(nearestVersions("7.0", available, id)).toEqual({ below: "6.19.10-1~bpo13+1", above: "7.3.4-1~bpo13+1" });

@@ -50,11 +50,15 @@ describe("faults in a scenario file", () => {
   });
 
   it("names the step, the line and the problem: unknown workload, unknown share, missing share", () => {
-    expect(problems(scenario(`  - { during: rdd, after: 1s, action: virtiofsd-kill, share: share }
+    expect(
+      problems(
+        scenario(`  - { during: rdd, after: 1s, action: virtiofsd-kill, share: share }
   - { during: rd, after: 1s, action: virtiofsd-kill, share: shared }
   - { during: rd, after: 1s, action: virtiofsd-kill }
   - { during: sleepy, after: 1s, action: network-cut, share: share }
-`))).toEqual([
+`),
+      ),
+    ).toEqual([
       `f.yaml:10:15 faults[0].during: unknown workload "rdd" (did you mean rd?) (workloads: rd, sleepy)`,
       `f.yaml:11:61 faults[1].share: unknown share "shared" (declared: share)`,
       "f.yaml:12:38 faults[2].action: virtiofsd-kill needs share: the tag of the share whose virtiofsd it hits (declared: share)",
@@ -63,12 +67,16 @@ describe("faults in a scenario file", () => {
   });
 
   it("refuses bad timing: not a time, after the step's deadline, a cont with no stop before it", () => {
-    expect(problems(scenario(`  - { during: rd, after: soon, action: virtiofsd-stop, share: share }
+    expect(
+      problems(
+        scenario(`  - { during: rd, after: soon, action: virtiofsd-stop, share: share }
   - { during: rd, after: 25s, action: virtiofsd-kill, share: share }
   - { during: sleepy, after: 3s, action: virtiofsd-cont, share: share }
   - { during: sleepy, after: 4s, action: virtiofsd-stop, share: share }
   - { during: rd, after: -1, action: network-cut }
-`))).toEqual([
+`),
+      ),
+    ).toEqual([
       `f.yaml:10:26 faults[0].after: expected a time like 2s, 500ms or 1.5 (seconds), got "soon"`,
       "f.yaml:11:26 faults[1].after: fires at 25 s, but the step's deadline is timeouts.step = 20 s: the fault would land after the workload gave up",
       `f.yaml:12:42 faults[2].action: virtiofsd-cont of share "share" during "sleepy" has no earlier virtiofsd-stop to undo`,
@@ -90,19 +98,36 @@ shares: [{ tag: share }]
 workloads:
   - { id: rd, read: ${read} }
 `;
-    expect(parseScenario(withRead("{ share: share, size: 1M, direct: true, repeatFor: 16s }"), "f.yaml").workloads[0]).toMatchObject({ kind: "read", repeatForMs: 16_000 });
-    expect(parseScenario(withRead("{ share: share, size: 1M }"), "f.yaml").workloads[0]).toMatchObject({ repeatForMs: 0 });
+    expect(
+      parseScenario(withRead("{ share: share, size: 1M, direct: true, repeatFor: 16s }"), "f.yaml").workloads[0],
+    ).toMatchObject({ kind: "read", repeatForMs: 16_000 });
+    expect(parseScenario(withRead("{ share: share, size: 1M }"), "f.yaml").workloads[0]).toMatchObject({
+      repeatForMs: 0,
+    });
     expect(problems(withRead("{ share: share, size: 1M, repeatFor: 30s }"))).toEqual([
       "f.yaml:6:58 workloads[0].read.repeatFor: reads for 30 s, but the step's deadline is timeouts.step = 20 s: the workload would be cut off as a HANG",
     ]);
     expect(problems(withRead("{ share: share, size: 1M, repeatFor: a while }"))).toEqual([
       `f.yaml:6:58 workloads[0].read.repeatFor: expected a time like 2s, 500ms or 1.5 (seconds), got "a while"`,
     ]);
-    expect(problems(withRead("{ share: share, size: 1M }").replace("read:", "write:").replace("size: 1M }", "size: 1M, repeatFor: 2s }"))[0]).toMatch(/^f\.yaml:6:\d+ workloads\[0\]\.write.*repeatFor/);
+    expect(
+      problems(
+        withRead("{ share: share, size: 1M }")
+          .replace("read:", "write:")
+          .replace("size: 1M }", "size: 1M, repeatFor: 2s }"),
+      )[0],
+    ).toMatch(/^f\.yaml:6:\d+ workloads\[0\]\.write.*repeatFor/);
   });
 
   it("parses durations", () => {
-    expect([parseDuration("2s"), parseDuration("500ms"), parseDuration("1m"), parseDuration(0.25), parseDuration("x"), parseDuration(-1)]).toEqual([2000, 500, 60000, 250, undefined, undefined]);
+    expect([
+      parseDuration("2s"),
+      parseDuration("500ms"),
+      parseDuration("1m"),
+      parseDuration(0.25),
+      parseDuration("x"),
+      parseDuration(-1),
+    ]).toEqual([2000, 500, 60000, 250, undefined, undefined]);
   });
 });
 
@@ -119,19 +144,31 @@ function fakeGuest() {
   };
   return { guest, signals };
 }
-const step = (action: FaultStep["action"], afterMs: number, share?: string): FaultStep => ({ during: "w", afterMs, action, ...(share ? { share } : {}), where: "faults[0]" });
+const step = (action: FaultStep["action"], afterMs: number, share?: string): FaultStep => ({
+  during: "w",
+  afterMs,
+  action,
+  ...(share ? { share } : {}),
+  where: "faults[0]",
+});
 
 describe("FaultPlan", () => {
   it("fires each step at its time, logs it, and continues a stopped virtiofsd when the cell ends", async () => {
     vi.useFakeTimers();
     try {
       const { guest, signals } = fakeGuest();
-      const plan = new FaultPlan(guest as never, [step("virtiofsd-stop", 1000, "share"), step("virtiofsd-kill", 5000, "share")]);
+      const plan = new FaultPlan(guest as never, [
+        step("virtiofsd-stop", 1000, "share"),
+        step("virtiofsd-kill", 5000, "share"),
+      ]);
       plan.start();
       await vi.advanceTimersByTimeAsync(1500);
       expect(signals).toEqual([["share", "SIGSTOP"]]);
       const log = await plan.finish();
-      expect(signals).toEqual([["share", "SIGSTOP"], ["share", "SIGCONT"]]);
+      expect(signals).toEqual([
+        ["share", "SIGSTOP"],
+        ["share", "SIGCONT"],
+      ]);
       expect(log[0]).toMatchObject({ action: "virtiofsd-stop", firedMs: 1000, result: "SIGSTOP to pid 42" });
       expect(log[1]).toMatchObject({ action: "virtiofsd-kill", result: "not fired: the workload finished first" });
       expect(plan.unfired().map((e) => e.action)).toEqual(["virtiofsd-kill"]);

@@ -2,12 +2,21 @@ import fs from "node:fs";
 import path from "node:path";
 import { describe, expect, it } from "vitest";
 import { moduleDependsOn, elfInterpreter, readModinfo } from "../../harness/image/elf.ts";
-import { formatModulesDep, GUEST_MODULES, moduleLoadOrder, moduleName, parseModulesDep } from "../../harness/image/modules.ts";
+import {
+  formatModulesDep,
+  GUEST_MODULES,
+  moduleLoadOrder,
+  moduleName,
+  parseModulesDep,
+} from "../../harness/image/modules.ts";
 import { repoRoot } from "../../harness/util/paths.ts";
 
 const fixtures = path.join(repoRoot, "test", "fixtures", "modules");
 const read = (kernel: string, file: string) => fs.readFileSync(path.join(fixtures, kernel, file), "utf8");
-const debian61 = { dep: read("debian-6.1.0-50-cloud-amd64", "modules.dep"), builtin: read("debian-6.1.0-50-cloud-amd64", "modules.builtin") };
+const debian61 = {
+  dep: read("debian-6.1.0-50-cloud-amd64", "modules.dep"),
+  builtin: read("debian-6.1.0-50-cloud-amd64", "modules.builtin"),
+};
 const debian612 = {
   dep: read("debian-6.12.95+deb12-cloud-amd64", "modules.dep"),
   builtin: read("debian-6.12.95+deb12-cloud-amd64", "modules.builtin"),
@@ -76,8 +85,22 @@ describe("moduleLoadOrder", () => {
   });
 
   it("accepts - or _ in wanted names and loads each module once", () => {
-    const plan = moduleLoadOrder(debian61.dep, debian61.builtin, ["pvpanic-pci", "pvpanic_pci", "virtio-net", "virtio_blk"]);
-    expect(names(plan)).toEqual(["pvpanic", "pvpanic_pci", "virtio", "virtio_ring", "failover", "net_failover", "virtio_net", "virtio_blk"]);
+    const plan = moduleLoadOrder(debian61.dep, debian61.builtin, [
+      "pvpanic-pci",
+      "pvpanic_pci",
+      "virtio-net",
+      "virtio_blk",
+    ]);
+    expect(names(plan)).toEqual([
+      "pvpanic",
+      "pvpanic_pci",
+      "virtio",
+      "virtio_ring",
+      "failover",
+      "net_failover",
+      "virtio_net",
+      "virtio_blk",
+    ]);
   });
 
   it("reports modules the kernel does not have", () => {

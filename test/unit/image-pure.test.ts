@@ -1,7 +1,12 @@
 import { describe, expect, it } from "vitest";
 import { parseLdd } from "../../harness/image/binaries.ts";
 import { initrdCompression } from "../../harness/image/cpio.ts";
-import { authKeyCmdlineWord, GUEST_READY_MARKER, GUEST_SETUP_DONE, guestInitErrors } from "../../harness/image/guest-protocol.ts";
+import {
+  authKeyCmdlineWord,
+  GUEST_READY_MARKER,
+  GUEST_SETUP_DONE,
+  guestInitErrors,
+} from "../../harness/image/guest-protocol.ts";
 import { parseDropbearPublicKey } from "../../harness/image/host-key.ts";
 import { guestInitFiles } from "../../harness/image/init-files.ts";
 
@@ -32,7 +37,9 @@ describe("parseDropbearPublicKey", () => {
 ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIHtWnGbNmb+6Fx0Vme82nO6S7wGS3fu5oH4EwLgpt8sQ root@vm
 Fingerprint: SHA256:+yfMKVUpB03wkEQXDQugdX1NFx+1F0fmCAJtPv+7C5I
 `;
-    expect(parseDropbearPublicKey(out)).toBe("ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIHtWnGbNmb+6Fx0Vme82nO6S7wGS3fu5oH4EwLgpt8sQ");
+    expect(parseDropbearPublicKey(out)).toBe(
+      "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIHtWnGbNmb+6Fx0Vme82nO6S7wGS3fu5oH4EwLgpt8sQ",
+    );
   });
 });
 
@@ -70,8 +77,10 @@ describe("guestInitFiles", () => {
     expect(rcS).toContain(`echo "${GUEST_READY_MARKER}" > /dev/console`);
     expect(rcS.indexOf("ip route add default")).toBeLessThan(rcS.indexOf(GUEST_READY_MARKER));
     expect(rcS).toContain(`touch ${GUEST_SETUP_DONE}`);
-    expect(files["/etc/init.d/sshd"]?.content).toContain("dropbear -F -E -s -p 22 -r /etc/dropbear/dropbear_ed25519_host_key");
-    expect(files["/etc/init.d/rcS"]?.content).toContain('key=${word#vmrig.authkey=}');
+    expect(files["/etc/init.d/sshd"]?.content).toContain(
+      "dropbear -F -E -s -p 22 -r /etc/dropbear/dropbear_ed25519_host_key",
+    );
+    expect(files["/etc/init.d/rcS"]?.content).toContain("key=${word#vmrig.authkey=}");
     expect(files["/etc/passwd"]?.content).toBe("root:x:0:0:root:/root:/bin/sh\n");
   });
 });

@@ -21,7 +21,10 @@ import { cleanBuildEnv, formatElapsed, kbuildStep } from "../../harness/kernels/
 import { repoRoot } from "../../harness/util/paths.ts";
 import { freshCachePerTest } from "../helpers/env.ts";
 
-const configText = await fs.readFile(path.join(repoRoot, "test", "fixtures", "kernel-build", "config-7.3-x86_64.excerpt"), "utf8");
+const configText = await fs.readFile(
+  path.join(repoRoot, "test", "fixtures", "kernel-build", "config-7.3-x86_64.excerpt"),
+  "utf8",
+);
 const base = {
   sourceIdentity: "debian:linux-source-7.3=7.3.4-1~bpo13+1 sha256:abc",
   config: configText,
@@ -57,7 +60,14 @@ describe("cache keys", () => {
   });
 
   it("keys the inputs lookup by everything the user gave, and the work slot by all but patches and compiler", () => {
-    const inputs = { sourceIdentity: base.sourceIdentity, arch: base.arch, base: "tinyconfig", fragments: ["f1"], patches: ["p1"], compiler: base.compiler };
+    const inputs = {
+      sourceIdentity: base.sourceIdentity,
+      arch: base.arch,
+      base: "tinyconfig",
+      fragments: ["f1"],
+      patches: ["p1"],
+      compiler: base.compiler,
+    };
     const k = inputsKey(inputs);
     expect(inputsKey({ ...inputs, patches: ["p1-changed"] })).not.toBe(k);
     expect(inputsKey({ ...inputs, fragments: ["f1", "f2"] })).not.toBe(k);
@@ -97,7 +107,11 @@ describe("entries", () => {
     for (const f of ["bzImage", "config", "build.log"]) await fs.writeFile(path.join(files, f), f);
     const key = buildKey(base);
     expect(await readEntry(key)).toBeUndefined();
-    await installEntry(manifest(key), { bzImage: path.join(files, "bzImage"), config: path.join(files, "config"), "build.log": path.join(files, "build.log") });
+    await installEntry(manifest(key), {
+      bzImage: path.join(files, "bzImage"),
+      config: path.join(files, "config"),
+      "build.log": path.join(files, "build.log"),
+    });
     expect((await fs.readdir(buildPaths.entries())).filter((n) => n.includes(".tmp-"))).toEqual([]);
     expect((await readEntry(key))?.release).toBe("7.3.4");
     await recordInputs("inputs1", key);
@@ -119,7 +133,10 @@ describe("entries", () => {
     expect(await fs.readdir(buildPaths.work())).toEqual(["oldslot"]);
 
     const report = await collectGarbage({});
-    expect(report.removed.map((r) => r.why).sort()).toEqual(["left over from an interrupted build", "not used for 30 days"]);
+    expect(report.removed.map((r) => r.why).sort()).toEqual([
+      "left over from an interrupted build",
+      "not used for 30 days",
+    ]);
     expect(report.kept).toBe(1);
     expect(await readEntry(key)).toBeDefined();
 
@@ -143,9 +160,22 @@ describe("kernel list and kernel gc", () => {
     const key = "0123456789abcdef0123456789abcdef";
     await installEntry(
       {
-        format: BUILD_FORMAT, key, description: "built linux-source-7.3 +x.patch (x86_64, tinyconfig+guest-x86_64.config)", arch: "x86_64", release: "7.3.4",
-        image: "bzImage", config: "bzImage", log: "bzImage", source: { identity: "s", detail: "d" }, base: "tinyconfig", fragments: [], patches: [],
-        compiler: "gcc", builtAt: "2026-11-21T12:00:00.000Z", buildSeconds: 1, compiledObjects: 1,
+        format: BUILD_FORMAT,
+        key,
+        description: "built linux-source-7.3 +x.patch (x86_64, tinyconfig+guest-x86_64.config)",
+        arch: "x86_64",
+        release: "7.3.4",
+        image: "bzImage",
+        config: "bzImage",
+        log: "bzImage",
+        source: { identity: "s", detail: "d" },
+        base: "tinyconfig",
+        fragments: [],
+        patches: [],
+        compiler: "gcc",
+        builtAt: "2026-11-21T12:00:00.000Z",
+        buildSeconds: 1,
+        compiledObjects: 1,
       },
       { bzImage: image },
     );
@@ -153,12 +183,21 @@ describe("kernel list and kernel gc", () => {
     const listed: string[] = [];
     await kernelListCommand({ out: (l) => listed.push(l) });
     expect(listed[0]).toMatch(/^KEY +RELEASE +BUILT +LAST USED +SIZE +DESCRIPTION$/);
-    expect(listed[1]).toMatch(new RegExp(`^${key}  7\\.3\\.4 +2026-11-21 12:00  \\d{4}-\\d\\d-\\d\\d \\d\\d:\\d\\d  3\\.0 MiB  built linux-source-7\\.3 \\+x\\.patch`));
-    expect(listed[2]).toMatch(/^1 build work directory in .*build-work \(last used \d{4}-\d\d-\d\d\); `vmrig kernel gc --work` removes them$/);
+    expect(listed[1]).toMatch(
+      new RegExp(
+        `^${key}  7\\.3\\.4 +2026-11-21 12:00  \\d{4}-\\d\\d-\\d\\d \\d\\d:\\d\\d  3\\.0 MiB  built linux-source-7\\.3 \\+x\\.patch`,
+      ),
+    );
+    expect(listed[2]).toMatch(
+      /^1 build work directory in .*build-work \(last used \d{4}-\d\d-\d\d\); `vmrig kernel gc --work` removes them$/,
+    );
 
     const gc: string[] = [];
     await kernelGcCommand({ work: true, dryRun: true, out: (l) => gc.push(l) });
-    expect(gc).toEqual([`would remove ${path.join(buildPaths.work(), "slot1")} (0 B): work directory (--work)`, "would free 0 B; kept 1"]);
+    expect(gc).toEqual([
+      `would remove ${path.join(buildPaths.work(), "slot1")} (0 B): work directory (--work)`,
+      "would free 0 B; kept 1",
+    ]);
     expect(formatBytes(1536)).toBe("1.5 KiB");
     expect(formatBytes(2.5 * 1024 ** 3)).toBe("2.5 GiB");
   });
@@ -175,17 +214,38 @@ describe("toolchain and make output", () => {
       makeVars: ["ARCH=x86_64", "CC=ccache gcc", "HOSTCC=ccache gcc"],
     });
     const cross = planToolchain("aarch64", "x64");
-    expect(cross.makeVars).toEqual(["ARCH=arm64", "CC=ccache aarch64-linux-gnu-gcc", "HOSTCC=ccache gcc", "CROSS_COMPILE=aarch64-linux-gnu-"]);
+    expect(cross.makeVars).toEqual([
+      "ARCH=arm64",
+      "CC=ccache aarch64-linux-gnu-gcc",
+      "HOSTCC=ccache gcc",
+      "CROSS_COMPILE=aarch64-linux-gnu-",
+    ]);
     expect(cross.target).toBe("Image");
     expect(planToolchain("aarch64", "arm64").crossCompile).toBe("");
   });
 
   it("reads kbuild's step lines and formats elapsed time", () => {
     expect(kbuildStep("  CC      fs/fuse/readdir.o")).toEqual({ tool: "CC", target: "fs/fuse/readdir.o" });
-    expect(kbuildStep("  ZSTD22  arch/x86/boot/compressed/vmlinux.bin.zst")).toEqual({ tool: "ZSTD22", target: "arch/x86/boot/compressed/vmlinux.bin.zst" });
+    expect(kbuildStep("  ZSTD22  arch/x86/boot/compressed/vmlinux.bin.zst")).toEqual({
+      tool: "ZSTD22",
+      target: "arch/x86/boot/compressed/vmlinux.bin.zst",
+    });
     expect(kbuildStep("make[1]: Entering directory '/x'")).toBeUndefined();
     expect(kbuildStep("fs/fuse/readdir.c:12:1: error: expected ';'")).toBeUndefined();
-    expect(cleanBuildEnv({ PATH: "/bin", HOME: "/root", KCONFIG_CONFIG: "/x", KBUILD_OUTPUT: "/o", KCFLAGS: "-O0", LLVM: "1", ARCH: "arm", MAKEFLAGS: "-j8", O: "/o", CCACHE_DIR: "/c" })).toEqual({
+    expect(
+      cleanBuildEnv({
+        PATH: "/bin",
+        HOME: "/root",
+        KCONFIG_CONFIG: "/x",
+        KBUILD_OUTPUT: "/o",
+        KCFLAGS: "-O0",
+        LLVM: "1",
+        ARCH: "arm",
+        MAKEFLAGS: "-j8",
+        O: "/o",
+        CCACHE_DIR: "/c",
+      }),
+    ).toEqual({
       PATH: "/bin",
       HOME: "/root",
       CCACHE_DIR: "/c",

@@ -55,14 +55,30 @@ describe("the options that did not stick", () => {
     const tree = await fs.mkdtemp(path.join(os.tmpdir(), "vmrig-kconfig-"));
     try {
       await fs.mkdir(path.join(tree, "fs", "proc"), { recursive: true });
-      await fs.writeFile(path.join(tree, "fs", "proc", "Kconfig"), 'config PROC_FS\n\tbool "proc"\n\nconfig SYSCTL\n\tbool "sysctl"\n');
+      await fs.writeFile(
+        path.join(tree, "fs", "proc", "Kconfig"),
+        'config PROC_FS\n\tbool "proc"\n\nconfig SYSCTL\n\tbool "sysctl"\n',
+      );
       await fs.mkdir(path.join(tree, "drivers", "misc", "pvpanic"), { recursive: true });
-      await fs.writeFile(path.join(tree, "drivers", "misc", "pvpanic", "Kconfig"), "menuconfig PVPANIC\n\tbool\n\nconfig PVPANIC_MMIO\n\tdepends on ACPI || OF\n");
-      const defined = await definedSymbols(tree, ["CONFIG_PROC_SYSCTL", "CONFIG_PVPANIC_MMIO", "CONFIG_PVPANIC", "CONFIG_SYSCTL"]);
+      await fs.writeFile(
+        path.join(tree, "drivers", "misc", "pvpanic", "Kconfig"),
+        "menuconfig PVPANIC\n\tbool\n\nconfig PVPANIC_MMIO\n\tdepends on ACPI || OF\n",
+      );
+      const defined = await definedSymbols(tree, [
+        "CONFIG_PROC_SYSCTL",
+        "CONFIG_PVPANIC_MMIO",
+        "CONFIG_PVPANIC",
+        "CONFIG_SYSCTL",
+      ]);
       expect([...defined].sort()).toEqual(["CONFIG_PVPANIC", "CONFIG_PVPANIC_MMIO", "CONFIG_SYSCTL"]);
 
       const unstuck = optionsThatDidNotStick(
-        fragmentRequests([{ file: "/k/guest.config", text: "CONFIG_PROC_SYSCTL=y\nCONFIG_PVPANIC_MMIO=y\n# CONFIG_SWIOTLB is not set\n" }]),
+        fragmentRequests([
+          {
+            file: "/k/guest.config",
+            text: "CONFIG_PROC_SYSCTL=y\nCONFIG_PVPANIC_MMIO=y\n# CONFIG_SWIOTLB is not set\n",
+          },
+        ]),
         parseConfig("CONFIG_SWIOTLB=y\n"),
       );
       expect(formatUnstuck("stock", unstuck, defined, "/out/.config")).toBe(
@@ -79,13 +95,25 @@ describe("the options that did not stick", () => {
   });
 
   it("every option in the shipped fragments is one a real 7.3 .config can carry (no typos)", async () => {
-    for (const name of ["guest-x86_64.config", "guest-arm64-4k.config", "guest-arm64-16k.config", "guest-arm64-64k.config"]) {
+    for (const name of [
+      "guest-x86_64.config",
+      "guest-arm64-4k.config",
+      "guest-arm64-16k.config",
+      "guest-arm64-64k.config",
+    ]) {
       const text = await fs.readFile(path.join(repoRoot, "kernels", name), "utf8");
       const requests = fragmentRequests([{ file: name, text }]);
       expect(requests.size, name).toBeGreaterThan(60);
       for (const r of requests.values()) expect(r.option, `${name}:${r.line}`).toMatch(/^CONFIG_[A-Z0-9_]+$/);
       expect(requests.get("CONFIG_MODULES")?.value, name).toBe("n");
-      for (const must of ["CONFIG_VIRTIO_FS", "CONFIG_FUSE_FS", "CONFIG_OVERLAY_FS", "CONFIG_PVPANIC_PCI", "CONFIG_DEBUG_FS", "CONFIG_DETECT_HUNG_TASK"]) {
+      for (const must of [
+        "CONFIG_VIRTIO_FS",
+        "CONFIG_FUSE_FS",
+        "CONFIG_OVERLAY_FS",
+        "CONFIG_PVPANIC_PCI",
+        "CONFIG_DEBUG_FS",
+        "CONFIG_DETECT_HUNG_TASK",
+      ]) {
         expect(requests.get(must)?.value, `${name} ${must}`).toBe("y");
       }
     }
@@ -94,12 +122,27 @@ describe("the options that did not stick", () => {
 
 describe("reusing a work slot's .config", () => {
   it("needs kconfig again only when base, fragments, compiler or a Kconfig-touching patch change", async () => {
-    expect(["fs/fuse/Kconfig", "arch/arm64/Kconfig.platforms", "scripts/kconfig/merge_config.sh", "kernel/configs/tiny.config", "arch/x86/configs/tiny.config"].every(affectsKconfig)).toBe(true);
+    expect(
+      [
+        "fs/fuse/Kconfig",
+        "arch/arm64/Kconfig.platforms",
+        "scripts/kconfig/merge_config.sh",
+        "kernel/configs/tiny.config",
+        "arch/x86/configs/tiny.config",
+      ].every(affectsKconfig),
+    ).toBe(true);
     expect(["fs/fuse/readdir.c", "Makefile", "Documentation/Kconfig.txt/x"].some(affectsKconfig)).toBe(false);
-    const base = { base: "tinyconfig" as const, fragments: ["f"], compiler: "gcc 12", patches: [] as Array<{ sha256: string; touched: string[] }> };
+    const base = {
+      base: "tinyconfig" as const,
+      fragments: ["f"],
+      compiler: "gcc 12",
+      patches: [] as Array<{ sha256: string; touched: string[] }>,
+    };
     const sig = kconfigSignature(base);
     expect(kconfigSignature({ ...base, patches: [{ sha256: "clamp", touched: ["fs/fuse/virtio_fs.c"] }] })).toBe(sig);
-    expect(kconfigSignature({ ...base, patches: [{ sha256: "k", touched: ["fs/fuse/Kconfig", "fs/fuse/inode.c"] }] })).not.toBe(sig);
+    expect(
+      kconfigSignature({ ...base, patches: [{ sha256: "k", touched: ["fs/fuse/Kconfig", "fs/fuse/inode.c"] }] }),
+    ).not.toBe(sig);
     expect(kconfigSignature({ ...base, fragments: ["g"] })).not.toBe(sig);
     expect(kconfigSignature({ ...base, base: "defconfig" })).not.toBe(sig);
     expect(kconfigSignature({ ...base, compiler: "gcc 13" })).not.toBe(sig);

@@ -58,7 +58,9 @@ describe("parsePatch", () => {
   });
 
   it("reads GNU patch's verdicts", () => {
-    const files = parsePatch("--- a/f.c\n+++ b/f.c\n@@ -1,3 +1,3 @@ int f(void)\n a\n-b\n+B\n c\n@@ -10,3 +10,3 @@ int g(void)\n x\n-y\n+Y\n z\n--- a/missing.c\n+++ b/missing.c\n@@ -1 +1 @@\n-q\n+Q\n");
+    const files = parsePatch(
+      "--- a/f.c\n+++ b/f.c\n@@ -1,3 +1,3 @@ int f(void)\n a\n-b\n+B\n c\n@@ -10,3 +10,3 @@ int g(void)\n x\n-y\n+Y\n z\n--- a/missing.c\n+++ b/missing.c\n@@ -1 +1 @@\n-q\n+Q\n",
+    );
     const out = [
       "checking file f.c",
       "Hunk #1 succeeded at 4 with fuzz 1 (offset 3 lines).",
@@ -70,7 +72,12 @@ describe("parsePatch", () => {
     ].join("\n");
     expect(parsePatchOutput(out, files)).toEqual({
       failed: [
-        { file: "f.c", hunk: 2, header: "@@ -10,3 +10,3 @@ int g(void)", problem: "does not match the tree (tried at line 10)" },
+        {
+          file: "f.c",
+          hunk: 2,
+          header: "@@ -10,3 +10,3 @@ int g(void)",
+          problem: "does not match the tree (tried at line 10)",
+        },
         { file: "missing.c", problem: "the file does not exist in the tree" },
       ],
       loose: ["f.c: hunk #1 applied at line 4 with fuzz 1 (offset 3 lines)"],
@@ -82,13 +89,21 @@ describe("applying patches to a real tree", () => {
   let dir: string;
   let pristine: string;
   const log: string[] = [];
-  const opts = () => ({ label: "patched", onto: "tiny-tree 1.0", signal: new AbortController().signal, log: (l: string) => log.push(l) });
+  const opts = () => ({
+    label: "patched",
+    onto: "tiny-tree 1.0",
+    signal: new AbortController().signal,
+    log: (l: string) => log.push(l),
+  });
 
   beforeEach(async () => {
     dir = await fs.mkdtemp(path.join(os.tmpdir(), "vmrig-patch-"));
     pristine = path.join(dir, "pristine");
     await fs.mkdir(path.join(pristine, "fs", "fuse"), { recursive: true });
-    await fs.writeFile(path.join(pristine, "fs", "fuse", "readdir.c"), ["int a;", "int b;", "int c;", "int d;", "int e;", "int f;", "int g;", ""].join("\n"));
+    await fs.writeFile(
+      path.join(pristine, "fs", "fuse", "readdir.c"),
+      ["int a;", "int b;", "int c;", "int d;", "int e;", "int f;", "int g;", ""].join("\n"),
+    );
     await fs.writeFile(path.join(pristine, "fs", "fuse", "dir.c"), "int dir;\n");
     await fs.writeFile(path.join(pristine, "Makefile"), "all:\n");
     log.length = 0;
@@ -102,7 +117,8 @@ describe("applying patches to a real tree", () => {
     await fs.writeFile(file, text);
     return { file, text };
   };
-  const changeB = "--- a/fs/fuse/readdir.c\n+++ b/fs/fuse/readdir.c\n@@ -1,4 +1,4 @@\n int a;\n-int b;\n+int B;\n int c;\n int d;\n";
+  const changeB =
+    "--- a/fs/fuse/readdir.c\n+++ b/fs/fuse/readdir.c\n@@ -1,4 +1,4 @@\n int a;\n-int b;\n+int B;\n int c;\n int d;\n";
 
   it("reports which hunk of which patch failed, and leaves the tree as the previous patches left it", async () => {
     const tree = path.join(dir, "tree");
@@ -114,7 +130,10 @@ describe("applying patches to a real tree", () => {
         "--- a/fs/fuse/readdir.c\n+++ b/fs/fuse/readdir.c\n@@ -1,3 +1,3 @@\n int a;\n-int B;\n+int BB;\n int c;\n" +
         "@@ -5,3 +5,3 @@ static int fuse_readdir_uncached(struct file *file)\n int e;\n-int NOT_THERE;\n+int F;\n int g;\n",
     );
-    const err = await applyPatches(tree, [good, bad], opts()).then(() => undefined, (e: unknown) => e);
+    const err = await applyPatches(tree, [good, bad], opts()).then(
+      () => undefined,
+      (e: unknown) => e,
+    );
     expect(err).toBeInstanceOf(PatchError);
     const e = err as PatchError;
     expect(e.index).toBe(1);
@@ -133,10 +152,18 @@ describe("applying patches to a real tree", () => {
     const tree = path.join(dir, "tree");
     await fs.cp(pristine, tree, { recursive: true });
     const good = await write("good.patch", changeB);
-    const twice = await applyPatches(tree, [good, good], opts()).then(() => undefined, (e: PatchError) => e);
-    expect(twice!.message).toMatch(/patch 2 of 2\) does not apply to tiny-tree 1\.0 with patch 1 applied:\n {2}fs\/fuse\/readdir\.c: is already applied \(or the patch is reversed\)/);
+    const twice = await applyPatches(tree, [good, good], opts()).then(
+      () => undefined,
+      (e: PatchError) => e,
+    );
+    expect(twice!.message).toMatch(
+      /patch 2 of 2\) does not apply to tiny-tree 1\.0 with patch 1 applied:\n {2}fs\/fuse\/readdir\.c: is already applied \(or the patch is reversed\)/,
+    );
     const other = await write("other.patch", "--- a/fs/nfs/dir.c\n+++ b/fs/nfs/dir.c\n@@ -1 +1 @@\n-x\n+y\n");
-    const missing = await applyPatches(tree, [other], opts()).then(() => undefined, (e: PatchError) => e);
+    const missing = await applyPatches(tree, [other], opts()).then(
+      () => undefined,
+      (e: PatchError) => e,
+    );
     expect(missing!.failed).toEqual([{ file: "fs/nfs/dir.c", problem: "the file does not exist in the tree" }]);
     const empty = await write("empty.patch", "just a mail, no diff\n");
     await expect(applyPatches(tree, [empty], opts())).rejects.toThrow(/contains no unified diff/);
@@ -152,7 +179,9 @@ describe("applying patches to a real tree", () => {
     expect(await fs.readFile(readdir, "utf8")).toContain("int B;");
     expect(await fs.readFile(readdirPristine, "utf8")).toBe(before);
     // Untouched files are hard links to the pristine ones; the patched one is not.
-    expect((await fs.stat(path.join(src, "fs", "fuse", "dir.c"))).ino).toBe((await fs.stat(path.join(pristine, "fs", "fuse", "dir.c"))).ino);
+    expect((await fs.stat(path.join(src, "fs", "fuse", "dir.c"))).ino).toBe(
+      (await fs.stat(path.join(pristine, "fs", "fuse", "dir.c"))).ino,
+    );
     expect((await fs.stat(readdir)).ino).not.toBe((await fs.stat(readdirPristine)).ino);
 
     // Same patches again: nothing is touched (make sees no change).
@@ -169,7 +198,10 @@ describe("applying patches to a real tree", () => {
 
     // A second patch on another file: readdir.c ends up as it was, so it keeps its mtime.
     await fs.utimes(readdir, old, old);
-    const dirPatch = patchInput(path.join(dir, "d.patch"), "--- a/fs/fuse/dir.c\n+++ b/fs/fuse/dir.c\n@@ -1 +1 @@\n-int dir;\n+int dir2;\n");
+    const dirPatch = patchInput(
+      path.join(dir, "d.patch"),
+      "--- a/fs/fuse/dir.c\n+++ b/fs/fuse/dir.c\n@@ -1 +1 @@\n-int dir;\n+int dir2;\n",
+    );
     await prepareWorkTree(slot, pristine, "tiny-1", [v2, dirPatch], opts());
     expect((await fs.stat(readdir)).mtime).toEqual(old);
     expect(await fs.readFile(path.join(src, "fs", "fuse", "dir.c"), "utf8")).toBe("int dir2;\n");

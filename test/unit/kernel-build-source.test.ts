@@ -32,7 +32,9 @@ describe("chooseSourcePackage", () => {
   it("takes the newest Debian version of the named package, or exactly the pinned one", () => {
     expect(chooseSourcePackage(packages, { package: "linux-source-7.3" })?.version).toBe("7.3.4-1~bpo13+1"); // not the rc
     expect(chooseSourcePackage(packages, { package: "linux-source-6.12" })?.suite).toBe("trixie-security");
-    expect(chooseSourcePackage(packages, { package: "linux-source-6.12", version: "6.12.117-1~deb12u1" })?.suite).toBe("bookworm-security");
+    expect(chooseSourcePackage(packages, { package: "linux-source-6.12", version: "6.12.117-1~deb12u1" })?.suite).toBe(
+      "bookworm-security",
+    );
     expect(chooseSourcePackage(packages, { package: "linux-source-7.4" })).toBeUndefined();
   });
 });
@@ -73,7 +75,9 @@ describe("local sources", () => {
     await fs.writeFile(path.join(dir, "notakernel.txt"), "x");
     const bad = path.join(dir, "bad.tar.gz");
     await execa("tar", ["-czf", bad, "-C", dir, "notakernel.txt"]);
-    await expect(preparePristineSource({ kind: "tarball", file: bad }, opts)).rejects.toThrow(/does not unpack into one directory/);
+    await expect(preparePristineSource({ kind: "tarball", file: bad }, opts)).rejects.toThrow(
+      /does not unpack into one directory/,
+    );
     expect((await fs.readdir(buildPaths.sources())).filter((n) => n.includes(".tmp-"))).toEqual([]);
   });
 
@@ -87,7 +91,8 @@ describe("local sources", () => {
     await git("tag", "v7.3");
     // Uncommitted work in the user's checkout must neither leak into the build nor be disturbed.
     await fs.writeFile(path.join(repo, "Makefile"), "VERSION = dirty\n");
-    const listing = async () => (await execa("find", [path.join(repo, ".git"), "-printf", "%P %s %T@\\n"])).stdout.split("\n").sort().join("\n");
+    const listing = async () =>
+      (await execa("find", [path.join(repo, ".git"), "-printf", "%P %s %T@\\n"])).stdout.split("\n").sort().join("\n");
     const before = await listing();
 
     const src = await preparePristineSource({ kind: "git", repo, ref: "v7.3" }, opts);

@@ -3,7 +3,10 @@ import os from "node:os";
 import path from "node:path";
 import { describe, expect, it } from "vitest";
 import {
-  checkBuildFiles, debianSourceBuild, describeBuild, sourceName,
+  checkBuildFiles,
+  debianSourceBuild,
+  describeBuild,
+  sourceName,
 } from "../../harness/kernels/from-source/spec.ts";
 import type { BuildSpec } from "../../harness/types.ts";
 import { parseScenario } from "../../harness/scenario/load.ts";
@@ -53,12 +56,19 @@ describe("build: in a scenario file", () => {
         "patches[0]": { file: "/s/t.yaml", line: 4, column: 75 + frag.length + 13, key: "kernels.b.build.patches[0]" },
       },
     });
-    expect(describeBuild(spec)).toBe("built linux-source-7.3 +virtio-fs-clamp-max-pages-dma.patch (x86_64, tinyconfig+guest-x86_64.config)");
+    expect(describeBuild(spec)).toBe(
+      "built linux-source-7.3 +virtio-fs-clamp-max-pages-dma.patch (x86_64, tinyconfig+guest-x86_64.config)",
+    );
   });
 
   it("reads a pinned Debian version and suite, git and tarball sources, arm64 spelt either way", () => {
     const a = buildOf(`{ source: "debian:linux-source-6.12=6.12.117-1~deb12u1@bookworm-security", config: ${frag} }`);
-    expect(a.source).toEqual({ kind: "debian", package: "linux-source-6.12", version: "6.12.117-1~deb12u1", suite: "bookworm-security" });
+    expect(a.source).toEqual({
+      kind: "debian",
+      package: "linux-source-6.12",
+      version: "6.12.117-1~deb12u1",
+      suite: "bookworm-security",
+    });
     expect(a.arch).toBe("x86_64"); // the row's, when not given
     expect(a.fragments).toEqual([frag]); // a single string is a one-element list
     const gitBuild = `{ source: { git: /src/linux, ref: v7.3 }, arch: arm64, base: defconfig, config: [${frag}] }`;
@@ -126,7 +136,10 @@ describe("checkBuildFiles", () => {
         source: { kind: "tarball", file: path.join(dir, "linux.tar.xz") },
         patches: [path.join(dir, "nope.patch")],
       };
-      const err = await checkBuildFiles(spec).then(() => undefined, (e: Error) => e);
+      const err = await checkBuildFiles(spec).then(
+        () => undefined,
+        (e: Error) => e,
+      );
       expect(err).toBeInstanceOf(VmrigError);
       expect(err!.message).toBe(
         [
@@ -149,7 +162,10 @@ describe("checkBuildFiles", () => {
       const file = path.join(dir, "s.yaml");
       const build = `{ source: { git: ./linux, ref: v7.3 },\n       config: [${frag}, extra.config] }`;
       const spec = buildOf(build, "{}", file);
-      const err = await checkBuildFiles(spec).then(() => undefined, (e: Error) => e);
+      const err = await checkBuildFiles(spec).then(
+        () => undefined,
+        (e: Error) => e,
+      );
       expect(err).toBeInstanceOf(SpecError);
       expect(err!.message.split("\n")).toEqual([
         `${file}:5:${17 + frag.length + 2} kernels.b.build.config[1]: ${dir}/extra.config does not exist`,

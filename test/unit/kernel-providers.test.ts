@@ -31,7 +31,9 @@ function bzImageHead(version: string, at = 0x4300): Buffer {
 
 describe("bzImageRelease", () => {
   it("reads the release from the boot protocol header", () => {
-    expect(bzImageRelease(bzImageHead("6.12.117+deb13-cloud-amd64 (debian-kernel@lists.debian.org) #1 SMP"))).toBe("6.12.117+deb13-cloud-amd64");
+    expect(bzImageRelease(bzImageHead("6.12.117+deb13-cloud-amd64 (debian-kernel@lists.debian.org) #1 SMP"))).toBe(
+      "6.12.117+deb13-cloud-amd64",
+    );
   });
   it("gives up on images without that header", () => {
     expect(bzImageRelease(Buffer.alloc(0x1000))).toBeUndefined();
@@ -53,8 +55,13 @@ describe("path kernels", () => {
   writeFileSync(path.join(tmp, "config"), "CONFIG_VIRTIO_FS=y\n");
 
   it("checks and identifies the files, resolving relative paths against baseDir", async () => {
-    const a = await resolveKernel(entry({ kind: "path", kernel: "bzImage", modules: "lib/modules/6.12.0-custom", config: "config" }), ctx);
-    const sha = createHash("sha256").update(await fs.readFile(image)).digest("hex");
+    const a = await resolveKernel(
+      entry({ kind: "path", kernel: "bzImage", modules: "lib/modules/6.12.0-custom", config: "config" }),
+      ctx,
+    );
+    const sha = createHash("sha256")
+      .update(await fs.readFile(image))
+      .digest("hex");
     expect(a).toMatchObject({
       label: "k",
       arch: "x86_64",
@@ -76,7 +83,9 @@ describe("path kernels", () => {
     await expect(resolveKernel(entry({ kind: "path", kernel: "nope/bzImage" }), ctx)).rejects.toThrow(
       new VmrigError(`Kernel "k": kernel ${path.join(tmp, "nope", "bzImage")} does not exist.`),
     );
-    await expect(resolveKernel(entry({ kind: "path", kernel: image, modules: "config" }), ctx)).rejects.toThrow(/modules .*config is not a directory/);
+    await expect(resolveKernel(entry({ kind: "path", kernel: image, modules: "config" }), ctx)).rejects.toThrow(
+      /modules .*config is not a directory/,
+    );
   });
 });
 
@@ -89,9 +98,9 @@ describe("resolveKernel", () => {
     await expect(p).rejects.toThrow(`Kernel "k": build.config[0]: ${missing} does not exist`);
   });
   it("rejects a debian version it cannot interpret before touching the network", async () => {
-    await expect(resolveKernel(entry({ kind: "debian", version: "latest", flavour: "cloud-amd64" }), ctx)).rejects.toThrow(
-      /version "latest" is not a Debian kernel version/,
-    );
+    await expect(
+      resolveKernel(entry({ kind: "debian", version: "latest", flavour: "cloud-amd64" }), ctx),
+    ).rejects.toThrow(/version "latest" is not a Debian kernel version/);
   });
 });
 
@@ -110,7 +119,8 @@ describe("verifyClearsigned", () => {
   });
 
   it("refuses unsigned data", async () => {
-    const text = "-----BEGIN PGP SIGNED MESSAGE-----\nHash: SHA256\n\nSuite: stable\n-----BEGIN PGP SIGNATURE-----\n\niQ==\n-----END PGP SIGNATURE-----\n";
+    const text =
+      "-----BEGIN PGP SIGNED MESSAGE-----\nHash: SHA256\n\nSuite: stable\n-----BEGIN PGP SIGNATURE-----\n\niQ==\n-----END PGP SIGNATURE-----\n";
     await expect(verifyClearsigned(Buffer.from(text), "test")).rejects.toThrow(/Signature check of test failed/);
   });
 });

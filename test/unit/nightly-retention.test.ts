@@ -10,7 +10,13 @@ import { loadRun } from "../../harness/history/history.ts";
 import { fakeRun, FAIL, night, PASS } from "../helpers/runs.ts";
 
 const facts = (scenario: string, n: number, o: Partial<RunFacts> = {}): RunFacts => ({
-  id: `${scenario}/${night(n)}`, scenario, startedAt: night(n), pinned: false, inProgress: false, state: "kept", ...o,
+  id: `${scenario}/${night(n)}`,
+  scenario,
+  startedAt: night(n),
+  pinned: false,
+  inProgress: false,
+  state: "kept",
+  ...o,
 });
 const actionOf = (plan: ReturnType<typeof planRetention>, id: string) => plan.find((p) => p.id === id)?.action;
 
@@ -18,7 +24,14 @@ describe("planRetention", () => {
   it("keeps the newest plain, gzips up to --keep, prunes older, per scenario", () => {
     const runs = [1, 2, 3, 4, 5, 6].map((n) => facts("a", n)).concat([1, 2].map((n) => facts("b", n)));
     const plan = planRetention(runs, { keep: 3, compressAfter: 1, maxRuns: Infinity });
-    expect([6, 5, 4, 3, 2, 1].map((n) => actionOf(plan, `a/${night(n)}`))).toEqual(["keep", "compress", "compress", "prune", "prune", "prune"]);
+    expect([6, 5, 4, 3, 2, 1].map((n) => actionOf(plan, `a/${night(n)}`))).toEqual([
+      "keep",
+      "compress",
+      "compress",
+      "prune",
+      "prune",
+      "prune",
+    ]);
     expect([2, 1].map((n) => actionOf(plan, `b/${night(n)}`))).toEqual(["keep", "compress"]);
   });
 
@@ -33,7 +46,10 @@ describe("planRetention", () => {
   });
 
   it("does not redo work: compressed runs are not compressed again, pruned not pruned again", () => {
-    const plan = planRetention([facts("a", 3), facts("a", 2, { state: "compressed" }), facts("a", 1, { state: "pruned" })], { keep: 2, compressAfter: 1, maxRuns: Infinity });
+    const plan = planRetention(
+      [facts("a", 3), facts("a", 2, { state: "compressed" }), facts("a", 1, { state: "pruned" })],
+      { keep: 2, compressAfter: 1, maxRuns: Infinity },
+    );
     expect(plan.map((p) => p.action)).toEqual(["keep", "keep", "keep"]);
   });
 });

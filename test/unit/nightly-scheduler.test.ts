@@ -1,7 +1,16 @@
 import { describe, expect, it } from "vitest";
 import {
-  admissions, availableMemoryBytes, fits, GUEST_OVERHEAD_BYTES, guestDemand, GuestScheduler, limitsFor, loadCeiling, parseJobs,
-  type GuestDemand, type SchedulerLimits,
+  admissions,
+  availableMemoryBytes,
+  fits,
+  GUEST_OVERHEAD_BYTES,
+  guestDemand,
+  GuestScheduler,
+  limitsFor,
+  loadCeiling,
+  parseJobs,
+  type GuestDemand,
+  type SchedulerLimits,
 } from "../../harness/run/schedule/scheduler.ts";
 import { loadFactor, loadScaledTimeScale } from "../../harness/run/schedule/load.ts";
 import { runRowsScheduled } from "../../harness/run/schedule/rows.ts";
@@ -10,7 +19,13 @@ import type { PreparedKernel, RunEnv } from "../../harness/run/run-env.ts";
 
 const GiB = 2 ** 30;
 const d = (key: string, vcpus: number, memGiB = 1): GuestDemand => ({ key, vcpus, memoryBytes: memGiB * GiB });
-const lim = (o: Partial<SchedulerLimits>): SchedulerLimits => ({ maxGuests: Infinity, maxVcpus: Infinity, memoryBytes: 100 * GiB, cores: 2, ...o });
+const lim = (o: Partial<SchedulerLimits>): SchedulerLimits => ({
+  maxGuests: Infinity,
+  maxVcpus: Infinity,
+  memoryBytes: 100 * GiB,
+  cores: 2,
+  ...o,
+});
 
 describe("--jobs", () => {
   it("parses auto and positive numbers only", () => {
@@ -126,7 +141,15 @@ describe("GuestScheduler", () => {
 describe("runRowsScheduled", () => {
   const scenario = { file: "/s.yaml", machine: { cpus: 1, memoryBytes: GiB } } as unknown as Scenario;
   const kernels = ["k1", "k2", "k3", "k4"].map((label) => ({ entry: { label } }) as unknown as PreparedKernel);
-  const baseResult = (): RunResult => ({ scenario: "s", scenarioFile: "s.yaml", startedAt: "t", complete: false, host: { hostname: "h" }, workloads: ["w"], rows: [] });
+  const baseResult = (): RunResult => ({
+    scenario: "s",
+    scenarioFile: "s.yaml",
+    startedAt: "t",
+    complete: false,
+    host: { hostname: "h" },
+    workloads: ["w"],
+    rows: [],
+  });
 
   it("runs rows concurrently within the limits, keeps kernel order, scales each row's load, writes one update at a time", async () => {
     const scheduler = new GuestScheduler(lim({ maxGuests: 3 }));
@@ -171,7 +194,11 @@ describe("runRowsScheduled", () => {
 
   it("propagates a row's error after the other rows finish", async () => {
     const scheduler = new GuestScheduler(lim({ maxGuests: 4 }));
-    const env = { signal: new AbortController().signal, scheduler, onUpdate: async () => undefined } as unknown as RunEnv & { scheduler: GuestScheduler };
+    const env = {
+      signal: new AbortController().signal,
+      scheduler,
+      onUpdate: async () => undefined,
+    } as unknown as RunEnv & { scheduler: GuestScheduler };
     const finished: string[] = [];
     await expect(
       runRowsScheduled(scenario, kernels, env, baseResult(), async (_s, k) => {

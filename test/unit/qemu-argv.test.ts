@@ -46,7 +46,11 @@ describe("buildQemuArgv", () => {
   });
 
   it("builds aarch64 virt with ttyAMA0-independent argv and no iommu_platform unless asked", () => {
-    const { binary, args } = buildQemuArgv({ ...plan, arch: "aarch64", virtioFs: [{ ...plan.virtioFs[0]!, iommuPlatform: false }] });
+    const { binary, args } = buildQemuArgv({
+      ...plan,
+      arch: "aarch64",
+      virtioFs: [{ ...plan.virtioFs[0]!, iommuPlatform: false }],
+    });
     expect(binary).toBe("qemu-system-aarch64");
     expect(pairs(args)).toContain("-machine virt,accel=tcg");
     expect(args.join(" ")).not.toContain("iommu_platform");
@@ -59,7 +63,10 @@ describe("buildQemuArgv", () => {
       // One chardev, the serial port's: input from stdin, every output byte into the logfile.
       expect(p, arch).toContain("-chardev stdio,id=con0,signal=off,logfile=/a/console.log,logappend=off");
       expect(p, arch).toContain("-serial chardev:con0");
-      expect(args.filter((a) => a === "-serial"), arch).toHaveLength(1);
+      expect(
+        args.filter((a) => a === "-serial"),
+        arch,
+      ).toHaveLength(1);
     }
   });
 

@@ -252,7 +252,9 @@ describe("vhost-user relay binary", () => {
     expect((await r.front.next()).raw).toEqual(ack);
 
     const log = await readFile(r.logPath, "utf8");
-    expect(log).toMatch(/SET_FEATURES\(2\) flags=0x1 size=8 fds=0 features 0x370000000 -> 0x170000000 \(cleared 0x200000000/);
+    expect(log).toMatch(
+      /SET_FEATURES\(2\) flags=0x1 size=8 fds=0 features 0x370000000 -> 0x170000000 \(cleared 0x200000000/,
+    );
     expect(log).toMatch(/SET_FEATURES\(2\) flags=0x9 size=8 fds=0 features 0x170000000 -> 0x170000000 \(unchanged\)/);
   });
 
@@ -273,7 +275,11 @@ describe("vhost-user relay binary", () => {
 
     // Two messages in one write, then one message dribbled out in pieces.
     const getBase = encode(GET_VRING_BASE, V1, Buffer.from([1, 0, 0, 0, 0, 0, 0, 0]));
-    const config = encode(GET_CONFIG, V1, Buffer.concat([Buffer.from([0, 0, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0]), Buffer.alloc(256, 0xab)]));
+    const config = encode(
+      GET_CONFIG,
+      V1,
+      Buffer.concat([Buffer.from([0, 0, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0]), Buffer.alloc(256, 0xab)]),
+    );
     r.front.send(Buffer.concat([getBase, config]));
     expect((await back.next()).raw).toEqual(getBase);
     expect((await back.next()).raw).toEqual(config);
@@ -350,18 +356,22 @@ describe("vhost-user relay binary", () => {
 describe("relayArgs", () => {
   it("spells the relay's command line, adding ACCESS_PLATFORM by default", () => {
     expect(relayArgs({ listen: "/s/relay.sock", connect: "/s/vfsd.sock", log: "/a/relay.log" })).toEqual([
-      "--listen", "/s/relay.sock",
-      "--connect", "/s/vfsd.sock",
-      "--add-features", "0x200000000",
-      "--log", "/a/relay.log",
+      "--listen",
+      "/s/relay.sock",
+      "--connect",
+      "/s/vfsd.sock",
+      "--add-features",
+      "0x200000000",
+      "--log",
+      "/a/relay.log",
     ]);
     expect(accessPlatformFeatures).toBe(0x200000000n);
   });
 
   it("takes other feature masks and a connect timeout, and refuses nonsense", () => {
-    expect(relayArgs({ listen: "l", connect: "c", addFeatures: (1n << 33n) | (1n << 35n), connectTimeoutMs: 250 })).toEqual([
-      "--listen", "l", "--connect", "c", "--add-features", "0xa00000000", "--connect-timeout", "250",
-    ]);
+    expect(
+      relayArgs({ listen: "l", connect: "c", addFeatures: (1n << 33n) | (1n << 35n), connectTimeoutMs: 250 }),
+    ).toEqual(["--listen", "l", "--connect", "c", "--add-features", "0xa00000000", "--connect-timeout", "250"]);
     expect(() => relayArgs({ listen: "l", connect: "c", addFeatures: 1n << 64n })).toThrow(RangeError);
     expect(() => relayArgs({ listen: "l", connect: "c", connectTimeoutMs: -1 })).toThrow(RangeError);
   });

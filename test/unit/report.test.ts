@@ -1,18 +1,35 @@
 import { describe, expect, it } from "vitest";
 import type { CellOutcome, CellResult, Expectation, KernelRowResult, RunResult } from "../../harness/types.ts";
 import {
-  cellLabel, describeExpectation, expectationMet, renderJUnit, renderMarkdown, renderTerminalTable, summarise,
+  cellLabel,
+  describeExpectation,
+  expectationMet,
+  renderJUnit,
+  renderMarkdown,
+  renderTerminalTable,
+  summarise,
 } from "../../harness/report/index.ts";
 
 const WORKLOADS = ["getdents", "read-1M", "write-1M", "dnotify"];
 
 function cell(kernel: string, workload: string, outcome: CellOutcome, expected: Expectation): CellResult {
-  return { kernel, workload, outcome, expected, met: expectationMet(outcome, expected), durationMs: 1500, evidence: {} };
+  return {
+    kernel,
+    workload,
+    outcome,
+    expected,
+    met: expectationMet(outcome, expected),
+    durationMs: 1500,
+    evidence: {},
+  };
 }
 
 function row(label: string, description: string, cells: Array<[string, CellOutcome, Expectation]>): KernelRowResult {
   return {
-    label, description, accel: "tcg", bootMs: 4200,
+    label,
+    description,
+    accel: "tcg",
+    bootMs: 4200,
     artifacts: { console: `rows/${label}/console.log`, qemuCmdline: `rows/${label}/qemu-cmdline.txt` },
     cells: cells.map(([w, o, e]) => cell(label, w, o, e)),
     evidence: {},
@@ -43,17 +60,23 @@ function sampleRun(complete = true): RunResult {
     row("broken", "path: /srv/kernels/bzImage-broken", [
       ["getdents", { kind: "boot-fail", reason: "no shell within 120 s" }, ["PASS"]],
       ["read-1M", { kind: "not-run", reason: "the guest never booted" }, ["PASS"]],
-      ...(complete ? ([
-        ["write-1M", { kind: "not-run", reason: "the guest never booted" }, ["ANY"]],
-        ["dnotify", { kind: "boot-fail", reason: "no shell within 120 s" }, ["BOOT-FAIL"]],
-      ] as Array<[string, CellOutcome, Expectation]>) : []),
+      ...(complete
+        ? ([
+            ["write-1M", { kind: "not-run", reason: "the guest never booted" }, ["ANY"]],
+            ["dnotify", { kind: "boot-fail", reason: "no shell within 120 s" }, ["BOOT-FAIL"]],
+          ] as Array<[string, CellOutcome, Expectation]>)
+        : []),
     ]),
   ];
   return {
-    scenario: "getdents-swiotlb", scenarioFile: "/work/main/scenarios/getdents-swiotlb.yaml",
-    startedAt: "2026-11-21T13:00:00.000Z", finishedAt: "2026-11-21T13:04:10.000Z", complete,
+    scenario: "getdents-swiotlb",
+    scenarioFile: "/work/main/scenarios/getdents-swiotlb.yaml",
+    startedAt: "2026-11-21T13:00:00.000Z",
+    finishedAt: "2026-11-21T13:04:10.000Z",
+    complete,
     host: { qemu: "10.0.2", virtiofsd: "1.13.2", accel: "tcg", accelNote: "no usable KVM", hostname: "builder" },
-    workloads: WORKLOADS, rows,
+    workloads: WORKLOADS,
+    rows,
   };
 }
 
@@ -65,8 +88,9 @@ describe("cellLabel", () => {
     expect(cellLabel({ kind: "errno", errno: "-EIO", mountHealthy: "unknown" })).toBe("-EIO");
     expect(cellLabel({ kind: "fail", detail: "3 entries, expected 4" })).toBe("FAIL: 3 entries, expected 4");
     expect(cellLabel({ kind: "hang", what: "readdir", wedged: false })).toBe("HANG: readdir");
-    expect(cellLabel({ kind: "crash", title: "kernel BUG at fs/notify/dnotify/dnotify.c:161", excerpt: "" }))
-      .toBe("CRASH: kernel BUG at fs/notify/dnotify/dnotify.c:161");
+    expect(cellLabel({ kind: "crash", title: "kernel BUG at fs/notify/dnotify/dnotify.c:161", excerpt: "" })).toBe(
+      "CRASH: kernel BUG at fs/notify/dnotify/dnotify.c:161",
+    );
     expect(cellLabel({ kind: "boot-fail", reason: "no shell" })).toBe("BOOT-FAIL: no shell");
     expect(cellLabel({ kind: "infra", reason: "virtiofsd died" })).toBe("INFRA: virtiofsd died");
     expect(cellLabel({ kind: "not-run", reason: "interrupted" })).toBe("NOT RUN");
@@ -108,12 +132,32 @@ describe("summarise", () => {
   it("counts cells and fails the run when any cell missed", () => {
     const s = summarise(sampleRun());
     expect(s).toMatchObject({ cells: 12, met: 5, notMet: 7, missing: 0, complete: true, exitCode: 1 });
-    expect(s.byKind).toEqual({ pass: 2, errno: 2, fail: 1, short: 0, hang: 1, crash: 1, "boot-fail": 2, infra: 1, "not-run": 2 });
+    expect(s.byKind).toEqual({
+      pass: 2,
+      errno: 2,
+      fail: 1,
+      short: 0,
+      hang: 1,
+      crash: 1,
+      "boot-fail": 2,
+      infra: 1,
+      "not-run": 2,
+    });
   });
 
   it("exits 0 only when complete and all met", () => {
     const run = sampleRun();
-    const good: RunResult = { ...run, rows: [row("ok", "", [["getdents", { kind: "pass" }, ["PASS"]], ["read-1M", { kind: "pass" }, ["PASS"]], ["write-1M", { kind: "pass" }, ["ANY"]], ["dnotify", { kind: "hang", what: "x", wedged: false }, ["HANG"]]])] };
+    const good: RunResult = {
+      ...run,
+      rows: [
+        row("ok", "", [
+          ["getdents", { kind: "pass" }, ["PASS"]],
+          ["read-1M", { kind: "pass" }, ["PASS"]],
+          ["write-1M", { kind: "pass" }, ["ANY"]],
+          ["dnotify", { kind: "hang", what: "x", wedged: false }, ["HANG"]],
+        ]),
+      ],
+    };
     expect(summarise(good).exitCode).toBe(0);
     expect(summarise({ ...good, complete: false }).exitCode).toBe(1);
     const partial = { ...good, rows: [{ ...good.rows[0]!, cells: good.rows[0]!.cells.slice(0, 2) }] };
@@ -253,7 +297,9 @@ describe("renderJUnit", () => {
     expect(count(xml, /<failure\b/g)).toBe(3);
     expect(count(xml, /<error\b/g)).toBe(2);
     expect(count(xml, /<skipped\b/g)).toBe(2);
-    expect(xml).toMatch(/<testsuites[^>]*tests="12"[^>]*failures="3"[^>]*errors="2"[^>]*skipped="2"|<testsuites[^>]*failures="3"/);
+    expect(xml).toMatch(
+      /<testsuites[^>]*tests="12"[^>]*failures="3"[^>]*errors="2"[^>]*skipped="2"|<testsuites[^>]*failures="3"/,
+    );
     expect(xml).toContain('message="-EIO, mount wedged (expected PASS)"');
     expect(xml).toContain('message="INFRA: virtiofsd exited with status 1 (expected PASS)"');
     expect(xml).toContain('type="BOOT-FAIL"');

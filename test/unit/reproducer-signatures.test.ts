@@ -16,15 +16,20 @@ const VFS_HUNG =
   "INFO: task vmrig-probe blocked for more than N seconds | __wait_for_common < fuse_direct_IO < generic_file_read_iter < vfs_read < ksys_read";
 
 describe("hung task from a SIGSTOPped virtiofsd", () => {
-  it.each(["x86-hung-task-virtiofsd-stopped-1.log", "x86-hung-task-virtiofsd-stopped-2.log"])("%s: every report has the same signature", (f) => {
-    expect(new Set(signatures(f))).toEqual(new Set([VFS_HUNG]));
-  });
+  it.each(["x86-hung-task-virtiofsd-stopped-1.log", "x86-hung-task-virtiofsd-stopped-2.log"])(
+    "%s: every report has the same signature",
+    (f) => {
+      expect(new Set(signatures(f))).toEqual(new Set([VFS_HUNG]));
+    },
+  );
 
   it("is the same in two captures (different pids, timestamps, registers)", () => {
     const a = load(consoles, "x86-hung-task-virtiofsd-stopped-1.log");
     const b = load(consoles, "x86-hung-task-virtiofsd-stopped-2.log");
     expect(a).not.toBe(b);
-    expect(signatures("x86-hung-task-virtiofsd-stopped-1.log")[0]).toBe(signatures("x86-hung-task-virtiofsd-stopped-2.log")[0]);
+    expect(signatures("x86-hung-task-virtiofsd-stopped-1.log")[0]).toBe(
+      signatures("x86-hung-task-virtiofsd-stopped-2.log")[0],
+    );
   });
 
   it("is not fatal: the cell stays what the workload says, the report goes to evidence", () => {
@@ -58,8 +63,12 @@ describe("kernel BUG at fs/notify/dnotify/dnotify.c (the reverted-fix kernel)", 
 
   it("names the file as in the source tree, not as the out-of-tree build saw it", () => {
     expect(load(consoles, DNOTIFY[0]!)).toMatch(/kernel BUG at \.\.\/src\/fs\/notify\/dnotify\/dnotify\.c:134!/);
-    expect(normaliseTitle("kernel BUG at ../src/fs/notify/dnotify/dnotify.c:134")).toBe("kernel BUG at fs/notify/dnotify/dnotify.c:134");
-    expect(normaliseTitle("WARNING: at ../../b/linux/fs/fuse/inode.c:12 fuse_evict_inode")).toBe("WARNING: at fs/fuse/inode.c:12 fuse_evict_inode");
+    expect(normaliseTitle("kernel BUG at ../src/fs/notify/dnotify/dnotify.c:134")).toBe(
+      "kernel BUG at fs/notify/dnotify/dnotify.c:134",
+    );
+    expect(normaliseTitle("WARNING: at ../../b/linux/fs/fuse/inode.c:12 fuse_evict_inode")).toBe(
+      "WARNING: at fs/fuse/inode.c:12 fuse_evict_inode",
+    );
     expect(normaliseTitle("kernel BUG at /tmp/vmk/mod/provoke.c:16")).toBe("kernel BUG at /tmp/vmk/mod/provoke.c:16");
   });
 });
@@ -68,13 +77,17 @@ describe("blocked-task stacks (sysrq w)", () => {
   it("reads the dump after a killed virtiofsd: the reader waits in fuse_direct_IO", () => {
     const dump = extractBlockedState(load(stacks, "x86-sysrq-w-virtiofsd-killed.txt"))!;
     expect(dump.split("\n")[0]).toMatch(/sysrq: Show Blocked State/);
-    expect(blockedTasks(dump)).toEqual(["vmrig-probe: __wait_for_common < fuse_direct_IO < generic_file_read_iter < vfs_read < ksys_read"]);
+    expect(blockedTasks(dump)).toEqual([
+      "vmrig-probe: __wait_for_common < fuse_direct_IO < generic_file_read_iter < vfs_read < ksys_read",
+    ]);
   });
 
   it("survives a line torn by two CPUs printing at once", () => {
     const text = load(stacks, "x86-sysrq-w-torn-line.txt");
     expect(text).toMatch(/ s\[ +\d+\.\d+\] +schedule_timeout/);
-    expect(blockedTasks(extractBlockedState(text)!)).toEqual(["vmrig-probe: __wait_for_common < fuse_direct_IO < generic_file_read_iter < vfs_read < ksys_read"]);
+    expect(blockedTasks(extractBlockedState(text)!)).toEqual([
+      "vmrig-probe: __wait_for_common < fuse_direct_IO < generic_file_read_iter < vfs_read < ksys_read",
+    ]);
   });
 
   it("asks over SSH, and through the console when SSH does not answer", async () => {
@@ -87,7 +100,9 @@ describe("blocked-task stacks (sysrq w)", () => {
         guest: {
           exec: async () => {
             if (ssh === "exited") text += dump;
-            return ssh === "exited" ? { kind: "exited" as const, code: 0, stdout: "", stderr: "", ms: 1 } : { kind: "timeout" as const, stdout: "", stderr: "", ms: 1 };
+            return ssh === "exited"
+              ? { kind: "exited" as const, code: 0, stdout: "", stderr: "", ms: 1 }
+              : { kind: "timeout" as const, stdout: "", stderr: "", ms: 1 };
           },
           writeConsole: (line: string) => {
             typed.push(line);
@@ -102,7 +117,10 @@ describe("blocked-task stacks (sysrq w)", () => {
     };
     const viaSsh = fake("exited");
     const a = await blockedTaskStacks(viaSsh.guest, 3000);
-    expect(a).toMatchObject({ via: "ssh", tasks: [expect.stringMatching(/^vmrig-probe: __wait_for_common < fuse_direct_IO/)] });
+    expect(a).toMatchObject({
+      via: "ssh",
+      tasks: [expect.stringMatching(/^vmrig-probe: __wait_for_common < fuse_direct_IO/)],
+    });
     expect(viaSsh.typed).toEqual([]);
     const viaConsole = fake("timeout");
     const b = await blockedTaskStacks(viaConsole.guest, 3000);
@@ -125,7 +143,9 @@ describe("a fatal report still being printed", () => {
   const full = load(consoles, "x86-dnotify-bad-inode-bug-1.log");
   it("is complete once its end-trace line (or the panic after it) is on the console", () => {
     expect(fatalReportComplete(full, 0)).toBe(true);
-    expect(firstFatalFinding(full, 0)!.signature).toMatch(/^kernel BUG at fs\/notify\/dnotify\/dnotify\.c:134 \| dnotify_free_mark/);
+    expect(firstFatalFinding(full, 0)!.signature).toMatch(
+      /^kernel BUG at fs\/notify\/dnotify\/dnotify\.c:134 \| dnotify_free_mark/,
+    );
   });
   it("is not complete with only its first lines: the signature would lack the call trace", () => {
     const lines = full.split("\n");

@@ -47,17 +47,28 @@ describe("host setup helpers", () => {
   });
   it("finds missing packages from dpkg-query output", () => {
     const out = "cpio installed\nqemu-system-x86 not-installed\nbusybox-static installed\n";
-    expect(missingPackages(["cpio", "qemu-system-x86", "busybox-static", "zstd"], out)).toEqual(["qemu-system-x86", "zstd"]);
+    expect(missingPackages(["cpio", "qemu-system-x86", "busybox-static", "zstd"], out)).toEqual([
+      "qemu-system-x86",
+      "zstd",
+    ]);
   });
 });
 
 describe("parseProbeOutput", () => {
   it("takes the probe's JSON line", () => {
-    const r = parseProbeOutput({ kind: "exited", code: 1, stdout: '{"op":"getdents","ok":false,"errno":"ENOMEM","errnoNum":12,"entries":0}\n', stderr: "", ms: 5 });
+    const r = parseProbeOutput({
+      kind: "exited",
+      code: 1,
+      stdout: '{"op":"getdents","ok":false,"errno":"ENOMEM","errnoNum":12,"entries":0}\n',
+      stderr: "",
+      ms: 5,
+    });
     expect(r.kind).toBe("report");
     if (r.kind === "report") expect(r.report.errno).toBe("ENOMEM");
   });
   it("says when there is none", () => {
-    expect(parseProbeOutput({ kind: "exited", code: 127, stdout: "", stderr: "not found", ms: 1 }).kind).toBe("no-report");
+    expect(parseProbeOutput({ kind: "exited", code: 127, stdout: "", stderr: "not found", ms: 1 }).kind).toBe(
+      "no-report",
+    );
   });
 });

@@ -41,9 +41,21 @@ describe("valid scenarios", () => {
       name: "getdents-smoke",
       description: "optional free text",
       file: fixture("full.yaml"),
-      machine: { arch: "x86_64", memoryBytes: 1024 ** 3, cpus: 2, accel: "auto", cmdline: ["swiotlb=force"], pageSize: "4K" },
+      machine: {
+        arch: "x86_64",
+        memoryBytes: 1024 ** 3,
+        cpus: 2,
+        accel: "auto",
+        cmdline: ["swiotlb=force"],
+        pageSize: "4K",
+      },
       kernels: [
-        { label: "stock", source: { kind: "debian", version: "6.18.15", flavour: "cloud-amd64" }, cmdline: [], expect: { getdents: ["ENOMEM"] } },
+        {
+          label: "stock",
+          source: { kind: "debian", version: "6.18.15", flavour: "cloud-amd64" },
+          cmdline: [],
+          expect: { getdents: ["ENOMEM"] },
+        },
         {
           label: "newer",
           source: { kind: "debian", version: "7.3", flavour: "cloud-amd64", suite: "trixie-backports" },
@@ -52,7 +64,12 @@ describe("valid scenarios", () => {
         },
         {
           label: "mine",
-          source: { kind: "path", kernel: fixture("bzImage"), modules: fixture("lib/modules/7.3.0"), config: "/boot/config-7.3.0" },
+          source: {
+            kind: "path",
+            kernel: fixture("bzImage"),
+            modules: fixture("lib/modules/7.3.0"),
+            config: "/boot/config-7.3.0",
+          },
           cmdline: [],
           expect: {},
         },
@@ -71,7 +88,10 @@ describe("valid scenarios", () => {
               writtenAt: {
                 "config[0]": { file: fixture("full.yaml"), line: 10, column: 81, key: "kernels.built.build.config[0]" },
                 "patches[0]": {
-                  file: fixture("full.yaml"), line: 10, column: 121, key: "kernels.built.build.patches[0]",
+                  file: fixture("full.yaml"),
+                  line: 10,
+                  column: 121,
+                  key: "kernels.built.build.patches[0]",
                 },
               },
             },
@@ -80,11 +100,36 @@ describe("valid scenarios", () => {
           expect: {},
         },
       ],
-      shares: [{ tag: "share", cache: "auto", queueSize: 128, sandbox: "none", threadPoolSize: 0, extraArgs: [], accessPlatform: false }],
+      shares: [
+        {
+          tag: "share",
+          cache: "auto",
+          queueSize: 128,
+          sandbox: "none",
+          threadPoolSize: 0,
+          extraArgs: [],
+          accessPlatform: false,
+        },
+      ],
       workloads: [
         { id: "getdents", kind: "readdir", share: "share", entries: 5000, bufferBytes: 1024 ** 2 },
-        { id: "read-1M", kind: "read", share: "share", sizeBytes: 64 * 1024 ** 2, blockBytes: 1024 ** 2, direct: false, repeatForMs: 0 },
-        { id: "write-1M", kind: "write", share: "share", sizeBytes: 64 * 1024 ** 2, blockBytes: 1024 ** 2, direct: false },
+        {
+          id: "read-1M",
+          kind: "read",
+          share: "share",
+          sizeBytes: 64 * 1024 ** 2,
+          blockBytes: 1024 ** 2,
+          direct: false,
+          repeatForMs: 0,
+        },
+        {
+          id: "write-1M",
+          kind: "write",
+          share: "share",
+          sizeBytes: 64 * 1024 ** 2,
+          blockBytes: 1024 ** 2,
+          direct: false,
+        },
         { id: "uname", kind: "shell", command: "uname -r", expectExit: 0 },
       ],
       expectDefault: ["PASS", "ENOMEM"],
@@ -100,7 +145,9 @@ describe("valid scenarios", () => {
     expect(scenario.machine).toEqual({ arch: "x86_64", memoryBytes: 1024 ** 3, cpus: 2, accel: "auto", cmdline: [] });
     expect(scenario.timeouts).toEqual({ bootSeconds: 60, stepSeconds: 120, livenessSeconds: 15 });
     expect(scenario.expectDefault).toEqual(["PASS"]);
-    expect(scenario.shares).toEqual([{ tag: "data", cache: "auto", queueSize: 128, sandbox: "none", extraArgs: [], accessPlatform: false }]);
+    expect(scenario.shares).toEqual([
+      { tag: "data", cache: "auto", queueSize: 128, sandbox: "none", extraArgs: [], accessPlatform: false },
+    ]);
     expect(scenario.workloads).toEqual([
       { id: "listing", kind: "readdir", share: "data", entries: 10, bufferBytes: 32 * 1024 },
       // No blockSize and a size under 1M: one request of the whole size.
@@ -119,7 +166,15 @@ describe("valid scenarios", () => {
     );
     expect(scenario.workloads).toEqual([
       { id: "a", kind: "read", share: "share", sizeBytes: 65536, blockBytes: 512, direct: false, repeatForMs: 0 },
-      { id: "b", kind: "read", share: "share", sizeBytes: 2 * 1024 ** 2, blockBytes: 4096, direct: true, repeatForMs: 0 },
+      {
+        id: "b",
+        kind: "read",
+        share: "share",
+        sizeBytes: 2 * 1024 ** 2,
+        blockBytes: 4096,
+        direct: true,
+        repeatForMs: 0,
+      },
       { id: "c", kind: "write", share: "share", sizeBytes: 1024 ** 3, blockBytes: 1024 ** 2, direct: false },
     ]);
   });
@@ -137,7 +192,9 @@ expect: { default: -EWOULDBLOCK }
       "inline.yaml",
     );
     expect(scenario.expectDefault).toEqual(["EAGAIN"]);
-    expect(scenario.kernels[0]!.expect).toEqual({ w: ["PASS", "ENOMEM", "EOPNOTSUPP", "ERRNO", "BOOT-FAIL", "ENOTSUPP"] });
+    expect(scenario.kernels[0]!.expect).toEqual({
+      w: ["PASS", "ENOMEM", "EOPNOTSUPP", "ERRNO", "BOOT-FAIL", "ENOTSUPP"],
+    });
   });
 
   it("accepts every power-of-two queue size QEMU does", () => {
@@ -160,7 +217,12 @@ workloads: [{ id: w, shell: { command: x } }]
 `,
       "inline.yaml",
     );
-    expect(scenario.kernels[1]!.source).toEqual({ kind: "debian", version: "6.1", flavour: "cloud-amd64", suite: "trixie-backports" });
+    expect(scenario.kernels[1]!.source).toEqual({
+      kind: "debian",
+      version: "6.1",
+      flavour: "cloud-amd64",
+      suite: "trixie-backports",
+    });
   });
 
   it("resolves relative kernel paths against the scenario's directory, not the working directory", () => {
@@ -195,7 +257,9 @@ describe("problems are reported as file:line:column key: message", () => {
   it("unknown key, listing the known ones", async () => {
     const file = fixture("unknown-key.yaml");
     const err = await specErrorOf(() => loadScenario(file));
-    expect(lines(err)).toEqual([`${file}:3:3 machine.memroy: unknown key (known: arch, memory, cpus, accel, cmdline, pageSize)`]);
+    expect(lines(err)).toEqual([
+      `${file}:3:3 machine.memroy: unknown key (known: arch, memory, cpus, accel, cmdline, pageSize)`,
+    ]);
     expect(err.issues[0]).toEqual({
       file,
       line: 3,
@@ -226,7 +290,9 @@ describe("problems are reported as file:line:column key: message", () => {
   it("kernel expect naming an unknown workload, at the key", async () => {
     const file = fixture("unknown-expect.yaml");
     const err = await specErrorOf(() => loadScenario(file));
-    expect(lines(err)).toEqual([`${file}:7:7 kernels.stock.expect.unmae: unknown workload "unmae" (workloads: getdents)`]);
+    expect(lines(err)).toEqual([
+      `${file}:7:7 kernels.stock.expect.unmae: unknown workload "unmae" (workloads: getdents)`,
+    ]);
   });
 
   it("queue size that QEMU's vhost-user-fs would refuse", async () => {
@@ -264,7 +330,9 @@ describe("problems are reported as file:line:column key: message", () => {
       `${file}:14:57 workloads[0].read.blockSize: must not exceed size (1M), got 2M`,
       `${file}:15:11 workloads[1].id: workload id "-bad" must start with a letter or digit and use only letters, digits and _ . -`,
       `${file}:15:35 workloads[1].shell.command: expected a string, got true`,
-      `${file}:16:5 workloads[2]: needs a workload kind: one of ${workloadKeys().map((k) => k.name).join(", ")}`,
+      `${file}:16:5 workloads[2]: needs a workload kind: one of ${workloadKeys()
+        .map((k) => k.name)
+        .join(", ")}`,
       `${file}:18:12 expect.default: expected PASS, FAIL, SHORT, HANG, CRASH, BOOT-FAIL, INFRA, ERRNO, ANY or an errno name like ENOMEM, got "pass"`,
     ]);
   });
@@ -292,7 +360,9 @@ workloads:
   });
 
   it("empty collections and wrong top-level types", async () => {
-    expect(lines(await specErrorOf(() => parseScenario("", "e.yaml")))).toEqual(["e.yaml:1:1: expected a mapping, got null (an empty value)"]);
+    expect(lines(await specErrorOf(() => parseScenario("", "e.yaml")))).toEqual([
+      "e.yaml:1:1: expected a mapping, got null (an empty value)",
+    ]);
     expect(lines(await specErrorOf(() => parseScenario("name: t\nkernels: {}\nworkloads: []\n", "e.yaml")))).toEqual([
       "e.yaml:2:1 kernels: declare at least one kernel",
       "e.yaml:3:1 workloads: declare at least one workload",
@@ -300,7 +370,9 @@ workloads:
   });
 
   it("duplicate kernel labels are a YAML error at the repeated key", async () => {
-    const err = await specErrorOf(() => parseScenario(`${base}  k: { path: { kernel: x } }\n`.replace("shares:\n  - tag: share\n", ""), "d.yaml"));
+    const err = await specErrorOf(() =>
+      parseScenario(`${base}  k: { path: { kernel: x } }\n`.replace("shares:\n  - tag: share\n", ""), "d.yaml"),
+    );
     expect(lines(err)).toEqual(["d.yaml:5:3: invalid YAML: Map keys must be unique"]);
   });
 

@@ -1,7 +1,8 @@
 import { describe, expect, it } from "vitest";
 import { buildQemuArgv, memoryOption, qemuSize, vfioArgs, virtioMemArgs } from "../../harness/qemu/argv.ts";
 
-const M = 1024 ** 2, G = 1024 ** 3;
+const M = 1024 ** 2,
+  G = 1024 ** 3;
 const plan = {
   arch: "x86_64" as const,
   accel: "tcg" as const,
@@ -21,7 +22,10 @@ describe("QEMU argv for VFIO and virtio-mem (issue 7)", () => {
   it("adds virtio-mem devices with maxmem room, each on its own reserve=off backend", () => {
     const { args } = buildQemuArgv({
       ...plan,
-      virtioMem: [{ id: "vm0", sizeBytes: 1 * G, blockBytes: 2 * M, requestedBytes: 0 }, { id: "vm1", sizeBytes: 512 * M, blockBytes: 1 * M, requestedBytes: 256 * M }],
+      virtioMem: [
+        { id: "vm0", sizeBytes: 1 * G, blockBytes: 2 * M, requestedBytes: 0 },
+        { id: "vm1", sizeBytes: 512 * M, blockBytes: 1 * M, requestedBytes: 256 * M },
+      ],
     });
     const p = pairs(args);
     expect(p).toContain("-m 1024M,maxmem=2560M");
@@ -46,17 +50,30 @@ describe("QEMU argv for VFIO and virtio-mem (issue 7)", () => {
     const p = pairs(buildQemuArgv({ ...plan, memoryBackend: { kind: "file", path: "/dev/hugepages/vm" } }).args);
     expect(p).toContain("-object memory-backend-file,id=mem,mem-path=/dev/hugepages/vm,size=1024M,share=on");
     expect(p).toContain("-numa node,memdev=mem");
-    expect(pairs(buildQemuArgv({ ...plan, memoryBackend: { kind: "memfd" } }).args)).toContain("-object memory-backend-memfd,id=mem,size=1024M,share=on");
+    expect(pairs(buildQemuArgv({ ...plan, memoryBackend: { kind: "memfd" } }).args)).toContain(
+      "-object memory-backend-memfd,id=mem,size=1024M,share=on",
+    );
   });
 
   it("passes PCI and mediated devices with vfio-pci", () => {
-    const p = pairs(buildQemuArgv({ ...plan, vfio: [{ host: "0000:01:00.0" }, { sysfsdev: "/sys/bus/mdev/devices/83b8f4f2-509f-382f-3c1e-e6bfe0fa1001" }] }).args);
+    const p = pairs(
+      buildQemuArgv({
+        ...plan,
+        vfio: [{ host: "0000:01:00.0" }, { sysfsdev: "/sys/bus/mdev/devices/83b8f4f2-509f-382f-3c1e-e6bfe0fa1001" }],
+      }).args,
+    );
     expect(p).toContain("-device vfio-pci,host=0000:01:00.0,id=hostdev0");
-    expect(p).toContain("-device vfio-pci,sysfsdev=/sys/bus/mdev/devices/83b8f4f2-509f-382f-3c1e-e6bfe0fa1001,id=hostdev1");
+    expect(p).toContain(
+      "-device vfio-pci,sysfsdev=/sys/bus/mdev/devices/83b8f4f2-509f-382f-3c1e-e6bfe0fa1001,id=hostdev1",
+    );
   });
 
   it("puts an emulated intel-iommu before every other device, with the split irqchip", () => {
-    const { args } = buildQemuArgv({ ...plan, viommu: "intel", extraDevices: ["virtio-net-pci,addr=0x6,iommu_platform=on"] });
+    const { args } = buildQemuArgv({
+      ...plan,
+      viommu: "intel",
+      extraDevices: ["virtio-net-pci,addr=0x6,iommu_platform=on"],
+    });
     const p = pairs(args);
     expect(p).toContain("-machine q35,accel=tcg,kernel-irqchip=split");
     const devices = p.filter((x) => x.startsWith("-device "));
@@ -76,7 +93,9 @@ describe("QEMU argv for VFIO and virtio-mem (issue 7)", () => {
     expect(qemuSize(1536 * M)).toBe("1536M");
     expect(qemuSize(4097)).toBe("4097");
     expect(memoryOption(128 * M)).toBe("128M");
-    expect(memoryOption(128 * M, [{ id: "a", sizeBytes: 1 * G, blockBytes: 2 * M, requestedBytes: 0 }])).toBe("128M,maxmem=1152M");
+    expect(memoryOption(128 * M, [{ id: "a", sizeBytes: 1 * G, blockBytes: 2 * M, requestedBytes: 0 }])).toBe(
+      "128M,maxmem=1152M",
+    );
     expect(virtioMemArgs([], false)).toEqual([]);
     expect(vfioArgs([{ host: "0000:00:06.0" }])).toEqual(["-device", "vfio-pci,host=0000:00:06.0,id=hostdev0"]);
   });

@@ -2,16 +2,35 @@ import { readFileSync } from "node:fs";
 import path from "node:path";
 import { describe, expect, it } from "vitest";
 import {
-  compareWithQemu, confidentialRamSections, DEFAULT_DMA_ENTRY_LIMIT, KVM_MAX_MEMSLOTS, largestFittingVirtioMem, maxMemslots,
-  parseQemuDmaWarnings, predictDmaMappingBudget, sectionGranules, TCG_MAX_MEMSLOTS, virtioMemSections, x86DeviceMemoryBase,
+  compareWithQemu,
+  confidentialRamSections,
+  DEFAULT_DMA_ENTRY_LIMIT,
+  KVM_MAX_MEMSLOTS,
+  largestFittingVirtioMem,
+  maxMemslots,
+  parseQemuDmaWarnings,
+  predictDmaMappingBudget,
+  sectionGranules,
+  TCG_MAX_MEMSLOTS,
+  virtioMemSections,
+  x86DeviceMemoryBase,
 } from "../../harness/vfio/mapping-budget.ts";
 
-const K = 1024, M = 1024 ** 2, G = 1024 ** 3;
+const K = 1024,
+  M = 1024 ** 2,
+  G = 1024 ** 3;
 const fixture = (f: string) => readFileSync(path.join(import.meta.dirname, "..", "fixtures", "vfio", f), "utf8");
 
 /** QEMU's check, transcribed literally (listener.c), as an oracle for the shapes below. */
-function qemuOracle(sections: Array<{ start: number; size: number; g: number }>, memslots: number, limit: number): { warns: number; total: number } {
-  let warns = 0, n = 0, c = 0, total = 0;
+function qemuOracle(
+  sections: Array<{ start: number; size: number; g: number }>,
+  memslots: number,
+  limit: number,
+): { warns: number; total: number } {
+  let warns = 0,
+    n = 0,
+    c = 0,
+    total = 0;
   for (const s of [...sections].sort((a, b) => a.start - b.start)) {
     const start = Math.floor(s.start / s.g) * s.g;
     const end = Math.ceil((s.start + s.size) / s.g) * s.g;
@@ -36,10 +55,23 @@ describe("QEMU's DMA mapping formula", () => {
   it("reproduces the reference example: x86 KVM, 2 MiB blocks: 64 GiB passes, 65 GiB fails", () => {
     const m = maxMemslots("kvm", "x86_64");
     expect(m).toBe(32764);
-    const ok = predictDmaMappingBudget({ sections: one(64 * G, 2 * M), maxMemslots: m, limit: DEFAULT_DMA_ENTRY_LIMIT });
+    const ok = predictDmaMappingBudget({
+      sections: one(64 * G, 2 * M),
+      maxMemslots: m,
+      limit: DEFAULT_DMA_ENTRY_LIMIT,
+    });
     expect(ok).toMatchObject({ verdict: "fits", predicted: 32768 + 32764 - 1, headroom: 4 });
-    const bad = predictDmaMappingBudget({ sections: one(65 * G, 2 * M), maxMemslots: m, limit: DEFAULT_DMA_ENTRY_LIMIT });
-    expect(bad).toMatchObject({ verdict: "exceeds", predicted: 33280 + 32764 - 1, exceedsBy: 66043 - 65535, expectedWarnings: 1 });
+    const bad = predictDmaMappingBudget({
+      sections: one(65 * G, 2 * M),
+      maxMemslots: m,
+      limit: DEFAULT_DMA_ENTRY_LIMIT,
+    });
+    expect(bad).toMatchObject({
+      verdict: "exceeds",
+      predicted: 33280 + 32764 - 1,
+      exceedsBy: 66043 - 65535,
+      expectedWarnings: 1,
+    });
     expect(bad.summary).toBe("exceeds by 508: N 33280 + memslots 32764 - sections 1 = 66043 > limit 65535");
   });
 
@@ -55,8 +87,14 @@ describe("QEMU's DMA mapping formula", () => {
 
   it("sits exactly on the boundary: predicted == limit fits, one less exceeds by 1", () => {
     const sections = one(1 * G, 2 * M); // 512 + 512 - 1 = 1023 under TCG
-    expect(predictDmaMappingBudget({ sections, maxMemslots: 512, limit: 1023 })).toMatchObject({ verdict: "fits", headroom: 0 });
-    expect(predictDmaMappingBudget({ sections, maxMemslots: 512, limit: 1022 })).toMatchObject({ verdict: "exceeds", exceedsBy: 1 });
+    expect(predictDmaMappingBudget({ sections, maxMemslots: 512, limit: 1023 })).toMatchObject({
+      verdict: "fits",
+      headroom: 0,
+    });
+    expect(predictDmaMappingBudget({ sections, maxMemslots: 512, limit: 1022 })).toMatchObject({
+      verdict: "exceeds",
+      exceedsBy: 1,
+    });
   });
 
   it("sums several virtio-mem devices and predicts one warning per registration that is over", () => {
@@ -69,11 +107,24 @@ describe("QEMU's DMA mapping formula", () => {
     const p = predictDmaMappingBudget({ sections, maxMemslots: 512, limit: 1500 });
     // After a: 256+511 = 767; after b: 1280+510 = 1790 (over); after c: 1296+509 = 1805 (over).
     expect(p.steps.map((s) => s.runningTotal)).toEqual([767, 1790, 1805]);
-    expect(p).toMatchObject({ verdict: "exceeds", predicted: 1805, exceedsBy: 305, expectedWarnings: 2, sectionCount: 3, granuleMappings: 1296 });
+    expect(p).toMatchObject({
+      verdict: "exceeds",
+      predicted: 1805,
+      exceedsBy: 305,
+      expectedWarnings: 2,
+      sectionCount: 3,
+      granuleMappings: 1296,
+    });
   });
 
   it("places virtio-mem devices aligned to their block size after one another", () => {
-    const s = virtioMemSections([{ sizeBytes: 3 * M, blockBytes: 1 * M }, { sizeBytes: 256 * M, blockBytes: 256 * M }], 4 * G);
+    const s = virtioMemSections(
+      [
+        { sizeBytes: 3 * M, blockBytes: 1 * M },
+        { sizeBytes: 256 * M, blockBytes: 256 * M },
+      ],
+      4 * G,
+    );
     expect(s[0]!.startBytes).toBe(4 * G);
     expect(s[1]!.startBytes).toBe(4 * G + 256 * M);
     expect(x86DeviceMemoryBase(128 * M)).toBe(4 * G);
@@ -83,7 +134,10 @@ describe("QEMU's DMA mapping formula", () => {
   });
 
   it("prices a confidential (guest_memfd) guest at 4 KiB granules: 1 GiB is already past 65535", () => {
-    const sections = confidentialRamSections([{ startBytes: 0, sizeBytes: 2 * G }, { startBytes: 4 * G, sizeBytes: 6 * G }]);
+    const sections = confidentialRamSections([
+      { startBytes: 0, sizeBytes: 2 * G },
+      { startBytes: 4 * G, sizeBytes: 6 * G },
+    ]);
     const p = predictDmaMappingBudget({ sections, maxMemslots: 32764, limit: 65535 });
     expect(p.granuleMappings).toBe((8 * G) / (4 * K));
     expect(p.verdict).toBe("exceeds");
@@ -96,9 +150,16 @@ describe("QEMU's DMA mapping formula", () => {
       for (const count of [1, 2, 3]) {
         for (const memslots of [512, 509, 32764, 32767]) {
           for (const limit of [1000, 1023, 65535, 100_000]) {
-            const devices = Array.from({ length: count }, (_, i) => ({ sizeBytes: block * (1 + ((i * 37 + count * 11) % 300)), blockBytes: block }));
+            const devices = Array.from({ length: count }, (_, i) => ({
+              sizeBytes: block * (1 + ((i * 37 + count * 11) % 300)),
+              blockBytes: block,
+            }));
             const sections = virtioMemSections(devices, 4 * G);
-            const oracle = qemuOracle(sections.map((s) => ({ start: s.startBytes, size: s.sizeBytes, g: s.granularityBytes })), memslots, limit);
+            const oracle = qemuOracle(
+              sections.map((s) => ({ start: s.startBytes, size: s.sizeBytes, g: s.granularityBytes })),
+              memslots,
+              limit,
+            );
             const p = predictDmaMappingBudget({ sections, maxMemslots: memslots, limit });
             expect(p.predicted).toBe(oracle.total);
             expect(p.verdict).toBe(oracle.total > limit ? "exceeds" : "fits");
@@ -112,17 +173,31 @@ describe("QEMU's DMA mapping formula", () => {
   });
 
   it("says unknown without a limit, and fits (no check) without sections or with a zero limit", () => {
-    expect(predictDmaMappingBudget({ sections: one(1 * G, 2 * M), maxMemslots: 512, limit: undefined, limitUnknownReason: "vfio_iommu_type1 not loaded" }))
-      .toMatchObject({ verdict: "unknown", predicted: 1023 });
-    expect(predictDmaMappingBudget({ sections: [], maxMemslots: 512, limit: 10 })).toMatchObject({ verdict: "fits", qemuChecks: false });
-    expect(predictDmaMappingBudget({ sections: one(1 * G, 2 * M), maxMemslots: 512, limit: 0 })).toMatchObject({ verdict: "fits", qemuChecks: false });
+    expect(
+      predictDmaMappingBudget({
+        sections: one(1 * G, 2 * M),
+        maxMemslots: 512,
+        limit: undefined,
+        limitUnknownReason: "vfio_iommu_type1 not loaded",
+      }),
+    ).toMatchObject({ verdict: "unknown", predicted: 1023 });
+    expect(predictDmaMappingBudget({ sections: [], maxMemslots: 512, limit: 10 })).toMatchObject({
+      verdict: "fits",
+      qemuChecks: false,
+    });
+    expect(predictDmaMappingBudget({ sections: one(1 * G, 2 * M), maxMemslots: 512, limit: 0 })).toMatchObject({
+      verdict: "fits",
+      qemuChecks: false,
+    });
   });
 
   it("finds the largest virtio-mem that still fits", () => {
     const size = largestFittingVirtioMem(2 * M, 32764, 65535);
     expect(size).toBe(32772 * 2 * M);
     expect(predictDmaMappingBudget({ sections: one(size, 2 * M), maxMemslots: 32764, limit: 65535 }).headroom).toBe(0);
-    expect(predictDmaMappingBudget({ sections: one(size + 2 * M, 2 * M), maxMemslots: 32764, limit: 65535 }).exceedsBy).toBe(1);
+    expect(
+      predictDmaMappingBudget({ sections: one(size + 2 * M, 2 * M), maxMemslots: 32764, limit: 65535 }).exceedsBy,
+    ).toBe(1);
   });
 });
 
@@ -133,14 +208,16 @@ describe("QEMU's own numbers", () => {
 
   it("parses the 10.0 warning", () => {
     const w = parseQemuDmaWarnings(captured);
-    expect(w).toEqual([{
-      severity: "warning",
-      function: "vfio_register_ram_discard_listener",
-      maxMappings: 1000,
-      maxMemslots: 512,
-      device: "-device vfio-pci,host=0000:00:06.0",
-      line: expect.stringContaining("possibly running out of DMA mappings"),
-    }]);
+    expect(w).toEqual([
+      {
+        severity: "warning",
+        function: "vfio_register_ram_discard_listener",
+        maxMappings: 1000,
+        maxMemslots: 512,
+        device: "-device vfio-pci,host=0000:00:06.0",
+        line: expect.stringContaining("possibly running out of DMA mappings"),
+      },
+    ]);
   });
 
   it("agrees with the prediction for the captured run, and notices disagreements", () => {
@@ -156,8 +233,11 @@ describe("QEMU's own numbers", () => {
   });
 
   it("parses 10.2's error form (error_setg, no 'warning:')", () => {
-    const line = "qemu-system-x86_64: -device vfio-pci,host=0000:01:00.0: vfio 0000:01:00.0: vfio_ram_discard_register_listener: possibly running out of DMA mappings. E.g., try increasing the 'block-size' of virtio-mem devies. Maximum possible DMA mappings: 65535, Maximum possible memslots: 32764";
-    expect(parseQemuDmaWarnings(line)).toMatchObject([{ severity: "error", function: "vfio_ram_discard_register_listener", maxMappings: 65535, maxMemslots: 32764 }]);
+    const line =
+      "qemu-system-x86_64: -device vfio-pci,host=0000:01:00.0: vfio 0000:01:00.0: vfio_ram_discard_register_listener: possibly running out of DMA mappings. E.g., try increasing the 'block-size' of virtio-mem devies. Maximum possible DMA mappings: 65535, Maximum possible memslots: 32764";
+    expect(parseQemuDmaWarnings(line)).toMatchObject([
+      { severity: "error", function: "vfio_ram_discard_register_listener", maxMappings: 65535, maxMemslots: 32764 },
+    ]);
   });
 
   it("reads what Debian's QEMU 11.1.3 printed when it refused the device in level 2 (captured), and agrees with the prediction", () => {
@@ -166,7 +246,15 @@ describe("QEMU's own numbers", () => {
       "qemu-system-x86_64: -device vfio-pci,host=0000:00:06.0: vfio 0000:00:06.0: failed to setup container for group 4: memory listener initialization failed: Region vm0-mem: vfio_ram_discard_register_listener: possibly running out of DMA mappings. E.g., try increasing the 'block-size' of virtio-mem devies. Maximum possible DMA mappings: 1022, Maximum possible memslots: 512",
     ].join("\n");
     const w = parseQemuDmaWarnings(stderr);
-    expect(w).toEqual([expect.objectContaining({ severity: "error", function: "vfio_ram_discard_register_listener", maxMappings: 1022, maxMemslots: 512, device: "-device vfio-pci,host=0000:00:06.0" })]);
+    expect(w).toEqual([
+      expect.objectContaining({
+        severity: "error",
+        function: "vfio_ram_discard_register_listener",
+        maxMappings: 1022,
+        maxMemslots: 512,
+        device: "-device vfio-pci,host=0000:00:06.0",
+      }),
+    ]);
     const p = predictDmaMappingBudget({ sections: one(1 * G, 2 * M), maxMemslots: 512, limit: 1022 });
     expect(compareWithQemu(p, w)).toEqual({ agrees: true, mismatches: [] });
   });
@@ -175,12 +263,20 @@ describe("QEMU's own numbers", () => {
 describe("against every run captured from QEMU 10.0.2 (level-2 QEMU in a level-1 guest, TCG)", () => {
   const captured = JSON.parse(fixture("qemu-10.0.2-cases.json")) as {
     ram: string;
-    cases: Array<{ name: string; limit: number; virtioMem: Array<{ size: string; blockSize: string }>; stderr: string }>;
+    cases: Array<{
+      name: string;
+      limit: number;
+      virtioMem: Array<{ size: string; blockSize: string }>;
+      stderr: string;
+    }>;
   };
   const bytes = (s: string) => Number(/^(\d+)/.exec(s)![1]) * ({ M, G } as Record<string, number>)[s.slice(-1)]!;
 
   it.each(captured.cases.map((c) => [c.name, c] as const))("%s", (_name, c) => {
-    const sections = virtioMemSections(c.virtioMem.map((d) => ({ sizeBytes: bytes(d.size), blockBytes: bytes(d.blockSize) })), x86DeviceMemoryBase(bytes(captured.ram)));
+    const sections = virtioMemSections(
+      c.virtioMem.map((d) => ({ sizeBytes: bytes(d.size), blockBytes: bytes(d.blockSize) })),
+      x86DeviceMemoryBase(bytes(captured.ram)),
+    );
     const p = predictDmaMappingBudget({ sections, maxMemslots: maxMemslots("tcg", "x86_64"), limit: c.limit });
     const warnings = parseQemuDmaWarnings(c.stderr);
     expect(compareWithQemu(p, warnings)).toEqual({ agrees: true, mismatches: [] });
@@ -190,7 +286,11 @@ describe("against every run captured from QEMU 10.0.2 (level-2 QEMU in a level-1
 
   it("covers both sides of the boundary and a double warning", () => {
     const names = captured.cases.map((c) => c.name);
-    expect(names).toEqual(expect.arrayContaining(["one-1G-2M-limit1022", "one-1G-2M-limit1023", "two-512M-1M-and-1G-2M-limit1000"]));
-    expect(parseQemuDmaWarnings(captured.cases.find((c) => c.name === "two-512M-1M-and-1G-2M-limit1000")!.stderr)).toHaveLength(2);
+    expect(names).toEqual(
+      expect.arrayContaining(["one-1G-2M-limit1022", "one-1G-2M-limit1023", "two-512M-1M-and-1G-2M-limit1000"]),
+    );
+    expect(
+      parseQemuDmaWarnings(captured.cases.find((c) => c.name === "two-512M-1M-and-1G-2M-limit1000")!.stderr),
+    ).toHaveLength(2);
   });
 });

@@ -1,6 +1,12 @@
 import { describe, expect, it } from "vitest";
 import { parseScenario } from "../../harness/scenario/load.ts";
-import { findInInfoPci, HOST_ROOT_SETUP, levelTwoArgv, levelTwoScript, nestedDeviceArg } from "../../harness/vfio/nested.ts";
+import {
+  findInInfoPci,
+  HOST_ROOT_SETUP,
+  levelTwoArgv,
+  levelTwoScript,
+  nestedDeviceArg,
+} from "../../harness/vfio/nested.ts";
 import { vfioGuestModules } from "../../harness/vfio/host-run.ts";
 
 // `info pci` from QEMU 10.0.2 in level 2 (captured), and the same device after the firmware ran.
@@ -18,12 +24,15 @@ const infoPci = `  Bus  0, device   0, function 0:
 `;
 
 describe("the nested (hardware-free) VFIO path, pure parts", () => {
-  const s = parseScenario(`name: t
+  const s = parseScenario(
+    `name: t
 kernels: { k: { debian: { version: "6.12", flavour: cloud-amd64 } } }
 memory: { virtioMem: { size: 1G, blockSize: 2M } }
 vfio: { nested: { device: virtio-net-pci, memory: 128M } }
 workloads: [{ id: l2, nestedQemu: {} }]
-`, "/s/t.yaml");
+`,
+    "/s/t.yaml",
+  );
 
   it("builds level 2's QEMU line from the scenario's memory and the bound devices", () => {
     expect(levelTwoArgv(s, [{ host: "0000:00:06.0" }]).args.join(" ")).toBe(
@@ -34,7 +43,9 @@ workloads: [{ id: l2, nestedQemu: {} }]
   });
 
   it("puts the emulated device behind the vIOMMU at 00:06.0", () => {
-    expect(nestedDeviceArg("virtio-net-pci")).toBe("virtio-net-pci,addr=0x06,romfile=,iommu_platform=on,disable-legacy=on");
+    expect(nestedDeviceArg("virtio-net-pci")).toBe(
+      "virtio-net-pci,addr=0x06,romfile=,iommu_platform=on,disable-legacy=on",
+    );
     expect(nestedDeviceArg("e1000e")).toBe("e1000e,addr=0x06,romfile=");
   });
 
@@ -50,13 +61,24 @@ workloads: [{ id: l2, nestedQemu: {} }]
   });
 
   it("finds the passed-through device in info pci", () => {
-    expect(findInInfoPci(infoPci, { vendor: "0x1af4", device: "0x1041" })).toMatchObject({ present: true, barsMapped: 0, ids: "1af4:1041" });
-    const mapped = infoPci.replace("BAR1: 32 bit memory (not mapped)", "BAR1: 32 bit memory at 0xfebd1000 [0xfebd1fff].");
+    expect(findInInfoPci(infoPci, { vendor: "0x1af4", device: "0x1041" })).toMatchObject({
+      present: true,
+      barsMapped: 0,
+      ids: "1af4:1041",
+    });
+    const mapped = infoPci.replace(
+      "BAR1: 32 bit memory (not mapped)",
+      "BAR1: 32 bit memory at 0xfebd1000 [0xfebd1fff].",
+    );
     expect(findInInfoPci(mapped, { vendor: "0x1af4", device: "0x1041" }).barsMapped).toBe(1);
     expect(findInInfoPci(infoPci, { vendor: "0x8086", device: "0x10d3" }).present).toBe(false);
     // By the id vmrig gives every vfio-pci device: how an mdev (no config in sysfs) is found.
     const named = mapped.replace(/id ""\n$/, 'id "hostdev0"\n');
-    expect(findInInfoPci(named, { qemuId: "hostdev0" })).toMatchObject({ present: true, barsMapped: 1, ids: "1af4:1041" });
+    expect(findInInfoPci(named, { qemuId: "hostdev0" })).toMatchObject({
+      present: true,
+      barsMapped: 1,
+      ids: "1af4:1041",
+    });
     expect(findInInfoPci(infoPci, { qemuId: "hostdev0" }).present).toBe(false);
   });
 

@@ -1,11 +1,19 @@
 import { afterEach, describe, expect, it } from "vitest";
 import { bindVfioHost, BindError } from "../../harness/vfio/bind.ts";
-import { daxOf, findMount, formatPreflight, parseLockedLimit, vfioPreflight, type PreflightInput } from "../../harness/vfio/preflight.ts";
+import {
+  daxOf,
+  findMount,
+  formatPreflight,
+  parseLockedLimit,
+  vfioPreflight,
+  type PreflightInput,
+} from "../../harness/vfio/preflight.ts";
 import { pendingCleanups, runCleanups } from "../../harness/util/cleanup.ts";
 import type { VfioSpec } from "../../harness/types.ts";
 import { fakeVfioHost, type FakeHost, type FakeHostSpec } from "../helpers/fake-sysfs.ts";
 
-const M = 1024 ** 2, G = 1024 ** 3;
+const M = 1024 ** 2,
+  G = 1024 ** 3;
 const hosts: FakeHost[] = [];
 afterEach(() => hosts.splice(0).forEach((h) => h.cleanup()));
 const host = (spec: FakeHostSpec, opts?: { uid?: number }) => {
@@ -27,17 +35,36 @@ const workstation: FakeHostSpec = {
 };
 
 const input = (vfio: VfioSpec, extra: Partial<PreflightInput> = {}): PreflightInput => ({
-  vfio, memoryBytes: 1 * G, accel: "kvm", arch: "x86_64",
-  memory: { virtioMem: [{ id: "vm0", sizeBytes: 64 * G, blockBytes: 2 * M, requestedBytes: 0 }] }, ...extra,
+  vfio,
+  memoryBytes: 1 * G,
+  accel: "kvm",
+  arch: "x86_64",
+  memory: { virtioMem: [{ id: "vm0", sizeBytes: 64 * G, blockBytes: 2 * M, requestedBytes: 0 }] },
+  ...extra,
 });
 
 describe("VFIO preflight on a fake sysfs tree", () => {
   it("reports IOMMU, group members and their drivers, limits, and the budget", async () => {
     const h = host(workstation, { uid: 0 });
-    const p = await vfioPreflight(h.fs, input({ devices: [{ kind: "pci", host: "0000:01:00.0" }, { kind: "pci", host: "0000:01:00.1" }] }));
+    const p = await vfioPreflight(
+      h.fs,
+      input({
+        devices: [
+          { kind: "pci", host: "0000:01:00.0" },
+          { kind: "pci", host: "0000:01:00.1" },
+        ],
+      }),
+    );
     expect(p.problems).toEqual([]);
     expect(p.iommu).toEqual({ groups: 3, units: ["dmar0"] });
-    expect(p.devices[0]).toMatchObject({ label: "0000:01:00.0", exists: true, vendor: "0x10de", deviceId: "0x1eb8", driver: "nouveau", iommuGroup: 7 });
+    expect(p.devices[0]).toMatchObject({
+      label: "0000:01:00.0",
+      exists: true,
+      vendor: "0x10de",
+      deviceId: "0x1eb8",
+      driver: "nouveau",
+      iommuGroup: 7,
+    });
     expect(p.devices[0]!.members).toEqual([
       { bdf: "0000:00:1c.0", driver: "pcieport", named: false, bridge: true, action: "leave (bridge)" },
       { bdf: "0000:01:00.0", driver: "nouveau", named: true, bridge: false, action: "bind to vfio-pci" },
@@ -51,7 +78,9 @@ describe("VFIO preflight on a fake sysfs tree", () => {
     const text = formatPreflight(p).join("\n");
     expect(text).toContain("0000:01:00.0 [10de:1eb8]: driver nouveau, IOMMU group 7");
     expect(text).toContain("group member 0000:01:00.1: driver snd_hda_intel -> bind to vfio-pci");
-    expect(text).toContain("DMA mappings: fits: N 32768 + memslots 32764 - sections 1 = 65531 <= limit 65535 (4 to spare)");
+    expect(text).toContain(
+      "DMA mappings: fits: N 32768 + memslots 32764 - sections 1 = 65531 <= limit 65535 (4 to spare)",
+    );
   });
 
   it("refuses a group that holds a device the scenario does not name", async () => {
@@ -63,20 +92,38 @@ describe("VFIO preflight on a fake sysfs tree", () => {
   });
 
   it("refuses a missing device, no IOMMU, not root, too little locked memory, and says why", async () => {
-    const missing = await vfioPreflight(host(workstation).fs, input({ devices: [{ kind: "pci", host: "0000:05:00.0" }] }));
-    expect(missing.problems).toEqual([expect.stringMatching(/^PCI device 0000:05:00.0 does not exist on fake host \(no \/sys\/bus\/pci\/devices\/0000:05:00.0; 5 devices present/)]);
+    const missing = await vfioPreflight(
+      host(workstation).fs,
+      input({ devices: [{ kind: "pci", host: "0000:05:00.0" }] }),
+    );
+    expect(missing.problems).toEqual([
+      expect.stringMatching(
+        /^PCI device 0000:05:00.0 does not exist on fake host \(no \/sys\/bus\/pci\/devices\/0000:05:00.0; 5 devices present/,
+      ),
+    ]);
 
-    const noIommu = await vfioPreflight(host({ ...workstation, iommu: false }).fs, input({ devices: [{ kind: "pci", host: "0000:02:00.0" }] }));
-    expect(noIommu.problems[0]).toMatch(/^no IOMMU on fake host: \/sys\/kernel\/iommu_groups is empty and no IOMMU unit is registered; enable it/);
+    const noIommu = await vfioPreflight(
+      host({ ...workstation, iommu: false }).fs,
+      input({ devices: [{ kind: "pci", host: "0000:02:00.0" }] }),
+    );
+    expect(noIommu.problems[0]).toMatch(
+      /^no IOMMU on fake host: \/sys\/kernel\/iommu_groups is empty and no IOMMU unit is registered; enable it/,
+    );
     expect(noIommu.problems[1]).toMatch(/0000:02:00.0 has no IOMMU group/);
 
-    const user = await vfioPreflight(host(workstation, { uid: 1000 }).fs, input({ devices: [{ kind: "pci", host: "0000:02:00.0" }], dmaEntryLimit: 1000 }));
+    const user = await vfioPreflight(
+      host(workstation, { uid: 1000 }).fs,
+      input({ devices: [{ kind: "pci", host: "0000:02:00.0" }], dmaEntryLimit: 1000 }),
+    );
     expect(user.problems).toEqual([
       "locked-memory limit is 8M but VFIO pins the guest's 1G: raise it (ulimit -l 1048576, or memlock in /etc/security/limits.conf) or run as root",
       "binding devices to vfio-pci, setting dma_entry_limit to 1000 needs root on fake host (uid 1000): run vmrig as root, or do it yourself and drop it from the scenario",
     ]);
 
-    const enough = await vfioPreflight(host({ ...workstation, lockedBytes: "unlimited" }, { uid: 1000 }).fs, input({ devices: [] }));
+    const enough = await vfioPreflight(
+      host({ ...workstation, lockedBytes: "unlimited" }, { uid: 1000 }).fs,
+      input({ devices: [] }),
+    );
     expect(enough.problems).toEqual([]);
     expect(enough.lockedMemory.enough).toBe(true);
   });
@@ -88,25 +135,57 @@ describe("VFIO preflight on a fake sysfs tree", () => {
       "41 22 259:2 / /mnt/pmem1 rw,relatime shared:21 - ext4 /dev/pmem1 rw,dax=inode",
     ].join("\n");
     const h = host({ ...workstation, mountinfo });
-    const dax = await vfioPreflight(h.fs, input({ devices: [{ kind: "pci", host: "0000:02:00.0" }] }, { memory: { backend: { kind: "file", path: "/mnt/pmem/vm.ram" }, virtioMem: [] } }));
-    expect(dax.memoryBackend).toEqual({ path: "/mnt/pmem/vm.ram", dax: "yes", mount: "/mnt/pmem", options: "rw,relatime,rw,attr2,dax=always,inode64" });
-    expect(dax.problems).toEqual([expect.stringContaining("is on a filesystem-DAX mount (/mnt/pmem, rw,relatime,rw,attr2,dax=always,inode64): VFIO cannot pin fs-DAX pages long term (vfio_iommu_type1 returns EOPNOTSUPP)")]);
-    const inode = await vfioPreflight(h.fs, input({ devices: [] }, { memory: { backend: { kind: "file", path: "/mnt/pmem1/vm.ram" }, virtioMem: [] } }));
+    const dax = await vfioPreflight(
+      h.fs,
+      input(
+        { devices: [{ kind: "pci", host: "0000:02:00.0" }] },
+        { memory: { backend: { kind: "file", path: "/mnt/pmem/vm.ram" }, virtioMem: [] } },
+      ),
+    );
+    expect(dax.memoryBackend).toEqual({
+      path: "/mnt/pmem/vm.ram",
+      dax: "yes",
+      mount: "/mnt/pmem",
+      options: "rw,relatime,rw,attr2,dax=always,inode64",
+    });
+    expect(dax.problems).toEqual([
+      expect.stringContaining(
+        "is on a filesystem-DAX mount (/mnt/pmem, rw,relatime,rw,attr2,dax=always,inode64): VFIO cannot pin fs-DAX pages long term (vfio_iommu_type1 returns EOPNOTSUPP)",
+      ),
+    ]);
+    const inode = await vfioPreflight(
+      h.fs,
+      input({ devices: [] }, { memory: { backend: { kind: "file", path: "/mnt/pmem1/vm.ram" }, virtioMem: [] } }),
+    );
     expect(inode.problems).toEqual([]);
     expect(inode.notes).toEqual([expect.stringContaining("dax=inode")]);
-    const plain = await vfioPreflight(h.fs, input({ devices: [] }, { memory: { backend: { kind: "file", path: "/mnt/pmem2/vm.ram" }, virtioMem: [] } }));
+    const plain = await vfioPreflight(
+      h.fs,
+      input({ devices: [] }, { memory: { backend: { kind: "file", path: "/mnt/pmem2/vm.ram" }, virtioMem: [] } }),
+    );
     expect(plain.memoryBackend?.dax).toBe("no");
   });
 
   it("predicts exceeds with a lowered limit and unknown when the module is not loaded", async () => {
-    const p = await vfioPreflight(host(workstation).fs, input({ devices: [{ kind: "pci", host: "0000:02:00.0" }], dmaEntryLimit: 60000 }));
+    const p = await vfioPreflight(
+      host(workstation).fs,
+      input({ devices: [{ kind: "pci", host: "0000:02:00.0" }], dmaEntryLimit: 60000 }),
+    );
     expect(p.budget).toMatchObject({ verdict: "exceeds", exceedsBy: 5531 });
     expect(p.notes[0]).toMatch(/^DMA mappings: exceeds by 5531/);
-    const unloaded = await vfioPreflight(host({ ...workstation, dmaEntryLimit: null }).fs, input({ devices: [{ kind: "pci", host: "0000:02:00.0" }] }));
+    const unloaded = await vfioPreflight(
+      host({ ...workstation, dmaEntryLimit: null }).fs,
+      input({ devices: [{ kind: "pci", host: "0000:02:00.0" }] }),
+    );
     expect(unloaded.budget.verdict).toBe("unknown");
     expect(unloaded.budget.summary).toMatch(/not loaded yet; its default would be 65535/);
-    const wantsLimit = await vfioPreflight(host({ ...workstation, dmaEntryLimit: null }).fs, input({ devices: [], dmaEntryLimit: 5 }));
-    expect(wantsLimit.problems).toEqual([expect.stringMatching(/dma_entry_limit is missing on fake host: load vfio_iommu_type1/)]);
+    const wantsLimit = await vfioPreflight(
+      host({ ...workstation, dmaEntryLimit: null }).fs,
+      input({ devices: [], dmaEntryLimit: 5 }),
+    );
+    expect(wantsLimit.problems).toEqual([
+      expect.stringMatching(/dma_entry_limit is missing on fake host: load vfio_iommu_type1/),
+    ]);
   });
 
   it("checks mdev parents, types and instances", async () => {
@@ -114,7 +193,16 @@ describe("VFIO preflight on a fake sysfs tree", () => {
     const ok = await vfioPreflight(h.fs, input({ devices: [{ kind: "mdev", type: "mtty-1", parent: "mtty" }] }));
     expect(ok.problems).toEqual([]);
     expect(ok.devices[0]).toMatchObject({ label: "mdev mtty-1 on mtty", exists: true, availableInstances: 2 });
-    const bad = await vfioPreflight(h.fs, input({ devices: [{ kind: "mdev", type: "mtty-2", parent: "mtty" }, { kind: "mdev", type: "mtty-9", parent: "mtty" }, { kind: "mdev", type: "x", parent: "i915" }] }));
+    const bad = await vfioPreflight(
+      h.fs,
+      input({
+        devices: [
+          { kind: "mdev", type: "mtty-2", parent: "mtty" },
+          { kind: "mdev", type: "mtty-9", parent: "mtty" },
+          { kind: "mdev", type: "x", parent: "i915" },
+        ],
+      }),
+    );
     expect(bad.problems).toEqual([
       "mdev type mtty-2 on mtty has no instances left to create",
       "mdev type mtty-9 is not offered by mtty on fake host (types: mtty-1, mtty-2)",
@@ -123,17 +211,29 @@ describe("VFIO preflight on a fake sysfs tree", () => {
   });
 
   it("has pure helpers for limits and mounts", () => {
-    expect(parseLockedLimit("Max locked memory         unlimited            unlimited            bytes")).toBe("unlimited");
+    expect(parseLockedLimit("Max locked memory         unlimited            unlimited            bytes")).toBe(
+      "unlimited",
+    );
     expect(parseLockedLimit(undefined)).toBeUndefined();
-    expect(findMount("1 0 0:1 / / rw - ext4 a rw\n2 1 0:2 / /mnt/a\\040b rw - xfs b rw,dax", "/mnt/a b/f")?.mountPoint).toBe("/mnt/a b");
-    expect(findMount("1 0 0:1 / / rw - ext4 a rw\n2 1 0:2 / /mnt/ab rw - xfs b rw,dax", "/mnt/a/f")?.mountPoint).toBe("/");
+    expect(
+      findMount("1 0 0:1 / / rw - ext4 a rw\n2 1 0:2 / /mnt/a\\040b rw - xfs b rw,dax", "/mnt/a b/f")?.mountPoint,
+    ).toBe("/mnt/a b");
+    expect(findMount("1 0 0:1 / / rw - ext4 a rw\n2 1 0:2 / /mnt/ab rw - xfs b rw,dax", "/mnt/a/f")?.mountPoint).toBe(
+      "/",
+    );
     expect(daxOf("rw,dax")).toBe("yes");
     expect(daxOf("rw,nodax")).toBe("no");
   });
 });
 
 describe("binding on a fake sysfs tree (the test plays the kernel's part)", () => {
-  const gpu: VfioSpec = { devices: [{ kind: "pci", host: "0000:01:00.0" }, { kind: "pci", host: "0000:01:00.1" }], dmaEntryLimit: 1000 };
+  const gpu: VfioSpec = {
+    devices: [
+      { kind: "pci", host: "0000:01:00.0" },
+      { kind: "pci", host: "0000:01:00.1" },
+    ],
+    dmaEntryLimit: 1000,
+  };
 
   it("binds the named group members to vfio-pci, leaves the bridge, and restores everything", async () => {
     const h = host(workstation);
@@ -194,7 +294,7 @@ describe("binding on a fake sysfs tree (the test plays the kernel's part)", () =
     const h = host(workstation);
     const p = await vfioPreflight(h.fs, input(gpu));
     h.failNext(/0000:01:00\.1\/driver\/unbind/, "hang");
-    const err = await bindVfioHost(h.fs, p, { timeoutMs: 200 }).catch((e: unknown) => e) as BindError;
+    const err = (await bindVfioHost(h.fs, p, { timeoutMs: 200 }).catch((e: unknown) => e)) as BindError;
     expect(err.message).toMatch(/write \/sys\/bus\/pci\/devices\/0000:01:00.1\/driver\/unbind: no answer in 0.2 s/);
     expect(h.driverOf("0000:01:00.0")).toBe("nouveau");
     // The hung unbind never happened, so the audio function is still with its driver.
@@ -214,7 +314,10 @@ describe("binding on a fake sysfs tree (the test plays the kernel's part)", () =
 
   it("reports what it could not restore", async () => {
     const h = host(workstation);
-    const b = await bindVfioHost(h.fs, await vfioPreflight(h.fs, input({ devices: [{ kind: "pci", host: "0000:02:00.0" }] })));
+    const b = await bindVfioHost(
+      h.fs,
+      await vfioPreflight(h.fs, input({ devices: [{ kind: "pci", host: "0000:02:00.0" }] })),
+    );
     h.failNext(/drivers\/nvme\/bind/, { error: "EIO: probe failed" });
     const r = await b.restore();
     expect(r.failed).toEqual(["0000:02:00.0 back to nvme: EIO: probe failed"]);
@@ -245,18 +348,25 @@ describe("prepareVfioRun: a real-host run's preflight, binding, restore and reco
   const os = await import("node:os");
   const path = await import("node:path");
   const tcg = { name: "tcg" as const, timeScale: 4, note: "" };
-  const scenario = (vfio: string) => parseScenario(`name: t
+  const scenario = (vfio: string) =>
+    parseScenario(
+      `name: t
 machine: { memory: 128M }
 kernels: { k: { debian: { version: "6.12", flavour: cloud-amd64 } } }
 memory: { virtioMem: { size: 1G, blockSize: 2M } }
 vfio: ${vfio}
 workloads: [{ id: w, shell: { command: "true" } }]
-`, "/s/t.yaml");
+`,
+      "/s/t.yaml",
+    );
 
   it("binds, gives the boot its devices, restores, and checks QEMU's stderr against the prediction", async () => {
     const h = host(workstation);
     const lines: string[] = [];
-    const run = (await prepareVfioRun(scenario(`{ devices: [{ host: "0000:02:00.0" }], dmaEntryLimit: 1000 }`), tcg, { log: (l) => lines.push(l), fs: h.fs }))!;
+    const run = (await prepareVfioRun(scenario(`{ devices: [{ host: "0000:02:00.0" }], dmaEntryLimit: 1000 }`), tcg, {
+      log: (l) => lines.push(l),
+      fs: h.fs,
+    }))!;
     expect(lines[0]).toBe("VFIO preflight on fake host:");
     expect(lines).toContain("  DMA mappings: exceeds by 23: N 512 + memslots 512 - sections 1 = 1023 > limit 1000");
     expect(run.qemuExtras).toEqual({
@@ -266,7 +376,10 @@ workloads: [{ id: w, shell: { command: "true" } }]
     expect(h.driverOf("0000:02:00.0")).toBe("vfio-pci");
     const runDir = mkdtempSync(path.join(os.tmpdir(), "vmrig-vfio-run-"));
     mkdirSync(path.join(runDir, "k"));
-    const captured = readFileSync(path.join(import.meta.dirname, "..", "fixtures", "vfio", "qemu-10.0.2-l2-stderr.txt"), "utf8");
+    const captured = readFileSync(
+      path.join(import.meta.dirname, "..", "fixtures", "vfio", "qemu-10.0.2-l2-stderr.txt"),
+      "utf8",
+    );
     // QEMU's stderr has its own log; the console holds only what the guest printed.
     writeFileSync(path.join(runDir, "k", "console.log"), `[    0.000000] Linux version 6.12\n`);
     writeFileSync(path.join(runDir, "k", "qemu-stderr.log"), captured);
@@ -275,28 +388,43 @@ workloads: [{ id: w, shell: { command: "true" } }]
     const record = await run.finish(result, runDir);
     expect(h.driverOf("0000:02:00.0")).toBe("nvme");
     expect(record).toMatchObject({
-      changes: [{ what: "vfio_iommu_type1 dma_entry_limit", before: "65535", after: "1000" }, { what: "driver of 0000:02:00.0", before: "nvme", after: "vfio-pci" }],
+      changes: [
+        { what: "vfio_iommu_type1 dma_entry_limit", before: "65535", after: "1000" },
+        { what: "driver of 0000:02:00.0", before: "nvme", after: "vfio-pci" },
+      ],
       restore: { failed: [] },
-      qemu: { k: { check: { agrees: true, mismatches: [] }, warnings: [expect.objectContaining({ maxMappings: 1000, maxMemslots: 512 })] } },
+      qemu: {
+        k: {
+          check: { agrees: true, mismatches: [] },
+          warnings: [expect.objectContaining({ maxMappings: 1000, maxMemslots: 512 })],
+        },
+      },
     });
     expect(await run.finish(result, runDir)).toBe(record);
   });
 
   it("refuses with a HostError (exit 2) and changes nothing", async () => {
     const h = host(workstation, { uid: 1000 });
-    const err = await prepareVfioRun(scenario(`[{ host: "0000:01:00.0" }]`), tcg, { log: () => {}, fs: h.fs }).catch((e: unknown) => e) as Error & { exitCode: number };
+    const err = (await prepareVfioRun(scenario(`[{ host: "0000:01:00.0" }]`), tcg, { log: () => {}, fs: h.fs }).catch(
+      (e: unknown) => e,
+    )) as Error & { exitCode: number };
     expect(err.exitCode).toBe(2);
-    expect(err.message).toMatch(/^VFIO preflight refused the run; nothing was bound or changed:\n {2}- IOMMU group 7 of 0000:01:00.0 also holds 0000:01:00.1/);
+    expect(err.message).toMatch(
+      /^VFIO preflight refused the run; nothing was bound or changed:\n {2}- IOMMU group 7 of 0000:01:00.0 also holds 0000:01:00.1/,
+    );
     expect(err.message).toMatch(/needs root on fake host \(uid 1000\)/);
     expect(h.writes).toEqual([]);
   });
 
   it("only shapes memory when there is no vfio section", async () => {
-    const s = parseScenario(`name: t
+    const s = parseScenario(
+      `name: t
 kernels: { k: { debian: { version: "6.12", flavour: cloud-amd64 } } }
 memory: { backend: memfd }
 workloads: [{ id: w, shell: { command: "true" } }]
-`, "/s/t.yaml");
+`,
+      "/s/t.yaml",
+    );
     expect((await prepareVfioRun(s, tcg, { log: () => {} }))?.qemuExtras).toEqual({ memoryBackend: { kind: "memfd" } });
   });
 });

@@ -5,7 +5,8 @@ import { parseScenario } from "../../harness/scenario/load.ts";
 import { NESTED_DEVICE_BDF, normaliseBdf } from "../../harness/scenario/vfio.ts";
 import { SpecError } from "../../harness/util/errors.ts";
 
-const M = 1024 ** 2, G = 1024 ** 3;
+const M = 1024 ** 2,
+  G = 1024 ** 3;
 const head = `name: t
 kernels:
   k: { debian: { version: "6.12", flavour: cloud-amd64 } }
@@ -57,18 +58,28 @@ vfio:
   it("takes a list as vfio's shorthand and one mapping as a one-device virtioMem", () => {
     const s = load(`vfio: [{ host: "0000:01:00.0" }]\nmemory: { backend: memfd, virtioMem: { size: 2G } }\n`);
     expect(s.vfio).toEqual({ devices: [{ kind: "pci", host: "0000:01:00.0" }] });
-    expect(s.memory).toEqual({ backend: { kind: "memfd" }, virtioMem: [{ id: "vm0", sizeBytes: 2 * G, blockBytes: 2 * M, requestedBytes: 0 }] });
+    expect(s.memory).toEqual({
+      backend: { kind: "memfd" },
+      virtioMem: [{ id: "vm0", sizeBytes: 2 * G, blockBytes: 2 * M, requestedBytes: 0 }],
+    });
   });
 
   it("defaults a nested scenario's device to the level-1 guest's emulated one", () => {
-    const s = parseScenario(`name: t
+    const s = parseScenario(
+      `name: t
 kernels: { k: { debian: { version: "6.12", flavour: cloud-amd64 } } }
 vfio: { nested: { device: e1000e }, dmaEntryLimit: 1000 }
 workloads:
   - { id: fits, nestedQemu: { dmaEntryLimit: 1023 } }
   - { id: exceeds, nestedQemu: { runSeconds: 1 } }
-`, "/s/t.yaml");
-    expect(s.vfio).toEqual({ devices: [{ kind: "pci", host: NESTED_DEVICE_BDF }], dmaEntryLimit: 1000, nested: { device: "e1000e", memoryBytes: 128 * M } });
+`,
+      "/s/t.yaml",
+    );
+    expect(s.vfio).toEqual({
+      devices: [{ kind: "pci", host: NESTED_DEVICE_BDF }],
+      dmaEntryLimit: 1000,
+      nested: { device: "e1000e", memoryBytes: 128 * M },
+    });
     expect(s.workloads).toEqual([
       { id: "fits", kind: "nestedQemu", dmaEntryLimit: 1023, runSeconds: 3 },
       { id: "exceeds", kind: "nestedQemu", runSeconds: 1 },
@@ -108,9 +119,13 @@ vfio:
   it("relates nested devices and nestedQemu workloads to vfio.nested", () => {
     const lines = errors(`vfio: { nested: {}, devices: [{ host: "0000:01:00.0" }] }
 `);
-    expect(lines).toEqual([`/s/t.yaml:6:39 vfio.devices[0].host: with vfio.nested the device is the level-1 guest's emulated one at "0000:00:06.0", got "0000:01:00.0"`]);
+    expect(lines).toEqual([
+      `/s/t.yaml:6:39 vfio.devices[0].host: with vfio.nested the device is the level-1 guest's emulated one at "0000:00:06.0", got "0000:01:00.0"`,
+    ]);
     const noNested = errors(`  - { id: l2, nestedQemu: {} }\n`);
-    expect(noNested).toEqual([`/s/t.yaml:6:15 workloads[1].nestedQemu: needs vfio.nested (the level-1 guest that runs the level-2 QEMU)`]);
+    expect(noNested).toEqual([
+      `/s/t.yaml:6:15 workloads[1].nestedQemu: needs vfio.nested (the level-1 guest that runs the level-2 QEMU)`,
+    ]);
   });
 
   it("normalises PCI addresses", () => {
@@ -129,17 +144,29 @@ vfio:
 describe("the VFIO scenarios in scenarios/", () => {
   it("vfio-passthrough.example.yaml (real host, not run in CI) is valid and predicts 'exceeds' on purpose", async () => {
     const { loadScenario } = await import("../../harness/scenario/load.ts");
-    const { predictDmaMappingBudget, virtioMemSections, x86DeviceMemoryBase, maxMemslots } = await import("../../harness/vfio/mapping-budget.ts");
-    const s = await loadScenario(path.join(import.meta.dirname, "..", "..", "scenarios", "vfio-passthrough.example.yaml"));
+    const { predictDmaMappingBudget, virtioMemSections, x86DeviceMemoryBase, maxMemslots } =
+      await import("../../harness/vfio/mapping-budget.ts");
+    const s = await loadScenario(
+      path.join(import.meta.dirname, "..", "..", "scenarios", "vfio-passthrough.example.yaml"),
+    );
     expect(s.vfio).toEqual({ devices: [{ kind: "pci", host: "0000:03:00.0" }], dmaEntryLimit: 60000 });
     expect(s.memory?.backend).toEqual({ kind: "memfd" });
     const p = predictDmaMappingBudget({
-      sections: virtioMemSections(s.memory!.virtioMem.map((v) => ({ sizeBytes: v.sizeBytes, blockBytes: v.blockBytes })), x86DeviceMemoryBase(s.machine.memoryBytes)),
+      sections: virtioMemSections(
+        s.memory!.virtioMem.map((v) => ({ sizeBytes: v.sizeBytes, blockBytes: v.blockBytes })),
+        x86DeviceMemoryBase(s.machine.memoryBytes),
+      ),
       maxMemslots: maxMemslots("kvm", "x86_64"),
       limit: s.vfio!.dmaEntryLimit,
     });
     expect(p).toMatchObject({ verdict: "exceeds", exceedsBy: 65531 - 60000 });
-    expect(predictDmaMappingBudget({ ...{ sections: virtioMemSections([{ sizeBytes: 64 * G, blockBytes: 2 * M }], 6 * G) }, maxMemslots: 32764, limit: 65535 }).verdict).toBe("fits");
+    expect(
+      predictDmaMappingBudget({
+        ...{ sections: virtioMemSections([{ sizeBytes: 64 * G, blockBytes: 2 * M }], 6 * G) },
+        maxMemslots: 32764,
+        limit: 65535,
+      }).verdict,
+    ).toBe("fits");
   });
 
   it("vfio-mapping-budget.yaml (hardware-free, CI) sits on the boundary: 1023 fits, 1022 exceeds by 1", async () => {
@@ -147,7 +174,9 @@ describe("the VFIO scenarios in scenarios/", () => {
     const s = await loadScenario(path.join(import.meta.dirname, "..", "..", "scenarios", "vfio-mapping-budget.yaml"));
     expect(s.vfio?.nested).toEqual({ device: "virtio-net-pci", memoryBytes: 128 * M });
     expect(s.workloads.map((w) => [w.id, w.kind, "dmaEntryLimit" in w ? w.dmaEntryLimit : undefined])).toEqual([
-      ["passthrough", "nestedQemu", undefined], ["fits", "nestedQemu", 1023], ["exceeds", "nestedQemu", 1022],
+      ["passthrough", "nestedQemu", undefined],
+      ["fits", "nestedQemu", 1023],
+      ["exceeds", "nestedQemu", 1022],
     ]);
     expect(s.kernels[0]!.expect).toEqual({ exceeds: ["FAIL"] });
   });

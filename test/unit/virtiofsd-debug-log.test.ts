@@ -19,15 +19,31 @@ describe("parseDebugLog on a real virtiofsd 1.13 log (Debian 7.3 arm64-16k, over
     expect(log.requests).toHaveLength(20);
     expect(log.orphanReplies).toBe(0);
     expect(unanswered(log)).toEqual([]);
-    expect(log.requests[0]).toEqual({ unique: 2, opcode: "Init", opcodeNum: 26, inode: 0, pid: 135, reply: { ok: true, error: 0, len: 80 } });
+    expect(log.requests[0]).toEqual({
+      unique: 2,
+      opcode: "Init",
+      opcodeNum: 26,
+      inode: 0,
+      pid: 135,
+      reply: { ok: true, error: 0, len: 80 },
+    });
     // getdents64 with a 1 MiB buffer on the plain mount: a full 1 MiB READDIRPLUS reply.
-    expect(log.requests.find((r) => r.unique === 10)).toMatchObject({ opcode: "Readdirplus", reply: { ok: true, len: 1048584 } });
+    expect(log.requests.find((r) => r.unique === 10)).toMatchObject({
+      opcode: "Readdirplus",
+      reply: { ok: true, len: 1048584 },
+    });
     // The ERROR reply lists error first and len last: both still parse.
-    expect(log.requests.find((r) => r.unique === 26)).toMatchObject({ opcode: "Readdirplus", inode: 5701, reply: { ok: false, error: -12, len: 16 } });
+    expect(log.requests.find((r) => r.unique === 26)).toMatchObject({
+      opcode: "Readdirplus",
+      inode: 5701,
+      reply: { ok: false, error: -12, len: 16 },
+    });
   });
 
   it("groups the refused requests per opcode and errno: READDIRPLUS -12 twice (probe and ls)", () => {
-    expect(refusals(log)).toEqual([{ opcode: "READDIRPLUS", opcodeNum: 44, error: -12, errno: "ENOMEM", count: 2, uniques: [26, 32] }]);
+    expect(refusals(log)).toEqual([
+      { opcode: "READDIRPLUS", opcodeNum: 44, error: -12, errno: "ENOMEM", count: 2, uniques: [26, 32] },
+    ]);
     expect(refusalNotes(refusals(log))).toEqual(["virtiofsd refused READDIRPLUS (-12) x 2"]);
   });
 });
@@ -63,15 +79,31 @@ describe("small pieces", () => {
 
   it("puts the notes into the outcome's detail next to the guest's errno", () => {
     const notes = ["virtiofsd refused READDIRPLUS (-12) x 1"];
-    expect(withNotes({ kind: "errno", errno: "ENOMEM", mountHealthy: true, detail: "getdents64: ENOMEM" }, notes)).toEqual({
-      kind: "errno", errno: "ENOMEM", mountHealthy: true, detail: "getdents64: ENOMEM; virtiofsd refused READDIRPLUS (-12) x 1",
+    expect(
+      withNotes({ kind: "errno", errno: "ENOMEM", mountHealthy: true, detail: "getdents64: ENOMEM" }, notes),
+    ).toEqual({
+      kind: "errno",
+      errno: "ENOMEM",
+      mountHealthy: true,
+      detail: "getdents64: ENOMEM; virtiofsd refused READDIRPLUS (-12) x 1",
     });
-    expect(withNotes({ kind: "hang", what: "x", wedged: false }, notes)).toEqual({ kind: "hang", what: "x", wedged: false });
+    expect(withNotes({ kind: "hang", what: "x", wedged: false }, notes)).toEqual({
+      kind: "hang",
+      what: "x",
+      wedged: false,
+    });
     expect(withNotes({ kind: "pass" }, [])).toEqual({ kind: "pass" });
   });
 
   it("a share's `log: debug` sets virtiofsd's --log-level for that share only", () => {
-    const share: ShareSpec = { tag: "s", cache: "auto", queueSize: 128, sandbox: "none", extraArgs: [], accessPlatform: false };
+    const share: ShareSpec = {
+      tag: "s",
+      cache: "auto",
+      queueSize: 128,
+      sandbox: "none",
+      extraArgs: [],
+      accessPlatform: false,
+    };
     const level = (a: string[]) => a[a.indexOf("--log-level") + 1];
     expect(level(virtiofsdArgs(share, "/s.sock", "/d"))).toBe("info");
     expect(level(virtiofsdArgs(share, "/s.sock", "/d", "warn"))).toBe("warn");

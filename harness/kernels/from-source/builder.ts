@@ -67,7 +67,10 @@ export async function buildKernel(spec: BuildSpec, ctx: KernelContext): Promise<
     return { manifest: hit, how: "cached" };
   }
 
-  const slot = path.join(buildPaths.work(), slotKey({ sourceIdentity: pristine.identity, arch: spec.arch, base: spec.base, fragments: fragmentHashes }));
+  const slot = path.join(
+    buildPaths.work(),
+    slotKey({ sourceIdentity: pristine.identity, arch: spec.arch, base: spec.base, fragments: fragmentHashes }),
+  );
   const unlock = await lockDir(slot, { signal: ctx.signal, log });
   try {
     // Whoever held the lock may just have built this very kernel.
@@ -79,12 +82,27 @@ export async function buildKernel(spec: BuildSpec, ctx: KernelContext): Promise<
     await fs.writeFile(path.join(slot, "last-used"), new Date().toISOString() + "\n");
     const onto = pristine.detail;
     if (patches.length) log(`applying ${patches.length} patch${patches.length > 1 ? "es" : ""} to ${onto}`);
-    const src = await prepareWorkTree(slot, pristine.tree, pristine.identity, patches, { label: spec.label, onto, signal: ctx.signal, log });
+    const src = await prepareWorkTree(slot, pristine.tree, pristine.identity, patches, {
+      label: spec.label,
+      onto,
+      signal: ctx.signal,
+      log,
+    });
     const out = path.join(slot, "out");
     const logFile = path.join(slot, "build.log");
     const logStream = openBuildLog(logFile);
     try {
-      const { make, configureTree } = slotMake({ spec, toolchain, slot, src, out, logStream, logFile, signal: ctx.signal, log });
+      const { make, configureTree } = slotMake({
+        spec,
+        toolchain,
+        slot,
+        src,
+        out,
+        logStream,
+        logFile,
+        signal: ctx.signal,
+        log,
+      });
       const signature = kconfigSignature({
         base: spec.base,
         fragments: fragmentHashes,
@@ -99,7 +117,15 @@ export async function buildKernel(spec: BuildSpec, ctx: KernelContext): Promise<
         await recordConfig(slot, signature, config);
       }
       return await compileAndInstall({
-        spec, toolchain, out, config, inputs, make, logStream, logFile, log,
+        spec,
+        toolchain,
+        out,
+        config,
+        inputs,
+        make,
+        logStream,
+        logFile,
+        log,
         fragments,
         patches,
         source: { identity: pristine.identity, detail: pristine.detail },

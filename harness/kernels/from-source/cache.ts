@@ -29,7 +29,14 @@ export interface KeyInputs {
  * and blank or comment lines other than "is not set" are noise.
  */
 export function buildKey(k: KeyInputs): string {
-  return digest({ format: BUILD_FORMAT, source: k.sourceIdentity, config: configLines(k.config), patches: k.patches, arch: k.arch, compiler: k.compiler }).slice(0, 32);
+  return digest({
+    format: BUILD_FORMAT,
+    source: k.sourceIdentity,
+    config: configLines(k.config),
+    patches: k.patches,
+    arch: k.arch,
+    compiler: k.compiler,
+  }).slice(0, 32);
 }
 
 export function configLines(config: string): string[] {
@@ -56,7 +63,13 @@ export function inputsKey(k: InputsKeyInputs): string {
 
 /** The work slot shared by builds that differ only in patches (so make can be incremental). */
 export function slotKey(k: Omit<InputsKeyInputs, "patches" | "compiler">): string {
-  return digest({ format: BUILD_FORMAT, source: k.sourceIdentity, arch: k.arch, base: k.base, fragments: k.fragments }).slice(0, 24);
+  return digest({
+    format: BUILD_FORMAT,
+    source: k.sourceIdentity,
+    arch: k.arch,
+    base: k.base,
+    fragments: k.fragments,
+  }).slice(0, 24);
 }
 
 export const sha256Text = (text: string) => createHash("sha256").update(text).digest("hex");
@@ -140,8 +153,15 @@ export async function listEntries(): Promise<ListedEntry[]> {
   for (const key of await fs.readdir(buildPaths.entries()).catch(() => [] as string[])) {
     if (isTempSibling(key)) continue;
     try {
-      const manifest = JSON.parse(await fs.readFile(path.join(buildPaths.entry(key), MANIFEST), "utf8")) as BuildManifest;
-      out.push({ key, manifest, lastUsed: await lastUsed(buildPaths.entry(key)), bytes: await dirBytes(buildPaths.entry(key)) });
+      const manifest = JSON.parse(
+        await fs.readFile(path.join(buildPaths.entry(key), MANIFEST), "utf8"),
+      ) as BuildManifest;
+      out.push({
+        key,
+        manifest,
+        lastUsed: await lastUsed(buildPaths.entry(key)),
+        bytes: await dirBytes(buildPaths.entry(key)),
+      });
     } catch {
       // not an entry (or one from an incompatible vmrig): gc removes it
     }
@@ -174,7 +194,7 @@ export async function collectGarbage(opts: GcOptions = {}): Promise<GcReport> {
   const report: GcReport = { removed: [], kept: 0 };
   const remove = async (p: string, why: string) => {
     const st = await fs.lstat(p).catch(() => undefined);
-    const bytes = st?.isDirectory() ? await dirBytes(p) : st?.size ?? 0;
+    const bytes = st?.isDirectory() ? await dirBytes(p) : (st?.size ?? 0);
     report.removed.push({ path: p, bytes, why });
     if (!opts.dryRun) await fs.rm(p, { recursive: true, force: true });
   };
@@ -191,7 +211,10 @@ export async function collectGarbage(opts: GcOptions = {}): Promise<GcReport> {
         continue;
       }
       if (root === buildPaths.entries()) {
-        const m = await fs.readFile(path.join(p, MANIFEST), "utf8").then((t) => JSON.parse(t) as BuildManifest).catch(() => undefined);
+        const m = await fs
+          .readFile(path.join(p, MANIFEST), "utf8")
+          .then((t) => JSON.parse(t) as BuildManifest)
+          .catch(() => undefined);
         if (!m || m.format !== BUILD_FORMAT) await remove(p, "incomplete or from another vmrig version");
         else if (await old(p)) await remove(p, `not used for ${opts.maxAgeDays ?? 30} days`);
         else report.kept++;

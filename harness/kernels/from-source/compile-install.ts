@@ -3,7 +3,17 @@
 // then the manifest and an atomic cache entry.
 import fs from "node:fs/promises";
 import path from "node:path";
-import { BUILD_FORMAT, type BuildManifest, buildKey, inputsKey, installEntry, lookupInputs, readEntry, recordInputs, sha256Text } from "./cache.ts";
+import {
+  BUILD_FORMAT,
+  type BuildManifest,
+  buildKey,
+  inputsKey,
+  installEntry,
+  lookupInputs,
+  readEntry,
+  recordInputs,
+  sha256Text,
+} from "./cache.ts";
 import type { WriteStream } from "node:fs";
 import { configure, type ConfigureOptions } from "./config.ts";
 import { formatElapsed, runMake, type MakeContext, type MakeResult } from "./make.ts";
@@ -23,7 +33,11 @@ export async function loadBuildInputs(spec: BuildSpec) {
 }
 
 /** The inputs index key for a source, and the kernel already built from exactly those inputs. */
-export async function cachedByInputs(spec: BuildSpec, loaded: Awaited<ReturnType<typeof loadBuildInputs>>, sourceIdentity: string) {
+export async function cachedByInputs(
+  spec: BuildSpec,
+  loaded: Awaited<ReturnType<typeof loadBuildInputs>>,
+  sourceIdentity: string,
+) {
   const inputs = inputsKey({
     sourceIdentity,
     arch: spec.arch,
@@ -61,10 +75,17 @@ export function slotMake(o: {
     signal: o.signal,
     log: o.log,
   };
-  const make = (args: string[], stage: string) => runMake(ctx, ["-C", o.src, `O=${o.out}`, ...o.toolchain.makeVars, ...args], stage);
+  const make = (args: string[], stage: string) =>
+    runMake(ctx, ["-C", o.src, `O=${o.out}`, ...o.toolchain.makeVars, ...args], stage);
   const configureTree = (fragments: ConfigureOptions["fragments"]) =>
     configure({
-      label: o.spec.label, src: o.src, out: o.out, base: o.spec.base, fragments, makeVars: o.toolchain.makeVars, signal: o.signal,
+      label: o.spec.label,
+      src: o.src,
+      out: o.out,
+      base: o.spec.base,
+      fragments,
+      makeVars: o.toolchain.makeVars,
+      signal: o.signal,
       make: (args, stage) => make(["-s", ...args], `configuring: ${stage}`),
     });
   return { make, configureTree };
@@ -90,11 +111,16 @@ export interface CompileRequest {
 }
 
 export type CompileOutcome =
-  | { manifest: BuildManifest; how: "cached-after-config" }
-  | { manifest: BuildManifest; how: "built"; make: MakeResult };
+  { manifest: BuildManifest; how: "cached-after-config" } | { manifest: BuildManifest; how: "built"; make: MakeResult };
 
 export async function compileAndInstall(r: CompileRequest): Promise<CompileOutcome> {
-  const key = buildKey({ sourceIdentity: r.source.identity, config: r.config, patches: r.patches.map((p) => p.sha256), arch: r.spec.arch, compiler: r.toolchain.compilerIdentity });
+  const key = buildKey({
+    sourceIdentity: r.source.identity,
+    config: r.config,
+    patches: r.patches.map((p) => p.sha256),
+    arch: r.spec.arch,
+    compiler: r.toolchain.compilerIdentity,
+  });
   const existing = await readEntry(key);
   if (existing) {
     await recordInputs(r.inputs, key);
@@ -102,7 +128,9 @@ export async function compileAndInstall(r: CompileRequest): Promise<CompileOutco
     return { manifest: existing, how: "cached-after-config" };
   }
   const result = await r.make([`-j${makeJobs()}`, r.toolchain.target], `building ${r.toolchain.target}`);
-  const release = (await fs.readFile(path.join(r.out, "include", "config", "kernel.release"), "utf8").catch(() => "")).trim();
+  const release = (
+    await fs.readFile(path.join(r.out, "include", "config", "kernel.release"), "utf8").catch(() => "")
+  ).trim();
   const imageName = path.basename(r.toolchain.imagePath);
   const manifest: BuildManifest = {
     format: BUILD_FORMAT,
@@ -131,7 +159,8 @@ export async function compileAndInstall(r: CompileRequest): Promise<CompileOutco
     "System.map": path.join(r.out, "System.map"),
   });
   await recordInputs(r.inputs, key);
-  const what = result.compiled.length <= 5 ? result.compiled.join(", ") || "nothing" : `${result.compiled.length} files`;
+  const what =
+    result.compiled.length <= 5 ? result.compiled.join(", ") || "nothing" : `${result.compiled.length} files`;
   r.log(`built ${key} in ${formatElapsed(result.ms)} (compiled ${what})`);
   return { manifest, how: "built", make: result };
 }

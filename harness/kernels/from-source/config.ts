@@ -58,7 +58,10 @@ export interface UnstuckOption extends ConfigRequest {
 }
 
 /** Pure: the requests the final .config does not honour. */
-export function optionsThatDidNotStick(requests: ReadonlyMap<string, ConfigRequest>, final: ConfigValues): UnstuckOption[] {
+export function optionsThatDidNotStick(
+  requests: ReadonlyMap<string, ConfigRequest>,
+  final: ConfigValues,
+): UnstuckOption[] {
   const out: UnstuckOption[] = [];
   for (const req of requests.values()) {
     const got = final.get(req.option);
@@ -85,7 +88,12 @@ export async function definedSymbols(tree: string, options: readonly string[]): 
   return found;
 }
 
-export function formatUnstuck(label: string, unstuck: readonly UnstuckOption[], defined: ReadonlySet<string>, configFile: string): string {
+export function formatUnstuck(
+  label: string,
+  unstuck: readonly UnstuckOption[],
+  defined: ReadonlySet<string>,
+  configFile: string,
+): string {
   const shown = (v: string | undefined) => (v === undefined ? "absent" : v === "n" ? "not set" : `=${v}`);
   const lines = unstuck.map((u) => {
     const why = !defined.has(u.option)
@@ -124,17 +132,29 @@ export async function configure(o: ConfigureOptions): Promise<string> {
   const r = await execa(
     path.join(o.src, "scripts", "kconfig", "merge_config.sh"),
     ["-m", "-O", o.out, configFile, ...o.fragments.map((f) => f.file)],
-    { cwd: o.out, reject: false, all: true, cancelSignal: o.signal, extendEnv: false, env: { ...cleanBuildEnv(process.env), CONFIG_: "CONFIG_", KCONFIG_CONFIG: configFile } },
+    {
+      cwd: o.out,
+      reject: false,
+      all: true,
+      cancelSignal: o.signal,
+      extendEnv: false,
+      env: { ...cleanBuildEnv(process.env), CONFIG_: "CONFIG_", KCONFIG_CONFIG: configFile },
+    },
   );
   if (r.isCanceled) throw o.signal.reason ?? new Error("aborted");
   if (r.exitCode !== 0) {
-    throw new VmrigError(`Kernel "${o.label}": merge_config.sh failed (exit ${r.exitCode}):\n${String(r.all).trim().split("\n").slice(-20).join("\n")}`);
+    throw new VmrigError(
+      `Kernel "${o.label}": merge_config.sh failed (exit ${r.exitCode}):\n${String(r.all).trim().split("\n").slice(-20).join("\n")}`,
+    );
   }
   await o.make(["olddefconfig"], "make olddefconfig");
   const text = await fs.readFile(configFile, "utf8");
   const unstuck = optionsThatDidNotStick(fragmentRequests(o.fragments), parseConfig(text));
   if (unstuck.length) {
-    const defined = await definedSymbols(o.src, unstuck.map((u) => u.option));
+    const defined = await definedSymbols(
+      o.src,
+      unstuck.map((u) => u.option),
+    );
     throw new VmrigError(formatUnstuck(o.label, unstuck, defined, configFile));
   }
   return text;
@@ -144,7 +164,11 @@ export async function configure(o: ConfigureOptions): Promise<string> {
 
 /** Files whose change can change what kconfig produces: Kconfig files, kconfig, base configs. */
 export function affectsKconfig(file: string): boolean {
-  return /(^|\/)Kconfig[^/]*$/.test(file) || file.startsWith("scripts/kconfig/") || /^(kernel|arch\/[^/]+)\/configs\//.test(file);
+  return (
+    /(^|\/)Kconfig[^/]*$/.test(file) ||
+    file.startsWith("scripts/kconfig/") ||
+    /^(kernel|arch\/[^/]+)\/configs\//.test(file)
+  );
 }
 
 /**
@@ -158,7 +182,9 @@ export function kconfigSignature(args: {
   patches: ReadonlyArray<{ sha256: string; touched: readonly string[] }>;
 }): string {
   const relevant = args.patches.filter((p) => p.touched.some(affectsKconfig)).map((p) => p.sha256);
-  return createHash("sha256").update(JSON.stringify({ base: args.base, fragments: args.fragments, compiler: args.compiler, relevant })).digest("hex");
+  return createHash("sha256")
+    .update(JSON.stringify({ base: args.base, fragments: args.fragments, compiler: args.compiler, relevant }))
+    .digest("hex");
 }
 
 interface ConfigState {

@@ -15,7 +15,10 @@ function alive(pid: number): boolean {
 /** Locks this process holds (a lock file with our own pid that is not here is stale). */
 const held = new Set<string>();
 
-export async function lockDir(dir: string, opts: { signal: AbortSignal; log: (line: string) => void }): Promise<() => Promise<void>> {
+export async function lockDir(
+  dir: string,
+  opts: { signal: AbortSignal; log: (line: string) => void },
+): Promise<() => Promise<void>> {
   await fs.mkdir(dir, { recursive: true });
   const file = path.join(dir, "lock");
   let told = false;

@@ -25,7 +25,8 @@ export function formatElapsed(ms: number): string {
  * make's MAKEFLAGS.
  */
 export function cleanBuildEnv(env: NodeJS.ProcessEnv): Record<string, string> {
-  const drop = /^(KCONFIG_.*|KBUILD_.*|K(C|CPP|A|RUST)FLAGS|LLVM|LLVM_IAS|CROSS_COMPILE|ARCH|SUBARCH|LOCALVERSION|INSTALL_.*|MAKEFLAGS|MFLAGS|MAKELEVEL|MAKEFILES|GNUMAKEFLAGS|[OVWCM])$/;
+  const drop =
+    /^(KCONFIG_.*|KBUILD_.*|K(C|CPP|A|RUST)FLAGS|LLVM|LLVM_IAS|CROSS_COMPILE|ARCH|SUBARCH|LOCALVERSION|INSTALL_.*|MAKEFLAGS|MFLAGS|MAKELEVEL|MAKEFILES|GNUMAKEFLAGS|[OVWCM])$/;
   const out: Record<string, string> = {};
   for (const [k, v] of Object.entries(env)) if (v !== undefined && !drop.test(k)) out[k] = v;
   return out;
@@ -84,9 +85,12 @@ export async function runMake(ctx: MakeContext, args: string[], stage: string): 
     if (!s) return;
     for await (const line of readline.createInterface({ input: s, crlfDelay: Infinity })) onLine(line);
   });
-  const beat = setInterval(() => {
-    ctx.log(`${stage}: ${formatElapsed(Date.now() - started)}${current ? `, ${current}` : ""}`);
-  }, (ctx.heartbeatSeconds ?? (process.stderr.isTTY ? 5 : 30)) * 1000);
+  const beat = setInterval(
+    () => {
+      ctx.log(`${stage}: ${formatElapsed(Date.now() - started)}${current ? `, ${current}` : ""}`);
+    },
+    (ctx.heartbeatSeconds ?? (process.stderr.isTTY ? 5 : 30)) * 1000,
+  );
   let result;
   try {
     [result] = await Promise.all([child, ...readers]);
@@ -96,10 +100,14 @@ export async function runMake(ctx: MakeContext, args: string[], stage: string): 
   const ms = Date.now() - started;
   ctx.logStream.write(`### exit ${result.exitCode ?? result.signal} after ${formatElapsed(ms)}\n`);
   if (ctx.signal.aborted) throw ctx.signal.reason ?? new Error("aborted");
-  if ((result as { code?: string }).code === "ENOENT") throw new VmrigError("make is not installed: install the make package.");
+  if ((result as { code?: string }).code === "ENOENT")
+    throw new VmrigError("make is not installed: install the make package.");
   if (result.exitCode !== 0) {
     const errors = tail.filter((l) => /\berror\b|Error \d|\*\*\*/.test(l));
-    const shown = (errors.length ? errors : tail).slice(-25).map((l) => `    ${l}`).join("\n");
+    const shown = (errors.length ? errors : tail)
+      .slice(-25)
+      .map((l) => `    ${l}`)
+      .join("\n");
     throw new VmrigError(
       `Kernel "${ctx.label}": ${stage} failed (exit ${result.exitCode ?? result.signal}) after ${formatElapsed(ms)}. ` +
         `Full log: ${ctx.logFile}\n  last lines:\n${shown}`,

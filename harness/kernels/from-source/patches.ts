@@ -17,7 +17,10 @@ export interface PatchedFile {
 const HUNK = /^@@ -(\d+)(?:,(\d+))? \+(\d+)(?:,(\d+))? @@/;
 
 function stripOne(p: string): string | undefined {
-  const name = p.split("\t")[0]!.trim().replace(/^"(.*)"$/, "$1");
+  const name = p
+    .split("\t")[0]!
+    .trim()
+    .replace(/^"(.*)"$/, "$1");
   if (name === "/dev/null") return undefined;
   const i = name.indexOf("/");
   return i < 0 ? name : name.slice(i + 1);
@@ -31,7 +34,12 @@ export function parsePatch(text: string): PatchedFile[] {
   for (let i = 0; i < lines.length; i++) {
     const line = lines[i]!;
     if (line.startsWith("--- ") && lines[i + 1]?.startsWith("+++ ") && HUNK.test(lines[i + 2] ?? "")) {
-      current = { oldPath: stripOne(line.slice(4)), newPath: stripOne(lines[i + 1]!.slice(4)), hunks: [], firstHunkLine: i + 3 };
+      current = {
+        oldPath: stripOne(line.slice(4)),
+        newPath: stripOne(lines[i + 1]!.slice(4)),
+        hunks: [],
+        firstHunkLine: i + 3,
+      };
       files.push(current);
       i += 1;
       continue;
@@ -79,11 +87,15 @@ export interface HunkProblem {
 }
 
 /** Pure: GNU patch's output (LC_ALL=C) -> what failed, and where it applied only loosely. */
-export function parsePatchOutput(output: string, files: readonly PatchedFile[]): { failed: HunkProblem[]; loose: string[] } {
+export function parsePatchOutput(
+  output: string,
+  files: readonly PatchedFile[],
+): { failed: HunkProblem[]; loose: string[] } {
   const failed: HunkProblem[] = [];
   const loose: string[] = [];
   let file: string | undefined;
-  const headerOf = (f: string | undefined, n: number) => files.find((x) => (x.newPath ?? x.oldPath) === f)?.hunks[n - 1];
+  const headerOf = (f: string | undefined, n: number) =>
+    files.find((x) => (x.newPath ?? x.oldPath) === f)?.hunks[n - 1];
   for (const line of output.split("\n")) {
     let m: RegExpExecArray | null;
     if ((m = /^(?:checking|patching) file (.+)$/.exec(line))) file = m[1]!;
@@ -95,13 +107,21 @@ export function parsePatchOutput(output: string, files: readonly PatchedFile[]):
       failed.push({ file, problem: "the file does not exist in the tree" });
     } else if ((m = /^Hunk #(\d+) FAILED at (\d+)(.*)\.$/.exec(line))) {
       const hunk = Number(m[1]);
-      failed.push({ file, hunk, header: headerOf(file, hunk), problem: `does not match the tree (tried at line ${m[2]}${m[3] ?? ""})` });
+      failed.push({
+        file,
+        hunk,
+        header: headerOf(file, hunk),
+        problem: `does not match the tree (tried at line ${m[2]}${m[3] ?? ""})`,
+      });
     } else if ((m = /^Hunk #(\d+) succeeded at (\d+) (with fuzz \d+.*|\(offset.*)\.$/.exec(line))) {
       if (/fuzz/.test(m[3]!)) loose.push(`${file}: hunk #${m[1]} applied at line ${m[2]} ${m[3]}`);
     } else if (/^Reversed \(or previously applied\) patch detected!/.test(line)) {
       failed.push({ file, problem: "is already applied (or the patch is reversed)" });
     } else if ((m = /^The next patch would (create|delete) the file (.+?),/.exec(line))) {
-      failed.push({ file: m[2], problem: m[1] === "create" ? "would be created but already exists" : "would be deleted but does not exist" });
+      failed.push({
+        file: m[2],
+        problem: m[1] === "create" ? "would be created but already exists" : "would be deleted but does not exist",
+      });
     } else if ((m = /^patch: \*\*\*\* (.+)$/.exec(line))) {
       failed.push({ file, problem: m[1]! });
     }
@@ -139,7 +159,12 @@ export function formatPatchFailure(args: {
     return `  ${f.file ?? "?"}: ${where}${f.problem}`;
   });
   if (!lines.length) lines.push("  (GNU patch gave no reason; its output is below)");
-  const said = output.trim().split("\n").slice(-20).map((l) => `    ${l}`).join("\n");
+  const said = output
+    .trim()
+    .split("\n")
+    .slice(-20)
+    .map((l) => `    ${l}`)
+    .join("\n");
   return (
     `Kernel "${label}": build.patches[${index}] ${patch} (patch ${index + 1} of ${count}) does not apply to ${onto}${after}:\n` +
     `${lines.join("\n")}\n  patch -p1 --forward said:\n${said}`
@@ -154,17 +179,42 @@ export interface ApplyOptions {
   log: (line: string) => void;
 }
 
-const patchArgs = ["-p1", "--forward", "--batch", "--no-backup-if-mismatch", "--reject-file=-", "--quoting-style=literal"];
+const patchArgs = [
+  "-p1",
+  "--forward",
+  "--batch",
+  "--no-backup-if-mismatch",
+  "--reject-file=-",
+  "--quoting-style=literal",
+];
 
 /**
  * Applies `patches` (absolute paths, texts already read) in order to `tree`. Each is first
  * tried with --dry-run, so a patch that fails leaves the tree as the previous patches left it.
  */
-export async function applyPatches(tree: string, patches: ReadonlyArray<{ file: string; text: string }>, opts: ApplyOptions): Promise<void> {
+export async function applyPatches(
+  tree: string,
+  patches: ReadonlyArray<{ file: string; text: string }>,
+  opts: ApplyOptions,
+): Promise<void> {
   for (const [index, { file, text }] of patches.entries()) {
     const files = parsePatch(text);
     const fail = (failed: HunkProblem[], output: string) =>
-      new PatchError(formatPatchFailure({ label: opts.label, patch: file, index, count: patches.length, onto: opts.onto, failed, output }), file, index, failed, output);
+      new PatchError(
+        formatPatchFailure({
+          label: opts.label,
+          patch: file,
+          index,
+          count: patches.length,
+          onto: opts.onto,
+          failed,
+          output,
+        }),
+        file,
+        index,
+        failed,
+        output,
+      );
     if (files.length === 0) throw fail([{ problem: "contains no unified diff (no ---/+++/@@ lines)" }], "");
     for (const dryRun of [true, false]) {
       // The text comes on stdin: exactly what the cache key hashed, even if the file changes.
@@ -175,7 +225,8 @@ export async function applyPatches(tree: string, patches: ReadonlyArray<{ file: 
         env: { LC_ALL: "C" },
         cancelSignal: opts.signal,
       });
-      if ((r as { code?: string }).code === "ENOENT") throw new HostError("patch is not installed: install the patch package.");
+      if ((r as { code?: string }).code === "ENOENT")
+        throw new HostError("patch is not installed: install the patch package.");
       if (r.isCanceled) throw opts.signal.reason ?? new Error("aborted");
       const output = String(r.all ?? "");
       const { failed, loose } = parsePatchOutput(output, files);

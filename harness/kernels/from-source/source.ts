@@ -115,14 +115,21 @@ export function chooseSourcePackage(
   return [...matching].sort((a, b) => compareDebianVersions(b.version, a.version))[0];
 }
 
-async function debianSource(source: Extract<BuildSource, { kind: "debian" }>, opts: SourceOptions): Promise<PristineSource> {
+async function debianSource(
+  source: Extract<BuildSource, { kind: "debian" }>,
+  opts: SourceOptions,
+): Promise<PristineSource> {
   const suites = source.suite ? [source.suite] : kernelSuites;
   const find = async (archive: ArchiveOptions) => {
     const indexes = await loadSuiteIndexes(suites, debianArch(process.arch), archive);
     const packages = indexes.flatMap((i) => i.packages);
     const pkg = chooseSourcePackage(packages, source);
     if (pkg) return pkg;
-    const have = [...new Set(packages.filter((p) => p.name.startsWith("linux-source-")).map((p) => `${p.name}=${p.version} (${p.suite})`))];
+    const have = [
+      ...new Set(
+        packages.filter((p) => p.name.startsWith("linux-source-")).map((p) => `${p.name}=${p.version} (${p.suite})`),
+      ),
+    ];
     const what = source.version ? `${source.package}=${source.version}` : source.package;
     throw new HostError(
       `Kernel "${opts.label}": build.source: Debian has no ${what} (searched: ${suites.join(", ")}). ` +
@@ -159,9 +166,13 @@ async function debianSource(source: Extract<BuildSource, { kind: "debian" }>, op
     const debDir = path.join(tmp, "deb");
     await unpackDeb(deb, debDir, { signal: opts.signal });
     const srcDir = path.join(debDir, "usr", "src");
-    const tarballs = (await fs.readdir(srcDir).catch(() => [] as string[])).filter((n) => /^linux-source-.*\.tar(\.\w+)?$/.test(n));
+    const tarballs = (await fs.readdir(srcDir).catch(() => [] as string[])).filter((n) =>
+      /^linux-source-.*\.tar(\.\w+)?$/.test(n),
+    );
     if (tarballs.length !== 1) {
-      throw new HostError(`${pkg.name} ${pkg.version} holds ${tarballs.length} source tarballs in /usr/src (expected one): ${tarballs.join(", ")}`);
+      throw new HostError(
+        `${pkg.name} ${pkg.version} holds ${tarballs.length} source tarballs in /usr/src (expected one): ${tarballs.join(", ")}`,
+      );
     }
     await untar(path.join(srcDir, tarballs[0]!), tmp, opts.signal);
     await fs.rm(debDir, { recursive: true, force: true });
@@ -172,11 +183,16 @@ async function debianSource(source: Extract<BuildSource, { kind: "debian" }>, op
 // ---- git ------------------------------------------------------------------------------------
 
 async function gitSource(source: Extract<BuildSource, { kind: "git" }>, opts: SourceOptions): Promise<PristineSource> {
-  const r = await execa("git", ["-C", source.repo, "rev-parse", "--verify", "--quiet", "--end-of-options", `${source.ref}^{commit}`], {
-    reject: false,
-    cancelSignal: opts.signal,
-  });
-  if ((r as { code?: string }).code === "ENOENT") throw new HostError("git is not installed: install the git package to build from a repository.");
+  const r = await execa(
+    "git",
+    ["-C", source.repo, "rev-parse", "--verify", "--quiet", "--end-of-options", `${source.ref}^{commit}`],
+    {
+      reject: false,
+      cancelSignal: opts.signal,
+    },
+  );
+  if ((r as { code?: string }).code === "ENOENT")
+    throw new HostError("git is not installed: install the git package to build from a repository.");
   const commit = String(r.stdout).trim();
   if (r.exitCode !== 0 || !/^[0-9a-f]{40,64}$/.test(commit)) {
     const why = String(r.stderr).trim();
@@ -184,26 +200,34 @@ async function gitSource(source: Extract<BuildSource, { kind: "git" }>, opts: So
       `Kernel "${opts.label}": build.source.ref: ${JSON.stringify(source.ref)} is not a commit in ${source.repo}${why ? ` (git: ${why})` : ""}.`,
     );
   }
-  const record = { identity: `git:${commit}`, detail: `${path.basename(source.repo)} ${source.ref} (${commit.slice(0, 12)})` };
+  const record = {
+    identity: `git:${commit}`,
+    detail: `${path.basename(source.repo)} ${source.ref} (${commit.slice(0, 12)})`,
+  };
   return cachedSource(`git-${commit}`, record, opts, async (tmp) => {
     const tree = path.join(tmp, "tree");
     await fs.mkdir(tree);
     // `git archive` reads objects only: no worktree, no index, no lock in the user's repository.
-    await execa("git", ["-C", source.repo, "archive", "--format=tar", commit], { cancelSignal: opts.signal, buffer: { stdout: false } }).pipe(
-      "tar",
-      ["-x", "-C", tree],
-      { cancelSignal: opts.signal },
-    );
+    await execa("git", ["-C", source.repo, "archive", "--format=tar", commit], {
+      cancelSignal: opts.signal,
+      buffer: { stdout: false },
+    }).pipe("tar", ["-x", "-C", tree], { cancelSignal: opts.signal });
   });
 }
 
 // ---- tarball --------------------------------------------------------------------------------
 
-async function tarballSource(source: Extract<BuildSource, { kind: "tarball" }>, opts: SourceOptions): Promise<PristineSource> {
+async function tarballSource(
+  source: Extract<BuildSource, { kind: "tarball" }>,
+  opts: SourceOptions,
+): Promise<PristineSource> {
   const hash = createHash("sha256");
   await pipeline(createReadStream(source.file), hash);
   const sha = hash.digest("hex");
-  const record = { identity: `tarball:sha256:${sha}`, detail: `${path.basename(source.file)} (sha256 ${sha.slice(0, 12)})` };
+  const record = {
+    identity: `tarball:sha256:${sha}`,
+    detail: `${path.basename(source.file)} (sha256 ${sha.slice(0, 12)})`,
+  };
   return cachedSource(`tarball-${sha.slice(0, 24)}`, record, opts, async (tmp) => {
     const x = path.join(tmp, "x");
     await fs.mkdir(x);
@@ -227,10 +251,14 @@ async function untar(file: string, dest: string, signal: AbortSignal): Promise<v
 
 /** The one directory the archive unpacked into `dir` (besides `ignore`) becomes dir/tree. */
 async function moveSingleTopDir(dir: string, ignore: string[], what: string): Promise<void> {
-  const entries = (await fs.readdir(dir, { withFileTypes: true })).filter((e) => !ignore.includes(e.name) && e.name !== "tree");
+  const entries = (await fs.readdir(dir, { withFileTypes: true })).filter(
+    (e) => !ignore.includes(e.name) && e.name !== "tree",
+  );
   const dirs = entries.filter((e) => e.isDirectory());
   if (dirs.length !== 1 || entries.length !== 1) {
-    throw new VmrigError(`${what} does not unpack into one directory (found: ${entries.map((e) => e.name).join(", ") || "nothing"}).`);
+    throw new VmrigError(
+      `${what} does not unpack into one directory (found: ${entries.map((e) => e.name).join(", ") || "nothing"}).`,
+    );
   }
   await fs.rename(path.join(dir, dirs[0]!.name), path.join(dir, "tree"));
 }

@@ -11,7 +11,11 @@ export type { BuildSource, BuildSpec, ConfigBase } from "../../types.ts";
 
 /** A build written in code rather than a scenario (benchmarks, tests): Debian's linux-source package. */
 export function debianSourceBuild(
-  label: string, pkg: string, arch: Arch, fragments: string[], patches: string[] = [],
+  label: string,
+  pkg: string,
+  arch: Arch,
+  fragments: string[],
+  patches: string[] = [],
 ): BuildSpec {
   return { label, source: { kind: "debian", package: pkg }, arch, base: "tinyconfig", fragments, patches };
 }
@@ -31,7 +35,8 @@ export async function checkBuildFiles(spec: BuildSpec): Promise<void> {
       const shipped = await shippedAlternative(file);
       problems.push({
         key,
-        message: `${file} does not exist` +
+        message:
+          `${file} does not exist` +
           (shipped ? ` (relative paths are resolved against the scenario's directory; vmrig ships ${shipped})` : ""),
       });
     }

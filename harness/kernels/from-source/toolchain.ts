@@ -42,7 +42,10 @@ async function firstLine(cmd: string, args: string[]): Promise<string | undefine
 export async function requireToolchain(arch: Arch): Promise<Toolchain> {
   await requireCapabilities([`build-${arch}`]);
   const plan = planToolchain(arch);
-  const [cc, ld] = await Promise.all([firstLine(`${plan.crossCompile}gcc`, ["--version"]), firstLine(`${plan.crossCompile}ld`, ["--version"])]);
+  const [cc, ld] = await Promise.all([
+    firstLine(`${plan.crossCompile}gcc`, ["--version"]),
+    firstLine(`${plan.crossCompile}ld`, ["--version"]),
+  ]);
   return { ...plan, compilerIdentity: `${cc} | ${ld}` };
 }
 

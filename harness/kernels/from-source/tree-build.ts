@@ -49,15 +49,34 @@ export async function buildTreeKernel(req: TreeBuildRequest, ctx: KernelContext)
 
   await req.prepare();
   const src = path.join(req.slot, "src");
-  if (patches.length) await applyPatches(src, patches, { label: spec.label, onto: req.detail, signal: ctx.signal, log });
+  if (patches.length)
+    await applyPatches(src, patches, { label: spec.label, onto: req.detail, signal: ctx.signal, log });
   const out = path.join(req.slot, "out");
   const logFile = treeBuildLog(req.slot);
   const logStream = openBuildLog(logFile);
   try {
-    const { make, configureTree } = slotMake({ spec, toolchain, slot: req.slot, src, out, logStream, logFile, signal: ctx.signal, log });
+    const { make, configureTree } = slotMake({
+      spec,
+      toolchain,
+      slot: req.slot,
+      src,
+      out,
+      logStream,
+      logFile,
+      signal: ctx.signal,
+      log,
+    });
     const config = await configureTree(fragments);
     return await compileAndInstall({
-      spec, toolchain, out, config, inputs, make, logStream, logFile, log,
+      spec,
+      toolchain,
+      out,
+      config,
+      inputs,
+      make,
+      logStream,
+      logFile,
+      log,
       fragments,
       patches,
       source: { identity: req.sourceIdentity, detail: req.detail },

@@ -89,7 +89,10 @@ export async function prepareWorkTree(
   const involved = [...new Set([...state.dirty, ...touched])].sort();
   const before = new Map<string, { sha256: string; mtime: Date } | undefined>();
   for (const f of involved) before.set(f, await fileFacts(path.join(src, f)));
-  await writeFileAtomic(stateFile(slot), JSON.stringify({ source: sourceId, dirty: involved, applied: null } satisfies SlotState));
+  await writeFileAtomic(
+    stateFile(slot),
+    JSON.stringify({ source: sourceId, dirty: involved, applied: null } satisfies SlotState),
+  );
 
   // Back to pristine: copies (new inodes, fresh mtimes), never writes through the hard links.
   for (const f of state.dirty) {
@@ -109,6 +112,9 @@ export async function prepareWorkTree(
     const now = await fileFacts(path.join(src, f));
     if (now && now.sha256 === was.sha256) await fs.utimes(path.join(src, f), was.mtime, was.mtime);
   }
-  await writeFileAtomic(stateFile(slot), JSON.stringify({ source: sourceId, dirty: [...touched].sort(), applied: wanted } satisfies SlotState));
+  await writeFileAtomic(
+    stateFile(slot),
+    JSON.stringify({ source: sourceId, dirty: [...touched].sort(), applied: wanted } satisfies SlotState),
+  );
   return src;
 }

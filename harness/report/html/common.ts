@@ -4,7 +4,12 @@ import type { CellOutcome } from "../../types.ts";
 import type { CellClass } from "../../history/compare.ts";
 
 export const esc = (s: string | number | null | undefined) =>
-  String(s ?? "").replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;").replace(/"/g, "&quot;").replace(/'/g, "&#39;");
+  String(s ?? "")
+    .replace(/&/g, "&amp;")
+    .replace(/</g, "&lt;")
+    .replace(/>/g, "&gt;")
+    .replace(/"/g, "&quot;")
+    .replace(/'/g, "&#39;");
 
 /** A relative path as an href: each segment percent-encoded, separators kept. */
 export const hrefOf = (rel: string) => rel.split("/").map(encodeURIComponent).join("/");
@@ -15,7 +20,15 @@ export const anchorId = (...parts: string[]) => "c-" + parts.map((p) => p.replac
 export type Tone = "good" | "warn" | "bad" | "infra" | "dim";
 
 export const toneOf: Record<CellOutcome["kind"], Tone> = {
-  pass: "good", errno: "warn", fail: "warn", short: "warn", hang: "bad", crash: "bad", "boot-fail": "bad", infra: "infra", "not-run": "dim",
+  pass: "good",
+  errno: "warn",
+  fail: "warn",
+  short: "warn",
+  hang: "bad",
+  crash: "bad",
+  "boot-fail": "bad",
+  infra: "infra",
+  "not-run": "dim",
 };
 
 /** Tone from an outcome key (compare.ts outcomeKey), for history points. */
@@ -92,6 +105,7 @@ ${body}
 }
 
 export function legend(): string {
-  const item = (t: Tone, text: string) => `<span style="background:${toneColor[t].bg};color:${toneColor[t].fg}">${esc(text)}</span>`;
+  const item = (t: Tone, text: string) =>
+    `<span style="background:${toneColor[t].bg};color:${toneColor[t].fg}">${esc(text)}</span>`;
   return `<p class="legend">${item("good", "PASS")}${item("warn", "-EXXX / FAIL")}${item("bad", "HANG / CRASH / BOOT-FAIL")}${item("infra", "INFRA (says nothing about the kernel)")}${item("dim", "NOT RUN")}<span class="miss">✗ expected X</span>: missed its expectation</p>`;
 }

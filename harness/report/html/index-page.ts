@@ -43,39 +43,64 @@ function runTone(r: IndexRun): Tone {
 }
 
 const countsHtml = (c: Record<CellClass, number> | undefined) =>
-  c ? CELL_CLASSES.filter((k) => k !== "pass" && c[k] > 0).map((k) => `${badge(k)}&nbsp;${c[k]}`).join(" ") || "no change" : '<span class="muted">—</span>';
+  c
+    ? CELL_CLASSES.filter((k) => k !== "pass" && c[k] > 0)
+        .map((k) => `${badge(k)}&nbsp;${c[k]}`)
+        .join(" ") || "no change"
+    : '<span class="muted">—</span>';
 
 export function renderIndexPage(m: IndexModel): string {
-  const body: string[] = [`<h1>vmrig results</h1>`, `<p class="muted">generated ${esc(m.generatedAt)}; newest runs first</p>`];
+  const body: string[] = [
+    `<h1>vmrig results</h1>`,
+    `<p class="muted">generated ${esc(m.generatedAt)}; newest runs first</p>`,
+  ];
   if (m.scenarios.length === 0) body.push("<p>No runs yet.</p>");
   body.push("<ul>");
-  for (const s of m.scenarios) body.push(`<li><a href="#${anchorId(s.name)}">${esc(s.name)}</a> ${countsHtml(s.runs[0]?.counts)}</li>`);
+  for (const s of m.scenarios)
+    body.push(`<li><a href="#${anchorId(s.name)}">${esc(s.name)}</a> ${countsHtml(s.runs[0]?.counts)}</li>`);
   body.push("</ul>");
   for (const s of m.scenarios) {
     const newest = s.runs[0];
     body.push(`<h2 id="${anchorId(s.name)}">${esc(s.name)}</h2>`);
     if (newest) {
-      const link = newest.href ? `<a href="${esc(hrefOf(newest.href))}">${esc(newest.startedAt)}</a>` : esc(newest.startedAt);
-      body.push(`<p>newest ${link}: <b>${newest.met} of ${newest.cells} cells met their expectation</b>${newest.complete ? "" : ' <span class="miss">INCOMPLETE</span>'}${s.comparedWith ? `; against ${esc(s.comparedWith)}: ${countsHtml(newest.counts)}` : ""}</p>`);
+      const link = newest.href
+        ? `<a href="${esc(hrefOf(newest.href))}">${esc(newest.startedAt)}</a>`
+        : esc(newest.startedAt);
+      body.push(
+        `<p>newest ${link}: <b>${newest.met} of ${newest.cells} cells met their expectation</b>${newest.complete ? "" : ' <span class="miss">INCOMPLETE</span>'}${s.comparedWith ? `; against ${esc(s.comparedWith)}: ${countsHtml(newest.counts)}` : ""}</p>`,
+      );
       if (s.notable.length) {
         body.push("<ul>");
         for (const c of s.notable) {
-          const cell = newest.href ? `<a href="${esc(hrefOf(newest.href))}#${anchorId(c.kernel, c.workload)}">${esc(c.kernel)} / ${esc(c.workload)}</a>` : esc(`${c.kernel} / ${c.workload}`);
-          const change = c.changes.filter((x) => x.what !== "image").map((x) => `${x.what}: ${x.from} → ${x.to}`).join("; ");
-          body.push(`<li>${badge(c.cls)} ${cell}: ${esc(c.a?.label ?? "—")} → ${esc(c.b?.label ?? "—")}${c.note ? ` <span class="muted">(${esc(c.note)})</span>` : ""}${change ? `<div class="changes">${esc(change)}</div>` : ""}</li>`);
+          const cell = newest.href
+            ? `<a href="${esc(hrefOf(newest.href))}#${anchorId(c.kernel, c.workload)}">${esc(c.kernel)} / ${esc(c.workload)}</a>`
+            : esc(`${c.kernel} / ${c.workload}`);
+          const change = c.changes
+            .filter((x) => x.what !== "image")
+            .map((x) => `${x.what}: ${x.from} → ${x.to}`)
+            .join("; ");
+          body.push(
+            `<li>${badge(c.cls)} ${cell}: ${esc(c.a?.label ?? "—")} → ${esc(c.b?.label ?? "—")}${c.note ? ` <span class="muted">(${esc(c.note)})</span>` : ""}${change ? `<div class="changes">${esc(change)}</div>` : ""}</li>`,
+          );
         }
         body.push("</ul>");
       }
     }
     const strip = s.runs.slice(0, m.strip ?? 30).reverse();
-    body.push(`<p class="strip">${strip
-      .map((r) => {
-        const t = toneColor[runTone(r)];
-        const title = `${r.startedAt}: ${r.met}/${r.cells} met${r.complete ? "" : ", incomplete"}`;
-        return r.href ? `<a href="${esc(hrefOf(r.href))}" title="${esc(title)}" style="background:${t.dot}"></a>` : `<a title="${esc(title)}" style="background:${t.dot};opacity:.5"></a>`;
-      })
-      .join("")} <span class="muted">last ${strip.length} runs, oldest left</span></p>`);
-    body.push('<table class="grid"><thead><tr><th>run</th><th>cells met</th><th>against the run before</th><th>kernels</th><th>QEMU / virtiofsd</th><th>artifacts</th></tr></thead><tbody>');
+    body.push(
+      `<p class="strip">${strip
+        .map((r) => {
+          const t = toneColor[runTone(r)];
+          const title = `${r.startedAt}: ${r.met}/${r.cells} met${r.complete ? "" : ", incomplete"}`;
+          return r.href
+            ? `<a href="${esc(hrefOf(r.href))}" title="${esc(title)}" style="background:${t.dot}"></a>`
+            : `<a title="${esc(title)}" style="background:${t.dot};opacity:.5"></a>`;
+        })
+        .join("")} <span class="muted">last ${strip.length} runs, oldest left</span></p>`,
+    );
+    body.push(
+      '<table class="grid"><thead><tr><th>run</th><th>cells met</th><th>against the run before</th><th>kernels</th><th>QEMU / virtiofsd</th><th>artifacts</th></tr></thead><tbody>',
+    );
     for (const r of s.runs) {
       const t = toneColor[runTone(r)];
       const name = r.href ? `<a href="${esc(hrefOf(r.href))}">${esc(r.startedAt)}</a>` : esc(r.startedAt);

@@ -54,9 +54,13 @@ function artifactTitle(key: string): string {
   const base = boot ? key.slice(0, -boot[0].length) : key;
   const name =
     ARTIFACT_TITLES[base] ??
-    (/stack/i.test(base) ? (base === "stacks" ? "stacks" : base.replace(/^stacks?[-_]?/i, "stacks ").trim())
-    : base.startsWith("virtiofsd-") ? `virtiofsd ${base.slice("virtiofsd-".length)}`
-    : base);
+    (/stack/i.test(base)
+      ? base === "stacks"
+        ? "stacks"
+        : base.replace(/^stacks?[-_]?/i, "stacks ").trim()
+      : base.startsWith("virtiofsd-")
+        ? `virtiofsd ${base.slice("virtiofsd-".length)}`
+        : base);
   return boot ? `${name} (boot ${boot[1]})` : name;
 }
 
@@ -98,7 +102,9 @@ function cellHtml(m: RunPageModel, row: KernelRowResult, workload: string, cmp: 
   const parts = [`<div class="label">${esc(cellLabel(c.outcome))}</div>`];
   if (!c.met) parts.push(`<div class="miss">✗ expected ${esc(describeExpectation(c.expected))}</div>`);
   if (cmp && cmp.cls !== "pass") {
-    parts.push(`<div>${badge(cmp.cls)}${cmp.a && cmp.a.key !== cmp.b?.key ? ` <span class="muted">was ${esc(cmp.a.label)}</span>` : ""}</div>`);
+    parts.push(
+      `<div>${badge(cmp.cls)}${cmp.a && cmp.a.key !== cmp.b?.key ? ` <span class="muted">was ${esc(cmp.a.label)}</span>` : ""}</div>`,
+    );
     const changed = cmp.changes.filter((x) => x.what !== "image");
     if (changed.length) parts.push(`<div class="changes">changed: ${changed.map((x) => esc(x.what)).join(", ")}</div>`);
   }
@@ -108,17 +114,26 @@ function cellHtml(m: RunPageModel, row: KernelRowResult, workload: string, cmp: 
 }
 
 /** Passing, unchanged cells need no paragraph of their own. */
-const hasDetail = (c: CellResult, cmp: CellComparison | undefined) => !(c.outcome.kind === "pass" && c.met && (!cmp || cmp.cls === "pass"));
+const hasDetail = (c: CellResult, cmp: CellComparison | undefined) =>
+  !(c.outcome.kind === "pass" && c.met && (!cmp || cmp.cls === "pass"));
 
 function detailHtml(m: RunPageModel, row: KernelRowResult, c: CellResult, cmp: CellComparison | undefined): string {
   const id = anchorId(row.label, c.workload);
-  const out = [`<h3 id="${id}-detail">${esc(row.label)} / ${esc(c.workload)}: ${esc(cellLabel(c.outcome))}</h3>`, "<ul class=\"facts\">"];
-  out.push(`<li>expected ${esc(describeExpectation(c.expected))}: ${c.met ? "met" : "<span class=\"miss\">missed</span>"}; took ${(c.durationMs / 1000).toFixed(1)} s</li>`);
+  const out = [
+    `<h3 id="${id}-detail">${esc(row.label)} / ${esc(c.workload)}: ${esc(cellLabel(c.outcome))}</h3>`,
+    '<ul class="facts">',
+  ];
+  out.push(
+    `<li>expected ${esc(describeExpectation(c.expected))}: ${c.met ? "met" : '<span class="miss">missed</span>'}; took ${(c.durationMs / 1000).toFixed(1)} s</li>`,
+  );
   if (cmp) {
-    out.push(`<li>against ${esc(m.comparedWhat ?? "the previous run")}: ${badge(cmp.cls) || "unchanged"}${cmp.a && cmp.a.key !== cmp.b?.key ? ` was ${esc(cmp.a.label)}` : ""}${cmp.note ? ` (${esc(cmp.note)})` : ""}</li>`);
+    out.push(
+      `<li>against ${esc(m.comparedWhat ?? "the previous run")}: ${badge(cmp.cls) || "unchanged"}${cmp.a && cmp.a.key !== cmp.b?.key ? ` was ${esc(cmp.a.label)}` : ""}${cmp.note ? ` (${esc(cmp.note)})` : ""}</li>`,
+    );
     for (const ch of cmp.changes) out.push(`<li class="changes">${esc(ch.what)}: ${esc(ch.from)} → ${esc(ch.to)}</li>`);
   }
-  if (c.outcome.kind === "crash" && c.outcome.signature) out.push(`<li>signature: <code>${esc(c.outcome.signature)}</code></li>`);
+  if (c.outcome.kind === "crash" && c.outcome.signature)
+    out.push(`<li>signature: <code>${esc(c.outcome.signature)}</code></li>`);
   out.push("</ul>");
   const detail = cellDetail(c.outcome);
   if (detail && detail.includes("\n")) out.push(`<pre>${esc(detail)}</pre>`);
@@ -126,8 +141,11 @@ function detailHtml(m: RunPageModel, row: KernelRowResult, c: CellResult, cmp: C
   const stacks = c.evidence?.stacks;
   if (typeof stacks === "string" && stacks) out.push(`<p>blocked-task stacks:</p><pre>${esc(stacks)}</pre>`);
   const msgs = c.evidence?.kernelMessages;
-  if (typeof msgs === "string" && msgs.trim()) out.push(`<details><summary>kernel messages during the step</summary><pre>${esc(msgs)}</pre></details>`);
-  out.push(`<p class="links">${linksHtml(m, cellArtifacts(row, c.workload, m.run.result.workloads))} <a href="#${id}">back to the table</a></p>`);
+  if (typeof msgs === "string" && msgs.trim())
+    out.push(`<details><summary>kernel messages during the step</summary><pre>${esc(msgs)}</pre></details>`);
+  out.push(
+    `<p class="links">${linksHtml(m, cellArtifacts(row, c.workload, m.run.result.workloads))} <a href="#${id}">back to the table</a></p>`,
+  );
   return out.join("\n");
 }
 
@@ -140,14 +158,26 @@ export function renderRunPage(m: RunPageModel): string {
   body.push(`<h1>${esc(r.scenario)} <span class="muted">${esc(r.startedAt)}</span></h1>`);
   body.push('<ul class="facts">');
   if (m.indexHref) body.push(`<li><a href="${esc(m.indexHref)}">all runs</a></li>`);
-  body.push(`<li>scenario ${esc(r.scenarioFile)}; run ${esc(m.run.id)}${m.pinned ? ` <span class="badge" style="background:#0f766e;color:#fff">PINNED: ${esc(m.pinned)}</span>` : ""}</li>`);
-  body.push(`<li>host ${esc(h.hostname)}; QEMU ${esc(h.qemu ?? "unknown")}; virtiofsd ${esc(h.virtiofsd ?? "unknown")}; accel ${esc(h.accel ?? "unknown")}${h.accelNote ? ` <span class="muted">(${esc(h.accelNote)})</span>` : ""}</li>`);
-  body.push(`<li>${r.complete ? "complete" : `<span class="miss">INCOMPLETE</span> (${s.notRun} cells not run)`}; finished ${esc(r.finishedAt ?? "—")}</li>`);
+  body.push(
+    `<li>scenario ${esc(r.scenarioFile)}; run ${esc(m.run.id)}${m.pinned ? ` <span class="badge" style="background:#0f766e;color:#fff">PINNED: ${esc(m.pinned)}</span>` : ""}</li>`,
+  );
+  body.push(
+    `<li>host ${esc(h.hostname)}; QEMU ${esc(h.qemu ?? "unknown")}; virtiofsd ${esc(h.virtiofsd ?? "unknown")}; accel ${esc(h.accel ?? "unknown")}${h.accelNote ? ` <span class="muted">(${esc(h.accelNote)})</span>` : ""}</li>`,
+  );
+  body.push(
+    `<li>${r.complete ? "complete" : `<span class="miss">INCOMPLETE</span> (${s.notRun} cells not run)`}; finished ${esc(r.finishedAt ?? "—")}</li>`,
+  );
   body.push(`<li><b>${s.met} of ${s.cells} cells met their expectation</b></li>`);
   if (m.comparison) {
-    const counts = CELL_CLASSES.filter((c) => c !== "pass" && m.comparison!.counts[c] > 0).map((c) => `${badge(c)} ${m.comparison!.counts[c]}`);
-    const against = m.comparedHref ? `<a href="${esc(m.comparedHref)}">${esc(m.comparison.a.id)}</a>` : esc(m.comparison.a.id);
-    body.push(`<li class="counts">against ${esc(m.comparedWhat ?? "the previous run")} ${against}: ${counts.length ? counts.join(" ") : "no change"}</li>`);
+    const counts = CELL_CLASSES.filter((c) => c !== "pass" && m.comparison!.counts[c] > 0).map(
+      (c) => `${badge(c)} ${m.comparison!.counts[c]}`,
+    );
+    const against = m.comparedHref
+      ? `<a href="${esc(m.comparedHref)}">${esc(m.comparison.a.id)}</a>`
+      : esc(m.comparison.a.id);
+    body.push(
+      `<li class="counts">against ${esc(m.comparedWhat ?? "the previous run")} ${against}: ${counts.length ? counts.join(" ") : "no change"}</li>`,
+    );
   } else body.push('<li class="muted">no earlier complete run to compare with</li>');
   const files = m.files.map((f) => `<a href="${esc(hrefOf(f))}">${esc(f)}</a>`).join(" ");
   if (files) body.push(`<li class="links">${files}</li>`);
@@ -158,7 +188,8 @@ export function renderRunPage(m: RunPageModel): string {
   for (const w of r.workloads) body.push(`<th>${esc(w)}</th>`);
   body.push("</tr></thead><tbody>");
   for (const row of r.rows) {
-    const ident = typeof row.evidence?.kernel === "string" ? `<div class="ident">${esc(row.evidence.kernel)}</div>` : "";
+    const ident =
+      typeof row.evidence?.kernel === "string" ? `<div class="ident">${esc(row.evidence.kernel)}</div>` : "";
     const scale = typeof row.evidence?.timeScale === "number" ? `, timeouts x${row.evidence.timeScale.toFixed(1)}` : "";
     const phases = row.bootPhases ? ` title="${esc(formatBootPhases(row.bootPhases))}"` : "";
     const boot =
@@ -167,7 +198,9 @@ export function renderRunPage(m: RunPageModel): string {
         : "";
     const platform = rowPlatform(row);
     const where = platform ? `<div class="kdesc">${esc(platform)}</div>` : "";
-    body.push(`<tr><th><div>${esc(row.label)}</div>${where}<div class="kdesc">${esc(row.description)}</div>${ident}${boot}</th>`);
+    body.push(
+      `<tr><th><div>${esc(row.label)}</div>${where}<div class="kdesc">${esc(row.description)}</div>${ident}${boot}</th>`,
+    );
     for (const w of r.workloads) body.push(cellHtml(m, row, w, cmpOf(row.label, w)));
     body.push("</tr>");
   }
@@ -175,7 +208,10 @@ export function renderRunPage(m: RunPageModel): string {
   body.push(legend());
 
   const gone = m.comparison?.cells.filter((c) => c.cls === "removed") ?? [];
-  if (gone.length) body.push(`<p class="muted">cells of ${esc(m.comparison!.a.id)} not in this run: ${gone.map((c) => esc(`${c.kernel}/${c.workload}`)).join(", ")}</p>`);
+  if (gone.length)
+    body.push(
+      `<p class="muted">cells of ${esc(m.comparison!.a.id)} not in this run: ${gone.map((c) => esc(`${c.kernel}/${c.workload}`)).join(", ")}</p>`,
+    );
 
   body.push("<h2>Cells that did not simply pass</h2>");
   for (const row of r.rows) {

@@ -32,7 +32,8 @@ export function trendSvg(points: TrendPoint[]): string {
     .filter(({ p }) => p.key && (p.durationMs ?? 0) > 0)
     .map(({ p, i }) => `${x(i).toFixed(1)},${y(p).toFixed(1)}`);
   const parts: string[] = [];
-  if (line.length > 1) parts.push(`<polyline points="${line.join(" ")}" fill="none" stroke="#8c959f" stroke-width="1.2"/>`);
+  if (line.length > 1)
+    parts.push(`<polyline points="${line.join(" ")}" fill="none" stroke="#8c959f" stroke-width="1.2"/>`);
   points.forEach((p, i) => {
     const title = `${p.startedAt.replace("T", " ").replace(/\.\d+Z$/, "Z")}: ${p.label ?? "not in this run"}${p.met === false ? " (missed expectation)" : ""}${p.durationMs ? `, ${(p.durationMs / 1000).toFixed(1)} s` : ""}`;
     const r = p.current ? 5 : 3.5;

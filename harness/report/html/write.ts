@@ -35,7 +35,12 @@ function pinnedWhy(run: RunRecord, b: BaselinesFile): string | undefined {
   return isPinned(run.id, run.dir, b) ? "pinned" : undefined;
 }
 
-export async function writeRunReport(run: RunRecord, resultsRoot: string, history?: RunRecord[], baselines?: BaselinesFile): Promise<string> {
+export async function writeRunReport(
+  run: RunRecord,
+  resultsRoot: string,
+  history?: RunRecord[],
+  baselines?: BaselinesFile,
+): Promise<string> {
   const all = history ?? (await listRuns(resultsRoot, run.scenario));
   const upTo = all.filter((h) => h.result.startedAt <= run.result.startedAt && h.dir !== run.dir);
   upTo.push(run);
@@ -58,17 +63,24 @@ export async function writeRunReport(run: RunRecord, resultsRoot: string, histor
     }
   }
   const artifacts: Record<string, ArtifactLink> = {};
-  for (const row of run.result.rows) for (const rel of Object.values(row.artifacts)) artifacts[rel] = resolveArtifact(run.dir, rel);
+  for (const row of run.result.rows)
+    for (const rel of Object.values(row.artifacts)) artifacts[rel] = resolveArtifact(run.dir, rel);
   const html = renderRunPage({
     run,
     comparison,
-    comparedHref: prev && existsSync(path.join(prev.dir, REPORT_FILE)) ? posix(path.relative(run.dir, path.join(prev.dir, REPORT_FILE))) : undefined,
+    comparedHref:
+      prev && existsSync(path.join(prev.dir, REPORT_FILE))
+        ? posix(path.relative(run.dir, path.join(prev.dir, REPORT_FILE)))
+        : undefined,
     comparedWhat: "the previous run",
     trends,
     artifacts,
     files: RUN_FILES.filter((f) => existsSync(path.join(run.dir, f))),
     indexHref: posix(path.relative(run.dir, path.join(resultsRoot, INDEX_FILE))),
-    pinned: pinnedWhy(run, baselines ?? (await readBaselines(resultsRoot).catch(() => ({ version: 1 as const, baselines: {} })))),
+    pinned: pinnedWhy(
+      run,
+      baselines ?? (await readBaselines(resultsRoot).catch(() => ({ version: 1 as const, baselines: {} }))),
+    ),
   });
   const file = path.join(run.dir, REPORT_FILE);
   await writeFileAtomic(file, html);

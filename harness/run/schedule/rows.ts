@@ -22,7 +22,9 @@ export async function runRowsScheduled(
   const done: Array<KernelRowResult | undefined> = kernels.map(() => undefined);
   const live: Array<KernelRowResult | undefined> = kernels.map(() => undefined);
   const ordered = (withLive: boolean) =>
-    kernels.map((_, i) => done[i] ?? (withLive ? live[i] : undefined)).filter((r): r is KernelRowResult => r !== undefined);
+    kernels
+      .map((_, i) => done[i] ?? (withLive ? live[i] : undefined))
+      .filter((r): r is KernelRowResult => r !== undefined);
 
   // One results.json write at a time: the writer renames a per-process temporary file.
   let writing: Promise<void> = Promise.resolve();
@@ -34,23 +36,26 @@ export async function runRowsScheduled(
 
   const settled = await Promise.allSettled(
     kernels.map((k, i) =>
-      env.scheduler.run(guestDemand(rowKey(s.file, k.entry.label), s.machine.cpus, s.machine.memoryBytes), async (lease) => {
-        if (env.signal.aborted) return;
-        const rowEnv: RunEnv = {
-          ...env,
-          load: () => lease.load(),
-          onUpdate: (r: RunResult) => {
-            live[i] = r.rows.at(-1);
-            return update();
-          },
-        };
-        // The runner reports a row in progress as the last row of the run it is given.
-        const row = await runRow(s, k, rowEnv, { ...result, rows: [] });
-        done[i] = row;
-        live[i] = undefined;
-        result.rows.splice(0, result.rows.length, ...ordered(false));
-        await update();
-      }),
+      env.scheduler.run(
+        guestDemand(rowKey(s.file, k.entry.label), s.machine.cpus, s.machine.memoryBytes),
+        async (lease) => {
+          if (env.signal.aborted) return;
+          const rowEnv: RunEnv = {
+            ...env,
+            load: () => lease.load(),
+            onUpdate: (r: RunResult) => {
+              live[i] = r.rows.at(-1);
+              return update();
+            },
+          };
+          // The runner reports a row in progress as the last row of the run it is given.
+          const row = await runRow(s, k, rowEnv, { ...result, rows: [] });
+          done[i] = row;
+          live[i] = undefined;
+          result.rows.splice(0, result.rows.length, ...ordered(false));
+          await update();
+        },
+      ),
     ),
   );
   await writing;

@@ -57,7 +57,10 @@ export async function runScenarioFiles(files: string[], opts: ManyOptions): Prom
   const byName = new Map<string, string>();
   for (const s of scenarios) {
     const other = byName.get(s.name);
-    if (other) throw new VmrigError(`scenario name "${s.name}" is in both ${other} and ${s.file}: their runs would share results/${s.name}/; rename one`);
+    if (other)
+      throw new VmrigError(
+        `scenario name "${s.name}" is in both ${other} and ${s.file}: their runs would share results/${s.name}/; rename one`,
+      );
     byName.set(s.name, s.file);
   }
 
@@ -83,7 +86,7 @@ export async function runScenarioFiles(files: string[], opts: ManyOptions): Prom
       scheduler,
       onPrepared: prepared,
       out: outs[i],
-      color: opts.color ?? Boolean((opts.out as NodeJS.WriteStream | undefined ?? process.stdout).isTTY),
+      color: opts.color ?? Boolean(((opts.out as NodeJS.WriteStream | undefined) ?? process.stdout).isTTY),
       progress: scenarios.length > 1 ? prefixed(base, s.name) : base,
     }).then(
       (outcome): FileOutcome => ({ file: s.file, outcome }),

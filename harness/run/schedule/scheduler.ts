@@ -131,7 +131,8 @@ export class GuestScheduler {
 
   /** Forget planned guests whose key starts with `prefix` (their scenario ended or failed early). */
   unplan(prefix: string): void {
-    for (let i = this.planned.length - 1; i >= 0; i--) if (this.planned[i]!.key.startsWith(prefix)) this.planned.splice(i, 1);
+    for (let i = this.planned.length - 1; i >= 0; i--)
+      if (this.planned[i]!.key.startsWith(prefix)) this.planned.splice(i, 1);
   }
 
   /** Run `fn` as one guest once the host has room for it; the slot is freed when it settles. */
@@ -163,7 +164,13 @@ export class GuestScheduler {
   }
 
   private pump(): void {
-    const picked = new Set(admissions(this.running, this.queue.map((w) => w.demand), this.limits));
+    const picked = new Set(
+      admissions(
+        this.running,
+        this.queue.map((w) => w.demand),
+        this.limits,
+      ),
+    );
     const starting = this.queue.filter((_, i) => picked.has(i));
     this.queue.splice(0, this.queue.length, ...this.queue.filter((_, i) => !picked.has(i)));
     for (const w of starting) {
