@@ -11,7 +11,7 @@ import path from "node:path";
 import { z } from "zod";
 import { createEntries } from "./host-entries.ts";
 import type { CellOutcome } from "../types.ts";
-import { PROBE, parseProbeOutput, shellQuote } from "./probe.ts";
+import { noProbeReport, PROBE, parseProbeOutput, shellQuote } from "./probe.ts";
 import { defineWorkloadKind, workloadDir, type Exited, type Judgement, type KindSpec } from "./kind.ts";
 import { shareName, size, strict } from "./fields.ts";
 
@@ -90,16 +90,7 @@ export function judgeOverlay(w: Overlay, exec: Exited): Judgement {
     return { kind: "outcome", outcome, evidence: { ...evidence, stderr: exec.stderr.slice(-2000) } };
   }
   const run = parseProbeOutput(exec);
-  if (run.kind === "no-report") {
-    return {
-      kind: "outcome",
-      outcome: {
-        kind: "infra",
-        reason: `probe printed no result (exit ${exec.code}): ${exec.stderr.trim().slice(0, 200)}`,
-      },
-      evidence: { ...evidence, stdout: exec.stdout, stderr: exec.stderr },
-    };
-  }
+  if (run.kind === "no-report") return noProbeReport(exec, evidence);
   const r = run.report;
   evidence.probe = r;
   if (w.lister === "ls")

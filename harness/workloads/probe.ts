@@ -44,6 +44,16 @@ export function shellQuote(s: string): string {
   return /^[\w@%+=:,./-]+$/.test(s) ? s : `'${s.replace(/'/g, `'\\''`)}'`;
 }
 
+/** A probe run that printed no report: INFRA, with what it printed kept beside `evidence`. */
+export function noProbeReport(exec: Exited, evidence: Record<string, unknown>): Judgement {
+  const reason = `probe printed no result (exit ${exec.code}): ${exec.stderr.trim().slice(0, 200)}`;
+  return {
+    kind: "outcome",
+    outcome: { kind: "infra", reason },
+    evidence: { ...evidence, stdout: exec.stdout, stderr: exec.stderr },
+  };
+}
+
 /**
  * The usual judgement of one probe run: no report is INFRA, an errno goes to the runner's
  * liveness check, another failure is FAIL, and a good report is for `onOk` to judge.
@@ -53,16 +63,7 @@ export async function probeJudgement(
   onOk: (r: ProbeReport) => Promise<Judgement> | Judgement,
 ): Promise<Judgement> {
   const run = parseProbeOutput(exec);
-  if (run.kind === "no-report") {
-    return {
-      kind: "outcome",
-      outcome: {
-        kind: "infra",
-        reason: `probe printed no result (exit ${exec.code}): ${exec.stderr.trim().slice(0, 200)}`,
-      },
-      evidence: { stdout: exec.stdout, stderr: exec.stderr },
-    };
-  }
+  if (run.kind === "no-report") return noProbeReport(exec, {});
   const r = run.report;
   if (!r.ok && r.errno) return { kind: "errno", errno: r.errno, detail: `${r.op}: ${r.errno}`, evidence: { probe: r } };
   if (!r.ok) {
