@@ -54,6 +54,15 @@ describe("countOutcome: a listing that ended without an error", () => {
 });
 
 describe("judgeOverlay", () => {
+  it("calls a probe that printed no report INFRA, as every probe kind does, keeping its own evidence", () => {
+    const j = judgeOverlay(w, exited(127, "", "sh: vmrig-probe: not found\n"));
+    expect(j).toMatchObject({
+      kind: "outcome",
+      outcome: { kind: "infra", reason: "probe printed no result (exit 127): sh: vmrig-probe: not found" },
+      evidence: { stdout: "", stderr: "sh: vmrig-probe: not found\n" },
+    });
+  });
+
   it("getdents64 ENOMEM on the merged dir is an errno, with busybox ls's silent empty listing beside it", () => {
     const j = judgeOverlay(
       w,
