@@ -7,7 +7,8 @@
 // A cell shows its label, and a mark only when it missed its expectation. Colour only when
 // asked (the caller knows whether the stream is a TTY). Columns shrink, widest first, to fit
 // `width`; a truncated cell keeps its mark, since the mark is what a reader scans for.
-import type { CellOutcome, CellResult, KernelRowResult, RunResult } from "../types.ts";
+import { toneOf, type Tone as CellTone } from "./tone.ts";
+import type { CellResult, KernelRowResult, RunResult } from "../types.ts";
 import { describeExpectation } from "../classify/expect.ts";
 import { cellLabel } from "../classify/labels.ts";
 import { summarise } from "./summary.ts";
@@ -19,7 +20,7 @@ export interface TableOptions {
   width?: number;
 }
 
-type Tone = "good" | "warn" | "bad" | "infra" | "dim" | "plain";
+type Tone = CellTone | "plain";
 
 interface Piece {
   text: string;
@@ -34,18 +35,6 @@ const SEP = " │ ";
 
 const ANSI: Record<Tone, string> = { good: "32", warn: "33", bad: "31", infra: "35", dim: "2", plain: "" };
 const MARK_ANSI = "1;31";
-
-const toneOf: Record<CellOutcome["kind"], Tone> = {
-  pass: "good",
-  errno: "warn",
-  fail: "warn",
-  short: "warn",
-  hang: "bad",
-  crash: "bad",
-  "boot-fail": "bad",
-  infra: "infra",
-  "not-run": "dim",
-};
 
 const len = (s: string) => [...s].length;
 const cut = (s: string, n: number) =>

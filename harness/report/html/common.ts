@@ -1,6 +1,5 @@
 // Shared pieces of the static HTML reports: escaping, colours, the page frame. No scripts, no
 // external resources: a report opens from a CI artifact archive or a file:// URL as it is.
-import type { CellOutcome } from "../../types.ts";
 import type { CellClass } from "../../history/compare.ts";
 
 export const esc = (s: string | number | null | undefined) =>
@@ -17,19 +16,8 @@ export const hrefOf = (rel: string) => rel.split("/").map(encodeURIComponent).jo
 /** An id safe in HTML and in a URL fragment. */
 export const anchorId = (...parts: string[]) => "c-" + parts.map((p) => p.replace(/[^A-Za-z0-9_.-]/g, "_")).join("--");
 
-export type Tone = "good" | "warn" | "bad" | "infra" | "dim";
-
-export const toneOf: Record<CellOutcome["kind"], Tone> = {
-  pass: "good",
-  errno: "warn",
-  fail: "warn",
-  short: "warn",
-  hang: "bad",
-  crash: "bad",
-  "boot-fail": "bad",
-  infra: "infra",
-  "not-run": "dim",
-};
+export { toneOf, type Tone } from "../tone.ts";
+import type { Tone } from "../tone.ts";
 
 /** Tone from an outcome key (compare.ts outcomeKey), for history points. */
 export function toneOfKey(key: string | undefined): Tone {
