@@ -16,12 +16,14 @@ import {
   type DaemonCommand,
 } from "../virtiofs/daemon.ts";
 import { GuestShell, type ClientKey, type ExecResult } from "./ssh.ts";
+import { consoleRun } from "./console-shell.ts";
 import { BootTimeline, CONSOLE_MILESTONES, type BootPhase } from "./boot-phases.ts";
 
 import {
   authKeyCmdlineWord,
   guestInitErrors,
   GUEST_READY_COMMAND,
+  GUEST_SSH_DIAGNOSIS_COMMAND,
   GUEST_READY_MARKER as READY_MARKER,
 } from "../image/guest-protocol.ts";
 export { GUEST_READY_MARKER as READY_MARKER } from "../image/guest-protocol.ts";
@@ -231,7 +233,8 @@ export async function bootGuest(req: BootRequest): Promise<Guest> {
       const dead = deathReason();
       const daemonDied = daemons.some((d) => d.deathReason);
       const initErrors = guestInitErrors(m.consoleText());
-      const noAnswer = withReadiness(e.message || "no SSH answer", m.consoleText());
+      let noAnswer = withReadiness(e.message || "no SSH answer", m.consoleText());
+      if (!dead && !initErrors.length) noAnswer += await guestSideOfSsh(m);
       const reason = dead ?? (initErrors.length ? `guest init failed: ${initErrors.join("; ")}` : noAnswer);
       throw new BootFailure(daemonDied ? "infra" : "boot-fail", reason, m.consoleText());
     });
@@ -290,6 +293,23 @@ export function withReadiness(reason: string, consoleText: string): string {
   return consoleText.includes(READY_MARKER)
     ? `${reason} (the guest printed "${READY_MARKER}": sshd was started but did not answer)`
     : `${reason} (the guest never printed "${READY_MARKER}")`;
+}
+
+/** The guest's own account of SSH, asked on the serial console (its reply is in console.log too). */
+async function guestSideOfSsh(m: QemuMachine): Promise<string> {
+  const r = await consoleRun(
+    {
+      writeConsole: (line) => m.writeConsole(line + "\n"),
+      consoleLength: () => m.consoleLength(),
+      consoleSince: (offset) => m.consoleSince(offset),
+      deathReason: () => (m.exit ? "QEMU exited" : undefined),
+    },
+    GUEST_SSH_DIAGNOSIS_COMMAND,
+    10_000,
+  );
+  await m.catchUpConsole();
+  if (r.kind !== "exited") return `; the serial console did not answer either (${r.kind})`;
+  return `; the guest said on its serial console:\n${r.stdout.trim()}`;
 }
 
 function lastLine(s: string): string {

@@ -107,24 +107,30 @@ export class GuestShell {
   ): Promise<GuestShell> {
     const start = Date.now();
     let attempt = 0;
+    let lastError = "";
     return pRetry(
       async () => {
         const why = opts.stillBooting();
         if (why) throw new AbortError(why);
         const left = opts.deadlineMs - (Date.now() - start);
-        if (left <= 0) throw new AbortError(`no SSH answer within ${Math.round(opts.deadlineMs / 1000)} s`);
+        if (left <= 0) {
+          const last = lastError ? `; the last of ${attempt} attempts: ${lastError}` : "";
+          throw new AbortError(`no SSH answer within ${Math.round(opts.deadlineMs / 1000)} s${last}`);
+        }
         // Escalating per-attempt bounds: an early attempt can be swallowed whole by a guest
         // whose NIC is not up yet, and must not cost the full handshake timeout.
         attempt++;
         const bound = Math.min(left, 15_000, 2_000 * 1.5 ** (attempt - 1));
         const shell = await GuestShell.connectOnce(target, bound).catch((e: Error) => {
           if (e instanceof HostKeyMismatch) throw new AbortError(e.message);
+          lastError = e.message;
           throw e;
         });
         const r = await shell.exec(opts.readyCommand ?? "true", { deadlineMs: Math.min(left, 15_000) });
         if (r.kind !== "exited" || r.code !== 0) {
           shell.close();
-          throw new Error(`readiness command did not return (${r.kind})`);
+          lastError = `connected, but the readiness command ${r.kind === "exited" ? `exited ${r.code}` : r.kind}`;
+          throw new Error(lastError);
         }
         return shell;
       },
