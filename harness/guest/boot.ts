@@ -1,34 +1,29 @@
 // bootGuest: one fresh guest with its virtio-fs daemons, QEMU and an SSH shell, owned as one
 // unit. The runner sees a Guest and never QEMU flags; `shutdown()` is the one place that stops
 // every process of this guest, in any state, and is safe to call twice.
-import { mkdir, rm } from "node:fs/promises";
+import { mkdir } from "node:fs/promises";
 import path from "node:path";
 import type { Arch, GuestImage, KernelArtifact, MachineSpec, ShareSpec } from "../types.ts";
 import type { Accelerator } from "../qemu/accel.ts";
 import { baseCmdline, type BootPlan, type QemuCommand } from "../qemu/argv.ts";
 import { QemuMachine, type MachineExit } from "../qemu/machine.ts";
 import { QmpClient } from "../qemu/qmp.ts";
-import {
-  chainDeathReason,
-  SupervisedDaemon,
-  virtiofsdArgs,
-  waitForListeningSocket,
-  type DaemonCommand,
-} from "../virtiofs/daemon.ts";
+import type { SupervisedDaemon } from "../virtiofs/daemon.ts";
+import { ShareChain, type ShareDaemons } from "../virtiofs/share-chain.ts";
 import { GuestShell, type ClientKey, type ExecResult } from "./ssh.ts";
 import { consoleRun } from "./console-shell.ts";
+import { SSH_DIAGNOSIS_COMMAND, summarizeSshDiagnosis } from "./ssh-diagnosis.ts";
 import { BootTimeline, CONSOLE_MILESTONES, type BootPhase } from "./boot-phases.ts";
 
 import {
   authKeyCmdlineWord,
   guestInitErrors,
   GUEST_READY_COMMAND,
-  GUEST_SSH_DIAGNOSIS_COMMAND,
   GUEST_READY_MARKER as READY_MARKER,
 } from "../image/guest-protocol.ts";
 export { GUEST_READY_MARKER as READY_MARKER } from "../image/guest-protocol.ts";
 
-export interface BootRequest {
+export interface BootRequest extends ShareDaemons {
   arch: Arch;
   accel: Accelerator;
   machine: MachineSpec;
@@ -37,10 +32,6 @@ export interface BootRequest {
   /** Kernel command line words beyond vmrig's own (scenario + kernel entry). */
   cmdline: string[];
   shares: Array<{ spec: ShareSpec; hostDir: string }>;
-  virtiofsd: DaemonCommand;
-  /** The ACCESS_PLATFORM relay binary; needed when a share asks for accessPlatform. */
-  relay?: { command: DaemonCommand; args: (listen: string, connect: string, log: string) => string[] };
-  virtiofsdLogLevel?: string;
   clientKey: ClientKey;
   /** Where logs and the command line go (kept as artifacts). */
   artifactsDir: string;
@@ -93,82 +84,71 @@ export interface Guest {
   shutdown(): Promise<MachineExit | undefined>;
 }
 
-export async function bootGuest(req: BootRequest): Promise<Guest> {
-  const started = Date.now();
-  const timeline = new BootTimeline(started);
-  await mkdir(req.artifactsDir, { recursive: true });
-  await mkdir(req.socketsDir, { recursive: true });
-  const daemons: SupervisedDaemon[] = [];
-  const byTag = new Map<string, SupervisedDaemon[]>();
-  const starters = new Map<string, { socket: string; start: () => SupervisedDaemon }>();
-  let machine: QemuMachine | undefined;
-  let shell: GuestShell | undefined;
-  let down: Promise<MachineExit | undefined> | undefined;
+export function bootGuest(req: BootRequest): Promise<Guest> {
+  return QemuGuest.launch(req);
+}
 
-  const shutdown = () =>
-    (down ??= (async () => {
-      shell?.close();
-      const exit = await machine?.stop();
-      await Promise.all(daemons.map((d) => d.stop()));
-      return exit;
-    })());
+/**
+ * The guest's processes (share chains, QEMU) and its shell, owned in one place. Phases in order:
+ * shares, QEMU, shell; a failure in any stops everything started so far, and `shutdown()` is the
+ * one place that stops every process in any state, safe to call twice.
+ */
+class QemuGuest implements Guest {
+  private readonly started = Date.now();
+  private readonly timeline = new BootTimeline(this.started);
+  private readonly shares: ShareChain[] = [];
+  private machine?: QemuMachine;
+  private sshShell?: GuestShell;
+  private sshPort = 0;
+  private down?: Promise<MachineExit | undefined>;
+  bootMs = 0;
 
-  try {
-    const devices = [];
-    for (const [i, { spec, hostDir }] of req.shares.entries()) {
-      const vfsSock = path.join(req.socketsDir, `virtiofsd-${i}.sock`);
-      const startVfs = () =>
-        SupervisedDaemon.start(
-          `virtiofsd[${spec.tag}]`,
-          req.virtiofsd,
-          virtiofsdArgs(spec, vfsSock, hostDir, req.virtiofsdLogLevel),
-          path.join(req.artifactsDir, `virtiofsd-${spec.tag}.log`),
-        );
-      const vfs = startVfs();
-      starters.set(spec.tag, { socket: vfsSock, start: startVfs });
-      daemons.push(vfs);
-      byTag.set(spec.tag, [vfs]);
-      await waitForListeningSocket(vfsSock, { timeoutMs: 10_000, daemon: vfs, signal: req.signal }).catch(
-        (e: Error) => {
-          throw new BootFailure("infra", e.message, "");
-        },
-      );
-      let qemuSock = vfsSock;
-      if (spec.accessPlatform) {
-        if (!req.relay)
-          throw new BootFailure(
-            "infra",
-            `share ${spec.tag} asks for accessPlatform but the relay is not built (run: npm run setup)`,
-            "",
-          );
-        const relaySock = path.join(req.socketsDir, `relay-${i}.sock`);
-        const relayLog = path.join(req.artifactsDir, `relay-${spec.tag}.log`);
-        const relay = SupervisedDaemon.start(
-          `relay[${spec.tag}]`,
-          req.relay.command,
-          req.relay.args(relaySock, vfsSock, relayLog),
-          relayLog + ".stderr",
-        );
-        daemons.push(relay);
-        byTag.get(spec.tag)!.push(relay);
-        await waitForListeningSocket(relaySock, { timeoutMs: 10_000, daemon: relay, signal: req.signal }).catch(
-          (e: Error) => {
-            throw new BootFailure("infra", e.message, "");
-          },
-        );
-        qemuSock = relaySock;
-      }
-      devices.push({
-        tag: spec.tag,
-        socketPath: qemuSock,
-        queueSize: spec.queueSize,
-        iommuPlatform: spec.accessPlatform,
-      });
+  private constructor(private readonly req: BootRequest) {}
+
+  static async launch(req: BootRequest): Promise<Guest> {
+    const guest = new QemuGuest(req);
+    try {
+      await mkdir(req.artifactsDir, { recursive: true });
+      await mkdir(req.socketsDir, { recursive: true });
+      await guest.startShares();
+      await guest.startQemu();
+      await guest.connectShell();
+      return guest;
+    } catch (e) {
+      await guest.shutdown();
+      if (e instanceof BootFailure) throw e;
+      throw new BootFailure("infra", (e as Error).message, guest.machine?.consoleText() ?? "");
     }
+  }
 
-    if (req.shares.length) timeline.mark("daemons");
-    const qmpSocket = path.join(req.socketsDir, "qmp.sock");
-    machine = await QemuMachine.launch(
+  private async startShares(): Promise<void> {
+    const { req } = this;
+    for (const [index, { spec, hostDir }] of req.shares.entries()) {
+      const chain = await ShareChain.start({
+        spec,
+        hostDir,
+        index,
+        socketsDir: req.socketsDir,
+        logsDir: req.artifactsDir,
+        virtiofsd: req.virtiofsd,
+        ...(req.relay ? { relay: req.relay } : {}),
+        ...(req.virtiofsdLogLevel ? { virtiofsdLogLevel: req.virtiofsdLogLevel } : {}),
+        ...(req.signal ? { signal: req.signal } : {}),
+      }).catch((e: Error) => {
+        throw new BootFailure("infra", e.message, "");
+      });
+      this.shares.push(chain);
+    }
+    if (this.shares.length) this.timeline.mark("daemons");
+  }
+
+  private get qmpSocket(): string {
+    return path.join(this.req.socketsDir, "qmp.sock");
+  }
+
+  private async startQemu(): Promise<void> {
+    const { req } = this;
+    const m = await QemuMachine.launch(
       {
         arch: req.arch,
         accel: req.accel.name,
@@ -177,9 +157,9 @@ export async function bootGuest(req: BootRequest): Promise<Guest> {
         kernelImage: req.kernel.image,
         initrd: req.image.initrd,
         cmdline: [...baseCmdline(req.arch), authKeyCmdlineWord(req.clientKey.publicKey), ...req.cmdline],
-        virtioFs: devices,
+        virtioFs: this.shares.map((c) => c.device),
         sshHostPort: 0,
-        qmpSocket,
+        qmpSocket: this.qmpSocket,
         consoleLog: path.join(req.artifactsDir, "console.log"),
         ...req.qemuExtras,
         ...(req.qemu && req.qemu.source !== "host" ? { qemu: req.qemu } : {}),
@@ -189,29 +169,19 @@ export async function bootGuest(req: BootRequest): Promise<Guest> {
         stderr: path.join(req.artifactsDir, "qemu-stderr.log"),
       },
     );
-    const m = machine;
-    for (const { phase, needle } of CONSOLE_MILESTONES) void m.waitForConsole(needle).then(() => timeline.mark(phase));
-    const port = await m.sshPort(qmpSocket, 10_000).catch(async (e: Error) => {
+    this.machine = m;
+    for (const { phase, needle } of CONSOLE_MILESTONES)
+      void m.waitForConsole(needle).then(() => this.timeline.mark(phase));
+    this.sshPort = await m.sshPort(this.qmpSocket, 10_000).catch(async (e: Error) => {
       await m.catchUpConsole();
       throw new BootFailure("infra", `QEMU did not start: ${lastLine(m.stderrText()) || e.message}`, m.consoleText());
     });
-    timeline.mark("qemu");
+    this.timeline.mark("qemu");
+  }
 
-    const deathReason = () => {
-      const e = m.exit;
-      if (e)
-        return e.guestPanicked
-          ? "guest kernel panicked (pvpanic)"
-          : `QEMU exited (${e.signal ? `signal ${e.signal}` : `status ${e.code}`})`;
-      // Per share, the chain virtiofsd <- relay names the daemon that failed first; then any
-      // other (a virtiofsd a planned fault killed and replaced).
-      for (const chain of byTag.values()) {
-        const r = chainDeathReason(chain.map((d) => d.exit));
-        if (r) return r;
-      }
-      return daemons.map((d) => d.deathReason).find(Boolean);
-    };
-
+  private async connectShell(): Promise<void> {
+    const { req } = this;
+    const m = this.qemu;
     // The console marker says the NIC is up and sshd was started: SSH attempts before it only waste
     // time. It is a hint, not proof (a command that returns is), so wait for it a third of the deadline.
     await Promise.race([
@@ -219,97 +189,140 @@ export async function bootGuest(req: BootRequest): Promise<Guest> {
       m.exited,
       new Promise((r) => setTimeout(r, req.bootTimeoutMs / 3).unref()),
     ]);
-    shell = await GuestShell.connect(
-      { host: "127.0.0.1", port, hostKeyPublic: req.image.hostKeyPublic, key: req.clientKey },
-      {
-        deadlineMs: req.bootTimeoutMs,
-        signal: req.signal,
-        stillBooting: deathReason,
-        readyCommand: GUEST_READY_COMMAND,
-      },
-    ).catch(async (e: Error) => {
-      // The verdict reads the whole console as QEMU logged it, not as far as the tail got.
-      await m.catchUpConsole();
-      const dead = deathReason();
-      const daemonDied = daemons.some((d) => d.deathReason);
-      const initErrors = guestInitErrors(m.consoleText());
-      let noAnswer = withReadiness(e.message || "no SSH answer", m.consoleText());
-      if (!dead && !initErrors.length) noAnswer += await guestSideOfSsh(m);
-      const reason = dead ?? (initErrors.length ? `guest init failed: ${initErrors.join("; ")}` : noAnswer);
-      throw new BootFailure(daemonDied ? "infra" : "boot-fail", reason, m.consoleText());
-    });
-
-    const s = shell;
-    timeline.mark("command");
-    return {
-      shell: s,
-      bootMs: Date.now() - started,
-      bootPhases: timeline.list(),
-      commandLine: m.commandLine,
-      exec: (command, deadlineMs) => s.exec(command, { deadlineMs }),
-      consoleText: () => m.consoleText(),
-      consoleLength: () => m.consoleLength(),
-      consoleSince: (offset) => m.consoleSince(offset),
-      catchUpConsole: () => m.catchUpConsole(),
-      deathReason,
-      get qemuExit() {
-        return m.exit;
-      },
-      daemon: (tag) => byTag.get(tag)?.[0],
-      writeConsole: (line) => m.writeConsole(line.endsWith("\n") ? line : line + "\n"),
-      async cutNetwork() {
-        const qmp = await QmpClient.connect(qmpSocket);
-        try {
-          const said = await qmp.hmp(`hostfwd_remove n0 tcp:127.0.0.1:${port}`);
-          await qmp.execute("set_link", { name: "n0", up: false });
-          return said.trim() || `hostfwd tcp:127.0.0.1:${port} removed, link n0 down`;
-        } finally {
-          qmp.close();
-        }
-      },
-      async restartDaemon(tag) {
-        const starter = starters.get(tag);
-        const old = byTag.get(tag)?.[0];
-        if (!starter || !old) throw new Error(`no virtiofsd for share ${tag}`);
-        old.signal("SIGKILL");
-        await old.exited;
-        await rm(starter.socket, { force: true });
-        const fresh = starter.start();
-        daemons.push(fresh);
-        byTag.get(tag)![0] = fresh;
-        await waitForListeningSocket(starter.socket, { timeoutMs: 10_000, daemon: fresh });
-      },
-      shutdown,
+    const target = {
+      host: "127.0.0.1",
+      port: this.sshPort,
+      hostKeyPublic: req.image.hostKeyPublic,
+      key: req.clientKey,
     };
-  } catch (e) {
-    await shutdown();
-    if (e instanceof BootFailure) throw e;
-    throw new BootFailure("infra", (e as Error).message, machine?.consoleText() ?? "");
+    this.sshShell = await GuestShell.connect(target, {
+      deadlineMs: req.bootTimeoutMs,
+      signal: req.signal,
+      stillBooting: () => this.deathReason(),
+      readyCommand: GUEST_READY_COMMAND,
+    }).catch(async (e: Error) => {
+      throw await this.noShell(e);
+    });
+    this.timeline.mark("command");
+    this.bootMs = Date.now() - this.started;
+  }
+
+  /** Why no shell came: QEMU or a daemon died, the guest's init failed, or SSH never answered. */
+  private async noShell(e: Error): Promise<BootFailure> {
+    const m = this.qemu;
+    // The verdict reads the whole console as QEMU logged it, not as far as the tail got.
+    await m.catchUpConsole();
+    const dead = this.deathReason();
+    const daemonDied = this.shares.some((c) => c.anyDeathReason());
+    const initErrors = guestInitErrors(m.consoleText());
+    let reason = dead ?? (initErrors.length ? `guest init failed: ${initErrors.join("; ")}` : undefined);
+    reason ??= withReadiness(e.message || "no SSH answer", m.consoleText()) + (await this.guestSideOfSsh());
+    return new BootFailure(daemonDied ? "infra" : "boot-fail", reason, m.consoleText());
+  }
+
+  /** The guest's own account of SSH, asked on the serial console (its reply is in console.log too). */
+  private async guestSideOfSsh(): Promise<string> {
+    const r = await consoleRun(this, SSH_DIAGNOSIS_COMMAND, 10_000);
+    await this.qemu.catchUpConsole();
+    if (r.kind !== "exited") return `; the serial console did not answer either (${r.kind})`;
+    return `; the guest says on its serial console: ${summarizeSshDiagnosis(r.stdout)}`;
+  }
+
+  private get qemu(): QemuMachine {
+    if (!this.machine) throw new Error("QEMU is not started");
+    return this.machine;
+  }
+
+  get shell(): GuestShell {
+    if (!this.sshShell) throw new Error("the guest has no shell yet");
+    return this.sshShell;
+  }
+
+  get bootPhases(): BootPhase[] {
+    return this.timeline.list();
+  }
+
+  get commandLine(): string {
+    return this.qemu.commandLine;
+  }
+
+  get qemuExit(): MachineExit | undefined {
+    return this.machine?.exit;
+  }
+
+  exec(command: string, deadlineMs: number): Promise<ExecResult> {
+    return this.shell.exec(command, { deadlineMs });
+  }
+
+  consoleText(): string {
+    return this.qemu.consoleText();
+  }
+
+  consoleLength(): number {
+    return this.qemu.consoleLength();
+  }
+
+  consoleSince(offset: number): string {
+    return this.qemu.consoleSince(offset);
+  }
+
+  catchUpConsole(): Promise<void> {
+    return this.qemu.catchUpConsole();
+  }
+
+  deathReason(): string | undefined {
+    const e = this.machine?.exit;
+    if (e)
+      return e.guestPanicked
+        ? "guest kernel panicked (pvpanic)"
+        : `QEMU exited (${e.signal ? `signal ${e.signal}` : `status ${e.code}`})`;
+    // Per share, the chain virtiofsd <- relay names the daemon that failed first; then any
+    // other (a virtiofsd a planned fault killed and replaced).
+    return (
+      this.shares.map((c) => c.deathReason()).find(Boolean) ?? this.shares.map((c) => c.anyDeathReason()).find(Boolean)
+    );
+  }
+
+  daemon(tag: string): SupervisedDaemon | undefined {
+    return this.shares.find((c) => c.tag === tag)?.virtiofsd;
+  }
+
+  writeConsole(line: string): boolean {
+    return this.qemu.writeConsole(line.endsWith("\n") ? line : line + "\n");
+  }
+
+  async cutNetwork(): Promise<string> {
+    const qmp = await QmpClient.connect(this.qmpSocket);
+    try {
+      const said = await qmp.hmp(`hostfwd_remove n0 tcp:127.0.0.1:${this.sshPort}`);
+      await qmp.execute("set_link", { name: "n0", up: false });
+      return said.trim() || `hostfwd tcp:127.0.0.1:${this.sshPort} removed, link n0 down`;
+    } finally {
+      qmp.close();
+    }
+  }
+
+  async restartDaemon(tag: string): Promise<void> {
+    const chain = this.shares.find((c) => c.tag === tag);
+    if (!chain) throw new Error(`no virtiofsd for share ${tag}`);
+    await chain.restartVirtiofsd();
+  }
+
+  shutdown(): Promise<MachineExit | undefined> {
+    return (this.down ??= (async () => {
+      this.sshShell?.close();
+      const exit = await this.machine?.stop();
+      await Promise.all(this.shares.map((c) => c.stop()));
+      return exit;
+    })());
   }
 }
 
 /** Pure: an SSH failure's reason, saying whether the guest had announced sshd on its console. */
 export function withReadiness(reason: string, consoleText: string): string {
   return consoleText.includes(READY_MARKER)
-    ? `${reason} (the guest printed "${READY_MARKER}": sshd was started but did not answer)`
+    ? `${reason} (the guest printed "${READY_MARKER}": its network and sshd were started)`
     : `${reason} (the guest never printed "${READY_MARKER}")`;
-}
-
-/** The guest's own account of SSH, asked on the serial console (its reply is in console.log too). */
-async function guestSideOfSsh(m: QemuMachine): Promise<string> {
-  const r = await consoleRun(
-    {
-      writeConsole: (line) => m.writeConsole(line + "\n"),
-      consoleLength: () => m.consoleLength(),
-      consoleSince: (offset) => m.consoleSince(offset),
-      deathReason: () => (m.exit ? "QEMU exited" : undefined),
-    },
-    GUEST_SSH_DIAGNOSIS_COMMAND,
-    10_000,
-  );
-  await m.catchUpConsole();
-  if (r.kind !== "exited") return `; the serial console did not answer either (${r.kind})`;
-  return `; the guest said on its serial console:\n${r.stdout.trim()}`;
 }
 
 function lastLine(s: string): string {

@@ -106,44 +106,48 @@ export class GuestShell {
     },
   ): Promise<GuestShell> {
     const start = Date.now();
-    let attempt = 0;
-    let lastError = "";
+    const failures = new Map<string, number>();
+    const failed = (why: string) => failures.set(why, (failures.get(why) ?? 0) + 1);
+    // Set when the wait ends on purpose (a dead VM, another machine's key): that is the reason.
+    let verdict: string | undefined;
+    const stop = (why: string) => new AbortError((verdict = why));
     return pRetry(
       async () => {
         const why = opts.stillBooting();
-        if (why) throw new AbortError(why);
+        if (why) throw stop(why);
         const left = opts.deadlineMs - (Date.now() - start);
-        if (left <= 0) {
-          const last = lastError ? `; the last of ${attempt} attempts: ${lastError}` : "";
-          throw new AbortError(`no SSH answer within ${Math.round(opts.deadlineMs / 1000)} s${last}`);
-        }
+        if (left <= 0) throw new AbortError("deadline");
         // Escalating per-attempt bounds: an early attempt can be swallowed whole by a guest
         // whose NIC is not up yet, and must not cost the full handshake timeout.
-        attempt++;
-        const bound = Math.min(left, 15_000, 2_000 * 1.5 ** (attempt - 1));
+        const bound = Math.min(left, 15_000, 2_000 * 1.5 ** attemptCount(failures));
         const shell = await GuestShell.connectOnce(target, bound).catch((e: Error) => {
-          if (e instanceof HostKeyMismatch) throw new AbortError(e.message);
-          lastError = e.message;
+          if (e instanceof HostKeyMismatch) throw stop(e.message);
+          failed(e.message);
           throw e;
         });
         const r = await shell.exec(opts.readyCommand ?? "true", { deadlineMs: Math.min(left, 15_000) });
         if (r.kind !== "exited" || r.code !== 0) {
           shell.close();
-          lastError = `connected, but the readiness command ${r.kind === "exited" ? `exited ${r.code}` : r.kind}`;
-          throw new Error(lastError);
+          failed(`connected, but the readiness command ${r.kind === "exited" ? `exited ${r.code}` : r.kind}`);
+          throw new Error("not ready");
         }
         return shell;
       },
       {
         // A refused attempt costs a few ms: retry soon while sshd is starting, then back off.
-        retries: 1000,
+        retries: 1_000_000,
         minTimeout: 20,
         maxTimeout: 500,
         factor: 1.5,
         signal: opts.signal,
         shouldRetry: () => Date.now() - start < opts.deadlineMs,
       },
-    );
+    ).catch((e: Error) => {
+      if (opts.signal?.aborted) throw e;
+      throw new Error(
+        verdict ?? `no SSH answer within ${Math.round(opts.deadlineMs / 1000)} s${attemptsSummary(failures)}`,
+      );
+    });
   }
 
   get alive(): boolean {
@@ -191,6 +195,20 @@ export class GuestShell {
     this.closed = true;
     this.client.end();
   }
+}
+
+function attemptCount(failures: ReadonlyMap<string, number>): number {
+  let n = 0;
+  for (const count of failures.values()) n += count;
+  return n;
+}
+
+/** Pure: "; 14 attempts: 12x connection refused, 2x Timed out while waiting for handshake". */
+export function attemptsSummary(failures: ReadonlyMap<string, number>): string {
+  const n = attemptCount(failures);
+  if (n === 0) return "";
+  const parts = [...failures].map(([why, count]) => (count > 1 ? `${count}x ${why}` : why));
+  return `; ${n} attempt${n === 1 ? "" : "s"}: ${parts.join(", ")}`;
 }
 
 export class HostKeyMismatch extends Error {

@@ -13,13 +13,6 @@ export const GUEST_SETUP_DONE = "/run/vmrig-setup-done";
 /** vmrig's first command, the proof a guest is ready: it returns once the guest's setup is done. */
 export const GUEST_READY_COMMAND = `while [ ! -e ${GUEST_SETUP_DONE} ]; do usleep 10000; done`;
 
-/**
- * Typed on the serial console when SSH never answered: what the guest itself saw (setup done?
- * sshd running and its log, the NIC, listening sockets), so the failure names its cause.
- */
-export const GUEST_SSH_DIAGNOSIS_COMMAND =
-  "cat /proc/uptime; ls /run; tail -n 5 /run/dropbear.log; ps -o pid,stat,args; ip -o addr; cat /proc/net/tcp";
-
 export const GUEST_PROBE_PATH = "/usr/bin/vmrig-probe";
 /** The lying FUSE server (images/repro/vmrig-fuse-lie.c), run by the fuse-lie workloads. */
 export const FUSE_LIE_PROGRAM = "/usr/bin/vmrig-fuse-lie";

@@ -12,6 +12,7 @@ import { provisionVirtiofsd } from "../../harness/virtiofs/provision.ts";
 import { probeBoot, tcg } from "../../harness/qemu/accel.ts";
 import { bootGuest, BootFailure, READY_MARKER, type Guest } from "../../harness/guest/boot.ts";
 import { generateClientKey } from "../../harness/guest/ssh.ts";
+import { authKeyCmdlineWord } from "../../harness/image/guest-protocol.ts";
 import type { GuestImage, KernelArtifact, KernelEntry } from "../../harness/types.ts";
 import type { DaemonCommand } from "../../harness/virtiofs/daemon.ts";
 import { QemuMachine } from "../../harness/qemu/machine.ts";
@@ -230,4 +231,43 @@ describe("the accelerator probe's console", () => {
     expect(verdict).toEqual({ ok: false, why: "a probe guest did not boot within 2 s" });
     expect(ownGuestProcesses()).toEqual([]);
   }, 60_000);
+});
+
+describe("a guest that never lets vmrig in over SSH", () => {
+  it("fails the boot with the last attempt's error and the guest's own account from its serial console", async () => {
+    const dir = path.join(tmp, "locked-out");
+    // The init script takes the last authkey word: this guest authorises a key vmrig does not hold.
+    const stranger = authKeyCmdlineWord(generateClientKey().publicKey);
+    const failure = await bootGuest({
+      arch: "x86_64",
+      accel: tcg("x86_64", "test"),
+      machine: { arch: "x86_64", memoryBytes: 512 << 20, cpus: 1, accel: "tcg", cmdline: [] },
+      kernel,
+      image,
+      cmdline: [stranger],
+      shares: [],
+      virtiofsd,
+      clientKey: generateClientKey(),
+      artifactsDir: dir,
+      socketsDir: path.join(tmp, "sock", "locked-out"),
+      bootTimeoutMs: 30_000,
+      signal,
+    }).then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+    expect(failure).toBeInstanceOf(BootFailure);
+    const { kind, reason } = failure as BootFailure;
+    expect(kind).toBe("boot-fail");
+    // The attempts were turned away at login, and the guest's own account names no other cause.
+    expect(reason).toMatch(
+      /^no SSH answer within 30 s; \d+ attempts: (.*, )?\d+x All configured authentication methods failed/,
+    );
+    expect(reason).toContain(`the guest printed "${READY_MARKER}"`);
+    expect(reason).toMatch(
+      /the guest says on its serial console: up \d+ s, setup done, dropbear running, listening on port 22, eth0 10\.0\.2\.15\/24, dropbear's last log line: .*Exit before auth/,
+    );
+    expect(readFileSync(path.join(dir, "console.log"), "utf8")).toContain("vmrig-setup-done");
+    expect(ownGuestProcesses()).toEqual([]);
+  }, 240_000);
 });

@@ -121,7 +121,7 @@ describe("a whole vmrig boot as QEMU logged it", () => {
   it("says whether the guest printed its ready marker when SSH did not answer", () => {
     const text = boot.toString("utf8");
     expect(withReadiness("no SSH answer within 240 s", text)).toBe(
-      `no SSH answer within 240 s (the guest printed "${GUEST_READY_MARKER}": sshd was started but did not answer)`,
+      `no SSH answer within 240 s (the guest printed "${GUEST_READY_MARKER}": its network and sshd were started)`,
     );
     const before = text.slice(0, text.indexOf(GUEST_READY_MARKER));
     expect(withReadiness("no SSH answer within 240 s", before)).toBe(
