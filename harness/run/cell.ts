@@ -1,15 +1,36 @@
-// Run one workload in a booted guest and turn every witness (the probe's report, the step
-// deadline, the console, QEMU's exit, the daemons' fate, a liveness probe) into one cell.
+// Run one workload in a booted guest and gather every witness (the probe's report, the step
+// deadline, the console, QEMU's exit, the daemons' fate, a liveness probe) for the cell's rules
+// (harness/classify/cell-outcome.ts), which turn them into one cell.
 import type { CellOutcome, FaultStep, WorkloadSpec } from "../types.ts";
 import type { Guest } from "../guest/boot.ts";
 import type { ExecResult } from "../guest/ssh.ts";
 import { workloadKind, workloadShare } from "../workloads/registry.ts";
-import type { WorkloadContext } from "../workloads/kind.ts";
-import { PROBE, parseProbeOutput, shellQuote } from "../workloads/probe.ts";
-import { fatalReportComplete, findingsForEvidence, firstFatalFinding } from "../classify/console-witness.ts";
+import type { Judgement, WorkloadContext } from "../workloads/kind.ts";
+import { PROBE, shellQuote } from "../workloads/probe.ts";
+import {
+  fatalReportComplete,
+  findingsForEvidence,
+  firstFatalFinding,
+  type FatalFinding,
+} from "../classify/console-witness.ts";
+import {
+  daemonDiedVerdict,
+  faultsStopTheVm,
+  hostPreparationFailed,
+  judgedVerdict,
+  judgementNeedsLiveness,
+  livenessFromProbe,
+  lostGuestVerdict,
+  timedOutVerdict,
+  unplannedDaemonDeath,
+  verdictAfterFaults,
+  type CellVerdict,
+  type FaultsOutcome,
+  type Liveness,
+} from "../classify/cell-outcome.ts";
 import { FaultPlan } from "./faults.ts";
 import { blockedTaskStacks } from "../classify/hang-evidence.ts";
-import { consoleJob, observeConsoleJob, type ConsoleJob } from "./console-job.ts";
+import { consoleJob, observeConsoleJob } from "./console-job.ts";
 import { consoleRun } from "../guest/console-shell.ts";
 
 export interface CellRun {
@@ -41,27 +62,34 @@ export async function runCell(
   return run;
 }
 
-/** The faults' log goes into the evidence; a fault that never fired means the scenario did not test what it says. */
+/** The faults' log goes into the evidence, their fate into the verdict; a VM they spoiled is stopped now. */
 async function concludeFaults(guest: Guest, w: WorkloadSpec, plan: FaultPlan, run: CellRun): Promise<void> {
   run.evidence.faults = await plan.finish();
-  const unfired = plan.unfired();
-  if (unfired.length && run.outcome.kind !== "crash" && run.outcome.kind !== "hang") {
-    const u = unfired[0]!;
-    run.outcome = {
-      kind: "infra",
-      reason: `planned ${u.action} (${u.where}, at ${u.plannedMs / 1000} s) did not fire: ${w.id} ended after ${(run.durationMs / 1000).toFixed(1)} s`,
-    };
-  }
-  // No SSH after a cut; no backend after a kill; a crashed kernel: stop the VM now, cleanly.
-  if (plan.cutNetworkDone || plan.killedDaemon || plan.crashed) {
-    run.guestSpoiled = true;
-    const exit = await guest.shutdown();
-    run.evidence.vmStopped = exit
-      ? { code: exit.code, signal: exit.signal, guestPanicked: exit.guestPanicked }
-      : "already stopped";
-    if (run.outcome.kind === "hang" && plan.killedDaemon)
-      run.outcome = { ...run.outcome, what: `${run.outcome.what}; VM stopped` };
-  }
+  const faults: FaultsOutcome = {
+    unfired: plan.unfired(),
+    networkCut: plan.cutNetworkDone,
+    killedDaemon: plan.killedDaemon,
+    crashed: plan.crashed,
+  };
+  Object.assign(run, verdictAfterFaults(run, faults, w.id, run.durationMs));
+  if (!faultsStopTheVm(faults)) return;
+  const exit = await guest.shutdown();
+  run.evidence.vmStopped = exit
+    ? { code: exit.code, signal: exit.signal, guestPanicked: exit.guestPanicked }
+    : "already stopped";
+}
+
+/** One step under way: what gathering the evidence after the command needs. */
+interface Step {
+  guest: Guest;
+  w: WorkloadSpec;
+  ctx: WorkloadContext;
+  t: CellTimeouts;
+  plan: FaultPlan | undefined;
+  started: number;
+  /** The console's length when the step began. */
+  consoleStart: number;
+  evidence: Record<string, unknown>;
 }
 
 async function runCellSteps(
@@ -73,135 +101,132 @@ async function runCellSteps(
 ): Promise<CellRun> {
   const kind = workloadKind(w);
   const started = Date.now();
-  const done = (outcome: CellOutcome, evidence: Record<string, unknown>, guestSpoiled: boolean): CellRun => ({
-    outcome,
-    evidence: {
-      ...evidence,
-      kernelMessages: kernelMessagesSince(guest, consoleStart),
-      consoleFindings: findingsForEvidence(...witness()),
-    },
-    guestSpoiled,
-    durationMs: Date.now() - started,
-  });
-
   let facts: Record<string, unknown>;
   try {
     facts = (await kind.prepareHost?.(w, ctx)) ?? {};
   } catch (e) {
-    return {
-      outcome: { kind: "infra", reason: `preparing ${w.id} on the host failed: ${(e as Error).message}` },
-      evidence: {},
-      guestSpoiled: false,
-      durationMs: 0,
-    };
+    return { ...hostPreparationFailed(w.id, (e as Error).message), evidence: {}, durationMs: 0 };
   }
   await guest.catchUpConsole();
   const consoleStart = guest.consoleLength();
-  // The console since this step began, with one character before it so the classifier can
-  // tell whether the step began mid-line (that line belongs to what came before).
-  const witness = (): [string, number] => [guest.consoleSince(Math.max(0, consoleStart - 1)), consoleStart > 0 ? 1 : 0];
   const plain = kind.guestCommand(w, ctx);
+  const s: Step = { guest, w, ctx, t, plan, started, consoleStart, evidence: { command: plain } };
+  const exec = await runCommand(s, plain);
+  if (exec.kind === "daemon-died") {
+    await guest.shutdown();
+    return cellRun(s, daemonDiedVerdict(w.id, exec.reason));
+  }
+  if (exec.kind === "lost") return afterLostGuest(s, exec.error);
+  if (exec.kind === "timeout") return afterTimeout(s);
+  const j = await kind.judge(w, exec, facts, ctx);
+  Object.assign(s.evidence, j.evidence);
+  return afterJudgement(s, j);
+}
+
+/** The cell from a verdict, with the kernel's messages and findings since the step began. */
+function cellRun(s: Step, v: CellVerdict): CellRun {
+  return {
+    outcome: v.outcome,
+    evidence: {
+      ...s.evidence,
+      kernelMessages: kernelMessagesSince(s.guest, s.consoleStart),
+      consoleFindings: findingsForEvidence(...witness(s)),
+    },
+    guestSpoiled: v.guestSpoiled,
+    durationMs: Date.now() - s.started,
+  };
+}
+
+/**
+ * The console since the step began, with one character before it so the classifier can tell
+ * whether the step began mid-line (that line belongs to what came before).
+ */
+function witness(s: Step): [string, number] {
+  return [s.guest.consoleSince(Math.max(0, s.consoleStart - 1)), s.consoleStart > 0 ? 1 : 0];
+}
+
+/**
+ * The first fatal kernel report since the step began. It waits (briefly) for the whole report,
+ * so the signature has its call trace.
+ */
+async function crashSeen(s: Step): Promise<FatalFinding | undefined> {
+  await s.guest.catchUpConsole();
+  if (!firstFatalFinding(...witness(s))) return undefined;
+  await reportPrinted(s.guest, () => witness(s));
+  return firstFatalFinding(...witness(s));
+}
+
+/** Runs the command with the fault plan; after a planned network cut, reads its result through the console. */
+async function runCommand(s: Step, plain: string): Promise<Exclude<SupervisedExec, { kind: "network-cut" }>> {
+  const { guest, t, plan } = s;
   // With a network cut planned, the command's result must outlive the SSH session: it runs as
   // a job whose output stays in the guest, read back through the console.
-  const job: ConsoleJob | undefined = plan?.cutsNetwork ? consoleJob(plain) : undefined;
-  const command = job?.command ?? plain;
+  const job = plan?.cutsNetwork ? consoleJob(plain) : undefined;
   plan?.start();
-  let exec = await execSupervised(guest, command, t.stepMs, plan);
+  let exec = await execSupervised(guest, job?.command ?? plain, t.stepMs, plan);
   if (exec.kind === "lost" && plan?.cutNetworkStarted) {
     // Removing the forward can drop the SSH session before the cut has finished: that is the cut.
     await Promise.race([plan.networkCut, new Promise((r) => setTimeout(r, 10_000))]);
     if (plan.cutNetworkDone) exec = { kind: "network-cut" };
   }
-  const evidence: Record<string, unknown> = { command: plain, exec: summarizeExec(exec) };
-  if (exec.kind === "network-cut") {
-    exec = await observeConsoleJob(guest, job!, Math.max(1000, t.stepMs - (Date.now() - started)));
-    evidence.observedVia = "console";
-    evidence.exec = summarizeExec(exec);
-  }
+  s.evidence.exec = summarizeExec(exec);
+  if (exec.kind !== "network-cut") return exec;
+  const observed = await observeConsoleJob(guest, job!, Math.max(1000, t.stepMs - (Date.now() - s.started)));
+  s.evidence.observedVia = "console";
+  s.evidence.exec = summarizeExec(observed);
+  return observed;
+}
 
-  // A fatal kernel message during the step outranks whatever the command reported.
-  const crash = () => firstFatalFinding(...witness());
-  // Its outcome waits (briefly) for the whole report, so the signature has its call trace.
-  const crashOutcome = async (): Promise<CellOutcome | undefined> => {
-    await guest.catchUpConsole();
-    if (!crash()) return undefined;
-    await reportPrinted(guest, witness);
-    const f = crash()!;
-    return { kind: "crash", title: f.title, excerpt: f.excerpt, signature: f.signature };
-  };
-
-  if (exec.kind === "daemon-died") {
-    await guest.shutdown();
-    return done({ kind: "infra", reason: `${exec.reason} during ${w.id}; VM stopped` }, evidence, true);
-  }
-  if (exec.kind === "lost") {
-    await settle(guest);
-    const c = await crashOutcome();
-    if (c) return done(c, evidence, true);
-    const dead = guest.deathReason();
-    if (guest.qemuExit?.guestPanicked) {
-      const excerpt = tail(guest.consoleSince(consoleStart));
-      return done({ kind: "crash", title: "Kernel panic (pvpanic)", excerpt }, evidence, true);
-    }
-    return done({ kind: "infra", reason: `lost the guest during ${w.id}: ${dead ?? exec.error}` }, evidence, true);
-  }
-  if (exec.kind === "timeout") {
-    const c = await crashOutcome();
-    if (c) return done(c, evidence, true);
-    const alive = await liveness(guest, ctx, t.livenessMs, plan?.cutNetworkDone);
-    evidence.liveness = alive;
-    // The evidence a hang needs: which tasks are blocked, and where (sysrq w).
-    const stacks = await blockedTaskStacks(guest, t.livenessMs);
-    evidence.blockedTasks = { via: stacks.via, tasks: stacks.tasks };
-    const planned = plan?.describeFired();
-    const what = `${w.id} did not finish in ${Math.round(t.stepMs / 1000)} s${planned ? ` after planned ${planned}` : ""}`;
-    const run = done(
-      { kind: "hang", what: alive.ok ? what : `${what}; the mount no longer answers (wedged)`, wedged: !alive.ok },
-      evidence,
-      true,
-    );
-    return { ...run, artifacts: { [`stacks-${w.id}.txt`]: stacks.text + "\n" } };
-  }
-
-  const j = await kind.judge(w, exec, facts, ctx);
-  Object.assign(evidence, j.evidence);
-  const c = await crashOutcome();
-  if (c) return done(c, evidence, true);
-  if (j.kind === "outcome" && j.checkGuest && j.outcome.kind === "pass") {
-    const healthy = await guestStillHealthy(guest, j.outcome, witness, evidence, t.livenessMs);
-    // The kernel may report only after the program returned (a mark freed by a worker).
-    const late = await crashOutcome();
-    if (late) return done(late, evidence, true);
-    return done(healthy, evidence, healthy.kind !== "pass");
-  }
-  if (j.kind === "outcome") return done(j.outcome, evidence, false);
-  const alive = await liveness(guest, ctx, t.livenessMs);
-  evidence.liveness = alive;
-  return done(
-    { kind: "errno", errno: j.errno, mountHealthy: alive.ok, detail: j.detail, ...(j.at ? { at: j.at } : {}) },
-    evidence,
-    !alive.ok,
+async function afterLostGuest(s: Step, error: string): Promise<CellRun> {
+  await settle(s.guest);
+  const crash = await crashSeen(s);
+  return cellRun(
+    s,
+    lostGuestVerdict({
+      workloadId: s.w.id,
+      error,
+      crash,
+      guestPanicked: Boolean(s.guest.qemuExit?.guestPanicked),
+      deathReason: s.guest.deathReason(),
+      consoleSinceStart: s.guest.consoleSince(s.consoleStart),
+    }),
   );
 }
 
-/**
- * A PASS that also needs a healthy guest (a refused FUSE lie): the guest must still answer a
- * liveness probe, and the kernel must not have reported anything (WARNING, hung task) meanwhile.
- */
-async function guestStillHealthy(
-  guest: Guest,
-  pass: CellOutcome,
-  witness: () => [string, number],
-  evidence: Record<string, unknown>,
-  livenessMs: number,
-): Promise<CellOutcome> {
-  const alive = await liveness(guest, {}, livenessMs);
-  evidence.liveness = alive;
-  if (!alive.ok) return { kind: "fail", detail: `refused, but the guest is unhealthy afterwards: ${alive.detail}` };
-  await guest.catchUpConsole();
-  const reported = findingsForEvidence(...witness());
-  if (reported.length) return { kind: "fail", detail: `refused, but the kernel reported: ${reported[0]!.title}` };
-  return pass;
+async function afterTimeout(s: Step): Promise<CellRun> {
+  const { guest, w, ctx, t, plan } = s;
+  const crash = await crashSeen(s);
+  if (crash) return cellRun(s, timedOutVerdict({ workloadId: w.id, stepMs: t.stepMs, crash }));
+  const alive = await liveness(guest, ctx, t.livenessMs, plan?.cutNetworkDone);
+  s.evidence.liveness = alive;
+  // The evidence a hang needs: which tasks are blocked, and where (sysrq w).
+  const stacks = await blockedTaskStacks(guest, t.livenessMs);
+  s.evidence.blockedTasks = { via: stacks.via, tasks: stacks.tasks };
+  const firedFaults = plan?.describeFired();
+  const run = cellRun(s, timedOutVerdict({ workloadId: w.id, stepMs: t.stepMs, firedFaults, liveness: alive }));
+  return { ...run, artifacts: { [`stacks-${w.id}.txt`]: stacks.text + "\n" } };
+}
+
+async function afterJudgement(s: Step, j: Judgement): Promise<CellRun> {
+  const crash = await crashSeen(s);
+  if (crash || !judgementNeedsLiveness(j)) return cellRun(s, judgedVerdict({ judgement: j, crash }));
+  if (j.kind === "errno") {
+    const alive = await liveness(s.guest, s.ctx, s.t.livenessMs);
+    s.evidence.liveness = alive;
+    return cellRun(s, judgedVerdict({ judgement: j, liveness: alive }));
+  }
+  // A PASS that also needs a healthy guest (a refused FUSE lie): the guest must answer, and
+  // the kernel must not have reported anything (WARNING, hung task) meanwhile.
+  const alive = await liveness(s.guest, {}, s.t.livenessMs);
+  s.evidence.liveness = alive;
+  let reported: ReturnType<typeof findingsForEvidence> = [];
+  if (alive.ok) {
+    await s.guest.catchUpConsole();
+    reported = findingsForEvidence(...witness(s));
+  }
+  // The kernel may report only after the program returned (a mark freed by a worker).
+  const late = await crashSeen(s);
+  return cellRun(s, judgedVerdict({ judgement: j, liveness: alive, reported, crash: late }));
 }
 
 type SupervisedExec = ExecResult | { kind: "daemon-died"; reason: string } | { kind: "network-cut" };
@@ -220,9 +245,8 @@ async function execSupervised(
   const cut = plan?.networkCut.then((): SupervisedExec => ({ kind: "network-cut" }));
   const watch = (async (): Promise<SupervisedExec> => {
     while (!stop) {
-      const r = guest.deathReason();
-      if (r && !r.startsWith("QEMU") && !r.startsWith("guest") && !plan?.plannedDeath(r))
-        return { kind: "daemon-died", reason: r };
+      const r = unplannedDaemonDeath(guest.deathReason(), (reason) => plan?.plannedDeath(reason) ?? false);
+      if (r) return { kind: "daemon-died", reason: r };
       await new Promise((res) => setTimeout(res, 100));
     }
     return { kind: "lost", error: "stopped", stdout: "", stderr: "", ms: 0 };
@@ -234,7 +258,6 @@ async function execSupervised(
   }
 }
 
-/** After the connection drops, give QEMU a moment to exit so its status can be read. */
 /**
  * Waits until the fatal report on the console has finished printing (its end marker, or QEMU
  * gone, or no new console output for 2 s), for at most 15 s.
@@ -251,6 +274,7 @@ async function reportPrinted(guest: Guest, witness: () => [string, number]): Pro
   }
 }
 
+/** After the connection drops, give QEMU a moment to exit so its status can be read. */
 async function settle(guest: Guest): Promise<void> {
   for (let i = 0; i < 20 && !guest.qemuExit; i++) await new Promise((r) => setTimeout(r, 100));
 }
@@ -261,7 +285,7 @@ export async function liveness(
   ctx: WorkloadContext,
   deadlineMs: number,
   viaConsole = false,
-): Promise<{ ok: boolean; detail: string }> {
+): Promise<Liveness> {
   const target = ctx.guestDir ?? "/";
   const probe = `${PROBE} alive ${shellQuote(target)}`;
   const r = viaConsole
@@ -273,18 +297,7 @@ export async function liveness(
             : { ...c, stdout: "", stderr: "" },
       )
     : await guest.exec(probe, deadlineMs);
-  if (r.kind === "exited") {
-    const p = parseProbeOutput(r);
-    if (p.kind === "report" && p.report.ok) return { ok: true, detail: `${target} answered in ${r.ms} ms` };
-    return { ok: false, detail: `${target}: ${p.kind === "report" ? p.report.errno : `exit ${r.code}`}` };
-  }
-  return {
-    ok: false,
-    detail:
-      r.kind === "timeout"
-        ? `${target} did not answer within ${Math.round(deadlineMs / 1000)} s`
-        : `guest lost: ${r.error}`,
-  };
+  return livenessFromProbe(r, target, deadlineMs);
 }
 
 function kernelMessagesSince(guest: Guest, offset: number): string {
