@@ -20,7 +20,7 @@ import { exists, writeFileAtomic } from "../util/atomic-fs.ts";
 import { ExitCode, VmrigError } from "../util/errors.ts";
 import { resultsRoot as defaultResultsRoot } from "../util/paths.ts";
 import { createCellRunner, type StepRun, type StepRunner } from "./cell-runner.ts";
-import { expectedSteps, resultLines, stepLine } from "./format.ts";
+import { firstLine, headerLine, reportLines, stepLine } from "./format.ts";
 import {
   type BisectState,
   bisectLog,
@@ -44,20 +44,22 @@ import {
   type BisectStateFile,
   type StepPhase,
   type StepRecord,
-  STATE_FORMAT,
   bisectDirName,
+  bisectResult,
   findStep,
   logFile,
-  readState,
+  openState,
+  stepRunName,
   writeState,
 } from "./state.ts";
 import {
   type BadRefIdentity,
   type Identity,
   type Judgement,
-  confidence,
-  describeIdentity,
+  type RevertCheck,
   identifyBad,
+  judgeBadRef,
+  judgeRevert,
   judgeRuns,
   thresholds,
 } from "./verdict.ts";
@@ -172,15 +174,7 @@ export async function runBisect(o: BisectOptions): Promise<BisectOutcome> {
   const resultsRoot = o.resultsRoot ?? defaultResultsRoot();
   const dir = path.join(resultsRoot, "bisect", scenario.name.replace(/[^A-Za-z0-9._-]+/g, "_"), bisectDirName(params));
   const logPath = logFile(dir);
-  if (o.restart) await fs.rm(dir, { recursive: true, force: true });
-  const previous = await readState(dir);
-  // The same question (the directory name hashes it), however the refs were spelled this time.
-  const state: BisectStateFile =
-    previous && bisectDirName(previous.params) === bisectDirName(params)
-      ? { ...previous, params }
-      : { format: STATE_FORMAT, params, steps: [] };
-  await fs.mkdir(dir, { recursive: true });
-  await writeState(dir, state);
+  const state: BisectStateFile = await openState(dir, params, o.restart ?? false);
 
   // ---- the work slot: a private clone of the tree and the build directory ---------------------
   const fragmentTexts = await Promise.all(spec.fragments.map((f) => fs.readFile(f, "utf8")));
@@ -212,12 +206,7 @@ export async function runBisect(o: BisectOptions): Promise<BisectOutcome> {
         progress,
       });
 
-    const resuming = state.steps.length > 0;
-    out(
-      `bisect ${commits} commit${commits === 1 ? "" : "s"} ${good.slice(0, 12)}..${bad.slice(0, 12)} (${refName(o.good)}..${refName(o.bad)}) in ${tree}: ` +
-        `about ${expectedSteps(commits)} steps; cell ${entry.label} x ${workload.id}, ${repeat} run${repeat === 1 ? "" : "s"} per commit` +
-        (resuming ? `; resuming (${state.steps.length} step${state.steps.length === 1 ? "" : "s"} done before)` : ""),
-    );
+    out(headerLine(params, commits, state.steps.length));
 
     const judgeWith = (identity: Identity) => (r: StepRun) =>
       judgeRuns(
@@ -240,7 +229,7 @@ export async function runBisect(o: BisectOptions): Promise<BisectOutcome> {
       if (signal.aborted) throw interrupted(logPath);
       const subject = await commitSubject(tree, commit);
       const startedAt = new Date();
-      const name = `${String(state.steps.length + 1).padStart(2, "0")}-${phase === "step" ? `step${index}` : phase}-${commit.slice(0, 12)}`;
+      const name = stepRunName(state.steps.length + 1, phase, index, commit);
       const run = await runner.run({
         phase,
         index,
@@ -283,20 +272,14 @@ export async function runBisect(o: BisectOptions): Promise<BisectOutcome> {
 
     // ---- BISECT_CHECK: bad must show something to chase, good must pass ------------------------
     let found: BadRefIdentity | undefined;
-    const badRec = await step("check-bad", 0, bad, (r) => {
-      const id = identifyBad(r.runs.map((x) => x.outcome));
-      if ("problem" in id) return { verdict: "skip", reason: id.problem };
-      found = id;
-      return judgeRuns(
+    const badRec = await step("check-bad", 0, bad, (r) =>
+      judgeBadRef(
         r.runs.map((x) => x.outcome),
-        id.identity,
         repeat,
-      );
-    });
-    if (!found) {
-      const id = identifyBad(badRec.runs.map((x) => x.outcome));
-      if (!("problem" in id)) found = id;
-    }
+      ),
+    );
+    const id = identifyBad(badRec.runs.map((x) => x.outcome));
+    if (!("problem" in id)) found = id;
     if (badRec.build.how === "failed")
       throw new VmrigError(
         `BISECT_CHECK: the bad ref ${o.bad} does not build: ${badRec.build.error}${badRec.build.log ? `\n  log: ${path.join(dir, badRec.build.log)}` : ""}`,
@@ -345,31 +328,17 @@ export async function runBisect(o: BisectOptions): Promise<BisectOutcome> {
     }
 
     // ---- the answer ----------------------------------------------------------------------------
-    const steps = state.steps.filter((s) => s.phase === "step");
-    const skips = steps.filter((s) => s.verdict === "skip").length;
-    const goodClean = state.steps
-      .filter((s) => (s.phase === "check-good" || s.phase === "step") && s.verdict === "good")
-      .map((s) => s.runs.filter((r) => r.outcome.kind === "pass").length);
-    const result: BisectResult =
-      bs.kind === "found"
-        ? {
-            kind: "found",
-            culprit: bs.culprit,
-            subject: await commitSubject(tree, bs.culprit),
-            steps: steps.length,
-            skips,
-            confidence: confidence(found, goodClean),
-          }
-        : { kind: "ambiguous", candidates: bs.candidates, steps: steps.length, skips, confidence: 0 };
+    const result: BisectResult = bisectResult(
+      bs.kind === "found" ? { ...bs, subject: await commitSubject(tree, bs.culprit) } : bs,
+      state.steps,
+      found,
+    );
 
     if (o.verify && result.kind === "found") result.verify = await verify(result.culprit!, result.subject ?? "");
     state.result = result;
     await writeState(dir, state);
 
-    out("");
-    for (const l of resultLines(result, found, repeat)) out(l);
-    out(`bisect log: ${logPath} (git bisect replay accepts it)`);
-    out(`results: ${dir}`);
+    for (const l of reportLines(result, found, repeat, { log: logPath, dir })) out(l);
     await fs.writeFile(path.join(dir, "summary.txt"), printed.join("\n") + "\n");
     const exitCode =
       result.kind === "found" && (!result.verify || result.verify.outcome === "passes")
@@ -377,7 +346,7 @@ export async function runBisect(o: BisectOptions): Promise<BisectOutcome> {
         : ExitCode.expectationFailed;
     return { dir, logFile: logPath, state, result, exitCode, ran, slot };
 
-    async function verify(culprit: string, subject: string): Promise<NonNullable<BisectResult["verify"]>> {
+    async function verify(culprit: string, subject: string): Promise<RevertCheck> {
       const what = `reverting ${culprit.slice(0, 12)} ("${subject}") on the bad ref ${bad.slice(0, 12)}`;
       if (!findStep(state, "verify", bad, culprit)) {
         await checkoutCommit(src, bad, signal);
@@ -393,16 +362,7 @@ export async function runBisect(o: BisectOptions): Promise<BisectOutcome> {
         prepare: async () => undefined,
       });
       await cleanTree(src, signal);
-      if (rec.build.how === "failed")
-        return { outcome: "build-failed", detail: `${what}: the kernel does not build (${rec.reason})` };
-      if (rec.verdict === "good")
-        return { outcome: "passes", detail: `${what}: ${o.workload} passes (${rec.reason}); the culprit is confirmed` };
-      if (rec.verdict === "bad")
-        return {
-          outcome: "still-fails",
-          detail: `${what}: still ${describeIdentity(identity)} (${rec.reason}); the revert does not fix it`,
-        };
-      return { outcome: "inconclusive", detail: `${what}: inconclusive (${rec.reason})` };
+      return judgeRevert(what, rec, o.workload, identity);
     }
   };
 
@@ -415,12 +375,4 @@ export async function runBisect(o: BisectOptions): Promise<BisectOutcome> {
   } finally {
     await unlock();
   }
-}
-
-/** A ref as the user wrote it, a full hash shortened. */
-const refName = (ref: string) => (/^[0-9a-f]{40,64}$/.test(ref) ? ref.slice(0, 12) : ref);
-
-function firstLine(s: string | undefined): string {
-  const line = (s ?? "").split("\n").find((l) => l.trim()) ?? "unknown error";
-  return line.length > 120 ? `${line.slice(0, 117)}...` : line;
 }
