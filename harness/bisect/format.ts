@@ -1,7 +1,7 @@
 // What `vmrig bisect` prints: one line per step, then the culprit. Pure.
 import type { CellOutcome } from "../types.ts";
 import { errnoLabel } from "../classify/labels.ts";
-import type { BisectResult, StepRecord } from "./state.ts";
+import type { BisectParams, BisectResult, StepRecord } from "./state.ts";
 
 export function formatSeconds(ms: number): string {
   const s = ms / 1000;
@@ -37,6 +37,29 @@ export function cellSummary(outcomes: readonly CellOutcome[]): string {
 /** Ceil(log2(n)) for n candidate first-bad commits: what a bisect without skips needs. */
 export function expectedSteps(commits: number): number {
   return commits <= 1 ? 0 : Math.ceil(Math.log2(commits));
+}
+
+/** A ref as the user wrote it, a full hash shortened. */
+export const refName = (ref: string) => (/^[0-9a-f]{40,64}$/.test(ref) ? ref.slice(0, 12) : ref);
+
+/** The first non-blank line of an error text, cut to fit on a step line. */
+export function firstLine(s: string | undefined): string {
+  const line = (s ?? "").split("\n").find((l) => l.trim()) ?? "unknown error";
+  return line.length > 120 ? `${line.slice(0, 117)}...` : line;
+}
+
+const plural = (n: number, word: string) => `${n} ${word}${n === 1 ? "" : "s"}`;
+
+/**
+ * `bisect 8 commits 1a2b3c4d5e6f..7a8b9c0d1e2f (v7.2..main) in /src/linux: about 3 steps; cell stock x getdents-1M,
+ * 1 run per commit`, then `; resuming (4 steps done before)` when an earlier run finished some.
+ */
+export function headerLine(p: BisectParams, commits: number, stepsBefore: number): string {
+  const range = `${p.good.slice(0, 12)}..${p.bad.slice(0, 12)} (${refName(p.goodRef)}..${refName(p.badRef)})`;
+  const cell = `cell ${p.kernel} x ${p.workload}, ${plural(p.repeat, "run")} per commit`;
+  const resuming = stepsBefore > 0 ? `; resuming (${plural(stepsBefore, "step")} done before)` : "";
+  const about = `about ${expectedSteps(commits)} steps`;
+  return `bisect ${plural(commits, "commit")} ${range} in ${p.tree}: ${about}; ${cell}${resuming}`;
 }
 
 export function stepLabel(r: Pick<StepRecord, "phase" | "index">): string {
@@ -105,4 +128,19 @@ export function resultLines(r: BisectResult, bad: { reproduced: number; runs: nu
   }
   if (r.verify) lines.push(`verify: ${r.verify.detail}`);
   return lines;
+}
+
+/** Everything printed after the steps: a blank line, the answer, where the log and the results are. */
+export function reportLines(
+  r: BisectResult,
+  bad: { reproduced: number; runs: number },
+  repeat: number,
+  where: { log: string; dir: string },
+): string[] {
+  return [
+    "",
+    ...resultLines(r, bad, repeat),
+    `bisect log: ${where.log} (git bisect replay accepts it)`,
+    `results: ${where.dir}`,
+  ];
 }

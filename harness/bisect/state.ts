@@ -6,7 +6,7 @@ import fs from "node:fs/promises";
 import path from "node:path";
 import type { CellOutcome } from "../types.ts";
 import { writeFileAtomic } from "../util/atomic-fs.ts";
-import type { BadRefIdentity, Verdict } from "./verdict.ts";
+import { type BadRefIdentity, type RevertCheck, type Verdict, confidence } from "./verdict.ts";
 
 export const STATE_FORMAT = 1;
 
@@ -71,10 +71,7 @@ export interface BisectResult {
   steps: number;
   skips: number;
   confidence: number;
-  verify?: {
-    outcome: "passes" | "still-fails" | "inconclusive" | "revert-does-not-apply" | "build-failed";
-    detail: string;
-  };
+  verify?: RevertCheck;
 }
 
 export interface BisectStateFile {
@@ -98,6 +95,25 @@ export function bisectDirName(p: BisectParams): string {
 export const stateFile = (dir: string) => path.join(dir, "state.json");
 export const logFile = (dir: string) => path.join(dir, "bisect.log");
 
+/**
+ * What an earlier run left for the same question (the directory name hashes it), with the refs
+ * as spelled this time; a fresh state when there is none.
+ */
+export function resumeState(previous: BisectStateFile | undefined, params: BisectParams): BisectStateFile {
+  return previous && bisectDirName(previous.params) === bisectDirName(params)
+    ? { ...previous, params }
+    : { format: STATE_FORMAT, params, steps: [] };
+}
+
+/** The state to go on from, written back to `dir`; `restart` forgets an earlier one first. */
+export async function openState(dir: string, params: BisectParams, restart: boolean): Promise<BisectStateFile> {
+  if (restart) await fs.rm(dir, { recursive: true, force: true });
+  const state = resumeState(await readState(dir), params);
+  await fs.mkdir(dir, { recursive: true });
+  await writeState(dir, state);
+  return state;
+}
+
 export async function readState(dir: string): Promise<BisectStateFile | undefined> {
   try {
     const s = JSON.parse(await fs.readFile(stateFile(dir), "utf8")) as BisectStateFile;
@@ -119,4 +135,40 @@ export function findStep(
   reverted?: string,
 ): StepRecord | undefined {
   return s.steps.find((x) => x.phase === phase && x.commit === commit && x.reverted === reverted);
+}
+
+/** A step's results directory under <bisect dir>/steps: "04-step2-5d3e1c2a9f01", `ordinal` counting every step. */
+export function stepRunName(ordinal: number, phase: StepPhase, index: number, commit: string): string {
+  return `${String(ordinal).padStart(2, "0")}-${phase === "step" ? `step${index}` : phase}-${commit.slice(0, 12)}`;
+}
+
+/** Where git bisect stopped: the culprit (with its subject), or the candidates skips left. */
+export type BisectEnd =
+  { kind: "found"; culprit: string; subject: string } | { kind: "ambiguous"; candidates: string[] };
+
+/**
+ * The answer from where git bisect stopped and the steps recorded: how many bisect steps and
+ * skips, and the confidence from the bad ref's reproduction rate and every good verdict's clean
+ * runs (the good ref's check included). --verify adds its outcome afterwards.
+ */
+export function bisectResult(
+  end: BisectEnd,
+  steps: readonly StepRecord[],
+  bad: { reproduced: number; runs: number },
+): BisectResult {
+  const bisectSteps = steps.filter((s) => s.phase === "step");
+  const skips = bisectSteps.filter((s) => s.verdict === "skip").length;
+  if (end.kind === "ambiguous")
+    return { kind: "ambiguous", candidates: end.candidates, steps: bisectSteps.length, skips, confidence: 0 };
+  const goodClean = steps
+    .filter((s) => (s.phase === "check-good" || s.phase === "step") && s.verdict === "good")
+    .map((s) => s.runs.filter((r) => r.outcome.kind === "pass").length);
+  return {
+    kind: "found",
+    culprit: end.culprit,
+    subject: end.subject,
+    steps: bisectSteps.length,
+    skips,
+    confidence: confidence(bad, goodClean),
+  };
 }

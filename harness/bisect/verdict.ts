@@ -192,6 +192,16 @@ function describeOthers(outcomes: readonly CellOutcome[], target: Identity): str
   );
 }
 
+/**
+ * BISECT_CHECK on the bad ref as a step verdict: bad when its most frequent failure reproduces
+ * often enough, a skip (with why) when it gives nothing to chase.
+ */
+export function judgeBadRef(outcomes: readonly CellOutcome[], repeat: number): Pick<Judgement, "verdict" | "reason"> {
+  const id = identifyBad(outcomes);
+  if ("problem" in id) return { verdict: "skip", reason: id.problem };
+  return judgeRuns(outcomes, id.identity, repeat);
+}
+
 export interface BadRefIdentity {
   identity: Identity;
   /** Runs on the bad ref that showed it, of `runs`. */
@@ -247,4 +257,32 @@ export function confidence(
   if (ambiguous) return 0;
   const p = reproductionRate(bad.reproduced, bad.runs);
   return goodCleanRuns.reduce((acc, n) => acc * (1 - Math.pow(1 - p, n)), 1);
+}
+
+/** --verify: what the bad ref with the culprit reverted says about the culprit. */
+export interface RevertCheck {
+  outcome: "passes" | "still-fails" | "inconclusive" | "revert-does-not-apply" | "build-failed";
+  detail: string;
+}
+
+/**
+ * Judges the verify step: `what` names the revert, `step` is the bad ref with it applied, built
+ * and run. Only a pass confirms the culprit.
+ */
+export function judgeRevert(
+  what: string,
+  step: { build: { how: string }; verdict: Verdict; reason: string },
+  workload: string,
+  target: Identity,
+): RevertCheck {
+  if (step.build.how === "failed")
+    return { outcome: "build-failed", detail: `${what}: the kernel does not build (${step.reason})` };
+  if (step.verdict === "good")
+    return { outcome: "passes", detail: `${what}: ${workload} passes (${step.reason}); the culprit is confirmed` };
+  if (step.verdict === "bad")
+    return {
+      outcome: "still-fails",
+      detail: `${what}: still ${describeIdentity(target)} (${step.reason}); the revert does not fix it`,
+    };
+  return { outcome: "inconclusive", detail: `${what}: inconclusive (${step.reason})` };
 }
