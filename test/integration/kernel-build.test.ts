@@ -209,7 +209,7 @@ async function failsCleanly(): Promise<void> {
   await expect(buildKernel(bad, { arch: "x86_64", signal, log })).rejects.toThrow(
     new RegExp(
       [
-        'Kernel "bad-config": 3 config options from the fragments did not stick after olddefconfig \\(final config: .*\\):',
+        'Kernel "bad-config": build\\.config\\[1\\]: 3 config options from the fragments did not stick after olddefconfig \\(final config: .*\\):',
         "  CONFIG_PROC_SYSCTL =y \\(extra.config:1\\): .config has it absent; no Kconfig in this tree defines it \\(renamed or removed\\?\\)",
         "  CONFIG_VMRIG_NO_SUCH_OPTION =y \\(extra.config:2\\): .config has it absent; no Kconfig in this tree defines it \\(renamed or removed\\?\\)",
         "  CONFIG_SWIOTLB not set \\(extra.config:3\\): .config has it =y; another option selects it, or it cannot be turned off",
@@ -229,7 +229,7 @@ async function failsCleanly(): Promise<void> {
   );
   expect(err).toBeInstanceOf(PatchError);
   expect((err as Error).message).toMatch(
-    /build\.patches\[1\] .*virtio-fs-clamp-max-pages-dma\.patch \(patch 2 of 2\) does not apply to linux-source-7\.3 7\.3\.4-1~bpo13\+1 \(trixie-backports\) with patch 1 applied:\n {2}fs\/fuse\/virtio_fs\.c: is already applied/,
+    /build\.patches\[1\]: .*virtio-fs-clamp-max-pages-dma\.patch \(patch 2 of 2\) does not apply to linux-source-7\.3 7\.3\.4-1~bpo13\+1 \(trixie-backports\) with patch 1 applied:\n {2}fs\/fuse\/virtio_fs\.c: is already applied/,
   );
   expect(await listEntries()).toEqual([]);
   expect(await fs.readdir(buildPaths.entries()).catch(() => [])).toEqual([]);

@@ -86,6 +86,8 @@ describe("valid scenarios", () => {
               patches: [fixture("kernels/patches/x.patch")],
               // Where the files were written, for a build that later finds one missing.
               writtenAt: {
+                source: { file: fixture("full.yaml"), line: 10, column: 31, key: "kernels.built.build.source" },
+                config: { file: fixture("full.yaml"), line: 10, column: 72, key: "kernels.built.build.config" },
                 "config[0]": { file: fixture("full.yaml"), line: 10, column: 81, key: "kernels.built.build.config[0]" },
                 "patches[0]": {
                   file: fixture("full.yaml"),

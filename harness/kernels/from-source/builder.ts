@@ -60,7 +60,12 @@ export async function buildKernel(spec: BuildSpec, ctx: KernelContext): Promise<
   const fragmentHashes = fragments.map((f) => f.sha256);
   const log = ctx.log;
 
-  const pristine = await preparePristineSource(spec.source, { signal: ctx.signal, log, label: spec.label });
+  const pristine = await preparePristineSource(spec.source, {
+    signal: ctx.signal,
+    log,
+    label: spec.label,
+    writtenAt: spec.writtenAt,
+  });
   const { inputs, hit } = await cachedByInputs(spec, loaded, pristine.identity);
   if (hit) {
     log(`cached kernel ${hit.key} (${describeBuild(spec)})`);
@@ -84,6 +89,7 @@ export async function buildKernel(spec: BuildSpec, ctx: KernelContext): Promise<
     if (patches.length) log(`applying ${patches.length} patch${patches.length > 1 ? "es" : ""} to ${onto}`);
     const src = await prepareWorkTree(slot, pristine.tree, pristine.identity, patches, {
       label: spec.label,
+      writtenAt: spec.writtenAt,
       onto,
       signal: ctx.signal,
       log,

@@ -80,6 +80,7 @@ export function slotMake(o: {
   const configureTree = (fragments: ConfigureOptions["fragments"]) =>
     configure({
       label: o.spec.label,
+      writtenAt: o.spec.writtenAt,
       src: o.src,
       out: o.out,
       base: o.spec.base,

@@ -50,7 +50,13 @@ export async function buildTreeKernel(req: TreeBuildRequest, ctx: KernelContext)
   await req.prepare();
   const src = path.join(req.slot, "src");
   if (patches.length)
-    await applyPatches(src, patches, { label: spec.label, onto: req.detail, signal: ctx.signal, log });
+    await applyPatches(src, patches, {
+      label: spec.label,
+      writtenAt: spec.writtenAt,
+      onto: req.detail,
+      signal: ctx.signal,
+      log,
+    });
   const out = path.join(req.slot, "out");
   const logFile = treeBuildLog(req.slot);
   const logStream = openBuildLog(logFile);
