@@ -255,7 +255,10 @@ export interface KernelRowResult {
   label: string;
   description: string;
   accel?: AccelName;
-  /** The guest's architecture and the page size its kernel really ran with ("16K"; "64K?" when declared but never seen, e.g. no boot). */
+  /**
+   * The guest's architecture and the page size its kernel really ran with ("16K"; "64K?" when
+   * declared but never seen, e.g. no boot).
+   */
   arch?: Arch;
   pageSize?: string;
   bootMs?: number;

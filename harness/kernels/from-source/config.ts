@@ -149,7 +149,8 @@ export async function configure(o: ConfigureOptions): Promise<string> {
   if (r.isCanceled) throw o.signal.reason ?? new Error("aborted");
   if (r.exitCode !== 0) {
     throw new VmrigError(
-      `Kernel "${o.label}": merge_config.sh failed (exit ${r.exitCode}):\n${String(r.all).trim().split("\n").slice(-20).join("\n")}`,
+      `Kernel "${o.label}": merge_config.sh failed (exit ${r.exitCode}):\n` +
+        String(r.all).trim().split("\n").slice(-20).join("\n"),
     );
   }
   await o.make(["olddefconfig"], "make olddefconfig");

@@ -174,7 +174,8 @@ async function debianSource(
     );
     if (tarballs.length !== 1) {
       throw new HostError(
-        `${pkg.name} ${pkg.version} holds ${tarballs.length} source tarballs in /usr/src (expected one): ${tarballs.join(", ")}`,
+        `${pkg.name} ${pkg.version} holds ${tarballs.length} source tarballs in /usr/src (expected one): ` +
+          tarballs.join(", "),
       );
     }
     await untar(path.join(srcDir, tarballs[0]!), tmp, opts.signal);
