@@ -84,10 +84,14 @@ describe("the options that did not stick", () => {
       );
       expect(formatUnstuck({ label: "stock" }, ["/k/guest.config"], unstuck, defined, "/out/.config")).toBe(
         [
-          'Kernel "stock": build.config[0]: 3 config options from the fragments did not stick after olddefconfig (final config: /out/.config):',
-          "  CONFIG_PROC_SYSCTL =y (guest.config:1): .config has it absent; no Kconfig in this tree defines it (renamed or removed?)",
-          "  CONFIG_PVPANIC_MMIO =y (guest.config:2): .config has it absent; its dependencies are not met (or a choice or another option overrides it)",
-          "  CONFIG_SWIOTLB not set (guest.config:3): .config has it =y; no Kconfig in this tree defines it (renamed or removed?)",
+          'Kernel "stock": build.config[0]: 3 config options from the fragments did not stick after olddefconfig ' +
+            "(final config: /out/.config):",
+          "  CONFIG_PROC_SYSCTL =y (guest.config:1): .config has it absent; " +
+            "no Kconfig in this tree defines it (renamed or removed?)",
+          "  CONFIG_PVPANIC_MMIO =y (guest.config:2): .config has it absent; " +
+            "its dependencies are not met (or a choice or another option overrides it)",
+          "  CONFIG_SWIOTLB not set (guest.config:3): .config has it =y; " +
+            "no Kconfig in this tree defines it (renamed or removed?)",
         ].join("\n"),
       );
     } finally {

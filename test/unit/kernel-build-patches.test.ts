@@ -61,7 +61,9 @@ describe("parsePatch", () => {
 
   it("reads GNU patch's verdicts", () => {
     const files = parsePatch(
-      "--- a/f.c\n+++ b/f.c\n@@ -1,3 +1,3 @@ int f(void)\n a\n-b\n+B\n c\n@@ -10,3 +10,3 @@ int g(void)\n x\n-y\n+Y\n z\n--- a/missing.c\n+++ b/missing.c\n@@ -1 +1 @@\n-q\n+Q\n",
+      "--- a/f.c\n+++ b/f.c\n@@ -1,3 +1,3 @@ int f(void)\n a\n-b\n+B\n c\n" +
+        "@@ -10,3 +10,3 @@ int g(void)\n x\n-y\n+Y\n z\n" +
+        "--- a/missing.c\n+++ b/missing.c\n@@ -1 +1 @@\n-q\n+Q\n",
     );
     const out = [
       "checking file f.c",
@@ -129,8 +131,10 @@ describe("applying patches to a real tree", () => {
     const bad = await write(
       "02-bad.patch",
       "From: someone\nSubject: [PATCH] does not apply\n---\n" +
-        "--- a/fs/fuse/readdir.c\n+++ b/fs/fuse/readdir.c\n@@ -1,3 +1,3 @@\n int a;\n-int B;\n+int BB;\n int c;\n" +
-        "@@ -5,3 +5,3 @@ static int fuse_readdir_uncached(struct file *file)\n int e;\n-int NOT_THERE;\n+int F;\n int g;\n",
+        "--- a/fs/fuse/readdir.c\n+++ b/fs/fuse/readdir.c\n" +
+        "@@ -1,3 +1,3 @@\n int a;\n-int B;\n+int BB;\n int c;\n" +
+        "@@ -5,3 +5,3 @@ static int fuse_readdir_uncached(struct file *file)\n" +
+        " int e;\n-int NOT_THERE;\n+int F;\n int g;\n",
     );
     const err = await applyPatches(tree, [good, bad], opts()).then(
       () => undefined,
@@ -141,8 +145,10 @@ describe("applying patches to a real tree", () => {
     expect(e.index).toBe(1);
     expect(e.exitCode).toBe(2);
     expect(e.message.split("\n").slice(0, 2)).toEqual([
-      `Kernel "patched": build.patches[1]: ${bad.file} (patch 2 of 2) does not apply to tiny-tree 1.0 with patch 1 applied:`,
-      "  fs/fuse/readdir.c: hunk #2 (@@ -5,3 +5,3 @@ static int fuse_readdir_uncached(struct file *file)) does not match the tree (tried at line 5)",
+      `Kernel "patched": build.patches[1]: ${bad.file} (patch 2 of 2) ` +
+        "does not apply to tiny-tree 1.0 with patch 1 applied:",
+      "  fs/fuse/readdir.c: hunk #2 (@@ -5,3 +5,3 @@ static int fuse_readdir_uncached(struct file *file)) " +
+        "does not match the tree (tried at line 5)",
     ]);
     expect(e.message).toContain("Hunk #2 FAILED at 5.");
     // patch 1 is in, patch 2 (dry-run first) left no trace: no half-applied hunk #1, no .rej/.orig.

@@ -146,7 +146,8 @@ describe("checkBuildFiles", () => {
       expect(err!.message).toBe(
         [
           'Kernel "stock":',
-          `  build.config[0]: ${dir}/kernels/guest-x86_64.config does not exist (relative paths are resolved against the scenario's directory; vmrig ships ${frag})`,
+          `  build.config[0]: ${dir}/kernels/guest-x86_64.config does not exist ` +
+            `(relative paths are resolved against the scenario's directory; vmrig ships ${frag})`,
           `  build.patches[0]: ${dir}/nope.patch does not exist`,
           `  build.source.tarball: ${dir}/linux.tar.xz does not exist`,
         ].join("\n"),
