@@ -120,13 +120,17 @@ export async function arm64BootBench(rounds: number, guests: BenchGuest[] = ARM6
     `\n## boot to first SSH command per page size, TCG on ${os.cpus().length} host cores (${rounds} rounds, rotated)`,
   );
   console.log(
-    `${"guest".padEnd(30)} ${"arch".padEnd(8)} ${"page".padEnd(5)} ${"seen".padEnd(6)} ${"min".padStart(8)} ${"median".padStart(8)} ${"max".padStart(8)}  vs x86`,
+    `${"guest".padEnd(30)} ${"arch".padEnd(8)} ${"page".padEnd(5)} ${"seen".padEnd(6)} ` +
+      `${"min".padStart(8)} ${"median".padStart(8)} ${"max".padStart(8)}  vs x86`,
   );
   for (const p of prepared) {
     const seen = [...p.pageBytes].map((b) => `${b / 1024}K`).join("/") || "?";
     const ok = seen === p.g.pageSize ? "" : "  (page size differs!)";
     console.log(
-      `${p.g.label.padEnd(30)} ${p.g.arch.padEnd(8)} ${p.g.pageSize.padEnd(5)} ${seen.padEnd(6)} ${s(Math.min(...p.times)).padStart(8)} ${s(median(p.times)).padStart(8)} ${s(Math.max(...p.times)).padStart(8)}  ${(median(p.times) / base).toFixed(2)}x${ok}`,
+      `${p.g.label.padEnd(30)} ${p.g.arch.padEnd(8)} ${p.g.pageSize.padEnd(5)} ${seen.padEnd(6)} ` +
+        `${s(Math.min(...p.times)).padStart(8)} ${s(median(p.times)).padStart(8)} ` +
+        `${s(Math.max(...p.times)).padStart(8)}  ` +
+        `${(median(p.times) / base).toFixed(2)}x${ok}`,
     );
   }
   await rm(work, { recursive: true, force: true });

@@ -57,7 +57,8 @@ async function handWrittenBoot(kernel: KernelArtifact, image: GuestImage, work: 
     "-netdev", `user,id=n0,hostfwd=tcp:127.0.0.1:${port}-:22`, "-device", "virtio-net-pci,netdev=n0,romfile=",
   ], { reject: false });
   // prettier-ignore
-  const ssh = ["-i", keyFile, "-p", String(port), "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null",
+  const ssh = ["-i", keyFile, "-p", String(port),
+    "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null",
     "-o", "ConnectTimeout=5", "-o", "BatchMode=yes", "-o", "LogLevel=ERROR", "root@127.0.0.1", "true"];
   try {
     for (;;) {
@@ -152,7 +153,8 @@ export async function bootBench(rounds: number): Promise<void> {
   console.log(`hand-written loop    ${stats(b.map((x) => x.totalMs))}`);
   if (c.length)
     console.log(
-      `virtme-ng ${vng.version.padEnd(10)} ${stats(c.map((x) => x.totalMs))} (python start, initramfs, boot, command, power-off)`,
+      `virtme-ng ${vng.version.padEnd(10)} ${stats(c.map((x) => x.totalMs))} ` +
+        "(python start, initramfs, boot, command, power-off)",
     );
   else console.log(`virtme-ng            not measured: ${vng.reason}`);
   const r = (xs: number[]) =>

@@ -98,10 +98,14 @@ export function formatBuildTimings(arch: Arch, timings: readonly BuildTiming[]):
   const cold = timings.find((t) => t.step === "cold")?.ms ?? NaN;
   const lines = timings.map(
     (t) =>
-      `  ${t.step.padEnd(12)} ${(t.ms / 1000).toFixed(1).padStart(7)} s  ${(t.ms / cold).toFixed(3).padStart(6)} x cold  ` +
+      `  ${t.step.padEnd(12)} ${(t.ms / 1000).toFixed(1).padStart(7)} s  ` +
+      `${(t.ms / cold).toFixed(3).padStart(6)} x cold  ` +
       `${t.how === "built" ? `${t.compiled} objects compiled` : t.how}`,
   );
-  return `kernel build, ${arch} (linux-source-7.3, ${path.basename(fragments[arch])} + ${path.basename(clampPatch)}):\n${lines.join("\n")}`;
+  return (
+    `kernel build, ${arch} (linux-source-7.3, ${path.basename(fragments[arch])} + ${path.basename(clampPatch)}):\n` +
+    `${lines.join("\n")}`
+  );
 }
 
 if (import.meta.url === pathToFileURL(process.argv[1] ?? "").href) {

@@ -52,7 +52,8 @@ async function scenarioBench(file: string): Promise<void> {
   const rest = total - prepare - boot - workloads;
   const scenario = await loadScenario(file);
   console.log(
-    `\n## whole scenario ${scenario.name}: ${fmt(total)} wall (${result.rows.length} kernels x ${result.workloads.length} workloads)`,
+    `\n## whole scenario ${scenario.name}: ${fmt(total)} wall ` +
+      `(${result.rows.length} kernels x ${result.workloads.length} workloads)`,
   );
   for (const [name, ms] of [
     ["prepare (spec, kernels, images, accel probe)", prepare],
@@ -105,7 +106,9 @@ async function pairedBench(
     const ratios = xa.map((x, i) => x / xb[i]!);
     const label = k === "boot" ? "boot to first SSH" : "64 MiB read, 1M blocks";
     console.log(
-      `${label.padEnd(24)} ${names[0]} ${fmt(median(xa))}  ${names[1]} ${fmt(median(xb))}  ratio median ${median(ratios).toFixed(3)} (min ${Math.min(...ratios).toFixed(3)}, max ${Math.max(...ratios).toFixed(3)})`,
+      `${label.padEnd(24)} ${names[0]} ${fmt(median(xa))}  ${names[1]} ${fmt(median(xb))}  ` +
+        `ratio median ${median(ratios).toFixed(3)} ` +
+        `(min ${Math.min(...ratios).toFixed(3)}, max ${Math.max(...ratios).toFixed(3)})`,
     );
   }
   await rm(dir, { recursive: true, force: true });
@@ -120,7 +123,8 @@ const relayBench = (rounds: number) =>
     ["with", "without"],
     [true, false].map(
       (relay) =>
-        `kernels:\n  k: { debian: { version: "6.18.15", flavour: cloud-amd64 } }\nshares: [{ tag: share, accessPlatform: ${relay} }]\n${READ_64M}`,
+        'kernels:\n  k: { debian: { version: "6.18.15", flavour: cloud-amd64 } }\n' +
+        `shares: [{ tag: share, accessPlatform: ${relay} }]\n${READ_64M}`,
     ) as [string, string],
     rounds,
   );
@@ -132,7 +136,8 @@ const qemuBench = (rounds: number) =>
     ["11.1", "host"],
     ['qemu: { debian: "11.1" }, ', ""].map(
       (q) =>
-        `kernels:\n  k: { debian: { version: "7.3", flavour: cloud-amd64 }, ${q}expect: {} }\nshares: [{ tag: share }]\n${READ_64M}`,
+        `kernels:\n  k: { debian: { version: "7.3", flavour: cloud-amd64 }, ${q}expect: {} }\n` +
+        `shares: [{ tag: share }]\n${READ_64M}`,
     ) as [string, string],
     rounds,
   );
@@ -181,10 +186,13 @@ async function bisectBench(): Promise<void> {
     const workload = sum(steps.flatMap((s) => s.runs.map((x) => x.workloadMs)));
     const rest = total - build - boot - workload;
     console.log(
-      `\n## vmrig bisect: linux-source-7.3 + 8 commits, culprit ${r.result?.culprit === history.culprit ? "found" : "MISSED"} in ${r.result?.steps} steps (${r.result?.skips} skipped), ${steps.length} kernels`,
+      "\n## vmrig bisect: linux-source-7.3 + 8 commits, " +
+        `culprit ${r.result?.culprit === history.culprit ? "found" : "MISSED"} in ${r.result?.steps} steps ` +
+        `(${r.result?.skips} skipped), ${steps.length} kernels`,
     );
     console.log(
-      `${"test history (git add of the tree, 8 commits)".padEnd(46)} ${fmt(historyMs).padStart(9)}  (not part of the bisect)`,
+      `${"test history (git add of the tree, 8 commits)".padEnd(46)} ${fmt(historyMs).padStart(9)}  ` +
+        "(not part of the bisect)",
     );
     console.log(`${"whole bisect".padEnd(46)} ${fmt(total).padStart(9)}`);
     for (const [name, ms] of [
@@ -197,7 +205,8 @@ async function bisectBench(): Promise<void> {
     }
     const cold = steps[0]!;
     console.log(
-      `\nbuilds, each against the cold one: the first in a new build directory (full checkout, every object compiled, ` +
+      "\nbuilds, each against the cold one: " +
+        "the first in a new build directory (full checkout, every object compiled, " +
         `ccache as this host has it): ${fmt(cold.build.ms)}, ${cold.build.compiled ?? "?"} objects`,
     );
     const incremental = steps.slice(1).filter((s) => s.build.how === "built");
@@ -205,13 +214,15 @@ async function bisectBench(): Promise<void> {
       const label = s.phase === "step" ? `step ${s.index}` : s.phase;
       const what = s.build.how === "failed" ? "failed (skipped)" : `${s.build.how}, ${s.build.compiled ?? 0} objects`;
       console.log(
-        `  ${label.padEnd(11)} ${s.commit.slice(0, 12)}  ${fmt(s.build.ms).padStart(9)}  ratio ${(s.build.ms / cold.build.ms).toFixed(3)}  ${what}`,
+        `  ${label.padEnd(11)} ${s.commit.slice(0, 12)}  ${fmt(s.build.ms).padStart(9)}  ` +
+          `ratio ${(s.build.ms / cold.build.ms).toFixed(3)}  ${what}`,
       );
     }
     if (incremental.length) {
       const med = median(incremental.map((s) => s.build.ms));
       console.log(
-        `incremental step builds: median ${fmt(med)}, ratio to cold ${(med / cold.build.ms).toFixed(3)} (${incremental.length} builds)`,
+        `incremental step builds: median ${fmt(med)}, ` +
+          `ratio to cold ${(med / cold.build.ms).toFixed(3)} (${incremental.length} builds)`,
       );
     }
   } finally {

@@ -127,8 +127,9 @@ export interface BuildSpec {
   /** Absolute paths of patches, applied in this order with -p1. */
   patches: string[];
   /**
-   * Where the scenario file wrote each path ("config[0]", "patches[1]", "source.git",
-   * "source.tarball"), so a file found missing at build time is reported at its line.
+   * Where the scenario file wrote each path ("source", "source.git", "source.ref",
+   * "source.tarball", "config", "config[0]", "patches[1]"), so a problem found at build time
+   * (a missing file, a patch that does not apply, an unknown ref) is reported at its line.
    */
   writtenAt?: Record<string, SourceLocation>;
 }
@@ -254,7 +255,10 @@ export interface KernelRowResult {
   label: string;
   description: string;
   accel?: AccelName;
-  /** The guest's architecture and the page size its kernel really ran with ("16K"; "64K?" when declared but never seen, e.g. no boot). */
+  /**
+   * The guest's architecture and the page size its kernel really ran with ("16K"; "64K?" when
+   * declared but never seen, e.g. no boot).
+   */
   arch?: Arch;
   pageSize?: string;
   bootMs?: number;

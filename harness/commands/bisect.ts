@@ -6,7 +6,8 @@ import { ExitCode, VmrigError } from "../util/errors.ts";
 import { runBisect } from "../bisect/bisect.ts";
 
 export const bisectUsage =
-  "  bisect --tree PATH --good REF --bad REF --scenario FILE --kernel LABEL --workload ID [--repeat N] [--verify] [--restart]\n" +
+  "  bisect --tree PATH --good REF --bad REF --scenario FILE --kernel LABEL --workload ID " +
+  "[--repeat N] [--verify] [--restart]\n" +
   "                                                find the commit that makes one cell fail (resumes when rerun)";
 
 export async function bisectCommand(args: string[], signal: AbortSignal): Promise<number> {

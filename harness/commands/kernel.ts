@@ -75,7 +75,8 @@ export async function buildScenarioKernels(
     const artifact = artifactOf(spec, outcome.manifest);
     const how =
       outcome.how === "built"
-        ? `built in ${formatElapsed(outcome.make?.ms ?? Date.now() - started)}, ${outcome.manifest.compiledObjects} objects compiled`
+        ? `built in ${formatElapsed(outcome.make?.ms ?? Date.now() - started)}, ` +
+          `${outcome.manifest.compiledObjects} objects compiled`
         : `cached (${formatElapsed(Date.now() - started)})`;
     progress.info(`${spec.label}: ${artifact.description}: ${how}`);
     results.push({ artifact, outcome });
@@ -116,7 +117,8 @@ export async function kernelListCommand(io: CommandIO = {}): Promise<number> {
       Date | undefined
     >((a, b) => (b && (!a || b > a) ? b : a), undefined);
     out(
-      `${slots.length} build work director${slots.length === 1 ? "y" : "ies"} in ${buildPaths.work()} (last used ${newest?.toISOString().slice(0, 10) ?? "?"}); \`vmrig kernel gc --work\` removes them`,
+      `${slots.length} build work director${slots.length === 1 ? "y" : "ies"} in ${buildPaths.work()} ` +
+        `(last used ${newest?.toISOString().slice(0, 10) ?? "?"}); \`vmrig kernel gc --work\` removes them`,
     );
   }
   return ExitCode.ok;

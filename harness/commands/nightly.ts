@@ -25,8 +25,9 @@ import {
 } from "../history/retention.ts";
 import { resolveArtifact } from "../report/html/write.ts";
 
-export const nightlyUsage = `  run ... --jobs auto|N                         run every (scenario, kernel) guest in parallel: auto fits
-                                                guests into the host's cores and memory, N runs N at once
+export const nightlyUsage =
+  "  run ... --jobs auto|N                         run every (scenario, kernel) guest in parallel: auto fits\n" +
+  `                                                guests into the host's cores and memory, N runs N at once
   compare <run-a> <run-b> [--json|--markdown]   per cell: regression, fix, flaky, still failing, with what changed
   compare <run> [--baseline]                    a run against the run before it (or its scenario's baseline)
   summary [--baseline] [--window N] [--json]    the nightly summary: every scenario's newest run against the one before;
@@ -50,11 +51,13 @@ export async function runJobs(
     if (!f.error) continue;
     const known = f.error instanceof VmrigError;
     process.stderr.write(
-      `vmrig: ${path.relative(process.cwd(), f.file)}: ${known ? f.error.message : `internal error (a bug; please report it):\n${f.error.stack}`}\n`,
+      `vmrig: ${path.relative(process.cwd(), f.file)}: ` +
+        `${known ? f.error.message : `internal error (a bug; please report it):\n${f.error.stack}`}\n`,
     );
   }
   process.stderr.write(
-    `vmrig: ${r.stats.admitted} guests, at most ${r.stats.peakGuests} at once (${r.stats.peakVcpus} vCPUs on ${r.limits.cores} cores)\n`,
+    `vmrig: ${r.stats.admitted} guests, at most ${r.stats.peakGuests} at once ` +
+      `(${r.stats.peakVcpus} vCPUs on ${r.limits.cores} cores)\n`,
   );
   return r.exitCode;
 }
@@ -240,7 +243,10 @@ export async function gcCommand(args: string[]): Promise<number> {
     if (existsSync(root)) await writeIndex(root);
   }
   process.stdout.write(
-    `gc${values["dry-run"] ? " (dry run)" : ""}: ${facts.length} runs; compress ${n("compress")} (${mb(before)} -> ${mb(after)}), prune ${n("prune")}, delete ${n("delete")} (${mb(freed)} freed); keep --keep ${policy.keep}, --compress-after ${policy.compressAfter}\n`,
+    `gc${values["dry-run"] ? " (dry run)" : ""}: ${facts.length} runs; ` +
+      `compress ${n("compress")} (${mb(before)} -> ${mb(after)}), prune ${n("prune")}, ` +
+      `delete ${n("delete")} (${mb(freed)} freed); ` +
+      `keep --keep ${policy.keep}, --compress-after ${policy.compressAfter}\n`,
   );
   return ExitCode.ok;
 }

@@ -61,9 +61,10 @@ async function hasBackports(codename: string): Promise<boolean> {
 export async function installHostPackages(log: (l: string) => void): Promise<void> {
   if (!existsSync("/usr/bin/dpkg-query"))
     throw new HostError(
-      `vmrig setup supports Debian and Ubuntu hosts (no dpkg-query found); install these packages by hand: ${setupPackages()
-        .map((p) => p.name)
-        .join(" ")}`,
+      "vmrig setup supports Debian and Ubuntu hosts (no dpkg-query found); " +
+        `install these packages by hand: ${setupPackages()
+          .map((p) => p.name)
+          .join(" ")}`,
     );
   const os = parseOsRelease(await readFile("/etc/os-release", "utf8"));
   const want = setupPackages().map((p) => p.name);

@@ -157,7 +157,8 @@ export async function loadSuiteIndex(suite: string, arch: string, opts: ArchiveO
   } catch (e) {
     if (cached && isTransient(e) && !opts.signal?.aborted) {
       opts.log?.(
-        `could not refresh the Debian ${suite} index (${(e as Error).message}); using the copy from ${cached.fetchedAt}`,
+        `could not refresh the Debian ${suite} index (${(e as Error).message}); ` +
+          `using the copy from ${cached.fetchedAt}`,
       );
       return toSuiteIndex(cached);
     }
@@ -191,7 +192,8 @@ export async function loadSuiteIndexes(
   const loaded = out.filter((x): x is SuiteIndex => x !== undefined);
   if (loaded.length === 0) {
     throw new HostError(
-      `VMRIG_OFFLINE=1 but no Debian index for ${suites.join(", ")} (${arch}) is cached in ${cachePaths.debianIndex()}.`,
+      `VMRIG_OFFLINE=1 but no Debian index for ${suites.join(", ")} (${arch}) ` +
+        `is cached in ${cachePaths.debianIndex()}.`,
     );
   }
   return loaded;
@@ -243,7 +245,8 @@ async function refreshIndex(
       stanzas = await fetchFilteredPackages(`${archiveUrl}/dists/${suite}/${indexPath}`, entry, keep, opts);
     }
     opts.log?.(
-      `Debian ${suite}/${arch}: ${(entry.size / 1e6).toFixed(1)} MB index, ${stanzas.length} packages kept, ${Date.now() - started} ms`,
+      `Debian ${suite}/${arch}: ${(entry.size / 1e6).toFixed(1)} MB index, ` +
+        `${stanzas.length} packages kept, ${Date.now() - started} ms`,
     );
   }
   const index: CachedIndex = { ...base, stanzas };
@@ -283,7 +286,8 @@ export async function resolveWithDependencies(
     if (unknown.length === 0) {
       if (closure.unresolved.length) {
         throw new HostError(
-          `Debian ${suites.join(" + ")} (${arch}) cannot satisfy ${roots.join(", ")}: nothing provides ${closure.unresolved.join(", ")}.`,
+          `Debian ${suites.join(" + ")} (${arch}) cannot satisfy ${roots.join(", ")}: ` +
+            `nothing provides ${closure.unresolved.join(", ")}.`,
         );
       }
       return [...closure.chosen.values()].map((st) => bySuite.get(st)!);
@@ -331,7 +335,8 @@ export async function verifyClearsigned(data: Uint8Array, what: string, signal?:
     await fs.access(keyring);
   } catch {
     throw new HostError(
-      `Debian archive keyring ${keyring} is missing: install the debian-archive-keyring package (or set VMRIG_DEBIAN_KEYRING).`,
+      `Debian archive keyring ${keyring} is missing: ` +
+        "install the debian-archive-keyring package (or set VMRIG_DEBIAN_KEYRING).",
     );
   }
   const dir = await fs.mkdtemp(path.join(os.tmpdir(), "vmrig-gpgv-"));
@@ -402,7 +407,8 @@ async function fetchFilteredPackages(
     const digest = hash.digest("hex");
     if (size !== expected.size || digest !== expected.sha256) {
       throw new HostError(
-        `${url} does not match its signed InRelease (got ${size} bytes, sha256 ${digest}; expected ${expected.size}, ${expected.sha256}). The mirror may be mid-update: try again later.`,
+        `${url} does not match its signed InRelease (got ${size} bytes, sha256 ${digest}; ` +
+          `expected ${expected.size}, ${expected.sha256}). The mirror may be mid-update: try again later.`,
       );
     }
     if (ran.status === "rejected")

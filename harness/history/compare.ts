@@ -208,7 +208,9 @@ export function flakyOverHistory(points: HistoryPoint[], window: number): string
   const keys = distinct(same.map((p) => p.key!));
   if (keys.length < 2) return undefined;
   const tally = keys.map((k) => `${same.find((p) => p.key === k)!.label} x${same.filter((p) => p.key === k).length}`);
-  return `${keys.length} different outcomes over the last ${same.length} runs with the same inputs: ${tally.join(", ")}`;
+  return (
+    `${keys.length} different outcomes over the last ${same.length} runs with the same inputs: ` + tally.join(", ")
+  );
 }
 
 const noVerdictKey = (k: string) => k === "INFRA" || k === "NOT-RUN";

@@ -35,7 +35,9 @@ function cellLine(c: CellComparison, md: boolean): string[] {
   const was = c.a ? code(c.a.label) : "—";
   const now = c.b ? code(c.b.label) : "—";
   const miss = c.b && !c.b.met ? " ✗" : "";
-  const head = `${md ? "- " : "  "}${md ? `**${c.kernel} / ${c.workload}**` : `${c.kernel} / ${c.workload}`}: ${was} -> ${now}${miss}${c.note ? ` (${c.note})` : ""}`;
+  const head =
+    `${md ? "- " : "  "}${md ? `**${c.kernel} / ${c.workload}**` : `${c.kernel} / ${c.workload}`}: ` +
+    `${was} -> ${now}${miss}${c.note ? ` (${c.note})` : ""}`;
   const lines = [head];
   for (const ch of c.changes) {
     if (ch.what === "image" && c.changes.some((x) => x.what === "kernel")) continue;
@@ -89,7 +91,8 @@ export function renderSummary(
       );
     else if (e.only)
       out.push(
-        `${md ? "## " : ""}${e.scenario}: ${e.only.id}: ${e.only.met} of ${e.only.cells} met${e.only.complete ? "" : " (INCOMPLETE)"}; nothing earlier to compare with\n`,
+        `${md ? "## " : ""}${e.scenario}: ${e.only.id}: ${e.only.met} of ${e.only.cells} met` +
+          `${e.only.complete ? "" : " (INCOMPLETE)"}; nothing earlier to compare with\n`,
       );
   }
   return out.join("\n");

@@ -102,9 +102,10 @@ exit 0
 `;
 
 // A wrapper so that init's respawn both announces the first start and reports a restart.
+const dropbearLogTail = `$(tail -n 3 /run/dropbear.log | tr '\\n' ' ')`;
 const sshd = `#!/bin/sh
 if [ -e /run/vmrig-sshd-started ]; then
-  echo "${GUEST_INIT_ERROR_PREFIX} sshd exited, restarting: $(tail -n 3 /run/dropbear.log | tr '\\n' ' ')" > /dev/console
+  echo "${GUEST_INIT_ERROR_PREFIX} sshd exited, restarting: ${dropbearLogTail}" > /dev/console
   sleep 1
 else
   touch /run/vmrig-sshd-started

@@ -44,7 +44,8 @@ export async function resolveDebianKernel(entry: KernelEntry, ctx: KernelContext
   const spec = parseVersionSpec(source.version);
   if (!spec) {
     throw new VmrigError(
-      `Kernel "${entry.label}": version "${source.version}" is not a Debian kernel version. Use "6.12" (newest 6.12.x), "6.18.15" (exactly that release) or a Debian version like "6.18.15-1~bpo13+1".`,
+      `Kernel "${entry.label}": version "${source.version}" is not a Debian kernel version. ` +
+        'Use "6.12" (newest 6.12.x), "6.18.15" (exactly that release) or a Debian version like "6.18.15-1~bpo13+1".',
     );
   }
   const opts: ArchiveOptions = { signal: ctx.signal, log: ctx.log };
@@ -90,7 +91,8 @@ async function findKernel(
   if (choice.incomplete) {
     const gone = choice.incomplete.missing.join(", ");
     throw new HostError(
-      `Debian kernel ${what} (${source.flavour}) is only partly left in Debian's archive: ${gone} ${choice.incomplete.missing.length > 1 ? "are" : "is"} gone (${searched}).${nearest}`,
+      `Debian kernel ${what} (${source.flavour}) is only partly left in Debian's archive: ` +
+        `${gone} ${choice.incomplete.missing.length > 1 ? "are" : "is"} gone (${searched}).${nearest}`,
     );
   }
   // "No longer" only for an exact release inside the range Debian still has; a series or a
@@ -178,7 +180,8 @@ export async function locateKernelFiles(
   if (images.length !== 1) {
     const found = images.length ? images.map((i) => i.image).join(", ") : "none";
     throw new HostError(
-      `Expected one kernel image (boot/vmlinuz-* or usr/lib/modules/*/vmlinuz) in the unpacked Debian kernel at ${root}, found ${found}.`,
+      "Expected one kernel image (boot/vmlinuz-* or usr/lib/modules/*/vmlinuz) " +
+        `in the unpacked Debian kernel at ${root}, found ${found}.`,
     );
   }
   const { image, release } = images[0]!;

@@ -166,13 +166,18 @@ export function virtioMemArgs(devices: readonly VirtioMemDevice[], shared: boole
   // reserve=off: unplugged blocks cost no swap/commit reservation (virtio-mem's own advice).
   return devices.flatMap((d) => [
     "-object",
-    `memory-backend-${shared ? "memfd" : "ram"},id=${d.id}-mem,size=${qemuSize(d.sizeBytes)},reserve=off${shared ? ",share=on" : ""}`,
+    `memory-backend-${shared ? "memfd" : "ram"},id=${d.id}-mem,size=${qemuSize(d.sizeBytes)},` +
+      `reserve=off${shared ? ",share=on" : ""}`,
     "-device",
-    `virtio-mem-pci,id=${d.id},memdev=${d.id}-mem,block-size=${qemuSize(d.blockBytes)},requested-size=${qemuSize(d.requestedBytes)}`,
+    `virtio-mem-pci,id=${d.id},memdev=${d.id}-mem,block-size=${qemuSize(d.blockBytes)},` +
+      `requested-size=${qemuSize(d.requestedBytes)}`,
   ]);
 }
 
-/** vfio-pci devices, each with id=hostdevN so `info pci` names it whatever its IDs (an mdev has no sysfs config to read them from). */
+/**
+ * vfio-pci devices, each with id=hostdevN so `info pci` names it whatever its IDs (an mdev has
+ * no sysfs config to read them from).
+ */
 export function vfioArgs(devices: readonly VfioDevicePlan[]): string[] {
   return devices.flatMap((v, i) => [
     "-device",

@@ -124,7 +124,8 @@ export async function provideQemu(
     const hit = await provisionedMatch(pkgName, dArch, choice);
     if (hit) return commandFor(hit.dir, hit.manifest);
     throw new HostError(
-      `VMRIG_OFFLINE=1 but no QEMU ${choice.version} was provisioned in ${cachePaths.qemuBuilds()}: run once online (npm run setup -- <scenario>).`,
+      `VMRIG_OFFLINE=1 but no QEMU ${choice.version} was provisioned in ${cachePaths.qemuBuilds()}: ` +
+        "run once online (npm run setup -- <scenario>).",
     );
   }
   const suites = choice.suite ? [choice.suite] : [...kernelSuites];
@@ -136,7 +137,8 @@ export async function provideQemu(
     const hit = await provisionedMatch(pkgName, dArch, choice);
     if (hit && (await reportedVersion(commandFor(hit.dir, hit.manifest)))) {
       opts.log?.(
-        `QEMU ${choice.version} is no longer in Debian's archive; using the copy provisioned earlier (${hit.manifest.version})`,
+        `QEMU ${choice.version} is no longer in Debian's archive; ` +
+          `using the copy provisioned earlier (${hit.manifest.version})`,
       );
       return commandFor(hit.dir, hit.manifest);
     }
@@ -155,7 +157,9 @@ export async function provideQemu(
   const packages = await resolveWithDependencies(dependencySuites(chosen.suite), dArch, [pkgName], opts);
   const root = packages.find((p) => p.name === pkgName)!;
   opts.log?.(
-    `QEMU ${upstreamVersion(withoutRepack(root.version))}: ${packages.length} Debian packages (${(packages.reduce((n, p) => n + p.size, 0) / 1e6).toFixed(0)} MB) from ${dependencySuites(chosen.suite).join(" + ")}`,
+    `QEMU ${upstreamVersion(withoutRepack(root.version))}: ${packages.length} Debian packages ` +
+      `(${(packages.reduce((n, p) => n + p.size, 0) / 1e6).toFixed(0)} MB) ` +
+      `from ${dependencySuites(chosen.suite).join(" + ")}`,
   );
   const ready = await provisionUnpacked<QemuManifest>(
     {

@@ -13,9 +13,11 @@ const esc = (s: string) => s.replace(/\\/g, "\\\\").replace(/\|/g, "\\|").replac
 
 export const LEGEND = [
   "`PASS`: the workload did what it should",
-  "`-EXXX`: the syscall failed with that errno; *mount healthy* / *mount wedged* says whether the share still answered afterwards",
+  "`-EXXX`: the syscall failed with that errno; " +
+    "*mount healthy* / *mount wedged* says whether the share still answered afterwards",
   "`FAIL`: it ran, but the result was wrong (count, checksum, exit code)",
-  "`SHORT: saw N of M`: a listing ended without any error but saw fewer entries than the host directory holds (silent loss)",
+  "`SHORT: saw N of M`: a listing ended without any error " +
+    "but saw fewer entries than the host directory holds (silent loss)",
   "`HANG`: it did not finish in time (what hung)",
   "`CRASH`: the kernel oopsed, BUG()ed or panicked (first line of the report)",
   "`BOOT-FAIL`: the kernel never reached the guest's shell",
@@ -51,7 +53,9 @@ export function renderMarkdown(run: RunResult): string {
   out.push(`|---|${run.workloads.map(() => "---").join("|")}|`);
   for (const row of run.rows) {
     const platform = rowPlatform(row);
-    const head = `**${esc(row.label)}**${platform ? `<br>${esc(platform)}` : ""}${row.description ? `<br>${esc(row.description)}` : ""}`;
+    const head =
+      `**${esc(row.label)}**${platform ? `<br>${esc(platform)}` : ""}` +
+      `${row.description ? `<br>${esc(row.description)}` : ""}`;
     const cells = run.workloads.map((w) => {
       const c = row.cells.find((x) => x.workload === w);
       if (!c) return "NOT RUN";

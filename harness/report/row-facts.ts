@@ -10,7 +10,10 @@ export function rowPlatform(row: Pick<KernelRowResult, "arch" | "pageSize">): st
   return parts.length ? parts.join(", ") : undefined;
 }
 
-/** "label (aarch64, 16K pages) — description": the platform right after the label, so truncation eats the description first. */
+/**
+ * "label (aarch64, 16K pages) — description": the platform right after the label, so
+ * truncation eats the description first.
+ */
 export function rowHeading(row: KernelRowResult): string {
   const platform = rowPlatform(row);
   const head = platform ? `${row.label} (${platform})` : row.label;

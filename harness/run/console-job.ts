@@ -19,7 +19,9 @@ export function consoleJob(command: string, id = randomBytes(4).toString("hex"))
   const inner = `${command} > ${base}.out 2> ${base}.err; echo $? > ${base}.rc`;
   return {
     base,
-    command: `setsid sh -c ${shellQuote(inner)} < /dev/null > /dev/null 2>&1 & wait $!; cat ${base}.out; cat ${base}.err >&2; exit $(cat ${base}.rc)`,
+    command:
+      `setsid sh -c ${shellQuote(inner)} < /dev/null > /dev/null 2>&1 & wait $!; ` +
+      `cat ${base}.out; cat ${base}.err >&2; exit $(cat ${base}.rc)`,
   };
 }
 

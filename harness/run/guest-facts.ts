@@ -58,7 +58,8 @@ export async function collectGuestFacts(
   }
 
   const devs = await run(
-    `for d in /sys/bus/virtio/devices/*; do [ -e "$d/device" ] && echo "$(basename $d) $(cat $d/device) $(cat $d/features)"; done`,
+    "for d in /sys/bus/virtio/devices/*; do " +
+      '[ -e "$d/device" ] && echo "$(basename $d) $(cat $d/device) $(cat $d/features)"; done',
   );
   const fsDevices = (devs?.stdout ?? "")
     .split("\n")
@@ -97,7 +98,8 @@ export async function collectGuestFacts(
 export async function collectSwiotlbEvidence(guest: Guest, deadlineMs: number): Promise<Record<string, unknown>> {
   const dir = "/sys/kernel/debug/swiotlb";
   const r = await guest.exec(
-    `for f in io_tlb_nslabs io_tlb_used io_tlb_used_hiwater; do [ -r ${dir}/$f ] && echo "$f $(cat ${dir}/$f)"; done; true`,
+    "for f in io_tlb_nslabs io_tlb_used io_tlb_used_hiwater; do " +
+      `[ -r ${dir}/$f ] && echo "$f $(cat ${dir}/$f)"; done; true`,
     deadlineMs,
   );
   if (r.kind !== "exited") return { swiotlb: "unknown" };

@@ -179,7 +179,8 @@ function selectKernels(s: Scenario, labels?: string[]) {
   const unknown = labels.filter((l) => !s.kernels.some((k) => k.label === l));
   if (unknown.length)
     throw new VmrigError(
-      `--kernel: unknown kernel label(s) ${unknown.join(", ")}; the scenario has ${s.kernels.map((k) => k.label).join(", ")}`,
+      `--kernel: unknown kernel label(s) ${unknown.join(", ")}; ` +
+        `the scenario has ${s.kernels.map((k) => k.label).join(", ")}`,
     );
   return s.kernels.filter((k) => labels.includes(k.label));
 }

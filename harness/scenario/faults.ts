@@ -45,7 +45,8 @@ export const faultSchema = z
         .string()
         .refine((a) => (FAULT_ACTIONS as readonly string[]).includes(a), {
           error: (issue) =>
-            `unknown fault action ${show(issue.input)}${didYouMean(String(issue.input), FAULT_ACTIONS)} (known: ${FAULT_ACTIONS.join(", ")})`,
+            `unknown fault action ${show(issue.input)}${didYouMean(String(issue.input), FAULT_ACTIONS)} ` +
+            `(known: ${FAULT_ACTIONS.join(", ")})`,
         })
         .meta({ enum: [...FAULT_ACTIONS] }),
       share: z
@@ -61,7 +62,8 @@ export const faultSchema = z
   )
   .meta({
     description:
-      "A planned fault: SIGSTOP/SIGCONT/SIGKILL/restart of a share's virtiofsd, a guest sysrq crash, or cutting the SSH forward.",
+      "A planned fault: SIGSTOP/SIGCONT/SIGKILL/restart of a share's virtiofsd, a guest sysrq crash, " +
+      "or cutting the SSH forward.",
   });
 
 type Ctx = z.core.$RefinementCtx<unknown>;
@@ -104,7 +106,8 @@ export function checkFaultReferences(file: unknown, ctx: Ctx): void {
         i,
         "during",
         during,
-        `unknown workload ${show(during)}${didYouMean(during, workloads)} (workloads: ${[...workloads].join(", ") || "none"})`,
+        `unknown workload ${show(during)}${didYouMean(during, workloads)} ` +
+          `(workloads: ${[...workloads].join(", ") || "none"})`,
       );
     }
     const needsShare = typeof action === "string" && (SHARE_ACTIONS as readonly string[]).includes(action);
@@ -113,14 +116,16 @@ export function checkFaultReferences(file: unknown, ctx: Ctx): void {
         i,
         "action",
         action,
-        `${action} needs share: the tag of the share whose virtiofsd it hits (${shares.size ? `declared: ${[...shares].join(", ")}` : "no shares are declared"})`,
+        `${action} needs share: the tag of the share whose virtiofsd it hits ` +
+          `(${shares.size ? `declared: ${[...shares].join(", ")}` : "no shares are declared"})`,
       );
     } else if (needsShare && typeof share === "string" && !shares.has(share)) {
       issue(
         i,
         "share",
         share,
-        `unknown share ${show(share)} (${shares.size ? `declared: ${[...shares].join(", ")}` : "no shares are declared"})`,
+        `unknown share ${show(share)} ` +
+          `(${shares.size ? `declared: ${[...shares].join(", ")}` : "no shares are declared"})`,
       );
     } else if (
       !needsShare &&
@@ -135,7 +140,8 @@ export function checkFaultReferences(file: unknown, ctx: Ctx): void {
         i,
         "after",
         f.after,
-        `fires at ${ms / 1000} s, but the step's deadline is timeouts.step = ${stepSeconds} s: the fault would land after the workload gave up`,
+        `fires at ${ms / 1000} s, but the step's deadline is timeouts.step = ${stepSeconds} s: ` +
+          "the fault would land after the workload gave up",
       );
     }
     if (typeof during === "string" && typeof share === "string" && ms !== undefined) {

@@ -196,11 +196,12 @@ function toBuildSource(
   writtenAt: WrittenAt,
 ): KernelSource {
   const resolve = (p: string) => path.resolve(dir, p);
-  const at: Record<string, SourceLocation> = {};
+  const at: Record<string, SourceLocation> = { source: writtenAt(["source"]), config: writtenAt(["config"]) };
   let source = build.source;
   if (source.kind === "git") {
     source = { ...source, repo: resolve(source.repo) };
     at["source.git"] = writtenAt(["source", "git"]);
+    at["source.ref"] = writtenAt(["source", "ref"]);
   } else if (source.kind === "tarball") {
     source = { ...source, file: resolve(source.file) };
     at["source.tarball"] = writtenAt(["source", "tarball"]);

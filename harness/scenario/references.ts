@@ -52,7 +52,9 @@ export function checkReferences(file: unknown, ctx: Ctx): void {
           code: "custom",
           path: ["workloads", i, kind, "share"],
           input: share,
-          message: `unknown share ${show(share)} (${tags.size ? `declared: ${[...tags.keys()].join(", ")}` : "no shares are declared"})`,
+          message:
+            `unknown share ${show(share)} ` +
+            `(${tags.size ? `declared: ${[...tags.keys()].join(", ")}` : "no shares are declared"})`,
         });
       }
     }

@@ -44,7 +44,8 @@ function expectation() {
     // Only words the pattern let through are errno-shaped; the pattern already reported the rest.
     .refine((w) => !EXPECTATION_PATTERN.test(w) || normaliseWord(w) !== undefined, {
       error: (issue) =>
-        `unknown errno name ${show(issue.input)}${didYouMean(String(issue.input).replace(/^-/, ""), knownErrnoNames())}`,
+        `unknown errno name ${show(issue.input)}` +
+        `${didYouMean(String(issue.input).replace(/^-/, ""), knownErrnoNames())}`,
     });
   return z
     .union([word, z.array(word).min(1)], {
@@ -133,7 +134,8 @@ const qemuSchema = strict({
     })
     .meta({
       description:
-        'A QEMU from Debian\'s archive: "11.1" = newest 11.1.x, "11.1.3", or a Debian version; unpacked privately, nothing installed.',
+        'A QEMU from Debian\'s archive: "11.1" = newest 11.1.x, "11.1.3", or a Debian version; ' +
+        "unpacked privately, nothing installed.",
     }),
   suite: z
     .string()
@@ -141,7 +143,8 @@ const qemuSchema = strict({
     .meta({ description: "Only this suite (e.g. trixie-backports); default: every suite vmrig searches for kernels." }),
 }).meta({
   description:
-    "The QEMU this row runs (for vfio.nested: the level-2 QEMU), so QEMU builds can be rows as well as kernels; default: the host's.",
+    "The QEMU this row runs (for vfio.nested: the level-2 QEMU), so QEMU builds can be rows as well as kernels; " +
+    "default: the host's.",
 });
 
 const pathSchema = strict({
@@ -176,7 +179,8 @@ const queueSize = z
   .int()
   .refine((n) => queueSizes.includes(n), {
     error: (issue) =>
-      `must be a power of two no larger than ${QUEUE_SIZE_MAX} (QEMU vhost-user-fs queue-size), got ${show(issue.input)}`,
+      `must be a power of two no larger than ${QUEUE_SIZE_MAX} (QEMU vhost-user-fs queue-size), ` +
+      `got ${show(issue.input)}`,
   })
   .meta({
     enum: queueSizes,
@@ -186,7 +190,8 @@ const queueSize = z
 const shareSchema = strict({
   tag: identifier("share tag", ID_PATTERN).refine((tag) => Buffer.byteLength(tag) <= SHARE_TAG_MAX_BYTES, {
     error: (issue) =>
-      `must be at most ${SHARE_TAG_MAX_BYTES} bytes (the virtio-fs config tag field), got ${Buffer.byteLength(String(issue.input))}`,
+      `must be at most ${SHARE_TAG_MAX_BYTES} bytes (the virtio-fs config tag field), ` +
+      `got ${Buffer.byteLength(String(issue.input))}`,
   }),
   cache: z.enum(["auto", "always", "never", "metadata"]).default("auto"),
   queueSize: queueSize.default(128),

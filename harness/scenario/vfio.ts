@@ -115,7 +115,8 @@ const nestedSchema = strict({
   memory: size().prefault("128M").meta({ description: "Level-2 guest RAM (virtio-mem comes on top)." }),
 }).meta({
   description:
-    "Hardware-free VFIO: a level-1 guest with an emulated intel-iommu is the VFIO host; nestedQemu workloads start level 2.",
+    "Hardware-free VFIO: a level-1 guest with an emulated intel-iommu is the VFIO host; " +
+    "nestedQemu workloads start level 2.",
 });
 
 const vfioObject = strict({
@@ -194,7 +195,9 @@ export function checkVfio(file: unknown, ctx: Ctx): void {
           code: "custom",
           path: at(i, "requested"),
           input: field(d, "requested"),
-          message: `must be a multiple of blockSize (${formatSize(block)}) no larger than size (${formatSize(sizeB)}), got ${formatSize(requested)}`,
+          message:
+            `must be a multiple of blockSize (${formatSize(block)}) no larger than size (${formatSize(sizeB)}), ` +
+            `got ${formatSize(requested)}`,
         });
       }
     }
@@ -212,7 +215,9 @@ export function checkVfio(file: unknown, ctx: Ctx): void {
           code: "custom",
           path: ["vfio", "devices", i, "host"],
           input: host,
-          message: `with vfio.nested the device is the level-1 guest's emulated one at "${NESTED_DEVICE_BDF}", got ${show(host)}`,
+          message:
+            `with vfio.nested the device is the level-1 guest's emulated one at "${NESTED_DEVICE_BDF}", ` +
+            `got ${show(host)}`,
         });
       }
     });

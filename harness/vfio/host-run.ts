@@ -59,7 +59,8 @@ export async function prepareVfioRun(
   for (const line of formatPreflight(preflight)) opts.log(line);
   if (preflight.problems.length) {
     throw new HostError(
-      `VFIO preflight refused the run; nothing was bound or changed:\n${preflight.problems.map((p) => `  - ${p}`).join("\n")}`,
+      "VFIO preflight refused the run; nothing was bound or changed:\n" +
+        `${preflight.problems.map((p) => `  - ${p}`).join("\n")}`,
     );
   }
   const binding: VfioBinding = await bindVfioHost(fs, preflight, { log: opts.log }).catch((e: Error) => {

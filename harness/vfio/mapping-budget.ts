@@ -128,7 +128,8 @@ export function predictDmaMappingBudget(input: BudgetInput): DmaMappingBudget {
       expectedWarnings: 0,
       ...(input.limit !== undefined ? { limit: input.limit } : {}),
       summary:
-        "fits: no virtio-mem (RamDiscardManager) memory, so guest RAM is mapped in a few large pieces and QEMU makes no check",
+        "fits: no virtio-mem (RamDiscardManager) memory, " +
+        "so guest RAM is mapped in a few large pieces and QEMU makes no check",
     };
   }
   const predicted = n + M - C;
@@ -140,7 +141,9 @@ export function predictDmaMappingBudget(input: BudgetInput): DmaMappingBudget {
       predicted,
       qemuChecks: true,
       expectedWarnings: 0,
-      summary: `unknown: ${formula}, but the DMA mapping limit is not known${input.limitUnknownReason ? ` (${input.limitUnknownReason})` : ""}`,
+      summary:
+        `unknown: ${formula}, but the DMA mapping limit is not known` +
+        `${input.limitUnknownReason ? ` (${input.limitUnknownReason})` : ""}`,
     };
   }
   if (input.limit === 0) {
@@ -250,7 +253,10 @@ export function describeVirtioMem(d: VirtioMemShape): string {
 export interface QemuDmaWarning {
   /** "warning" through QEMU 10.1 (the VM runs on); "error" from 10.2 (device setup fails). */
   severity: "warning" | "error";
-  /** The function QEMU names (vfio_register_ram_discard_listener up to 10.0, vfio_ram_discard_register_listener after). */
+  /**
+   * The function QEMU names (vfio_register_ram_discard_listener up to 10.0,
+   * vfio_ram_discard_register_listener after).
+   */
   function: string;
   /** "Maximum possible DMA mappings": the container's limit as QEMU read it. */
   maxMappings: number;

@@ -103,7 +103,8 @@ export function levelTwoScript(commandLine: string, runSeconds: number): string 
     `(chroot ${HOST_ROOT_MOUNT} ${commandLine} <$d/in >$d/out 2>$d/err; echo $? >$d/rc) &`,
     "exec 3>$d/in",
     // Up to 120 s for QEMU to start (nested TCG is slow); then the firmware's time.
-    "i=0; while ! grep -q '(qemu)' $d/out 2>/dev/null && [ ! -e $d/rc ] && [ $i -lt 1200 ]; do usleep 100000; i=$((i+1)); done",
+    "i=0; while ! grep -q '(qemu)' $d/out 2>/dev/null && [ ! -e $d/rc ] && [ $i -lt 1200 ]; " +
+      "do usleep 100000; i=$((i+1)); done",
     'echo "vmrig-l2-ready-after-ds=$i" >&2',
     `i=0; while [ ! -e $d/rc ] && [ $i -lt ${tenths} ]; do usleep 100000; i=$((i+1)); done`,
     // A QEMU that refused to start (QEMU >= 10.2 over the mapping budget) has closed the FIFO:

@@ -100,8 +100,10 @@ export async function vfioPreflight(fs: HostFs, input: PreflightInput): Promise<
   if (wantsPci && groupDirs.length === 0) {
     const cmdline = (await fs.readText("/proc/cmdline"))?.trim() ?? "";
     problems.push(
-      `no IOMMU on ${fs.name}: ${SYSFS.iommuGroups} is empty${units.length ? "" : " and no IOMMU unit is registered"}; ` +
-        `enable it in firmware (VT-d / AMD-Vi) and on the kernel command line (intel_iommu=on${cmdline.includes("intel_iommu=on") ? ", already given" : ""})`,
+      `no IOMMU on ${fs.name}: ${SYSFS.iommuGroups} is empty` +
+        `${units.length ? "" : " and no IOMMU unit is registered"}; ` +
+        "enable it in firmware (VT-d / AMD-Vi) and on the kernel command line " +
+        `(intel_iommu=on${cmdline.includes("intel_iommu=on") ? ", already given" : ""})`,
     );
   }
   const vfioPciDriver = await fs.exists(SYSFS.pciDriver("vfio-pci"));
@@ -122,7 +124,8 @@ export async function vfioPreflight(fs: HostFs, input: PreflightInput): Promise<
   const requested = input.vfio.dmaEntryLimit;
   if (requested !== undefined && current === undefined) {
     problems.push(
-      `vfio.dmaEntryLimit is ${requested}, but ${SYSFS.dmaEntryLimit} is missing on ${fs.name}: load vfio_iommu_type1 (modprobe vfio_iommu_type1) first`,
+      `vfio.dmaEntryLimit is ${requested}, but ${SYSFS.dmaEntryLimit} is missing on ${fs.name}: ` +
+        "load vfio_iommu_type1 (modprobe vfio_iommu_type1) first",
     );
   }
   const used = requested ?? current;
@@ -162,14 +165,17 @@ export async function vfioPreflight(fs: HostFs, input: PreflightInput): Promise<
   else enough = limitBytes === "unlimited" || limitBytes >= pinnedBytes;
   if (enough === false) {
     problems.push(
-      `locked-memory limit is ${formatSize(limitBytes as number)} but VFIO pins the guest's ${formatSize(pinnedBytes)}: ` +
-        `raise it (ulimit -l ${Math.ceil(pinnedBytes / 1024)}, or memlock in /etc/security/limits.conf) or run as root`,
+      `locked-memory limit is ${formatSize(limitBytes as number)} ` +
+        `but VFIO pins the guest's ${formatSize(pinnedBytes)}: ` +
+        `raise it (ulimit -l ${Math.ceil(pinnedBytes / 1024)}, or memlock in /etc/security/limits.conf) ` +
+        "or run as root",
     );
   }
   const growth = virtioMem.reduce((n, v) => n + v.sizeBytes - v.requestedBytes, 0);
   if (enough === true && limitBytes !== "unlimited" && growth > 0 && (limitBytes as number) < pinnedBytes + growth) {
     notes.push(
-      `locked-memory limit ${formatSize(limitBytes as number)} covers the guest now, not once virtio-mem plugs all ${formatSize(pinnedBytes + growth)}`,
+      `locked-memory limit ${formatSize(limitBytes as number)} covers the guest now, ` +
+        `not once virtio-mem plugs all ${formatSize(pinnedBytes + growth)}`,
     );
   }
 
@@ -183,11 +189,13 @@ export async function vfioPreflight(fs: HostFs, input: PreflightInput): Promise<
     if (dax === "yes") {
       problems.push(
         `memory.backend file:${backend.path} is on a filesystem-DAX mount (${mount!.mountPoint}, ${mount!.options}): ` +
-          `VFIO cannot pin fs-DAX pages long term (vfio_iommu_type1 returns EOPNOTSUPP), so passthrough would fail; use memfd or a non-DAX file`,
+          "VFIO cannot pin fs-DAX pages long term (vfio_iommu_type1 returns EOPNOTSUPP), " +
+          "so passthrough would fail; use memfd or a non-DAX file",
       );
     } else if (dax === "per-file") {
       notes.push(
-        `memory.backend file:${backend.path} is on a dax=inode mount (${mount!.mountPoint}): if the file has the DAX attribute, VFIO cannot pin it`,
+        `memory.backend file:${backend.path} is on a dax=inode mount (${mount!.mountPoint}): ` +
+          "if the file has the DAX attribute, VFIO cannot pin it",
       );
     }
   }
@@ -205,7 +213,8 @@ export async function vfioPreflight(fs: HostFs, input: PreflightInput): Promise<
       .filter(Boolean)
       .join(", ");
     problems.push(
-      `${what} needs root on ${fs.name} (uid ${uid}): run vmrig as root, or do it yourself and drop it from the scenario`,
+      `${what} needs root on ${fs.name} (uid ${uid}): ` +
+        "run vmrig as root, or do it yourself and drop it from the scenario",
     );
   }
 
@@ -231,7 +240,8 @@ async function pciDevice(fs: HostFs, bdf: string, named: Set<string>, problems: 
   if (!(await fs.exists(dir))) {
     const present = (await fs.list("/sys/bus/pci/devices")) ?? [];
     problems.push(
-      `PCI device ${bdf} does not exist on ${fs.name} (no ${dir}; ${present.length} devices present${present.length ? `, e.g. ${present.slice(0, 4).join(", ")}` : ""})`,
+      `PCI device ${bdf} does not exist on ${fs.name} (no ${dir}; ${present.length} devices present` +
+        `${present.length ? `, e.g. ${present.slice(0, 4).join(", ")}` : ""})`,
     );
     return base;
   }
@@ -265,8 +275,11 @@ async function pciDevice(fs: HostFs, bdf: string, named: Set<string>, problems: 
   const blocking = out.members.filter((m) => m.action === "blocks the group");
   if (blocking.length) {
     problems.push(
-      `IOMMU group ${out.iommuGroup} of ${bdf} also holds ${blocking.map((m) => `${m.bdf} (${m.driver}, in use)`).join(", ")}: ` +
-        `VFIO needs the whole group; name ${blocking.length > 1 ? "them" : "it"} in vfio.devices too, or unbind ${blocking.length > 1 ? "them" : "it"} yourself (vmrig never touches a device the scenario does not name)`,
+      `IOMMU group ${out.iommuGroup} of ${bdf} also holds ` +
+        `${blocking.map((m) => `${m.bdf} (${m.driver}, in use)`).join(", ")}: ` +
+        `VFIO needs the whole group; name ${blocking.length > 1 ? "them" : "it"} in vfio.devices too, ` +
+        `or unbind ${blocking.length > 1 ? "them" : "it"} yourself ` +
+        "(vmrig never touches a device the scenario does not name)",
     );
   }
   return out;
@@ -281,9 +294,10 @@ async function mdevDevice(
   const base: DevicePreflight = { device: d, label, exists: false, members: [] };
   if (!(await fs.exists(SYSFS.mdevParent(d.parent)))) {
     const parents = (await fs.list("/sys/class/mdev_bus")) ?? [];
-    problems.push(
-      `mdev parent ${d.parent} does not exist on ${fs.name} (${parents.length ? `parents: ${parents.join(", ")}` : "no mdev parents: load the vendor driver, e.g. the mtty sample"})`,
-    );
+    const known = parents.length
+      ? `parents: ${parents.join(", ")}`
+      : "no mdev parents: load the vendor driver, e.g. the mtty sample";
+    problems.push(`mdev parent ${d.parent} does not exist on ${fs.name} (${known})`);
     return base;
   }
   const typeDir = SYSFS.mdevType(d.parent, d.type);
@@ -354,7 +368,8 @@ export function daxOf(options: string): "yes" | "per-file" | "no" {
 export function formatPreflight(p: VfioPreflight): string[] {
   const lines = [`VFIO preflight on ${p.host}:`];
   lines.push(
-    `  IOMMU: ${p.iommu.groups ? `${p.iommu.groups} groups` : "no groups"}${p.iommu.units.length ? ` (${p.iommu.units.join(", ")})` : ""}`,
+    `  IOMMU: ${p.iommu.groups ? `${p.iommu.groups} groups` : "no groups"}` +
+      `${p.iommu.units.length ? ` (${p.iommu.units.join(", ")})` : ""}`,
   );
   for (const d of p.devices) {
     if (!d.exists) {
@@ -363,22 +378,34 @@ export function formatPreflight(p: VfioPreflight): string[] {
     }
     const id = d.vendor && d.deviceId ? ` [${d.vendor.replace(/^0x/, "")}:${d.deviceId.replace(/^0x/, "")}]` : "";
     lines.push(
-      `  ${d.label}${id}: driver ${d.driver ?? "none"}${d.iommuGroup !== undefined ? `, IOMMU group ${d.iommuGroup}` : ""}${d.availableInstances !== undefined ? `, ${d.availableInstances} instances available` : ""}`,
+      `  ${d.label}${id}: driver ${d.driver ?? "none"}` +
+        `${d.iommuGroup !== undefined ? `, IOMMU group ${d.iommuGroup}` : ""}` +
+        `${d.availableInstances !== undefined ? `, ${d.availableInstances} instances available` : ""}`,
     );
     for (const m of d.members) lines.push(`    group member ${m.bdf}: driver ${m.driver ?? "none"} -> ${m.action}`);
   }
   const lm = p.lockedMemory;
-  lines.push(
-    `  locked memory: limit ${lm.limitBytes === undefined ? "unknown" : lm.limitBytes === "unlimited" ? "unlimited" : formatSize(lm.limitBytes)}, guest pins ${formatSize(lm.pinnedBytes)}: ${lm.enough === "root" ? "root (not limited)" : lm.enough === true ? "enough" : lm.enough === false ? "NOT enough" : "unknown"}`,
-  );
+  const limit =
+    lm.limitBytes === undefined ? "unknown" : lm.limitBytes === "unlimited" ? "unlimited" : formatSize(lm.limitBytes);
+  const enough =
+    lm.enough === "root"
+      ? "root (not limited)"
+      : lm.enough === true
+        ? "enough"
+        : lm.enough === false
+          ? "NOT enough"
+          : "unknown";
+  lines.push(`  locked memory: limit ${limit}, guest pins ${formatSize(lm.pinnedBytes)}: ${enough}`);
   const l = p.dmaEntryLimit;
   lines.push(
-    `  dma_entry_limit: ${l.current ?? (l.moduleLoaded ? "unreadable" : "vfio_iommu_type1 not loaded")}${l.requested !== undefined ? ` -> ${l.requested} for the run` : ""}`,
+    `  dma_entry_limit: ${l.current ?? (l.moduleLoaded ? "unreadable" : "vfio_iommu_type1 not loaded")}` +
+      `${l.requested !== undefined ? ` -> ${l.requested} for the run` : ""}`,
   );
   lines.push(`  DMA mappings: ${p.budget.summary}`);
   if (p.memoryBackend)
     lines.push(
-      `  memory backend ${p.memoryBackend.path}: fs-DAX ${p.memoryBackend.dax}${p.memoryBackend.mount ? ` (mount ${p.memoryBackend.mount})` : ""}`,
+      `  memory backend ${p.memoryBackend.path}: fs-DAX ${p.memoryBackend.dax}` +
+        `${p.memoryBackend.mount ? ` (mount ${p.memoryBackend.mount})` : ""}`,
     );
   for (const n of p.notes) lines.push(`  note: ${n}`);
   for (const x of p.problems) lines.push(`  REFUSED: ${x}`);

@@ -73,7 +73,10 @@ export function isFuseLieName(name: string): name is FuseLieName {
   return Object.hasOwn(FUSE_LIES, name);
 }
 
-/** The guest command; `timeoutSeconds` bounds the victim inside the guest (vmrig's step deadline is the outer bound). */
+/**
+ * The guest command; `timeoutSeconds` bounds the victim inside the guest (vmrig's step deadline
+ * is the outer bound).
+ */
 export function fuseLieCommand(name: FuseLieName, timeoutSeconds = 20): string {
   const lie: FuseLie = FUSE_LIES[name];
   return [FUSE_LIE_PROGRAM, ...lie.args, "--timeout", String(Math.max(1, Math.round(timeoutSeconds)))]
@@ -107,7 +110,9 @@ export function judgeFuseLie(name: FuseLieName, exec: Exited): Judgement {
     return outcome(
       {
         kind: "infra",
-        reason: `${FUSE_LIE_PROGRAM} printed no result (exit ${exec.code}): ${exec.stderr.trim().slice(0, 200) || "no output"}`,
+        reason:
+          `${FUSE_LIE_PROGRAM} printed no result (exit ${exec.code}): ` +
+          `${exec.stderr.trim().slice(0, 200) || "no output"}`,
       },
       { stdout: exec.stdout.slice(-2000), stderr: exec.stderr.slice(-2000) },
     );

@@ -67,7 +67,8 @@ export function overlayCommand(w: Overlay, guestShareDir: string): string {
       ` || { echo "vmrig-overlay: mount failed" >&2; umount ${base} 2>/dev/null; exit ${OVERLAY_MOUNT_FAILED}; }`,
     `${PROBE} getdents ${merged} ${w.bufferBytes}; rc=$?`,
     `ls -1 ${merged} > ${base}/ls.out 2> ${base}/ls.err; lsrc=$?`,
-    `echo "${LS_PREFIX} exit=$lsrc lines=$(wc -l < ${base}/ls.out) err=$(head -c 160 ${base}/ls.err | tr '\\n' ' ')" >&2`,
+    `echo "${LS_PREFIX} exit=$lsrc lines=$(wc -l < ${base}/ls.out) ` +
+      `err=$(head -c 160 ${base}/ls.err | tr '\\n' ' ')" >&2`,
     `umount ${merged}; umount ${base}`,
     `exit $rc`,
   ].join("\n");
@@ -123,7 +124,9 @@ function judgeLs(
       kind: "outcome",
       outcome: {
         kind: "fail",
-        detail: `busybox ls exited ${ls.exit} after ${ls.lines} entries${ls.stderr ? `: ${ls.stderr}` : ""}; ${probeNote}`,
+        detail:
+          `busybox ls exited ${ls.exit} after ${ls.lines} entries` +
+          `${ls.stderr ? `: ${ls.stderr}` : ""}; ${probeNote}`,
       },
       evidence,
     };

@@ -95,7 +95,8 @@ export function fakeVfioHost(spec: FakeHostSpec, opts: { uid?: number } = {}): F
   const locked = spec.lockedBytes ?? 8 * 1024 * 1024;
   put(
     "/proc/self/limits",
-    `Limit                     Soft Limit           Hard Limit           Units     \nMax locked memory         ${locked}              ${locked}              bytes     \n`,
+    "Limit                     Soft Limit           Hard Limit           Units     \n" +
+      `Max locked memory         ${locked}              ${locked}              bytes     \n`,
   );
   put("/proc/self/mountinfo", spec.mountinfo ?? "22 1 8:1 / / rw,relatime shared:1 - ext4 /dev/sda1 rw\n");
   put("/proc/cmdline", "BOOT_IMAGE=/vmlinuz root=/dev/sda1\n");

@@ -174,10 +174,11 @@ export async function makeKernelHistory(
 
 /** The one-cell scenario a bisect of `makeKernelHistory`'s tree runs (getdents with 1 MiB: the regression's cell). */
 export function bisectScenarioYaml(name: string, repo: string, repoRoot: string): string {
+  const fragment = path.join(repoRoot, "kernels", "guest-x86_64.config");
   return `name: ${name}
 machine: { arch: x86_64, memory: 1G, cpus: 2 }
 kernels:
-  stock: { build: { source: { git: ${repo}, ref: main }, arch: x86_64, config: [${path.join(repoRoot, "kernels", "guest-x86_64.config")}] } }
+  stock: { build: { source: { git: ${repo}, ref: main }, arch: x86_64, config: [${fragment}] } }
 shares: [{ tag: share }]
 workloads:
   - { id: getdents-1M, readdir: { share: share, entries: 300, bufferSize: 1M } }

@@ -25,7 +25,8 @@ describe("vmrig CLI", () => {
     const f = path.join(tmp, "bad.yaml");
     writeFileSync(
       f,
-      "name: bad\nkernels:\n  a: { debian: { version: '6.12', flavour: cloud-amd64 } }\nworkloads:\n  - { id: r, read: { share: nope, size: 1Q } }\n",
+      "name: bad\nkernels:\n  a: { debian: { version: '6.12', flavour: cloud-amd64 } }\n" +
+        "workloads:\n  - { id: r, read: { share: nope, size: 1Q } }\n",
     );
     const r = await cli(["run", f]);
     expect(r.exitCode).toBe(2);
@@ -62,7 +63,8 @@ describe("vmrig CLI", () => {
     const f = path.join(tmp, "gone.yaml");
     writeFileSync(
       f,
-      "name: gone\nkernels:\n  old: { debian: { version: '6.18.1', flavour: cloud-amd64 } }\nworkloads:\n  - { id: u, shell: { command: 'true' } }\n",
+      "name: gone\nkernels:\n  old: { debian: { version: '6.18.1', flavour: cloud-amd64 } }\n" +
+        "workloads:\n  - { id: u, shell: { command: 'true' } }\n",
     );
     const r = await cli(["run", f]);
     expect(r.exitCode).toBe(2);
@@ -78,7 +80,8 @@ describe("vmrig CLI", () => {
     const f = path.join(tmp, "noqemu.yaml");
     writeFileSync(
       f,
-      "name: noqemu\nkernels:\n  k: { debian: { version: '6.12', flavour: cloud-amd64 } }\nworkloads:\n  - { id: u, shell: { command: 'true' } }\n",
+      "name: noqemu\nkernels:\n  k: { debian: { version: '6.12', flavour: cloud-amd64 } }\n" +
+        "workloads:\n  - { id: u, shell: { command: 'true' } }\n",
     );
     const r = await cli(["run", f], { env: { PATH: bin, VMRIG_RESULTS: path.join(tmp, "results-noqemu") } });
     expect(r.exitCode).toBe(2);
@@ -131,7 +134,8 @@ describe("vmrig CLI", () => {
     const f = path.join(tmp, "interrupt.yaml");
     writeFileSync(
       f,
-      "name: interrupt\nkernels:\n  k: { debian: { version: '6.12', flavour: cloud-amd64 } }\nshares: [{ tag: share }]\nworkloads:\n  - { id: long, shell: { command: 'sleep 600' } }\n",
+      "name: interrupt\nkernels:\n  k: { debian: { version: '6.12', flavour: cloud-amd64 } }\n" +
+        "shares: [{ tag: share }]\nworkloads:\n  - { id: long, shell: { command: 'sleep 600' } }\n",
     );
     const r = await interruptAtWorkload(cli(["run", f], { buffer: true }), "SIGINT", path.join(tmp, "results"));
     expect(r.exitCode).toBe(130);
@@ -148,8 +152,10 @@ describe("vmrig CLI", () => {
     const f = path.join(tmp, "terminate.yaml");
     writeFileSync(
       f,
-      "name: terminate\nkernels:\n  k: { debian: { version: '6.12', flavour: cloud-amd64 } }\n  later: { debian: { version: '6.12', flavour: cloud-amd64 } }\n" +
-        "workloads:\n  - { id: long, shell: { command: 'sleep 600' } }\n  - { id: after, shell: { command: 'true' } }\n",
+      "name: terminate\nkernels:\n  k: { debian: { version: '6.12', flavour: cloud-amd64 } }\n" +
+        "  later: { debian: { version: '6.12', flavour: cloud-amd64 } }\n" +
+        "workloads:\n  - { id: long, shell: { command: 'sleep 600' } }\n" +
+        "  - { id: after, shell: { command: 'true' } }\n",
     );
     const results = path.join(tmp, "results-term");
     const npm = execa("npm", ["run", "--silent", "vmrig", "--", "run", f], {

@@ -145,7 +145,8 @@ describe("virtiofsd provisioning", () => {
       const started = Date.now();
       const cmd = await provisionVirtiofsd(AbortSignal.timeout(minutes(9)));
       console.log(
-        `virtiofsd ${cmd.version} (${cmd.source}) in ${Date.now() - started} ms: ${[cmd.argv0, ...cmd.prefixArgs].join(" ")}`,
+        `virtiofsd ${cmd.version} (${cmd.source}) in ${Date.now() - started} ms: ` +
+          `${[cmd.argv0, ...cmd.prefixArgs].join(" ")}`,
       );
       const r = await execa(cmd.argv0, [...cmd.prefixArgs, "--version"]);
       expect(r.stdout).toContain(cmd.version);

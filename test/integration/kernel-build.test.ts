@@ -48,6 +48,8 @@ function scenario(name: string, body: string): string {
 
 describe("x86_64 kernels built from linux-source-7.3", () => {
   const x86 = `{ source: "debian:linux-source-7.3", arch: x86_64, config: [${fragment("guest-x86_64.config")}]`;
+  const allBuiltIn =
+    "test ! -e /proc/modules && grep -qw virtiofs /proc/filesystems && grep -qw overlay /proc/filesystems";
   const file = scenario(
     "built-x86",
     `machine: { arch: x86_64, memory: 1G, cpus: 2 }
@@ -59,7 +61,7 @@ shares:
 workloads:
   - { id: getdents-64K, readdir: { share: share, entries: 1500, bufferSize: 64K } }
   - { id: uname, shell: { command: "uname -r", expectExit: 0 } }
-  - { id: all-built-in, shell: { command: "test ! -e /proc/modules && grep -qw virtiofs /proc/filesystems && grep -qw overlay /proc/filesystems", expectExit: 0 } }
+  - { id: all-built-in, shell: { command: "${allBuiltIn}", expectExit: 0 } }
 expect: { default: PASS }
 `,
   );
@@ -121,7 +123,8 @@ expect: { default: PASS }
       const v2 = await buildKernel(spec("v2"), { arch: "x86_64", signal, log });
       const ms = Date.now() - t0;
       process.stderr.write(
-        `x86_64 one patch line changed: ${(ms / 1000).toFixed(1)} s (make ${((v2.make?.ms ?? 0) / 1000).toFixed(1)} s), compiled ${v2.make?.compiled.join(" ")}\n`,
+        `x86_64 one patch line changed: ${(ms / 1000).toFixed(1)} s ` +
+          `(make ${((v2.make?.ms ?? 0) / 1000).toFixed(1)} s), compiled ${v2.make?.compiled.join(" ")}\n`,
       );
       try {
         expect([v1.how, v2.how]).toEqual(["built", "built"]);
@@ -172,7 +175,8 @@ expect: { default: PASS }
         const spec = debianSourceBuild(names.join("+"), "linux-source-7.3", "x86_64", fragments, names.map(patch));
         const r = await buildKernel(spec, { arch: "x86_64", signal, log });
         process.stderr.write(
-          `x86_64 ${names.join(" + ")}: ${r.how}${r.make ? ` in ${(r.make.ms / 1000).toFixed(1)} s, compiled ${r.make.compiled.join(" ")}` : ""}\n`,
+          `x86_64 ${names.join(" + ")}: ${r.how}` +
+            `${r.make ? ` in ${(r.make.ms / 1000).toFixed(1)} s, compiled ${r.make.compiled.join(" ")}` : ""}\n`,
         );
         expect(r.manifest.patches.map((p) => p.name)).toEqual(names);
         // The slot keeps the previous series' objects: what must recompile is what the last patch touches.
@@ -209,10 +213,14 @@ async function failsCleanly(): Promise<void> {
   await expect(buildKernel(bad, { arch: "x86_64", signal, log })).rejects.toThrow(
     new RegExp(
       [
-        'Kernel "bad-config": 3 config options from the fragments did not stick after olddefconfig \\(final config: .*\\):',
-        "  CONFIG_PROC_SYSCTL =y \\(extra.config:1\\): .config has it absent; no Kconfig in this tree defines it \\(renamed or removed\\?\\)",
-        "  CONFIG_VMRIG_NO_SUCH_OPTION =y \\(extra.config:2\\): .config has it absent; no Kconfig in this tree defines it \\(renamed or removed\\?\\)",
-        "  CONFIG_SWIOTLB not set \\(extra.config:3\\): .config has it =y; another option selects it, or it cannot be turned off",
+        'Kernel "bad-config": build\\.config\\[1\\]: 3 config options from the fragments did not stick ' +
+          "after olddefconfig \\(final config: .*\\):",
+        "  CONFIG_PROC_SYSCTL =y \\(extra.config:1\\): .config has it absent; " +
+          "no Kconfig in this tree defines it \\(renamed or removed\\?\\)",
+        "  CONFIG_VMRIG_NO_SUCH_OPTION =y \\(extra.config:2\\): .config has it absent; " +
+          "no Kconfig in this tree defines it \\(renamed or removed\\?\\)",
+        "  CONFIG_SWIOTLB not set \\(extra.config:3\\): .config has it =y; " +
+          "another option selects it, or it cannot be turned off",
       ].join("\n"),
     ),
   );
@@ -229,7 +237,7 @@ async function failsCleanly(): Promise<void> {
   );
   expect(err).toBeInstanceOf(PatchError);
   expect((err as Error).message).toMatch(
-    /build\.patches\[1\] .*virtio-fs-clamp-max-pages-dma\.patch \(patch 2 of 2\) does not apply to linux-source-7\.3 7\.3\.4-1~bpo13\+1 \(trixie-backports\) with patch 1 applied:\n {2}fs\/fuse\/virtio_fs\.c: is already applied/,
+    /build\.patches\[1\]: .*virtio-fs-clamp-max-pages-dma\.patch \(patch 2 of 2\) does not apply to linux-source-7\.3 7\.3\.4-1~bpo13\+1 \(trixie-backports\) with patch 1 applied:\n {2}fs\/fuse\/virtio_fs\.c: is already applied/,
   );
   expect(await listEntries()).toEqual([]);
   expect(await fs.readdir(buildPaths.entries()).catch(() => [])).toEqual([]);
@@ -239,7 +247,8 @@ describe("arm64 with 64K pages, cross-built", () => {
   it(
     "builds linux-source-7.3 with guest-arm64-64k.config and the guest reports a 64 KiB page size",
     async () => {
-      const spec = debianSourceBuild("arm64-64k", "linux-source-7.3", "aarch64", [fragment("guest-arm64-64k.config")]);
+      const fragment64k = fragment("guest-arm64-64k.config");
+      const spec = debianSourceBuild("arm64-64k", "linux-source-7.3", "aarch64", [fragment64k]);
       const t0 = Date.now();
       const built = await buildKernel(spec, { arch: "aarch64", signal, log });
       process.stderr.write(`aarch64 64K: ${built.how} in ${((Date.now() - t0) / 1000).toFixed(1)} s\n`);
@@ -251,7 +260,7 @@ describe("arm64 with 64K pages, cross-built", () => {
         "built-arm64-64k",
         `machine: { arch: aarch64, memory: 1G, cpus: 2 }
 kernels:
-  arm64-64k: { build: { source: "debian:linux-source-7.3", arch: aarch64, config: [${fragment("guest-arm64-64k.config")}] } }
+  arm64-64k: { build: { source: "debian:linux-source-7.3", arch: aarch64, config: [${fragment64k}] } }
 shares:
   - { tag: share }
 workloads:

@@ -110,7 +110,8 @@ describe("interrupting a parallel run", () => {
       scenario(
         dir,
         name,
-        "machine: { memory: 512M, cpus: 1 }\nkernels:\n  k: { debian: { version: '6.12', flavour: cloud-amd64 } }\nshares: [{ tag: share }]\nworkloads:\n  - { id: long, shell: { command: 'sleep 600' } }\n",
+        "machine: { memory: 512M, cpus: 1 }\nkernels:\n  k: { debian: { version: '6.12', flavour: cloud-amd64 } }\n" +
+          "shares: [{ tag: share }]\nworkloads:\n  - { id: long, shell: { command: 'sleep 600' } }\n",
       ),
     );
     // Guests' scratch directories go under TMPDIR: every process of this run names `scratch`.

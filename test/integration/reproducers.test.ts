@@ -114,7 +114,8 @@ describe("planned virtiofsd and guest faults", () => {
     expect(cells["stop-cont"]!.outcome).toMatchObject({ kind: "pass" });
     const findings = cells["stop-cont"]!.evidence.consoleFindings as Array<{ signature: string }>;
     expect(findings.map((f) => f.signature)).toContain(
-      "INFO: task vmrig-probe blocked for more than N seconds | __wait_for_common < fuse_direct_IO < generic_file_read_iter < vfs_read < ksys_read",
+      "INFO: task vmrig-probe blocked for more than N seconds | " +
+        "__wait_for_common < fuse_direct_IO < generic_file_read_iter < vfs_read < ksys_read",
     );
     expect(cells["stop-cont"]!.evidence.faults).toMatchObject([
       { action: "virtiofsd-stop", firedMs: expect.any(Number) },
@@ -145,7 +146,8 @@ describe("planned virtiofsd and guest faults", () => {
       kind: "crash",
       title: "Kernel panic - not syncing: sysrq triggered crash",
       signature:
-        "Kernel panic - not syncing: sysrq triggered crash | sysrq_handle_crash < __handle_sysrq < write_sysrq_trigger < proc_reg_write < vfs_write",
+        "Kernel panic - not syncing: sysrq triggered crash | " +
+        "sysrq_handle_crash < __handle_sysrq < write_sysrq_trigger < proc_reg_write < vfs_write",
     });
 
     // SSH gone mid-workload: the result came through the serial console.

@@ -76,7 +76,8 @@ describe("kernels.X.arch and kernels.X.pageSize", () => {
       "cloud-arm64",
     ]);
     expect(errors(scenario(`  k: { debian: { version: "7.3" }, pageSize: 64K }`))).toEqual([
-      '/s/t.yaml:4:8 kernels.k.debian: Debian has no aarch64 kernel with 64K pages: name a flavour, or build one (build: { source: "debian:linux-source-7.3", config: [kernels/guest-arm64-64k.config] })',
+      "/s/t.yaml:4:8 kernels.k.debian: Debian has no aarch64 kernel with 64K pages: name a flavour, or build one " +
+        '(build: { source: "debian:linux-source-7.3", config: [kernels/guest-arm64-64k.config] })',
     ]);
   });
 
@@ -92,7 +93,8 @@ describe("kernels.X.arch and kernels.X.pageSize", () => {
         ),
       ),
     ).toEqual([
-      '/s/t.yaml:4:64 kernels.k.arch: x86_64 only has 4K pages, got "16K" (machine.pageSize): give this kernel its own pageSize',
+      '/s/t.yaml:4:64 kernels.k.arch: x86_64 only has 4K pages, got "16K" (machine.pageSize): ' +
+        "give this kernel its own pageSize",
     ]);
     expect(
       errors(

@@ -215,24 +215,29 @@ describe("crashSignature", () => {
     );
     // Panic machinery and `? ` frames dropped, stops at the syscall entry.
     expect(sig("x86-sysrq-panic.log")).toBe(
-      "Kernel panic - not syncing: sysrq triggered crash | sysrq_handle_crash < __handle_sysrq < write_sysrq_trigger < proc_reg_write < vfs_write",
+      "Kernel panic - not syncing: sysrq triggered crash | " +
+        "sysrq_handle_crash < __handle_sysrq < write_sysrq_trigger < proc_reg_write < vfs_write",
     );
     // Hung task: no PC, the scheduler frames say nothing.
     expect(sig("x86-hung-task.log")).toBe(`${HUNG} | direct_write < full_proxy_write < vfs_write < ksys_write`);
     // RCU stall: the stalled CPU's trace, not the grace-period kthread's that comes first.
     expect(sig("x86-rcu-self-detected-stall.log")).toBe(
-      "INFO: rcu_preempt self-detected stall on CPU | provoke_SPIN < direct_write < full_proxy_write < vfs_write < ksys_write",
+      "INFO: rcu_preempt self-detected stall on CPU | " +
+        "provoke_SPIN < direct_write < full_proxy_write < vfs_write < ksys_write",
     );
     // arm64 format; `.constprop.0` clones fold into their function.
     expect(sig("arm64-null-deref.log")).toBe(
-      "Unable to handle kernel NULL pointer dereference | provoke_EXCEPTION < full_proxy_write < vfs_write < ksys_write",
+      "Unable to handle kernel NULL pointer dereference | " +
+        "provoke_EXCEPTION < full_proxy_write < vfs_write < ksys_write",
     );
     // KASAN: the reporting machinery (kasan_report, print_report) is not the culprit.
     expect(sig("x86-kasan-use-after-free-1.log")).toBe(
-      "BUG: KASAN: slab-use-after-free in lkdtm_WRITE_AFTER_FREE | lkdtm_WRITE_AFTER_FREE < lkdtm_do_action < direct_entry < full_proxy_write < vfs_write",
+      "BUG: KASAN: slab-use-after-free in lkdtm_WRITE_AFTER_FREE | " +
+        "lkdtm_WRITE_AFTER_FREE < lkdtm_do_action < direct_entry < full_proxy_write < vfs_write",
     );
     expect(sig("x86-no-root-panic.log")).toBe(
-      "Kernel panic - not syncing: VFS: Unable to mount root fs on unknown-block(0,0) | mount_root_generic < prepare_namespace < kernel_init_freeable < kernel_init",
+      "Kernel panic - not syncing: VFS: Unable to mount root fs on unknown-block(0,0) | " +
+        "mount_root_generic < prepare_namespace < kernel_init_freeable < kernel_init",
     );
   });
 });

@@ -61,8 +61,10 @@ describe("faults in a scenario file", () => {
     ).toEqual([
       `f.yaml:10:15 faults[0].during: unknown workload "rdd" (did you mean rd?) (workloads: rd, sleepy)`,
       `f.yaml:11:61 faults[1].share: unknown share "shared" (declared: share)`,
-      "f.yaml:12:38 faults[2].action: virtiofsd-kill needs share: the tag of the share whose virtiofsd it hits (declared: share)",
-      "f.yaml:13:62 faults[3].share: network-cut does not take a share (only virtiofsd-stop, virtiofsd-cont, virtiofsd-kill, virtiofsd-restart do)",
+      "f.yaml:12:38 faults[2].action: virtiofsd-kill needs share: " +
+        "the tag of the share whose virtiofsd it hits (declared: share)",
+      "f.yaml:13:62 faults[3].share: network-cut does not take a share " +
+        "(only virtiofsd-stop, virtiofsd-cont, virtiofsd-kill, virtiofsd-restart do)",
     ]);
   });
 
@@ -78,8 +80,10 @@ describe("faults in a scenario file", () => {
       ),
     ).toEqual([
       `f.yaml:10:26 faults[0].after: expected a time like 2s, 500ms or 1.5 (seconds), got "soon"`,
-      "f.yaml:11:26 faults[1].after: fires at 25 s, but the step's deadline is timeouts.step = 20 s: the fault would land after the workload gave up",
-      `f.yaml:12:42 faults[2].action: virtiofsd-cont of share "share" during "sleepy" has no earlier virtiofsd-stop to undo`,
+      "f.yaml:11:26 faults[1].after: fires at 25 s, but the step's deadline is timeouts.step = 20 s: " +
+        "the fault would land after the workload gave up",
+      'f.yaml:12:42 faults[2].action: virtiofsd-cont of share "share" during "sleepy" ' +
+        "has no earlier virtiofsd-stop to undo",
       "f.yaml:14:26 faults[4].after: expected a time like 2s, 500ms or 1.5 (seconds), got -1",
     ]);
   });
@@ -105,7 +109,8 @@ workloads:
       repeatForMs: 0,
     });
     expect(problems(withRead("{ share: share, size: 1M, repeatFor: 30s }"))).toEqual([
-      "f.yaml:6:58 workloads[0].read.repeatFor: reads for 30 s, but the step's deadline is timeouts.step = 20 s: the workload would be cut off as a HANG",
+      "f.yaml:6:58 workloads[0].read.repeatFor: reads for 30 s, but the step's deadline is timeouts.step = 20 s: " +
+        "the workload would be cut off as a HANG",
     ]);
     expect(problems(withRead("{ share: share, size: 1M, repeatFor: a while }"))).toEqual([
       `f.yaml:6:58 workloads[0].read.repeatFor: expected a time like 2s, 500ms or 1.5 (seconds), got "a while"`,
@@ -268,8 +273,10 @@ describe("the console channel", () => {
     const job = consoleJob("/usr/bin/vmrig-probe alive /mnt/share", "c0ffee");
     expect(job.base).toBe("/run/vmrig-job-c0ffee");
     expect(job.command).toBe(
-      "setsid sh -c '/usr/bin/vmrig-probe alive /mnt/share > /run/vmrig-job-c0ffee.out 2> /run/vmrig-job-c0ffee.err; echo $? > /run/vmrig-job-c0ffee.rc' " +
-        "< /dev/null > /dev/null 2>&1 & wait $!; cat /run/vmrig-job-c0ffee.out; cat /run/vmrig-job-c0ffee.err >&2; exit $(cat /run/vmrig-job-c0ffee.rc)",
+      "setsid sh -c '/usr/bin/vmrig-probe alive /mnt/share > /run/vmrig-job-c0ffee.out " +
+        "2> /run/vmrig-job-c0ffee.err; echo $? > /run/vmrig-job-c0ffee.rc' " +
+        "< /dev/null > /dev/null 2>&1 & wait $!; " +
+        "cat /run/vmrig-job-c0ffee.out; cat /run/vmrig-job-c0ffee.err >&2; exit $(cat /run/vmrig-job-c0ffee.rc)",
     );
   });
 });

@@ -67,7 +67,8 @@ describe("the lie table", () => {
 
   it("is what the scenario schema accepts, and dnotifyBadInode is its mode-flip-dnotify row", () => {
     const s = parseScenario(
-      `name: t\nkernels: { k: { path: { kernel: /k } } }\nworkloads:\n  - { id: a, dnotifyBadInode: {} }\n  - { id: b, fuseLie: { lie: wrong-size } }\n`,
+      "name: t\nkernels: { k: { path: { kernel: /k } } }\n" +
+        "workloads:\n  - { id: a, dnotifyBadInode: {} }\n  - { id: b, fuseLie: { lie: wrong-size } }\n",
       "t.yaml",
     );
     expect(s.workloads).toEqual([

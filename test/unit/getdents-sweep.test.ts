@@ -7,7 +7,8 @@ const captured = [4096, 65536, 131072, 262144, 524288, 1048576, 2097152]
   .map((b) =>
     b <= 262144
       ? `{"op":"getdents","bufferSize":${b},"entries":5000,"calls":3,"ok":true}`
-      : `{"op":"getdents","ok":false,"errno":"ENOMEM","errnoNum":12,"syscall":"getdents64","entries":0,"bufferSize":${b}}`,
+      : '{"op":"getdents","ok":false,"errno":"ENOMEM","errnoNum":12,"syscall":"getdents64","entries":0,' +
+        `"bufferSize":${b}}`,
   )
   .join("\n");
 

@@ -61,7 +61,9 @@ describe("guest protocol", () => {
   });
 
   it("finds init errors in console text", () => {
-    const console = `[    1.2] virtio_net virtio0 eth0: renamed\r\nvmrig-guest: init error insmod overlay\r\n${GUEST_READY_MARKER}\n`;
+    const console =
+      "[    1.2] virtio_net virtio0 eth0: renamed\r\nvmrig-guest: init error insmod overlay\r\n" +
+      `${GUEST_READY_MARKER}\n`;
     expect(guestInitErrors(console)).toEqual(["insmod overlay"]);
   });
 });

@@ -185,7 +185,8 @@ describe("kernel list and kernel gc", () => {
     expect(listed[0]).toMatch(/^KEY +RELEASE +BUILT +LAST USED +SIZE +DESCRIPTION$/);
     expect(listed[1]).toMatch(
       new RegExp(
-        `^${key}  7\\.3\\.4 +2026-11-21 12:00  \\d{4}-\\d\\d-\\d\\d \\d\\d:\\d\\d  3\\.0 MiB  built linux-source-7\\.3 \\+x\\.patch`,
+        `^${key}  7\\.3\\.4 +2026-11-21 12:00  \\d{4}-\\d\\d-\\d\\d \\d\\d:\\d\\d  ` +
+          "3\\.0 MiB  built linux-source-7\\.3 \\+x\\.patch",
       ),
     );
     expect(listed[2]).toMatch(

@@ -14,6 +14,7 @@ import {
   optionsThatDidNotStick,
   parseConfig,
 } from "../../harness/kernels/from-source/config.ts";
+import { parseScenario } from "../../harness/scenario/load.ts";
 import { repoRoot } from "../../harness/util/paths.ts";
 
 const fixtures = path.join(repoRoot, "test", "fixtures", "kernel-build");
@@ -81,17 +82,59 @@ describe("the options that did not stick", () => {
         ]),
         parseConfig("CONFIG_SWIOTLB=y\n"),
       );
-      expect(formatUnstuck("stock", unstuck, defined, "/out/.config")).toBe(
+      expect(formatUnstuck({ label: "stock" }, ["/k/guest.config"], unstuck, defined, "/out/.config")).toBe(
         [
-          'Kernel "stock": 3 config options from the fragments did not stick after olddefconfig (final config: /out/.config):',
-          "  CONFIG_PROC_SYSCTL =y (guest.config:1): .config has it absent; no Kconfig in this tree defines it (renamed or removed?)",
-          "  CONFIG_PVPANIC_MMIO =y (guest.config:2): .config has it absent; its dependencies are not met (or a choice or another option overrides it)",
-          "  CONFIG_SWIOTLB not set (guest.config:3): .config has it =y; no Kconfig in this tree defines it (renamed or removed?)",
+          'Kernel "stock": build.config[0]: 3 config options from the fragments did not stick after olddefconfig ' +
+            "(final config: /out/.config):",
+          "  CONFIG_PROC_SYSCTL =y (guest.config:1): .config has it absent; " +
+            "no Kconfig in this tree defines it (renamed or removed?)",
+          "  CONFIG_PVPANIC_MMIO =y (guest.config:2): .config has it absent; " +
+            "its dependencies are not met (or a choice or another option overrides it)",
+          "  CONFIG_SWIOTLB not set (guest.config:3): .config has it =y; " +
+            "no Kconfig in this tree defines it (renamed or removed?)",
         ].join("\n"),
       );
     } finally {
       await fs.rm(tree, { recursive: true, force: true });
     }
+  });
+
+  it("from a scenario file: at the fragment that asked for the options, or at config when several did", () => {
+    const yaml = [
+      "name: t",
+      "kernels:",
+      "  stock:",
+      "    build:",
+      '      source: "debian:linux-source-7.3"',
+      "      config:",
+      "        - a.config",
+      "        - b.config",
+      "workloads: [{ id: w, shell: { command: x } }]",
+      "",
+    ].join("\n");
+    const kernel = parseScenario(yaml, "/s/scenario.yaml").kernels[0]!;
+    if (kernel.source.kind !== "build") throw new Error("expected a build kernel");
+    const { spec } = kernel.source;
+    const unstuck = optionsThatDidNotStick(
+      fragmentRequests([
+        { file: "/s/a.config", text: "CONFIG_FUSE_FS=y\n" },
+        { file: "/s/b.config", text: "CONFIG_CUSE=y\n" },
+      ]),
+      parseConfig("CONFIG_FUSE_FS=y\n"),
+    );
+    const firstLine = (u: typeof unstuck) =>
+      formatUnstuck(spec, spec.fragments, u, new Set(["CONFIG_CUSE", "CONFIG_VIRTIO_FS"]), "/out/.config").split(
+        "\n",
+      )[0];
+    expect(firstLine(unstuck)).toBe(
+      "/s/scenario.yaml:8:11 kernels.stock.build.config[1]: 1 config option from the fragments did not stick " +
+        "after olddefconfig (final config: /out/.config):",
+    );
+    const both = [...unstuck, { option: "CONFIG_VIRTIO_FS", value: "y", fragment: "/s/a.config", line: 2, got: "m" }];
+    expect(firstLine(both)).toBe(
+      "/s/scenario.yaml:6:7 kernels.stock.build.config: 2 config options from the fragments did not stick " +
+        "after olddefconfig (final config: /out/.config):",
+    );
   });
 
   it("every option in the shipped fragments is one a real 7.3 .config can carry (no typos)", async () => {

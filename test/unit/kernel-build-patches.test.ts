@@ -9,7 +9,9 @@ import {
   parsePatchOutput,
   touchedFiles,
 } from "../../harness/kernels/from-source/patches.ts";
+import { checkBuildFiles } from "../../harness/kernels/from-source/spec.ts";
 import { patchInput, prepareWorkTree } from "../../harness/kernels/from-source/worktree.ts";
+import { loadScenario } from "../../harness/scenario/load.ts";
 import { repoRoot } from "../../harness/util/paths.ts";
 
 const shipped = (name: string) => fs.readFile(path.join(repoRoot, "kernels", "patches", name), "utf8");
@@ -59,7 +61,9 @@ describe("parsePatch", () => {
 
   it("reads GNU patch's verdicts", () => {
     const files = parsePatch(
-      "--- a/f.c\n+++ b/f.c\n@@ -1,3 +1,3 @@ int f(void)\n a\n-b\n+B\n c\n@@ -10,3 +10,3 @@ int g(void)\n x\n-y\n+Y\n z\n--- a/missing.c\n+++ b/missing.c\n@@ -1 +1 @@\n-q\n+Q\n",
+      "--- a/f.c\n+++ b/f.c\n@@ -1,3 +1,3 @@ int f(void)\n a\n-b\n+B\n c\n" +
+        "@@ -10,3 +10,3 @@ int g(void)\n x\n-y\n+Y\n z\n" +
+        "--- a/missing.c\n+++ b/missing.c\n@@ -1 +1 @@\n-q\n+Q\n",
     );
     const out = [
       "checking file f.c",
@@ -127,8 +131,10 @@ describe("applying patches to a real tree", () => {
     const bad = await write(
       "02-bad.patch",
       "From: someone\nSubject: [PATCH] does not apply\n---\n" +
-        "--- a/fs/fuse/readdir.c\n+++ b/fs/fuse/readdir.c\n@@ -1,3 +1,3 @@\n int a;\n-int B;\n+int BB;\n int c;\n" +
-        "@@ -5,3 +5,3 @@ static int fuse_readdir_uncached(struct file *file)\n int e;\n-int NOT_THERE;\n+int F;\n int g;\n",
+        "--- a/fs/fuse/readdir.c\n+++ b/fs/fuse/readdir.c\n" +
+        "@@ -1,3 +1,3 @@\n int a;\n-int B;\n+int BB;\n int c;\n" +
+        "@@ -5,3 +5,3 @@ static int fuse_readdir_uncached(struct file *file)\n" +
+        " int e;\n-int NOT_THERE;\n+int F;\n int g;\n",
     );
     const err = await applyPatches(tree, [good, bad], opts()).then(
       () => undefined,
@@ -139,13 +145,67 @@ describe("applying patches to a real tree", () => {
     expect(e.index).toBe(1);
     expect(e.exitCode).toBe(2);
     expect(e.message.split("\n").slice(0, 2)).toEqual([
-      `Kernel "patched": build.patches[1] ${bad.file} (patch 2 of 2) does not apply to tiny-tree 1.0 with patch 1 applied:`,
-      "  fs/fuse/readdir.c: hunk #2 (@@ -5,3 +5,3 @@ static int fuse_readdir_uncached(struct file *file)) does not match the tree (tried at line 5)",
+      `Kernel "patched": build.patches[1]: ${bad.file} (patch 2 of 2) ` +
+        "does not apply to tiny-tree 1.0 with patch 1 applied:",
+      "  fs/fuse/readdir.c: hunk #2 (@@ -5,3 +5,3 @@ static int fuse_readdir_uncached(struct file *file)) " +
+        "does not match the tree (tried at line 5)",
     ]);
     expect(e.message).toContain("Hunk #2 FAILED at 5.");
     // patch 1 is in, patch 2 (dry-run first) left no trace: no half-applied hunk #1, no .rej/.orig.
     expect(await fs.readFile(path.join(tree, "fs", "fuse", "readdir.c"), "utf8")).toContain("int B;\nint c;");
     expect((await fs.readdir(path.join(tree, "fs", "fuse"))).sort()).toEqual(["dir.c", "readdir.c"]);
+  });
+
+  it("reports a patch of a scenario file that does not apply, or is missing, at the line that lists it", async () => {
+    const scenario = path.join(dir, "scenario.yaml");
+    await fs.writeFile(
+      scenario,
+      [
+        "name: patched-tree",
+        "kernels:",
+        "  patched:",
+        "    build:",
+        '      source: "debian:linux-source-7.3"',
+        "      config: [guest.config]",
+        "      patches:",
+        "        - 01-good.patch",
+        "        - 02-bad.patch",
+        'workloads: [{ id: w, shell: { command: "true" } }]',
+        "",
+      ].join("\n"),
+    );
+    await write("guest.config", "CONFIG_FUSE_FS=y\n");
+    await write("01-good.patch", changeB);
+    await write(
+      "02-bad.patch",
+      "--- a/fs/fuse/readdir.c\n+++ b/fs/fuse/readdir.c\n@@ -5,3 +5,3 @@\n int e;\n-int NOT_THERE;\n+int F;\n int g;\n",
+    );
+    const kernel = (await loadScenario(scenario)).kernels[0]!;
+    if (kernel.source.kind !== "build") throw new Error("expected a build kernel");
+    const spec = kernel.source.spec;
+    const patches = await Promise.all(
+      spec.patches.map(async (file) => patchInput(file, await fs.readFile(file, "utf8"))),
+    );
+    const err = await prepareWorkTree(path.join(dir, "slot"), pristine, "tiny-1", patches, {
+      ...opts(),
+      label: spec.label,
+      writtenAt: spec.writtenAt,
+    }).then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+    expect(err).toBeInstanceOf(PatchError);
+    expect((err as PatchError).message.split("\n").slice(0, 2)).toEqual([
+      `${scenario}:9:11 kernels.patched.build.patches[1]: ${dir}/02-bad.patch (patch 2 of 2) ` +
+        "does not apply to tiny-tree 1.0 with patch 1 applied:",
+      "  fs/fuse/readdir.c: hunk #1 (@@ -5,3 +5,3 @@) does not match the tree (tried at line 5)",
+    ]);
+
+    // The same entry, when the file is gone before the build starts.
+    await fs.rm(path.join(dir, "02-bad.patch"));
+    await expect(checkBuildFiles(spec)).rejects.toThrow(
+      `${scenario}:9:11 kernels.patched.build.patches[1]: ${dir}/02-bad.patch does not exist`,
+    );
   });
 
   it("says so when a patch is already applied, or names a file the tree lacks", async () => {

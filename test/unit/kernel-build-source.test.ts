@@ -6,6 +6,7 @@ import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import type { DebPackage } from "../../harness/debian/control.ts";
 import { chooseSourcePackage, preparePristineSource } from "../../harness/kernels/from-source/source.ts";
 import { buildPaths } from "../../harness/kernels/from-source/paths.ts";
+import { parseScenario } from "../../harness/scenario/load.ts";
 
 const pkg = (name: string, version: string, suite: string): DebPackage => ({
   name,
@@ -30,7 +31,8 @@ describe("chooseSourcePackage", () => {
     pkg("linux-source", "7.3.4-1~bpo13+1", "trixie-backports"),
   ];
   it("takes the newest Debian version of the named package, or exactly the pinned one", () => {
-    expect(chooseSourcePackage(packages, { package: "linux-source-7.3" })?.version).toBe("7.3.4-1~bpo13+1"); // not the rc
+    // Not the rc.
+    expect(chooseSourcePackage(packages, { package: "linux-source-7.3" })?.version).toBe("7.3.4-1~bpo13+1");
     expect(chooseSourcePackage(packages, { package: "linux-source-6.12" })?.suite).toBe("trixie-security");
     expect(chooseSourcePackage(packages, { package: "linux-source-6.12", version: "6.12.117-1~deb12u1" })?.suite).toBe(
       "bookworm-security",
@@ -105,6 +107,18 @@ describe("local sources", () => {
 
     await expect(preparePristineSource({ kind: "git", repo, ref: "v9.9" }, opts)).rejects.toThrow(
       `Kernel "k": build.source.ref: "v9.9" is not a commit in ${repo}.`,
+    );
+    // From a scenario file: at the line that wrote the ref.
+    const scenario = path.join(dir, "scenario.yaml");
+    const yaml =
+      "name: t\nkernels:\n  k:\n    build:\n" + `      source: { git: ${repo}, ref: v9.9 }\n      config: [g.config]\n`;
+    const kernel = parseScenario(`${yaml}workloads: [{ id: w, shell: { command: x } }]\n`, scenario).kernels[0]!;
+    if (kernel.source.kind !== "build") throw new Error("expected a build kernel");
+    const { spec } = kernel.source;
+    await expect(
+      preparePristineSource(spec.source, { ...opts, label: spec.label, writtenAt: spec.writtenAt }),
+    ).rejects.toThrow(
+      `${scenario}:5:${29 + repo.length} kernels.k.build.source.ref: "v9.9" is not a commit in ${repo}.`,
     );
   });
 });

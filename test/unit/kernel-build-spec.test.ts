@@ -52,6 +52,8 @@ describe("build: in a scenario file", () => {
       fragments: [frag],
       patches: [clamp],
       writtenAt: {
+        source: { file: "/s/t.yaml", line: 4, column: 25, key: "kernels.b.build.source" },
+        config: { file: "/s/t.yaml", line: 4, column: 66, key: "kernels.b.build.config" },
         "config[0]": { file: "/s/t.yaml", line: 4, column: 75, key: "kernels.b.build.config[0]" },
         "patches[0]": { file: "/s/t.yaml", line: 4, column: 75 + frag.length + 13, key: "kernels.b.build.patches[0]" },
       },
@@ -144,7 +146,8 @@ describe("checkBuildFiles", () => {
       expect(err!.message).toBe(
         [
           'Kernel "stock":',
-          `  build.config[0]: ${dir}/kernels/guest-x86_64.config does not exist (relative paths are resolved against the scenario's directory; vmrig ships ${frag})`,
+          `  build.config[0]: ${dir}/kernels/guest-x86_64.config does not exist ` +
+            `(relative paths are resolved against the scenario's directory; vmrig ships ${frag})`,
           `  build.patches[0]: ${dir}/nope.patch does not exist`,
           `  build.source.tarball: ${dir}/linux.tar.xz does not exist`,
         ].join("\n"),

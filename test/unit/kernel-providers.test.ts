@@ -120,7 +120,8 @@ describe("verifyClearsigned", () => {
 
   it("refuses unsigned data", async () => {
     const text =
-      "-----BEGIN PGP SIGNED MESSAGE-----\nHash: SHA256\n\nSuite: stable\n-----BEGIN PGP SIGNATURE-----\n\niQ==\n-----END PGP SIGNATURE-----\n";
+      "-----BEGIN PGP SIGNED MESSAGE-----\nHash: SHA256\n\nSuite: stable\n" +
+      "-----BEGIN PGP SIGNATURE-----\n\niQ==\n-----END PGP SIGNATURE-----\n";
     await expect(verifyClearsigned(Buffer.from(text), "test")).rejects.toThrow(/Signature check of test failed/);
   });
 });

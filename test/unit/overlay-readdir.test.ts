@@ -117,7 +117,8 @@ describe("judgeOverlay", () => {
       exited(
         OVERLAY_MOUNT_FAILED,
         "",
-        "mount: mounting overlay on /tmp/x/merged failed: No such device (unknown filesystem type)\nvmrig-overlay: mount failed\n",
+        "mount: mounting overlay on /tmp/x/merged failed: No such device (unknown filesystem type)\n" +
+          "vmrig-overlay: mount failed\n",
       ),
     );
     expect(none).toMatchObject({ kind: "outcome", outcome: { kind: "infra" } });
@@ -172,7 +173,9 @@ describe("judgeOverlay", () => {
   it("the guest script mounts tmpfs upper/work, overlay over the share's directory, lists with the probe first", () => {
     const cmd = overlayCommand(w, "/mnt/share");
     expect(cmd).toContain(
-      "mount -t overlay overlay -o lowerdir=/mnt/share/overlay-readdir,upperdir=/tmp/vmrig-overlay-overlay-readdir/upper,workdir=/tmp/vmrig-overlay-overlay-readdir/work /tmp/vmrig-overlay-overlay-readdir/merged",
+      "mount -t overlay overlay -o lowerdir=/mnt/share/overlay-readdir," +
+        "upperdir=/tmp/vmrig-overlay-overlay-readdir/upper,workdir=/tmp/vmrig-overlay-overlay-readdir/work " +
+        "/tmp/vmrig-overlay-overlay-readdir/merged",
     );
     expect(cmd.indexOf("vmrig-probe getdents /tmp/vmrig-overlay-overlay-readdir/merged 32768")).toBeLessThan(
       cmd.indexOf("ls -1"),

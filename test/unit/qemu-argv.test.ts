@@ -86,7 +86,9 @@ describe("buildQemuArgv", () => {
 describe("parseForwardedSshPort", () => {
   it("reads the host port from QEMU 10's `info usernet` (captured)", () => {
     const captured =
-      "Hub -1 (n0):\r\n  Protocol[State]    FD  Source Address  Port   Dest. Address  Port RecvQ SendQ\r\n  TCP[HOST_FORWARD]   8       127.0.0.1 44231       10.0.2.15    22     0     0\r\n";
+      "Hub -1 (n0):\r\n" +
+      "  Protocol[State]    FD  Source Address  Port   Dest. Address  Port RecvQ SendQ\r\n" +
+      "  TCP[HOST_FORWARD]   8       127.0.0.1 44231       10.0.2.15    22     0     0\r\n";
     expect(parseForwardedSshPort(captured)).toBe(44231);
     expect(parseForwardedSshPort("Hub -1 (n0):\r\n")).toBeUndefined();
   });

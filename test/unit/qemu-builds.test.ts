@@ -19,7 +19,8 @@ const st = (Package: string, Version: string, Depends = "", Provides = ""): Stan
 });
 
 const QEMU_DEPENDS =
-  "libaio1t64 (>= 0.3.93), libc6 (>= 2.38), libgnutls30t64 (>= 3.8.6), libzstd1 (>= 1.5.5), libasound2t64 | libasound2, adduser, qemu-system-common (= 1:11.1.3+ds-1~bpo13+1), seabios (>> 1.17.0-1~)";
+  "libaio1t64 (>= 0.3.93), libc6 (>= 2.38), libgnutls30t64 (>= 3.8.6), libzstd1 (>= 1.5.5), " +
+  "libasound2t64 | libasound2, adduser, qemu-system-common (= 1:11.1.3+ds-1~bpo13+1), seabios (>> 1.17.0-1~)";
 
 // Preference order as resolveWithDependencies builds it: trixie-backports first, then trixie.
 const backports = [
@@ -44,7 +45,8 @@ const trixie = [
   st(
     "libgnutls30t64",
     "3.8.9-3+deb13u4",
-    "libc6 (>= 2.38), libgmp10 (>= 2:6.3.0+dfsg), libhogweed6t64 (>= 3.10), libidn2-0 (>= 2.0.0), libnettle8t64 (>= 3.10), libp11-kit0 (>= 0.25.1), libtasn1-6 (>= 4.14), libunistring5 (>= 1.1)",
+    "libc6 (>= 2.38), libgmp10 (>= 2:6.3.0+dfsg), libhogweed6t64 (>= 3.10), libidn2-0 (>= 2.0.0), " +
+      "libnettle8t64 (>= 3.10), libp11-kit0 (>= 0.25.1), libtasn1-6 (>= 4.14), libunistring5 (>= 1.1)",
     "libgnutls30 (= 3.8.9-3+deb13u4)",
   ),
   st("libgmp10", "2:6.3.0+dfsg-3", "libc6 (>= 2.38)"),

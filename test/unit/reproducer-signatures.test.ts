@@ -13,7 +13,8 @@ const load = (dir: URL, f: string) => readFileSync(new URL(f, dir), "utf8");
 const signatures = (f: string) => classifyConsole(load(consoles, f)).map((x) => crashSignature(x));
 
 const VFS_HUNG =
-  "INFO: task vmrig-probe blocked for more than N seconds | __wait_for_common < fuse_direct_IO < generic_file_read_iter < vfs_read < ksys_read";
+  "INFO: task vmrig-probe blocked for more than N seconds | " +
+  "__wait_for_common < fuse_direct_IO < generic_file_read_iter < vfs_read < ksys_read";
 
 describe("hung task from a SIGSTOPped virtiofsd", () => {
   it.each(["x86-hung-task-virtiofsd-stopped-1.log", "x86-hung-task-virtiofsd-stopped-2.log"])(

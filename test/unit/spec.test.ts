@@ -86,6 +86,8 @@ describe("valid scenarios", () => {
               patches: [fixture("kernels/patches/x.patch")],
               // Where the files were written, for a build that later finds one missing.
               writtenAt: {
+                source: { file: fixture("full.yaml"), line: 10, column: 31, key: "kernels.built.build.source" },
+                config: { file: fixture("full.yaml"), line: 10, column: 72, key: "kernels.built.build.config" },
                 "config[0]": { file: fixture("full.yaml"), line: 10, column: 81, key: "kernels.built.build.config[0]" },
                 "patches[0]": {
                   file: fixture("full.yaml"),
@@ -200,7 +202,8 @@ expect: { default: -EWOULDBLOCK }
   it("accepts every power-of-two queue size QEMU does", () => {
     for (const queueSize of [1, 16, 128, 1024]) {
       const scenario = parseScenario(
-        `${base.replace("- tag: share", `- { tag: share, queueSize: ${queueSize} }`)}workloads: [{ id: w, shell: { command: x } }]`,
+        `${base.replace("- tag: share", `- { tag: share, queueSize: ${queueSize} }`)}` +
+          "workloads: [{ id: w, shell: { command: x } }]",
         "inline.yaml",
       );
       expect(scenario.shares[0]!.queueSize).toBe(queueSize);
@@ -299,8 +302,10 @@ describe("problems are reported as file:line:column key: message", () => {
     const file = fixture("bad-queue-size.yaml");
     const err = await specErrorOf(() => loadScenario(file));
     expect(lines(err)).toEqual([
-      `${file}:6:16 shares[0].queueSize: must be a power of two no larger than 1024 (QEMU vhost-user-fs queue-size), got 100`,
-      `${file}:8:16 shares[1].queueSize: must be a power of two no larger than 1024 (QEMU vhost-user-fs queue-size), got 2048`,
+      `${file}:6:16 shares[0].queueSize: ` +
+        "must be a power of two no larger than 1024 (QEMU vhost-user-fs queue-size), got 100",
+      `${file}:8:16 shares[1].queueSize: ` +
+        "must be a power of two no larger than 1024 (QEMU vhost-user-fs queue-size), got 2048",
     ]);
   });
 
@@ -316,10 +321,12 @@ describe("problems are reported as file:line:column key: message", () => {
     expect(lines(err)).toEqual([
       `${file}:2:18 machine.cpus: must be greater than 0, got 0`,
       `${file}:2:31 machine.pageSize: x86_64 only has 4K pages, got "64K"`,
-      `${file}:5:24 kernels.stock.debian.version: expected a quoted string like "6.18.15", got the number 6.1 (YAML reads an unquoted 6.10 as 6.1)`,
+      `${file}:5:24 kernels.stock.debian.version: expected a quoted string like "6.18.15", ` +
+        "got the number 6.1 (YAML reads an unquoted 6.10 as 6.1)",
       `${file}:6:25 kernels.stock.expect.r[1]: unknown errno name "ENOMEN" (did you mean ENOMEM?)`,
       `${file}:7:3 kernels["bad label"]: has path and build; give exactly one kernel source (debian, path, build)`,
-      `${file}:7:3 kernels["bad label"]: kernel label "bad label" must start with a letter or digit and use only letters, digits and _ . + -`,
+      `${file}:7:3 kernels["bad label"]: kernel label "bad label" ` +
+        "must start with a letter or digit and use only letters, digits and _ . + -",
       `${file}:9:5 kernels["bad label"].build.config: missing: list the config fragments to merge over the base ` +
         "(e.g. kernels/guest-x86_64.config)",
       `${file}:9:22 kernels["bad label"].build.source: "x" is not a source: expected "debian:linux-source-X.Y" ` +
@@ -328,12 +335,14 @@ describe("problems are reported as file:line:column key: message", () => {
       `${file}:10:3 kernels.empty: needs a kernel source: one of debian, path, build`,
       `${file}:12:26 shares[0].cache: expected one of auto, always, never, metadata, got "sometimes"`,
       `${file}:14:57 workloads[0].read.blockSize: must not exceed size (1M), got 2M`,
-      `${file}:15:11 workloads[1].id: workload id "-bad" must start with a letter or digit and use only letters, digits and _ . -`,
+      `${file}:15:11 workloads[1].id: workload id "-bad" ` +
+        "must start with a letter or digit and use only letters, digits and _ . -",
       `${file}:15:35 workloads[1].shell.command: expected a string, got true`,
       `${file}:16:5 workloads[2]: needs a workload kind: one of ${workloadKeys()
         .map((k) => k.name)
         .join(", ")}`,
-      `${file}:18:12 expect.default: expected PASS, FAIL, SHORT, HANG, CRASH, BOOT-FAIL, INFRA, ERRNO, ANY or an errno name like ENOMEM, got "pass"`,
+      `${file}:18:12 expect.default: expected PASS, FAIL, SHORT, HANG, CRASH, BOOT-FAIL, INFRA, ERRNO, ANY ` +
+        'or an errno name like ENOMEM, got "pass"',
     ]);
   });
 

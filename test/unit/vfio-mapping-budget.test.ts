@@ -234,7 +234,10 @@ describe("QEMU's own numbers", () => {
 
   it("parses 10.2's error form (error_setg, no 'warning:')", () => {
     const line =
-      "qemu-system-x86_64: -device vfio-pci,host=0000:01:00.0: vfio 0000:01:00.0: vfio_ram_discard_register_listener: possibly running out of DMA mappings. E.g., try increasing the 'block-size' of virtio-mem devies. Maximum possible DMA mappings: 65535, Maximum possible memslots: 32764";
+      "qemu-system-x86_64: -device vfio-pci,host=0000:01:00.0: vfio 0000:01:00.0: " +
+      "vfio_ram_discard_register_listener: possibly running out of DMA mappings. " +
+      "E.g., try increasing the 'block-size' of virtio-mem devies. " +
+      "Maximum possible DMA mappings: 65535, Maximum possible memslots: 32764";
     expect(parseQemuDmaWarnings(line)).toMatchObject([
       { severity: "error", function: "vfio_ram_discard_register_listener", maxMappings: 65535, maxMemslots: 32764 },
     ]);
@@ -243,7 +246,11 @@ describe("QEMU's own numbers", () => {
   it("reads what Debian's QEMU 11.1.3 printed when it refused the device in level 2 (captured), and agrees with the prediction", () => {
     const stderr = [
       "vmrig-l2-ready-after-ds=40",
-      "qemu-system-x86_64: -device vfio-pci,host=0000:00:06.0: vfio 0000:00:06.0: failed to setup container for group 4: memory listener initialization failed: Region vm0-mem: vfio_ram_discard_register_listener: possibly running out of DMA mappings. E.g., try increasing the 'block-size' of virtio-mem devies. Maximum possible DMA mappings: 1022, Maximum possible memslots: 512",
+      "qemu-system-x86_64: -device vfio-pci,host=0000:00:06.0: vfio 0000:00:06.0: " +
+        "failed to setup container for group 4: memory listener initialization failed: Region vm0-mem: " +
+        "vfio_ram_discard_register_listener: possibly running out of DMA mappings. " +
+        "E.g., try increasing the 'block-size' of virtio-mem devies. " +
+        "Maximum possible DMA mappings: 1022, Maximum possible memslots: 512",
     ].join("\n");
     const w = parseQemuDmaWarnings(stderr);
     expect(w).toEqual([

@@ -36,8 +36,10 @@ workloads: [{ id: l2, nestedQemu: {} }]
 
   it("builds level 2's QEMU line from the scenario's memory and the bound devices", () => {
     expect(levelTwoArgv(s, [{ host: "0000:00:06.0" }]).args.join(" ")).toBe(
-      "-nodefaults -machine q35,accel=tcg -cpu max -m 128M,maxmem=1152M -smp 1 -display none -no-reboot -monitor stdio " +
-        "-object memory-backend-ram,id=vm0-mem,size=1G,reserve=off -device virtio-mem-pci,id=vm0,memdev=vm0-mem,block-size=2M,requested-size=0 " +
+      "-nodefaults -machine q35,accel=tcg -cpu max -m 128M,maxmem=1152M -smp 1 " +
+        "-display none -no-reboot -monitor stdio " +
+        "-object memory-backend-ram,id=vm0-mem,size=1G,reserve=off " +
+        "-device virtio-mem-pci,id=vm0,memdev=vm0-mem,block-size=2M,requested-size=0 " +
         "-device vfio-pci,host=0000:00:06.0,id=hostdev0",
     );
   });

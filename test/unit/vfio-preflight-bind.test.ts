@@ -87,7 +87,9 @@ describe("VFIO preflight on a fake sysfs tree", () => {
     const h = host(workstation);
     const p = await vfioPreflight(h.fs, input({ devices: [{ kind: "pci", host: "0000:01:00.0" }] }));
     expect(p.problems).toEqual([
-      "IOMMU group 7 of 0000:01:00.0 also holds 0000:01:00.1 (snd_hda_intel, in use): VFIO needs the whole group; name it in vfio.devices too, or unbind it yourself (vmrig never touches a device the scenario does not name)",
+      "IOMMU group 7 of 0000:01:00.0 also holds 0000:01:00.1 (snd_hda_intel, in use): " +
+        "VFIO needs the whole group; name it in vfio.devices too, or unbind it yourself " +
+        "(vmrig never touches a device the scenario does not name)",
     ]);
   });
 
@@ -116,8 +118,10 @@ describe("VFIO preflight on a fake sysfs tree", () => {
       input({ devices: [{ kind: "pci", host: "0000:02:00.0" }], dmaEntryLimit: 1000 }),
     );
     expect(user.problems).toEqual([
-      "locked-memory limit is 8M but VFIO pins the guest's 1G: raise it (ulimit -l 1048576, or memlock in /etc/security/limits.conf) or run as root",
-      "binding devices to vfio-pci, setting dma_entry_limit to 1000 needs root on fake host (uid 1000): run vmrig as root, or do it yourself and drop it from the scenario",
+      "locked-memory limit is 8M but VFIO pins the guest's 1G: " +
+        "raise it (ulimit -l 1048576, or memlock in /etc/security/limits.conf) or run as root",
+      "binding devices to vfio-pci, setting dma_entry_limit to 1000 needs root on fake host (uid 1000): " +
+        "run vmrig as root, or do it yourself and drop it from the scenario",
     ]);
 
     const enough = await vfioPreflight(
@@ -150,7 +154,8 @@ describe("VFIO preflight on a fake sysfs tree", () => {
     });
     expect(dax.problems).toEqual([
       expect.stringContaining(
-        "is on a filesystem-DAX mount (/mnt/pmem, rw,relatime,rw,attr2,dax=always,inode64): VFIO cannot pin fs-DAX pages long term (vfio_iommu_type1 returns EOPNOTSUPP)",
+        "is on a filesystem-DAX mount (/mnt/pmem, rw,relatime,rw,attr2,dax=always,inode64): " +
+          "VFIO cannot pin fs-DAX pages long term (vfio_iommu_type1 returns EOPNOTSUPP)",
       ),
     ]);
     const inode = await vfioPreflight(

@@ -103,12 +103,17 @@ vfio:
 `);
     expect(lines).toEqual([
       `/s/t.yaml:7:12 memory.backend: expected memfd or file:<path>, got "tmpfs"`,
-      `/s/t.yaml:9:30 memory.virtioMem[0].blockSize: must be a power of two of at least 1M (QEMU's virtio-mem block-size), got 3M`,
+      "/s/t.yaml:9:30 memory.virtioMem[0].blockSize: " +
+        "must be a power of two of at least 1M (QEMU's virtio-mem block-size), got 3M",
       `/s/t.yaml:10:15 memory.virtioMem[1].size: must be a non-zero multiple of blockSize (128M), got 1000M`,
-      `/s/t.yaml:10:50 memory.virtioMem[1].requested: must be a multiple of blockSize (128M) no larger than size (1000M), got 2G`,
-      `/s/t.yaml:11:30 memory.virtioMem[2].blockSize: must be a power of two of at least 1M (QEMU's virtio-mem block-size), got 512K`,
-      `/s/t.yaml:14:15 vfio.devices[0].host: expected a PCI address like "0000:01:00.0" (domain:bus:device.function), got "1:0.0"`,
-      `/s/t.yaml:15:7 vfio.devices[1]: an mdev needs both mdev (its type) and parent, as in { host: "0000:01:00.0" } or { mdev: <type>, parent: <device> }`,
+      "/s/t.yaml:10:50 memory.virtioMem[1].requested: " +
+        "must be a multiple of blockSize (128M) no larger than size (1000M), got 2G",
+      "/s/t.yaml:11:30 memory.virtioMem[2].blockSize: " +
+        "must be a power of two of at least 1M (QEMU's virtio-mem block-size), got 512K",
+      "/s/t.yaml:14:15 vfio.devices[0].host: " +
+        'expected a PCI address like "0000:01:00.0" (domain:bus:device.function), got "1:0.0"',
+      "/s/t.yaml:15:7 vfio.devices[1]: an mdev needs both mdev (its type) and parent, " +
+        'as in { host: "0000:01:00.0" } or { mdev: <type>, parent: <device> }',
       `/s/t.yaml:16:7 vfio.devices[2]: expected { host: "0000:01:00.0" } or { mdev: <type>, parent: <device> }`,
       `/s/t.yaml:16:9 vfio.devices[2].pci: unknown key (known: host, mdev, parent)`,
       `/s/t.yaml:17:18 vfio.dmaEntryLimit: must be at least 1, got 0`,
@@ -120,7 +125,8 @@ vfio:
     const lines = errors(`vfio: { nested: {}, devices: [{ host: "0000:01:00.0" }] }
 `);
     expect(lines).toEqual([
-      `/s/t.yaml:6:39 vfio.devices[0].host: with vfio.nested the device is the level-1 guest's emulated one at "0000:00:06.0", got "0000:01:00.0"`,
+      "/s/t.yaml:6:39 vfio.devices[0].host: " +
+        `with vfio.nested the device is the level-1 guest's emulated one at "0000:00:06.0", got "0000:01:00.0"`,
     ]);
     const noNested = errors(`  - { id: l2, nestedQemu: {} }\n`);
     expect(noNested).toEqual([

@@ -11,12 +11,12 @@ import type { KernelContext, KernelProvider } from "../provider-types.ts";
 import { type BuildManifest, lookupInputs, readEntry, slotKey } from "./cache.ts";
 import { forgetConfig, kconfigSignature, recordConfig, reusableConfig } from "./config.ts";
 import { lockDir } from "./lock.ts";
-import { openBuildLog, type MakeResult } from "./make.ts";
+import type { MakeResult } from "./make.ts";
 import { buildPaths } from "./paths.ts";
 import { preparePristineSource } from "./source.ts";
 import { type BuildSpec, describeBuild } from "./spec.ts";
 import { touchedFiles } from "./patches.ts";
-import { cachedByInputs, compileAndInstall, loadBuildInputs, slotMake } from "./compile-install.ts";
+import { cachedByInputs, compileInSlot, loadBuildInputs } from "./compile-install.ts";
 import { prepareWorkTree } from "./worktree.ts";
 
 export const buildKernelProvider: KernelProvider = { kind: "build", resolve: resolveBuildKernel };
@@ -60,7 +60,12 @@ export async function buildKernel(spec: BuildSpec, ctx: KernelContext): Promise<
   const fragmentHashes = fragments.map((f) => f.sha256);
   const log = ctx.log;
 
-  const pristine = await preparePristineSource(spec.source, { signal: ctx.signal, log, label: spec.label });
+  const pristine = await preparePristineSource(spec.source, {
+    signal: ctx.signal,
+    log,
+    label: spec.label,
+    writtenAt: spec.writtenAt,
+  });
   const { inputs, hit } = await cachedByInputs(spec, loaded, pristine.identity);
   if (hit) {
     log(`cached kernel ${hit.key} (${describeBuild(spec)})`);
@@ -84,56 +89,39 @@ export async function buildKernel(spec: BuildSpec, ctx: KernelContext): Promise<
     if (patches.length) log(`applying ${patches.length} patch${patches.length > 1 ? "es" : ""} to ${onto}`);
     const src = await prepareWorkTree(slot, pristine.tree, pristine.identity, patches, {
       label: spec.label,
+      writtenAt: spec.writtenAt,
       onto,
       signal: ctx.signal,
       log,
     });
-    const out = path.join(slot, "out");
-    const logFile = path.join(slot, "build.log");
-    const logStream = openBuildLog(logFile);
-    try {
-      const { make, configureTree } = slotMake({
-        spec,
-        toolchain,
-        slot,
-        src,
-        out,
-        logStream,
-        logFile,
-        signal: ctx.signal,
-        log,
-      });
-      const signature = kconfigSignature({
-        base: spec.base,
-        fragments: fragmentHashes,
-        compiler: toolchain.compilerIdentity,
-        patches: patches.map((p) => ({ sha256: p.sha256, touched: touchedFiles(p.text) })),
-      });
-      let config = await reusableConfig(slot, out, signature);
-      if (config) log("configuration unchanged (no patch touches Kconfig): reusing .config");
-      else {
+    const signature = kconfigSignature({
+      base: spec.base,
+      fragments: fragmentHashes,
+      compiler: toolchain.compilerIdentity,
+      patches: patches.map((p) => ({ sha256: p.sha256, touched: touchedFiles(p.text) })),
+    });
+    return await compileInSlot({
+      spec,
+      loaded,
+      inputs,
+      slot,
+      src,
+      source: { identity: pristine.identity, detail: pristine.detail },
+      description: describeBuild(spec),
+      configure: async (configureTree, out) => {
+        const reused = await reusableConfig(slot, out, signature);
+        if (reused) {
+          log("configuration unchanged (no patch touches Kconfig): reusing .config");
+          return reused;
+        }
         await forgetConfig(slot);
-        config = await configureTree(fragments);
+        const config = await configureTree();
         await recordConfig(slot, signature, config);
-      }
-      return await compileAndInstall({
-        spec,
-        toolchain,
-        out,
-        config,
-        inputs,
-        make,
-        logStream,
-        logFile,
-        log,
-        fragments,
-        patches,
-        source: { identity: pristine.identity, detail: pristine.detail },
-        description: describeBuild(spec),
-      });
-    } finally {
-      if (!logStream.closed) logStream.end();
-    }
+        return config;
+      },
+      signal: ctx.signal,
+      log,
+    });
   } finally {
     await unlock();
   }

@@ -1,6 +1,7 @@
 // The tail every kernel build shares, whoever prepared the tree (builder.ts from a pristine
-// source, tree-build.ts from a bisect checkout): key from the final .config, cache hit or make,
-// then the manifest and an atomic cache entry.
+// source, tree-build.ts from a bisect checkout): the slot's build log and O= directory, the
+// configuration, key from the final .config, cache hit or make, then the manifest and an atomic
+// cache entry.
 import fs from "node:fs/promises";
 import path from "node:path";
 import {
@@ -16,7 +17,7 @@ import {
 } from "./cache.ts";
 import type { WriteStream } from "node:fs";
 import { configure, type ConfigureOptions } from "./config.ts";
-import { formatElapsed, runMake, type MakeContext, type MakeResult } from "./make.ts";
+import { formatElapsed, openBuildLog, runMake, type MakeContext, type MakeResult } from "./make.ts";
 import type { BuildSpec } from "./spec.ts";
 import { checkBuildFiles } from "./spec.ts";
 import { makeJobs, requireToolchain, type Toolchain } from "./toolchain.ts";
@@ -32,12 +33,10 @@ export async function loadBuildInputs(spec: BuildSpec) {
   return { toolchain, fragments, patches };
 }
 
+export type BuildInputs = Awaited<ReturnType<typeof loadBuildInputs>>;
+
 /** The inputs index key for a source, and the kernel already built from exactly those inputs. */
-export async function cachedByInputs(
-  spec: BuildSpec,
-  loaded: Awaited<ReturnType<typeof loadBuildInputs>>,
-  sourceIdentity: string,
-) {
+export async function cachedByInputs(spec: BuildSpec, loaded: BuildInputs, sourceIdentity: string) {
   const inputs = inputsKey({
     sourceIdentity,
     arch: spec.arch,
@@ -50,11 +49,59 @@ export async function cachedByInputs(
   return { inputs, hit: known ? await readEntry(known) : undefined };
 }
 
+/** The build log of the last build in `slot` (kept when a build fails). */
+export const slotBuildLog = (slot: string) => path.join(slot, "build.log");
+
 /**
- * make in a slot's O= build directory, logged to its build log, and configuring that directory
- * (base + fragments, checked): the same for a scenario's build and a bisect step.
+ * Builds the ready tree `src` in `slot` (O= directory slot/out, log slotBuildLog(slot)), or finds
+ * the kernel its .config gives already built. `configure` leaves slot/out configured and returns
+ * the .config text; the `configureTree` it is given runs kconfig (base + fragments, checked), so
+ * each caller decides whether kconfig runs at all.
  */
-export function slotMake(o: {
+export async function compileInSlot(o: {
+  spec: BuildSpec;
+  loaded: BuildInputs;
+  /** The inputs index entry that will point at the result. */
+  inputs: string;
+  slot: string;
+  src: string;
+  source: { identity: string; detail: string };
+  description: string;
+  configure: (configureTree: () => Promise<string>, out: string) => Promise<string>;
+  signal: AbortSignal;
+  log: (line: string) => void;
+}): Promise<CompileOutcome> {
+  const { spec, loaded, slot, src, signal, log } = o;
+  const out = path.join(slot, "out");
+  const logFile = slotBuildLog(slot);
+  const logStream = openBuildLog(logFile);
+  try {
+    const { toolchain, fragments, patches } = loaded;
+    const { make, configureTree } = slotMake({ spec, toolchain, slot, src, out, logStream, logFile, signal, log });
+    const config = await o.configure(() => configureTree(fragments), out);
+    return await compileAndInstall({
+      spec,
+      toolchain,
+      out,
+      config,
+      inputs: o.inputs,
+      make,
+      logStream,
+      logFile,
+      log,
+      fragments,
+      patches,
+      source: o.source,
+      description: o.description,
+    });
+  } finally {
+    // compileAndInstall ends the log before installing it; a failure on the way leaves it open.
+    if (!logStream.closed) logStream.end();
+  }
+}
+
+/** make in a slot's O= build directory, logged to its build log, and configuring that directory. */
+function slotMake(o: {
   spec: BuildSpec;
   toolchain: Toolchain;
   slot: string;
@@ -80,6 +127,7 @@ export function slotMake(o: {
   const configureTree = (fragments: ConfigureOptions["fragments"]) =>
     configure({
       label: o.spec.label,
+      writtenAt: o.spec.writtenAt,
       src: o.src,
       out: o.out,
       base: o.spec.base,
@@ -91,7 +139,7 @@ export function slotMake(o: {
   return { make, configureTree };
 }
 
-export interface CompileRequest {
+interface CompileRequest {
   spec: BuildSpec;
   toolchain: Toolchain;
   /** The O= directory, already configured. */
@@ -113,7 +161,7 @@ export interface CompileRequest {
 export type CompileOutcome =
   { manifest: BuildManifest; how: "cached-after-config" } | { manifest: BuildManifest; how: "built"; make: MakeResult };
 
-export async function compileAndInstall(r: CompileRequest): Promise<CompileOutcome> {
+async function compileAndInstall(r: CompileRequest): Promise<CompileOutcome> {
   const key = buildKey({
     sourceIdentity: r.source.identity,
     config: r.config,

@@ -8,7 +8,7 @@ import { execa } from "execa";
 import { writeFileAtomic } from "../../util/atomic-fs.ts";
 import { VmrigError } from "../../util/errors.ts";
 import { cleanBuildEnv } from "./make.ts";
-import type { ConfigBase } from "./spec.ts";
+import { buildProblem, type BuildNaming, type ConfigBase } from "./spec.ts";
 
 /** "y", "m", "n" (for `# CONFIG_X is not set`), a number or a quoted string, by option name. */
 export type ConfigValues = Map<string, string>;
@@ -88,8 +88,10 @@ export async function definedSymbols(tree: string, options: readonly string[]): 
   return found;
 }
 
+/** `fragments` are the build's fragment files in order, to point at the entry that asked for the options. */
 export function formatUnstuck(
-  label: string,
+  build: BuildNaming,
+  fragments: readonly string[],
   unstuck: readonly UnstuckOption[],
   defined: ReadonlySet<string>,
   configFile: string,
@@ -106,14 +108,17 @@ export function formatUnstuck(
     const wanted = u.value === "n" ? "not set" : `=${u.value}`;
     return `  ${u.option} ${wanted} (${path.basename(u.fragment)}:${u.line}): .config has it ${shown(u.got)}; ${why}`;
   });
-  return (
-    `Kernel "${label}": ${unstuck.length} config option${unstuck.length === 1 ? "" : "s"} from the fragments did not stick ` +
-    `after olddefconfig (final config: ${configFile}):\n${lines.join("\n")}`
-  );
+  // One fragment asked for them all: its entry; several did: the whole list.
+  const askedBy = new Set(unstuck.map((u) => fragments.indexOf(u.fragment)));
+  const [only] = askedBy;
+  const key = askedBy.size === 1 && only !== undefined && only >= 0 ? `config[${only}]` : "config";
+  const what =
+    `${unstuck.length} config option${unstuck.length === 1 ? "" : "s"} from the fragments did not stick ` +
+    `after olddefconfig (final config: ${configFile}):`;
+  return `${buildProblem(build, key, what)}\n${lines.join("\n")}`;
 }
 
-export interface ConfigureOptions {
-  label: string;
+export interface ConfigureOptions extends BuildNaming {
   src: string;
   out: string;
   base: ConfigBase;
@@ -144,7 +149,8 @@ export async function configure(o: ConfigureOptions): Promise<string> {
   if (r.isCanceled) throw o.signal.reason ?? new Error("aborted");
   if (r.exitCode !== 0) {
     throw new VmrigError(
-      `Kernel "${o.label}": merge_config.sh failed (exit ${r.exitCode}):\n${String(r.all).trim().split("\n").slice(-20).join("\n")}`,
+      `Kernel "${o.label}": merge_config.sh failed (exit ${r.exitCode}):\n` +
+        String(r.all).trim().split("\n").slice(-20).join("\n"),
     );
   }
   await o.make(["olddefconfig"], "make olddefconfig");
@@ -155,7 +161,8 @@ export async function configure(o: ConfigureOptions): Promise<string> {
       o.src,
       unstuck.map((u) => u.option),
     );
-    throw new VmrigError(formatUnstuck(o.label, unstuck, defined, configFile));
+    const fragmentFiles = o.fragments.map((f) => f.file);
+    throw new VmrigError(formatUnstuck(o, fragmentFiles, unstuck, defined, configFile));
   }
   return text;
 }

@@ -3,6 +3,7 @@
 import path from "node:path";
 import { execa } from "execa";
 import { HostError, VmrigError } from "../../util/errors.ts";
+import { buildProblem, type BuildNaming } from "./spec.ts";
 
 export interface PatchedFile {
   /** Path in the tree after stripping one component (-p1); undefined for /dev/null. */
@@ -144,7 +145,7 @@ export class PatchError extends VmrigError {
 }
 
 export function formatPatchFailure(args: {
-  label: string;
+  build: BuildNaming;
   patch: string;
   index: number;
   count: number;
@@ -152,7 +153,7 @@ export function formatPatchFailure(args: {
   failed: readonly HunkProblem[];
   output: string;
 }): string {
-  const { label, patch, index, count, onto, failed, output } = args;
+  const { build, patch, index, count, onto, failed, output } = args;
   const after = index > 0 ? ` with patch${index > 1 ? "es" : ""} 1${index > 1 ? `-${index}` : ""} applied` : "";
   const lines = failed.map((f) => {
     const where = f.hunk ? `hunk #${f.hunk}${f.header ? ` (${f.header})` : ""} ` : "";
@@ -165,14 +166,11 @@ export function formatPatchFailure(args: {
     .slice(-20)
     .map((l) => `    ${l}`)
     .join("\n");
-  return (
-    `Kernel "${label}": build.patches[${index}] ${patch} (patch ${index + 1} of ${count}) does not apply to ${onto}${after}:\n` +
-    `${lines.join("\n")}\n  patch -p1 --forward said:\n${said}`
-  );
+  const what = `${patch} (patch ${index + 1} of ${count}) does not apply to ${onto}${after}:`;
+  return `${buildProblem(build, `patches[${index}]`, what)}\n${lines.join("\n")}\n  patch -p1 --forward said:\n${said}`;
 }
 
-export interface ApplyOptions {
-  label: string;
+export interface ApplyOptions extends BuildNaming {
   /** What the tree is, for messages ("linux-source-7.3 7.3.4-1~bpo13+1 (trixie-backports)"). */
   onto: string;
   signal: AbortSignal;
@@ -202,7 +200,7 @@ export async function applyPatches(
     const fail = (failed: HunkProblem[], output: string) =>
       new PatchError(
         formatPatchFailure({
-          label: opts.label,
+          build: opts,
           patch: file,
           index,
           count: patches.length,

@@ -20,7 +20,7 @@ import {
   unpackDeb,
 } from "../../debian/archive.ts";
 import { compareDebianVersions } from "../../debian/version.ts";
-import type { BuildSource } from "./spec.ts";
+import { buildProblem, type BuildNaming, type BuildSource } from "./spec.ts";
 import { buildPaths, touchUsed } from "./paths.ts";
 
 export interface PristineSource {
@@ -38,10 +38,9 @@ interface SourceRecord {
   unpackedAt: string;
 }
 
-export interface SourceOptions {
+export interface SourceOptions extends BuildNaming {
   signal: AbortSignal;
   log: (line: string) => void;
-  label: string;
 }
 
 export async function preparePristineSource(source: BuildSource, opts: SourceOptions): Promise<PristineSource> {
@@ -132,8 +131,12 @@ async function debianSource(
     ];
     const what = source.version ? `${source.package}=${source.version}` : source.package;
     throw new HostError(
-      `Kernel "${opts.label}": build.source: Debian has no ${what} (searched: ${suites.join(", ")}). ` +
-        `Available: ${have.length ? have.join(", ") : "none"}.`,
+      buildProblem(
+        opts,
+        "source",
+        `Debian has no ${what} (searched: ${suites.join(", ")}). ` +
+          `Available: ${have.length ? have.join(", ") : "none"}.`,
+      ),
     );
   };
   const dirName = (p: { name: string; version: string }) => `${p.name}_${p.version}`;
@@ -171,7 +174,8 @@ async function debianSource(
     );
     if (tarballs.length !== 1) {
       throw new HostError(
-        `${pkg.name} ${pkg.version} holds ${tarballs.length} source tarballs in /usr/src (expected one): ${tarballs.join(", ")}`,
+        `${pkg.name} ${pkg.version} holds ${tarballs.length} source tarballs in /usr/src (expected one): ` +
+          tarballs.join(", "),
       );
     }
     await untar(path.join(srcDir, tarballs[0]!), tmp, opts.signal);
@@ -197,7 +201,11 @@ async function gitSource(source: Extract<BuildSource, { kind: "git" }>, opts: So
   if (r.exitCode !== 0 || !/^[0-9a-f]{40,64}$/.test(commit)) {
     const why = String(r.stderr).trim();
     throw new VmrigError(
-      `Kernel "${opts.label}": build.source.ref: ${JSON.stringify(source.ref)} is not a commit in ${source.repo}${why ? ` (git: ${why})` : ""}.`,
+      buildProblem(
+        opts,
+        "source.ref",
+        `${JSON.stringify(source.ref)} is not a commit in ${source.repo}${why ? ` (git: ${why})` : ""}.`,
+      ),
     );
   }
   const record = {

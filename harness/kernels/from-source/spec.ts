@@ -4,7 +4,7 @@
 import fs from "node:fs/promises";
 import path from "node:path";
 import type { Arch, BuildSource, BuildSpec } from "../../types.ts";
-import { SpecError, VmrigError } from "../../util/errors.ts";
+import { formatIssue, SpecError, VmrigError } from "../../util/errors.ts";
 import { repoRoot } from "../../util/paths.ts";
 
 export type { BuildSource, BuildSpec, ConfigBase } from "../../types.ts";
@@ -18,6 +18,19 @@ export function debianSourceBuild(
   patches: string[] = [],
 ): BuildSpec {
   return { label, source: { kind: "debian", package: pkg }, arch, base: "tinyconfig", fragments, patches };
+}
+
+/** Which kernel a build problem is about, and where its scenario wrote each key (when it came from one). */
+export type BuildNaming = Pick<BuildSpec, "label" | "writtenAt">;
+
+/**
+ * A build-time problem with one `build.<key>` ("patches[1]", "source.ref", "config"): from a
+ * scenario, at the line that wrote the key, as the loader reports everything else; otherwise
+ * by kernel label.
+ */
+export function buildProblem(build: BuildNaming, key: string, message: string): string {
+  const at = build.writtenAt?.[key];
+  return at ? formatIssue({ ...at, message }) : `Kernel "${build.label}": build.${key}: ${message}`;
 }
 
 /**

@@ -8,10 +8,9 @@
 import path from "node:path";
 import type { KernelContext } from "../provider-types.ts";
 import type { BuildOutcome } from "./builder.ts";
-import { openBuildLog } from "./make.ts";
 import { applyPatches } from "./patches.ts";
 import { type BuildSpec, describeBuild } from "./spec.ts";
-import { cachedByInputs, compileAndInstall, loadBuildInputs, slotMake } from "./compile-install.ts";
+import { cachedByInputs, compileInSlot, loadBuildInputs, slotBuildLog } from "./compile-install.ts";
 
 export interface TreeBuildRequest {
   /** Label, arch, config base and fragments, patches (applied on top of the tree). Its `source` is not used. */
@@ -29,7 +28,7 @@ export interface TreeBuildRequest {
 }
 
 /** The build log of the last build in `slot` (kept when a build fails). */
-export const treeBuildLog = (slot: string) => path.join(slot, "build.log");
+export const treeBuildLog = slotBuildLog;
 
 /**
  * Builds (or finds in the cache) the kernel of the tree in `req.slot`. The caller holds the
@@ -40,7 +39,7 @@ export async function buildTreeKernel(req: TreeBuildRequest, ctx: KernelContext)
   const { spec } = req;
   const log = ctx.log;
   const loaded = await loadBuildInputs(spec);
-  const { toolchain, fragments, patches } = loaded;
+  const { patches } = loaded;
   const { inputs, hit } = await cachedByInputs(spec, loaded, req.sourceIdentity);
   if (hit) {
     log(`cached kernel ${hit.key} (${req.detail})`);
@@ -50,39 +49,25 @@ export async function buildTreeKernel(req: TreeBuildRequest, ctx: KernelContext)
   await req.prepare();
   const src = path.join(req.slot, "src");
   if (patches.length)
-    await applyPatches(src, patches, { label: spec.label, onto: req.detail, signal: ctx.signal, log });
-  const out = path.join(req.slot, "out");
-  const logFile = treeBuildLog(req.slot);
-  const logStream = openBuildLog(logFile);
-  try {
-    const { make, configureTree } = slotMake({
-      spec,
-      toolchain,
-      slot: req.slot,
-      src,
-      out,
-      logStream,
-      logFile,
+    await applyPatches(src, patches, {
+      label: spec.label,
+      writtenAt: spec.writtenAt,
+      onto: req.detail,
       signal: ctx.signal,
       log,
     });
-    const config = await configureTree(fragments);
-    return await compileAndInstall({
-      spec,
-      toolchain,
-      out,
-      config,
-      inputs,
-      make,
-      logStream,
-      logFile,
-      log,
-      fragments,
-      patches,
-      source: { identity: req.sourceIdentity, detail: req.detail },
-      description: req.description ?? describeBuild(spec),
-    });
-  } finally {
-    if (!logStream.closed) logStream.end();
-  }
+  return compileInSlot({
+    spec,
+    loaded,
+    inputs,
+    slot: req.slot,
+    src,
+    source: { identity: req.sourceIdentity, detail: req.detail },
+    description: req.description ?? describeBuild(spec),
+    // The slot's tree changes from commit to commit, which a .config signature does not cover:
+    // kconfig runs every time.
+    configure: (configureTree) => configureTree(),
+    signal: ctx.signal,
+    log,
+  });
 }

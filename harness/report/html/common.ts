@@ -53,8 +53,10 @@ export const badge = (cls: CellClass) => {
   return s.text ? `<span class="badge" style="background:${s.bg};color:${s.fg}">${s.text}</span>` : "";
 };
 
-const CSS = `
-body{font:14px/1.4 system-ui,-apple-system,"Segoe UI",Roboto,"DejaVu Sans",sans-serif;margin:20px;color:#1f2328;background:#fff}
+const CSS =
+  `
+body{font:14px/1.4 system-ui,-apple-system,"Segoe UI",Roboto,"DejaVu Sans",sans-serif;` +
+  `margin:20px;color:#1f2328;background:#fff}
 h1{font-size:20px;margin:0 0 8px} h2{font-size:16px;margin:24px 0 8px}
 .facts{color:#444;margin:0 0 12px;padding:0;list-style:none} .facts li{margin:2px 0}
 table.grid{border-collapse:collapse;margin:8px 0}
@@ -67,7 +69,8 @@ td.cell{min-width:190px;max-width:320px}
 .links{font-size:12px;margin-top:4px} .links a{margin-right:6px;white-space:nowrap}
 .gone{color:#888;text-decoration:line-through;margin-right:6px}
 .changes{font-size:12px;color:#333;margin-top:3px}
-.kdesc{font-size:12px;color:#555} .ident{font-family:ui-monospace,monospace;font-size:11px;color:#666;word-break:break-all}
+.kdesc{font-size:12px;color:#555} ` +
+  `.ident{font-family:ui-monospace,monospace;font-size:11px;color:#666;word-break:break-all}
 .counts span{margin-right:10px}
 pre{background:#f6f8fa;border:1px solid #d0d7de;padding:8px;overflow:auto;max-height:420px;font-size:12px}
 .legend span{display:inline-block;padding:1px 6px;margin:2px 6px 2px 0;border-radius:3px}
@@ -95,5 +98,9 @@ ${body}
 export function legend(): string {
   const item = (t: Tone, text: string) =>
     `<span style="background:${toneColor[t].bg};color:${toneColor[t].fg}">${esc(text)}</span>`;
-  return `<p class="legend">${item("good", "PASS")}${item("warn", "-EXXX / FAIL")}${item("bad", "HANG / CRASH / BOOT-FAIL")}${item("infra", "INFRA (says nothing about the kernel)")}${item("dim", "NOT RUN")}<span class="miss">✗ expected X</span>: missed its expectation</p>`;
+  return (
+    `<p class="legend">${item("good", "PASS")}${item("warn", "-EXXX / FAIL")}` +
+    `${item("bad", "HANG / CRASH / BOOT-FAIL")}${item("infra", "INFRA (says nothing about the kernel)")}` +
+    `${item("dim", "NOT RUN")}<span class="miss">✗ expected X</span>: missed its expectation</p>`
+  );
 }

@@ -67,20 +67,25 @@ export function renderIndexPage(m: IndexModel): string {
         ? `<a href="${esc(hrefOf(newest.href))}">${esc(newest.startedAt)}</a>`
         : esc(newest.startedAt);
       body.push(
-        `<p>newest ${link}: <b>${newest.met} of ${newest.cells} cells met their expectation</b>${newest.complete ? "" : ' <span class="miss">INCOMPLETE</span>'}${s.comparedWith ? `; against ${esc(s.comparedWith)}: ${countsHtml(newest.counts)}` : ""}</p>`,
+        `<p>newest ${link}: <b>${newest.met} of ${newest.cells} cells met their expectation</b>` +
+          `${newest.complete ? "" : ' <span class="miss">INCOMPLETE</span>'}` +
+          `${s.comparedWith ? `; against ${esc(s.comparedWith)}: ${countsHtml(newest.counts)}` : ""}</p>`,
       );
       if (s.notable.length) {
         body.push("<ul>");
         for (const c of s.notable) {
           const cell = newest.href
-            ? `<a href="${esc(hrefOf(newest.href))}#${anchorId(c.kernel, c.workload)}">${esc(c.kernel)} / ${esc(c.workload)}</a>`
+            ? `<a href="${esc(hrefOf(newest.href))}#${anchorId(c.kernel, c.workload)}">` +
+              `${esc(c.kernel)} / ${esc(c.workload)}</a>`
             : esc(`${c.kernel} / ${c.workload}`);
           const change = c.changes
             .filter((x) => x.what !== "image")
             .map((x) => `${x.what}: ${x.from} → ${x.to}`)
             .join("; ");
           body.push(
-            `<li>${badge(c.cls)} ${cell}: ${esc(c.a?.label ?? "—")} → ${esc(c.b?.label ?? "—")}${c.note ? ` <span class="muted">(${esc(c.note)})</span>` : ""}${change ? `<div class="changes">${esc(change)}</div>` : ""}</li>`,
+            `<li>${badge(c.cls)} ${cell}: ${esc(c.a?.label ?? "—")} → ${esc(c.b?.label ?? "—")}` +
+              `${c.note ? ` <span class="muted">(${esc(c.note)})</span>` : ""}` +
+              `${change ? `<div class="changes">${esc(change)}</div>` : ""}</li>`,
           );
         }
         body.push("</ul>");
@@ -99,14 +104,19 @@ export function renderIndexPage(m: IndexModel): string {
         .join("")} <span class="muted">last ${strip.length} runs, oldest left</span></p>`,
     );
     body.push(
-      '<table class="grid"><thead><tr><th>run</th><th>cells met</th><th>against the run before</th><th>kernels</th><th>QEMU / virtiofsd</th><th>artifacts</th></tr></thead><tbody>',
+      '<table class="grid"><thead><tr><th>run</th><th>cells met</th><th>against the run before</th>' +
+        "<th>kernels</th><th>QEMU / virtiofsd</th><th>artifacts</th></tr></thead><tbody>",
     );
     for (const r of s.runs) {
       const t = toneColor[runTone(r)];
       const name = r.href ? `<a href="${esc(hrefOf(r.href))}">${esc(r.startedAt)}</a>` : esc(r.startedAt);
+      const pinned = r.pinned
+        ? ` <span class="badge" style="background:#0f766e;color:#fff">${esc(r.pinned)}</span>`
+        : "";
       body.push(
-        `<tr><td>${name}${r.pinned ? ` <span class="badge" style="background:#0f766e;color:#fff">${esc(r.pinned)}</span>` : ""}</td>` +
-          `<td style="background:${t.bg};color:${t.fg}">${r.met} / ${r.cells}${r.complete ? "" : " (incomplete)"}</td>` +
+        `<tr><td>${name}${pinned}</td>` +
+          `<td style="background:${t.bg};color:${t.fg}">${r.met} / ${r.cells}` +
+          `${r.complete ? "" : " (incomplete)"}</td>` +
           `<td>${countsHtml(r.counts)}</td><td>${esc(r.kernels.join(", "))}</td>` +
           `<td>${esc(r.qemu ?? "?")} / ${esc(r.virtiofsd ?? "?")}</td><td>${r.artifacts}</td></tr>`,
       );

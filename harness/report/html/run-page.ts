@@ -96,14 +96,18 @@ function cellHtml(m: RunPageModel, row: KernelRowResult, workload: string, cmp: 
   const id = anchorId(row.label, workload);
   if (!c) {
     const t = toneColor.dim;
-    return `<td class="cell" id="${id}" style="background:${t.bg};color:${t.fg}"><div class="label">NOT RUN</div>${cmp ? badge(cmp.cls) : ""}${trendSvg(points)}<div class="links">${links}</div></td>`;
+    return (
+      `<td class="cell" id="${id}" style="background:${t.bg};color:${t.fg}"><div class="label">NOT RUN</div>` +
+      `${cmp ? badge(cmp.cls) : ""}${trendSvg(points)}<div class="links">${links}</div></td>`
+    );
   }
   const t = toneColor[toneOf[c.outcome.kind]];
   const parts = [`<div class="label">${esc(cellLabel(c.outcome))}</div>`];
   if (!c.met) parts.push(`<div class="miss">✗ expected ${esc(describeExpectation(c.expected))}</div>`);
   if (cmp && cmp.cls !== "pass") {
     parts.push(
-      `<div>${badge(cmp.cls)}${cmp.a && cmp.a.key !== cmp.b?.key ? ` <span class="muted">was ${esc(cmp.a.label)}</span>` : ""}</div>`,
+      `<div>${badge(cmp.cls)}` +
+        `${cmp.a && cmp.a.key !== cmp.b?.key ? ` <span class="muted">was ${esc(cmp.a.label)}</span>` : ""}</div>`,
     );
     const changed = cmp.changes.filter((x) => x.what !== "image");
     if (changed.length) parts.push(`<div class="changes">changed: ${changed.map((x) => esc(x.what)).join(", ")}</div>`);
@@ -124,11 +128,14 @@ function detailHtml(m: RunPageModel, row: KernelRowResult, c: CellResult, cmp: C
     '<ul class="facts">',
   ];
   out.push(
-    `<li>expected ${esc(describeExpectation(c.expected))}: ${c.met ? "met" : '<span class="miss">missed</span>'}; took ${(c.durationMs / 1000).toFixed(1)} s</li>`,
+    `<li>expected ${esc(describeExpectation(c.expected))}: ${c.met ? "met" : '<span class="miss">missed</span>'}; ` +
+      `took ${(c.durationMs / 1000).toFixed(1)} s</li>`,
   );
   if (cmp) {
     out.push(
-      `<li>against ${esc(m.comparedWhat ?? "the previous run")}: ${badge(cmp.cls) || "unchanged"}${cmp.a && cmp.a.key !== cmp.b?.key ? ` was ${esc(cmp.a.label)}` : ""}${cmp.note ? ` (${esc(cmp.note)})` : ""}</li>`,
+      `<li>against ${esc(m.comparedWhat ?? "the previous run")}: ${badge(cmp.cls) || "unchanged"}` +
+        `${cmp.a && cmp.a.key !== cmp.b?.key ? ` was ${esc(cmp.a.label)}` : ""}` +
+        `${cmp.note ? ` (${esc(cmp.note)})` : ""}</li>`,
     );
     for (const ch of cmp.changes) out.push(`<li class="changes">${esc(ch.what)}: ${esc(ch.from)} → ${esc(ch.to)}</li>`);
   }
@@ -144,7 +151,8 @@ function detailHtml(m: RunPageModel, row: KernelRowResult, c: CellResult, cmp: C
   if (typeof msgs === "string" && msgs.trim())
     out.push(`<details><summary>kernel messages during the step</summary><pre>${esc(msgs)}</pre></details>`);
   out.push(
-    `<p class="links">${linksHtml(m, cellArtifacts(row, c.workload, m.run.result.workloads))} <a href="#${id}">back to the table</a></p>`,
+    `<p class="links">${linksHtml(m, cellArtifacts(row, c.workload, m.run.result.workloads))} ` +
+      `<a href="#${id}">back to the table</a></p>`,
   );
   return out.join("\n");
 }
@@ -158,14 +166,18 @@ export function renderRunPage(m: RunPageModel): string {
   body.push(`<h1>${esc(r.scenario)} <span class="muted">${esc(r.startedAt)}</span></h1>`);
   body.push('<ul class="facts">');
   if (m.indexHref) body.push(`<li><a href="${esc(m.indexHref)}">all runs</a></li>`);
+  const pinned = m.pinned
+    ? ` <span class="badge" style="background:#0f766e;color:#fff">PINNED: ${esc(m.pinned)}</span>`
+    : "";
+  body.push(`<li>scenario ${esc(r.scenarioFile)}; run ${esc(m.run.id)}${pinned}</li>`);
   body.push(
-    `<li>scenario ${esc(r.scenarioFile)}; run ${esc(m.run.id)}${m.pinned ? ` <span class="badge" style="background:#0f766e;color:#fff">PINNED: ${esc(m.pinned)}</span>` : ""}</li>`,
+    `<li>host ${esc(h.hostname)}; QEMU ${esc(h.qemu ?? "unknown")}; virtiofsd ${esc(h.virtiofsd ?? "unknown")}; ` +
+      `accel ${esc(h.accel ?? "unknown")}` +
+      `${h.accelNote ? ` <span class="muted">(${esc(h.accelNote)})</span>` : ""}</li>`,
   );
   body.push(
-    `<li>host ${esc(h.hostname)}; QEMU ${esc(h.qemu ?? "unknown")}; virtiofsd ${esc(h.virtiofsd ?? "unknown")}; accel ${esc(h.accel ?? "unknown")}${h.accelNote ? ` <span class="muted">(${esc(h.accelNote)})</span>` : ""}</li>`,
-  );
-  body.push(
-    `<li>${r.complete ? "complete" : `<span class="miss">INCOMPLETE</span> (${s.notRun} cells not run)`}; finished ${esc(r.finishedAt ?? "—")}</li>`,
+    `<li>${r.complete ? "complete" : `<span class="miss">INCOMPLETE</span> (${s.notRun} cells not run)`}; ` +
+      `finished ${esc(r.finishedAt ?? "—")}</li>`,
   );
   body.push(`<li><b>${s.met} of ${s.cells} cells met their expectation</b></li>`);
   if (m.comparison) {
@@ -176,7 +188,8 @@ export function renderRunPage(m: RunPageModel): string {
       ? `<a href="${esc(m.comparedHref)}">${esc(m.comparison.a.id)}</a>`
       : esc(m.comparison.a.id);
     body.push(
-      `<li class="counts">against ${esc(m.comparedWhat ?? "the previous run")} ${against}: ${counts.length ? counts.join(" ") : "no change"}</li>`,
+      `<li class="counts">against ${esc(m.comparedWhat ?? "the previous run")} ${against}: ` +
+        `${counts.length ? counts.join(" ") : "no change"}</li>`,
     );
   } else body.push('<li class="muted">no earlier complete run to compare with</li>');
   const files = m.files.map((f) => `<a href="${esc(hrefOf(f))}">${esc(f)}</a>`).join(" ");
@@ -199,7 +212,8 @@ export function renderRunPage(m: RunPageModel): string {
     const platform = rowPlatform(row);
     const where = platform ? `<div class="kdesc">${esc(platform)}</div>` : "";
     body.push(
-      `<tr><th><div>${esc(row.label)}</div>${where}<div class="kdesc">${esc(row.description)}</div>${ident}${boot}</th>`,
+      `<tr><th><div>${esc(row.label)}</div>${where}` +
+        `<div class="kdesc">${esc(row.description)}</div>${ident}${boot}</th>`,
     );
     for (const w of r.workloads) body.push(cellHtml(m, row, w, cmpOf(row.label, w)));
     body.push("</tr>");
@@ -210,7 +224,8 @@ export function renderRunPage(m: RunPageModel): string {
   const gone = m.comparison?.cells.filter((c) => c.cls === "removed") ?? [];
   if (gone.length)
     body.push(
-      `<p class="muted">cells of ${esc(m.comparison!.a.id)} not in this run: ${gone.map((c) => esc(`${c.kernel}/${c.workload}`)).join(", ")}</p>`,
+      `<p class="muted">cells of ${esc(m.comparison!.a.id)} not in this run: ` +
+        `${gone.map((c) => esc(`${c.kernel}/${c.workload}`)).join(", ")}</p>`,
     );
 
   body.push("<h2>Cells that did not simply pass</h2>");

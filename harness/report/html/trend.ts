@@ -35,13 +35,20 @@ export function trendSvg(points: TrendPoint[]): string {
   if (line.length > 1)
     parts.push(`<polyline points="${line.join(" ")}" fill="none" stroke="#8c959f" stroke-width="1.2"/>`);
   points.forEach((p, i) => {
-    const title = `${p.startedAt.replace("T", " ").replace(/\.\d+Z$/, "Z")}: ${p.label ?? "not in this run"}${p.met === false ? " (missed expectation)" : ""}${p.durationMs ? `, ${(p.durationMs / 1000).toFixed(1)} s` : ""}`;
+    const title =
+      `${p.startedAt.replace("T", " ").replace(/\.\d+Z$/, "Z")}: ${p.label ?? "not in this run"}` +
+      `${p.met === false ? " (missed expectation)" : ""}` +
+      `${p.durationMs ? `, ${(p.durationMs / 1000).toFixed(1)} s` : ""}`;
     const r = p.current ? 5 : 3.5;
     const dot = p.key
-      ? `<circle cx="${x(i)}" cy="${y(p).toFixed(1)}" r="${r}" fill="${toneColor[toneOfKey(p.key)].dot}"${p.met === false ? ` stroke="#7f1d1d" stroke-width="1.6"` : ""}/>`
+      ? `<circle cx="${x(i)}" cy="${y(p).toFixed(1)}" r="${r}" fill="${toneColor[toneOfKey(p.key)].dot}"` +
+        `${p.met === false ? ` stroke="#7f1d1d" stroke-width="1.6"` : ""}/>`
       : `<circle cx="${x(i)}" cy="${H - PAD}" r="2.5" fill="none" stroke="#9a9a9a"/>`;
     const inner = `<title>${esc(title)}</title>${dot}`;
     parts.push(p.href && !p.current ? `<a href="${esc(p.href)}">${inner}</a>` : `<g>${inner}</g>`);
   });
-  return `<svg class="trend" xmlns="http://www.w3.org/2000/svg" width="${w}" height="${H}" viewBox="0 0 ${w} ${H}" role="img" aria-label="trend over ${points.length} runs">${parts.join("")}</svg>`;
+  return (
+    `<svg class="trend" xmlns="http://www.w3.org/2000/svg" width="${w}" height="${H}" viewBox="0 0 ${w} ${H}" ` +
+    `role="img" aria-label="trend over ${points.length} runs">${parts.join("")}</svg>`
+  );
 }

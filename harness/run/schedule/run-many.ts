@@ -59,7 +59,8 @@ export async function runScenarioFiles(files: string[], opts: ManyOptions): Prom
     const other = byName.get(s.name);
     if (other)
       throw new VmrigError(
-        `scenario name "${s.name}" is in both ${other} and ${s.file}: their runs would share results/${s.name}/; rename one`,
+        `scenario name "${s.name}" is in both ${other} and ${s.file}: ` +
+          `their runs would share results/${s.name}/; rename one`,
       );
     byName.set(s.name, s.file);
   }
@@ -72,7 +73,9 @@ export async function runScenarioFiles(files: string[], opts: ManyOptions): Prom
   const base = opts.progress ?? createProgress();
   const l = scheduler.limits;
   base.info(
-    `jobs ${opts.jobs}: up to ${l.maxGuests === Infinity ? "any number of" : l.maxGuests} guests, ${l.maxVcpus === Infinity ? "vCPUs unbounded" : `${l.maxVcpus} vCPUs`} on ${l.cores} cores, ${(l.memoryBytes / 2 ** 30).toFixed(1)} GiB for guests`,
+    `jobs ${opts.jobs}: up to ${l.maxGuests === Infinity ? "any number of" : l.maxGuests} guests, ` +
+      `${l.maxVcpus === Infinity ? "vCPUs unbounded" : `${l.maxVcpus} vCPUs`} on ${l.cores} cores, ` +
+      `${(l.memoryBytes / 2 ** 30).toFixed(1)} GiB for guests`,
   );
 
   const outs = scenarios.map(() => buffer());
