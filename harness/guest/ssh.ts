@@ -135,7 +135,9 @@ export class GuestShell {
       },
       {
         // A refused attempt costs a few ms: retry soon while sshd is starting, then back off.
-        retries: 1_000_000,
+        // The deadline ends the wait (shouldRetry), not a count.
+        retries: 20,
+        forever: true,
         minTimeout: 20,
         maxTimeout: 500,
         factor: 1.5,
