@@ -10,7 +10,7 @@ import { resolveKernel } from "../../harness/kernels/provider.ts";
 import { buildGuestImage } from "../../harness/image/build.ts";
 import { provisionVirtiofsd } from "../../harness/virtiofs/provision.ts";
 import { probeBoot, tcg } from "../../harness/qemu/accel.ts";
-import { bootGuest, BootFailure, READY_MARKER, type Guest } from "../../harness/guest/boot.ts";
+import { bootGuest, BootFailure, READY_MARKER, type BootRequest, type Guest } from "../../harness/guest/boot.ts";
 import { generateClientKey } from "../../harness/guest/ssh.ts";
 import { authKeyCmdlineWord } from "../../harness/image/guest-protocol.ts";
 import type { GuestImage, KernelArtifact, KernelEntry } from "../../harness/types.ts";
@@ -98,24 +98,29 @@ function panicReportFlaws(consoleText: string): string[] {
   return flaws;
 }
 
+/** A one-vCPU TCG guest of the test's kernel and image, its artifacts and sockets under `dir`. */
+function oneCpuGuest(dir: string, cmdline: string[], bootTimeoutMs: number): BootRequest {
+  return {
+    arch: "x86_64",
+    accel: tcg("x86_64", "test"),
+    machine: { arch: "x86_64", memoryBytes: 512 << 20, cpus: 1, accel: "tcg", cmdline: [] },
+    kernel,
+    image,
+    cmdline,
+    shares: [],
+    virtiofsd,
+    clientKey: generateClientKey(),
+    artifactsDir: dir,
+    socketsDir: path.join(dir, "sock"),
+    bootTimeoutMs,
+    signal,
+  };
+}
+
 async function bootOne(round: number, i: number): Promise<{ dir: string; guest?: Guest; failure?: string }> {
   const dir = path.join(tmp, "guests", `round-${round}`, `guest-${i}`);
   try {
-    const guest = await bootGuest({
-      arch: "x86_64",
-      accel: tcg("x86_64", "test"),
-      machine: { arch: "x86_64", memoryBytes: 512 << 20, cpus: 1, accel: "tcg", cmdline: [] },
-      kernel,
-      image,
-      cmdline: [MARKER],
-      shares: [],
-      virtiofsd,
-      clientKey: generateClientKey(),
-      artifactsDir: dir,
-      socketsDir: path.join(tmp, "sock", `${round}-${i}`),
-      bootTimeoutMs: 600_000,
-      signal,
-    });
+    const guest = await bootGuest(oneCpuGuest(dir, [MARKER], 600_000));
     return { dir, guest };
   } catch (e) {
     return { dir, failure: e instanceof BootFailure ? `${e.kind}: ${e.reason}` : String(e) };
@@ -238,21 +243,7 @@ describe("a guest that never lets vmrig in over SSH", () => {
     const dir = path.join(tmp, "locked-out");
     // The init script takes the last authkey word: this guest authorises a key vmrig does not hold.
     const stranger = authKeyCmdlineWord(generateClientKey().publicKey);
-    const failure = await bootGuest({
-      arch: "x86_64",
-      accel: tcg("x86_64", "test"),
-      machine: { arch: "x86_64", memoryBytes: 512 << 20, cpus: 1, accel: "tcg", cmdline: [] },
-      kernel,
-      image,
-      cmdline: [stranger],
-      shares: [],
-      virtiofsd,
-      clientKey: generateClientKey(),
-      artifactsDir: dir,
-      socketsDir: path.join(tmp, "sock", "locked-out"),
-      bootTimeoutMs: 30_000,
-      signal,
-    }).then(
+    const failure = await bootGuest(oneCpuGuest(dir, [stranger], 30_000)).then(
       () => undefined,
       (e: unknown) => e,
     );
