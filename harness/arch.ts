@@ -31,6 +31,8 @@ export interface ArchRecord {
   };
   /** The serial console the kernel writes to (console= on the command line). */
   console: string;
+  /** Kernel command line words vmrig adds when the guest runs under TCG (a software CPU). */
+  tcgCmdline: readonly string[];
   /** pvpanic makes a guest panic exit QEMU with status 1, so a panic differs from a poweroff. */
   panicDevice: string[];
   kernel: {
@@ -68,6 +70,10 @@ const ARCH_RECORDS: Record<Arch, ArchRecord> = {
       cpu: (accel) => (accel === "kvm" ? "host" : "max"),
     },
     console: "ttyS0",
+    // TCG derives every vCPU's TSC from one host clock, so it cannot skew; and 7.x's clocksource
+    // watchdog can deadlock a TCG boot checking it (watchdog_check_skew waits with interrupts off
+    // on a clock that only its own tick advances while the other vCPU cannot take the IPI).
+    tcgCmdline: ["tsc=nowatchdog"],
     panicDevice: ["-device", "pvpanic-pci"],
     kernel: { makeArch: "x86_64", target: "bzImage", imagePath: "arch/x86/boot/bzImage" },
     pageSizes: ["4K"],
@@ -92,6 +98,7 @@ const ARCH_RECORDS: Record<Arch, ArchRecord> = {
       cpu: (accel) => (accel === "kvm" ? "host" : "max"),
     },
     console: "ttyAMA0",
+    tcgCmdline: [],
     panicDevice: ["-device", "pvpanic-pci"],
     kernel: { makeArch: "arm64", target: "Image", imagePath: "arch/arm64/boot/Image" },
     pageSizes: ["4K", "16K", "64K"],

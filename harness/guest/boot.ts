@@ -156,7 +156,11 @@ class QemuGuest implements Guest {
         cpus: req.machine.cpus,
         kernelImage: req.kernel.image,
         initrd: req.image.initrd,
-        cmdline: [...baseCmdline(req.arch), authKeyCmdlineWord(req.clientKey.publicKey), ...req.cmdline],
+        cmdline: [
+          ...baseCmdline(req.arch, req.accel.name),
+          authKeyCmdlineWord(req.clientKey.publicKey),
+          ...req.cmdline,
+        ],
         virtioFs: this.shares.map((c) => c.device),
         sshHostPort: 0,
         qmpSocket: this.qmpSocket,

@@ -103,7 +103,7 @@ export async function probeBoot(
   const args = [
     "-nodefaults", ...machineArgs(arch, opts.accel), "-m", "512M", "-smp", "1", "-display", "none", "-no-reboot",
     "-chardev", `file,id=con0,path=${qemuOptionValue(consoleFile)}`, "-serial", "chardev:con0",
-    "-kernel", g.kernel, "-initrd", g.initrd, "-append", [...baseCmdline(arch), "vmrig.probe=1"].join(" "),
+    "-kernel", g.kernel, "-initrd", g.initrd, "-append", [...baseCmdline(arch, opts.accel), "vmrig.probe=1"].join(" "),
   ];
   const console = new ConsoleText();
   const tail = new FileTail(consoleFile, (bytes) => console.appendBytes(bytes));

@@ -86,9 +86,10 @@ export function guestConsole(arch: Arch): string {
   return archRecord(arch).console;
 }
 
-/** The kernel command line vmrig always gives: console, and end the VM at once on a panic. */
-export function baseCmdline(arch: Arch): string[] {
-  return [`console=${archRecord(arch).console}`, "panic=-1"];
+/** The kernel command line vmrig always gives: console, end the VM at once on a panic, the TCG words. */
+export function baseCmdline(arch: Arch, accel: AccelName): string[] {
+  const a = archRecord(arch);
+  return [`console=${a.console}`, "panic=-1", ...(accel === "tcg" ? a.tcgCmdline : [])];
 }
 
 export function buildQemuArgv(plan: BootPlan): { binary: string; args: string[] } {

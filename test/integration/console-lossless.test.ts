@@ -200,7 +200,7 @@ describe("the arm64 console (ttyAMA0, PL011)", () => {
         cpus: 1,
         kernelImage: path.join(dir, "blob.bin"),
         initrd: path.join(dir, "initrd"),
-        cmdline: baseCmdline("aarch64"),
+        cmdline: baseCmdline("aarch64", "tcg"),
         virtioFs: [],
         sshHostPort: 0,
         qmpSocket: path.join(dir, "qmp.sock"),
