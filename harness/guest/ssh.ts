@@ -14,9 +14,20 @@ export interface ClientKey {
   publicKey: string;
 }
 
-export function generateClientKey(): ClientKey {
-  const k = utils.generateKeyPairSync("ed25519", { comment: "vmrig" });
-  return { privateKey: k.private, publicKey: k.public };
+/**
+ * A fresh ed25519 key pair. ssh2's generator strips a leading zero byte from the public key
+ * (https://github.com/mscdex/ssh2/issues/1390): one pair in 256 is malformed, the client cannot
+ * load it and every login fails. So a pair counts only once ssh2's own parser takes both halves.
+ */
+export function generateClientKey(
+  generate = () => utils.generateKeyPairSync("ed25519", { comment: "vmrig" }),
+): ClientKey {
+  for (let attempt = 1; ; attempt++) {
+    const k = generate();
+    if (!(utils.parseKey(k.private) instanceof Error) && !(utils.parseKey(k.public) instanceof Error))
+      return { privateKey: k.private, publicKey: k.public };
+    if (attempt === 16) throw new Error("ssh2 generated 16 ed25519 key pairs in a row that it cannot parse");
+  }
 }
 
 export type ExecResult =
