@@ -21,6 +21,8 @@ import {
   deleteRun,
   planRetention,
   pruneRun,
+  type PlannedAction,
+  type RetentionPolicy,
   type RunFacts,
 } from "../history/retention.ts";
 import { resolveArtifact } from "../report/html/write.ts";
@@ -178,6 +180,23 @@ export async function gcCommand(args: string[]): Promise<number> {
       "dry-run": { type: "boolean" },
     },
   });
+  const policy = gcPolicy(values);
+  const dryRun = Boolean(values["dry-run"]);
+  const root = path.resolve(values.results ?? defaultRoot());
+  const baselines = await readBaselines(root);
+  const { runs, facts } = await gatherRunFacts(root, baselines);
+  const plan = planRetention(facts, policy);
+  const done = await carryOutPlan(plan, runs, dryRun);
+  if (!dryRun) {
+    for (const r of done.touched) await writeRunReport(r, root, undefined, baselines).catch(() => undefined);
+    if (existsSync(root)) await writeIndex(root);
+  }
+  process.stdout.write(gcSummary(plan, facts.length, done, policy, dryRun));
+  return ExitCode.ok;
+}
+
+/** --keep, --compress-after and --max-runs over the defaults; a usage error when not whole numbers. */
+export function gcPolicy(values: { keep?: string; "compress-after"?: string; "max-runs"?: string }): RetentionPolicy {
   const num = (name: string, v: string | undefined, dflt: number) => {
     if (v === undefined) return dflt;
     if (!/^\d+$/.test(v)) throw new VmrigError(`--${name} takes a whole number, got "${v}"`);
@@ -190,8 +209,14 @@ export async function gcCommand(args: string[]): Promise<number> {
   };
   if (policy.maxRuns < policy.keep)
     throw new VmrigError(`--max-runs (${policy.maxRuns}) must be at least --keep (${policy.keep})`);
-  const root = path.resolve(values.results ?? defaultRoot());
-  const baselines = await readBaselines(root);
+  return policy;
+}
+
+/** Every run under the results root, by id, and what retention needs to know about each. */
+async function gatherRunFacts(
+  root: string,
+  baselines: Awaited<ReturnType<typeof readBaselines>>,
+): Promise<{ runs: Map<string, RunRecord>; facts: RunFacts[] }> {
   const runs = new Map<string, RunRecord>();
   const facts: RunFacts[] = [];
   for (const scenario of await listScenarios(root)) {
@@ -207,48 +232,69 @@ export async function gcCommand(args: string[]): Promise<number> {
         startedAt: r.result.startedAt,
         pinned: isPinned(r.id, r.dir, baselines),
         inProgress: !r.result.finishedAt && Date.now() - mtime < IN_PROGRESS_MS,
-        state:
-          links.length && links.every((l) => l.state === "missing")
-            ? "pruned"
-            : links.some((l) => l.state === "gz")
-              ? "compressed"
-              : "kept",
+        state: artifactState(links),
       });
     }
   }
-  const plan = planRetention(facts, policy);
-  const mb = (b: number) => `${(b / 2 ** 20).toFixed(1)} MiB`;
-  let before = 0;
-  let after = 0;
-  let freed = 0;
-  const touched: RunRecord[] = [];
+  return { runs, facts };
+}
+
+/** A run whose artifacts are all gone was pruned; one with any gzipped was compressed. */
+export function artifactState(links: Array<{ state: "plain" | "gz" | "missing" }>): RunFacts["state"] {
+  return links.length && links.every((l) => l.state === "missing")
+    ? "pruned"
+    : links.some((l) => l.state === "gz")
+      ? "compressed"
+      : "kept";
+}
+
+interface GcDone {
+  /** Bytes of the compressed logs before and after gzip. */
+  before: number;
+  after: number;
+  /** Bytes pruned or deleted. */
+  freed: number;
+  /** Runs still there whose report must be rewritten. */
+  touched: RunRecord[];
+}
+
+/** Says each action that is not "keep" and, unless a dry run, does it. */
+async function carryOutPlan(plan: PlannedAction[], runs: Map<string, RunRecord>, dryRun: boolean): Promise<GcDone> {
+  const done: GcDone = { before: 0, after: 0, freed: 0, touched: [] };
   for (const p of plan) {
     if (p.action === "keep") continue;
     const r = runs.get(p.id)!;
-    process.stdout.write(`${values["dry-run"] ? "would " : ""}${p.action} ${p.id}: ${p.why}\n`);
-    if (values["dry-run"]) continue;
+    process.stdout.write(`${dryRun ? "would " : ""}${p.action} ${p.id}: ${p.why}\n`);
+    if (dryRun) continue;
     if (p.action === "compress") {
       const c = await compressRun(r.dir);
-      before += c.before;
-      after += c.after;
-      touched.push(r);
+      done.before += c.before;
+      done.after += c.after;
+      done.touched.push(r);
     } else if (p.action === "prune") {
-      freed += await pruneRun(r.dir);
-      touched.push(r);
-    } else freed += await deleteRun(r.dir);
+      done.freed += await pruneRun(r.dir);
+      done.touched.push(r);
+    } else done.freed += await deleteRun(r.dir);
   }
+  return done;
+}
+
+/** gc's last line: what the plan does to how many runs, and with which policy. */
+export function gcSummary(
+  plan: PlannedAction[],
+  runCount: number,
+  done: Pick<GcDone, "before" | "after" | "freed">,
+  policy: RetentionPolicy,
+  dryRun: boolean,
+): string {
+  const mb = (b: number) => `${(b / 2 ** 20).toFixed(1)} MiB`;
   const n = (a: string) => plan.filter((p) => p.action === a).length;
-  if (!values["dry-run"]) {
-    for (const r of touched) await writeRunReport(r, root, undefined, baselines).catch(() => undefined);
-    if (existsSync(root)) await writeIndex(root);
-  }
-  process.stdout.write(
-    `gc${values["dry-run"] ? " (dry run)" : ""}: ${facts.length} runs; ` +
-      `compress ${n("compress")} (${mb(before)} -> ${mb(after)}), prune ${n("prune")}, ` +
-      `delete ${n("delete")} (${mb(freed)} freed); ` +
-      `keep --keep ${policy.keep}, --compress-after ${policy.compressAfter}\n`,
+  return (
+    `gc${dryRun ? " (dry run)" : ""}: ${runCount} runs; ` +
+    `compress ${n("compress")} (${mb(done.before)} -> ${mb(done.after)}), prune ${n("prune")}, ` +
+    `delete ${n("delete")} (${mb(done.freed)} freed); ` +
+    `keep --keep ${policy.keep}, --compress-after ${policy.compressAfter}\n`
   );
-  return ExitCode.ok;
 }
 
 export async function baselineCommand(args: string[]): Promise<number> {

@@ -1,4 +1,4 @@
-// QEMU builds as table rows (issue 7): a row may run a QEMU other than the host's, taken from
+// QEMU builds as table rows: a row may run a QEMU other than the host's, taken from
 // Debian's archive (`qemu: { debian: "11.1" }` = newest 11.1.x in any suite vmrig knows). Like
 // the private virtiofsd, it is unpacked with its own libc and libraries into vmrig's cache and
 // run through that libc's loader, so a bookworm host runs trixie-backports' or sid's QEMU
@@ -106,6 +106,9 @@ async function reportedVersion(cmd: QemuCommand): Promise<string | undefined> {
 const buildDirName = (pkgName: string, version: string, dArch: string) =>
   `${pkgName}_${version}_${dArch}`.replace(/[^A-Za-z0-9._-]+/g, "_");
 
+type DebianQemu = Extract<QemuChoice, { kind: "debian" }>;
+type ProvideOptions = { signal?: AbortSignal; log?: (line: string) => void };
+
 /**
  * The QEMU a row asks for: the host's, or a Debian build provisioned into the cache (once).
  * A version Debian no longer has is a HostError naming the nearest ones.
@@ -114,46 +117,76 @@ export async function provideQemu(
   choice: QemuChoice,
   arch: Arch,
   host: QemuCommand,
-  opts: { signal?: AbortSignal; log?: (line: string) => void } = {},
+  opts: ProvideOptions = {},
 ): Promise<QemuCommand> {
   if (choice.kind === "host") return host;
   const pkgName = archRecord(arch).qemu.debianPackage;
   const dArch = debianArch(process.arch);
-  if (isOffline()) {
-    // No archive: a build provisioned earlier is the only answer.
-    const hit = await provisionedMatch(pkgName, dArch, choice);
-    if (hit) return commandFor(hit.dir, hit.manifest);
-    throw new HostError(
-      `VMRIG_OFFLINE=1 but no QEMU ${choice.version} was provisioned in ${cachePaths.qemuBuilds()}: ` +
-        "run once online (npm run setup -- <scenario>).",
-    );
-  }
+  if (isOffline()) return provisionedOffline(pkgName, dArch, choice);
   const suites = choice.suite ? [choice.suite] : [...kernelSuites];
   const indexes = await loadSuiteIndexes(suites, dArch, { ...opts, extraPackages: [pkgName] });
   const candidates = indexes.flatMap((i) => i.packages.filter((p) => p.name === pkgName));
   const { chosen, below, above } = chooseDebianQemu(candidates, choice.version);
   if (!chosen) {
-    // Debian moved on, but a build provisioned earlier still answers the same question.
-    const hit = await provisionedMatch(pkgName, dArch, choice);
-    if (hit && (await reportedVersion(commandFor(hit.dir, hit.manifest)))) {
-      opts.log?.(
-        `QEMU ${choice.version} is no longer in Debian's archive; ` +
-          `using the copy provisioned earlier (${hit.manifest.version})`,
-      );
-      return commandFor(hit.dir, hit.manifest);
-    }
-    const near = [below, above]
-      .filter((p): p is DebPackage => p !== undefined)
-      .map((p) => `${upstreamVersion(withoutRepack(p.version))} (${p.suite})`);
-    throw new HostError(
-      `QEMU ${choice.version} is not in Debian's ${choice.suite ?? "archive"} (searched ${suites.join(", ")})` +
-        (near.length ? `; nearest available: ${near.join(", ")}` : "; no QEMU package found at all"),
-    );
+    const earlier = await provisionedEarlier(pkgName, dArch, choice, opts.log);
+    if (earlier) return earlier;
+    throw new HostError(notInArchive(choice, suites, below, above));
   }
   const dir = path.join(cachePaths.qemuBuilds(), buildDirName(pkgName, chosen.version, dArch));
   const runs = async (m: QemuManifest) => (await reportedVersion(commandFor(dir, m))) !== undefined;
   const cached = await reusableEntry(dir, manifestName, runs, { what: "provisioned QEMU", log: opts.log });
   if (cached) return commandFor(dir, cached);
+  const ready = await provisionFromDebian(dir, chosen, pkgName, dArch, arch, opts);
+  opts.log?.(`QEMU ${ready.reported} provisioned from Debian ${ready.suite} into ${dir}`);
+  return commandFor(dir, ready);
+}
+
+/** No archive: a build provisioned earlier is the only answer. */
+async function provisionedOffline(pkgName: string, dArch: string, choice: DebianQemu): Promise<QemuCommand> {
+  const hit = await provisionedMatch(pkgName, dArch, choice);
+  if (hit) return commandFor(hit.dir, hit.manifest);
+  throw new HostError(
+    `VMRIG_OFFLINE=1 but no QEMU ${choice.version} was provisioned in ${cachePaths.qemuBuilds()}: ` +
+      "run once online (npm run setup -- <scenario>).",
+  );
+}
+
+/** Debian moved on, but a build provisioned earlier (that still runs) answers the same question. */
+async function provisionedEarlier(
+  pkgName: string,
+  dArch: string,
+  choice: DebianQemu,
+  log: ProvideOptions["log"],
+): Promise<QemuCommand | undefined> {
+  const hit = await provisionedMatch(pkgName, dArch, choice);
+  if (!hit || !(await reportedVersion(commandFor(hit.dir, hit.manifest)))) return undefined;
+  log?.(
+    `QEMU ${choice.version} is no longer in Debian's archive; ` +
+      `using the copy provisioned earlier (${hit.manifest.version})`,
+  );
+  return commandFor(hit.dir, hit.manifest);
+}
+
+/** Pure: why a version is not to be had from Debian, with the nearest versions that are. */
+export function notInArchive(choice: DebianQemu, suites: string[], below?: DebPackage, above?: DebPackage): string {
+  const near = [below, above]
+    .filter((p): p is DebPackage => p !== undefined)
+    .map((p) => `${upstreamVersion(withoutRepack(p.version))} (${p.suite})`);
+  return (
+    `QEMU ${choice.version} is not in Debian's ${choice.suite ?? "archive"} (searched ${suites.join(", ")})` +
+    (near.length ? `; nearest available: ${near.join(", ")}` : "; no QEMU package found at all")
+  );
+}
+
+/** Downloads `chosen` with its dependencies and unpacks them into `dir`, checking the result runs here. */
+async function provisionFromDebian(
+  dir: string,
+  chosen: DebPackage,
+  pkgName: string,
+  dArch: string,
+  arch: Arch,
+  opts: ProvideOptions,
+): Promise<QemuManifest> {
   const packages = await resolveWithDependencies(dependencySuites(chosen.suite), dArch, [pkgName], opts);
   const root = packages.find((p) => p.name === pkgName)!;
   opts.log?.(
@@ -161,48 +194,50 @@ export async function provideQemu(
       `(${(packages.reduce((n, p) => n + p.size, 0) / 1e6).toFixed(0)} MB) ` +
       `from ${dependencySuites(chosen.suite).join(" + ")}`,
   );
-  const ready = await provisionUnpacked<QemuManifest>(
-    {
-      dir,
-      manifestName,
-      packages,
-      describe: async ({ tree }) => {
-        const { loader, libraryPath } = await locateLoader(tree, privateHostArch());
-        const binary = `usr/bin/${qemuBinary(arch)}`;
-        const isDir = async (d: string) => (await fs.stat(path.join(tree, d)).catch(() => undefined))?.isDirectory();
-        if (!(await fs.stat(path.join(tree, binary)).catch(() => undefined))) {
-          throw new HostError(`no ${binary} in Debian's ${pkgName} ${root.version}`);
-        }
-        // Debian's QEMU loads its accelerator, display and device modules from here.
-        const moduleDir = `usr/lib/${path.posix.basename(libraryPath[0]!)}/qemu`;
-        const firmwareDirs: string[] = [];
-        for (const d of ["usr/share/qemu", "usr/share/seabios", "usr/lib/ipxe/qemu"]) {
-          if (await isDir(d)) firmwareDirs.push(d);
-        }
-        const manifest: QemuManifest = {
-          package: pkgName,
-          version: root.version,
-          suite: root.suite,
-          reported: "",
-          loader,
-          libraryPath,
-          binary,
-          firmwareDirs,
-          ...((await isDir(moduleDir)) ? { moduleDir } : {}),
-          packages: packages.map((p) => ({ name: p.name, version: p.version, suite: p.suite })),
-        };
-        const reported = await reportedVersion(commandFor(tree, manifest));
-        if (!reported) {
-          const how = `through its own loader in ${tree}`;
-          throw new HostError(`Debian's QEMU ${root.version} does not run on this host (${how}).`);
-        }
-        return { ...manifest, reported };
-      },
-    },
+  return provisionUnpacked<QemuManifest>(
+    { dir, manifestName, packages, describe: ({ tree }) => describeUnpacked(tree, arch, root, packages) },
     opts,
   );
-  opts.log?.(`QEMU ${ready.reported} provisioned from Debian ${ready.suite} into ${dir}`);
-  return commandFor(dir, ready);
+}
+
+/** The manifest of a QEMU unpacked into `tree`; a HostError when it lacks the binary or does not run. */
+async function describeUnpacked(
+  tree: string,
+  arch: Arch,
+  root: DebPackage,
+  packages: DebPackage[],
+): Promise<QemuManifest> {
+  const pkgName = root.name;
+  const { loader, libraryPath } = await locateLoader(tree, privateHostArch());
+  const binary = `usr/bin/${qemuBinary(arch)}`;
+  const isDir = async (d: string) => (await fs.stat(path.join(tree, d)).catch(() => undefined))?.isDirectory();
+  if (!(await fs.stat(path.join(tree, binary)).catch(() => undefined))) {
+    throw new HostError(`no ${binary} in Debian's ${pkgName} ${root.version}`);
+  }
+  // Debian's QEMU loads its accelerator, display and device modules from here.
+  const moduleDir = `usr/lib/${path.posix.basename(libraryPath[0]!)}/qemu`;
+  const firmwareDirs: string[] = [];
+  for (const d of ["usr/share/qemu", "usr/share/seabios", "usr/lib/ipxe/qemu"]) {
+    if (await isDir(d)) firmwareDirs.push(d);
+  }
+  const manifest: QemuManifest = {
+    package: pkgName,
+    version: root.version,
+    suite: root.suite,
+    reported: "",
+    loader,
+    libraryPath,
+    binary,
+    firmwareDirs,
+    ...((await isDir(moduleDir)) ? { moduleDir } : {}),
+    packages: packages.map((p) => ({ name: p.name, version: p.version, suite: p.suite })),
+  };
+  const reported = await reportedVersion(commandFor(tree, manifest));
+  if (!reported) {
+    const how = `through its own loader in ${tree}`;
+    throw new HostError(`Debian's QEMU ${root.version} does not run on this host (${how}).`);
+  }
+  return { ...manifest, reported };
 }
 
 /** Debian QEMU builds already in the cache, as packages (for matching a version against them). */

@@ -3,7 +3,7 @@
 import { mkdir, copyFile } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
-import type { CellOutcome, KernelRowResult, RunResult, Scenario } from "../types.ts";
+import type { CellOutcome, KernelEntry, KernelRowResult, RunResult, Scenario } from "../types.ts";
 import { expectationMet } from "../classify/expect.ts";
 import { loadScenario } from "../scenario/load.ts";
 import { resolveKernel } from "../kernels/provider.ts";
@@ -13,7 +13,7 @@ import { killAllChildren } from "../util/children.ts";
 import { ExitCode, VmrigError } from "../util/errors.ts";
 import { repoRoot, resultsRoot as defaultResultsRoot } from "../util/paths.ts";
 import { writeFileAtomic } from "../util/atomic-fs.ts";
-import { requireHostTools } from "./host-tools.ts";
+import { requireHostTools, type HostTools } from "./host-tools.ts";
 import { createProgress, type Progress } from "./progress.ts";
 import { rowQemu, runScenario } from "./runner.ts";
 import type { PreparedKernel } from "./run-env.ts";
@@ -53,25 +53,7 @@ export async function runScenarioFile(file: string, opts: RunOptions = {}): Prom
   const selected = selectKernels(scenario, opts.kernels);
   const tools = await requireHostTools(scenario, signal);
 
-  const prepared: PreparedKernel[] = [];
-  const extraModules = featureGuestModules(scenario);
-  for (const entry of selected) {
-    progress.stage(entry.label, "resolving kernel");
-    // A row may be of another architecture than the machine (kernels.X.arch).
-    const arch = kernelArch(scenario, entry);
-    const artifact = await resolveKernel(entry, { arch, signal, log: (l: string) => progress.stage(entry.label, l) });
-    progress.stage(entry.label, "building guest image");
-    const log = (l: string) => progress.stage(entry.label, l);
-    const image = await buildGuestImage({ arch, kernel: artifact, signal, log, extraModules });
-    // QEMU builds as rows: a Debian QEMU is provisioned once (a version Debian lost is exit 2, naming the nearest).
-    const qemu = entry.qemu
-      ? await provideQemu(entry.qemu, arch, hostQemu(arch, tools.qemuVersion), {
-          signal,
-          log: (l: string) => progress.stage(entry.label, l),
-        })
-      : undefined;
-    prepared.push({ entry, artifact, image, ...(qemu ? { qemu } : {}) });
-  }
+  const prepared = await prepareKernels(scenario, selected, tools, progress, signal);
   const accels = await chooseAccelerators(scenario.machine.accel, prepared, signal);
   const accel = accels.get(prepared[0]!.artifact.arch)!;
   for (const [arch, a] of accels) progress.info(accels.size > 1 ? `${arch}: ${a.note}` : a.note);
@@ -131,6 +113,49 @@ export async function runScenarioFile(file: string, opts: RunOptions = {}): Prom
   result.complete = !signal.aborted;
   result.finishedAt = new Date().toISOString();
   await writeJson(result);
+  await writeReports(result, runDir, resultsRoot, progress, opts);
+  const exitCode = signal.aborted ? ExitCode.interrupted : summarise(result).exitCode;
+  return { result, runDir, exitCode };
+}
+
+/** Each selected kernel with its guest image and, when the row asks for one, its own QEMU. */
+async function prepareKernels(
+  scenario: Scenario,
+  selected: KernelEntry[],
+  tools: HostTools,
+  progress: Progress,
+  signal: AbortSignal,
+): Promise<PreparedKernel[]> {
+  const prepared: PreparedKernel[] = [];
+  const extraModules = featureGuestModules(scenario);
+  for (const entry of selected) {
+    progress.stage(entry.label, "resolving kernel");
+    // A row may be of another architecture than the machine (kernels.X.arch).
+    const arch = kernelArch(scenario, entry);
+    const artifact = await resolveKernel(entry, { arch, signal, log: (l: string) => progress.stage(entry.label, l) });
+    progress.stage(entry.label, "building guest image");
+    const log = (l: string) => progress.stage(entry.label, l);
+    const image = await buildGuestImage({ arch, kernel: artifact, signal, log, extraModules });
+    // QEMU builds as rows: a Debian QEMU is provisioned once (a version Debian lost is exit 2, naming the nearest).
+    const qemu = entry.qemu
+      ? await provideQemu(entry.qemu, arch, hostQemu(arch, tools.qemuVersion), {
+          signal,
+          log: (l: string) => progress.stage(entry.label, l),
+        })
+      : undefined;
+    prepared.push({ entry, artifact, image, ...(qemu ? { qemu } : {}) });
+  }
+  return prepared;
+}
+
+/** results.md, junit.xml and report.html in the run directory, then the table and the path on the terminal. */
+async function writeReports(
+  result: RunResult,
+  runDir: string,
+  resultsRoot: string,
+  progress: Progress,
+  opts: RunOptions,
+): Promise<void> {
   await writeFileAtomic(path.join(runDir, "results.md"), renderMarkdown(result));
   // CI checks out the repository: results under it are attached by their path in it.
   const inRepo = !path.relative(repoRoot, runDir).startsWith("..");
@@ -144,8 +169,6 @@ export async function runScenarioFile(file: string, opts: RunOptions = {}): Prom
     "\n" + renderTerminalTable(result, { color: opts.color ?? Boolean((out as NodeJS.WriteStream).isTTY) }) + "\n",
   );
   out.write(`results: ${path.relative(process.cwd(), runDir) || runDir}\n`);
-  const exitCode = signal.aborted ? ExitCode.interrupted : summarise(result).exitCode;
-  return { result, runDir, exitCode };
 }
 
 /** An interrupted run's rows that never started, every cell NOT RUN, so each report shows and counts them. */

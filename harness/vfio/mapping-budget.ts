@@ -104,34 +104,54 @@ export function predictDmaMappingBudget(input: BudgetInput): DmaMappingBudget {
   // QEMU registers sections as the memory listener walks the flat view: by address.
   const ordered = [...input.sections].sort((a, b) => a.startBytes - b.startBytes);
   const M = input.maxMemslots;
+  const { granuleMappings, steps } = runningTotals(ordered, M, input.limit);
+  const C = ordered.length;
+  const base = { granuleMappings, sectionCount: C, maxMemslots: M, steps };
+  if (C === 0) return withoutDiscardSections(base, input.limit);
+  return againstLimit(base, input);
+}
+
+type BudgetBase = Pick<DmaMappingBudget, "granuleMappings" | "sectionCount" | "maxMemslots" | "steps">;
+
+/** N and, per section in address order, the running total QEMU compares with the limit after registering it. */
+export function runningTotals(
+  ordered: DiscardSection[],
+  maxMemslots: number,
+  limit: number | undefined,
+): { granuleMappings: number; steps: DmaMappingBudget["steps"] } {
   let n = 0;
   const steps: DmaMappingBudget["steps"] = [];
   ordered.forEach((s, i) => {
     const granules = sectionGranules(s);
     n += granules;
-    const runningTotal = n + M - (i + 1);
+    const runningTotal = n + maxMemslots - (i + 1);
     steps.push({
       ...(s.name ? { name: s.name } : {}),
       granules,
       runningTotal,
-      over: input.limit !== undefined && input.limit !== 0 && runningTotal > input.limit,
+      over: limit !== undefined && limit !== 0 && runningTotal > limit,
     });
   });
-  const C = ordered.length;
-  const base = { granuleMappings: n, sectionCount: C, maxMemslots: M, steps };
+  return { granuleMappings: n, steps };
+}
 
-  if (C === 0) {
-    return {
-      ...base,
-      verdict: "fits",
-      qemuChecks: false,
-      expectedWarnings: 0,
-      ...(input.limit !== undefined ? { limit: input.limit } : {}),
-      summary:
-        "fits: no virtio-mem (RamDiscardManager) memory, " +
-        "so guest RAM is mapped in a few large pieces and QEMU makes no check",
-    };
-  }
+/** No RamDiscardManager section: QEMU has nothing to count. */
+function withoutDiscardSections(base: BudgetBase, limit: number | undefined): DmaMappingBudget {
+  return {
+    ...base,
+    verdict: "fits",
+    qemuChecks: false,
+    expectedWarnings: 0,
+    ...(limit !== undefined ? { limit } : {}),
+    summary:
+      "fits: no virtio-mem (RamDiscardManager) memory, " +
+      "so guest RAM is mapped in a few large pieces and QEMU makes no check",
+  };
+}
+
+/** N + M - C against the limit: unknown, unchecked (0), over, or within it. */
+function againstLimit(base: BudgetBase, input: BudgetInput): DmaMappingBudget {
+  const { granuleMappings: n, maxMemslots: M, sectionCount: C, steps } = base;
   const predicted = n + M - C;
   const formula = `N ${n} + memslots ${M} - sections ${C} = ${predicted}`;
   if (input.limit === undefined) {

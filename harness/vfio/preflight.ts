@@ -91,12 +91,51 @@ export async function vfioPreflight(fs: HostFs, input: PreflightInput): Promise<
   const problems: string[] = [];
   const notes: string[] = [];
   const uid = await fs.uid();
-  const named = new Set(input.vfio.devices.flatMap((d) => (d.kind === "pci" ? [d.host] : [])));
+  const iommu = await checkIommu(fs, input.vfio, problems);
+  const vfioPciDriver = await fs.exists(SYSFS.pciDriver("vfio-pci"));
+  const devices = await preflightDevices(fs, input.vfio, problems);
+  const needsBinding = devices.some((d) => d.members.some((m) => m.action === "bind to vfio-pci"));
+  if (needsBinding && !vfioPciDriver)
+    problems.push(
+      `the vfio-pci driver is not loaded on ${fs.name}: run modprobe vfio-pci (vmrig does not load modules)`,
+    );
+  const dmaEntryLimit = await readDmaEntryLimit(fs, input.vfio.dmaEntryLimit, problems);
+  const budget = predictBudget(input, dmaEntryLimit);
+  if (budget.verdict === "exceeds") {
+    notes.push(`DMA mappings: ${budget.summary}; QEMU up to 10.1 warns and runs on, 10.2 refuses the device`);
+  }
+  const lockedMemory = await checkLockedMemory(fs, input, uid, problems, notes);
+  const memoryBackend = await checkMemoryBackend(fs, input.memory?.backend, problems, notes);
+  const changes = changesNeedingRoot(input.vfio, needsBinding, dmaEntryLimit);
+  const needsChanges = changes.length > 0;
+  if (needsChanges && uid !== 0) {
+    problems.push(
+      `${changes.join(", ")} needs root on ${fs.name} (uid ${uid}): ` +
+        "run vmrig as root, or do it yourself and drop it from the scenario",
+    );
+  }
 
+  return {
+    host: fs.name,
+    uid,
+    iommu,
+    devices,
+    vfioPciDriver,
+    lockedMemory,
+    dmaEntryLimit,
+    ...(memoryBackend ? { memoryBackend } : {}),
+    budget,
+    problems,
+    notes,
+    needsChanges,
+  };
+}
+
+/** IOMMU groups and units; a PCI passthrough with no group at all is refused here. */
+async function checkIommu(fs: HostFs, vfio: VfioSpec, problems: string[]): Promise<VfioPreflight["iommu"]> {
   const groupDirs = (await fs.list(SYSFS.iommuGroups)) ?? [];
   const units = (await fs.list(SYSFS.iommuUnits)) ?? [];
-  const iommu = { groups: groupDirs.length, units };
-  const wantsPci = input.vfio.devices.some((d) => d.kind === "pci");
+  const wantsPci = vfio.devices.some((d) => d.kind === "pci");
   if (wantsPci && groupDirs.length === 0) {
     const cmdline = (await fs.readText("/proc/cmdline"))?.trim() ?? "";
     problems.push(
@@ -106,22 +145,28 @@ export async function vfioPreflight(fs: HostFs, input: PreflightInput): Promise<
         `(intel_iommu=on${cmdline.includes("intel_iommu=on") ? ", already given" : ""})`,
     );
   }
-  const vfioPciDriver = await fs.exists(SYSFS.pciDriver("vfio-pci"));
+  return { groups: groupDirs.length, units };
+}
+
+/** Each device the scenario names, in order: a PCI device with its IOMMU group, or an mdev. */
+async function preflightDevices(fs: HostFs, vfio: VfioSpec, problems: string[]): Promise<DevicePreflight[]> {
+  const named = new Set(vfio.devices.flatMap((d) => (d.kind === "pci" ? [d.host] : [])));
   const devices: DevicePreflight[] = [];
-  for (const d of input.vfio.devices) {
+  for (const d of vfio.devices) {
     devices.push(d.kind === "pci" ? await pciDevice(fs, d.host, named, problems) : await mdevDevice(fs, d, problems));
   }
-  const needsBinding = devices.some((d) => d.members.some((m) => m.action === "bind to vfio-pci"));
-  if (needsBinding && !vfioPciDriver)
-    problems.push(
-      `the vfio-pci driver is not loaded on ${fs.name}: run modprobe vfio-pci (vmrig does not load modules)`,
-    );
+  return devices;
+}
 
-  // ---- dma_entry_limit -------------------------------------------------------------------
+/** vfio_iommu_type1's dma_entry_limit now, the one the scenario asks for, and the one the run will use. */
+async function readDmaEntryLimit(
+  fs: HostFs,
+  requested: number | undefined,
+  problems: string[],
+): Promise<VfioPreflight["dmaEntryLimit"]> {
   const moduleLoaded = await fs.exists(SYSFS.type1Module);
   const currentText = await fs.readText(SYSFS.dmaEntryLimit);
   const current = currentText !== undefined && /^\d+\s*$/.test(currentText) ? Number(currentText) : undefined;
-  const requested = input.vfio.dmaEntryLimit;
   if (requested !== undefined && current === undefined) {
     problems.push(
       `vfio.dmaEntryLimit is ${requested}, but ${SYSFS.dmaEntryLimit} is missing on ${fs.name}: ` +
@@ -129,40 +174,44 @@ export async function vfioPreflight(fs: HostFs, input: PreflightInput): Promise<
     );
   }
   const used = requested ?? current;
-  const dmaEntryLimit = {
+  return {
     ...(current !== undefined ? { current } : {}),
     ...(requested !== undefined ? { requested } : {}),
     ...(used !== undefined ? { used } : {}),
     moduleLoaded,
   };
+}
 
-  // ---- the budget ------------------------------------------------------------------------
+/** The DMA mapping budget of the guest's virtio-mem layout against the limit the run will use. */
+export function predictBudget(input: PreflightInput, limit: VfioPreflight["dmaEntryLimit"]): DmaMappingBudget {
   const virtioMem = input.memory?.virtioMem ?? [];
   const base = input.arch === "x86_64" ? x86DeviceMemoryBase(input.memoryBytes) : 0;
-  const budget = predictDmaMappingBudget({
+  return predictDmaMappingBudget({
     sections: virtioMemSections(
       virtioMem.map((v) => ({ id: v.id, sizeBytes: v.sizeBytes, blockBytes: v.blockBytes })),
       base,
     ),
     maxMemslots: maxMemslots(input.accel, input.arch),
-    limit: used,
-    limitUnknownReason: moduleLoaded
+    limit: limit.used,
+    limitUnknownReason: limit.moduleLoaded
       ? `${SYSFS.dmaEntryLimit} is unreadable`
       : `vfio_iommu_type1 is not loaded yet; its default would be ${DEFAULT_DMA_ENTRY_LIMIT}`,
   });
-  if (budget.verdict === "exceeds") {
-    notes.push(`DMA mappings: ${budget.summary}; QEMU up to 10.1 warns and runs on, 10.2 refuses the device`);
-  }
+}
 
-  // ---- locked memory ---------------------------------------------------------------------
+/** RLIMIT_MEMLOCK against what VFIO pins now; a note when virtio-mem could grow past it later. */
+async function checkLockedMemory(
+  fs: HostFs,
+  input: PreflightInput,
+  uid: number,
+  problems: string[],
+  notes: string[],
+): Promise<VfioPreflight["lockedMemory"]> {
+  const virtioMem = input.memory?.virtioMem ?? [];
   // VFIO pins every page it maps: guest RAM, plus whatever virtio-mem plugs (at most its size).
   const pinnedBytes = input.memoryBytes + virtioMem.reduce((n, v) => n + v.requestedBytes, 0);
   const limitBytes = parseLockedLimit(await fs.readText("/proc/self/limits"));
-  let enough: VfioPreflight["lockedMemory"]["enough"];
-  if (uid === 0)
-    enough = "root"; // CAP_IPC_LOCK: type1 does not count against RLIMIT_MEMLOCK
-  else if (limitBytes === undefined) enough = "unknown";
-  else enough = limitBytes === "unlimited" || limitBytes >= pinnedBytes;
+  const enough = lockedMemoryEnough(uid, limitBytes, pinnedBytes);
   if (enough === false) {
     problems.push(
       `locked-memory limit is ${formatSize(limitBytes as number)} ` +
@@ -178,60 +227,57 @@ export async function vfioPreflight(fs: HostFs, input: PreflightInput): Promise<
         `not once virtio-mem plugs all ${formatSize(pinnedBytes + growth)}`,
     );
   }
+  return { limitBytes, pinnedBytes, enough };
+}
 
-  // ---- memory backend --------------------------------------------------------------------
-  let memoryBackend: VfioPreflight["memoryBackend"];
-  const backend = input.memory?.backend;
-  if (backend?.kind === "file") {
-    const mount = findMount(await fs.readText("/proc/self/mountinfo"), backend.path);
-    const dax = !mount ? "unknown" : daxOf(mount.options);
-    memoryBackend = { path: backend.path, dax, ...(mount ? { mount: mount.mountPoint, options: mount.options } : {}) };
-    if (dax === "yes") {
-      problems.push(
-        `memory.backend file:${backend.path} is on a filesystem-DAX mount (${mount!.mountPoint}, ${mount!.options}): ` +
-          "VFIO cannot pin fs-DAX pages long term (vfio_iommu_type1 returns EOPNOTSUPP), " +
-          "so passthrough would fail; use memfd or a non-DAX file",
-      );
-    } else if (dax === "per-file") {
-      notes.push(
-        `memory.backend file:${backend.path} is on a dax=inode mount (${mount!.mountPoint}): ` +
-          "if the file has the DAX attribute, VFIO cannot pin it",
-      );
-    }
-  }
+/** Whether the locked-memory limit covers `pinnedBytes`. */
+export function lockedMemoryEnough(
+  uid: number,
+  limitBytes: VfioPreflight["lockedMemory"]["limitBytes"],
+  pinnedBytes: number,
+): VfioPreflight["lockedMemory"]["enough"] {
+  if (uid === 0) return "root"; // CAP_IPC_LOCK: type1 does not count against RLIMIT_MEMLOCK
+  if (limitBytes === undefined) return "unknown";
+  return limitBytes === "unlimited" || limitBytes >= pinnedBytes;
+}
 
-  const needsChanges =
-    needsBinding ||
-    (requested !== undefined && requested !== current) ||
-    input.vfio.devices.some((d) => d.kind === "mdev");
-  if (needsChanges && uid !== 0) {
-    const what = [
-      needsBinding ? "binding devices to vfio-pci" : "",
-      requested !== undefined && requested !== current ? `setting dma_entry_limit to ${requested}` : "",
-      input.vfio.devices.some((d) => d.kind === "mdev") ? "creating mediated devices" : "",
-    ]
-      .filter(Boolean)
-      .join(", ");
+/** A file memory backend on fs-DAX: VFIO cannot pin its pages. */
+async function checkMemoryBackend(
+  fs: HostFs,
+  backend: GuestMemorySpec["backend"],
+  problems: string[],
+  notes: string[],
+): Promise<VfioPreflight["memoryBackend"]> {
+  if (backend?.kind !== "file") return undefined;
+  const mount = findMount(await fs.readText("/proc/self/mountinfo"), backend.path);
+  const dax = !mount ? "unknown" : daxOf(mount.options);
+  if (dax === "yes") {
     problems.push(
-      `${what} needs root on ${fs.name} (uid ${uid}): ` +
-        "run vmrig as root, or do it yourself and drop it from the scenario",
+      `memory.backend file:${backend.path} is on a filesystem-DAX mount (${mount!.mountPoint}, ${mount!.options}): ` +
+        "VFIO cannot pin fs-DAX pages long term (vfio_iommu_type1 returns EOPNOTSUPP), " +
+        "so passthrough would fail; use memfd or a non-DAX file",
+    );
+  } else if (dax === "per-file") {
+    notes.push(
+      `memory.backend file:${backend.path} is on a dax=inode mount (${mount!.mountPoint}): ` +
+        "if the file has the DAX attribute, VFIO cannot pin it",
     );
   }
+  return { path: backend.path, dax, ...(mount ? { mount: mount.mountPoint, options: mount.options } : {}) };
+}
 
-  return {
-    host: fs.name,
-    uid,
-    iommu,
-    devices,
-    vfioPciDriver,
-    lockedMemory: { limitBytes, pinnedBytes, enough },
-    dmaEntryLimit,
-    ...(memoryBackend ? { memoryBackend } : {}),
-    budget,
-    problems,
-    notes,
-    needsChanges,
-  };
+/** What the run would change on the host, in words; empty when it changes nothing (and needs no root). */
+export function changesNeedingRoot(
+  vfio: VfioSpec,
+  needsBinding: boolean,
+  limit: Pick<VfioPreflight["dmaEntryLimit"], "current" | "requested">,
+): string[] {
+  const { current, requested } = limit;
+  return [
+    needsBinding ? "binding devices to vfio-pci" : "",
+    requested !== undefined && requested !== current ? `setting dma_entry_limit to ${requested}` : "",
+    vfio.devices.some((d) => d.kind === "mdev") ? "creating mediated devices" : "",
+  ].filter(Boolean);
 }
 
 async function pciDevice(fs: HostFs, bdf: string, named: Set<string>, problems: string[]): Promise<DevicePreflight> {
