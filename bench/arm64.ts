@@ -79,7 +79,7 @@ export async function arm64BootBench(rounds: number, guests: BenchGuest[] = ARM6
 
   const boot = async (p: Prepared, i: number) => {
     const t0 = Date.now();
-    const guest = await bootGuest({
+    await using guest = await bootGuest({
       arch: p.g.arch,
       accel: p.accel,
       machine: { arch: p.g.arch, memoryBytes: 1 << 30, cpus: 2, accel: "tcg", cmdline: [] },
@@ -95,13 +95,8 @@ export async function arm64BootBench(rounds: number, guests: BenchGuest[] = ARM6
       signal,
     });
     const ms = Date.now() - t0;
-    try {
-      const r = await guest.exec(`${PROBE} pagesize`, 30_000 * p.accel.timeScale);
-      const run = parseProbeOutput(r);
-      if (run.kind === "report") p.pageBytes.add(Number(run.report.pageSize));
-    } finally {
-      await guest.shutdown();
-    }
+    const run = parseProbeOutput(await guest.exec(`${PROBE} pagesize`, 30_000 * p.accel.timeScale));
+    if (run.kind === "report") p.pageBytes.add(Number(run.report.pageSize));
     return ms;
   };
 

@@ -82,6 +82,8 @@ export interface Guest {
   /** Planned fault: SIGKILL a share's virtiofsd and start a new one on the same socket. */
   restartDaemon(tag: string): Promise<void>;
   shutdown(): Promise<MachineExit | undefined>;
+  /** `await using guest = await bootGuest(...)` shuts it down when the scope ends. */
+  [Symbol.asyncDispose](): Promise<void>;
 }
 
 export function bootGuest(req: BootRequest): Promise<Guest> {
@@ -310,6 +312,10 @@ class QemuGuest implements Guest {
     const chain = this.shares.find((c) => c.tag === tag);
     if (!chain) throw new Error(`no virtiofsd for share ${tag}`);
     await chain.restartVirtiofsd();
+  }
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.shutdown();
   }
 
   shutdown(): Promise<MachineExit | undefined> {

@@ -132,7 +132,7 @@ export class FaultPlan {
         // it at once, type it on the console instead.
         const r = await Promise.race([
           this.guest.exec("echo c > /proc/sysrq-trigger", 10_000),
-          new Promise<undefined>((res) => setTimeout(res, 1000)),
+          new Promise<undefined>((res) => setTimeout(() => res(undefined), 1000)),
         ]);
         if (r && r.kind === "exited" && r.code !== 0) {
           this.guest.writeConsole("echo c > /proc/sysrq-trigger");
