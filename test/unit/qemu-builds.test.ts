@@ -4,7 +4,7 @@
 import { describe, expect, it } from "vitest";
 import { dependencyClosure, parseDependsField } from "../../harness/debian/deps.ts";
 import type { DebPackage, Stanza } from "../../harness/debian/control.ts";
-import { chooseDebianQemu, dependencySuites, hostQemu } from "../../harness/qemu/provision.ts";
+import { chooseDebianQemu, dependencySuites, hostQemu, notInArchive } from "../../harness/qemu/provision.ts";
 import { buildQemuArgv, qemuInvocation, type QemuCommand } from "../../harness/qemu/argv.ts";
 import { levelTwoArgv } from "../../harness/vfio/nested.ts";
 import { rowQemu } from "../../harness/run/runner.ts";
@@ -274,5 +274,21 @@ workloads: [{ id: w, shell: { command: "true" } }]
     const typo = problems(file(`{ debain: "11.1" }`));
     expect(typo).toContain("t.yaml:4:44 kernels.new-qemu.qemu.debian: required key is missing");
     expect(typo.some((l) => /^t\.yaml:4:\d+ kernels\.new-qemu\.qemu.*debain/.test(l))).toBe(true);
+  });
+});
+
+describe("notInArchive", () => {
+  it("names the suites searched and the nearest versions without Debian's repack suffix", () => {
+    const below = pkg("1:10.0.7+ds-0+deb13u1", "trixie");
+    const above = pkg("1:11.1.3+ds-1~bpo13+1", "trixie-backports");
+    expect(notInArchive({ kind: "debian", version: "10.2" }, ["bookworm", "trixie"], below, above)).toBe(
+      "QEMU 10.2 is not in Debian's archive (searched bookworm, trixie); " +
+        "nearest available: 10.0.7 (trixie), 11.1.3 (trixie-backports)",
+    );
+  });
+  it("names the one suite asked for, and says when there is no QEMU at all", () => {
+    expect(notInArchive({ kind: "debian", version: "9", suite: "sid" }, ["sid"])).toBe(
+      "QEMU 9 is not in Debian's sid (searched sid); no QEMU package found at all",
+    );
   });
 });
