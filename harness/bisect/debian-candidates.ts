@@ -36,6 +36,8 @@ export interface DebianRange {
   versions: Array<RangeVersion<PackageCandidate>>;
   /** Every candidate of the family in the archive (newer ones may carry the changelog). */
   all: PackageCandidate[];
+  /** Packages of the same source that hold the family's docs (QEMU's are in qemu-system-common). */
+  docPackages: DebPackage[];
 }
 
 export interface RangeEnds {
@@ -61,16 +63,27 @@ export async function kernelRange(
     suite: c.image.suite,
     parts: c.parts,
   });
-  const pick = (end: string, which: string) => {
+  const pick = (end: string, which: "good" | "bad") => {
     const spec = parseVersionSpec(end);
-    if (!spec) throw endError(which, end, "is not a Debian kernel version (e.g. 6.12, 6.18.15, 6.18.15-1~bpo13+1)");
+    if (!spec)
+      throw endError(
+        "--debian-kernel",
+        which,
+        end,
+        "is not a Debian kernel version (e.g. 6.12, 6.18.15, 6.18.15-1~bpo13+1)",
+      );
     const choice = chooseKernel(kernels, spec);
     if (choice.kind === "found") return toCandidate(choice.candidate);
     const near = [choice.below, choice.above].flatMap((c) => (c ? [upstreamVersion(c.image.version)] : []));
-    throw endError(which, end, `is not in Debian's archive (${flavour}; nearest: ${near.join(", ") || "none"})`);
+    throw endError(
+      "--debian-kernel",
+      which,
+      end,
+      `is not in Debian's archive (${flavour}; nearest: ${near.join(", ") || "none"})`,
+    );
   };
   const all = kernels.map(toCandidate);
-  return rangeOf("kernel", flavour, indexes, all, pick(ends.good, "good"), pick(ends.bad, "bad"));
+  return rangeOf("kernel", flavour, indexes, all, pick(ends.good, "good"), pick(ends.bad, "bad"), []);
 }
 
 /** The host's QEMU package for `arch` guests (qemu-system-x86), every build in every suite. */
@@ -82,14 +95,21 @@ export async function qemuRange(arch: Arch, ends: RangeEnds, opts: ArchiveOption
   });
   const packages = indexes.flatMap((i) => i.packages.filter((p) => p.name === pkgName));
   const all = packages.map((p) => ({ name: p.name, version: p.version, suite: p.suite, parts: [p] }));
-  const pick = (end: string, flag: string) => {
-    if (!parseVersionSpec(end)) throw endError(flag, end, "is not a QEMU version (e.g. 10.0, 11.1.3, 1:11.1.3+ds-1)");
+  const pick = (end: string, which: "good" | "bad") => {
+    if (!parseVersionSpec(end))
+      throw endError("--debian-qemu", which, end, "is not a QEMU version (e.g. 10.0, 11.1.3, 1:11.1.3+ds-1)");
     const { chosen, below, above } = chooseDebianQemu(packages, end);
     if (chosen) return all.find((c) => c.version === chosen.version && c.suite === chosen.suite)!;
     const near = [below, above].flatMap((p) => (p ? [`${p.version} (${p.suite})`] : []));
-    throw endError(flag, end, `is not in Debian's archive (${pkgName}; nearest: ${near.join(", ") || "none"})`);
+    throw endError(
+      "--debian-qemu",
+      which,
+      end,
+      `is not in Debian's archive (${pkgName}; nearest: ${near.join(", ") || "none"})`,
+    );
   };
-  return rangeOf("qemu", pkgName, indexes, all, pick(ends.good, "good"), pick(ends.bad, "bad"));
+  const docs = indexes.flatMap((i) => i.packages.filter((p) => p.name === "qemu-system-common"));
+  return rangeOf("qemu", pkgName, indexes, all, pick(ends.good, "good"), pick(ends.bad, "bad"), docs);
 }
 
 function rangeOf(
@@ -99,6 +119,7 @@ function rangeOf(
   all: PackageCandidate[],
   good: PackageCandidate,
   bad: PackageCandidate,
+  docPackages: DebPackage[],
 ): DebianRange {
   const flag = family === "kernel" ? "--debian-kernel" : "--debian-qemu";
   const versions = versionsBetween(all, ofCandidate, good.version, bad.version);
@@ -108,9 +129,9 @@ function rangeOf(
       ExitCode.usage,
     );
   }
-  return { family, what, suites: indexes.map((i) => i.suite), good, bad, versions, all };
+  return { family, what, suites: indexes.map((i) => i.suite), good, bad, versions, all, docPackages };
 }
 
-function endError(which: string, end: string, why: string): VmrigError {
-  return new VmrigError(`the ${which} end ${end} ${why}`, ExitCode.usage);
+function endError(flag: string, which: "good" | "bad", end: string, why: string): VmrigError {
+  return new VmrigError(`${flag}: ${which.toUpperCase()} ${end} ${why}`, ExitCode.usage);
 }
