@@ -22,7 +22,8 @@ export function debianHeaderLines(
   const resuming = stepsBefore > 0 ? `; resuming (${plural(stepsBefore, "step")} done before)` : "";
   const width = Math.max(...versions.map((v) => v.version.length));
   return [
-    `bisect ${plural(versions.length, "version")} of ${familyName(p)} ${p.good}..${p.bad} (${p.goodSpec}..${p.badSpec}): ` +
+    `bisect ${plural(versions.length, "version")} of ${familyName(p)} ${p.good}..${p.bad} ` +
+      `(${p.goodSpec}..${p.badSpec}): ` +
       `at most ${listSteps(versions.length)} steps after the ends; ${cell}${resuming}`,
     `searched ${suites.join(", ")}: ${versions.length} versions from ${p.good} to ${p.bad}`,
     ...versions.map((v) => `  ${v.version.padEnd(width)}  ${v.suites.join(", ")}`),
