@@ -229,7 +229,13 @@ export class DebianBisectSession {
   private async describeAnswer(lastGood: ListedVersion, firstBad: ListedVersion): Promise<DebianAnswer> {
     const [lastGoodTag, firstBadTag] = [upstreamTag(lastGood.version), upstreamTag(firstBad.version)];
     const answer: DebianAnswer = { lastGood, firstBad, lastGoodTag, firstBadTag, changelog: { entries: 0 } };
-    const candidate = this.range.all.find((c) => c.version === firstBad.version) ?? this.range.bad;
+    // A version the archive dropped since the list was saved still has newer packages' changelogs.
+    const candidate = this.range.all.find((c) => c.version === firstBad.version) ?? {
+      name: firstBad.name,
+      version: firstBad.version,
+      suite: firstBad.suites[0]!,
+      parts: [],
+    };
     const found = await changelogCovering(this.range, candidate, { signal: this.signal, log: this.slotLog });
     if ("problem" in found) answer.changelog = { entries: 0, problem: found.problem };
     else {

@@ -94,7 +94,8 @@ export async function writeDebianState(dir: string, s: DebianStateFile): Promise
 /** bisect.log: "# <params>", then "<verdict> <version>  # <phase>: <reason>" per finished step. */
 export function debianBisectLog(s: DebianStateFile): string {
   const p = s.params;
-  const head = `# vmrig bisect --debian-${p.family} ${p.goodSpec}..${p.badSpec} (${p.what}): ${p.kernel} x ${p.workload}`;
+  const question = `--debian-${p.family} ${p.goodSpec}..${p.badSpec} (${p.what})`;
+  const head = `# vmrig bisect ${question}: ${p.kernel} x ${p.workload}`;
   const lines = s.steps.map((r) => `${r.verdict} ${r.commit}  # ${r.phase}: ${r.reason}`);
   return [head, ...lines].join("\n") + "\n";
 }

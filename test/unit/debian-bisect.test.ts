@@ -17,6 +17,7 @@ import {
 } from "../../harness/bisect/debian-range.ts";
 import type { Verdict } from "../../harness/bisect/verdict.ts";
 import { VmrigError } from "../../harness/util/errors.ts";
+import { bisectCommand } from "../../harness/commands/bisect.ts";
 
 const fixture = (name: string) =>
   readFileSync(path.join(import.meta.dirname, "..", "fixtures", "debian", "bisect", name), "utf8");
@@ -190,9 +191,38 @@ describe("Debian changelogs", () => {
   it("picks the entries after the last good up to the first bad, by version, not by position", () => {
     const between = entriesBetween(kernel, "6.12.118-1", "6.16.3-1~bpo13+1");
     expect(between.map((e) => e.version)).toEqual(["6.16.3-1", "6.16.1-1~exp1", "6.16-1~exp1", "6.16~rc7-1~exp1"]);
+    // A backport at the low end already has the changes of the version it was made from.
+    expect(entriesBetween(kernel, "6.16.3-1~bpo13+1", "7.3.4-1~bpo13+1").map((e) => e.version)).toEqual([
+      "7.3.4-1~bpo13+1",
+      "6.17.5-1~exp1",
+      "6.17.2-1~exp1",
+    ]);
     expect(entriesBetween(qemu, "1:10.0.2+ds-2", "1:10.0.3+ds-0+deb13u1").map((e) => e.version)).toEqual([
       "1:10.0.3+ds-0+deb13u1",
       "1:10.0.2+ds-2+deb13u1",
     ]);
+  });
+});
+
+describe("vmrig bisect --debian-kernel/--debian-qemu on the command line", () => {
+  const usage = async (args: string[]) => {
+    const e = await bisectCommand(args, new AbortController().signal).catch((err: unknown) => err);
+    expect(e).toBeInstanceOf(VmrigError);
+    expect((e as VmrigError).exitCode).toBe(2);
+    return (e as Error).message;
+  };
+  const cell = ["--scenario", "scenarios/bisect-debian-getdents.yaml", "--kernel", "debian-6.18.15"];
+
+  it("refuses mixed, missing and malformed arguments before touching anything (exit 2)", async () => {
+    expect(await usage(["--debian-kernel", "6.12..6.18.15", "--debian-qemu", "10.0..11.1", ...cell])).toContain(
+      "--debian-kernel and --debian-qemu bisect different packages",
+    );
+    expect(await usage(["--debian-kernel", "6.12..6.18.15", "--tree", ".", ...cell])).toContain(
+      "--tree belong to a source bisect",
+    );
+    expect(await usage(["--debian-kernel", "6.12..6.18.15", ...cell])).toContain("missing --workload");
+    expect(await usage(["--debian-qemu", "11.1", ...cell, "--workload", "getdents-1M"])).toContain(
+      "--debian-qemu 11.1: expected GOOD..BAD",
+    );
   });
 });
