@@ -38,6 +38,8 @@ export interface DebianRange {
   all: PackageCandidate[];
   /** Packages of the same source that hold the family's docs (QEMU's are in qemu-system-common). */
   docPackages: DebPackage[];
+  /** Versions in the range the archive has only part of (a split kernel's modules gone): left out. */
+  gaps: string[];
 }
 
 export interface RangeEnds {
@@ -56,7 +58,8 @@ export async function kernelRange(
 ): Promise<DebianRange> {
   const indexes = await loadSuiteIndexes(kernelSuites, debianArch(arch), opts);
   // Per suite: a version several suites carry is listed with each of them.
-  const kernels = indexes.flatMap((i) => kernelCandidates(i.packages, flavour)).filter((c) => !c.missing.length);
+  const listed = indexes.flatMap((i) => kernelCandidates(i.packages, flavour));
+  const kernels = listed.filter((c) => !c.missing.length);
   const toCandidate = (c: KernelCandidate): PackageCandidate => ({
     name: c.image.name,
     version: c.image.version,
@@ -83,7 +86,11 @@ export async function kernelRange(
     );
   };
   const all = kernels.map(toCandidate);
-  return rangeOf("kernel", flavour, indexes, all, pick(ends.good, "good"), pick(ends.bad, "bad"), []);
+  const range = rangeOf("kernel", flavour, indexes, all, pick(ends.good, "good"), pick(ends.bad, "bad"), []);
+  const incomplete = listed.filter((c) => c.missing.length && !all.some((a) => a.version === c.image.version));
+  const inRange = versionsBetween(incomplete, (c) => c.image, range.good.version, range.bad.version);
+  range.gaps = inRange.map((v) => `${v.version} (${v.items[0]!.missing.join(", ")} gone)`);
+  return range;
 }
 
 /** The host's QEMU package for `arch` guests (qemu-system-x86), every build in every suite. */
@@ -129,7 +136,8 @@ function rangeOf(
       ExitCode.usage,
     );
   }
-  return { family, what, suites: indexes.map((i) => i.suite), good, bad, versions, all, docPackages };
+  const suites = indexes.map((i) => i.suite);
+  return { family, what, suites, good, bad, versions, all, docPackages, gaps: [] };
 }
 
 function endError(flag: string, which: "good" | "bad", end: string, why: string): VmrigError {

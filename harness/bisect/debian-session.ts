@@ -137,7 +137,7 @@ export class DebianBisectSession {
     const scenarioDir = q.scenario.name.replace(/[^A-Za-z0-9._-]+/g, "_");
     const root = o.resultsRoot ?? defaultResultsRoot();
     const dir = path.join(root, "bisect", scenarioDir, debianBisectDirName(params));
-    const fresh = { params, suites: range.suites, versions: listed(range) };
+    const fresh = { params, suites: range.suites, versions: listed(range), gaps: range.gaps };
     const state = await openDebianState(dir, fresh, o.restart ?? false);
     return new DebianBisectSession(o, q, range, dir, state);
   }
@@ -154,6 +154,7 @@ export class DebianBisectSession {
   private async runPhases(): Promise<DebianBisectOutcome> {
     const { params, suites, versions } = this.state;
     for (const l of debianHeaderLines(params, suites, versions, this.state.steps.length)) this.out(l);
+    if (this.state.gaps?.length) this.out(`not listed, only partly left in the archive: ${this.state.gaps.join("; ")}`);
     const bad = await this.checkBad();
     await this.checkGood(bad);
     const verdicts = await this.stepUntilStopped(bad);

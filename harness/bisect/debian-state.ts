@@ -47,6 +47,8 @@ export interface DebianStateFile {
   params: DebianBisectParams;
   suites: string[];
   versions: ListedVersion[];
+  /** Versions in the range the archive no longer has whole: not in the list. */
+  gaps?: string[];
   identity?: BadRefIdentity;
   steps: StepRecord[];
   result?: BisectResult & { answer?: DebianAnswer };

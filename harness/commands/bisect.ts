@@ -1,7 +1,7 @@
 // `vmrig bisect --tree PATH --good REF --bad REF --scenario FILE --kernel LABEL --workload ID
 //  [--repeat N] [--verify] [--restart]`
 // `vmrig bisect --debian-kernel GOOD..BAD | --debian-qemu GOOD..BAD --scenario FILE --kernel LABEL
-//  --workload ID [--repeat N] [--restart]`
+//  --workload ID [--repeat N] [--restart]`; the scenario may be the one positional argument instead.
 import { parseArgs } from "node:util";
 import path from "node:path";
 import { ExitCode, VmrigError } from "../util/errors.ts";
@@ -38,8 +38,9 @@ function resumeHint(e: unknown): { exitCode: number } {
 }
 
 export async function bisectCommand(args: string[], signal: AbortSignal): Promise<number> {
-  const { values } = parseArgs({
+  const { values, positionals } = parseArgs({
     args,
+    allowPositionals: true,
     options: {
       tree: { type: "string" },
       good: { type: "string" },
@@ -54,6 +55,12 @@ export async function bisectCommand(args: string[], signal: AbortSignal): Promis
       restart: { type: "boolean" },
     },
   });
+  // The scenario may also come as the one positional argument, as `vmrig run` takes it.
+  if (positionals.length > 1 || (positionals.length === 1 && values.scenario !== undefined))
+    throw usageError(
+      `one scenario, by --scenario or as an argument; got ${[values.scenario, ...positionals].filter(Boolean).join(", ")}`,
+    );
+  if (positionals.length === 1) values.scenario = positionals[0];
   const repeat = values.repeat === undefined ? 1 : Number(values.repeat);
   if (values["debian-kernel"] !== undefined || values["debian-qemu"] !== undefined)
     return debianBisectCommand(values, repeat, signal);

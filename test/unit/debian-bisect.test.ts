@@ -221,6 +221,9 @@ describe("vmrig bisect --debian-kernel/--debian-qemu on the command line", () =>
       "--tree belong to a source bisect",
     );
     expect(await usage(["--debian-kernel", "6.12..6.18.15", ...cell])).toContain("missing --workload");
+    expect(await usage(["--debian-kernel", "6.12..6.18.15", "a.yaml", ...cell])).toContain(
+      "one scenario, by --scenario or as an argument",
+    );
     expect(await usage(["--debian-qemu", "11.1", ...cell, "--workload", "getdents-1M"])).toContain(
       "--debian-qemu 11.1: expected GOOD..BAD",
     );
