@@ -97,6 +97,9 @@ const listed = (range: DebianRange): ListedVersion[] =>
 export class DebianBisectSession {
   private readonly printed: string[] = [];
   private readonly ran: StepRecord[] = [];
+  /** The answer's changelog lines and the note on the continuing source range, for the report. */
+  private changelogText: string[] = [];
+  private continueNote: string | undefined;
   private readonly signal: AbortSignal;
   private readonly progress: Progress;
 
@@ -254,9 +257,6 @@ export class DebianBisectSession {
     }
     return answer;
   }
-
-  private changelogText: string[] = [];
-  private continueNote: string | undefined;
 
   private async report(result: BisectResult, bad: BadRefIdentity): Promise<DebianBisectOutcome> {
     const answer = this.state.result?.answer;
