@@ -56,6 +56,8 @@ Lists the built kernels in the cache with their size and last use, and the build
   --dry-run            say what would be removed, remove nothing`,
   bisect: `usage: vmrig bisect --tree PATH --good REF --bad REF --scenario FILE --kernel LABEL --workload ID
                    [--repeat N] [--verify] [--restart]
+       vmrig bisect --debian-kernel GOOD..BAD | --debian-qemu GOOD..BAD
+                   --scenario FILE --kernel LABEL --workload ID [--repeat N] [--restart]
 
 Finds the commit of a local kernel git tree that makes one cell fail: builds and boots each step
 with the scenario's row LABEL and runs workload ID. Rerun the same command to resume.
@@ -68,7 +70,17 @@ with the scenario's row LABEL and runs workload ID. Rerun the same command to re
   --workload ID        the workload whose cell decides good or bad
   --repeat N           run the cell N times per step (a flaky bug: bad if any run fails)
   --verify             first check that --good is good and --bad is bad
-  --restart            forget the saved state and start again`,
+  --restart            forget the saved state and start again
+
+With --debian-kernel or --debian-qemu nothing is built: the versions Debian's archive holds from
+GOOD to BAD (every suite, Debian version order) are bisected, each replacing the row's kernel
+(same flavour) or its QEMU. GOOD and BAD are versions as rows write them ("6.12" = newest 6.12.x,
+"6.18.15", "6.18.15-1~bpo13+1", "11.1", "1:11.1.3+ds-1"). The answer names the last good and
+first bad packages, their upstream tags, the Debian changelog entries between them and, for
+kernels, the source bisect that continues upstream.
+
+  --debian-kernel GOOD..BAD   Debian kernels of the row's flavour (the row must be \`debian:\`)
+  --debian-qemu GOOD..BAD     Debian QEMU builds, run through vmrig's private loader as \`qemu:\` rows`,
   compare: `usage: vmrig compare <run-a> <run-b> [--json|--markdown]
        vmrig compare <run> [--baseline] [--window N]
 

@@ -102,35 +102,56 @@ export function createCellRunner(o: CellRunnerOptions): StepRunner {
       };
       const artifact = artifactOf(o.spec, outcome.manifest);
 
-      // The one cell, `repeat` times: one row per run, each its own guest.
-      const rows: KernelEntry[] = Array.from({ length: o.repeat }, (_, i) => ({
-        ...o.entry,
-        label: o.repeat === 1 ? label : `${label}-run${i + 1}`,
-        source: { kind: "path", kernel: artifact.image, ...(artifact.config ? { config: artifact.config } : {}) },
-      }));
-      const faults = o.scenario.faults?.filter((f) => f.during === o.workload.id);
-      const scenario: Scenario = { ...o.scenario, name: t.name, kernels: rows, workloads: [o.workload], faults };
-      if (!faults?.length) delete scenario.faults;
-      const { result, runDir } = await runScenarioFile(o.scenario.file, {
-        scenario,
-        resultsRoot: path.join(o.dir, "steps"),
-        progress: o.progress,
-        signal: o.signal,
-        out: sink,
-        color: false,
-      });
-      const runs: RunInfo[] = result.rows.map((row) => {
-        const cell = row.cells.find((c) => c.workload === o.workload.id);
-        return {
-          outcome: cell?.outcome ?? { kind: "not-run", reason: "the row has no cell" },
-          ...(row.bootMs !== undefined ? { bootMs: row.bootMs } : {}),
-          workloadMs: cell?.durationMs ?? 0,
-          runDir: path.relative(o.dir, path.join(runDir, row.label)),
-        };
-      });
+      const source = {
+        kind: "path" as const,
+        kernel: artifact.image,
+        ...(artifact.config ? { config: artifact.config } : {}),
+      };
+      const runs = await runCell(o, t.name, (row) => ({ ...row, source }));
       return { build, runs };
     },
   };
+}
+
+export type CellRunOptions = Pick<
+  CellRunnerOptions,
+  "scenario" | "entry" | "workload" | "repeat" | "dir" | "signal" | "progress"
+>;
+
+/**
+ * The one cell, `repeat` times, through the ordinary scenario runner: one row per run, each its
+ * own guest, `rowFor` making the entry the step's (its kernel, its QEMU). Results go to
+ * <dir>/steps/<name>.
+ */
+export async function runCell(
+  o: CellRunOptions,
+  name: string,
+  rowFor: (row: KernelEntry) => KernelEntry,
+): Promise<RunInfo[]> {
+  const label = o.entry.label;
+  const rows: KernelEntry[] = Array.from({ length: o.repeat }, (_, i) =>
+    rowFor({ ...o.entry, label: o.repeat === 1 ? label : `${label}-run${i + 1}` }),
+  );
+  const faults = o.scenario.faults?.filter((f) => f.during === o.workload.id);
+  const scenario: Scenario = { ...o.scenario, name, kernels: rows, workloads: [o.workload], faults };
+  if (!faults?.length) delete scenario.faults;
+  const { result, runDir } = await runScenarioFile(o.scenario.file, {
+    scenario,
+    resultsRoot: path.join(o.dir, "steps"),
+    progress: o.progress,
+    signal: o.signal,
+    out: sink,
+    color: false,
+  });
+  return result.rows.map((row) => {
+    const cell = row.cells.find((c) => c.workload === o.workload.id);
+    return {
+      outcome: cell?.outcome ?? { kind: "not-run", reason: "the row has no cell" },
+      ...(row.bootMs !== undefined ? { bootMs: row.bootMs } : {}),
+      workloadMs: cell?.durationMs ?? 0,
+      runDir: path.relative(o.dir, path.join(runDir, row.label)),
+    };
+  });
 }
 
 /**

@@ -28,13 +28,26 @@ export const nestedQemu = defineWorkloadKind({
       .max(600)
       .default(3)
       .meta({ description: "How long level 2 runs its firmware before vmrig reads its PCI view and stops it." }),
+    mappingWarning: z
+      .enum(["fail", "pass"])
+      .default("fail")
+      .meta({
+        description:
+          "What QEMU's 'possibly running out of DMA mappings' warning makes the cell when the VM runs on: " +
+          "fail (default), or pass, so that only a QEMU that refuses the device (10.2 and later) fails.",
+      }),
   }).meta({
     description:
       "Start the level-2 QEMU of vfio.nested with the scenario's VFIO devices and memory; " +
       "PASS when it starts clean, FAIL when QEMU warns or refuses.",
   }),
-  toSpec: ({ runSeconds, dmaEntryLimit }): { runSeconds: number; dmaEntryLimit?: number } => ({
+  toSpec: ({
     runSeconds,
+    dmaEntryLimit,
+    mappingWarning,
+  }): { runSeconds: number; dmaEntryLimit?: number; mappingWarning: "fail" | "pass" } => ({
+    runSeconds,
+    mappingWarning,
     ...(dmaEntryLimit !== undefined ? { dmaEntryLimit } : {}),
   }),
   checkInFile({ written, file, problem }) {

@@ -73,6 +73,31 @@ describe("judging a level-2 start", () => {
     });
   });
 
+  it("with mappingWarning: pass, QEMU 10.0's warning is a pass (the VM ran on); 11.1's refusal still fails", () => {
+    const warned = levelTwoVerdict(
+      { budget: budget(1000), devices: [nic] },
+      devices,
+      { code: 0, stdout: infoPci, stderr: fixture("qemu-10.0.2-l2-stderr.txt") },
+      "pass",
+    );
+    expect(warned.outcome).toMatchObject({
+      kind: "pass",
+      detail: expect.stringMatching(/passed to level 2 .*; QEMU warned 1x, .*\(mappingWarning: pass\)$/),
+    });
+    const stderr =
+      "qemu-system-x86_64: -device vfio-pci,host=0000:00:06.0: vfio 0000:00:06.0: failed to setup container " +
+      "for group 4: memory listener initialization failed: Region vm0-mem: vfio_ram_discard_register_listener: " +
+      "possibly running out of DMA mappings. E.g., try increasing the 'block-size' of virtio-mem devies. " +
+      "Maximum possible DMA mappings: 1022, Maximum possible memslots: 512";
+    const refused = levelTwoVerdict(
+      { budget: budget(1022), devices: [nic] },
+      devices,
+      { code: 1, stdout: "", stderr },
+      "pass",
+    );
+    expect(refused.outcome).toMatchObject({ kind: "fail", detail: expect.stringMatching(/^QEMU refused the device/) });
+  });
+
   it("fails with QEMU 11.1's refusal, exit 1, and the message that names the mapping budget", () => {
     const stderr = [
       "vmrig-l2-ready-after-ds=40",

@@ -81,8 +81,8 @@ workloads:
       nested: { device: "e1000e", memoryBytes: 128 * M },
     });
     expect(s.workloads).toEqual([
-      { id: "fits", kind: "nestedQemu", dmaEntryLimit: 1023, runSeconds: 3 },
-      { id: "exceeds", kind: "nestedQemu", runSeconds: 1 },
+      { id: "fits", kind: "nestedQemu", dmaEntryLimit: 1023, runSeconds: 3, mappingWarning: "fail" },
+      { id: "exceeds", kind: "nestedQemu", runSeconds: 1, mappingWarning: "fail" },
     ]);
   });
 
