@@ -4,7 +4,8 @@
 // build directory, ccache) and boots it under QEMU to run a `readdir` cell with a 1M buffer.
 // The culprit must be named in ceil(log2(8)) steps plus skips, the broken build skipped, the
 // log replayable, the revert verified, and the user's checkout untouched.
-import { mkdtempSync, readFileSync, rmSync, existsSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, existsSync, writeFileSync } from "node:fs";
+import { rm } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
 import { execa } from "execa";
@@ -27,9 +28,11 @@ import { testVerbose } from "../../harness/util/env.ts";
 const tmp = mkdtempSync(path.join(os.tmpdir(), "vmrig-test-bisect-"));
 /** The bisect's work area in the cache (clone + build directory, ~2 GB): this tree is gone after the test. */
 let slot: string | undefined;
-afterAll(() => {
-  if (slot) rmSync(slot, { recursive: true, force: true, maxRetries: 3 });
-  rmSync(tmp, { recursive: true, force: true, maxRetries: 3 });
+// Asynchronously: removing ~2 GB in one synchronous call blocks the test worker's event loop long
+// enough for vitest's RPC to time out ("Timeout calling onTaskUpdate"), which fails the run.
+afterAll(async () => {
+  if (slot) await rm(slot, { recursive: true, force: true, maxRetries: 3 });
+  await rm(tmp, { recursive: true, force: true, maxRetries: 3 });
 });
 
 const verbose = testVerbose();
