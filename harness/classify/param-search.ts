@@ -23,6 +23,8 @@ export interface ProbeRun {
   value: number;
   outcome: CellOutcome;
   durationMs: number;
+  /** The probe's own evidence and files, relative to the run directory. */
+  artifacts?: string[];
 }
 
 export interface ValueVerdict {

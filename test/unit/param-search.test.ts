@@ -12,6 +12,7 @@ import {
   type SearchStep,
 } from "../../harness/classify/param-search.ts";
 import { cellLabel } from "../../harness/classify/labels.ts";
+import { probeName, probeSpec, searchInGuest, type SearchIo } from "../../harness/run/param-search.ts";
 import { parseScenario } from "../../harness/scenario/load.ts";
 import type { CellOutcome, ParamSearchSpec } from "../../harness/types.ts";
 import { SpecError } from "../../harness/util/errors.ts";
@@ -244,5 +245,46 @@ workloads:
   ];
   it.each(bad)("%s on %s", (search, kind, message) => {
     expect(problem(file(search, kind))).toContain(message);
+  });
+});
+
+describe("one guest's share of a search (run/param-search.ts)", () => {
+  const w = {
+    id: "boundary",
+    kind: "readdir" as const,
+    share: "share",
+    entries: 50,
+    bufferBytes: 32 * K,
+    search: { param: "bufferSize", field: "bufferBytes", unit: "bytes" as const, ...swiotlb },
+  };
+  it("a probe runs the workload with the field set and no search", () => {
+    expect(probeSpec(w, 260 * K)).toEqual({
+      id: "boundary",
+      kind: "readdir",
+      share: "share",
+      entries: 50,
+      bufferBytes: 260 * K,
+    });
+    expect(probeName(w.search, 260 * K, 0)).toBe("bufferSize=260K");
+    expect(probeName({ ...w.search, repeat: 3 }, 260 * K, 1)).toBe("bufferSize=260K run 2/3");
+  });
+  it("a probe that spoils the guest hands the next value to a fresh guest, which goes on from the runs", async () => {
+    const runs: ProbeRun[] = [];
+    // Stands in for the guest: the values above 256K fail, and 1M also spoils the guest.
+    const io = (spoilAt?: number): SearchIo => ({
+      runProbe: async (p) => {
+        const v = (p as { bufferBytes: number }).bufferBytes;
+        return { outcome: v <= 256 * K ? pass : enomem, evidence: {}, durationMs: 1, guestSpoiled: v === spoilAt };
+      },
+      keepProbe: async (name) => [`${name}.json`],
+      stage: () => undefined,
+      aborted: () => false,
+    });
+    const first = await searchInGuest(w, runs, io(1 * M));
+    expect(first).toMatchObject({ guestSpoiled: true, step: { kind: "probe", value: 512 * K } });
+    expect(runs.map((r) => r.value)).toEqual([2 * M, 4 * K, 1 * M]);
+    const second = await searchInGuest(w, runs, io());
+    expect(second).toMatchObject({ guestSpoiled: false, step: { kind: "done", finding: { lastGood: 256 * K } } });
+    expect(runs[2]!.artifacts).toEqual(["bufferSize=1M.json"]);
   });
 });
