@@ -1,0 +1,69 @@
+// A workload's `search:` on a real guest: scenarios/getdents-swiotlb-boundary.yaml finds, to one
+// 4 KiB step, where getdents64 through the ACCESS_PLATFORM relay stops fitting swiotlb on
+// Debian 6.18.15. The sweep (getdents-swiotlb.test.ts) only says 256K passes and 512K fails.
+import { describe, expect, it } from "vitest";
+import { existsSync, readFileSync } from "node:fs";
+import path from "node:path";
+import { runScenarioFile } from "../../harness/run/run-file.ts";
+import { silentProgress, discardOutput } from "../../harness/run/progress.ts";
+import { repoRoot } from "../../harness/util/paths.ts";
+import { ownGuestProcesses } from "../helpers/processes.ts";
+import { testScratch } from "../helpers/scratch.ts";
+
+// Removed afterwards; a failed test's guest consoles are kept (the path is printed).
+const tmp = testScratch("vmrig-test-param-search-");
+const K = 1024;
+
+interface SearchRecord {
+  valuesInRange: number;
+  valuesProbed: number;
+  from: number;
+  to: number;
+  granularity: number;
+  finding: { kind: string; lastGood: number; firstBad: number };
+  probes: Array<{ value: number; outcome: { kind: string; errno?: string }; durationMs: number; artifacts: string[] }>;
+}
+
+describe("search: the swiotlb boundary of getdents on Debian 6.18.15 (scenarios/getdents-swiotlb-boundary.yaml)", () => {
+  it("PASS up to 256K, -ENOMEM from 260K, in at most ceil(log2(511)) + 2 probes, in one guest", async () => {
+    const started = Date.now();
+    const file = path.join(repoRoot, "scenarios/getdents-swiotlb-boundary.yaml");
+    const { result, runDir, exitCode } = await runScenarioFile(file, {
+      resultsRoot: tmp,
+      progress: silentProgress,
+      out: discardOutput,
+    });
+    const row = result.rows[0]!;
+    const cell = row.cells[0]!;
+    const search = cell.evidence.search as SearchRecord;
+    const bound = Math.ceil(Math.log2((search.to - search.from) / search.granularity)) + 2;
+    console.log(
+      `search: ${search.valuesProbed} probes for ${search.valuesInRange} values (bound ${bound}); ` +
+        `${cell.outcome.searchLabel}; ${row.accel}, ${((Date.now() - started) / 1000).toFixed(0)} s wall`,
+    );
+
+    expect(exitCode).toBe(0);
+    expect(search.finding).toMatchObject({ kind: "flip", lastGood: 256 * K, firstBad: 260 * K });
+    expect(cell.outcome).toMatchObject({ kind: "errno", errno: "ENOMEM", mountHealthy: true, at: "260K" });
+    expect(cell.outcome.searchLabel).toMatch(/^PASS up to 256K, -ENOMEM from 260K \(\d+ probes\)$/);
+    expect(search.valuesProbed).toBeLessThanOrEqual(bound);
+    expect(search.probes).toHaveLength(search.valuesProbed);
+    // The sweep's two points agree wherever the search probed them.
+    for (const p of search.probes) {
+      expect(p.outcome.kind, `at ${p.value / K}K`).toBe(p.value <= 256 * K ? "pass" : "errno");
+      for (const a of p.artifacts) expect(existsSync(path.join(runDir, a)), a).toBe(true);
+    }
+    // The kernel's own word for the first bad value: one mapping of 260K does not fit swiotlb.
+    const firstBad = search.probes.find((p) => p.value === 260 * K)!;
+    expect(readFileSync(path.join(runDir, firstBad.artifacts[0]!), "utf8")).toContain(
+      "swiotlb buffer is full (sz: 266240 bytes)",
+    );
+    // One boot: the guest stayed healthy from the first probe to the last.
+    expect(Object.keys(row.artifacts).filter((k) => /-boot\d+$/.test(k))).toEqual([]);
+    expect(row.evidence.bootRetry).toBeUndefined();
+    for (const report of ["results.md", "junit.xml", "report.html"]) {
+      expect(readFileSync(path.join(runDir, report), "utf8"), report).toContain(cell.outcome.searchLabel);
+    }
+    expect(ownGuestProcesses()).toEqual([]);
+  }, 900_000);
+});
