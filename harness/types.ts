@@ -183,8 +183,13 @@ export type SearchUnit = "bytes" | "count";
 export interface ParamSearchSpec {
   /** The parameter as the scenario names it ("bufferSize"). */
   param: string;
-  /** The spec field the parameter sets ("bufferBytes"). */
+  /** The spec field the parameter sets ("bufferBytes"), or the guest's own parameter ("machine.memory"). */
   field: string;
+  /**
+   * What a probe changes: the workload (each probe runs in the row's guest while it stays
+   * healthy) or the guest (each probe boots a guest of its own with the value).
+   */
+  on: "workload" | "guest";
   unit: SearchUnit;
   from: number;
   to: number;

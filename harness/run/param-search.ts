@@ -2,7 +2,7 @@
 // stays healthy. The decisions are classify/param-search.ts's; this file runs the probes the
 // state machine asks for and keeps each one's evidence. A probe that spoils the guest ends the
 // search in this guest: the runner boots a fresh one and the search goes on from the runs so far.
-import type { ParamSearchSpec, WorkloadSpec } from "../types.ts";
+import type { ParamSearchSpec, Scenario, WorkloadSpec } from "../types.ts";
 import { nextSearchStep, searchValueLabel, type ProbeRun, type SearchStep } from "../classify/param-search.ts";
 import type { CellRun } from "./cell.ts";
 
@@ -27,8 +27,21 @@ export interface SearchInGuest {
 /** Pure: the workload as one probe runs it: the searched field set to `value`, no search. */
 export function probeSpec(w: SearchedWorkload, value: number): WorkloadSpec {
   const { search, ...plain } = w;
-  return { ...plain, [search.field]: value };
+  return search.on === "guest" ? plain : { ...plain, [search.field]: value };
 }
+
+/** Pure: the scenario one probe of a guest parameter boots with (scenario/param-search.ts GUEST_PARAMS). */
+export function withGuestParam(s: Scenario, search: ParamSearchSpec, value: number): Scenario {
+  switch (search.field) {
+    case "machine.memory":
+      return { ...s, machine: { ...s.machine, memoryBytes: value } };
+    default:
+      throw new Error(`no guest parameter ${search.field}`);
+  }
+}
+
+/** Pure: a file name for a probe ("bufferSize=260K-run-2-3"). */
+export const probeFileName = (name: string) => name.replace(/[^\w.=-]+/g, "-");
 
 /** Pure: "bufferSize=260K" and, with repeat, "run 2/3". */
 export function probeName(s: ParamSearchSpec, value: number, runsAtValue: number): string {

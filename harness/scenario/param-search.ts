@@ -41,6 +41,14 @@ export const searchSchema = strict({
 });
 
 type Written = z.output<typeof searchSchema>;
+
+/**
+ * Parameters of the guest itself, searchable on any workload: each probe boots a guest of its
+ * own with the value (harness/run/param-search.ts withGuestParam applies them).
+ */
+export const GUEST_PARAMS: Record<string, SearchableParam & { on: "guest" }> = {
+  "machine.memory": { field: "machine.memory", unit: "bytes", on: "guest" },
+};
 type Problem = (at: PropertyKey[], input: unknown, message: string) => void;
 
 /** "4K" or 4096 for a size, 12 for a count -> the number; undefined when it is not one. */
@@ -62,12 +70,16 @@ export function formatSearchValue(value: number, unit: SearchUnit): string {
 function searchedParam(workload: Record<string, unknown>, param: unknown): SearchableParam | string | undefined {
   const key = workloadKeys().find((k) => workload[k.name] !== undefined);
   if (!key) return undefined; // no kind: the workload's own check says so
+  if (typeof param === "string" && GUEST_PARAMS[param]) return GUEST_PARAMS[param];
   const params = "runsAs" in key ? {} : (key.searchable ?? {});
   const names = Object.keys(params);
-  if (names.length === 0) return `${key.name} has no searchable parameters`;
+  if (names.length === 0) {
+    return `${key.name} has no searchable parameters (the guest's: ${Object.keys(GUEST_PARAMS).join(", ")})`;
+  }
   if (typeof param !== "string" || !params[param]) {
     const hint = typeof param === "string" ? didYouMean(param, names) : "";
-    return `unknown parameter ${show(param)} for ${key.name}${hint} (searchable: ${names.join(", ")})`;
+    const guest = Object.keys(GUEST_PARAMS).join(", ");
+    return `unknown parameter ${show(param)} for ${key.name}${hint} (searchable: ${names.join(", ")}; ${guest})`;
   }
   return params[param];
 }
@@ -109,7 +121,7 @@ function checkRange(
     const message = `must divide to - from (${fmt(to - from)}), got ${fmt(granularity)}`;
     return problem(["granularity"], search.granularity, message);
   }
-  checkEnds(workload, search, [from, to], problem);
+  if (!GUEST_PARAMS[String(search.param)]) checkEnds(workload, search, [from, to], problem);
 }
 
 /** The kind's own rules at both ends (read's blockSize within size), reported at the end that breaks them. */
@@ -133,12 +145,14 @@ function checkEnds(
 
 /** The validated `search:` -> the spec, with the kind's field and unit. */
 export function toParamSearch(search: Written, kind: AnyWorkloadKind): ParamSearchSpec {
-  const param = kind.searchable![search.param]!;
+  const guest = GUEST_PARAMS[search.param];
+  const param = guest ?? kind.searchable![search.param]!;
   const n = (v: unknown) => parseSearchValue(v, param.unit)!;
   return {
     param: search.param,
     field: param.field,
     unit: param.unit,
+    on: guest ? "guest" : "workload",
     from: n(search.from),
     to: n(search.to),
     granularity: n(search.granularity),

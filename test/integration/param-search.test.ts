@@ -1,8 +1,9 @@
-// A workload's `search:` on a real guest: scenarios/getdents-swiotlb-boundary.yaml finds, to one
+// A workload's `search:` on real guests. scenarios/getdents-swiotlb-boundary.yaml finds, to one
 // 4 KiB step, where getdents64 through the ACCESS_PLATFORM relay stops fitting swiotlb on
-// Debian 6.18.15. The sweep (getdents-swiotlb.test.ts) only says 256K passes and 512K fails.
+// Debian 6.18.15 (the sweep in getdents-swiotlb.test.ts only says 256K passes and 512K fails),
+// in one guest. A guest parameter (machine.memory) boots a guest per probe.
 import { describe, expect, it } from "vitest";
-import { existsSync, readFileSync } from "node:fs";
+import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { runScenarioFile } from "../../harness/run/run-file.ts";
 import { silentProgress, discardOutput } from "../../harness/run/progress.ts";
@@ -24,8 +25,8 @@ interface SearchRecord {
   probes: Array<{ value: number; outcome: { kind: string; errno?: string }; durationMs: number; artifacts: string[] }>;
 }
 
-describe("search: the swiotlb boundary of getdents on Debian 6.18.15 (scenarios/getdents-swiotlb-boundary.yaml)", () => {
-  it("PASS up to 256K, -ENOMEM from 260K, in at most ceil(log2(511)) + 2 probes, in one guest", async () => {
+describe("search: on Debian 6.18.15 guests", () => {
+  it("scenarios/getdents-swiotlb-boundary.yaml: PASS up to 256K, -ENOMEM from 260K, in at most ceil(log2(511)) + 2 probes, in one guest", async () => {
     const started = Date.now();
     const file = path.join(repoRoot, "scenarios/getdents-swiotlb-boundary.yaml");
     const { result, runDir, exitCode } = await runScenarioFile(file, {
@@ -63,6 +64,45 @@ describe("search: the swiotlb boundary of getdents on Debian 6.18.15 (scenarios/
     expect(row.evidence.bootRetry).toBeUndefined();
     for (const report of ["results.md", "junit.xml", "report.html"]) {
       expect(readFileSync(path.join(runDir, report), "utf8"), report).toContain(cell.outcome.searchLabel);
+    }
+    expect(ownGuestProcesses()).toEqual([]);
+  }, 900_000);
+
+  it("machine.memory: a boot per probe; MemTotal under 700000 kB flips between 640M and 768M", async () => {
+    const file = path.join(tmp, "memory-search.yaml");
+    writeFileSync(
+      file,
+      `name: memory-search
+kernels:
+  debian-6.18.15:
+    debian: { version: "6.18.15", flavour: cloud-amd64 }
+    expect: { small: FAIL }
+workloads:
+  - id: small
+    shell: { command: "test $(awk '/MemTotal/ {print $2}' /proc/meminfo) -lt 700000" }
+    search: { param: machine.memory, from: 512M, to: 1G, granularity: 128M }
+`,
+    );
+    const started = Date.now();
+    const { result, runDir, exitCode } = await runScenarioFile(file, {
+      resultsRoot: tmp,
+      progress: silentProgress,
+      out: discardOutput,
+    });
+    const row = result.rows[0]!;
+    const cell = row.cells[0]!;
+    const search = cell.evidence.search as SearchRecord;
+    console.log(
+      `memory search: ${search.valuesProbed} boots for ${search.valuesInRange} values; ` +
+        `${cell.outcome.searchLabel}; ${((Date.now() - started) / 1000).toFixed(0)} s wall`,
+    );
+    expect(exitCode).toBe(0);
+    expect(cell.outcome.searchLabel).toMatch(/^PASS up to 640M, FAIL from 768M \(\d probes\)$/);
+    expect(search.valuesProbed).toBeLessThanOrEqual(4);
+    // Each probe booted its own guest with the value: its QEMU command line says so.
+    for (const p of search.probes) {
+      const cmdline = p.artifacts.find((a) => a.endsWith("qemu-cmdline.txt"))!;
+      expect(readFileSync(path.join(runDir, cmdline), "utf8")).toContain(`-m ${p.value / 1024 / 1024}M`);
     }
     expect(ownGuestProcesses()).toEqual([]);
   }, 900_000);

@@ -12,7 +12,14 @@ import {
   type SearchStep,
 } from "../../harness/classify/param-search.ts";
 import { cellLabel } from "../../harness/classify/labels.ts";
-import { probeName, probeSpec, searchInGuest, type SearchIo } from "../../harness/run/param-search.ts";
+import {
+  probeFileName,
+  probeName,
+  probeSpec,
+  searchInGuest,
+  withGuestParam,
+  type SearchIo,
+} from "../../harness/run/param-search.ts";
 import { parseScenario } from "../../harness/scenario/load.ts";
 import type { CellOutcome, ParamSearchSpec } from "../../harness/types.ts";
 import { SpecError } from "../../harness/util/errors.ts";
@@ -137,7 +144,13 @@ describe("middleValue", () => {
 });
 
 describe("the cell: its label in every report, its outcome for expectations", () => {
-  const spec: ParamSearchSpec = { param: "bufferSize", field: "bufferBytes", unit: "bytes", ...swiotlb };
+  const spec: ParamSearchSpec = {
+    param: "bufferSize",
+    field: "bufferBytes",
+    unit: "bytes",
+    on: "workload",
+    ...swiotlb,
+  };
   const cases: Array<[string, Oracle, string, Partial<CellOutcome>]> = [
     [
       "flip",
@@ -192,7 +205,15 @@ workloads:
     const s = parseScenario(file("{ param: bufferSize, from: 4K, to: 2M, granularity: 4K }"), "s.yaml");
     expect(s.workloads[0]!.search).toEqual({ ...spec(), repeat: 1 });
     function spec(): Omit<ParamSearchSpec, "repeat"> {
-      return { param: "bufferSize", field: "bufferBytes", unit: "bytes", from: 4 * K, to: 2 * M, granularity: 4 * K };
+      return {
+        param: "bufferSize",
+        field: "bufferBytes",
+        unit: "bytes",
+        on: "workload",
+        from: 4 * K,
+        to: 2 * M,
+        granularity: 4 * K,
+      };
     }
   });
   const bad: Array<[string, string, string]> = [
@@ -200,7 +221,7 @@ workloads:
       "{ param: bufferSiz, from: 4K, to: 2M, granularity: 4K }",
       "readdir: { share: share, entries: 50 }",
       's.yaml:8:22 workloads[0].search.param: unknown parameter "bufferSiz" for readdir (did you mean bufferSize?)' +
-        " (searchable: bufferSize, entries)",
+        " (searchable: bufferSize, entries; machine.memory)",
     ],
     [
       "{ param: bufferSize, from: 2M, to: 4K, granularity: 4K }",
@@ -255,7 +276,7 @@ describe("one guest's share of a search (run/param-search.ts)", () => {
     share: "share",
     entries: 50,
     bufferBytes: 32 * K,
-    search: { param: "bufferSize", field: "bufferBytes", unit: "bytes" as const, ...swiotlb },
+    search: { param: "bufferSize", field: "bufferBytes", unit: "bytes" as const, on: "workload" as const, ...swiotlb },
   };
   it("a probe runs the workload with the field set and no search", () => {
     expect(probeSpec(w, 260 * K)).toEqual({
@@ -286,5 +307,43 @@ describe("one guest's share of a search (run/param-search.ts)", () => {
     const second = await searchInGuest(w, runs, io());
     expect(second).toMatchObject({ guestSpoiled: false, step: { kind: "done", finding: { lastGood: 256 * K } } });
     expect(runs[2]!.artifacts).toEqual(["bufferSize=1M.json"]);
+  });
+});
+
+describe("a guest parameter: a boot per probe", () => {
+  const text = `name: t
+kernels:
+  k: { debian: { version: "6.18.15" } }
+workloads:
+  - id: small
+    shell: { command: "true" }
+    search: { param: machine.memory, from: 512M, to: 1G, granularity: 128M }
+`;
+  it("loads on any kind, and a probe boots a scenario with the value and runs the workload as written", () => {
+    const s = parseScenario(text, "s.yaml");
+    const w = s.workloads[0]!;
+    expect(w.search).toEqual({
+      param: "machine.memory",
+      field: "machine.memory",
+      unit: "bytes",
+      on: "guest",
+      from: 512 * M,
+      to: 1024 * M,
+      granularity: 128 * M,
+      repeat: 1,
+    });
+    expect(withGuestParam(s, w.search!, 640 * M).machine.memoryBytes).toBe(640 * M);
+    expect(probeSpec({ ...w, search: w.search! }, 640 * M)).toEqual({
+      id: "small",
+      kind: "shell",
+      command: "true",
+      expectExit: 0,
+    });
+    expect(probeFileName("machine.memory=640M run 2/3")).toBe("machine.memory=640M-run-2-3");
+  });
+  it("an unknown parameter names the guest's beside the kind's", () => {
+    expect(() => parseScenario(text.replace("machine.memory", "machine.memry"), "s.yaml")).toThrow(
+      "s.yaml:7:22 workloads[0].search.param: shell has no searchable parameters (the guest's: machine.memory)",
+    );
   });
 });
