@@ -2,7 +2,7 @@
 // stays healthy. The decisions are classify/param-search.ts's; this file runs the probes the
 // state machine asks for and keeps each one's evidence. A probe that spoils the guest ends the
 // search in this guest: the runner boots a fresh one and the search goes on from the runs so far.
-import type { ParamSearchSpec, Scenario, WorkloadSpec } from "../types.ts";
+import type { KernelEntry, ParamSearchSpec, Scenario, WorkloadSpec } from "../types.ts";
 import { nextSearchStep, searchValueLabel, type ProbeRun, type SearchStep } from "../classify/param-search.ts";
 import type { CellRun } from "./cell.ts";
 
@@ -31,13 +31,17 @@ export function probeSpec(w: SearchedWorkload, value: number): WorkloadSpec {
 }
 
 /** Pure: the scenario one probe of a guest parameter boots with (scenario/param-search.ts GUEST_PARAMS). */
-export function withGuestParam(s: Scenario, search: ParamSearchSpec, value: number): Scenario {
-  switch (search.field) {
-    case "machine.memory":
-      return { ...s, machine: { ...s.machine, memoryBytes: value } };
-    default:
-      throw new Error(`no guest parameter ${search.field}`);
-  }
+export function withGuestParam(
+  guest: { s: Scenario; entry: KernelEntry },
+  search: ParamSearchSpec,
+  value: number,
+): { s: Scenario; entry: KernelEntry } {
+  const { s, entry } = guest;
+  const word = /^cmdline:(.+)$/.exec(search.field)?.[1];
+  // The row's last word: for most kernel parameters the last one wins, so the probe's value is used.
+  if (word) return { s, entry: { ...entry, cmdline: [...entry.cmdline, `${word}=${value}`] } };
+  if (search.field === "machine.memory") return { s: { ...s, machine: { ...s.machine, memoryBytes: value } }, entry };
+  throw new Error(`no guest parameter ${search.field}`);
 }
 
 /** Pure: a file name for a probe ("bufferSize=260K-run-2-3"). */

@@ -418,9 +418,11 @@ async function guestParamSearch(r: RowRun, w: SearchedWorkload): Promise<void> {
 
 /** The row as one probe of a guest parameter sees it: the value in its scenario, its own directory and cells. */
 function probeRow(r: RowRun, w: SearchedWorkload, value: number, placeDir: string): RowRun {
+  const { s, entry } = withGuestParam({ s: r.s, entry: r.k.entry }, w.search, value);
   return {
     ...r,
-    s: withGuestParam(r.s, w.search, value),
+    s,
+    k: { ...r.k, entry },
     env: { ...r.env, onUpdate: async () => undefined },
     row: { ...r.row, cells: [], artifacts: {}, evidence: {} },
     pending: [probeSpec(w, value)],

@@ -49,6 +49,18 @@ type Written = z.output<typeof searchSchema>;
 export const GUEST_PARAMS: Record<string, SearchableParam & { on: "guest" }> = {
   "machine.memory": { field: "machine.memory", unit: "bytes", on: "guest" },
 };
+
+/** `cmdline:<name>`: the kernel command line word `<name>=<value>`, after the row's own words. */
+const CMDLINE_PARAM = /^cmdline:([A-Za-z0-9_.-]+)$/;
+
+/** A guest parameter by its name in `search.param`, if it is one. */
+export function guestParam(param: unknown): (SearchableParam & { on: "guest" }) | undefined {
+  if (typeof param !== "string") return undefined;
+  if (CMDLINE_PARAM.test(param)) return { field: param, unit: "count", on: "guest" };
+  return GUEST_PARAMS[param];
+}
+
+const GUEST_PARAM_NAMES = [...Object.keys(GUEST_PARAMS), "cmdline:<word>"].join(", ");
 type Problem = (at: PropertyKey[], input: unknown, message: string) => void;
 
 /** "4K" or 4096 for a size, 12 for a count -> the number; undefined when it is not one. */
@@ -70,16 +82,16 @@ export function formatSearchValue(value: number, unit: SearchUnit): string {
 function searchedParam(workload: Record<string, unknown>, param: unknown): SearchableParam | string | undefined {
   const key = workloadKeys().find((k) => workload[k.name] !== undefined);
   if (!key) return undefined; // no kind: the workload's own check says so
-  if (typeof param === "string" && GUEST_PARAMS[param]) return GUEST_PARAMS[param];
+  const guest = guestParam(param);
+  if (guest) return guest;
   const params = "runsAs" in key ? {} : (key.searchable ?? {});
   const names = Object.keys(params);
   if (names.length === 0) {
-    return `${key.name} has no searchable parameters (the guest's: ${Object.keys(GUEST_PARAMS).join(", ")})`;
+    return `${key.name} has no searchable parameters (the guest's: ${GUEST_PARAM_NAMES})`;
   }
   if (typeof param !== "string" || !params[param]) {
     const hint = typeof param === "string" ? didYouMean(param, names) : "";
-    const guest = Object.keys(GUEST_PARAMS).join(", ");
-    return `unknown parameter ${show(param)} for ${key.name}${hint} (searchable: ${names.join(", ")}; ${guest})`;
+    return `unknown parameter ${show(param)} for ${key.name}${hint} (searchable: ${names.join(", ")}; ${GUEST_PARAM_NAMES})`;
   }
   return params[param];
 }
@@ -121,7 +133,7 @@ function checkRange(
     const message = `must divide to - from (${fmt(to - from)}), got ${fmt(granularity)}`;
     return problem(["granularity"], search.granularity, message);
   }
-  if (!GUEST_PARAMS[String(search.param)]) checkEnds(workload, search, [from, to], problem);
+  if (!guestParam(search.param)) checkEnds(workload, search, [from, to], problem);
 }
 
 /** The kind's own rules at both ends (read's blockSize within size), reported at the end that breaks them. */
@@ -145,7 +157,7 @@ function checkEnds(
 
 /** The validated `search:` -> the spec, with the kind's field and unit. */
 export function toParamSearch(search: Written, kind: AnyWorkloadKind): ParamSearchSpec {
-  const guest = GUEST_PARAMS[search.param];
+  const guest = guestParam(search.param);
   const param = guest ?? kind.searchable![search.param]!;
   const n = (v: unknown) => parseSearchValue(v, param.unit)!;
   return {

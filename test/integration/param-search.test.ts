@@ -106,4 +106,36 @@ workloads:
     }
     expect(ownGuestProcesses()).toEqual([]);
   }, 900_000);
+
+  it("cmdline:maxcpus: a boot per probe with the word last on the command line; nproc flips at 2", async () => {
+    const file = path.join(tmp, "cmdline-search.yaml");
+    writeFileSync(
+      file,
+      `name: cmdline-search
+machine: { cpus: 2 }
+kernels:
+  debian-6.18.15:
+    debian: { version: "6.18.15", flavour: cloud-amd64 }
+    expect: { one-cpu: FAIL }
+workloads:
+  - id: one-cpu
+    shell: { command: "test $(nproc) -lt 2" }
+    search: { param: "cmdline:maxcpus", from: 1, to: 2, granularity: 1 }
+`,
+    );
+    const { result, runDir, exitCode } = await runScenarioFile(file, {
+      resultsRoot: tmp,
+      progress: silentProgress,
+      out: discardOutput,
+    });
+    const cell = result.rows[0]!.cells[0]!;
+    const search = cell.evidence.search as SearchRecord;
+    expect(exitCode).toBe(0);
+    expect(cell.outcome.searchLabel).toBe("PASS up to 1, FAIL from 2 (2 probes)");
+    for (const p of search.probes) {
+      const cmdline = p.artifacts.find((a) => a.endsWith("qemu-cmdline.txt"))!;
+      expect(readFileSync(path.join(runDir, cmdline), "utf8")).toMatch(new RegExp(`maxcpus=${p.value}["' ]`));
+    }
+    expect(ownGuestProcesses()).toEqual([]);
+  }, 600_000);
 });

@@ -221,7 +221,7 @@ workloads:
       "{ param: bufferSiz, from: 4K, to: 2M, granularity: 4K }",
       "readdir: { share: share, entries: 50 }",
       's.yaml:8:22 workloads[0].search.param: unknown parameter "bufferSiz" for readdir (did you mean bufferSize?)' +
-        " (searchable: bufferSize, entries; machine.memory)",
+        " (searchable: bufferSize, entries; machine.memory, cmdline:<word>)",
     ],
     [
       "{ param: bufferSize, from: 2M, to: 4K, granularity: 4K }",
@@ -332,7 +332,10 @@ workloads:
       granularity: 128 * M,
       repeat: 1,
     });
-    expect(withGuestParam(s, w.search!, 640 * M).machine.memoryBytes).toBe(640 * M);
+    const guest = { s, entry: s.kernels[0]! };
+    expect(withGuestParam(guest, w.search!, 640 * M).s.machine.memoryBytes).toBe(640 * M);
+    const maxcpus = { ...w.search!, param: "cmdline:maxcpus", field: "cmdline:maxcpus", unit: "count" as const };
+    expect(withGuestParam(guest, maxcpus, 1).entry.cmdline).toEqual(["maxcpus=1"]);
     expect(probeSpec({ ...w, search: w.search! }, 640 * M)).toEqual({
       id: "small",
       kind: "shell",
@@ -343,7 +346,8 @@ workloads:
   });
   it("an unknown parameter names the guest's beside the kind's", () => {
     expect(() => parseScenario(text.replace("machine.memory", "machine.memry"), "s.yaml")).toThrow(
-      "s.yaml:7:22 workloads[0].search.param: shell has no searchable parameters (the guest's: machine.memory)",
+      "s.yaml:7:22 workloads[0].search.param: shell has no searchable parameters " +
+        "(the guest's: machine.memory, cmdline:<word>)",
     );
   });
 });
