@@ -145,6 +145,7 @@ function detailHtml(m: RunPageModel, row: KernelRowResult, c: CellResult, cmp: C
   const detail = cellDetail(c.outcome);
   if (detail && detail.includes("\n")) out.push(`<pre>${esc(detail)}</pre>`);
   else if (detail) out.push(`<p>${esc(detail)}</p>`);
+  out.push(searchProbesHtml(c));
   const stacks = c.evidence?.stacks;
   if (typeof stacks === "string" && stacks) out.push(`<p>blocked-task stacks:</p><pre>${esc(stacks)}</pre>`);
   const msgs = c.evidence?.kernelMessages;
@@ -155,6 +156,21 @@ function detailHtml(m: RunPageModel, row: KernelRowResult, c: CellResult, cmp: C
       `<a href="#${id}">back to the table</a></p>`,
   );
   return out.join("\n");
+}
+
+/** A search's probes in the order they ran: value, outcome, seconds (empty for other cells). */
+function searchProbesHtml(c: CellResult): string {
+  const search = c.evidence?.search as { probes?: Array<Record<string, unknown>> } | undefined;
+  if (!Array.isArray(search?.probes) || search.probes.length === 0) return "";
+  const rows = search.probes.map((p) => {
+    const outcome = p.outcome as CellResult["outcome"];
+    const seconds = (Number(p.durationMs) / 1000).toFixed(1);
+    return `<tr><td>${esc(String(p.label))}</td><td>${esc(cellLabel(outcome))}</td><td>${seconds} s</td></tr>`;
+  });
+  return (
+    `<details><summary>${rows.length} probes, in the order they ran</summary><table class="probes">` +
+    `<tr><th>value</th><th>outcome</th><th>took</th></tr>${rows.join("")}</table></details>`
+  );
 }
 
 export function renderRunPage(m: RunPageModel): string {
