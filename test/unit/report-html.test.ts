@@ -120,8 +120,8 @@ describe("run report", () => {
     };
     const html = renderRunPage({ run: r, trends: {}, artifacts: {}, files: [] });
     expect(html).toContain("PASS up to 256K, -ENOMEM from 260K (2 probes)");
-    expect(html).toContain("<tr><td>256K</td><td>PASS</td><td>1.5 s</td></tr>");
-    expect(html).toContain("<tr><td>260K</td><td>-ENOMEM (mount healthy)</td><td>0.5 s</td></tr>");
+    expect(html).toContain("<tr><td>256K</td><td>PASS</td><td>1.5 s</td>");
+    expect(html).toContain("<tr><td>260K</td><td>-ENOMEM (mount healthy)</td><td>0.5 s</td>");
   });
 
   it("escapes everything that came from a guest or a file", () => {
