@@ -146,6 +146,8 @@ export function judgeRuns(
   };
 }
 
+const shorten = (s: string) => (s.length > 70 ? `${s.slice(0, 67)}...` : s);
+
 /** "INFRA x2 (lost the guest during getdents), different crash x1 (BUG: ...)" */
 function describeOthers(outcomes: readonly CellOutcome[], target: Identity): string {
   const groups = new Map<string, { n: number; example: string }>();
@@ -182,10 +184,7 @@ function describeOthers(outcomes: readonly CellOutcome[], target: Identity): str
   return (
     [
       ...missing,
-      ...[...groups].map(
-        ([name, g]) =>
-          `${name} x${g.n}${g.example ? ` (${g.example.length > 70 ? `${g.example.slice(0, 67)}...` : g.example})` : ""}`,
-      ),
+      ...[...groups].map(([name, g]) => `${name} x${g.n}${g.example ? ` (${shorten(g.example)})` : ""}`),
     ].join(", ") || "no run finished"
   );
 }

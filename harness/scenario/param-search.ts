@@ -91,7 +91,8 @@ function searchedParam(workload: Record<string, unknown>, param: unknown): Searc
   }
   if (typeof param !== "string" || !params[param]) {
     const hint = typeof param === "string" ? didYouMean(param, names) : "";
-    return `unknown parameter ${show(param)} for ${key.name}${hint} (searchable: ${names.join(", ")}; ${GUEST_PARAM_NAMES})`;
+    const searchable = `${names.join(", ")}; ${GUEST_PARAM_NAMES}`;
+    return `unknown parameter ${show(param)} for ${key.name}${hint} (searchable: ${searchable})`;
   }
   return params[param];
 }

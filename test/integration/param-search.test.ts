@@ -26,7 +26,7 @@ interface SearchRecord {
 }
 
 describe("search: on Debian 6.18.15 guests", () => {
-  it("scenarios/getdents-swiotlb-boundary.yaml: PASS up to 256K, -ENOMEM from 260K, in at most ceil(log2(511)) + 2 probes, in one guest", async () => {
+  it("getdents-swiotlb-boundary.yaml: PASS up to 256K, -ENOMEM from 260K, <= 11 probes, one guest", async () => {
     const started = Date.now();
     const file = path.join(repoRoot, "scenarios/getdents-swiotlb-boundary.yaml");
     const { result, runDir, exitCode } = await runScenarioFile(file, {
