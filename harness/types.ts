@@ -168,10 +168,35 @@ export type VirtiofsdLogLevel = "error" | "warn" | "info" | "debug" | "trace";
 // eslint-disable-next-line @typescript-eslint/no-empty-object-type -- declaration merging fills it
 export interface WorkloadSpecs {}
 
-/** One workload of a scenario: its id, its kind and that kind's fields. */
+/** One workload of a scenario: its id, its kind, that kind's fields, and a parameter search if it has one. */
 export type WorkloadSpec = {
-  [K in keyof WorkloadSpecs]: { id: string; kind: K } & WorkloadSpecs[K];
+  [K in keyof WorkloadSpecs]: { id: string; kind: K; search?: ParamSearchSpec } & WorkloadSpecs[K];
 }[keyof WorkloadSpecs];
+
+/** How a searchable parameter is written: a size in bytes ("4K") or a plain count. */
+export type SearchUnit = "bytes" | "count";
+
+/**
+ * A workload's `search:`: the cell binary-searches the value of one numeric parameter where its
+ * outcome flips, probing `from` and `to` first; each probe runs the workload with `field` set.
+ */
+export interface ParamSearchSpec {
+  /** The parameter as the scenario names it ("bufferSize"). */
+  param: string;
+  /** The spec field the parameter sets ("bufferBytes"), or the guest's own parameter ("machine.memory"). */
+  field: string;
+  /**
+   * What a probe changes: the workload (each probe runs in the row's guest while it stays
+   * healthy) or the guest (each probe boots a guest of its own with the value).
+   */
+  on: "workload" | "guest";
+  unit: SearchUnit;
+  from: number;
+  to: number;
+  granularity: number;
+  /** Runs per probed value, judged with bisect's thresholds. */
+  repeat: number;
+}
 
 /**
  * What a cell is expected to be. "PASS", an errno ("ENOMEM"), or an outcome class.
@@ -211,7 +236,7 @@ export interface GuestImage {
 
 // ---- outcomes ------------------------------------------------------------------------------
 
-export type CellOutcome =
+export type CellOutcome = (
   | { kind: "pass"; detail?: string }
   /** The syscall failed with an errno; the liveness probe says whether the mount still answers. */
   | {
@@ -230,7 +255,11 @@ export type CellOutcome =
   | { kind: "crash"; title: string; excerpt: string; signature?: string }
   | { kind: "boot-fail"; reason: string }
   | { kind: "infra"; reason: string }
-  | { kind: "not-run"; reason: string };
+  | { kind: "not-run"; reason: string }
+) & {
+  /** A parameter search's finding, which is the cell's label ("PASS up to 256K, -ENOMEM from 260K (11 probes)"). */
+  searchLabel?: string;
+};
 
 export interface CellResult {
   kernel: string;

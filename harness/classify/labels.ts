@@ -7,6 +7,8 @@ import type { CellOutcome } from "../types.ts";
 export const errnoLabel = (errno: string) => `-${errno.replace(/^-/, "")}`;
 
 export function cellLabel(o: CellOutcome): string {
+  // A parameter search's cell says what it found, not one probe's outcome.
+  if (o.searchLabel) return o.searchLabel;
   switch (o.kind) {
     case "pass":
       return "PASS";

@@ -26,6 +26,15 @@ import { runRowsScheduled } from "./schedule/rows.ts";
 import { bootWorthRetrying } from "./boot-retry.ts";
 import type { PreparedKernel, RunEnv } from "./run-env.ts";
 import { mergeQemuExtras, type QemuExtras, type RowHooks, type RowTimeouts } from "./row-hooks.ts";
+import {
+  probeFileName,
+  probeName,
+  probeSpec,
+  searchInGuest,
+  withGuestParam,
+  type SearchedWorkload,
+} from "./param-search.ts";
+import { searchCellOutcome, searchEvidence, nextSearchStep, type ProbeRun } from "../classify/param-search.ts";
 
 /** Pure: what a row's heading adds for a QEMU that is not the host's, and its evidence. */
 export function rowQemu(k: Pick<PreparedKernel, "qemu">): { suffix: string; evidence: Record<string, unknown> } {
@@ -78,6 +87,10 @@ interface RowRun {
   timeouts: RowTimeouts;
   /** Workloads no guest has run yet. */
   pending: WorkloadSpec[];
+  /** Each searched workload's runs so far, by id: a search outlives a guest it spoiled. */
+  searches: Map<string, ProbeRun[]>;
+  /** Where this row's guests keep their files, under the run directory (default: the row's label). */
+  placeDir?: string;
   /** A retried boot is said in the table (a footnote on the row's first cell), not only in results.json. */
   retryNote?: string;
 }
@@ -106,6 +119,9 @@ export async function runKernelRow(
   run: RunResult,
 ): Promise<KernelRowResult> {
   const r = startRow(s, k, env, run);
+  // A search of a guest parameter boots a guest per probe: after the row's own guests, never beside one.
+  const guestSearches = r.pending.filter((w): w is SearchedWorkload => w.search?.on === "guest");
+  r.pending = r.pending.filter((w) => w.search?.on !== "guest");
   for (let boot = 1; r.pending.length > 0 && !env.signal.aborted; boot++) {
     let failed = await guestSession(r, boot);
     if (failed && boot === 1 && !env.signal.aborted && bootWorthRetrying(failed)) {
@@ -117,6 +133,10 @@ export async function runKernelRow(
       const outcome: CellOutcome = kind === "infra" ? { kind, reason } : { kind: "boot-fail", reason };
       recordAll(r, outcome, { console: failed.console.slice(-4000) });
     }
+  }
+  for (const w of guestSearches) {
+    if (env.signal.aborted) r.pending.push(w);
+    else await guestParamSearch(r, w);
   }
   for (const w of r.pending) record(r, w, { kind: "not-run", reason: "run interrupted" }, {}, 0);
   env.progress.done(k.entry.label, r.row);
@@ -152,7 +172,7 @@ function startRow(s: Scenario, k: PreparedKernel, env: RunEnv, run: RunResult): 
     stepMs: s.timeouts.stepSeconds * 1000 * scale,
     livenessMs: s.timeouts.livenessSeconds * 1000 * scale,
   };
-  return { s, k, env, run, hooks, row, accel, scale, timeouts, pending: [...s.workloads] };
+  return { s, k, env, run, hooks, row, accel, scale, timeouts, pending: [...s.workloads], searches: new Map() };
 }
 
 function record(
@@ -181,13 +201,17 @@ function record(
   r.env.progress.cell(r.row.label, w.id, outcome);
 }
 
-/** Every workload no guest has run yet gets this outcome. */
+/** Every workload no guest has run yet gets this outcome; a search cut short keeps its probes as evidence. */
 function recordAll(r: RowRun, outcome: CellOutcome, evidence: Record<string, unknown>): void {
-  for (const w of r.pending.splice(0)) record(r, w, outcome, evidence, 0);
+  for (const w of r.pending.splice(0)) {
+    const runs = r.searches.get(w.id);
+    const search = w.search && runs ? { search: searchEvidence(w.search, runs, nextSearchStep(w.search, runs)) } : {};
+    record(r, w, outcome, { ...evidence, ...search }, 0);
+  }
 }
 
 function guestPlace(r: RowRun, boot: number): GuestPlace {
-  const rowDir = path.join(r.env.runDir, r.row.label);
+  const rowDir = path.join(r.env.runDir, r.placeDir ?? r.row.label);
   const dir = boot === 1 ? rowDir : path.join(rowDir, `boot-${boot}`);
   return {
     boot,
@@ -314,6 +338,7 @@ async function nextCell(r: RowRun, at: GuestPlace, guest: Guest, facts: GuestFac
     return false;
   }
   env.progress.stage(row.label, `${w.id} (${s.workloads.indexOf(w) + 1}/${s.workloads.length})`);
+  if (w.search) return nextSearchCell(r, at, guest, shares, w as SearchedWorkload);
   const marks = await serverMarks(s.shares, at.dir, env.virtiofsdLogLevel);
   const cell = await runWorkload(r, w, guest, shares);
   // Hang evidence (stacks-<workload>.txt) and the like: files beside the console log.
@@ -327,6 +352,103 @@ async function nextCell(r: RowRun, at: GuestPlace, guest: Guest, facts: GuestFac
   record(r, w, withNotes(cell.outcome, server.notes), evidence, cell.durationMs, server.notes);
   await env.onUpdate({ ...r.run, rows: [...r.run.rows, row] });
   return cell.guestSpoiled;
+}
+
+/**
+ * A cell with a search: probes in this guest until it is done; a probe that spoiled the guest
+ * puts the search back at the head of the queue, for a fresh guest to go on from its runs.
+ */
+async function nextSearchCell(r: RowRun, at: GuestPlace, guest: Guest, shares: Share[], w: SearchedWorkload) {
+  const runs = r.searches.get(w.id) ?? [];
+  r.searches.set(w.id, runs);
+  const marks = await serverMarks(r.s.shares, at.dir, r.env.virtiofsdLogLevel);
+  const { step, guestSpoiled } = await searchInGuest(w, runs, {
+    runProbe: (probe) => runWorkload(r, probe, guest, shares),
+    keepProbe: (name, cell) => keepProbe(r, at, w.id, name, cell),
+    stage: (text) => r.env.progress.stage(r.row.label, text),
+    aborted: () => r.env.signal.aborted,
+  });
+  const server = await serverEvidence(marks);
+  if (step.kind === "probe" && !r.env.signal.aborted) {
+    r.pending.unshift(w);
+    return true;
+  }
+  const outcome: CellOutcome =
+    step.kind === "done"
+      ? searchCellOutcome(w.search, step.finding, runs)
+      : { kind: "not-run", reason: "run interrupted" };
+  const evidence = { search: searchEvidence(w.search, runs, step), ...server.evidence };
+  const durationMs = runs.reduce((sum, p) => sum + p.durationMs, 0);
+  record(r, w, withNotes(outcome, server.notes), evidence, durationMs, server.notes);
+  await r.env.onUpdate({ ...r.run, rows: [...r.run.rows, r.row] });
+  return guestSpoiled;
+}
+
+/**
+ * A search of a guest parameter: each probe boots a guest of its own with the value and runs the
+ * workload alone in it; a probe whose guest did not boot is a BOOT-FAIL (a skip for the search).
+ */
+async function guestParamSearch(r: RowRun, w: SearchedWorkload): Promise<void> {
+  const runs: ProbeRun[] = [];
+  let step = nextSearchStep(w.search, runs);
+  while (step.kind === "probe" && !r.env.signal.aborted) {
+    const value = step.value;
+    const name = probeName(w.search, value, runs.filter((p) => p.value === value).length);
+    r.env.progress.stage(r.row.label, `${w.id}: booting for ${name} (probe ${runs.length + 1})`);
+    const probe = probeRow(r, w, value, path.join(r.row.label, `search-${w.id}`, probeFileName(name)));
+    const failed = await guestSession(probe, 1);
+    const cell = probe.row.cells[0];
+    const outcome: CellOutcome = failed
+      ? { kind: failed.kind === "infra" ? "infra" : "boot-fail", reason: failed.reason }
+      : (cell?.outcome ?? { kind: "not-run", reason: "run interrupted" });
+    for (const [key, file] of Object.entries(probe.row.artifacts)) {
+      r.row.artifacts[`search-${w.id}-${probeFileName(name)}-${key}`] = file;
+    }
+    runs.push({ value, outcome, durationMs: cell?.durationMs ?? 0, artifacts: Object.values(probe.row.artifacts) });
+    step = nextSearchStep(w.search, runs);
+  }
+  const outcome: CellOutcome =
+    step.kind === "done"
+      ? searchCellOutcome(w.search, step.finding, runs)
+      : { kind: "not-run", reason: "run interrupted" };
+  const durationMs = runs.reduce((sum, p) => sum + p.durationMs, 0);
+  record(r, w, outcome, { search: searchEvidence(w.search, runs, step) }, durationMs);
+  await r.env.onUpdate({ ...r.run, rows: [...r.run.rows, r.row] });
+}
+
+/** The row as one probe of a guest parameter sees it: the value in its scenario, its own directory and cells. */
+function probeRow(r: RowRun, w: SearchedWorkload, value: number, placeDir: string): RowRun {
+  const { s, entry } = withGuestParam({ s: r.s, entry: r.k.entry }, w.search, value);
+  return {
+    ...r,
+    s,
+    k: { ...r.k, entry },
+    env: { ...r.env, onUpdate: async () => undefined },
+    row: { ...r.row, cells: [], artifacts: {}, evidence: {} },
+    pending: [probeSpec(w, value)],
+    searches: new Map(),
+    placeDir,
+    retryNote: undefined,
+  };
+}
+
+/** One probe's evidence (and files such as its hang stacks) under search-<workload>/ beside the console. */
+async function keepProbe(r: RowRun, at: GuestPlace, id: string, name: string, cell: CellRun): Promise<string[]> {
+  const dir = path.join(at.dir, `search-${id}`);
+  await mkdir(dir, { recursive: true });
+  const base = probeFileName(name);
+  const files: Record<string, string> = {
+    [`${base}.json`]: JSON.stringify({ outcome: cell.outcome, durationMs: cell.durationMs, ...cell.evidence }, null, 2),
+    ...Object.fromEntries(Object.entries(cell.artifacts ?? {}).map(([f, text]) => [`${base}-${f}`, text])),
+  };
+  const kept: string[] = [];
+  for (const [file, content] of Object.entries(files)) {
+    await writeFile(path.join(dir, file), content);
+    const rel = path.relative(r.env.runDir, path.join(dir, file));
+    r.row.artifacts[at.key(`search-${id}-${file.replace(/\.(json|txt)$/, "")}`)] = rel;
+    kept.push(rel);
+  }
+  return kept;
 }
 
 /** A feature's own runner for its workload kind (nested VFIO: nestedQemu), else the generic cell. */

@@ -24,6 +24,7 @@ import { scenarioFileSchema, type ScenarioFile } from "./schema.ts";
 import type { WrittenBuild } from "./build.ts";
 import { debianFlavourFor } from "./platform.ts";
 import { toMemorySpec, toVfioSpec } from "./vfio.ts";
+import { toParamSearch } from "./param-search.ts";
 
 type Issue = SourceLocation & { message: string };
 /** Where a key path of the file was written. */
@@ -248,5 +249,7 @@ function toWorkload(workload: ScenarioFile["workloads"][number]): WorkloadSpec {
   const written = workload as Record<string, unknown>;
   const key = workloadKeys().find((k) => written[k.name] !== undefined)!;
   const kind = "runsAs" in key ? key.runsAs.name : key.name;
-  return { id, kind, ...key.toSpec(written[key.name]) } as WorkloadSpec;
+  // The schema let a search through only on a kind (not an alias) that declares its parameter.
+  const search = workload.search && !("runsAs" in key) ? { search: toParamSearch(workload.search, key) } : {};
+  return { id, kind, ...key.toSpec(written[key.name]), ...search } as WorkloadSpec;
 }

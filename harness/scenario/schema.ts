@@ -11,6 +11,7 @@ import { checkFaultReferences, faultSchema, stepDeadlineSeconds } from "./faults
 import { ARCHES, checkPlatforms, PAGE_SIZES } from "./platform.ts";
 import { checkVfio, memorySchema, vfioSchema } from "./vfio.ts";
 import { buildSchema, checkBuildArch } from "./build.ts";
+import { checkParamSearches, searchSchema } from "./param-search.ts";
 import { size, strict } from "../workloads/fields.ts";
 import { registryGeneration, workloadKeys } from "../workloads/registry.ts";
 import {
@@ -213,7 +214,7 @@ const shareSchema = strict({
 function workloadSchema() {
   const names = workloadKeys().map((k) => k.name);
   const kinds = Object.fromEntries(workloadKeys().map((k) => [k.name, k.schema.optional()]));
-  return strict({ id: identifier("workload id", ID_PATTERN), ...kinds })
+  return strict({ id: identifier("workload id", ID_PATTERN), ...kinds, search: searchSchema.optional() })
     .superRefine(exactlyOneOf(names, "workload kind"), always)
     .meta(oneKeyOf(names));
 }
@@ -261,6 +262,7 @@ function buildScenarioFileSchema() {
     .superRefine(checkReferences, always)
     .superRefine(checkFaultReferences, always)
     .superRefine(checkWorkloadsInFile, always)
+    .superRefine(checkParamSearches, always)
     .superRefine(checkPlatforms, always)
     .superRefine(checkBuildArch, always)
     .superRefine(checkVfio, always)

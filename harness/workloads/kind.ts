@@ -4,7 +4,7 @@
 // liveness checks are the runner's, the same for every kind.
 import path from "node:path";
 import type { z } from "zod";
-import type { CellOutcome } from "../types.ts";
+import type { CellOutcome, SearchUnit } from "../types.ts";
 import type { ExecResult } from "../guest/ssh.ts";
 
 export type Exited = Extract<ExecResult, { kind: "exited" }>;
@@ -45,11 +45,25 @@ export interface FileCheck {
   problem: (path: PropertyKey[], input: unknown, message: string) => void;
 }
 
+/** A numeric parameter a workload's `search:` may vary: the spec field it sets and how it is written. */
+export interface SearchableParam<Field extends string = string> {
+  field: Field;
+  unit: SearchUnit;
+}
+
+/** The kind's parameters a `search:` may name, by the name the scenario writes them under. */
+export type SearchableParams<Fields extends object = object> = Record<
+  string,
+  SearchableParam<Extract<{ [F in keyof Fields]: Fields[F] extends number ? F : never }[keyof Fields], string>>
+>;
+
 export interface WorkloadKind<Name extends string = string, Fields extends object = object, Written = unknown> {
   /** The key a scenario writes the workload under (`- { id: up, uptime: {} }`) and the spec's `kind`. */
   readonly name: Name;
   /** What that key holds: a strict object (fields.ts `strict`), so a misspelt key is an error. */
   readonly schema: z.ZodType;
+  /** Numeric parameters a `search:` may vary; a kind without them cannot be searched. */
+  readonly searchable?: SearchableParams<Fields>;
   /** The validated mapping -> the spec's own fields (the loader adds `id` and `kind`). */
   toSpec(written: Written): Fields;
   /** Cross-field checks (see FileCheck). */
@@ -91,6 +105,7 @@ export function defineWorkloadKind<const Name extends string, Schema extends z.Z
   name: Name;
   schema: Schema;
   toSpec(written: z.output<Schema>): Fields;
+  searchable?: SearchableParams<Fields>;
   checkInFile?(check: FileCheck): void;
   prepareHost?(w: KindSpec<Name, Fields>, ctx: WorkloadContext): Promise<Record<string, unknown>>;
   guestCommand(w: KindSpec<Name, Fields>, ctx: WorkloadContext): string;

@@ -31,6 +31,7 @@ export const read = defineWorkloadKind({
     /** Re-read from the start until this much wall-clock time has passed (0: one pass). */
     repeatForMs: r.repeatFor ?? 0,
   }),
+  searchable: { size: { field: "sizeBytes", unit: "bytes" }, blockSize: { field: "blockBytes", unit: "bytes" } },
   checkInFile({ written, stepSeconds, problem }) {
     // repeatFor is wall-clock time: it must end before the step's deadline.
     const repeatFor = (written as { repeatFor?: unknown } | undefined)?.repeatFor;

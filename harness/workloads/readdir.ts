@@ -16,6 +16,7 @@ export const readdir = defineWorkloadKind({
     bufferSize: size().prefault("32K"),
   }),
   toSpec: ({ share, entries, bufferSize }) => ({ share, entries, bufferBytes: bufferSize }),
+  searchable: { bufferSize: { field: "bufferBytes", unit: "bytes" }, entries: { field: "entries", unit: "count" } },
   prepareHost: (w, ctx) => createEntries(workloadDir(w, ctx.hostDir!), w.entries, "vmrig-readdir-probe"),
   guestCommand: (w, ctx) => `${PROBE} getdents ${shellQuote(workloadDir(w, ctx.guestDir!))} ${w.bufferBytes}`,
   judge: (w, exec) =>

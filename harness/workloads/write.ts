@@ -12,6 +12,7 @@ export const write = defineWorkloadKind({
   name: "write",
   schema: strict(streamFields).superRefine(blockSizeWithinSize),
   toSpec: (w) => ({ share: w.share, sizeBytes: w.size, blockBytes: blockBytesOf(w), direct: w.direct }),
+  searchable: { size: { field: "sizeBytes", unit: "bytes" }, blockSize: { field: "blockBytes", unit: "bytes" } },
   async prepareHost(w, ctx) {
     await mkdir(workloadDir(w, ctx.hostDir!), { recursive: true });
     return {};

@@ -96,6 +96,34 @@ describe("run report", () => {
     expect(heading("k64")).toContain('<div class="kdesc">aarch64, 64K pages</div>');
   });
 
+  it("a search cell lists its probes in the order they ran", () => {
+    const r = fakeRun({ stamp: night(1), kernels: [{ label: "k", identity: "a", cells: { w: PASS } }] });
+    const cell = r.result.rows[0]!.cells[0]!;
+    cell.outcome = {
+      kind: "errno",
+      errno: "ENOMEM",
+      mountHealthy: true,
+      searchLabel: "PASS up to 256K, -ENOMEM from 260K (2 probes)",
+    };
+    cell.evidence = {
+      search: {
+        probes: [
+          { value: 262144, label: "256K", outcome: { kind: "pass" }, durationMs: 1500 },
+          {
+            value: 266240,
+            label: "260K",
+            outcome: { kind: "errno", errno: "ENOMEM", mountHealthy: true },
+            durationMs: 500,
+          },
+        ],
+      },
+    };
+    const html = renderRunPage({ run: r, trends: {}, artifacts: {}, files: [] });
+    expect(html).toContain("PASS up to 256K, -ENOMEM from 260K (2 probes)");
+    expect(html).toContain("<tr><td>256K</td><td>PASS</td><td>1.5 s</td>");
+    expect(html).toContain("<tr><td>260K</td><td>-ENOMEM (mount healthy)</td><td>0.5 s</td>");
+  });
+
   it("escapes everything that came from a guest or a file", () => {
     const r = fakeRun({
       stamp: night(1),

@@ -73,7 +73,9 @@ const rank = (k: string) => {
 /** The row's artifacts that belong to this cell: row-wide ones, and those named after the workload. */
 function cellArtifacts(row: KernelRowResult, workload: string, workloads: string[]): Array<[string, string]> {
   const others = workloads.filter((w) => w !== workload);
+  // A search's probes are linked from its probe table, not from the cell.
   return Object.entries(row.artifacts)
+    .filter(([k]) => !k.startsWith("search-"))
     .filter(([k]) => k.includes(workload) || !others.some((w) => k.includes(w)))
     .sort(([a], [b]) => rank(a) - rank(b) || a.localeCompare(b));
 }
@@ -145,6 +147,7 @@ function detailHtml(m: RunPageModel, row: KernelRowResult, c: CellResult, cmp: C
   const detail = cellDetail(c.outcome);
   if (detail && detail.includes("\n")) out.push(`<pre>${esc(detail)}</pre>`);
   else if (detail) out.push(`<p>${esc(detail)}</p>`);
+  out.push(searchProbesHtml(m, c));
   const stacks = c.evidence?.stacks;
   if (typeof stacks === "string" && stacks) out.push(`<p>blocked-task stacks:</p><pre>${esc(stacks)}</pre>`);
   const msgs = c.evidence?.kernelMessages;
@@ -155,6 +158,29 @@ function detailHtml(m: RunPageModel, row: KernelRowResult, c: CellResult, cmp: C
       `<a href="#${id}">back to the table</a></p>`,
   );
   return out.join("\n");
+}
+
+/** A search's probes in the order they ran: value, outcome, seconds (empty for other cells). */
+function searchProbesHtml(m: RunPageModel, c: CellResult): string {
+  const search = c.evidence?.search as { probes?: Array<Record<string, unknown>> } | undefined;
+  if (!Array.isArray(search?.probes) || search.probes.length === 0) return "";
+  const rows = search.probes.map((p) => {
+    const outcome = p.outcome as CellResult["outcome"];
+    const seconds = (Number(p.durationMs) / 1000).toFixed(1);
+    const files = Array.isArray(p.artifacts) ? (p.artifacts as string[]) : [];
+    const links = linksHtml(
+      m,
+      files.map((rel): [string, string] => [rel.split("/").pop() ?? rel, rel]),
+    );
+    return (
+      `<tr><td>${esc(String(p.label))}</td><td>${esc(cellLabel(outcome))}</td><td>${seconds} s</td>` +
+      `<td class="links">${links}</td></tr>`
+    );
+  });
+  return (
+    `<details><summary>${rows.length} probes, in the order they ran</summary><table class="probes">` +
+    `<tr><th>value</th><th>outcome</th><th>took</th><th>evidence</th></tr>${rows.join("")}</table></details>`
+  );
 }
 
 export function renderRunPage(m: RunPageModel): string {
