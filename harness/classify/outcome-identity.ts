@@ -1,8 +1,7 @@
-// Outcome identity and the repeat rules, the same as bisect's (harness/bisect/verdict.ts keeps its
-// own copy until it imports these): the failing end's outcome is the identity chased; a run
-// reproduces it, passes, or says nothing about it (INFRA, BOOT-FAIL, another crash or errno).
-// Here, in classify/, so a parameter search inside a row (run/) judges its probes the same way
-// bisect judges commits. Pure.
+// Outcome identity and the repeat rules that bisect (harness/bisect/verdict.ts) and a parameter search
+// share: the failing end's outcome is the identity chased; a run reproduces it, passes, or says
+// nothing about it (INFRA, BOOT-FAIL, another crash or errno). Here, in classify/, so a search inside
+// a row (run/) judges its probes exactly as bisect judges commits. Pure.
 import type { CellOutcome } from "../types.ts";
 
 export type Identity =
@@ -200,7 +199,11 @@ export interface BadRefIdentity {
  * The bad end (bisect's bad ref, a search's `to`): the identity to chase is the most frequent
  * failure among its runs. Returns a reason instead when the bad end gives nothing to chase.
  */
-export function identifyBad(outcomes: readonly CellOutcome[]): BadRefIdentity | { problem: string } {
+export function identifyBad(
+  outcomes: readonly CellOutcome[],
+  /** How the problem names the bad end: a search's `to`, or bisect's bad ref. */
+  words = { at: "at the bad end", end: "the bad end", nothing: "nothing to chase" },
+): BadRefIdentity | { problem: string } {
   const seen = new Map<string, { id: Identity; n: number }>();
   for (const o of outcomes) {
     const id = outcomeIdentity(o);
@@ -214,8 +217,8 @@ export function identifyBad(outcomes: readonly CellOutcome[]): BadRefIdentity | 
   if (!best) {
     const passes = outcomes.filter((o) => o.kind === "pass").length;
     if (passes === outcomes.length && passes > 0)
-      return { problem: `the cell passes at the bad end (${passes}/${outcomes.length} runs): nothing to chase` };
-    return { problem: `the bad end gave no kernel outcome to chase: ${describeOthers(outcomes, { kind: "fail" })}` };
+      return { problem: `the cell passes ${words.at} (${passes}/${outcomes.length} runs): ${words.nothing}` };
+    return { problem: `${words.end} gave no kernel outcome to chase: ${describeOthers(outcomes, { kind: "fail" })}` };
   }
   return { identity: best.id, reproduced: best.n, runs: outcomes.length };
 }
