@@ -13,7 +13,7 @@ import { afterAll, describe, expect, it } from "vitest";
 import { runBisect, type BisectOutcome } from "../../harness/bisect/bisect.ts";
 import { expectedSteps } from "../../harness/bisect/format.ts";
 import { preparePristineSource } from "../../harness/kernels/from-source/source.ts";
-import type { Progress } from "../../harness/run/progress.ts";
+import { say, testProgress } from "../helpers/progress.ts";
 import { repoRoot } from "../../harness/util/paths.ts";
 import {
   BROKEN_SUBJECT,
@@ -23,7 +23,6 @@ import {
   type KernelHistory,
 } from "../helpers/kernel-history.ts";
 import { ownGuestProcesses } from "../helpers/processes.ts";
-import { testVerbose } from "../../harness/util/env.ts";
 
 const tmp = mkdtempSync(path.join(os.tmpdir(), "vmrig-test-bisect-"));
 /** The bisect's work area in the cache (clone + build directory, ~2 GB): this tree is gone after the test. */
@@ -35,16 +34,7 @@ afterAll(async () => {
   await rm(tmp, { recursive: true, force: true, maxRetries: 3 });
 });
 
-const verbose = testVerbose();
-const say = (l: string) => {
-  if (verbose) process.stderr.write(`${l}\n`);
-};
-const progress: Progress = {
-  info: say,
-  stage: (k, w) => say(`[${k}] ${w}`),
-  cell: () => undefined,
-  done: () => undefined,
-};
+const progress = testProgress;
 const signal = new AbortController().signal;
 
 describe("vmrig bisect on linux-source-7.3 with a readdir regression", () => {

@@ -15,25 +15,15 @@ import {
   runDebianBisect,
 } from "../../harness/bisect/debian-session.ts";
 import { bootsOf } from "../../harness/bisect/debian-state.ts";
-import type { Progress } from "../../harness/run/progress.ts";
+import { say, testProgress } from "../helpers/progress.ts";
 import { pendingCleanups } from "../../harness/util/cleanup.ts";
-import { testVerbose } from "../../harness/util/env.ts";
 import { VmrigError } from "../../harness/util/errors.ts";
 import { repoRoot } from "../../harness/util/paths.ts";
 import { ownGuestProcesses } from "../helpers/processes.ts";
 import { testScratch } from "../helpers/scratch.ts";
 
 const tmp = testScratch("vmrig-test-debian-bisect-");
-const verbose = testVerbose();
-const say = (l: string) => {
-  if (verbose) process.stderr.write(`${l}\n`);
-};
-const progress: Progress = {
-  info: say,
-  stage: (k, w) => say(`[${k}] ${w}`),
-  cell: () => undefined,
-  done: () => undefined,
-};
+const progress = testProgress;
 
 afterAll(() => {
   expect(ownGuestProcesses()).toEqual([]);
