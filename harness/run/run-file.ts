@@ -1,6 +1,6 @@
 // The whole of `vmrig run`: spec -> kernels -> images -> accelerator -> rows -> reports.
 // Everything that can fail for the user's input or the host fails before results/ is touched.
-import { mkdir, copyFile } from "node:fs/promises";
+import { copyFile } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
 import type { CellOutcome, KernelEntry, KernelRowResult, RunResult, Scenario } from "../types.ts";
@@ -13,6 +13,7 @@ import { killAllChildren } from "../util/children.ts";
 import { ExitCode, VmrigError } from "../util/errors.ts";
 import { repoRoot, resultsRoot as defaultResultsRoot } from "../util/paths.ts";
 import { writeFileAtomic } from "../util/atomic-fs.ts";
+import { createRunDir } from "../util/run-dir.ts";
 import { requireHostTools, type HostTools } from "./host-tools.ts";
 import { createProgress, type Progress } from "./progress.ts";
 import { rowQemu, runScenario } from "./runner.ts";
@@ -61,9 +62,7 @@ export async function runScenarioFile(file: string, opts: RunOptions = {}): Prom
   const features = await prepareFeatures(scenario, accel, (l) => progress.info(l));
 
   const resultsRoot = opts.resultsRoot ?? defaultResultsRoot();
-  const stamp = new Date().toISOString().replace(/[:]/g, "-").replace(/\..+$/, "Z");
-  const runDir = path.join(resultsRoot, scenario.name, stamp);
-  await mkdir(runDir, { recursive: true });
+  const runDir = await createRunDir(path.join(resultsRoot, scenario.name));
   await copyFile(scenario.file, path.join(runDir, "scenario.yaml"));
 
   const result: RunResult = {
