@@ -5,6 +5,7 @@
 import { parseArgs } from "node:util";
 import path from "node:path";
 import { ExitCode, VmrigError } from "../util/errors.ts";
+import { wholeNumber } from "../util/cli-values.ts";
 import { runBisect } from "../bisect/bisect.ts";
 import { parseVersionRange } from "../bisect/debian-range.ts";
 import { runDebianBisect } from "../bisect/debian-session.ts";
@@ -61,7 +62,7 @@ export async function bisectCommand(args: string[], signal: AbortSignal): Promis
       `one scenario, by --scenario or as an argument; got ${[values.scenario, ...positionals].filter(Boolean).join(", ")}`,
     );
   if (positionals.length === 1) values.scenario = positionals[0];
-  const repeat = values.repeat === undefined ? 1 : Number(values.repeat);
+  const repeat = wholeNumber("repeat", values.repeat, 1, 1);
   if (values["debian-kernel"] !== undefined || values["debian-qemu"] !== undefined)
     return debianBisectCommand(values, repeat, signal);
   requireFlags(values, ["tree", "good", "bad", "scenario", "kernel", "workload"]);

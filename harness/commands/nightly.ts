@@ -7,6 +7,7 @@ import { stat, writeFile } from "node:fs/promises";
 import path from "node:path";
 import { ExitCode, VmrigError } from "../util/errors.ts";
 import { resultsRoot } from "../util/paths.ts";
+import { existingDir, wholeNumber } from "../util/cli-values.ts";
 import { summarise } from "../report/summary.ts";
 import { writeIndex, writeRunReport } from "../report/html/write.ts";
 import { parseJobs } from "../run/schedule/scheduler.ts";
@@ -40,6 +41,13 @@ export const nightlyUsage =
   (summary, gc and baseline take --results DIR; default $VMRIG_RESULTS, else results/)`;
 
 const defaultRoot = () => path.resolve(resultsRoot());
+
+/** `--results DIR` must exist (a typo must not read as "no runs"); the default root may not exist yet. */
+const resultsOption = (dir: string | undefined) =>
+  dir === undefined ? defaultRoot() : existingDir("results", path.resolve(dir));
+
+const pinnedList = (baselines: Record<string, string>) =>
+  Object.keys(baselines).length ? `pinned: ${Object.keys(baselines).join(", ")}` : "none is pinned";
 
 export async function runJobs(
   files: string[],
@@ -101,7 +109,7 @@ export async function compareCommand(args: string[]): Promise<number> {
   });
   if (positionals.length < 1 || positionals.length > 2)
     throw new VmrigError(`usage: vmrig compare <run-a> <run-b> | vmrig compare <run> [--baseline]`);
-  const window = Number(values.window ?? 7);
+  const window = wholeNumber("window", values.window, 7, 2);
   let a: RunRecord | undefined;
   const b = await resolveRun(positionals.at(-1)!);
   const history = await listRuns(rootOf(b), b.scenario);
@@ -133,8 +141,8 @@ export async function summaryCommand(args: string[]): Promise<number> {
       markdown: { type: "boolean" },
     },
   });
-  const root = path.resolve(values.results ?? defaultRoot());
-  const window = Number(values.window ?? 7);
+  const root = resultsOption(values.results);
+  const window = wholeNumber("window", values.window, 7, 2);
   const entries: SummaryEntry[] = [];
   for (const scenario of await listScenarios(root)) {
     const history = await listRuns(root, scenario);
@@ -182,7 +190,7 @@ export async function gcCommand(args: string[]): Promise<number> {
   });
   const policy = gcPolicy(values);
   const dryRun = Boolean(values["dry-run"]);
-  const root = path.resolve(values.results ?? defaultRoot());
+  const root = resultsOption(values.results);
   const baselines = await readBaselines(root);
   const { runs, facts } = await gatherRunFacts(root, baselines);
   const plan = planRetention(facts, policy);
@@ -197,11 +205,7 @@ export async function gcCommand(args: string[]): Promise<number> {
 
 /** --keep, --compress-after and --max-runs over the defaults; a usage error when not whole numbers. */
 export function gcPolicy(values: { keep?: string; "compress-after"?: string; "max-runs"?: string }): RetentionPolicy {
-  const num = (name: string, v: string | undefined, dflt: number) => {
-    if (v === undefined) return dflt;
-    if (!/^\d+$/.test(v)) throw new VmrigError(`--${name} takes a whole number, got "${v}"`);
-    return Number(v);
-  };
+  const num = wholeNumber;
   const policy = {
     keep: num("keep", values.keep, DEFAULT_POLICY.keep),
     compressAfter: num("compress-after", values["compress-after"], DEFAULT_POLICY.compressAfter),
@@ -304,9 +308,11 @@ export async function baselineCommand(args: string[]): Promise<number> {
     options: { results: { type: "string" }, list: { type: "boolean" }, clear: { type: "string" } },
   });
   if (values.list || values.clear) {
-    const root = path.resolve(values.results ?? defaultRoot());
+    const root = resultsOption(values.results);
     const b = await readBaselines(root);
     if (values.clear) {
+      if (!(values.clear in b.baselines))
+        throw new VmrigError(`--clear ${values.clear}: no baseline is pinned for it; ${pinnedList(b.baselines)}`);
       delete b.baselines[values.clear];
       await writeBaselines(root, b);
     }
