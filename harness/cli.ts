@@ -33,6 +33,9 @@ vmrig <command> --help says more about each.
 exit codes: 0 all expectations held, 1 an expectation failed, 2 usage/spec/infrastructure error,
             130 interrupted by SIGINT or SIGTERM (partial results kept, marked incomplete)`;
 
+/** Signals this close to the first are the same interruption delivered twice, not a second Ctrl-C. */
+const SAME_INTERRUPTION_MS = 1500;
+
 const defaultScenario = path.join(repoRoot, "scenarios", "default.yaml");
 
 async function main(argv: string[]): Promise<number> {
@@ -43,9 +46,13 @@ async function main(argv: string[]): Promise<number> {
   }
   const [command, ...rest] = argv;
   const controller = new AbortController();
-  let interrupts = 0;
+  let firstSignalAt: number | undefined;
   const onSignal = (sig: NodeJS.Signals) => {
-    interrupts++;
+    const now = Date.now();
+    // One kill of the process group reaches vmrig twice through npm, which forwards it: one interruption.
+    if (firstSignalAt !== undefined && now - firstSignalAt < SAME_INTERRUPTION_MS) return;
+    const interrupts = firstSignalAt === undefined ? 1 : 2;
+    firstSignalAt ??= now;
     process.stderr.write(`\nvmrig: ${sig}: stopping guests and daemons, keeping the results so far\n`);
     controller.abort(new Error(sig));
     void killAllChildren();
