@@ -141,25 +141,20 @@ let interrupted = false;
 process.once("SIGINT", () => (interrupted = true));
 process.once("SIGTERM", () => (interrupted = true));
 
+/** Exits once `text` is written: on a pipe, exiting right after write(2) would cut the message short. */
+const exitAfter = (text: string, code: number) => process.stderr.write(text, () => process.exit(code));
+
 main(process.argv.slice(2)).then(
-  (code) => process.exit(code),
+  (code) => process.stdout.write("", () => process.exit(code)),
   async (e: unknown) => {
     await killAllChildren();
     await runCleanups();
-    if (interrupted) {
-      process.stderr.write("vmrig: interrupted before any guest ran; nothing was written\n");
-      process.exit(ExitCode.interrupted);
-    }
-    if (e instanceof VmrigError) {
-      process.stderr.write(`vmrig: ${e.message}\n`);
-      process.exit(e.exitCode);
-    }
+    if (interrupted)
+      return exitAfter("vmrig: interrupted before any guest ran; nothing was written\n", ExitCode.interrupted);
+    if (e instanceof VmrigError) return exitAfter(`vmrig: ${e.message}\n`, e.exitCode);
     const code = (e as { code?: unknown }).code;
-    if (typeof code === "string" && code.startsWith("ERR_PARSE_ARGS")) {
-      process.stderr.write(`vmrig: ${(e as Error).message}\n${usage}\n`);
-      process.exit(ExitCode.usage);
-    }
-    process.stderr.write(`vmrig: internal error (a bug; please report it):\n${(e as Error).stack ?? String(e)}\n`);
-    process.exit(ExitCode.usage);
+    if (typeof code === "string" && code.startsWith("ERR_PARSE_ARGS"))
+      return exitAfter(`vmrig: ${(e as Error).message}\n${usage}\n`, ExitCode.usage);
+    exitAfter(`vmrig: internal error (a bug; please report it):\n${(e as Error).stack ?? String(e)}\n`, ExitCode.usage);
   },
 );

@@ -32,10 +32,21 @@ export class VmrigError extends Error {
 export class SpecError extends VmrigError {
   readonly issues: Array<SourceLocation & { message: string }>;
   constructor(issues: Array<SourceLocation & { message: string }>) {
-    super(issues.map(formatIssue).join("\n"), ExitCode.usage);
+    super(formatIssues(issues), ExitCode.usage);
     this.name = "SpecError";
     this.issues = issues;
   }
+}
+
+/** Problems shown before the rest is only counted: a machine-made file can have 100,000. */
+export const SHOWN_ISSUES = 50;
+
+function formatIssues(issues: Array<SourceLocation & { message: string }>): string {
+  const shown = issues.slice(0, SHOWN_ISSUES).map(formatIssue);
+  const more = issues.length - shown.length;
+  return [...shown, ...(more > 0 ? [`... and ${more} more problems (fix the first ones and run again)`] : [])].join(
+    "\n",
+  );
 }
 
 export function formatIssue(i: SourceLocation & { message: string }): string {
