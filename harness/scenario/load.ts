@@ -57,7 +57,7 @@ export function parseScenario(text: string, file: string): Scenario {
   }
   keysAsWritten(doc);
 
-  const parsed = scenarioFileSchema().safeParse(doc.toJS(), { error: specErrorMap });
+  const parsed = scenarioFileSchema().safeParse(expandAliases(doc, lineCounter, file), { error: specErrorMap });
   if (!parsed.success)
     throw new SpecError(sortByPosition(parsed.error.issues.flatMap((i) => locateIssue(i, doc, lineCounter, file))));
   // Positions outlive the load for checks that need the filesystem (a build's files, at build time).
@@ -66,6 +66,22 @@ export function parseScenario(text: string, file: string): Scenario {
 }
 
 // ---- YAML details --------------------------------------------------------------------------
+
+/** Aliases that expand past MAX_ALIAS_EXPANSION nodes ("billion laughs") are refused, not expanded. */
+const MAX_ALIAS_EXPANSION = 100;
+
+function expandAliases(doc: Document, lineCounter: LineCounter, file: string): unknown {
+  try {
+    return doc.toJS({ maxAliasCount: MAX_ALIAS_EXPANSION });
+  } catch (e) {
+    if (!(e instanceof ReferenceError)) throw e;
+    let at: number | undefined;
+    visit(doc, { Alias: (_, node) => void (at ??= node.range?.[0]) });
+    const where = at === undefined ? {} : position(lineCounter, at);
+    const message = `aliases expand too far (more than ${MAX_ALIAS_EXPANSION} nodes each): ${e.message}`;
+    throw new SpecError([{ file, ...where, message }]);
+  }
+}
 
 /**
  * Keys are names, never numbers: a kernel labelled `6.10` must not become "6.1". Plain scalar

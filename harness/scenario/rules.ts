@@ -3,10 +3,11 @@
 
 import { show } from "./messages.ts";
 
-/** Workload ids and share tags: they become file and directory names. */
-export const ID_PATTERN = /^[A-Za-z0-9][\w.-]*$/;
+/** Ids, tags, labels and names become file and directory names: long ones overflow NAME_MAX. */
+const MAX_IDENTIFIER_LENGTH = 64;
+export const ID_PATTERN = /^[A-Za-z0-9][\w.-]{0,63}$/;
 /** Kernel labels may also hold `+` (version-ish labels like "6.18+fix"). */
-export const LABEL_PATTERN = /^[A-Za-z0-9][\w.+-]*$/;
+export const LABEL_PATTERN = /^[A-Za-z0-9][\w.+-]{0,63}$/;
 
 export const OUTCOME_WORDS = ["PASS", "FAIL", "SHORT", "HANG", "CRASH", "BOOT-FAIL", "INFRA", "ERRNO", "ANY"] as const;
 /** An outcome word or something errno-shaped; errno names are then checked against Linux's. */
@@ -22,5 +23,7 @@ export const KERNEL_SOURCES = ["debian", "path", "build"] as const;
 /** Why a workload id, share tag, label or scenario name was refused. */
 export function identifierMessage(what: string, pattern: RegExp, input: unknown): string {
   const punctuation = pattern === LABEL_PATTERN ? "_ . + -" : "_ . -";
+  if (typeof input === "string" && input.length > MAX_IDENTIFIER_LENGTH)
+    return `${what} is ${input.length} characters long; at most ${MAX_IDENTIFIER_LENGTH} (it names files and directories)`;
   return `${what} ${show(input)} must start with a letter or digit and use only letters, digits and ${punctuation}`;
 }

@@ -410,3 +410,23 @@ describe("JSON Schema for editors", () => {
     expect(schema.properties.machine!.properties!.memory!.default).toBe("1G");
   });
 });
+
+describe("hostile scenario text", () => {
+  it.each([
+    ["name: " + "n".repeat(300), "1:7 name: scenario name is 300 characters long; at most 64"],
+    [`kernels:\n  ${"k".repeat(90)}: { path: /x }`, "2:3 kernels.kkkk"],
+  ])("refuses identifiers too long to name files: %#", async (text, message) => {
+    const err = await specErrorOf(async () => parseScenario(text + "\n", "long.yaml"));
+    expect(err.message).toContain(message);
+  });
+
+  it("refuses an alias bomb before expanding it, naming the first alias", async () => {
+    const levels = ['a: &a ["x","x","x","x","x","x","x","x","x"]'];
+    for (const [i, name] of [..."bcdefg"].entries()) {
+      const prev = "abcdefg"[i]!;
+      levels.push(`${name}: &${name} [${Array(9).fill(`*${prev}`).join(",")}]`);
+    }
+    const err = await specErrorOf(async () => parseScenario(`name: bomb\n${levels.join("\n")}\n`, "bomb.yaml"));
+    expect(err.message).toMatch(/^bomb\.yaml:3:8: aliases expand too far \(more than 100 nodes each\)/);
+  });
+});
