@@ -13,6 +13,8 @@ import { checkVfio, memorySchema, vfioSchema } from "./vfio.ts";
 import { buildSchema, checkBuildArch } from "./build.ts";
 import { checkParamSearches, searchSchema } from "./param-search.ts";
 import { size, strict } from "../workloads/fields.ts";
+import { hostLimits, VCPUS_PER_CORE } from "../util/host-limits.ts";
+import { formatSize } from "../util/size.ts";
 import { registryGeneration, workloadKeys } from "../workloads/registry.ts";
 import {
   EXPECTATION_PATTERN,
@@ -82,12 +84,66 @@ const always = { when: () => true };
 
 // ---- machine, timeouts ---------------------------------------------------------------------
 
+/** Below this no kernel vmrig boots gets to its init; above the host's RAM QEMU cannot allocate it. */
+const MIN_GUEST_MEMORY = 64 * 2 ** 20;
+function guestMemory() {
+  return size().superRefine((bytes, ctx) => {
+    const host = hostLimits().memoryBytes;
+    if (bytes < MIN_GUEST_MEMORY) ctx.addIssue({ code: "custom", message: `at least 64M, got ${formatSize(bytes)}` });
+    else if (bytes > host)
+      ctx.addIssue({ code: "custom", message: `${formatSize(bytes)} is more than this host's ${formatSize(host)}` });
+  });
+}
+
+function vcpus() {
+  return z
+    .number()
+    .int()
+    .positive()
+    .superRefine((n, ctx) => {
+      const most = hostLimits().cores * VCPUS_PER_CORE;
+      if (n > most) {
+        const why = `${VCPUS_PER_CORE} per core of this host's ${hostLimits().cores}`;
+        ctx.addIssue({ code: "custom", message: `at most ${most} (${why}), got ${n}` });
+      }
+    });
+}
+
+/** virtiofsd's thread pool: more threads than this only exhaust the host. */
+const MAX_THREAD_POOL = 1024;
+
+/**
+ * Words vmrig's guest protocol owns: a scenario that set them would break or impersonate it.
+ * `rdinit=` stays allowed: replacing the initramfs's init is how to make a guest that never lets vmrig in.
+ */
+const OWN_CMDLINE_WORDS = /^(vmrig\.[^=]*|init)(=|$)/;
+
+/** One kernel parameter per entry: no spaces (outside quotes) or control characters, none of vmrig's own. */
+export function cmdlineWordProblem(word: string): string | undefined {
+  if (word === "") return "is empty";
+  if ([...word].some((c) => c.charCodeAt(0) < 0x20 || c.charCodeAt(0) === 0x7f)) return `${show(word)} holds a control character`;
+  if (/\s/.test(word.replace(/"[^"]*"/g, ""))) return `${show(word)} is more than one parameter: give one per entry`;
+  const own = OWN_CMDLINE_WORDS.exec(word);
+  if (own) return `${show(own[1])} is vmrig's own parameter (it boots the guest with it)`;
+  return undefined;
+}
+
+const cmdlineWords = () =>
+  z
+    .array(
+      z.string().superRefine((w, ctx) => {
+        const problem = cmdlineWordProblem(w);
+        if (problem) ctx.addIssue({ code: "custom", message: problem });
+      }),
+    )
+    .default([]);
+
 const machineSchema = strict({
   arch: z.enum(["x86_64", "aarch64"]).default("x86_64"),
-  memory: size().prefault("1G"),
-  cpus: z.number().int().positive().default(2),
+  memory: guestMemory().prefault("1G"),
+  cpus: vcpus().default(2),
   accel: z.enum(["auto", "kvm", "tcg"]).default("auto"),
-  cmdline: stringList().meta({ description: "Extra kernel command line words, e.g. [swiotlb=force]." }),
+  cmdline: cmdlineWords().meta({ description: "Extra kernel command line words, e.g. [swiotlb=force]." }),
   pageSize: z.enum(["4K", "16K", "64K"]).optional(),
 }).superRefine((machine, ctx) => {
   // x86_64 has one base page size; asking for another is a mistake, not a request.
@@ -101,7 +157,14 @@ const machineSchema = strict({
   }
 });
 
-const seconds = (fallback: number) => z.number().positive().default(fallback);
+// Timers hold 2^31-1 ms; a day, scaled for the slowest accelerator, stays well inside that.
+const MAX_TIMEOUT_SECONDS = 86_400;
+const seconds = (fallback: number) =>
+  z
+    .number()
+    .positive()
+    .max(MAX_TIMEOUT_SECONDS, { error: (i) => `at most ${MAX_TIMEOUT_SECONDS} seconds (a day), got ${show(i.input)}` })
+    .default(fallback);
 const timeoutsSchema = strict({
   boot: seconds(60),
   step: seconds(120),
@@ -158,7 +221,7 @@ const kernelSchema = strict({
   debian: debianSchema.optional(),
   path: pathSchema.optional(),
   build: buildSchema.optional(),
-  cmdline: stringList(),
+  cmdline: cmdlineWords(),
   expect: z.record(z.string(), expectation()).default({}),
   arch: z.enum(ARCHES).optional().meta({
     description: "This row's guest architecture; default machine.arch (a scenario may mix arm64 and x86 rows).",
@@ -197,7 +260,7 @@ const shareSchema = strict({
   cache: z.enum(["auto", "always", "never", "metadata"]).default("auto"),
   queueSize: queueSize.default(128),
   sandbox: z.enum(["none", "namespace", "chroot"]).default("none"),
-  threadPoolSize: z.number().int().nonnegative().optional(),
+  threadPoolSize: z.number().int().nonnegative().max(MAX_THREAD_POOL).optional(),
   extraArgs: stringList().meta({ description: "Extra virtiofsd arguments, passed as written." }),
   accessPlatform: z
     .boolean()

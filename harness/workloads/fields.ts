@@ -2,7 +2,9 @@
 // with their messages. Workload kinds build their schemas from these, and so does the rest of
 // the scenario schema; they live here because scenario/ may import workloads/, not the reverse.
 import { z } from "zod";
-import { parseSize } from "../util/size.ts";
+import os from "node:os";
+import { parseSize, formatSize } from "../util/size.ts";
+import { hostLimits } from "../util/host-limits.ts";
 
 /** How a value the user wrote reads back in a message: `"1Q"`, `12`, `a list`. */
 export function show(value: unknown): string {
@@ -51,6 +53,23 @@ export function size() {
     })
     .meta({ description: 'Bytes: a number, or "512", "64K", "1M", "1G" (binary units).' });
 }
+
+/** Files a workload may create on the host share: each is an inode and a directory entry. */
+export const MAX_HOST_ENTRIES = 10_000_000;
+
+export const entryCount = () =>
+  z
+    .number()
+    .int()
+    .nonnegative()
+    .max(MAX_HOST_ENTRIES, { error: (i) => `at most ${MAX_HOST_ENTRIES} files on the host, got ${show(i.input)}` });
+
+/** Bytes a workload writes into a share on the host: no more than the temp filesystem has free. */
+export const hostFileSize = () =>
+  size().refine((bytes) => bytes <= hostLimits().freeTempBytes, {
+    error: (i) =>
+      `${formatSize(Number(i.input))} does not fit: ${formatSize(hostLimits().freeTempBytes)} free in ${os.tmpdir()}`,
+  });
 
 const DURATION = /^\s*(\d+(?:\.\d+)?)\s*(ms|s|m)?\s*$/;
 

@@ -6,7 +6,7 @@ import { formatSize } from "../util/size.ts";
 import { PROBE, shellQuote, type ProbeReport } from "./probe.ts";
 import { defineWorkloadKind, workloadDir, type Judgement } from "./kind.ts";
 import { countOutcome } from "./overlay-readdir.ts";
-import { shareName, size, strict } from "./fields.ts";
+import { entryCount, shareName, size, strict } from "./fields.ts";
 
 export interface SweepPoint {
   bufferSize: number;
@@ -60,7 +60,7 @@ export const getdentsSweep = defineWorkloadKind({
   /** getdents64 on one directory with each buffer size in turn: where does it break? */
   schema: strict({
     share: shareName(),
-    entries: z.number().int().nonnegative(),
+    entries: entryCount(),
     bufferSizes: z.array(size()).min(1).prefault(["4K", "64K", "128K", "256K", "512K", "1M", "2M"]),
   }),
   toSpec: ({ share, entries, bufferSizes }) => ({ share, entries, bufferSizes }),

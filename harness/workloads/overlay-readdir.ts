@@ -13,7 +13,7 @@ import { createEntries } from "./host-entries.ts";
 import type { CellOutcome } from "../types.ts";
 import { noProbeReport, PROBE, parseProbeOutput, shellQuote } from "./probe.ts";
 import { defineWorkloadKind, workloadDir, type Exited, type Judgement, type KindSpec } from "./kind.ts";
-import { shareName, size, strict } from "./fields.ts";
+import { entryCount, shareName, size, strict } from "./fields.ts";
 
 // Written out rather than taken from the kind object: the kind's own hooks use it.
 type Overlay = KindSpec<"overlayReaddir", OverlayFields>;
@@ -139,7 +139,7 @@ export const overlayReaddir = defineWorkloadKind({
   /** overlayfs over the share (lower) with tmpfs upper and work; the merged root is listed. */
   schema: strict({
     share: shareName(),
-    entries: z.number().int().nonnegative(),
+    entries: entryCount(),
     bufferSize: size().prefault("32K").meta({ description: "getdents64 buffer of the probe." }),
     lister: z.enum(["getdents", "ls"]).default("getdents").meta({
       description:

@@ -1,17 +1,16 @@
 // readdir: the guest lists a directory of `entries` files with one getdents64 buffer size and
 // the count is checked against what the host created.
-import { z } from "zod";
 import { createEntries } from "./host-entries.ts";
 import { defineWorkloadKind, workloadDir } from "./kind.ts";
 import { countOutcome } from "./overlay-readdir.ts";
 import { PROBE, probeJudgement, shellQuote } from "./probe.ts";
-import { shareName, size, strict } from "./fields.ts";
+import { entryCount, shareName, size, strict } from "./fields.ts";
 
 export const readdir = defineWorkloadKind({
   name: "readdir",
   schema: strict({
     share: shareName(),
-    entries: z.number().int().nonnegative(),
+    entries: entryCount(),
     // glibc's opendir buffer for a filesystem with small st_blksize.
     bufferSize: size().prefault("32K"),
   }),

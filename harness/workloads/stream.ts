@@ -4,13 +4,13 @@ import { createReadStream } from "node:fs";
 import { z } from "zod";
 import { formatSize } from "../util/size.ts";
 import { Fnv1a64 } from "./fnv.ts";
-import { shareName, size } from "./fields.ts";
+import { hostFileSize, shareName, size } from "./fields.ts";
 
 const DEFAULT_BLOCK_BYTES = 1024 ** 2;
 
 export const streamFields = {
   share: shareName(),
-  size: size(),
+  size: hostFileSize(),
   blockSize: size().optional().meta({ description: "Bytes per request; default 1M, or size when that is smaller." }),
   direct: z.boolean().default(false).meta({ description: "O_DIRECT." }),
 };

@@ -1,4 +1,5 @@
 import { readFileSync } from "node:fs";
+import os from "node:os";
 import path from "node:path";
 import { workloadKeys } from "../../harness/workloads/registry.ts";
 import { describe, expect, it } from "vitest";
@@ -428,5 +429,42 @@ describe("hostile scenario text", () => {
     }
     const err = await specErrorOf(async () => parseScenario(`name: bomb\n${levels.join("\n")}\n`, "bomb.yaml"));
     expect(err.message).toMatch(/^bomb\.yaml:3:8: aliases expand too far \(more than 100 nodes each\)/);
+  });
+});
+
+describe("values this host cannot give, or that no real scenario needs", () => {
+  const scenario = (machine: string, extra = "") =>
+    `name: x\nmachine: ${machine}\nkernels:\n  k: { path: { kernel: /x } }\n${extra}workloads:\n  - { id: w, shell: { command: "true" } }\n`;
+  it.each([
+    ["{ memory: 1T }", "machine.memory: 1T is more than this host's"],
+    ["{ memory: 1 }", "machine.memory: at least 64M, got 1"],
+    [
+      "{ cpus: 9999 }",
+      `machine.cpus: at most ${os.cpus().length * 4} (4 per core of this host's ${os.cpus().length}), got 9999`,
+    ],
+    ['{ cmdline: ["a=1 b=2"] }', 'machine.cmdline[0]: "a=1 b=2" is more than one parameter: give one per entry'],
+    ['{ cmdline: ["x=\\u0000"] }', 'machine.cmdline[0]: "x=\\u0000" holds a control character'],
+    ['{ cmdline: ["vmrig.authkey=AAAA"] }', 'machine.cmdline[0]: "vmrig.authkey" is vmrig\'s own parameter'],
+    ['{ cmdline: ["init=/bin/sh"] }', 'machine.cmdline[0]: "init" is vmrig\'s own parameter'],
+    ["{}\ntimeouts: { step: 1000000000 }", "timeouts.step: at most 86400 seconds (a day), got 1000000000"],
+  ])("machine %s is refused at load", async (machine, message) => {
+    const err = await specErrorOf(async () => parseScenario(scenario(machine), "host.yaml"));
+    expect(err.message).toContain(message);
+  });
+
+  it("accepts quoted values with spaces and rdinit (a guest that never lets vmrig in)", () => {
+    const s = parseScenario(scenario('{ cmdline: ["dyndbg=\\"file fuse.c +p\\"", "rdinit=/bin/sh"] }'), "ok.yaml");
+    expect(s.machine.cmdline).toEqual(['dyndbg="file fuse.c +p"', "rdinit=/bin/sh"]);
+  });
+
+  it.each([
+    ["{ id: r, readdir: { share: s, entries: 1000000000 } }", "workloads[0].readdir.entries: at most 10000000 files"],
+    ["{ id: r, read: { share: s, size: 1T } }", "workloads[0].read.size: 1T does not fit"],
+    ["{ id: r, write: { share: s, size: 1T } }", "workloads[0].write.size: 1T does not fit"],
+  ])("a workload that would fill the host is refused: %s", async (workload, message) => {
+    const text = `name: x\nkernels:\n  k: { path: { kernel: /x } }\nshares: [{ tag: s, threadPoolSize: 100000000 }]\nworkloads:\n  - ${workload}\n`;
+    const err = await specErrorOf(async () => parseScenario(text, "fill.yaml"));
+    expect(err.message).toContain(message);
+    expect(err.message).toContain("shares[0].threadPoolSize");
   });
 });
