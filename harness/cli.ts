@@ -6,7 +6,9 @@ import { runScenarioFile } from "./run/run-file.ts";
 import { runSetup } from "./commands/setup.ts";
 import { runDoctor } from "./commands/doctor.ts";
 import { emitJsonSchema } from "./scenario/json-schema.ts";
-import { ExitCode, VmrigError } from "./util/errors.ts";
+import { ExitCode, SpecError, VmrigError } from "./util/errors.ts";
+import { loadScenario } from "./scenario/load.ts";
+import type { Scenario } from "./types.ts";
 import { killAllChildren } from "./util/children.ts";
 import { runCleanups } from "./util/cleanup.ts";
 import { repoRoot } from "./util/paths.ts";
@@ -35,6 +37,15 @@ exit codes: 0 all expectations held, 1 an expectation failed, 2 usage/spec/infra
 
 /** Signals this close to the first are the same interruption delivered twice, not a second Ctrl-C. */
 const SAME_INTERRUPTION_MS = 1500;
+
+/** Loads every scenario, or throws one SpecError with every file's problems. */
+async function loadScenarios(files: string[]): Promise<Scenario[]> {
+  const loaded = await Promise.allSettled(files.map((f) => loadScenario(f)));
+  const failed = loaded.flatMap((r) => (r.status === "rejected" ? [r.reason as unknown] : []));
+  if (failed.length === 0) return loaded.map((r) => (r as PromiseFulfilledResult<Scenario>).value);
+  if (failed.every((e) => e instanceof SpecError)) throw new SpecError(failed.flatMap((e) => e.issues));
+  throw failed.find((e) => !(e instanceof SpecError));
+}
 
 const defaultScenario = path.join(repoRoot, "scenarios", "default.yaml");
 
@@ -73,11 +84,14 @@ async function main(argv: string[]): Promise<number> {
         options: { kernel: { type: "string", multiple: true }, jobs: { type: "string", short: "j" } },
       });
       const files = positionals.length ? positionals : [defaultScenario];
+      // Every file is checked before the first guest boots: a typo in the last must not cost the others' run.
+      const scenarios = await loadScenarios(files.map((f) => path.resolve(f)));
       if (values.jobs !== undefined)
         return runJobs(files, values.jobs, { kernels: values.kernel, signal: controller.signal });
       let worst: number = ExitCode.ok;
-      for (const f of files) {
-        const r = await runScenarioFile(path.resolve(f), { kernels: values.kernel, signal: controller.signal });
+      for (const [i, f] of files.entries()) {
+        const opts = { kernels: values.kernel, signal: controller.signal, scenario: scenarios[i] };
+        const r = await runScenarioFile(path.resolve(f), opts);
         worst = Math.max(worst, r.exitCode);
         if (controller.signal.aborted) break;
       }
