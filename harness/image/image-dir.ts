@@ -31,6 +31,8 @@ export interface ImageRecord {
   builtinModules: string[];
 }
 
+const PRIVATE_FILE_MODE = 0o600;
+
 export async function readImage(dir: string): Promise<GuestImage | undefined> {
   let record: ImageRecord;
   try {
@@ -39,6 +41,8 @@ export async function readImage(dir: string): Promise<GuestImage | undefined> {
   } catch {
     return undefined;
   }
+  // Images built before their key was kept private become private on first use.
+  await fs.chmod(path.join(dir, record.initrd), PRIVATE_FILE_MODE).catch(() => undefined);
   return {
     initrd: path.join(dir, record.initrd),
     hostKeyPublic: record.hostKeyPublic,
@@ -66,6 +70,9 @@ export async function writeImage(
     await fs.chmod(path.join(staging, GUEST_HOST_KEY), 0o600);
     const initrd = initrdFileName(content.compression);
     await packInitramfs(staging, path.join(tmp, initrd), content.compression, signal);
+    // The initramfs holds the guest's private host key: readable by its owner only, like the key itself.
+    await fs.chmod(path.join(tmp, initrd), PRIVATE_FILE_MODE);
+    await fs.chmod(hostKeyFile, PRIVATE_FILE_MODE);
     await fs.rm(staging, { recursive: true });
     await fs.writeFile(path.join(tmp, "hostkey.pub"), `${hostKeyPublic}\n`);
     const full: ImageRecord = { ...record, initrd, hostKeyPublic };
