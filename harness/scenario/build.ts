@@ -13,6 +13,7 @@ import { z } from "zod";
 import type { BuildSource, ConfigBase } from "../types.ts";
 import { show, strict } from "../workloads/fields.ts";
 import { isMapping } from "./references.ts";
+import { kernelSuites } from "../debian/archive.ts";
 import { ARCHES, archNamed, archRecord } from "../arch.ts";
 
 const CONFIG_BASES = ["tinyconfig", "defconfig"] as const satisfies readonly ConfigBase[];
@@ -34,6 +35,10 @@ function parseSource(raw: unknown, problem: Problem): BuildSource | undefined {
   }
   if (typeof raw === "string") {
     const m = DEBIAN_SOURCE.exec(raw);
+    if (m && m[3] && !kernelSuites.includes(m[3])) {
+      problem([], raw, `unknown suite ${show(m[3])} in ${show(raw)}; vmrig knows ${kernelSuites.join(", ")}`);
+      return undefined;
+    }
     if (m)
       return { kind: "debian", package: m[1]!, ...(m[2] ? { version: m[2] } : {}), ...(m[3] ? { suite: m[3] } : {}) };
     problem([], raw, `${show(raw)} is not a source: ${SOURCE_HELP}`);

@@ -14,6 +14,7 @@ import { buildSchema, checkBuildArch } from "./build.ts";
 import { checkParamSearches, searchSchema } from "./param-search.ts";
 import { size, strict } from "../workloads/fields.ts";
 import { hostLimits, VCPUS_PER_CORE } from "../util/host-limits.ts";
+import { kernelSuites } from "../debian/archive.ts";
 import { formatSize } from "../util/size.ts";
 import { registryGeneration, workloadKeys } from "../workloads/registry.ts";
 import {
@@ -82,6 +83,13 @@ function exactlyOneOf(keys: readonly string[], what: string) {
 /** Run a refinement even when fields inside failed, so every problem is reported in one load. */
 const always = { when: () => true };
 
+/** A suite goes into archive URLs and cache paths: only the ones vmrig's archive client knows. */
+function suiteName() {
+  return z.enum(kernelSuites as [string, ...string[]], {
+    error: (i) => `unknown suite ${show(i.input)}; vmrig knows ${kernelSuites.join(", ")}`,
+  });
+}
+
 // ---- machine, timeouts ---------------------------------------------------------------------
 
 /** Below this no kernel vmrig boots gets to its init; above the host's RAM QEMU cannot allocate it. */
@@ -121,7 +129,8 @@ const OWN_CMDLINE_WORDS = /^(vmrig\.[^=]*|init)(=|$)/;
 /** One kernel parameter per entry: no spaces (outside quotes) or control characters, none of vmrig's own. */
 export function cmdlineWordProblem(word: string): string | undefined {
   if (word === "") return "is empty";
-  if ([...word].some((c) => c.charCodeAt(0) < 0x20 || c.charCodeAt(0) === 0x7f)) return `${show(word)} holds a control character`;
+  if ([...word].some((c) => c.charCodeAt(0) < 0x20 || c.charCodeAt(0) === 0x7f))
+    return `${show(word)} holds a control character`;
   if (/\s/.test(word.replace(/"[^"]*"/g, ""))) return `${show(word)} is more than one parameter: give one per entry`;
   const own = OWN_CMDLINE_WORDS.exec(word);
   if (own) return `${show(own[1])} is vmrig's own parameter (it boots the guest with it)`;
@@ -185,7 +194,7 @@ const debianSchema = strict({
     description:
       "Debian's kernel flavour; default from the row's arch and pageSize: cloud-amd64, arm64 (4K), arm64-16k (16K).",
   }),
-  suite: z.string().optional(),
+  suite: suiteName().optional(),
 });
 
 const qemuSchema = strict({
@@ -201,8 +210,7 @@ const qemuSchema = strict({
         'A QEMU from Debian\'s archive: "11.1" = newest 11.1.x, "11.1.3", or a Debian version; ' +
         "unpacked privately, nothing installed.",
     }),
-  suite: z
-    .string()
+  suite: suiteName()
     .optional()
     .meta({ description: "Only this suite (e.g. trixie-backports); default: every suite vmrig searches for kernels." }),
 }).meta({

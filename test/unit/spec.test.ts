@@ -468,3 +468,18 @@ describe("values this host cannot give, or that no real scenario needs", () => {
     expect(err.message).toContain("shares[0].threadPoolSize");
   });
 });
+
+describe("suites", () => {
+  it.each([
+    ['k: { debian: { version: "6.12", suite: "../../etc" } }', "kernels.k.debian.suite: unknown suite"],
+    ['k: { debian: { version: "6.12" }, qemu: { debian: "11.1", suite: "stretch" } }', "kernels.k.qemu.suite"],
+    [
+      "k: { build: { source: debian:linux-source-7.3@stretch, config: [kernels/guest-x86_64.config] } }",
+      'unknown suite "stretch" in',
+    ],
+  ])("a suite vmrig's archive client does not know is refused: %s", async (kernel, message) => {
+    const text = `name: x\nkernels:\n  ${kernel}\nworkloads:\n  - { id: w, shell: { command: "true" } }\n`;
+    const err = await specErrorOf(async () => parseScenario(text, "suite.yaml"));
+    expect(err.message).toContain(message);
+  });
+});
