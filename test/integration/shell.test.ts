@@ -128,20 +128,30 @@ describe("vmrig shell", () => {
   );
 
   it(
-    "--kernel-path boots a Debian vmlinuz with its modules and a --share",
+    "--kernel-path: a Debian vmlinuz with its modules and a --share, a shell on pipes, SIGTERM stops it all",
     async () => {
       const kernel = await rowKernel("debian-7.3");
       const shared = path.join(tmp, "shared");
       mkdirSync(shared, { recursive: true });
       writeFileSync(path.join(shared, "hello.txt"), "hello from the host\n");
-      const r = await execa(
-        process.execPath,
-        [vmrig, "shell", "--kernel-path", kernel.image, "--share", shared, "--", "uname -r; cat /mnt/share/hello.txt"],
-        { reject: false, env, stdin: "ignore" },
-      );
-      expect(r.stderr).toMatch(/vmrig shell: kernel \(Linux 7\.3\.\S+ from .*vmlinuz\) up in/);
-      expect(r.stdout).toBe(`${kernel.release}\nhello from the host`);
-      expect(r.exitCode).toBe(0);
+      // No terminal: the shell reads these lines from the pipe, then stays in the sleep.
+      const child = execa(process.execPath, [vmrig, "shell", "--kernel-path", kernel.image, "--share", shared], {
+        reject: false,
+        env,
+        input: "cat /mnt/share/hello.txt; uname -r; [ -t 0 ] || echo no-tty\nsleep 300\n",
+      });
+      const t = transcript(child);
+      try {
+        await t.waitFor(/vmrig shell: kernel \(Linux 7\.3\.\S+ from \S+\/vmlinuz\) up in/, minutes(4));
+        await t.waitFor(/no-tty/, 60_000);
+        child.kill("SIGTERM");
+        const r = await child;
+        expect(r.exitCode).toBe(130);
+        expect(r.stdout).toBe(`hello from the host\n${kernel.release}\nno-tty`);
+      } finally {
+        child.kill("SIGKILL");
+        await child;
+      }
       noGuestLeft();
     },
     minutes(5),
