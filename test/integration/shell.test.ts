@@ -70,7 +70,7 @@ describe("vmrig shell", () => {
       const cmd = `stty cols 100 rows 30 && exec ${process.execPath} ${vmrig} shell ${scenario} --kernel debian-7.3`;
       const child = execa("script", ["-qfec", cmd, "/dev/null"], { reject: false, env, stdin: "pipe" });
       const t = transcript(child);
-      const type = (s: string) => child.stdin!.write(s);
+      const type = (s: string) => child.stdin.write(s);
       try {
         await t.waitFor(/vmrig shell: debian-7\.3 \(Debian 7\.3\.\S+ .*\) up in [\d.]+ s under (TCG|KVM)/, minutes(4));
         // Each answer is computed in the guest, so the echoed command line cannot match it.
@@ -80,8 +80,8 @@ describe("vmrig shell", () => {
         type("echo S-$((1+1)) $(stty size)\r");
         expect((await t.waitFor(/S-2 (\d+ \d+)/, 30_000))[1]).toBe("30 100");
         // A new local size: TIOCSWINSZ on vmrig's terminal sends it SIGWINCH, as a resized window does.
-        const [own] = descendantsMatching(/bin\/vmrig\.js shell/, child.pid!);
-        execa("stty", ["-F", readlinkSync(`/proc/${own!.pid}/fd/0`), "rows", "40", "cols", "120"]).catch(() => {});
+        const [own] = descendantsMatching(/bin\/vmrig\.js shell/, child.pid);
+        await execa("stty", ["-F", readlinkSync(`/proc/${own!.pid}/fd/0`), "rows", "40", "cols", "120"]);
         await new Promise((r) => setTimeout(r, 1000));
         type("echo W-$((2+2)) $(stty size)\r");
         expect((await t.waitFor(/W-4 (\d+ \d+)/, 30_000))[1]).toBe("40 120");
