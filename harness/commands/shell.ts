@@ -132,7 +132,10 @@ async function bootRow(
   }
 }
 
-/** vmrig's facts as a run gathers them (shares mounted at /mnt/<tag>) and the features' set-up; a problem is said, not fatal. */
+/**
+ * vmrig's facts as a run gathers them (shares mounted at /mnt/<tag>), then the features' set-up;
+ * problems are said, not fatal: the shell is where one looks at them.
+ */
 async function setUpGuest(s: Scenario, entry: KernelEntry, b: BootedRow, progress: Progress): Promise<void> {
   const facts = await collectGuestFacts(b.guest, s, b.timeouts.stepMs, kernelPageSize(s, entry));
   for (const why of [facts.problem, ...Object.values(facts.unmounted)]) if (why) progress.info(`warning: ${why}`);
@@ -142,8 +145,9 @@ async function setUpGuest(s: Scenario, entry: KernelEntry, b: BootedRow, progres
 
 function bootedLine(b: BootedRow, s: Scenario): string {
   const mounts = s.shares.map((x) => `/mnt/${x.tag}`).join(", ");
+  const seconds = (b.guest.bootMs / 1000).toFixed(1);
   return (
-    `vmrig shell: ${b.label} (${b.description}) up in ${(b.guest.bootMs / 1000).toFixed(1)} s under ${b.accelName.toUpperCase()}` +
+    `vmrig shell: ${b.label} (${b.description}) up in ${seconds} s under ${b.accelName.toUpperCase()}` +
     `${mounts ? `, shares at ${mounts}` : ""}; console and logs in ${shown(b.dir)}`
   );
 }
