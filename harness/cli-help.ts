@@ -18,6 +18,26 @@ every console, dmesg and daemon log.
                        host's cores and memory, N runs N at once
 
 ${exitCodes}`,
+  shell: `usage: vmrig shell SCENARIO [--kernel LABEL] [-- CMD ARGS...]
+       vmrig shell --kernel-path IMAGE [--modules DIR] [--arch ARCH] [--share HOSTDIR] [-- CMD ARGS...]
+
+Boots one kernel row's guest exactly as \`vmrig run\` would (kernel, guest image, shares mounted at
+/mnt/<tag>, command line, QEMU build, machine, accelerator) and opens an SSH session in it: a
+login shell with a pty on a terminal (Ctrl-C goes to the guest's program; exit ends it), plain
+pipes otherwise. The guest's console and logs stay in results/shell/<time>-<label>/. vmrig exits
+with the session's exit code; every QEMU and daemon is stopped when it ends.
+
+  --kernel LABEL       the scenario's row to boot (default: the first)
+  -- CMD ARGS...       run CMD instead of a shell, no pty; one word is a shell command line
+  --kernel-path IMAGE  a bzImage or arm64 Image (e.g. from a build tree) in vmrig's guest image
+                       and default machine, no scenario
+  --modules DIR        its lib/modules/<release> directory (default: the image's own directory
+                       when it holds modules.order; else none, the drivers must be built in)
+  --arch ARCH          x86_64 or arm64, when the image's header does not say
+  --share HOSTDIR      export HOSTDIR to the guest at /mnt/share (virtio-fs)
+
+exit codes: the session's (128+n for a signal, 255 when the guest went away), 2 for usage errors
+            or a guest that did not boot, 130 interrupted by SIGINT or SIGTERM`,
   setup: `usage: vmrig setup [scenario.yaml ...]
 
 Installs every host package vmrig and its tests need (Debian/Ubuntu, as root; QEMU 10 from

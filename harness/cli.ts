@@ -14,12 +14,15 @@ import { runCleanups } from "./util/cleanup.ts";
 import { repoRoot } from "./util/paths.ts";
 import { nightlyCommand, nightlyUsage, runJobs } from "./commands/nightly.ts";
 import { bisectCommand, bisectUsage } from "./commands/bisect.ts";
+import { shellCommand } from "./commands/shell.ts";
 import { helpRequested } from "./cli-help.ts";
 import { kernelBuildCommand, kernelGcCommand, kernelListCommand } from "./commands/kernel.ts";
 
 const usage = `usage: vmrig <command> [options]
 
   run [scenario.yaml ...] [--kernel LABEL]...   run scenarios (default: scenarios/default.yaml)
+  shell SCENARIO [--kernel LABEL] [-- CMD...]   boot one kernel row's guest and open a shell in it (or run CMD)
+  shell --kernel-path IMAGE [-- CMD...]         the same for a kernel image from a build tree
   setup [scenario.yaml ...]                     install host packages, virtiofsd, relay, kernels, images
   doctor                                        report QEMU, KVM, virtiofsd and build readiness on this host
   schema                                        print the scenario JSON Schema
@@ -104,6 +107,8 @@ async function main(argv: string[]): Promise<number> {
         controller.signal,
       );
     }
+    case "shell":
+      return shellCommand(rest, controller.signal);
     case "bisect":
       return bisectCommand(rest, controller.signal);
     case "kernel":

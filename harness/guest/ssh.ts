@@ -1,6 +1,7 @@
 // The command channel into a guest: ssh2 with a pinned host key and an ephemeral client key.
 // Readiness is "a command returned", never "the port accepted": QEMU's user network accepts TCP
 // on the forwarded port long before the guest's sshd exists.
+import os from "node:os";
 import ssh2, { type ClientChannel } from "ssh2";
 
 // ssh2 is CommonJS: its named exports are only reachable through the default import under ESM.
@@ -36,6 +37,30 @@ export type ExecResult =
   | { kind: "timeout"; stdout: string; stderr: string; ms: number }
   /** The SSH connection itself failed (guest died, network cut). */
   | { kind: "lost"; error: string; stdout: string; stderr: string; ms: number };
+
+/** What an interactive session asks for (GuestShell.session). */
+export interface SessionRequest {
+  /** Run this instead of a login shell. */
+  command?: string;
+  /** A pseudo-terminal of this type and size; absent: plain pipes. */
+  pty?: { term: string; rows: number; cols: number };
+}
+
+export interface SessionIo {
+  stdin: NodeJS.ReadableStream;
+  stdout: NodeJS.WritableStream;
+  stderr: NodeJS.WritableStream;
+}
+
+export interface Session {
+  /** The remote exit code; 128+n for a signal; SESSION_LOST when the connection went first. */
+  exited: Promise<number>;
+  /** The local terminal changed size: tell the remote pty. */
+  resize(rows: number, cols: number): void;
+}
+
+/** What ssh(1) exits with when the connection itself failed. */
+export const SESSION_LOST = 255;
 
 export interface SshTarget {
   host: string;
@@ -202,6 +227,42 @@ export class GuestShell {
         else ch.end();
       });
     });
+  }
+
+  /**
+   * An interactive session wired to the caller's streams: a login shell, or `command`; with a
+   * pseudo-terminal when `pty` is given (the remote side then echoes and handles Ctrl-C).
+   */
+  session(req: SessionRequest, io: SessionIo): Promise<Session> {
+    return new Promise((resolve, reject) => {
+      const opened = (err: Error | undefined, ch: ClientChannel) => {
+        if (err) return reject(err);
+        resolve(this.wireSession(ch, io));
+      };
+      const window = req.pty ? { ...req.pty, height: 0, width: 0 } : false;
+      if (req.command !== undefined) this.client.exec(req.command, req.pty ? { pty: window } : {}, opened);
+      else this.client.shell(window, opened);
+    });
+  }
+
+  private wireSession(ch: ClientChannel, io: SessionIo): Session {
+    ch.on("data", (d: Buffer) => io.stdout.write(d));
+    ch.stderr.on("data", (d: Buffer) => io.stderr.write(d));
+    io.stdin.pipe(ch);
+    let code = SESSION_LOST;
+    // A command killed by a signal exits 128+n, as a local shell reports it.
+    ch.on("exit", (status: number | null, signal?: string) => {
+      code = status ?? 128 + (signal ? (os.constants.signals[`SIG${signal}` as NodeJS.Signals] ?? 0) : 0);
+    });
+    const exited = new Promise<number>((resolve) => {
+      const done = () => {
+        io.stdin.unpipe(ch);
+        resolve(code);
+      };
+      ch.once("close", done);
+      this.client.once("close", done);
+    });
+    return { exited, resize: (rows, cols) => ch.setWindow(rows, cols, 0, 0) };
   }
 
   close(): void {

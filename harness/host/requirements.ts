@@ -157,6 +157,8 @@ export function hostRequirements(hostArch: string = process.arch): Requirement[]
       for: ["tests"],
     },
     { what: "mmdebstrap", package: "mmdebstrap", probe: command("mmdebstrap", "--version"), for: ["tests"] },
+    // The vmrig shell test drives a session through a real pty with util-linux's script (essential in Debian).
+    { what: "script", package: "bsdutils", probe: command("script", "--version"), for: ["tests"] },
     // virtme-ng, the boot bench's second reference, finds a kernel's modules with modprobe.
     {
       what: "modprobe",

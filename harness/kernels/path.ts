@@ -5,7 +5,8 @@ import { createReadStream } from "node:fs";
 import fs from "node:fs/promises";
 import path from "node:path";
 import { pipeline } from "node:stream/promises";
-import type { KernelArtifact, KernelEntry } from "../types.ts";
+import { constants as zlibConstants, gunzipSync } from "node:zlib";
+import type { Arch, KernelArtifact, KernelEntry } from "../types.ts";
 import { VmrigError } from "../util/errors.ts";
 import type { KernelContext, KernelProvider } from "./provider-types.ts";
 
@@ -70,7 +71,34 @@ export function bzImageRelease(head: Uint8Array): string | undefined {
   return release && /^\d+\.\d+/.test(release) ? release : undefined;
 }
 
-async function readHead(file: string, bytes: number): Promise<Uint8Array> {
+/**
+ * Pure: the architecture a kernel image's header names. An x86 bzImage has the boot protocol's
+ * "HdrS" at 0x202; an arm64 Image has "ARM\x64" at 0x38 (also inside a gzip, as Debian ships
+ * arm64's vmlinuz); an EFI zboot image is a PE file whose COFF machine says it. Else undefined.
+ */
+export function imageArch(head: Uint8Array): Arch | undefined {
+  const b = Buffer.from(head.buffer, head.byteOffset, head.byteLength);
+  if (b.length >= 0x206 && b.toString("latin1", 0x202, 0x206) === "HdrS") return "x86_64";
+  if (b.length >= 0x3c && b.toString("latin1", 0x38, 0x3c) === "ARM\x64") return "aarch64";
+  if (b.length >= 2 && b[0] === 0x1f && b[1] === 0x8b) return imageArch(gunzipHead(b));
+  if (b.length < 0x40 || b.toString("latin1", 0, 2) !== "MZ") return undefined;
+  const pe = b.readUInt32LE(0x3c);
+  if (pe + 6 > b.length || b.toString("latin1", pe, pe + 4) !== "PE\0\0") return undefined;
+  const machine = b.readUInt16LE(pe + 4);
+  return machine === 0xaa64 ? "aarch64" : machine === 0x8664 ? "x86_64" : undefined;
+}
+
+/** What the start of a gzip stream inflates to (a truncated stream is fine: only its head is wanted). */
+function gunzipHead(b: Buffer): Buffer {
+  try {
+    return gunzipSync(b, { finishFlush: zlibConstants.Z_SYNC_FLUSH, maxOutputLength: 0x10000 });
+  } catch {
+    return Buffer.alloc(0);
+  }
+}
+
+/** The first `bytes` of a file (an image's header). */
+export async function readHead(file: string, bytes: number): Promise<Uint8Array> {
   const fh = await fs.open(file, "r");
   try {
     const buf = Buffer.alloc(bytes);

@@ -118,7 +118,7 @@ export async function runScenarioFile(file: string, opts: RunOptions = {}): Prom
 }
 
 /** Each selected kernel with its guest image and, when the row asks for one, its own QEMU. */
-async function prepareKernels(
+export async function prepareKernels(
   scenario: Scenario,
   selected: KernelEntry[],
   tools: HostTools,
@@ -196,7 +196,7 @@ export function unstartedRows(s: Scenario, prepared: PreparedKernel[], run: RunR
     }));
 }
 
-function selectKernels(s: Scenario, labels?: string[]) {
+export function selectKernels(s: Scenario, labels?: string[]): KernelEntry[] {
   if (!labels?.length) return s.kernels;
   const unknown = labels.filter((l) => !s.kernels.some((k) => k.label === l));
   if (unknown.length)

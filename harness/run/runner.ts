@@ -105,7 +105,7 @@ interface GuestPlace {
   key(name: string): string;
 }
 
-type Share = { spec: ShareSpec; hostDir: string };
+export type Share = { spec: ShareSpec; hostDir: string };
 
 /**
  * One kernel row: guests one after another until every workload has a cell. A first boot that
@@ -143,6 +143,15 @@ export async function runKernelRow(
   return r.row;
 }
 
+/** Pure: the scenario's timeouts in milliseconds, scaled for the accelerator (and the host's load). */
+export function rowTimeouts(s: Pick<Scenario, "timeouts">, scale: number): RowTimeouts {
+  return {
+    bootMs: s.timeouts.bootSeconds * 1000 * scale,
+    stepMs: s.timeouts.stepSeconds * 1000 * scale,
+    livenessMs: s.timeouts.livenessSeconds * 1000 * scale,
+  };
+}
+
 function startRow(s: Scenario, k: PreparedKernel, env: RunEnv, run: RunResult): RowRun {
   const hooks = env.rowHooks?.(s, k) ?? {};
   const qemu = hooks.bootOnHostQemu ? rowQemu({}) : rowQemu(k);
@@ -167,11 +176,7 @@ function startRow(s: Scenario, k: PreparedKernel, env: RunEnv, run: RunResult): 
   // Guests sharing the host's cores run slower: scale with the load so slow never reads as HANG.
   const scale = loadScaledTimeScale(accel.timeScale, env.load?.());
   if (scale !== accel.timeScale) row.evidence.timeScale = scale;
-  const timeouts = {
-    bootMs: s.timeouts.bootSeconds * 1000 * scale,
-    stepMs: s.timeouts.stepSeconds * 1000 * scale,
-    livenessMs: s.timeouts.livenessSeconds * 1000 * scale,
-  };
+  const timeouts = rowTimeouts(s, scale);
   return { s, k, env, run, hooks, row, accel, scale, timeouts, pending: [...s.workloads], searches: new Map() };
 }
 
@@ -227,7 +232,7 @@ async function guestSession(r: RowRun, boot: number): Promise<BootFailure | unde
   const work = await mkdtemp(path.join(os.tmpdir(), `vmrig-${r.row.label}-`));
   let guest: Guest | undefined;
   try {
-    const shares: Share[] = [...(await scenarioShares(r.s, work)), ...(r.hooks.shares ?? [])];
+    const shares = await rowShares(r.s, r.hooks, work);
     const booting = r.hooks.guestName ? `booting ${r.hooks.guestName}` : "booting";
     r.env.progress.stage(r.row.label, boot === 1 ? booting : `booting fresh guest #${boot}`);
     r.row.artifacts[at.key("console")] = at.rel("console.log");
@@ -237,7 +242,7 @@ async function guestSession(r: RowRun, boot: number): Promise<BootFailure | unde
       r.row.artifacts[at.key(`virtiofsd-${spec.tag}`)] = at.rel(`virtiofsd-${spec.tag}.log`);
     }
     try {
-      guest = await bootGuest(bootRequest(r, at, shares, work));
+      guest = await bootGuest(rowBootRequest(rowGuest(r, at.dir, work), shares));
     } catch (e) {
       return e instanceof BootFailure ? e : new BootFailure("infra", (e as Error).message, "");
     }
@@ -252,22 +257,43 @@ async function guestSession(r: RowRun, boot: number): Promise<BootFailure | unde
   }
 }
 
-/** Each of the scenario's shares exports an empty directory of this guest's own. */
-function scenarioShares(s: Scenario, work: string): Promise<Share[]> {
-  return Promise.all(
+/** Each of the scenario's shares exports an empty directory of this guest's own; then the features' shares. */
+export async function rowShares(s: Scenario, hooks: RowHooks, work: string): Promise<Share[]> {
+  const own = await Promise.all(
     s.shares.map(async (spec) => {
       const hostDir = path.join(work, "shares", spec.tag);
       await mkdir(hostDir, { recursive: true });
       return { spec, hostDir };
     }),
   );
+  return [...own, ...(hooks.shares ?? [])];
 }
 
-function bootRequest(r: RowRun, at: GuestPlace, shares: Share[], work: string): BootRequest {
-  const { s, k, env } = r;
+/** What one guest of a row boots with: `vmrig run` and `vmrig shell` boot a row's guest from this. */
+export interface RowGuest {
+  s: Scenario;
+  k: PreparedKernel;
+  accel: Accelerator;
+  hooks: RowHooks;
+  env: Pick<RunEnv, "virtiofsd" | "relay" | "virtiofsdLogLevel" | "qemuExtras" | "signal">;
+  /** Where console.log, qemu-cmdline.txt and the daemons' logs go. */
+  artifactsDir: string;
+  /** This guest's scratch directory (sockets, shared directories). */
+  work: string;
+  bootTimeoutMs: number;
+}
+
+function rowGuest(r: RowRun, artifactsDir: string, work: string): RowGuest {
+  const { s, k, accel, hooks, env } = r;
+  return { s, k, accel, hooks, env, artifactsDir, work, bootTimeoutMs: r.timeouts.bootMs };
+}
+
+/** Pure: the boot request of one guest of a row (shares from rowShares). */
+export function rowBootRequest(g: RowGuest, shares: Share[]): BootRequest {
+  const { s, k, env } = g;
   return {
     arch: k.artifact.arch,
-    accel: r.accel,
+    accel: g.accel,
     machine: { ...s.machine, arch: k.artifact.arch },
     kernel: k.artifact,
     image: k.image,
@@ -276,11 +302,11 @@ function bootRequest(r: RowRun, at: GuestPlace, shares: Share[], work: string): 
     relay: env.relay,
     virtiofsdLogLevel: env.virtiofsdLogLevel,
     clientKey: generateClientKey(),
-    artifactsDir: at.dir,
-    socketsDir: path.join(work, "sock"),
-    bootTimeoutMs: r.timeouts.bootMs,
+    artifactsDir: g.artifactsDir,
+    socketsDir: path.join(g.work, "sock"),
+    bootTimeoutMs: g.bootTimeoutMs,
     signal: env.signal,
-    ...guestAdditions(s, k, r.hooks, env.qemuExtras),
+    ...guestAdditions(s, k, g.hooks, env.qemuExtras),
   };
 }
 
