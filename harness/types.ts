@@ -113,7 +113,7 @@ export type QemuChoice = { kind: "host" } | { kind: "debian"; version: string; s
 
 export type KernelSource =
   | { kind: "debian"; version: string; flavour: string; suite?: string }
-  | { kind: "path"; kernel: string; modules?: string; config?: string }
+  | { kind: "path"; kernel: string; modules?: string; config?: string; writtenAt?: Record<string, SourceLocation> }
   | { kind: "build"; spec: BuildSpec };
 
 /** A kernel's `build:` entry, validated by the scenario schema (harness/scenario/build.ts). */

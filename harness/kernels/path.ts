@@ -7,7 +7,7 @@ import path from "node:path";
 import { pipeline } from "node:stream/promises";
 import { constants as zlibConstants, gunzipSync } from "node:zlib";
 import type { Arch, KernelArtifact, KernelEntry } from "../types.ts";
-import { VmrigError } from "../util/errors.ts";
+import { SpecError, VmrigError } from "../util/errors.ts";
 import type { KernelContext, KernelProvider } from "./provider-types.ts";
 
 export const pathKernelProvider: KernelProvider = { kind: "path", resolve: resolvePathKernel };
@@ -17,11 +17,11 @@ export async function resolvePathKernel(entry: KernelEntry, ctx: KernelContext):
   if (source.kind !== "path") throw new VmrigError(`Kernel "${entry.label}" is not a path kernel.`);
   const base = ctx.baseDir ?? process.cwd();
   const image = path.resolve(base, source.kernel);
-  await expectKind(entry.label, "kernel", image, "file");
+  await expectKind(entry, "kernel", image, "file");
   const modulesDir = source.modules === undefined ? undefined : path.resolve(base, source.modules);
-  if (modulesDir) await expectKind(entry.label, "modules", modulesDir, "directory");
+  if (modulesDir) await expectKind(entry, "modules", modulesDir, "directory");
   const config = source.config === undefined ? undefined : path.resolve(base, source.config);
-  if (config) await expectKind(entry.label, "config", config, "file");
+  if (config) await expectKind(entry, "config", config, "file");
 
   const release = (modulesDir && releaseFromModulesDir(modulesDir)) ?? bzImageRelease(await readHead(image, 0x10000));
   const identity = `sha256:${await sha256File(image)}`;
@@ -37,15 +37,40 @@ export async function resolvePathKernel(entry: KernelEntry, ctx: KernelContext):
   };
 }
 
-async function expectKind(label: string, key: string, file: string, kind: "file" | "directory"): Promise<void> {
-  let st;
-  try {
-    st = await fs.stat(file);
-  } catch {
-    throw new VmrigError(`Kernel "${label}": ${key} ${file} does not exist.`);
-  }
-  if (kind === "file" ? !st.isFile() : !st.isDirectory()) {
-    throw new VmrigError(`Kernel "${label}": ${key} ${file} is not a ${kind}.`);
+async function expectKind(entry: KernelEntry, key: string, file: string, kind: "file" | "directory"): Promise<void> {
+  const st = await fs.stat(file).catch(() => undefined);
+  if (!st) throw pathProblem(entry, key, `${file} does not exist`);
+  if (kind === "file" ? !st.isFile() : !st.isDirectory()) throw pathProblem(entry, key, `${file} is not a ${kind}`);
+}
+
+/** Where the scenario wrote the path, when it did (a `--kernel-path` has no file to name). */
+function pathProblem(entry: KernelEntry, key: string, message: string): VmrigError {
+  const at = entry.source.kind === "path" ? entry.source.writtenAt?.[key] : undefined;
+  return at ? new SpecError([{ ...at, message }]) : new VmrigError(`Kernel "${entry.label}": ${key} ${message}.`);
+}
+
+/**
+ * Every path kernel's files, before any kernel is fetched or built: they exist, are what they are
+ * named, and the image is a kernel of the row's architecture (a typo must not cost a download).
+ */
+export async function checkPathKernels(entries: Array<{ entry: KernelEntry; arch: Arch }>): Promise<void> {
+  for (const { entry, arch } of entries) {
+    const source = entry.source;
+    if (source.kind !== "path") continue;
+    await expectKind(entry, "kernel", source.kernel, "file");
+    if (source.modules !== undefined) await expectKind(entry, "modules", source.modules, "directory");
+    if (source.config !== undefined) await expectKind(entry, "config", source.config, "file");
+    const head = await readHead(source.kernel, 0x10000);
+    const found =
+      imageArch(head) ?? (Buffer.from(head.subarray(0, 4)).toString("latin1") === "\x7fELF" ? arch : undefined);
+    if (!found)
+      throw pathProblem(
+        entry,
+        "kernel",
+        `${source.kernel} is not a kernel image (no bzImage, arm64 Image or ELF header)`,
+      );
+    if (found !== arch)
+      throw pathProblem(entry, "kernel", `${source.kernel} is an ${found} kernel; the row is ${arch}`);
   }
 }
 

@@ -7,6 +7,7 @@ import type { CellOutcome, KernelEntry, KernelRowResult, RunResult, Scenario } f
 import { expectationMet } from "../classify/expect.ts";
 import { loadScenario } from "../scenario/load.ts";
 import { resolveKernel } from "../kernels/provider.ts";
+import { checkPathKernels } from "../kernels/path.ts";
 import { buildGuestImage } from "../image/build.ts";
 import { renderJUnit, renderMarkdown, renderTerminalTable, summarise } from "../report/index.ts";
 import { killAllChildren } from "../util/children.ts";
@@ -125,6 +126,7 @@ export async function prepareKernels(
   progress: Progress,
   signal: AbortSignal,
 ): Promise<PreparedKernel[]> {
+  await checkPathKernels(selected.map((entry) => ({ entry, arch: kernelArch(scenario, entry) })));
   const prepared: PreparedKernel[] = [];
   const extraModules = featureGuestModules(scenario);
   for (const entry of selected) {

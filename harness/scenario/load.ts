@@ -169,7 +169,7 @@ function toKernelEntry(
   const buildAt: WrittenAt = (at) => writtenAt(["kernels", label, "build", ...at]);
   const source = kernel.build
     ? toBuildSource(label, kernel.build, kernel.arch ?? machine.arch, dir, buildAt)
-    : toPackagedSource(kernel, dir, flavour);
+    : toPackagedSource(kernel, dir, flavour, (at) => writtenAt(["kernels", label, "path", ...at]));
   return {
     label,
     source,
@@ -190,7 +190,12 @@ function toKernelEntry(
 }
 
 /** A kernel that is already built: Debian's package or files on disk. */
-function toPackagedSource(kernel: ScenarioFile["kernels"][string], dir: string, defaultFlavour?: string): KernelSource {
+function toPackagedSource(
+  kernel: ScenarioFile["kernels"][string],
+  dir: string,
+  defaultFlavour: string | undefined,
+  pathAt: WrittenAt,
+): KernelSource {
   const resolve = (p: string) => path.resolve(dir, p);
   if (kernel.debian)
     return { kind: "debian", ...kernel.debian, flavour: kernel.debian.flavour ?? defaultFlavour ?? "" };
@@ -201,6 +206,9 @@ function toPackagedSource(kernel: ScenarioFile["kernels"][string], dir: string, 
     kernel: resolve(image),
     ...(modules !== undefined ? { modules: resolve(modules) } : {}),
     ...(config !== undefined ? { config: resolve(config) } : {}),
+    writtenAt: Object.fromEntries(
+      ["kernel", "modules", "config"].filter((k) => k in kernel.path!).map((k) => [k, pathAt([k])]),
+    ),
   };
 }
 

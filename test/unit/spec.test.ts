@@ -70,6 +70,11 @@ describe("valid scenarios", () => {
             kernel: fixture("bzImage"),
             modules: fixture("lib/modules/7.3.0"),
             config: "/boot/config-7.3.0",
+            writtenAt: {
+              kernel: { file: fixture("full.yaml"), line: 9, column: 30, key: "kernels.mine.path.kernel" },
+              modules: { file: fixture("full.yaml"), line: 9, column: 50, key: "kernels.mine.path.modules" },
+              config: { file: fixture("full.yaml"), line: 9, column: 79, key: "kernels.mine.path.config" },
+            },
           },
           cmdline: [],
           expect: {},
@@ -241,7 +246,7 @@ workloads: [{ id: w, shell: { command: x } }]
     );
     const dir = path.resolve("some/dir");
     expect(scenario.file).toBe(path.join(dir, "s.yaml"));
-    expect(scenario.kernels[0]!.source).toEqual({ kind: "path", kernel: path.resolve(dir, "../out/bzImage") });
+    expect(scenario.kernels[0]!.source).toMatchObject({ kind: "path", kernel: path.resolve(dir, "../out/bzImage") });
     expect(scenario.kernels[1]!.source).toMatchObject({
       kind: "build",
       spec: { fragments: [path.join(dir, "frag.config")], patches: ["/abs/x.patch", path.join(dir, "y.patch")] },
