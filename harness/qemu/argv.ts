@@ -215,11 +215,13 @@ export function formatCommandLine(binary: string, args: string[]): string {
 /** Pure: the words of a line formatCommandLine wrote (bare words and '...' with '\'' inside), for qemu-cmdline.txt. */
 export function parseCommandLine(line: string): string[] {
   const words: string[] = [];
-  const re = /\s*((?:[^\s']+|'[^']*'|\\')+)/gy;
+  const re = /\s*((?:[^\s'\\]+|'[^']*'|\\')+)/y;
+  let at = 0;
   for (let m = re.exec(line); m; m = re.exec(line)) {
+    at = re.lastIndex;
     words.push(m[1]!.replace(/'([^']*)'|\\(')/g, (_all, quoted: string | undefined, esc: string) => quoted ?? esc));
   }
-  if (line.slice(re.lastIndex).trim())
-    throw new Error(`not a command line vmrig wrote: ${JSON.stringify(line.slice(re.lastIndex, 40))}`);
+  if (line.slice(at).trim())
+    throw new Error(`not a command line vmrig wrote: ${JSON.stringify(line.slice(at, at + 40))}`);
   return words;
 }
