@@ -157,6 +157,8 @@ export function hostRequirements(hostArch: string = process.arch): Requirement[]
       for: ["tests"],
     },
     { what: "mmdebstrap", package: "mmdebstrap", probe: command("mmdebstrap", "--version"), for: ["tests"] },
+    // The repro bundle test runs repro.sh with the repository and the cache hidden in a mount namespace.
+    { what: "unshare", package: "util-linux", probe: command("unshare", "--version"), for: ["tests"] },
     // virtme-ng, the boot bench's second reference, finds a kernel's modules with modprobe.
     {
       what: "modprobe",
