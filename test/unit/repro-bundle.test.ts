@@ -4,8 +4,9 @@ import { describe, expect, it } from "vitest";
 import { readFileSync } from "node:fs";
 import path from "node:path";
 import { execa } from "execa";
-import type { CellResult, ShareSpec } from "../../harness/types.ts";
+import type { CellResult, RunResult, ShareSpec } from "../../harness/types.ts";
 import { formatCommandLine, parseCommandLine } from "../../harness/qemu/argv.ts";
+import { renderMarkdown } from "../../harness/report/markdown.ts";
 import {
   bundleQemuArgv,
   expectedResult,
@@ -188,5 +189,29 @@ describe("planReproBundle", () => {
     expect(() => planReproBundle({ ...input, outcome: { kind: "pass" } })).toThrow(/pass cell gets no repro/);
     expect(() => planReproBundle({ ...input, evidence: {} })).toThrow(/no guest command/);
     expect(() => planReproBundle({ ...input, shares: [] })).toThrow(/sockets no share starts: relay-0.sock/);
+  });
+});
+
+describe("results.md", () => {
+  const run = (artifacts: Record<string, string>): RunResult => ({
+    scenario: "getdents-swiotlb-debian",
+    scenarioFile: "scenarios/default.yaml",
+    startedAt: "2026-12-02T18:18:23.000Z",
+    complete: true,
+    host: { hostname: "h" },
+    workloads: [cell.workload],
+    rows: [{ label: cell.kernel, description: "d", artifacts, cells: [cell], evidence: {} }],
+  });
+
+  it("links each bundle's script under its row and workload", () => {
+    const md = renderMarkdown(run({ "repro-getdents-1M": "debian-6.18.15/repro-getdents-1M/repro.sh" }));
+    expect(md).toContain("## Repro bundles");
+    expect(md).toContain(
+      "- debian-6.18.15 / getdents-1M: [`debian-6.18.15/repro-getdents-1M/repro.sh`](debian-6.18.15/repro-getdents-1M/repro.sh)",
+    );
+  });
+
+  it("has no such section when no cell has a bundle", () => {
+    expect(renderMarkdown(run({ console: "debian-6.18.15/console.log" }))).not.toContain("Repro bundles");
   });
 });
