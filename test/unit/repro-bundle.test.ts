@@ -1,12 +1,14 @@
 // The repro bundle's pure plan on inputs captured from a real run of scenarios/default.yaml
 // (Debian 6.18.15, getdents-1M, -ENOMEM): its QEMU command line and its cell.
 import { describe, expect, it } from "vitest";
-import { readFileSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import os from "node:os";
 import path from "node:path";
 import { execa } from "execa";
 import type { CellResult, RunResult, ShareSpec } from "../../harness/types.ts";
 import { formatCommandLine, parseCommandLine } from "../../harness/qemu/argv.ts";
 import { renderMarkdown } from "../../harness/report/markdown.ts";
+import { compressRun } from "../../harness/history/retention.ts";
 import {
   bundleQemuArgv,
   expectedResult,
@@ -213,5 +215,24 @@ describe("results.md", () => {
 
   it("has no such section when no cell has a bundle", () => {
     expect(renderMarkdown(run({ console: "debian-6.18.15/console.log" }))).not.toContain("Repro bundles");
+  });
+});
+
+describe("retention", () => {
+  it("gzips a compressed run's logs but leaves its repro bundles runnable", async () => {
+    const run = mkdtempSync(path.join(os.tmpdir(), "vmrig-test-repro-retention-"));
+    try {
+      mkdirSync(path.join(run, "debian-6.18.15/repro-getdents-1M/boot"), { recursive: true });
+      const big = "x".repeat(10_000);
+      writeFileSync(path.join(run, "debian-6.18.15/console.log"), big);
+      writeFileSync(path.join(run, "debian-6.18.15/repro-getdents-1M/repro.sh"), big);
+      writeFileSync(path.join(run, "debian-6.18.15/repro-getdents-1M/boot/initrd.cpio.zst"), big);
+      expect((await compressRun(run)).files).toBe(1);
+      expect(existsSync(path.join(run, "debian-6.18.15/console.log.gz"))).toBe(true);
+      expect(readFileSync(path.join(run, "debian-6.18.15/repro-getdents-1M/repro.sh"), "utf8")).toBe(big);
+      expect(existsSync(path.join(run, "debian-6.18.15/repro-getdents-1M/boot/initrd.cpio.zst"))).toBe(true);
+    } finally {
+      rmSync(run, { recursive: true, force: true });
+    }
   });
 });
