@@ -10,6 +10,7 @@ import { relayArgs } from "../virtiofs/relay.ts";
 import { consoleCommandLine } from "../guest/console-shell.ts";
 import { GUEST_READY_COMMAND, GUEST_READY_MARKER } from "../image/guest-protocol.ts";
 import { shellQuote } from "../workloads/probe.ts";
+import { ARCHES, archRecord } from "../arch.ts";
 
 export interface ReproInput {
   scenario: string;
@@ -90,7 +91,7 @@ export function planReproBundle(input: ReproInput): ReproPlan {
   const unknown = qemu.sockets.filter((s) => !sockets.has(s));
   if (unknown.length) throw new Error(`QEMU connects to sockets no share starts: ${unknown.join(", ")}`);
   const script = [
-    header(input, expected),
+    header(input, expected, qemuPackage(qemu.argv[0]!)),
     daemonLines(input, virtiofsd.argv),
     qemuLines(qemu.argv),
     guestLines(input, command),
@@ -168,11 +169,17 @@ function commonDir(paths: string[]): string {
   return first.slice(0, n).join("/") || "/";
 }
 
-function header(input: ReproInput, expected: string): string {
+/** Pure: the Debian package of a qemu-system binary ("qemu-system-x86"). */
+export function qemuPackage(binary: string): string {
+  const arch = ARCHES.find((a) => archRecord(a).qemu.binary === binary);
+  return arch ? archRecord(arch).qemu.debianPackage : `the package of ${binary}`;
+}
+
+function header(input: ReproInput, expected: string, qemuPkg: string): string {
   return `#!/bin/bash
 # Reproduces one vmrig cell without vmrig: ${oneLine(input.scenario)}, kernel ${oneLine(input.kernel)},
 # workload ${oneLine(input.workload)}; the cell was ${oneLine(expected)}.
-# Needs (Debian): bash coreutils grep sed qemu-system-x86 (or the qemu-system-* of the guest's architecture).
+# Needs (Debian): bash coreutils grep sed ${qemuPkg}.
 # The kernel, the guest image, virtiofsd and the relay are in this directory. Run as root (virtiofsd).
 # Exit status: 0 the same result as the cell, 1 another result, 2 it could not run (a message says why).
 # Environment: QEMU (the qemu-system binary), REPRO_BOOT_TIMEOUT, REPRO_STEP_TIMEOUT (seconds),

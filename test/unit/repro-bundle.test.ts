@@ -14,6 +14,7 @@ import {
   expectedResult,
   planReproBundle,
   render,
+  qemuPackage,
   shipProgram,
   type ReproInput,
 } from "../../harness/run/repro-bundle.ts";
@@ -118,6 +119,13 @@ describe("bundleQemuArgv", () => {
   });
 });
 
+describe("qemuPackage", () => {
+  it("names the Debian package of each guest architecture's QEMU", () => {
+    expect(qemuPackage("qemu-system-x86_64")).toBe("qemu-system-x86");
+    expect(qemuPackage("qemu-system-aarch64")).toBe("qemu-system-arm");
+  });
+});
+
 describe("shipProgram", () => {
   it("ships a plain binary as bin/<name>", () => {
     expect(shipProgram({ argv0: "/usr/libexec/virtiofsd", prefixArgs: [] }, "virtiofsd")).toEqual({
@@ -159,6 +167,7 @@ describe("planReproBundle", () => {
   it("writes a script bash accepts, comparing with the cell's errno", async () => {
     expect(plan.expected).toBe("ENOMEM");
     expect(plan.script).toMatch(/^EXPECTED=ENOMEM$/m);
+    expect(plan.script).toMatch(/^# Needs \(Debian\): bash coreutils grep sed qemu-system-x86\.$/m);
     expect((await execa("bash", ["-n"], { input: plan.script, reject: false })).exitCode).toBe(0);
   });
 
