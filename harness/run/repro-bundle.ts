@@ -218,7 +218,7 @@ function daemonLines(input: ReproInput, virtiofsd: string[]): string {
       'relay="$B/bin/vhost-user-relay"',
       // Built on the machine that ran vmrig: an older libc may refuse it, then it is built here.
       'if ! "$relay" --help >/dev/null 2>&1; then',
-      '  command -v cc >/dev/null || die "bin/vhost-user-relay does not run here; to build it: apt install gcc libc6-dev"',
+      '  command -v cc >/dev/null || die "the shipped relay does not run here; to build it: apt install gcc libc6-dev"',
       `  cc -O2 -o "$W/vhost-user-relay" "$B/${RELAY_SRC}" || die "building the relay failed"`,
       '  relay="$W/vhost-user-relay"',
       "fi",
