@@ -466,14 +466,15 @@ function runWorkload(r: RowRun, w: WorkloadSpec, guest: Guest, shares: Share[]):
 
 /**
  * A non-PASS cell's stand-alone repro bundle beside the guest's logs. Cells a feature or a planned
- * fault shaped are not bundled; a bundle that cannot be made is a note on the cell, never its outcome.
+ * fault shaped, and search probes, are not bundled; a bundle that cannot be made is a note on the cell, never its outcome.
  */
 async function reproBundle(r: RowRun, at: GuestPlace, w: WorkloadSpec, shares: Share[]): Promise<void> {
   const cell = r.row.cells.at(-1)!;
   if (!expectedResult(cell.outcome, cell.evidence) || r.env.signal.aborted) return;
   const h = r.hooks;
   const shaped = Object.keys(h.cellRunners ?? {}).length || h.shares?.length || h.qemuExtras || r.env.qemuExtras;
-  if (shaped || r.s.faults?.some((f) => f.during === w.id)) return;
+  // A probe of a guest-parameter search (placeDir) is evidence for its search cell, which gets none.
+  if (shaped || r.placeDir || r.s.faults?.some((f) => f.during === w.id)) return;
   try {
     const script = await writeReproBundle({
       scenario: r.s.name,
