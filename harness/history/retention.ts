@@ -99,12 +99,16 @@ async function artifactFiles(runDir: string): Promise<string[]> {
 /** Smaller files than this stay plain (the QEMU command line): gzip would not save anything. */
 export const COMPRESS_MIN_BYTES = 4096;
 
+/** A file inside a cell's repro bundle (<row>/repro-<workload>/...). */
+const REPRO_BUNDLE_PATH = /(^|\/)repro-[^/]+\//;
+
 export async function compressRun(runDir: string): Promise<{ files: number; before: number; after: number }> {
   let files = 0;
   let before = 0;
   let after = 0;
   for (const f of await artifactFiles(runDir)) {
-    if (f.endsWith(".gz")) continue;
+    // A repro bundle must stay runnable as it is; its big files are hard links that cost nothing.
+    if (f.endsWith(".gz") || REPRO_BUNDLE_PATH.test(path.relative(runDir, f))) continue;
     const size = (await stat(f)).size;
     if (size < COMPRESS_MIN_BYTES) continue;
     const gzip = (tmp: string) => pipeline(createReadStream(f), createGzip({ level: 9 }), createWriteStream(tmp));

@@ -159,6 +159,8 @@ export function hostRequirements(hostArch: string = process.arch): Requirement[]
     { what: "mmdebstrap", package: "mmdebstrap", probe: command("mmdebstrap", "--version"), for: ["tests"] },
     // The vmrig shell test drives a session through a real pty with util-linux's script (essential in Debian).
     { what: "script", package: "bsdutils", probe: command("script", "--version"), for: ["tests"] },
+    // The repro bundle test runs repro.sh with the repository and the cache hidden in a mount namespace.
+    { what: "unshare", package: "util-linux", probe: command("unshare", "--version"), for: ["tests"] },
     // virtme-ng, the boot bench's second reference, finds a kernel's modules with modprobe.
     {
       what: "modprobe",

@@ -211,3 +211,17 @@ export function formatCommandLine(binary: string, args: string[]): string {
   const quote = (s: string) => (/^[\w@%+=:,./-]+$/.test(s) ? s : `'${s.replace(/'/g, `'\\''`)}'`);
   return [binary, ...args].map(quote).join(" ");
 }
+
+/** Pure: the words of a line formatCommandLine wrote (bare words and '...' with '\'' inside), for qemu-cmdline.txt. */
+export function parseCommandLine(line: string): string[] {
+  const words: string[] = [];
+  const re = /\s*((?:[^\s'\\]+|'[^']*'|\\')+)/y;
+  let at = 0;
+  for (let m = re.exec(line); m; m = re.exec(line)) {
+    at = re.lastIndex;
+    words.push(m[1]!.replace(/'([^']*)'|\\(')/g, (_all, quoted: string | undefined, esc: string) => quoted ?? esc));
+  }
+  if (line.slice(at).trim())
+    throw new Error(`not a command line vmrig wrote: ${JSON.stringify(line.slice(at, at + 40))}`);
+  return words;
+}

@@ -80,5 +80,18 @@ export function renderMarkdown(run: RunResult): string {
     const where = r.artifacts.console ? ` (console: \`${r.artifacts.console}\`)` : "";
     out.push("", `### ${r.label} / ${c.workload}: ${c.outcome.title}${where}`, "", "```", ...shown, "```");
   }
+  out.push(...reproLines(run));
   return out.join("\n") + "\n";
+}
+
+/** The non-PASS cells' repro bundles (harness/run/repro-bundle.ts), each one script to run without vmrig. */
+function reproLines(run: RunResult): string[] {
+  const scripts = run.rows.flatMap((r) =>
+    Object.entries(r.artifacts)
+      .filter(([key]) => key.startsWith("repro-"))
+      .map(([key, file]) => `- ${esc(r.label)} / ${esc(key.slice("repro-".length))}: [\`${file}\`](${file})`),
+  );
+  if (!scripts.length) return [];
+  const why = "Each runs the cell again on a Debian machine without vmrig (qemu-system, bash; as root).";
+  return ["", "## Repro bundles", "", why, "", ...scripts];
 }

@@ -34,6 +34,8 @@ import {
   withGuestParam,
   type SearchedWorkload,
 } from "./param-search.ts";
+import { expectedResult } from "./repro-bundle.ts";
+import { reproDirName, writeReproBundle } from "./repro-bundle-write.ts";
 import { searchCellOutcome, searchEvidence, nextSearchStep, type ProbeRun } from "../classify/param-search.ts";
 
 /** Pure: what a row's heading adds for a QEMU that is not the host's, and its evidence. */
@@ -376,6 +378,7 @@ async function nextCell(r: RowRun, at: GuestPlace, guest: Guest, facts: GuestFac
   const server = await serverEvidence(marks);
   const evidence = { ...cell.evidence, ...server.evidence };
   record(r, w, withNotes(cell.outcome, server.notes), evidence, cell.durationMs, server.notes);
+  await reproBundle(r, at, w, shares);
   await env.onUpdate({ ...r.run, rows: [...r.run.rows, row] });
   return cell.guestSpoiled;
 }
@@ -485,6 +488,36 @@ function runWorkload(r: RowRun, w: WorkloadSpec, guest: Guest, shares: Share[]):
   const share = shares.find((x) => x.spec.tag === tag);
   const faults = (r.s.faults ?? []).filter((f) => f.during === w.id);
   return runCell(guest, w, { hostDir: share?.hostDir, guestDir: tag ? `/mnt/${tag}` : undefined }, r.timeouts, faults);
+}
+
+/**
+ * A non-PASS cell's stand-alone repro bundle beside the guest's logs. Cells a feature or a planned
+ * fault shaped, and search probes, are not bundled; a bundle that cannot be made is a note on the cell, never its outcome.
+ */
+async function reproBundle(r: RowRun, at: GuestPlace, w: WorkloadSpec, shares: Share[]): Promise<void> {
+  const cell = r.row.cells.at(-1)!;
+  if (!expectedResult(cell.outcome, cell.evidence) || r.env.signal.aborted) return;
+  const h = r.hooks;
+  const shaped = Object.keys(h.cellRunners ?? {}).length || h.shares?.length || h.qemuExtras || r.env.qemuExtras;
+  // A probe of a guest-parameter search (placeDir) is evidence for its search cell, which gets none.
+  if (shaped || r.placeDir || r.s.faults?.some((f) => f.during === w.id)) return;
+  try {
+    const script = await writeReproBundle({
+      scenario: r.s.name,
+      cell,
+      w,
+      guestDir: at.dir,
+      shares: shares.map((s) => s.spec),
+      virtiofsd: r.env.virtiofsd,
+      ...(r.env.relay ? { relay: r.env.relay.command } : {}),
+      ...(r.env.virtiofsdLogLevel ? { virtiofsdLogLevel: r.env.virtiofsdLogLevel } : {}),
+      bootSeconds: r.timeouts.bootMs / 1000,
+      stepSeconds: r.timeouts.stepMs / 1000,
+    });
+    r.row.artifacts[at.key(reproDirName(w.id))] = path.relative(r.env.runDir, script);
+  } catch (e) {
+    cell.notes = [...(cell.notes ?? []), `repro bundle not made: ${(e as Error).message}`];
+  }
 }
 
 /** What a guest still up after its workloads leaves the row: swiotlb use (the first guest) and dmesg. */
