@@ -128,6 +128,7 @@ async function prepareKernels(
 ): Promise<PreparedKernel[]> {
   const prepared: PreparedKernel[] = [];
   const extraModules = featureGuestModules(scenario);
+  const kselftests = scenario.workloads.flatMap((w) => (w.kind === "ktap" && w.kselftest ? [w.kselftest] : []));
   for (const entry of selected) {
     progress.stage(entry.label, "resolving kernel");
     // A row may be of another architecture than the machine (kernels.X.arch).
@@ -135,7 +136,7 @@ async function prepareKernels(
     const artifact = await resolveKernel(entry, { arch, signal, log: (l: string) => progress.stage(entry.label, l) });
     progress.stage(entry.label, "building guest image");
     const log = (l: string) => progress.stage(entry.label, l);
-    const image = await buildGuestImage({ arch, kernel: artifact, signal, log, extraModules });
+    const image = await buildGuestImage({ arch, kernel: artifact, signal, log, extraModules, kselftests });
     // QEMU builds as rows: a Debian QEMU is provisioned once (a version Debian lost is exit 2, naming the nearest).
     const qemu = entry.qemu
       ? await provideQemu(entry.qemu, arch, hostQemu(arch, tools.qemuVersion), {
