@@ -23,6 +23,7 @@ import { kernelArch } from "../scenario/platform.ts";
 import type { GuestScheduler } from "./schedule/scheduler.ts";
 import { writeHtmlReports } from "../report/html/write.ts";
 import { hostQemu, provideQemu } from "../qemu/provision.ts";
+import { scenarioKselftests } from "../workloads/ktap.ts";
 
 export interface RunOptions {
   resultsRoot?: string;
@@ -128,7 +129,7 @@ async function prepareKernels(
 ): Promise<PreparedKernel[]> {
   const prepared: PreparedKernel[] = [];
   const extraModules = featureGuestModules(scenario);
-  const kselftests = scenario.workloads.flatMap((w) => (w.kind === "ktap" && w.kselftest ? [w.kselftest] : []));
+  const kselftests = scenarioKselftests(scenario);
   for (const entry of selected) {
     progress.stage(entry.label, "resolving kernel");
     // A row may be of another architecture than the machine (kernels.X.arch).

@@ -2,7 +2,7 @@
 // cell of its own (`<id>/<test>`), so kernels are compared per test. The workload's own cell
 // says whether the output was whole: a crash or hang of the command is that cell, as for any kind.
 import { z } from "zod";
-import type { CellOutcome } from "../types.ts";
+import type { CellOutcome, WorkloadSpec } from "../types.ts";
 import { kselftestGuestPath, kselftestNames, type KselftestName } from "../image/kselftest.ts";
 import { defineWorkloadKind, type Exited, type TestCaseCell } from "./kind.ts";
 import { show, strict } from "./fields.ts";
@@ -29,6 +29,11 @@ export const ktap = defineWorkloadKind({
     return { kind: "outcome", outcome: wholeOutput(report, exec), evidence, testCases };
   },
 });
+
+/** The selftests a scenario's ktap workloads run: what its guest image must hold. */
+export function scenarioKselftests(s: { workloads: readonly WorkloadSpec[] }): KselftestName[] {
+  return s.workloads.flatMap((w) => (w.kind === "ktap" && w.kselftest ? [w.kselftest] : []));
+}
 
 /** PASS when the output is whole (a header, every planned result, no bail-out); the cases say the rest. */
 export function wholeOutput(report: KtapReport, exec: Pick<Exited, "code">): CellOutcome {
