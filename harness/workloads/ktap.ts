@@ -63,7 +63,7 @@ export function caseOutcome(c: KtapCase): CellOutcome {
   return { kind: "pass" };
 }
 
-/** kselftest_harness.h's own progress lines ("RUN", "OK", "FAIL  name", "Starting 4 tests") say nothing a cell needs. */
+/** kselftest_harness.h's progress lines ("RUN", "OK", "FAIL  name", "Starting 4 tests") say nothing a cell needs. */
 const HARNESS_LINE =
   /^\s*(?:(?:RUN|OK|FAIL|SKIP|XFAIL|XPASS|PASSED|FAILED):?\s+\S|Starting \d+ tests\b)|: Test terminated by assertion$/;
 

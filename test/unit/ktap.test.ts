@@ -59,7 +59,7 @@ describe("parseKtap on the kernel tree's samples", () => {
     expect(r.cases.map((c) => c.name)).toContain("kunit-resource-test/kunit_resource_test_cleanup_resources");
   });
 
-  it("kselftest's runner: the program's own TAP is diagnostics of its line; kselftest.h puts SKIP before the name", () => {
+  it("kselftest's runner: a program's own TAP is diagnostics of its line; kselftest.h puts SKIP first", () => {
     const r = parseKtap(fixture("kunit-test_is_test_passed-kselftest.log"));
     expect(r.cases.map((c) => [c.name, caseOutcome(c).kind])).toEqual([
       ["selftests: membarrier: membarrier_test_single_thread", "pass"],
