@@ -9,6 +9,9 @@ import { caseOutcome, ktap, wholeOutput } from "../../harness/workloads/ktap.ts"
 import { parseScenario } from "../../harness/scenario/load.ts";
 import { SpecError } from "../../harness/util/errors.ts";
 import { addTestCaseColumn } from "../../harness/run/runner.ts";
+import { renderJUnit, renderMarkdown, renderTerminalTable } from "../../harness/report/index.ts";
+import { summarise } from "../../harness/report/summary.ts";
+import type { CellOutcome, CellResult, RunResult } from "../../harness/types.ts";
 
 const fixture = (name: string) => readFileSync(path.join(import.meta.dirname, "../fixtures/ktap", name), "utf8");
 const names = (text: string) => parseKtap(text).cases.map((c) => c.name);
@@ -189,5 +192,50 @@ describe("test-case columns", () => {
     addTestCaseColumn(cols, "fs", "fs/y");
     addTestCaseColumn(cols, "fs", "fs/x");
     expect(cols).toEqual(["a", "fs", "fs/x", "fs/y", "b"]);
+  });
+});
+
+describe("reports with test-case columns", () => {
+  const cell = (kernel: string, workload: string, outcome: CellOutcome): CellResult => ({
+    kernel,
+    workload,
+    outcome,
+    expected: ["PASS", "SKIP"],
+    met: outcome.kind !== "fail",
+    durationMs: 0,
+    evidence: {},
+  });
+  const run: RunResult = {
+    scenario: "t",
+    scenarioFile: "t.yaml",
+    startedAt: "2026-12-02T18:40:18Z",
+    complete: true,
+    host: { hostname: "h" },
+    workloads: ["fs", "fs/a", "fs/b"],
+    rows: [
+      { label: "old", description: "", artifacts: {}, evidence: {}, cells: [cell("old", "fs", { kind: "pass" })] },
+      {
+        label: "new",
+        description: "",
+        artifacts: {},
+        evidence: {},
+        cells: [
+          cell("new", "fs", { kind: "pass" }),
+          cell("new", "fs/a", { kind: "skip", reason: "no feature" }),
+          cell("new", "fs/b", { kind: "pass" }),
+        ],
+      },
+    ],
+  };
+
+  it("a case a row did not report is NOT REPORTED, not a missing cell; JUnit leaves it out and skips a SKIP", () => {
+    expect(summarise(run)).toMatchObject({ cells: 4, met: 4, missing: 0, exitCode: 0 });
+    const table = renderTerminalTable(run, { color: false });
+    expect(table.split("\n")[2]).toMatch(/^old.*│ PASS +│ NOT REPORTED +│ NOT REPORTED$/);
+    expect(table.split("\n")[3]).toMatch(/│ SKIP: no feature │ PASS$/);
+    expect(renderMarkdown(run)).toContain("| NOT REPORTED | NOT REPORTED |");
+    const junit = renderJUnit(run);
+    expect(junit.match(/<testcase /g)).toHaveLength(4);
+    expect(junit).toMatch(/name="fs\/a"[^>]*>\s*<skipped/);
   });
 });
