@@ -203,7 +203,7 @@ export interface ParamSearchSpec {
  * A list means any of them.
  */
 export type ExpectationWord =
-  "PASS" | "FAIL" | "SHORT" | "HANG" | "CRASH" | "BOOT-FAIL" | "INFRA" | "ERRNO" | "ANY" | `E${string}`;
+  "PASS" | "FAIL" | "SKIP" | "SHORT" | "HANG" | "CRASH" | "BOOT-FAIL" | "INFRA" | "ERRNO" | "ANY" | `E${string}`;
 export type Expectation = ExpectationWord[];
 
 // ---- kernels and images --------------------------------------------------------------------
@@ -248,6 +248,8 @@ export type CellOutcome = (
     }
   /** The workload ran but its result was wrong (count, checksum, exit code). */
   | { kind: "fail"; detail: string }
+  /** The test said it did not apply here (a KTAP `# SKIP`: a feature this kernel lacks). */
+  | { kind: "skip"; reason: string }
   /** A listing ended without an error but saw fewer entries than the host has: silent loss, never PASS. */
   | { kind: "short"; seen: number; expected: number; detail?: string }
   | { kind: "hang"; what: string; wedged: boolean }
@@ -272,6 +274,8 @@ export interface CellResult {
   evidence: Record<string, unknown>;
   /** Witnesses from outside the guest, shown beside the outcome ("virtiofsd refused READDIRPLUS (-12) x 1"). */
   notes?: string[];
+  /** For a test case of a workload's KTAP output (`fs-selftests/<test>`): the workload's id. */
+  partOf?: string;
 }
 
 /** A boot milestone on the host's clock: ms since vmrig started the guest. */
@@ -307,6 +311,7 @@ export interface RunResult {
   /** False when the run was interrupted or aborted: the rows hold what was gathered. */
   complete: boolean;
   host: { qemu?: string; virtiofsd?: string; accel?: AccelName; accelNote?: string; hostname: string };
+  /** Column order: the scenario's workloads, each followed by the test cases it reported (`<id>/<test>`). */
   workloads: string[];
   rows: KernelRowResult[];
   /** VFIO on this host (issue 7): preflight, what was changed, what was restored. */

@@ -1,5 +1,5 @@
 // Does a cell's outcome meet the scenario's expectation? Words (types.ts ExpectationWord):
-// PASS, FAIL, SHORT, HANG, CRASH, BOOT-FAIL, INFRA, ERRNO (any errno), ANY, or one errno ("ENOMEM").
+// PASS, FAIL, SKIP, SHORT, HANG, CRASH, BOOT-FAIL, INFRA, ERRNO (any errno), ANY, or one errno ("ENOMEM").
 // A list means any of them.
 import type { CellOutcome, Expectation, ExpectationWord } from "../types.ts";
 import { canonicalErrnoName } from "../util/errno.ts";
@@ -8,6 +8,7 @@ import { errnoLabel } from "./labels.ts";
 const byKind: Partial<Record<CellOutcome["kind"], ExpectationWord>> = {
   pass: "PASS",
   fail: "FAIL",
+  skip: "SKIP",
   short: "SHORT",
   hang: "HANG",
   crash: "CRASH",

@@ -21,6 +21,8 @@ export function cellLabel(o: CellOutcome): string {
       );
     case "fail":
       return `FAIL: ${o.detail}`;
+    case "skip":
+      return `SKIP: ${o.reason}`;
     case "short":
       return `SHORT: saw ${o.seen} of ${o.expected}`;
     case "hang":
@@ -44,6 +46,7 @@ export function cellDetail(o: CellOutcome): string | undefined {
     case "short":
       return o.detail;
     case "not-run":
+    case "skip":
       return o.reason;
     case "crash":
       return o.excerpt;

@@ -2,6 +2,7 @@ import { loadScenario } from "../scenario/load.ts";
 import { kernelArch } from "../scenario/platform.ts";
 import { resolveKernel } from "../kernels/provider.ts";
 import { buildGuestImage } from "../image/build.ts";
+import { scenarioKselftests } from "../workloads/ktap.ts";
 import { provisionVirtiofsd } from "../virtiofs/provision.ts";
 import { hostQemu, provideQemu } from "../qemu/provision.ts";
 import { buildRelay } from "../virtiofs/relay.ts";
@@ -39,6 +40,7 @@ export async function runSetup(scenarios: string[], signal: AbortSignal): Promis
         kernel: artifact,
         signal,
         log: (l: string) => say(`${k.label}: ${l}`),
+        kselftests: scenarioKselftests(s),
       });
       say(`${s.name}/${k.label}: ${artifact.description}; image ${image.identity.slice(0, 12)}`);
     }

@@ -40,6 +40,8 @@ export function outcomeKey(o: CellOutcome): string {
       return "BOOT-FAIL";
     case "infra":
       return "INFRA";
+    case "skip":
+      return "SKIP";
     case "not-run":
       return "NOT-RUN";
   }

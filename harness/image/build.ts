@@ -16,6 +16,7 @@ import { GUEST_DROPBEAR, GUEST_MODULES_DIR, guestInitFiles } from "./init-files.
 import { planModules } from "./module-files.ts";
 import { GUEST_MODULES } from "./modules.ts";
 import { buildProbe, buildStaticProgram, sha256File } from "./probe.ts";
+import { buildKselftests, kselftestGuestPath, type KselftestName } from "./kselftest.ts";
 import { repoRoot } from "../util/paths.ts";
 
 const FUSE_LIE_SOURCE = path.join(repoRoot, "images", "repro", "vmrig-fuse-lie.c");
@@ -27,6 +28,8 @@ export interface BuildGuestImageOptions {
   log?: (message: string) => void;
   /** Modules wanted beyond GUEST_MODULES (e.g. vfio_pci for a VFIO scenario). */
   extraModules?: string[];
+  /** Kernel selftests the scenario runs (ktap workloads), built and put under KSELFTEST_GUEST_DIR. */
+  kselftests?: readonly KselftestName[];
 }
 
 /** Bump when the image layout changes in a way the hashed inputs do not show. */
@@ -48,7 +51,17 @@ export async function buildGuestImage(options: BuildGuestImageOptions): Promise<
     throw new VmrigError(`kernel ${kernel.label} is ${kernel.arch}, but the guest image asked for is ${arch}`);
   }
   const wanted = [...GUEST_MODULES, ...(options.extraModules ?? [])];
+  const selftests = await buildKselftests(arch, options.kselftests ?? [], signal, log);
   const plan = await planImage(arch, kernel, wanted, signal);
+  for (const t of selftests) {
+    plan.entries.push({
+      guestPath: kselftestGuestPath(t.name),
+      kind: "copy",
+      hostPath: t.path,
+      mode: 0o755,
+      sha256: t.sha256,
+    });
+  }
   const identity = imageIdentity(arch, plan);
   const dir = path.join(cachePaths.images(), identity);
 

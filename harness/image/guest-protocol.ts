@@ -16,6 +16,8 @@ export const GUEST_READY_COMMAND = `while [ ! -e ${GUEST_SETUP_DONE} ]; do uslee
 export const GUEST_PROBE_PATH = "/usr/bin/vmrig-probe";
 /** The lying FUSE server (images/repro/vmrig-fuse-lie.c), run by the fuse-lie workloads. */
 export const FUSE_LIE_PROGRAM = "/usr/bin/vmrig-fuse-lie";
+/** Kernel selftests a scenario's ktap workloads run (harness/image/kselftest.ts), by their selftests path. */
+export const KSELFTEST_GUEST_DIR = "/usr/lib/vmrig-kselftest";
 export const GUEST_SSH_PORT = 22;
 export const GUEST_USER = "root";
 /** QEMU user networking addresses the init script configures statically. */

@@ -6,6 +6,7 @@ import junitModule, { type Builder, type TestSuite } from "junit-report-builder"
 import type { CellResult, KernelRowResult, RunResult } from "../types.ts";
 import { describeExpectation } from "../classify/expect.ts";
 import { cellDetail, cellLabel } from "../classify/labels.ts";
+import { isTestCaseId } from "./summary.ts";
 
 // The package is CommonJS whose module.exports is the builder; TypeScript (NodeNext) types the
 // default import as the module object instead, so take whichever is the builder.
@@ -52,6 +53,7 @@ function addCell(
   if (c.outcome.kind !== "crash" && detail) out.push(`detail: ${detail}`);
   tc.standardOutput(out.join("\n"));
   if (c.outcome.kind === "crash") tc.standardError(c.outcome.excerpt);
+  if (c.met && c.outcome.kind === "skip") tc.skipped();
   if (c.met) return;
   // A crash's signature (title + normalised frames) is what CI dashboards group failures by.
   const signature = c.outcome.kind === "crash" && c.outcome.signature ? ` [${c.outcome.signature}]` : "";
@@ -69,7 +71,7 @@ export function renderJUnit(run: RunResult, opts: { attachmentBase?: string } = 
     suite.property("description", row.description);
     if (row.accel) suite.property("accel", row.accel);
     if (row.bootMs !== undefined) suite.property("bootMs", String(row.bootMs));
-    for (const w of run.workloads)
+    for (const w of run.workloads.filter((id) => !isTestCaseId(id) || row.cells.some((c) => c.workload === id)))
       addCell(
         suite,
         run,

@@ -3,7 +3,7 @@
 import type { RunResult } from "../types.ts";
 import { describeExpectation } from "../classify/expect.ts";
 import { cellLabel } from "../classify/labels.ts";
-import { summarise } from "./summary.ts";
+import { missingCellLabel, summarise } from "./summary.ts";
 import { rowPlatform } from "./row-facts.ts";
 
 const MAX_EXCERPT_LINES = 40;
@@ -22,7 +22,9 @@ export const LEGEND = [
   "`CRASH`: the kernel oopsed, BUG()ed or panicked (first line of the report)",
   "`BOOT-FAIL`: the kernel never reached the guest's shell",
   "`INFRA`: vmrig or the host failed, which says nothing about the kernel",
+  "`SKIP`: a KTAP test case said it does not apply to this kernel (its reason)",
   "`NOT RUN`: the run stopped before this cell",
+  "`NOT REPORTED`: the workload ran but its KTAP output has no such test case",
   "✗ expected X: the cell did not meet the scenario's expectation",
 ];
 
@@ -58,7 +60,7 @@ export function renderMarkdown(run: RunResult): string {
       `${row.description ? `<br>${esc(row.description)}` : ""}`;
     const cells = run.workloads.map((w) => {
       const c = row.cells.find((x) => x.workload === w);
-      if (!c) return "NOT RUN";
+      if (!c) return missingCellLabel(w);
       return (
         esc(cellLabel(c.outcome)) +
         (c.met ? "" : ` ✗ expected ${esc(describeExpectation(c.expected))}`) +

@@ -11,7 +11,7 @@ import { toneOf, type Tone as CellTone } from "./tone.ts";
 import type { CellResult, KernelRowResult, RunResult } from "../types.ts";
 import { describeExpectation } from "../classify/expect.ts";
 import { cellLabel } from "../classify/labels.ts";
-import { summarise } from "./summary.ts";
+import { missingCellLabel, summarise } from "./summary.ts";
 import { footnotes, rowHeading } from "./row-facts.ts";
 
 export interface TableOptions {
@@ -40,8 +40,8 @@ const len = (s: string) => [...s].length;
 const cut = (s: string, n: number) =>
   len(s) <= n ? s : n <= 1 ? "…".slice(0, n) : [...s].slice(0, n - 1).join("") + "…";
 
-function cellPiece(c: CellResult | undefined, marker = ""): Piece {
-  if (!c) return { text: "NOT RUN", tone: "dim" };
+function cellPiece(w: string, c: CellResult | undefined, marker = ""): Piece {
+  if (!c) return { text: missingCellLabel(w), tone: "dim" };
   const piece: Piece = { text: cellLabel(c.outcome) + marker, tone: toneOf[c.outcome.kind] };
   if (!c.met) piece.mark = `✗ expected ${describeExpectation(c.expected)}`;
   return piece;
@@ -57,6 +57,7 @@ function rowPieces(
     { text: head, tone: "plain" },
     ...run.workloads.map((w) =>
       cellPiece(
+        w,
         row.cells.find((c) => c.workload === w),
         marker(row.label, w),
       ),

@@ -7,6 +7,7 @@ export const toneOf: Record<CellOutcome["kind"], Tone> = {
   pass: "good",
   errno: "warn",
   fail: "warn",
+  skip: "dim",
   short: "warn",
   hang: "bad",
   crash: "bad",

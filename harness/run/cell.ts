@@ -5,7 +5,7 @@ import type { CellOutcome, FaultStep, WorkloadSpec } from "../types.ts";
 import type { Guest } from "../guest/boot.ts";
 import type { ExecResult } from "../guest/ssh.ts";
 import { workloadKind, workloadShare } from "../workloads/registry.ts";
-import type { Judgement, WorkloadContext } from "../workloads/kind.ts";
+import type { Judgement, TestCaseCell, WorkloadContext } from "../workloads/kind.ts";
 import { PROBE, shellQuote } from "../workloads/probe.ts";
 import {
   fatalReportComplete,
@@ -41,6 +41,8 @@ export interface CellRun {
   durationMs: number;
   /** Files for the row's artifacts, name -> content (e.g. stacks-<workload>.txt after a hang). */
   artifacts?: Record<string, string>;
+  /** The test cases the command reported, when its own cell is the judgement's (not a crash, hang or fault). */
+  testCases?: TestCaseCell[];
 }
 
 export interface CellTimeouts {
@@ -59,6 +61,7 @@ export async function runCell(
   const plan = faults.length ? new FaultPlan(guest, faults) : undefined;
   const run = await runCellSteps(guest, w, ctx, t, plan);
   if (plan) await concludeFaults(guest, w, plan, run);
+  if (run.outcome.kind !== "pass" && run.outcome.kind !== "fail") delete run.testCases;
   return run;
 }
 
@@ -120,7 +123,8 @@ async function runCellSteps(
   if (exec.kind === "timeout") return afterTimeout(s);
   const j = await kind.judge(w, exec, facts, ctx);
   Object.assign(s.evidence, j.evidence);
-  return afterJudgement(s, j);
+  const run = await afterJudgement(s, j);
+  return j.kind === "outcome" && j.testCases ? { ...run, testCases: j.testCases } : run;
 }
 
 /** The cell from a verdict, with the kernel's messages and findings since the step began. */

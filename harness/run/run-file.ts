@@ -25,6 +25,7 @@ import { kernelArch } from "../scenario/platform.ts";
 import type { GuestScheduler } from "./schedule/scheduler.ts";
 import { writeHtmlReports } from "../report/html/write.ts";
 import { hostQemu, provideQemu } from "../qemu/provision.ts";
+import { scenarioKselftests } from "../workloads/ktap.ts";
 
 export interface RunOptions {
   resultsRoot?: string;
@@ -129,6 +130,7 @@ export async function prepareKernels(
   await checkPathKernels(selected.map((entry) => ({ entry, arch: kernelArch(scenario, entry) })));
   const prepared: PreparedKernel[] = [];
   const extraModules = featureGuestModules(scenario);
+  const kselftests = scenarioKselftests(scenario);
   for (const entry of selected) {
     progress.stage(entry.label, "resolving kernel");
     // A row may be of another architecture than the machine (kernels.X.arch).
@@ -136,7 +138,7 @@ export async function prepareKernels(
     const artifact = await resolveKernel(entry, { arch, signal, log: (l: string) => progress.stage(entry.label, l) });
     progress.stage(entry.label, "building guest image");
     const log = (l: string) => progress.stage(entry.label, l);
-    const image = await buildGuestImage({ arch, kernel: artifact, signal, log, extraModules });
+    const image = await buildGuestImage({ arch, kernel: artifact, signal, log, extraModules, kselftests });
     // QEMU builds as rows: a Debian QEMU is provisioned once (a version Debian lost is exit 2, naming the nearest).
     const qemu = entry.qemu
       ? await provideQemu(entry.qemu, arch, hostQemu(arch, tools.qemuVersion), {

@@ -18,6 +18,7 @@ import { bootGuest, BootFailure, type BootRequest, type Guest } from "../guest/b
 import { generateClientKey } from "../guest/ssh.ts";
 import { expectationMet } from "../classify/expect.ts";
 import { runCell, workloadShare, type CellRun } from "./cell.ts";
+import type { TestCaseCell } from "../workloads/kind.ts";
 import { collectGuestFacts, collectSwiotlbEvidence, type GuestFacts } from "./guest-facts.ts";
 import { kernelPageSize } from "../scenario/platform.ts";
 import { serverMarks, serverEvidence, pageSizeLabel, withNotes } from "../classify/server-evidence.ts";
@@ -208,6 +209,32 @@ function record(
   r.env.progress.cell(r.row.label, w.id, outcome);
 }
 
+/** A test case the workload reported: a cell `<id>/<name>`, expected as the kernel's `expect:` names it. */
+function recordTestCase(r: RowRun, w: WorkloadSpec, t: TestCaseCell): void {
+  const id = `${w.id}/${t.name}`;
+  addTestCaseColumn(r.run.workloads, w.id, id);
+  const expected = r.k.entry.expect[id] ?? r.s.expectDefault;
+  r.row.cells.push({
+    kernel: r.row.label,
+    workload: id,
+    outcome: t.outcome,
+    expected,
+    met: expectationMet(t.outcome, expected),
+    durationMs: 0,
+    evidence: t.evidence,
+    partOf: w.id,
+  });
+}
+
+/** A new test case's column goes after its workload's other columns; rows reporting it again change nothing. */
+export function addTestCaseColumn(columns: string[], workload: string, id: string): void {
+  if (columns.includes(id)) return;
+  let at = columns.indexOf(workload);
+  if (at < 0) return void columns.push(id);
+  while (at + 1 < columns.length && columns[at + 1]!.startsWith(`${workload}/`)) at++;
+  columns.splice(at + 1, 0, id);
+}
+
 /** Every workload no guest has run yet gets this outcome; a search cut short keeps its probes as evidence. */
 function recordAll(r: RowRun, outcome: CellOutcome, evidence: Record<string, unknown>): void {
   for (const w of r.pending.splice(0)) {
@@ -379,6 +406,7 @@ async function nextCell(r: RowRun, at: GuestPlace, guest: Guest, facts: GuestFac
   const evidence = { ...cell.evidence, ...server.evidence };
   record(r, w, withNotes(cell.outcome, server.notes), evidence, cell.durationMs, server.notes);
   await reproBundle(r, at, w, shares);
+  if (!env.signal.aborted) for (const t of cell.testCases ?? []) recordTestCase(r, w, t);
   await env.onUpdate({ ...r.run, rows: [...r.run.rows, row] });
   return cell.guestSpoiled;
 }

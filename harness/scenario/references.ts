@@ -62,7 +62,7 @@ export function checkReferences(file: unknown, ctx: Ctx): void {
 
   for (const [label, kernel] of kernels) {
     for (const [workloadId] of entries(field(kernel, "expect"))) {
-      if (!ids.has(workloadId)) {
+      if (!ids.has(workloadId) && !isTestCaseOf(items(field(file, "workloads")), ids, workloadId)) {
         ctx.addIssue({
           code: "custom",
           path: ["kernels", label, "expect", workloadId],
@@ -73,6 +73,14 @@ export function checkReferences(file: unknown, ctx: Ctx): void {
       }
     }
   }
+}
+
+/** `<id>/<test>` where workload `<id>` is of a kind that reports test cases (ktap). */
+function isTestCaseOf(workloads: unknown[], ids: Map<string, number>, key: string): boolean {
+  const slash = key.indexOf("/");
+  const at = slash > 0 && slash < key.length - 1 ? ids.get(key.slice(0, slash)) : undefined;
+  if (at === undefined) return false;
+  return workloadKeys().some((k) => "testCases" in k && k.testCases && field(workloads[at], k.name) !== undefined);
 }
 
 /** The first index of each name in a list; later repeats are reported. */

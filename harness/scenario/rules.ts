@@ -9,7 +9,18 @@ export const ID_PATTERN = /^[A-Za-z0-9][\w.-]{0,63}$/;
 /** Kernel labels may also hold `+` (version-ish labels like "6.18+fix"). */
 export const LABEL_PATTERN = /^[A-Za-z0-9][\w.+-]{0,63}$/;
 
-export const OUTCOME_WORDS = ["PASS", "FAIL", "SHORT", "HANG", "CRASH", "BOOT-FAIL", "INFRA", "ERRNO", "ANY"] as const;
+export const OUTCOME_WORDS = [
+  "PASS",
+  "FAIL",
+  "SKIP",
+  "SHORT",
+  "HANG",
+  "CRASH",
+  "BOOT-FAIL",
+  "INFRA",
+  "ERRNO",
+  "ANY",
+] as const;
 /** An outcome word or something errno-shaped; errno names are then checked against Linux's. */
 export const EXPECTATION_PATTERN = new RegExp(`^(?:${OUTCOME_WORDS.join("|")}|-?E[A-Z0-9_]+)$`);
 

@@ -23,9 +23,18 @@ export type Judgement =
       evidence: Record<string, unknown>;
       /** A PASS that holds only if the guest is still healthy: the runner runs a liveness probe first. */
       checkGuest?: boolean;
+      /** The test cases the command reported (KTAP), each a cell `<id>/<name>` beside the workload's own. */
+      testCases?: TestCaseCell[];
     }
   /** The operation failed with an errno: the runner checks the mount's liveness and decides. */
   | { kind: "errno"; errno: string; detail: string; at?: string; evidence: Record<string, unknown> };
+
+/** One test case of a workload's output, as a cell of its own. */
+export interface TestCaseCell {
+  name: string;
+  outcome: CellOutcome;
+  evidence: Record<string, unknown>;
+}
 
 /** A workload as the loader makes it: the scenario's id, the kind's name and the kind's own fields. */
 export type KindSpec<Name extends string, Fields> = { id: string; kind: Name } & Fields;
@@ -64,6 +73,8 @@ export interface WorkloadKind<Name extends string = string, Fields extends objec
   readonly schema: z.ZodType;
   /** Numeric parameters a `search:` may vary; a kind without them cannot be searched. */
   readonly searchable?: SearchableParams<Fields>;
+  /** It reports test cases (`<id>/<test>` cells), which a kernel's `expect:` may name. */
+  readonly testCases?: boolean;
   /** The validated mapping -> the spec's own fields (the loader adds `id` and `kind`). */
   toSpec(written: Written): Fields;
   /** Cross-field checks (see FileCheck). */
@@ -106,6 +117,7 @@ export function defineWorkloadKind<const Name extends string, Schema extends z.Z
   schema: Schema;
   toSpec(written: z.output<Schema>): Fields;
   searchable?: SearchableParams<Fields>;
+  testCases?: boolean;
   checkInFile?(check: FileCheck): void;
   prepareHost?(w: KindSpec<Name, Fields>, ctx: WorkloadContext): Promise<Record<string, unknown>>;
   guestCommand(w: KindSpec<Name, Fields>, ctx: WorkloadContext): string;

@@ -9,6 +9,7 @@ import { nestedQemu } from "./nested-qemu.ts";
 import { overlayReaddir } from "./overlay-readdir.ts";
 import { read } from "./read.ts";
 import { readdir } from "./readdir.ts";
+import { ktap } from "./ktap.ts";
 import { shell } from "./shell.ts";
 import { write } from "./write.ts";
 
@@ -18,6 +19,7 @@ const BUILT_IN = [
   read,
   write,
   shell,
+  ktap,
   dnotifyBadInode,
   fuseLie,
   overlayReaddir,

@@ -136,6 +136,7 @@ describe("summarise", () => {
       pass: 2,
       errno: 2,
       fail: 1,
+      skip: 0,
       short: 0,
       hang: 1,
       crash: 1,
@@ -239,7 +240,9 @@ describe("renderMarkdown", () => {
       - \`CRASH\`: the kernel oopsed, BUG()ed or panicked (first line of the report)
       - \`BOOT-FAIL\`: the kernel never reached the guest's shell
       - \`INFRA\`: vmrig or the host failed, which says nothing about the kernel
+      - \`SKIP\`: a KTAP test case said it does not apply to this kernel (its reason)
       - \`NOT RUN\`: the run stopped before this cell
+      - \`NOT REPORTED\`: the workload ran but its KTAP output has no such test case
       - ✗ expected X: the cell did not meet the scenario's expectation
 
       ## Crashes

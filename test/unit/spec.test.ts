@@ -347,7 +347,7 @@ describe("problems are reported as file:line:column key: message", () => {
       `${file}:16:5 workloads[2]: needs a workload kind: one of ${workloadKeys()
         .map((k) => k.name)
         .join(", ")}`,
-      `${file}:18:12 expect.default: expected PASS, FAIL, SHORT, HANG, CRASH, BOOT-FAIL, INFRA, ERRNO, ANY ` +
+      `${file}:18:12 expect.default: expected PASS, FAIL, SKIP, SHORT, HANG, CRASH, BOOT-FAIL, INFRA, ERRNO, ANY ` +
         'or an errno name like ENOMEM, got "pass"',
     ]);
   });

@@ -7,7 +7,7 @@ import type { RunRecord } from "../../history/history.ts";
 import { CELL_CLASSES, type CellComparison, type Comparison } from "../../history/compare.ts";
 import { describeExpectation } from "../../classify/expect.ts";
 import { cellDetail, cellLabel } from "../../classify/labels.ts";
-import { summarise } from "../summary.ts";
+import { missingCellLabel, summarise } from "../summary.ts";
 import { anchorId, badge, esc, hrefOf, legend, page, toneColor, toneOf } from "./common.ts";
 import { trendSvg, type TrendPoint } from "./trend.ts";
 import { formatBootPhases, rowPlatform } from "../row-facts.ts";
@@ -99,7 +99,7 @@ function cellHtml(m: RunPageModel, row: KernelRowResult, workload: string, cmp: 
   if (!c) {
     const t = toneColor.dim;
     return (
-      `<td class="cell" id="${id}" style="background:${t.bg};color:${t.fg}"><div class="label">NOT RUN</div>` +
+      `<td class="cell" id="${id}" style="background:${t.bg};color:${t.fg}"><div class="label">${missingCellLabel(workload)}</div>` +
       `${cmp ? badge(cmp.cls) : ""}${trendSvg(points)}<div class="links">${links}</div></td>`
     );
   }
