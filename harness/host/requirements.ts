@@ -156,6 +156,8 @@ export function hostRequirements(hostArch: string = process.arch): Requirement[]
       probe: { kind: "file", paths: ["/usr/bin/chromium", "/usr/bin/chromium-browser"] },
       for: ["tests"],
     },
+    // `vmrig run --keep-failed` prints a gdb command for the kept guest; the keep-failed test runs it.
+    { what: "gdb", package: "gdb", probe: command("gdb", "--version"), for: ["tests"] },
     { what: "mmdebstrap", package: "mmdebstrap", probe: command("mmdebstrap", "--version"), for: ["tests"] },
     // virtme-ng, the boot bench's second reference, finds a kernel's modules with modprobe.
     {

@@ -34,6 +34,7 @@ import {
   withGuestParam,
   type SearchedWorkload,
 } from "./param-search.ts";
+import { debianDebugPackage, type KeptGuestInfo } from "./keep-failed.ts";
 import { searchCellOutcome, searchEvidence, nextSearchStep, type ProbeRun } from "../classify/param-search.ts";
 
 /** Pure: what a row's heading adds for a QEMU that is not the host's, and its evidence. */
@@ -93,6 +94,8 @@ interface RowRun {
   placeDir?: string;
   /** A retried boot is said in the table (a footnote on the row's first cell), not only in results.json. */
   retryNote?: string;
+  /** The current guest's cell that claimed it for a debugger (`--keep-failed`). */
+  kept?: { workload: string; outcome: string; files: string[] };
 }
 
 /** Where one guest of a row keeps its files: the first in the row's directory, fresh ones in boot-<n>. */
@@ -244,12 +247,46 @@ async function guestSession(r: RowRun, boot: number): Promise<BootFailure | unde
     await useGuest(r, at, guest, shares);
     return undefined;
   } finally {
-    const exit = await guest?.shutdown();
-    if (exit && boot === 1) {
-      r.row.evidence.qemuExit = { code: exit.code, signal: exit.signal, guestPanicked: exit.guestPanicked };
+    // A kept guest's processes and sockets (under `work`) live on until the keeper releases them.
+    const kept = guest && r.kept ? await keepGuest(r, guest, work, r.kept) : false;
+    r.kept = undefined;
+    if (!kept) {
+      const exit = await guest?.shutdown();
+      if (exit && boot === 1) {
+        r.row.evidence.qemuExit = { code: exit.code, signal: exit.signal, guestPanicked: exit.guestPanicked };
+      }
+      await rm(work, { recursive: true, force: true });
     }
-    await rm(work, { recursive: true, force: true });
   }
+}
+
+/** Pauses the guest with a gdbstub and hands it to the keeper; false (with the reason kept) if QEMU refused. */
+async function keepGuest(r: RowRun, guest: Guest, work: string, kept: NonNullable<RowRun["kept"]>): Promise<boolean> {
+  const gdbSocket = path.join(work, "gdb.sock");
+  const qmpSocket = path.join(work, "sock", "qmp.sock");
+  const cell = r.row.cells.find((c) => c.workload === kept.workload);
+  try {
+    await guest.keepForDebugger(gdbSocket);
+  } catch (e) {
+    if (cell) cell.evidence.keptForDebugger = { failed: (e as Error).message };
+    r.env.progress.info(`[${r.row.label}] the guest could not be kept: ${(e as Error).message}`);
+    return false;
+  }
+  const info = { scenario: r.s.name, kernel: r.row.label, ...kept, gdbSocket, qmpSocket, ...debugSymbols(r.k) };
+  if (cell) cell.evidence.keptForDebugger = { gdbSocket, qmpSocket, vmlinux: info.vmlinux };
+  r.env.keeper!.add(info, async () => {
+    await guest.shutdown();
+    await rm(work, { recursive: true, force: true });
+  });
+  await r.env.onUpdate({ ...r.run, rows: [...r.run.rows.filter((x) => x !== r.row), r.row] });
+  return true;
+}
+
+/** Where a debugger finds the kernel's symbols: the built vmlinux, or a Debian kernel's -dbg package. */
+function debugSymbols(k: PreparedKernel): Pick<KeptGuestInfo, "vmlinux" | "debugPackage"> {
+  if (k.artifact.vmlinux) return { vmlinux: k.artifact.vmlinux };
+  const pkg = k.entry.source.kind === "debian" ? debianDebugPackage(k.artifact) : undefined;
+  return pkg ? { debugPackage: pkg } : {};
 }
 
 /** Each of the scenario's shares exports an empty directory of this guest's own. */
@@ -279,6 +316,7 @@ function bootRequest(r: RowRun, at: GuestPlace, shares: Share[], work: string): 
     artifactsDir: at.dir,
     socketsDir: path.join(work, "sock"),
     bootTimeoutMs: r.timeouts.bootMs,
+    pauseOnPanic: env.keeper?.wantsPanics() ?? false,
     signal: env.signal,
     ...guestAdditions(s, k, r.hooks, env.qemuExtras),
   };
@@ -324,7 +362,7 @@ async function useGuest(r: RowRun, at: GuestPlace, guest: Guest, shares: Share[]
   while (r.pending.length > 0 && !r.env.signal.aborted) {
     if (await nextCell(r, at, guest, facts, shares)) break;
   }
-  if (!guest.deathReason()) await guestLeftovers(r, at, guest);
+  if (!guest.deathReason() && !r.kept) await guestLeftovers(r, at, guest);
 }
 
 /** Runs the next pending workload into a cell; true when the guest is spoiled for the rest. */
@@ -351,7 +389,10 @@ async function nextCell(r: RowRun, at: GuestPlace, guest: Guest, facts: GuestFac
   const evidence = { ...cell.evidence, ...server.evidence };
   record(r, w, withNotes(cell.outcome, server.notes), evidence, cell.durationMs, server.notes);
   await env.onUpdate({ ...r.run, rows: [...r.run.rows, row] });
-  return cell.guestSpoiled;
+  if (!cell.kept) return cell.guestSpoiled;
+  const files = ["console.log", ...Object.keys(cell.artifacts ?? {})].map((f) => at.rel(f));
+  r.kept = { workload: w.id, outcome: cell.outcome.kind.toUpperCase(), files };
+  return true;
 }
 
 /**
@@ -458,7 +499,9 @@ function runWorkload(r: RowRun, w: WorkloadSpec, guest: Guest, shares: Share[]):
   const tag = workloadShare(w);
   const share = shares.find((x) => x.spec.tag === tag);
   const faults = (r.s.faults ?? []).filter((f) => f.during === w.id);
-  return runCell(guest, w, { hostDir: share?.hostDir, guestDir: tag ? `/mnt/${tag}` : undefined }, r.timeouts, faults);
+  const ctx = { hostDir: share?.hostDir, guestDir: tag ? `/mnt/${tag}` : undefined };
+  const keep = (o: CellOutcome) => !r.env.signal.aborted && (r.env.keeper?.claim(o) ?? false);
+  return runCell(guest, w, ctx, r.timeouts, faults, keep);
 }
 
 /** What a guest still up after its workloads leaves the row: swiotlb use (the first guest) and dmesg. */
