@@ -4,6 +4,7 @@
 // signal) with the guest kept, and prints how to attach gdb, dump memory and resume.
 import type { CellOutcome, KernelArtifact } from "../types.ts";
 import { VmrigError } from "../util/errors.ts";
+import { archRecord } from "../arch.ts";
 
 /** The outcomes a kept guest can end in, as `--keep-failed-on` spells them (CellOutcome kinds). */
 export const KEEPABLE = ["hang", "crash", "fail", "short", "errno"] as const;
@@ -74,7 +75,7 @@ export interface KeptGuestInfo {
   /** The kernel's ELF with symbols, when vmrig built it. */
   vmlinux?: string;
   /** A Debian kernel's debug-symbols package (its vmlinux), when the kernel is Debian's. */
-  debugPackage?: { name: string; version: string; vmlinux: string };
+  debugPackage?: { name: string; version: string; url: string; vmlinux: string };
   /** Files already saved that a debugger's user wants (the console, a hang's blocked-task stacks). */
   files: string[];
 }
@@ -133,10 +134,10 @@ export function attachInstructions(k: KeptGuestInfo, durationMs: number): string
       `   (then: info threads, thread apply all bt; gdb's continue resumes the guest)`,
   ];
   if (!k.vmlinux && k.debugPackage) {
-    const { name, version } = k.debugPackage;
+    const { name, version, url } = k.debugPackage;
     lines.push(
-      `  symbols: Debian's ${name} ${version} holds ${k.debugPackage.vmlinux}:`,
-      `          apt-get download ${name}=${version} && dpkg-deb -x ${name}_*.deb dbg/   (vmlinux under dbg/)`,
+      `  symbols: Debian's ${name} ${version} (a few hundred MB) holds ${k.debugPackage.vmlinux}:`,
+      `          curl -fO ${url} && dpkg-deb -x ${url.split("/").pop()} dbg/   (then gdb dbg${k.debugPackage.vmlinux})`,
     );
   }
   const qmp = (cmd: string, args?: object) =>
@@ -153,14 +154,23 @@ export function attachInstructions(k: KeptGuestInfo, durationMs: number): string
 
 /**
  * Pure: a Debian kernel's debug-symbols package, from its artifact (identity
- * "debian:<image package>=<version>", release "6.18.15+deb13-cloud-amd64").
+ * "debian:<image package>=<version>", release "6.18.15+deb13-cloud-amd64"): built from the source
+ * package linux, so in pool/main/l/linux/ whoever signed the image, with the image's version.
  */
 export function debianDebugPackage(
-  a: Pick<KernelArtifact, "identity" | "release">,
+  a: Pick<KernelArtifact, "identity" | "release" | "arch">,
+  mirror: string,
 ): KeptGuestInfo["debugPackage"] | undefined {
   const version = /^debian:[^=]+=(.+)$/.exec(a.identity)?.[1];
   if (!version || !a.release) return undefined;
-  return { name: `linux-image-${a.release}-dbg`, version, vmlinux: `/usr/lib/debug/boot/vmlinux-${a.release}` };
+  const name = `linux-image-${a.release}-dbg`;
+  const deb = `${name}_${version}_${archRecord(a.arch).debianArch}.deb`;
+  return {
+    name,
+    version,
+    url: `${mirror}/pool/main/l/linux/${deb}`,
+    vmlinux: `/usr/lib/debug/boot/vmlinux-${a.release}`,
+  };
 }
 
 /**

@@ -35,6 +35,7 @@ import {
   type SearchedWorkload,
 } from "./param-search.ts";
 import { debianDebugPackage, type KeptGuestInfo } from "./keep-failed.ts";
+import { debianMirror } from "../util/env.ts";
 import { searchCellOutcome, searchEvidence, nextSearchStep, type ProbeRun } from "../classify/param-search.ts";
 
 /** Pure: what a row's heading adds for a QEMU that is not the host's, and its evidence. */
@@ -285,7 +286,7 @@ async function keepGuest(r: RowRun, guest: Guest, work: string, kept: NonNullabl
 /** Where a debugger finds the kernel's symbols: the built vmlinux, or a Debian kernel's -dbg package. */
 function debugSymbols(k: PreparedKernel): Pick<KeptGuestInfo, "vmlinux" | "debugPackage"> {
   if (k.artifact.vmlinux) return { vmlinux: k.artifact.vmlinux };
-  const pkg = k.entry.source.kind === "debian" ? debianDebugPackage(k.artifact) : undefined;
+  const pkg = k.entry.source.kind === "debian" ? debianDebugPackage(k.artifact, debianMirror()) : undefined;
   return pkg ? { debugPackage: pkg } : {};
 }
 
