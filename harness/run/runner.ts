@@ -303,6 +303,12 @@ function scenarioShares(s: Scenario, work: string): Promise<Share[]> {
 
 function bootRequest(r: RowRun, at: GuestPlace, shares: Share[], work: string): BootRequest {
   const { s, k, env } = r;
+  const added = guestAdditions(s, k, r.hooks, env.qemuExtras);
+  const pauseOnPanic = env.keeper?.wantsPanics() ?? false;
+  // gdb takes vmlinux's addresses as they are: a guest that may be kept runs its kernel unrandomized.
+  // panic=0: a debugger's continue or detach resumes a panicked guest, which must stay in its panic
+  // (panic=-1 would reboot it, and -no-reboot end QEMU).
+  if (env.keeper) added.cmdline = [...added.cmdline, "nokaslr", ...(pauseOnPanic ? ["panic=0"] : [])];
   return {
     arch: k.artifact.arch,
     accel: r.accel,
@@ -317,9 +323,9 @@ function bootRequest(r: RowRun, at: GuestPlace, shares: Share[], work: string): 
     artifactsDir: at.dir,
     socketsDir: path.join(work, "sock"),
     bootTimeoutMs: r.timeouts.bootMs,
-    pauseOnPanic: env.keeper?.wantsPanics() ?? false,
+    pauseOnPanic,
     signal: env.signal,
-    ...guestAdditions(s, k, r.hooks, env.qemuExtras),
+    ...added,
   };
 }
 
