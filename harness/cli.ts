@@ -121,9 +121,12 @@ async function runSerially(files: string[], opts: RunOptions & { signal: AbortSi
       worst = Math.max(worst, r.exitCode);
       if (opts.signal.aborted) break;
     }
-  } finally {
-    await holdKeptGuests(keepers, opts.signal, (t) => process.stdout.write(t));
+  } catch (e) {
+    // A later file's error ends the command now: the guests kept so far are not held for it.
+    await Promise.all(keepers.map((k) => k.releaseAll()));
+    throw e;
   }
+  await holdKeptGuests(keepers, opts.signal, (t) => process.stdout.write(t));
   return worst;
 }
 

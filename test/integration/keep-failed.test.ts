@@ -42,6 +42,21 @@ faults:
 expect: { default: PASS }
 `;
 
+// The kill fault: virtiofsd dies mid-read, the read never ends (HANG); blocked-task stacks are saved.
+const hangScenario = `name: keep-hang
+machine: { arch: x86_64, memory: 512M, cpus: 1, cmdline: ["sysctl.kernel.hung_task_timeout_secs=2"] }
+timeouts: { boot: 60, step: 5, liveness: 3 }
+kernels:
+  deb73: { debian: { version: "7.3", flavour: cloud-amd64 }, expect: { kill: HANG } }
+shares:
+  - { tag: share }
+workloads:
+  - { id: kill, read: { share: share, size: 32M, blockSize: 1M, direct: true, repeatFor: 3s } }
+faults:
+  - { during: kill, after: 1.5s, action: virtiofsd-kill, share: share }
+expect: { default: PASS }
+`;
+
 /** Kernel text symbols from /proc/kallsyms, sorted by address. */
 function textSymbols(kallsyms: string): Array<{ at: bigint; name: string }> {
   return kallsyms
@@ -77,14 +92,20 @@ describe("vmrig run --keep-failed", () => {
   it("keeps a crashed guest paused with a gdbstub until SIGINT, then stops everything", async () => {
     const file = path.join(tmp, "keep.yaml");
     writeFileSync(file, scenario);
-    const child = vmrig(["run", file, "--keep-failed=10m"]);
+    const hangFile = path.join(tmp, "keep-hang.yaml");
+    writeFileSync(hangFile, hangScenario);
+    // Two scenarios: each keeps its own first failing guest; both are held once both have run.
+    const child = vmrig(["run", file, hangFile, "--keep-failed=10m"]);
     let out = "";
     child.stdout?.on("data", (d: Buffer) => (out += d.toString()));
     child.stderr?.on("data", (d: Buffer) => (out += d.toString()));
     try {
-      await waitFor(() => out, "vmrig stops it in 10m", 500_000);
-      const gdbSocket = /gdbstub on (\S+)/.exec(out)![1]!;
-      const qmpSocket = /npx vmrig qmp (\S+) cont/.exec(out)![1]!;
+      await waitFor(() => out.slice(out.indexOf("kept: keep-hang")), "vmrig stops it in 10m", 650_000);
+      const gdbSockets = [...out.matchAll(/gdbstub on (\S+)/g)].map((m) => m[1]!);
+      const qmpSockets = [...out.matchAll(/npx vmrig qmp (\S+) cont/g)].map((m) => m[1]!);
+      expect(gdbSockets).toHaveLength(2);
+      const [gdbSocket, hangGdbSocket] = gdbSockets as [string, string];
+      const [qmpSocket, hangQmpSocket] = qmpSockets as [string, string];
       expect(out).toMatch(/kept: keep deb73 sysrq-crash \(CRASH\): QEMU paused/);
       expect(out).toContain(`gdb /usr/lib/debug/boot/vmlinux-7.3.4+deb13-cloud-amd64 -ex 'target remote ${gdbSocket}'`);
       expect(out).toMatch(/linux-image-7\.3\.4\+deb13-cloud-amd64-dbg 7\.3\.4-1~bpo13\+1/);
@@ -140,14 +161,41 @@ describe("vmrig run --keep-failed", () => {
       expect(statSync(core).size).toBeGreaterThan(512 * 1024 * 1024);
       rmSync(core);
 
+      await checkKeptHang(out, hangGdbSocket, hangQmpSocket);
+
       child.kill("SIGINT");
       const r = await child;
       // Every cell met its expectation: the run's exit code, not the interruption's.
       expect(r.exitCode).toBe(0);
       expect(guestProcessesWithEnv("VMRIG_RESULTS", results)).toEqual([]);
       expect(existsSync(path.dirname(gdbSocket))).toBe(false);
+      expect(existsSync(path.dirname(hangGdbSocket))).toBe(false);
     } finally {
       if (child.exitCode === null) child.kill("SIGKILL");
     }
-  }, 700_000);
+  }, 900_000);
 });
+
+/** The hung guest: paused (not stopped, as a kill fault's guest is without --keep-failed), its stacks saved. */
+async function checkKeptHang(out: string, gdbSocket: string, qmpSocket: string): Promise<void> {
+  expect(out).toMatch(/kept: keep-hang deb73 kill \(HANG\): QEMU paused/);
+  expect(out).toMatch(/saved: {2}deb73\/console\.log, deb73\/stacks-kill\.txt/);
+  const [stamp] = readdirSync(path.join(results, "keep-hang"));
+  const dir = path.join(results, "keep-hang", stamp!);
+  const run = JSON.parse(readFileSync(path.join(dir, "results.json"), "utf8")) as RunResult;
+  const cell = run.rows[0]!.cells[0]!;
+  expect(cell.outcome.kind).toBe("hang");
+  expect(cell.evidence).toMatchObject({
+    vmStopped: "kept for a debugger (--keep-failed)",
+    keptForDebugger: { gdbSocket, qmpSocket },
+  });
+  // The blocked reader's stack, from sysrq w before the pause: where a D-state task's stack is.
+  expect(readFileSync(path.join(dir, "deb73", "stacks-kill.txt"), "utf8")).toMatch(/fuse|virtio_fs/);
+  const status = await vmrig(["qmp", qmpSocket, "query-status"]);
+  expect(JSON.parse(status.stdout)).toEqual({ status: "paused", running: false });
+  const gdb = await execa("gdb", ["-batch", "-nx", "-ex", `target remote ${gdbSocket}`, "-ex", "info threads"], {
+    reject: false,
+    timeout: 120_000,
+  });
+  expect(gdb.stdout).toMatch(/\* 1 +Thread 1\.1 \(CPU#0 \[(halted|running)\]\) 0x[0-9a-f]+ in/);
+}
