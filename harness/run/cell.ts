@@ -82,10 +82,11 @@ async function concludeFaults(
     killedDaemon: plan.killedDaemon,
     crashed: plan.crashed,
   };
-  Object.assign(run, verdictAfterFaults(run, faults, w.id, run.durationMs));
+  const steps = { outcome: run.outcome, guestSpoiled: run.guestSpoiled };
+  Object.assign(run, verdictAfterFaults(steps, faults, w.id, run.durationMs));
   if (!faultsStopTheVm(faults)) return;
   if (keep(run.outcome)) {
-    run.kept = true;
+    Object.assign(run, verdictAfterFaults(steps, { ...faults, vmKept: true }, w.id, run.durationMs), { kept: true });
     run.evidence.vmStopped = "kept for a debugger (--keep-failed)";
     return;
   }

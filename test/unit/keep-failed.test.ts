@@ -15,7 +15,7 @@ import {
   parseDuration,
   type KeptGuestInfo,
 } from "../../harness/run/keep-failed.ts";
-import { lostGuestVerdict, timedOutVerdict } from "../../harness/classify/cell-outcome.ts";
+import { lostGuestVerdict, timedOutVerdict, verdictAfterFaults } from "../../harness/classify/cell-outcome.ts";
 import { firstFatalFinding } from "../../harness/classify/console-witness.ts";
 import { buildQemuArgv, panicArgs } from "../../harness/qemu/argv.ts";
 import { qmpArguments } from "../../harness/commands/qmp.ts";
@@ -88,6 +88,18 @@ describe("which guest is kept", () => {
     expect(keeper.claim(crash)).toBe(false);
     expect(keeper.claim(enomem)).toBe(true);
     expect(new GuestKeeper(keepPolicy("10m", "fail")!).claim(fail)).toBe(true);
+  });
+
+  it("a kept HANG after a killed virtiofsd says the VM was kept paused, not stopped", () => {
+    const faults = { unfired: [], networkCut: false, killedDaemon: true, crashed: false };
+    const what = (vmKept: boolean) =>
+      (
+        verdictAfterFaults({ outcome: hang, guestSpoiled: true }, { ...faults, vmKept }, "kill", 20_000).outcome as {
+          what: string;
+        }
+      ).what;
+    expect(what(false)).toMatch(/; VM stopped$/);
+    expect(what(true)).toMatch(/wedged\); VM kept paused$/);
   });
 
   it("releases every kept guest once", async () => {
