@@ -8,6 +8,7 @@ const results = "  --results DIR        the results root (default $VMRIG_RESULTS
 
 export const commandHelp: Record<string, string> = {
   run: `usage: vmrig run [scenario.yaml ...] [--kernel LABEL]... [--jobs auto|N]
+                 [--keep-failed[=DURATION]] [--keep-failed-on=OUTCOMES]
 
 Boots each kernel of each scenario (default: scenarios/default.yaml), runs its workloads and prints
 one table; results/<scenario>/<time>/ keeps results.json, results.md, junit.xml, report.html and
@@ -16,6 +17,14 @@ every console, dmesg and daemon log.
   --kernel LABEL       only this kernel row (repeatable)
   -j, --jobs auto|N    run the (scenario, kernel) guests in parallel: auto fits them into the
                        host's cores and memory, N runs N at once
+  --keep-failed[=DURATION]
+                       keep each scenario's first guest whose cell ends HANG or CRASH: paused, with
+                       a gdbstub on a UNIX socket; after the reports vmrig prints how to attach gdb,
+                       dump its memory and resume it, and waits DURATION (90s, 10m, 1h; default 30m)
+                       or until Ctrl-C/SIGTERM, then stops it (docs/keep-failed.md)
+  --keep-failed-on=OUTCOMES
+                       which cells keep their guest, any of hang,crash,fail,short,errno
+                       (default hang,crash)
 
 ${exitCodes}`,
   shell: `usage: vmrig shell SCENARIO [--kernel LABEL] [-- CMD ARGS...]
@@ -38,6 +47,11 @@ with the session's exit code; every QEMU and daemon is stopped when it ends.
 
 exit codes: the session's (128+n for a signal, 255 when the guest went away), 2 for usage errors
             or a guest that did not boot, 130 interrupted by SIGINT or SIGTERM`,
+  qmp: `usage: vmrig qmp <socket> <command> [json-arguments]
+
+Sends one QMP command to a running QEMU's monitor socket (a guest kept by --keep-failed prints its
+socket) and prints the reply as JSON: cont, stop, query-status, or
+  dump-guest-memory '{"paging":false,"protocol":"file:/tmp/guest.elf"}'   (an ELF core for crash or drgn)`,
   setup: `usage: vmrig setup [scenario.yaml ...]
 
 Installs every host package vmrig and its tests need (Debian/Ubuntu, as root; QEMU 10 from

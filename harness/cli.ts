@@ -2,7 +2,8 @@
 // infrastructure error (nothing compared), 130 interrupted by SIGINT or SIGTERM (partial results kept).
 import { parseArgs } from "node:util";
 import path from "node:path";
-import { runScenarioFile } from "./run/run-file.ts";
+import { runScenarioFile, type RunOptions } from "./run/run-file.ts";
+import { holdKeptGuests, keepPolicy, normalizeKeepArgs, type GuestKeeper } from "./run/keep-failed.ts";
 import { runSetup } from "./commands/setup.ts";
 import { runDoctor } from "./commands/doctor.ts";
 import { emitJsonSchema } from "./scenario/json-schema.ts";
@@ -15,12 +16,15 @@ import { repoRoot } from "./util/paths.ts";
 import { nightlyCommand, nightlyUsage, runJobs } from "./commands/nightly.ts";
 import { bisectCommand, bisectUsage } from "./commands/bisect.ts";
 import { shellCommand } from "./commands/shell.ts";
+import { qmpCommand, qmpUsage } from "./commands/qmp.ts";
 import { helpRequested } from "./cli-help.ts";
 import { kernelBuildCommand, kernelGcCommand, kernelListCommand } from "./commands/kernel.ts";
 
 const usage = `usage: vmrig <command> [options]
 
   run [scenario.yaml ...] [--kernel LABEL]...   run scenarios (default: scenarios/default.yaml)
+      [--keep-failed[=30m]] [--keep-failed-on=hang,crash]
+                                                keep the first HANG/CRASH guest paused for gdb
   shell SCENARIO [--kernel LABEL] [-- CMD...]   boot one kernel row's guest and open a shell in it (or run CMD)
   shell --kernel-path IMAGE [-- CMD...]         the same for a kernel image from a build tree
   setup [scenario.yaml ...]                     install host packages, virtiofsd, relay, kernels, images
@@ -30,6 +34,7 @@ const usage = `usage: vmrig <command> [options]
   kernel list                                   the built kernels in the cache, with size and last use
   kernel gc [--max-age-days N] [--work] [--dry-run]
                                                 remove interrupted builds and kernels unused for a while
+${qmpUsage}
 ${nightlyUsage}
 ${bisectUsage}
 
@@ -82,23 +87,22 @@ async function main(argv: string[]): Promise<number> {
   switch (command) {
     case "run": {
       const { values, positionals } = parseArgs({
-        args: rest,
+        args: normalizeKeepArgs(rest),
         allowPositionals: true,
-        options: { kernel: { type: "string", multiple: true }, jobs: { type: "string", short: "j" } },
+        options: {
+          kernel: { type: "string", multiple: true },
+          jobs: { type: "string", short: "j" },
+          "keep-failed": { type: "string" },
+          "keep-failed-on": { type: "string" },
+        },
       });
       const files = positionals.length ? positionals : [defaultScenario];
       // Every file is checked before the first guest boots: a typo in the last must not cost the others' run.
       const scenarios = await loadScenarios(files.map((f) => path.resolve(f)));
-      if (values.jobs !== undefined)
-        return runJobs(files, values.jobs, { kernels: values.kernel, signal: controller.signal });
-      let worst: number = ExitCode.ok;
-      for (const [i, f] of files.entries()) {
-        const opts = { kernels: values.kernel, signal: controller.signal, scenario: scenarios[i] };
-        const r = await runScenarioFile(path.resolve(f), opts);
-        worst = Math.max(worst, r.exitCode);
-        if (controller.signal.aborted) break;
-      }
-      return worst;
+      const keep = keepPolicy(values["keep-failed"], values["keep-failed-on"]);
+      const opts = { kernels: values.kernel, signal: controller.signal, ...(keep ? { keep } : {}) };
+      if (values.jobs !== undefined) return runJobs(files, values.jobs, opts);
+      return runSerially(files, scenarios, opts);
     }
     case "setup": {
       const { positionals } = parseArgs({ args: rest, allowPositionals: true });
@@ -115,6 +119,8 @@ async function main(argv: string[]): Promise<number> {
       return kernelCommand(rest, controller.signal);
     case "doctor":
       return runDoctor(controller.signal);
+    case "qmp":
+      return qmpCommand(rest, (t) => process.stdout.write(t));
     case "schema":
       process.stdout.write(JSON.stringify(emitJsonSchema(), null, 2) + "\n");
       return ExitCode.ok;
@@ -127,6 +133,30 @@ async function main(argv: string[]): Promise<number> {
     default:
       return nightlyCommand(command, rest) ?? Promise.reject(new VmrigError(`unknown command "${command}"\n${usage}`));
   }
+}
+
+/** Scenario files one after another; kept guests (`--keep-failed`) are held once all have run. */
+async function runSerially(
+  files: string[],
+  scenarios: Scenario[],
+  opts: RunOptions & { signal: AbortSignal },
+): Promise<number> {
+  let worst: number = ExitCode.ok;
+  const keepers: GuestKeeper[] = [];
+  try {
+    for (const [i, f] of files.entries()) {
+      const r = await runScenarioFile(path.resolve(f), { ...opts, scenario: scenarios[i] });
+      if (r.keeper) keepers.push(r.keeper);
+      worst = Math.max(worst, r.exitCode);
+      if (opts.signal.aborted) break;
+    }
+  } catch (e) {
+    // A later file's error ends the command now: the guests kept so far are not held for it.
+    await Promise.all(keepers.map((k) => k.releaseAll()));
+    throw e;
+  }
+  await holdKeptGuests(keepers, opts.signal, (t) => process.stdout.write(t));
+  return worst;
 }
 
 async function kernelCommand(args: string[], signal: AbortSignal): Promise<number> {

@@ -219,6 +219,8 @@ export interface KernelArtifact {
   modulesDir?: string;
   /** Path of the kernel's .config, when known. */
   config?: string;
+  /** Path of the ELF vmlinux with symbols (kernels vmrig built), for a debugger. */
+  vmlinux?: string;
   /** Human description for the table ("Debian 6.18.15-1~bpo13+1 cloud-amd64, trixie-backports"). */
   description: string;
   /** Stable identity of the binary (hash of the image, or package version): used in cache keys and history. */

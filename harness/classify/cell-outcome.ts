@@ -170,6 +170,8 @@ export interface FaultsOutcome {
   networkCut: boolean;
   killedDaemon: boolean;
   crashed: boolean;
+  /** The VM the faults spoiled is kept paused for a debugger (`--keep-failed`), not stopped. */
+  vmKept?: boolean;
 }
 
 /** No SSH after a cut; no backend after a kill; a crashed kernel: the VM must be stopped now. */
@@ -198,7 +200,8 @@ export function verdictAfterFaults(
     };
   }
   if (!faultsStopTheVm(f)) return { outcome, guestSpoiled: v.guestSpoiled };
-  if (outcome.kind === "hang" && f.killedDaemon) outcome = { ...outcome, what: `${outcome.what}; VM stopped` };
+  if (outcome.kind === "hang" && f.killedDaemon)
+    outcome = { ...outcome, what: `${outcome.what}; VM ${f.vmKept ? "kept paused" : "stopped"}` };
   return { outcome, guestSpoiled: true };
 }
 

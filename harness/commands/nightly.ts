@@ -12,6 +12,7 @@ import { summarise } from "../report/summary.ts";
 import { writeIndex, writeRunReport } from "../report/html/write.ts";
 import { parseJobs } from "../run/schedule/scheduler.ts";
 import { runScenarioFiles } from "../run/schedule/run-many.ts";
+import { holdKeptGuests, type KeepPolicy } from "../run/keep-failed.ts";
 import { listRunDirs, listRuns, listScenarios, loadRun, previousComplete, type RunRecord } from "../history/history.ts";
 import { compareWithHistory, type Comparison } from "../history/compare.ts";
 import { renderComparison, renderSummary, type SummaryEntry } from "../history/render.ts";
@@ -52,11 +53,14 @@ const pinnedList = (baselines: Record<string, string>) =>
 export async function runJobs(
   files: string[],
   jobsText: string,
-  opts: { kernels?: string[]; signal: AbortSignal },
+  opts: { kernels?: string[]; signal: AbortSignal; keep?: KeepPolicy },
 ): Promise<number> {
   const jobs = parseJobs(jobsText);
   if (jobs === undefined) throw new VmrigError(`--jobs takes "auto" or a positive number, got "${jobsText}"`);
-  const r = await runScenarioFiles(files, { jobs, kernels: opts.kernels, signal: opts.signal });
+  const r = await runScenarioFiles(files, { jobs, ...opts });
+  // Each scenario kept its own first failing guest (`--keep-failed`): held once every table is printed.
+  const keepers = r.files.flatMap((f) => (f.outcome?.keeper ? [f.outcome.keeper] : []));
+  await holdKeptGuests(keepers, opts.signal, (t) => process.stdout.write(t));
   for (const f of r.files) {
     if (!f.error) continue;
     const known = f.error instanceof VmrigError;

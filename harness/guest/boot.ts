@@ -43,6 +43,8 @@ export interface BootRequest extends ShareDaemons {
   qemuExtras?: Pick<BootPlan, "memoryBackend" | "virtioMem" | "vfio" | "viommu" | "extraDevices">;
   /** The row's QEMU build (`qemu:`); default: the host's. */
   qemu?: QemuCommand;
+  /** A guest panic pauses QEMU instead of ending it, so the guest can be kept for a debugger. */
+  pauseOnPanic?: boolean;
 }
 
 /** A boot that did not reach a shell: `infra` when vmrig or the host failed, else the kernel. */
@@ -74,6 +76,10 @@ export interface Guest {
   /** Why the guest can no longer be trusted to answer (QEMU or a daemon died), if it can't. */
   deathReason(): string | undefined;
   readonly qemuExit: MachineExit | undefined;
+  /** The guest kernel panicked: QEMU exited through pvpanic, or paused on it (`pauseOnPanic`). */
+  panicked(): boolean;
+  /** Pause the vCPUs and serve gdb on `gdbSocket`; the processes live on until `shutdown()`. */
+  keepForDebugger(gdbSocket: string): Promise<void>;
   daemon(tag: string): SupervisedDaemon | undefined;
   /** Type a line on the serial console (a root shell reads it: harness/image/init-files.ts). */
   writeConsole(line: string): boolean;
@@ -167,6 +173,9 @@ class QemuGuest implements Guest {
         sshHostPort: 0,
         qmpSocket: this.qmpSocket,
         consoleLog: path.join(req.artifactsDir, "console.log"),
+        ...(req.pauseOnPanic
+          ? { onPanic: { action: "pause", eventsSocket: path.join(req.socketsDir, "qmp-events.sock") } as const }
+          : {}),
         ...req.qemuExtras,
         ...(req.qemu && req.qemu.source !== "host" ? { qemu: req.qemu } : {}),
       },
@@ -276,7 +285,18 @@ class QemuGuest implements Guest {
     return this.qemu.catchUpConsole();
   }
 
+  panicked(): boolean {
+    return Boolean(this.machine?.exit?.guestPanicked || this.machine?.pausedOnPanic);
+  }
+
+  async keepForDebugger(gdbSocket: string): Promise<void> {
+    // SSH waits on a paused guest; its session has nothing more to do.
+    this.sshShell?.close();
+    await this.qemu.pauseWithGdbstub(gdbSocket);
+  }
+
   deathReason(): string | undefined {
+    if (this.machine?.pausedOnPanic) return "guest kernel panicked (pvpanic; QEMU paused the guest)";
     const e = this.machine?.exit;
     if (e)
       return e.guestPanicked

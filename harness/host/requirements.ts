@@ -156,6 +156,8 @@ export function hostRequirements(hostArch: string = process.arch): Requirement[]
       probe: { kind: "file", paths: ["/usr/bin/chromium", "/usr/bin/chromium-browser"] },
       for: ["tests"],
     },
+    // `vmrig run --keep-failed` prints a gdb command for the kept guest; the keep-failed test runs it.
+    { what: "gdb", package: "gdb", probe: command("gdb", "--version"), for: ["tests"] },
     { what: "mmdebstrap", package: "mmdebstrap", probe: command("mmdebstrap", "--version"), for: ["tests"] },
     // The vmrig shell test drives a session through a real pty with util-linux's script (essential in Debian).
     { what: "script", package: "bsdutils", probe: command("script", "--version"), for: ["tests"] },

@@ -38,6 +38,11 @@ export interface BootPlan {
   extraDevices?: string[];
   /** The QEMU build that runs it (a row's `qemu:`); default: the host's qemu-system-<arch>. */
   qemu?: QemuCommand;
+  /**
+   * A guest panic (pvpanic) ends QEMU ("exit", default) or pauses it for a debugger ("pause",
+   * `--keep-failed`): then `eventsSocket` is a second QMP monitor that tells vmrig of the panic.
+   */
+  onPanic?: { action: "exit" } | { action: "pause"; eventsSocket: string };
 }
 
 export type MemoryBackendPlan = { kind: "memfd" } | { kind: "file"; path: string };
@@ -122,8 +127,7 @@ export function buildQemuArgv(plan: BootPlan): { binary: string; args: string[] 
     // A vIOMMU covers only the PCI devices created after it.
     ...(plan.viommu === "intel" ? ["-device", "intel-iommu,intremap=on,caching-mode=on"] : []),
     ...a.panicDevice,
-    "-action",
-    "panic=exit-failure",
+    ...panicArgs(plan.onPanic),
     "-kernel",
     plan.kernelImage,
     "-initrd",
@@ -146,6 +150,13 @@ export function buildQemuArgv(plan: BootPlan): { binary: string; args: string[] 
     args.push("-chardev", `socket,id=vfs${i},path=${fs.socketPath}`, "-device", `vhost-user-fs-pci,${props.join(",")}`);
   });
   return plan.qemu ? qemuInvocation(plan.qemu, args) : { binary: t.binary, args };
+}
+
+/** What a guest panic does to QEMU; a paused guest's panic arrives as a GUEST_PANICKED event. */
+export function panicArgs(onPanic: BootPlan["onPanic"]): string[] {
+  if (onPanic?.action !== "pause") return ["-action", "panic=exit-failure"];
+  // A second monitor only for events: the first serves short-lived connections one at a time.
+  return ["-action", "panic=pause", "-qmp", `unix:${onPanic.eventsSocket},server=on,wait=off`];
 }
 
 function memoryBackendObject(id: string, b: MemoryBackendPlan, size: string): string {

@@ -5,7 +5,7 @@
 import { createWriteStream, type WriteStream } from "node:fs";
 import { writeFile } from "node:fs/promises";
 import { spawnChild, stopChild, type Child } from "../util/children.ts";
-import { buildQemuArgv, formatCommandLine, type BootPlan } from "./argv.ts";
+import { buildQemuArgv, formatCommandLine, qemuOptionValue, type BootPlan } from "./argv.ts";
 import { ConsoleText } from "./console-text.ts";
 import { FileTail } from "./console-tail.ts";
 import { QmpClient, parseForwardedSshPort } from "./qmp.ts";
@@ -25,10 +25,13 @@ export class QemuMachine {
   private readonly stderrLog: WriteStream;
   private exitInfo: MachineExit | undefined;
   private stopping = false;
+  private panicPaused = false;
+  private events?: QmpClient;
   readonly exited: Promise<MachineExit>;
 
   private constructor(
     private readonly child: Child,
+    private readonly plan: BootPlan,
     readonly commandLine: string,
     consoleFile: string,
     stderrFile: string,
@@ -65,7 +68,43 @@ export class QemuMachine {
     // stdin is a pipe: the serial console's input (writeConsole), vmrig's way in without SSH.
     // stdout is /dev/null: the console's output is in the logfile (argv.ts says why).
     const child = spawnChild(binary, args, { stdin: "pipe", stdout: "ignore", stderr: "pipe" });
-    return new QemuMachine(child, commandLine, plan.consoleLog, files.stderr);
+    const m = new QemuMachine(child, plan, commandLine, plan.consoleLog, files.stderr);
+    if (plan.onPanic?.action === "pause") void m.watchPanics(plan.onPanic.eventsSocket);
+    return m;
+  }
+
+  /** With `panic=pause`, a panic leaves QEMU running: its GUEST_PANICKED event (or status) says so. */
+  private async watchPanics(eventsSocket: string): Promise<void> {
+    while (!this.exitInfo && !this.stopping) {
+      try {
+        const qmp = await QmpClient.connect(eventsSocket);
+        this.events = qmp;
+        qmp.onEvent = (name) => void (name === "GUEST_PANICKED" && (this.panicPaused = true));
+        // A panic before the connection was made: the status still says it.
+        const status = (await qmp.execute("query-status")) as { status?: string };
+        if (status.status === "guest-panicked") this.panicPaused = true;
+        return;
+      } catch {
+        await new Promise((r) => setTimeout(r, 100));
+      }
+    }
+  }
+
+  /** The guest kernel panicked and QEMU paused it (`panic=pause`); QEMU still runs. */
+  get pausedOnPanic(): boolean {
+    return this.panicPaused;
+  }
+
+  /** Pause the guest's vCPUs and serve gdb's remote protocol on a UNIX socket (a kept guest). */
+  async pauseWithGdbstub(gdbSocket: string): Promise<void> {
+    const qmp = await QmpClient.connect(this.plan.qmpSocket);
+    try {
+      await qmp.execute("stop");
+      const said = await qmp.hmp(`gdbserver unix:${qemuOptionValue(gdbSocket)},server=on,wait=off`);
+      if (/error|fail|could not/i.test(said)) throw new Error(`QEMU's gdbserver: ${said.trim()}`);
+    } finally {
+      qmp.close();
+    }
   }
 
   /** The console as far as it has been read (the last 32 MiB of it at most). */
@@ -135,6 +174,7 @@ export class QemuMachine {
 
   async stop(): Promise<MachineExit> {
     this.stopping = this.exitInfo === undefined;
+    this.events?.close();
     await stopChild(this.child, 1500);
     return this.exited;
   }

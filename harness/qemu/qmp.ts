@@ -1,10 +1,12 @@
 // A minimal QMP client: newline-delimited JSON over the UNIX socket QEMU creates. Only the few
-// commands vmrig needs (read the forwarded SSH port, quit); events are ignored.
+// commands vmrig needs (read the forwarded SSH port, pause, gdbserver); events go to `onEvent`.
 import net from "node:net";
 
 export class QmpClient {
   private buffer = "";
   private waiting: Array<{ resolve: (v: unknown) => void; reject: (e: Error) => void }> = [];
+  /** Called with each asynchronous event's name ("GUEST_PANICKED"). */
+  onEvent: (name: string) => void = () => undefined;
 
   private constructor(private readonly socket: net.Socket) {
     socket.setEncoding("utf8");
@@ -34,7 +36,7 @@ export class QmpClient {
   }
 
   private onMessage(msg: Record<string, unknown>): void {
-    if ("event" in msg) return;
+    if ("event" in msg) return this.onEvent(String(msg.event));
     const w = this.waiting.shift();
     if (!w) return;
     if ("error" in msg) w.reject(new Error(`QMP error: ${JSON.stringify(msg.error)}`));

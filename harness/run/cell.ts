@@ -43,6 +43,8 @@ export interface CellRun {
   artifacts?: Record<string, string>;
   /** The test cases the command reported, when its own cell is the judgement's (not a crash, hang or fault). */
   testCases?: TestCaseCell[];
+  /** The guest was claimed for a debugger (`--keep-failed`): its processes still run. */
+  kept?: boolean;
 }
 
 export interface CellTimeouts {
@@ -57,16 +59,25 @@ export async function runCell(
   t: CellTimeouts,
   /** The scenario's planned faults timed against this workload (harness/run/faults.ts). */
   faults: FaultStep[] = [],
+  /** Claims the guest for a debugger when its outcome is one `--keep-failed` keeps. */
+  keep: (outcome: CellOutcome) => boolean = () => false,
 ): Promise<CellRun> {
   const plan = faults.length ? new FaultPlan(guest, faults) : undefined;
   const run = await runCellSteps(guest, w, ctx, t, plan);
-  if (plan) await concludeFaults(guest, w, plan, run);
+  if (plan) await concludeFaults(guest, w, plan, run, keep);
   if (run.outcome.kind !== "pass" && run.outcome.kind !== "fail") delete run.testCases;
+  if (!run.kept && keep(run.outcome)) run.kept = true;
   return run;
 }
 
 /** The faults' log goes into the evidence, their fate into the verdict; a VM they spoiled is stopped now. */
-async function concludeFaults(guest: Guest, w: WorkloadSpec, plan: FaultPlan, run: CellRun): Promise<void> {
+async function concludeFaults(
+  guest: Guest,
+  w: WorkloadSpec,
+  plan: FaultPlan,
+  run: CellRun,
+  keep: (outcome: CellOutcome) => boolean,
+): Promise<void> {
   run.evidence.faults = await plan.finish();
   const faults: FaultsOutcome = {
     unfired: plan.unfired(),
@@ -74,8 +85,14 @@ async function concludeFaults(guest: Guest, w: WorkloadSpec, plan: FaultPlan, ru
     killedDaemon: plan.killedDaemon,
     crashed: plan.crashed,
   };
-  Object.assign(run, verdictAfterFaults(run, faults, w.id, run.durationMs));
+  const steps = { outcome: run.outcome, guestSpoiled: run.guestSpoiled };
+  Object.assign(run, verdictAfterFaults(steps, faults, w.id, run.durationMs));
   if (!faultsStopTheVm(faults)) return;
+  if (keep(run.outcome)) {
+    Object.assign(run, verdictAfterFaults(steps, { ...faults, vmKept: true }, w.id, run.durationMs), { kept: true });
+    run.evidence.vmStopped = "kept for a debugger (--keep-failed)";
+    return;
+  }
   const exit = await guest.shutdown();
   run.evidence.vmStopped = exit
     ? { code: exit.code, signal: exit.signal, guestPanicked: exit.guestPanicked }
@@ -190,7 +207,7 @@ async function afterLostGuest(s: Step, error: string): Promise<CellRun> {
       workloadId: s.w.id,
       error,
       crash,
-      guestPanicked: Boolean(s.guest.qemuExit?.guestPanicked),
+      guestPanicked: s.guest.panicked(),
       deathReason: s.guest.deathReason(),
       consoleSinceStart: s.guest.consoleSince(s.consoleStart),
     }),
@@ -249,6 +266,8 @@ async function execSupervised(
   const cut = plan?.networkCut.then((): SupervisedExec => ({ kind: "network-cut" }));
   const watch = (async (): Promise<SupervisedExec> => {
     while (!stop) {
+      // A guest paused on its panic (--keep-failed) never drops SSH: the panic ends the step.
+      if (guest.panicked()) return { kind: "lost", error: "the guest kernel panicked", stdout: "", stderr: "", ms: 0 };
       const r = unplannedDaemonDeath(guest.deathReason(), (reason) => plan?.plannedDeath(reason) ?? false);
       if (r) return { kind: "daemon-died", reason: r };
       await new Promise((res) => setTimeout(res, 100));
@@ -280,7 +299,7 @@ async function reportPrinted(guest: Guest, witness: () => [string, number]): Pro
 
 /** After the connection drops, give QEMU a moment to exit so its status can be read. */
 async function settle(guest: Guest): Promise<void> {
-  for (let i = 0; i < 20 && !guest.qemuExit; i++) await new Promise((r) => setTimeout(r, 100));
+  for (let i = 0; i < 20 && !guest.qemuExit && !guest.panicked(); i++) await new Promise((r) => setTimeout(r, 100));
 }
 
 /** Does the share still answer? Tells "errno, mount healthy" from "the mount is wedged". */

@@ -10,6 +10,7 @@ import type { LoadSnapshot } from "./schedule/load.ts";
 import type { GuestScheduler } from "./schedule/scheduler.ts";
 import type { Progress } from "./progress.ts";
 import type { RowHooks } from "./row-hooks.ts";
+import type { GuestKeeper } from "./keep-failed.ts";
 
 export interface PreparedKernel {
   entry: KernelEntry;
@@ -42,4 +43,6 @@ export interface RunEnv {
   load?: () => LoadSnapshot;
   /** What the scenario's features (run/features.ts) add to this row; default: nothing. */
   rowHooks?: (s: Scenario, k: RowKernel) => RowHooks;
+  /** `--keep-failed`: the scenario's first guest with a kept outcome is paused, not destroyed. */
+  keeper?: GuestKeeper;
 }

@@ -21,6 +21,7 @@ import { rowQemu, runScenario } from "./runner.ts";
 import type { PreparedKernel } from "./run-env.ts";
 import { featureGuestModules, featureRowHooks, prepareFeatures } from "./features.ts";
 import { chooseAccelerators } from "./accels.ts";
+import { GuestKeeper, type KeepPolicy } from "./keep-failed.ts";
 import { kernelArch } from "../scenario/platform.ts";
 import type { GuestScheduler } from "./schedule/scheduler.ts";
 import { writeHtmlReports } from "../report/html/write.ts";
@@ -41,12 +42,16 @@ export interface RunOptions {
   out?: NodeJS.WritableStream;
   /** Run this (already loaded, possibly narrowed) scenario instead of loading `file` (vmrig bisect). */
   scenario?: Scenario;
+  /** `--keep-failed`: keep the scenario's first guest whose cell ends as the policy says. */
+  keep?: KeepPolicy;
 }
 
 export interface RunOutcome {
   result: RunResult;
   runDir: string;
   exitCode: number;
+  /** The guests kept for a debugger (`keep`), still running: the caller holds, then releases them. */
+  keeper?: GuestKeeper;
 }
 
 export async function runScenarioFile(file: string, opts: RunOptions = {}): Promise<RunOutcome> {
@@ -88,6 +93,7 @@ export async function runScenarioFile(file: string, opts: RunOptions = {}): Prom
   await writeJson(result);
   opts.onPrepared?.();
 
+  const keeper = opts.keep ? new GuestKeeper(opts.keep) : undefined;
   await runScenario(
     scenario,
     prepared,
@@ -103,12 +109,19 @@ export async function runScenarioFile(file: string, opts: RunOptions = {}): Prom
       scheduler: opts.scheduler,
       qemuExtras: features.qemuExtras,
       rowHooks: featureRowHooks(),
+      keeper,
     },
     result,
-  ).finally(() => features.finish(result, runDir));
+  )
+    .catch(async (e: unknown) => {
+      await keeper?.releaseAll();
+      throw e;
+    })
+    .finally(() => features.finish(result, runDir));
 
   if (signal.aborted) {
     await killAllChildren();
+    await keeper?.releaseAll();
     result.rows.push(...unstartedRows(scenario, prepared, result));
   }
   result.complete = !signal.aborted;
@@ -116,7 +129,7 @@ export async function runScenarioFile(file: string, opts: RunOptions = {}): Prom
   await writeJson(result);
   await writeReports(result, runDir, resultsRoot, progress, opts);
   const exitCode = signal.aborted ? ExitCode.interrupted : summarise(result).exitCode;
-  return { result, runDir, exitCode };
+  return { result, runDir, exitCode, ...(keeper ? { keeper } : {}) };
 }
 
 /** Each selected kernel with its guest image and, when the row asks for one, its own QEMU. */

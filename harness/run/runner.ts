@@ -37,6 +37,8 @@ import {
 } from "./param-search.ts";
 import { expectedResult } from "./repro-bundle.ts";
 import { reproDirName, writeReproBundle } from "./repro-bundle-write.ts";
+import { debianDebugPackage, type KeptGuestInfo } from "./keep-failed.ts";
+import { debianMirror } from "../util/env.ts";
 import { searchCellOutcome, searchEvidence, nextSearchStep, type ProbeRun } from "../classify/param-search.ts";
 
 /** Pure: what a row's heading adds for a QEMU that is not the host's, and its evidence. */
@@ -96,6 +98,8 @@ interface RowRun {
   placeDir?: string;
   /** A retried boot is said in the table (a footnote on the row's first cell), not only in results.json. */
   retryNote?: string;
+  /** The current guest's cell that claimed it for a debugger (`--keep-failed`). */
+  kept?: { workload: string; outcome: string; files: string[] };
 }
 
 /** Where one guest of a row keeps its files: the first in the row's directory, fresh ones in boot-<n>. */
@@ -278,12 +282,46 @@ async function guestSession(r: RowRun, boot: number): Promise<BootFailure | unde
     await useGuest(r, at, guest, shares);
     return undefined;
   } finally {
-    const exit = await guest?.shutdown();
-    if (exit && boot === 1) {
-      r.row.evidence.qemuExit = { code: exit.code, signal: exit.signal, guestPanicked: exit.guestPanicked };
+    // A kept guest's processes and sockets (under `work`) live on until the keeper releases them.
+    const kept = guest && r.kept ? await keepGuest(r, guest, work, r.kept) : false;
+    r.kept = undefined;
+    if (!kept) {
+      const exit = await guest?.shutdown();
+      if (exit && boot === 1) {
+        r.row.evidence.qemuExit = { code: exit.code, signal: exit.signal, guestPanicked: exit.guestPanicked };
+      }
+      await rm(work, { recursive: true, force: true });
     }
-    await rm(work, { recursive: true, force: true });
   }
+}
+
+/** Pauses the guest with a gdbstub and hands it to the keeper; false (with the reason kept) if QEMU refused. */
+async function keepGuest(r: RowRun, guest: Guest, work: string, kept: NonNullable<RowRun["kept"]>): Promise<boolean> {
+  const gdbSocket = path.join(work, "gdb.sock");
+  const qmpSocket = path.join(work, "sock", "qmp.sock");
+  const cell = r.row.cells.find((c) => c.workload === kept.workload);
+  try {
+    await guest.keepForDebugger(gdbSocket);
+  } catch (e) {
+    if (cell) cell.evidence.keptForDebugger = { failed: (e as Error).message };
+    r.env.progress.info(`[${r.row.label}] the guest could not be kept: ${(e as Error).message}`);
+    return false;
+  }
+  const info = { scenario: r.s.name, kernel: r.row.label, ...kept, gdbSocket, qmpSocket, ...debugSymbols(r.k) };
+  if (cell) cell.evidence.keptForDebugger = { gdbSocket, qmpSocket, vmlinux: info.vmlinux };
+  r.env.keeper!.add(info, async () => {
+    await guest.shutdown();
+    await rm(work, { recursive: true, force: true });
+  });
+  await r.env.onUpdate({ ...r.run, rows: [...r.run.rows.filter((x) => x !== r.row), r.row] });
+  return true;
+}
+
+/** Where a debugger finds the kernel's symbols: the built vmlinux, or a Debian kernel's -dbg package. */
+function debugSymbols(k: PreparedKernel): Pick<KeptGuestInfo, "vmlinux" | "debugPackage"> {
+  if (k.artifact.vmlinux) return { vmlinux: k.artifact.vmlinux };
+  const pkg = k.entry.source.kind === "debian" ? debianDebugPackage(k.artifact, debianMirror()) : undefined;
+  return pkg ? { debugPackage: pkg } : {};
 }
 
 /** Each of the scenario's shares exports an empty directory of this guest's own; then the features' shares. */
@@ -304,7 +342,7 @@ export interface RowGuest {
   k: PreparedKernel;
   accel: Accelerator;
   hooks: RowHooks;
-  env: Pick<RunEnv, "virtiofsd" | "relay" | "virtiofsdLogLevel" | "qemuExtras" | "signal">;
+  env: Pick<RunEnv, "virtiofsd" | "relay" | "virtiofsdLogLevel" | "qemuExtras" | "signal" | "keeper">;
   /** Where console.log, qemu-cmdline.txt and the daemons' logs go. */
   artifactsDir: string;
   /** This guest's scratch directory (sockets, shared directories). */
@@ -320,6 +358,12 @@ function rowGuest(r: RowRun, artifactsDir: string, work: string): RowGuest {
 /** Pure: the boot request of one guest of a row (shares from rowShares). */
 export function rowBootRequest(g: RowGuest, shares: Share[]): BootRequest {
   const { s, k, env } = g;
+  const added = guestAdditions(s, k, g.hooks, env.qemuExtras);
+  const pauseOnPanic = env.keeper?.wantsPanics() ?? false;
+  // gdb takes vmlinux's addresses as they are: a guest that may be kept runs its kernel unrandomized.
+  // panic=0: a debugger's continue or detach resumes a panicked guest, which must stay in its panic
+  // (panic=-1 would reboot it, and -no-reboot end QEMU).
+  if (env.keeper) added.cmdline = [...added.cmdline, "nokaslr", ...(pauseOnPanic ? ["panic=0"] : [])];
   return {
     arch: k.artifact.arch,
     accel: g.accel,
@@ -334,8 +378,9 @@ export function rowBootRequest(g: RowGuest, shares: Share[]): BootRequest {
     artifactsDir: g.artifactsDir,
     socketsDir: path.join(g.work, "sock"),
     bootTimeoutMs: g.bootTimeoutMs,
+    pauseOnPanic,
     signal: env.signal,
-    ...guestAdditions(s, k, g.hooks, env.qemuExtras),
+    ...added,
   };
 }
 
@@ -379,7 +424,7 @@ async function useGuest(r: RowRun, at: GuestPlace, guest: Guest, shares: Share[]
   while (r.pending.length > 0 && !r.env.signal.aborted) {
     if (await nextCell(r, at, guest, facts, shares)) break;
   }
-  if (!guest.deathReason()) await guestLeftovers(r, at, guest);
+  if (!guest.deathReason() && !r.kept) await guestLeftovers(r, at, guest);
 }
 
 /** Runs the next pending workload into a cell; true when the guest is spoiled for the rest. */
@@ -408,7 +453,10 @@ async function nextCell(r: RowRun, at: GuestPlace, guest: Guest, facts: GuestFac
   await reproBundle(r, at, w, shares);
   if (!env.signal.aborted) for (const t of cell.testCases ?? []) recordTestCase(r, w, t);
   await env.onUpdate({ ...r.run, rows: [...r.run.rows, row] });
-  return cell.guestSpoiled;
+  if (!cell.kept) return cell.guestSpoiled;
+  const files = ["console.log", ...Object.keys(cell.artifacts ?? {})].map((f) => at.rel(f));
+  r.kept = { workload: w.id, outcome: cell.outcome.kind.toUpperCase(), files };
+  return true;
 }
 
 /**
@@ -515,7 +563,9 @@ function runWorkload(r: RowRun, w: WorkloadSpec, guest: Guest, shares: Share[]):
   const tag = workloadShare(w);
   const share = shares.find((x) => x.spec.tag === tag);
   const faults = (r.s.faults ?? []).filter((f) => f.during === w.id);
-  return runCell(guest, w, { hostDir: share?.hostDir, guestDir: tag ? `/mnt/${tag}` : undefined }, r.timeouts, faults);
+  const ctx = { hostDir: share?.hostDir, guestDir: tag ? `/mnt/${tag}` : undefined };
+  const keep = (o: CellOutcome) => !r.env.signal.aborted && (r.env.keeper?.claim(o) ?? false);
+  return runCell(guest, w, ctx, r.timeouts, faults, keep);
 }
 
 /**

@@ -40,6 +40,7 @@ export function artifactOf(spec: BuildSpec, m: BuildManifest): KernelArtifact {
     image: path.join(dir, m.image),
     ...(m.release ? { release: m.release } : {}),
     config: path.join(dir, m.config),
+    ...(m.vmlinux ? { vmlinux: path.join(dir, m.vmlinux) } : {}),
     description: describeBuild(spec),
     identity: m.key,
   };

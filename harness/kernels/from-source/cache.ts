@@ -9,7 +9,7 @@ import { buildDirAtomic, exists, isTempSibling, writeFileAtomic } from "../../ut
 import { buildPaths, lastUsed, touchUsed } from "./paths.ts";
 
 /** Bump when what an entry holds or how keys are made changes. */
-export const BUILD_FORMAT = 1;
+export const BUILD_FORMAT = 2;
 
 const digest = (value: unknown) => createHash("sha256").update(JSON.stringify(value)).digest("hex");
 
@@ -87,6 +87,8 @@ export interface BuildManifest {
   config: string;
   log: string;
   systemMap?: string;
+  /** The uncompressed ELF kernel with its symbols, for gdb and crash (format 2 on). */
+  vmlinux?: string;
   source: { identity: string; detail: string };
   base: string;
   fragments: Array<{ name: string; sha256: string }>;

@@ -190,6 +190,7 @@ async function compileAndInstall(r: CompileRequest): Promise<CompileOutcome> {
     config: "config",
     log: "build.log",
     systemMap: "System.map",
+    vmlinux: "vmlinux",
     source: r.source,
     base: r.spec.base,
     fragments: r.fragments.map((f) => ({ name: path.basename(f.file), sha256: f.sha256 })),
@@ -205,6 +206,8 @@ async function compileAndInstall(r: CompileRequest): Promise<CompileOutcome> {
     config: path.join(r.out, ".config"),
     "build.log": r.logFile,
     "System.map": path.join(r.out, "System.map"),
+    // A kept failed guest is debugged with it: gdb and crash need the ELF with symbols.
+    vmlinux: path.join(r.out, "vmlinux"),
   });
   await recordInputs(r.inputs, key);
   const what =
