@@ -59,7 +59,6 @@ function expectation() {
     .meta({ description: `${words}; or a list meaning any of them.` });
 }
 
-const stringList = () => z.array(z.string()).default([]);
 
 /** For editors: JSON Schema's spelling of "exactly one of these keys" (the loader checks it itself). */
 const oneKeyOf = (keys: readonly string[]) => ({ oneOf: keys.map((k) => ({ required: [k] })) });
@@ -259,6 +258,19 @@ const queueSize = z
     description: "Virtqueue size: a power of two up to 1024, as QEMU's vhost-user-fs requires.",
   });
 
+/** virtiofsd options that say what the guest reaches and how virtiofsd is confined: vmrig sets them. */
+const VIRTIOFSD_OWN_OPTIONS = [
+  "--shared-dir",
+  "-o",
+  "--socket-path",
+  "--fd",
+  "--socket-group",
+  "--sandbox",
+  "--seccomp",
+];
+const VIRTIOFSD_OWN_WHY =
+  "it says what the guest may reach on the host or how virtiofsd is confined (use the share's own keys)";
+
 const shareSchema = strict({
   tag: identifier("share tag", ID_PATTERN).refine((tag) => Buffer.byteLength(tag) <= SHARE_TAG_MAX_BYTES, {
     error: (issue) =>
@@ -269,7 +281,15 @@ const shareSchema = strict({
   queueSize: queueSize.default(128),
   sandbox: z.enum(["none", "namespace", "chroot"]).default("none"),
   threadPoolSize: z.number().int().nonnegative().max(MAX_THREAD_POOL).optional(),
-  extraArgs: stringList().meta({ description: "Extra virtiofsd arguments, passed as written." }),
+  extraArgs: z
+    .array(
+      z.string().superRefine((arg, ctx) => {
+        const owned = VIRTIOFSD_OWN_OPTIONS.find((o) => arg === o || arg.startsWith(`${o}=`));
+        if (owned) ctx.addIssue({ code: "custom", message: `${owned} is vmrig's: ${VIRTIOFSD_OWN_WHY}` });
+      }),
+    )
+    .default([])
+    .meta({ description: "Extra virtiofsd arguments, passed as written (not the ones that say what is shared)." }),
   accessPlatform: z
     .boolean()
     .default(false)

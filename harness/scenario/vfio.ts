@@ -13,6 +13,7 @@
 //
 // `vfio: [ ... ]` is short for `vfio: { devices: [ ... ] }`. Field checks are here; the checks
 // between fields run on the whole file (checkVfio).
+import { statSync } from "node:fs";
 import path from "node:path";
 import { z } from "zod";
 import type { GuestMemorySpec, VfioDeviceSpec, VfioSpec } from "../types.ts";
@@ -141,12 +142,31 @@ const virtioMemSchema = strict({
   requested: size().prefault(0).meta({ description: "requested-size at start: how much the guest is asked to plug." }),
 });
 
+/**
+ * Guest RAM is written through to its file: only a regular file, a directory (QEMU makes one there)
+ * or a path not yet there, never a device (a disk would take the guest's writes). A comma would
+ * smuggle properties into QEMU's -object option.
+ */
+export function memoryFileProblem(file: string): string | undefined {
+  if (file.includes(",")) return `file:${file}: a comma would add QEMU options to the memory backend`;
+  // A relative path is the scenario directory's, which the schema does not know: QEMU meets it as written.
+  const st = path.isAbsolute(file) ? statSync(file, { throwIfNoEntry: false }) : undefined;
+  if (st && !st.isFile() && !st.isDirectory())
+    return `file:${file} is not a regular file or a directory: guest RAM never goes to a device, FIFO or socket`;
+  return undefined;
+}
+
 const backendSchema = z
   .string()
   .transform((written, ctx) => {
     if (written === "memfd") return { kind: "memfd" as const };
     const m = /^file:(.+)$/.exec(written);
-    if (m) return { kind: "file" as const, path: m[1]! };
+    const problem = m ? memoryFileProblem(m[1]!) : undefined;
+    if (m && !problem) return { kind: "file" as const, path: m[1]! };
+    if (problem) {
+      ctx.issues.push({ code: "custom", input: written, message: problem });
+      return z.NEVER;
+    }
     ctx.issues.push({ code: "custom", input: written, message: `expected memfd or file:<path>, got ${show(written)}` });
     return z.NEVER;
   })

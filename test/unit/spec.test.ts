@@ -488,3 +488,31 @@ describe("suites", () => {
     expect(err.message).toContain(message);
   });
 });
+
+describe("what a scenario may touch on the host", () => {
+  const withShare = (share: string, memory = "") =>
+    `name: x\nkernels:\n  k: { path: { kernel: /x } }\nshares: [${share}]\n${memory}workloads:\n  - { id: w, shell: { command: "true" } }\n`;
+
+  it.each([
+    ['{ tag: s, extraArgs: ["--shared-dir", "/"] }', "shares[0].extraArgs[0]: --shared-dir is vmrig's"],
+    ['{ tag: s, extraArgs: ["--sandbox=none"] }', "shares[0].extraArgs[0]: --sandbox is vmrig's"],
+    ['{ tag: s, extraArgs: ["--readonly", "-o", "source=/etc"] }', "shares[0].extraArgs[1]: -o is vmrig's"],
+  ])("virtiofsd options that change what is shared are refused: %s", async (share, message) => {
+    const err = await specErrorOf(async () => parseScenario(withShare(share), "share.yaml"));
+    expect(err.message).toContain(message);
+  });
+
+  it("keeps the virtiofsd options that do not", () => {
+    const s = parseScenario(withShare('{ tag: s, extraArgs: ["--readonly", "--xattr"] }'), "ok.yaml");
+    expect(s.shares[0]!.extraArgs).toEqual(["--readonly", "--xattr"]);
+  });
+
+  it.each([
+    ["file:/dev/null", "file:/dev/null is not a regular file or a directory"],
+    ["file:/dev/shm/vm,prealloc=on,share=off", "a comma would add QEMU options to the memory backend"],
+  ])("guest RAM backed by %s is refused", async (backend, message) => {
+    const text = withShare("{ tag: s }", `memory: { backend: "${backend}" }\n`);
+    const err = await specErrorOf(async () => parseScenario(text, "mem.yaml"));
+    expect(err.message).toContain(message);
+  });
+});
