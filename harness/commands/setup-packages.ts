@@ -46,17 +46,61 @@ Components: main
 Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg
 `;
 
+/**
+ * Pure: whether an apt sources file enables `suite`, as apt reads it: one-line `deb` entries in
+ * sources.list files, deb822 stanzas (Suites:, Enabled: no) in .sources files; comments don't count.
+ */
+export function sourcesEnableSuite(text: string, suite: string, deb822: boolean): boolean {
+  const lines = text.split("\n").map((l) => l.replace(/#.*/, "").trim());
+  if (!deb822) return lines.some((l) => /^deb\s/.test(l) && l.replace(/\[[^\]]*\]/, "").split(/\s+/)[2] === suite);
+  return text
+    .split(/\n\s*\n/)
+    .map((stanza) => stanza.split("\n").map((l) => l.replace(/#.*/, "").trim()))
+    .some((stanza) => {
+      const field = (name: string) =>
+        stanza
+          .find((l) => l.toLowerCase().startsWith(`${name.toLowerCase()}:`))
+          ?.slice(name.length + 1)
+          .trim();
+      const types = (field("Types") ?? "").split(/\s+/);
+      return types.includes("deb") && field("Enabled") !== "no" && (field("Suites") ?? "").split(/\s+/).includes(suite);
+    });
+}
+
 async function hasBackports(codename: string): Promise<boolean> {
+  const dir = "/etc/apt/sources.list.d";
   const files = [
     "/etc/apt/sources.list",
-    ...(await readdir("/etc/apt/sources.list.d").catch(() => [])).map((f) => `/etc/apt/sources.list.d/${f}`),
-  ];
+    ...(await readdir(dir).catch(() => [] as string[])).map((f) => `${dir}/${f}`),
+  ].filter((f) => f.endsWith(".list") || f.endsWith(".sources"));
   for (const f of files) {
     const t = await readFile(f, "utf8").catch(() => "");
-    if (t.includes(`${codename}-backports`)) return true;
+    if (sourcesEnableSuite(t, `${codename}-backports`, f.endsWith(".sources"))) return true;
   }
   return false;
 }
+
+/** apt-get install, as a HostError that says what apt said (and what update said before it) when it fails. */
+async function aptInstall(args: string[], updateProblems: string, env: Record<string, string>): Promise<void> {
+  const r = await execa("apt-get", ["install", "-y", "--no-install-recommends", ...args], {
+    env,
+    reject: false,
+    all: true,
+  });
+  if (r.exitCode === 0) return;
+  const said = aptProblems(String(r.all)) || String(r.all).trim().split("\n").slice(-3).join(" | ");
+  throw new HostError(
+    `apt-get install ${args.join(" ")} failed: ${said}` +
+      (updateProblems ? `\n(apt-get update had failed before it: ${updateProblems})` : ""),
+  );
+}
+
+const aptProblems = (output: string) =>
+  output
+    .split("\n")
+    .filter((l) => /^(E|W|Err):/.test(l))
+    .slice(0, 3)
+    .join(" | ");
 
 export async function installHostPackages(log: (l: string) => void): Promise<void> {
   if (!existsSync("/usr/bin/dpkg-query"))
@@ -96,25 +140,15 @@ export async function installHostPackages(log: (l: string) => void): Promise<voi
   }
   log("apt-get update");
   const upd = await execa("apt-get", ["update"], { reject: false, env, all: true });
-  if (upd.exitCode !== 0)
-    log(
-      `apt-get update reported problems (continuing): ${String(upd.all)
-        .split("\n")
-        .filter((l) => /^(E|W):/.test(l))
-        .slice(0, 3)
-        .join(" | ")}`,
-    );
+  const updateProblems = upd.exitCode === 0 ? "" : aptProblems(String(upd.all)) || `exit ${upd.exitCode}`;
+  if (updateProblems) log(`apt-get update failed (installing from the lists apt already has): ${updateProblems}`);
   const base = missing.filter((p) => !backportedQemu.includes(p) || !needNewQemu);
   if (base.length) {
     log(`apt-get install ${base.join(" ")}`);
-    await execa("apt-get", ["install", "-y", "--no-install-recommends", ...base], { env, stdout: "ignore" });
+    await aptInstall(base, updateProblems, env);
   }
   if (needNewQemu) {
     log(`apt-get install -t bookworm-backports ${backportedQemu.join(" ")}`);
-    await execa(
-      "apt-get",
-      ["install", "-y", "--no-install-recommends", "-t", "bookworm-backports", ...backportedQemu],
-      { env, stdout: "ignore" },
-    );
+    await aptInstall(["-t", "bookworm-backports", ...backportedQemu], updateProblems, env);
   }
 }
