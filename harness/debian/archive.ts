@@ -24,6 +24,7 @@ import { dependencyClosure } from "./deps.ts";
 export type { DebPackage } from "./control.ts";
 
 export { debianKeyring, debianMirror, debianSecurityMirror } from "../util/env.ts";
+import { allowExpiredSuites } from "../util/env.ts";
 
 /** Suites searched for kernels when a scenario names none, oldest first (ties keep the first). */
 export const kernelSuites: readonly string[] = [
@@ -155,7 +156,7 @@ export async function loadSuiteIndex(suite: string, arch: string, opts: ArchiveO
   try {
     return toSuiteIndex(await refreshIndex(suite, arch, [...wanted].sort(), cached, opts));
   } catch (e) {
-    if (cached && isTransient(e) && !opts.signal?.aborted) {
+    if (cached && (isTransient(e) || e instanceof RolledBackError) && !opts.signal?.aborted) {
       opts.log?.(
         `could not refresh the Debian ${suite} index (${(e as Error).message}); ` +
           `using the copy from ${cached.fetchedAt}`,
@@ -207,7 +208,7 @@ async function refreshIndex(
   opts: ArchiveOptions,
 ): Promise<CachedIndex> {
   const archiveUrl = archiveUrlFor(suite);
-  const release = await fetchVerifiedRelease(suite, archiveUrl, opts);
+  const release = await fetchVerifiedRelease(suite, archiveUrl, cached, opts);
   const indexPath = `main/binary-${arch}/Packages.xz`;
   const entry = release.sha256.get(indexPath);
   if (!entry) throw new HostError(`Debian suite ${suite} lists no ${indexPath} in its InRelease (${archiveUrl}).`);
@@ -301,7 +302,12 @@ export async function resolveWithDependencies(
 
 // ---- InRelease ------------------------------------------------------------------------------
 
-async function fetchVerifiedRelease(suite: string, archiveUrl: string, opts: ArchiveOptions) {
+async function fetchVerifiedRelease(
+  suite: string,
+  archiveUrl: string,
+  cached: CachedIndex | undefined,
+  opts: ArchiveOptions,
+) {
   const url = `${archiveUrl}/dists/${suite}/InRelease`;
   const body = await withRetry(`fetch ${url}`, opts, async () =>
     Buffer.from(await (await httpGet(url, opts.signal)).arrayBuffer()),
@@ -315,12 +321,36 @@ async function fetchVerifiedRelease(suite: string, archiveUrl: string, opts: Arc
   if (codename !== suite && suiteName !== suite) {
     throw new HostError(`${url} is signed but describes suite ${suiteName}/${codename}, not ${suite}.`);
   }
-  const validUntil = release.fields["Valid-Until"];
-  if (validUntil && Date.parse(validUntil) < Date.now()) {
-    // apt would refuse it; for reproducing kernels a stale but authentic index is still useful.
-    opts.log?.(`warning: Debian ${suite} InRelease expired on ${validUntil} (the mirror is stale)`);
-  }
+  const problem = releaseTrustProblem(release.fields, suite, cached, Date.now(), allowExpiredSuites());
+  if (problem?.startsWith("is dated")) throw new RolledBackError(`${url} ${problem}`);
+  if (problem) throw new HostError(`${url}: ${problem}`);
   return release;
+}
+
+/** A mirror served an InRelease older than the cached one (a CDN node behind, or a replay): keep the newer. */
+class RolledBackError extends HostError {}
+
+/**
+ * Pure: why a signed InRelease must still not be used, as apt decides it: it expired (a stale or
+ * replayed mirror) unless the user allowed that suite, or it is older than the one already used.
+ */
+export function releaseTrustProblem(
+  fields: Record<string, string>,
+  suite: string,
+  cached: Pick<CachedIndex, "releaseDate"> | undefined,
+  now: number,
+  allowExpired: readonly string[],
+): string | undefined {
+  const validUntil = fields["Valid-Until"];
+  if (validUntil && Date.parse(validUntil) < now && !allowExpired.includes(suite))
+    return (
+      `expired on ${validUntil} (a stale or replayed mirror; apt refuses it too). ` +
+      `To use it anyway: VMRIG_ALLOW_EXPIRED_SUITES=${suite}`
+    );
+  const date = fields["Date"];
+  if (date && cached?.releaseDate && Date.parse(date) < Date.parse(cached.releaseDate))
+    return `is dated ${date}, older than the ${cached.releaseDate} one vmrig already used: the mirror went back in time`;
+  return undefined;
 }
 
 /**

@@ -46,6 +46,12 @@ export const ENVIRONMENT: readonly EnvVariable[] = [
     reader: "vmrig",
   },
   {
+    name: "VMRIG_ALLOW_EXPIRED_SUITES",
+    default: "unset",
+    why: "suites (comma-separated) whose expired InRelease vmrig may still use, e.g. an old snapshot mirror",
+    reader: "vmrig",
+  },
+  {
     name: "VMRIG_DEBIAN_SECURITY_MIRROR",
     default: "`http://deb.debian.org/debian-security`",
     why: "the same for the `*-security` suites",
@@ -121,6 +127,11 @@ export const xdgCacheHome = (): string => read("XDG_CACHE_HOME") ?? path.join(os
 /** $VMRIG_RESULTS as written, when set (the default lives with repoRoot, in util/paths.ts). */
 export const resultsOverride = (): string | undefined => process.env.VMRIG_RESULTS;
 export const offline = (): boolean => process.env.VMRIG_OFFLINE === "1";
+export const allowExpiredSuites = (): string[] =>
+  (process.env.VMRIG_ALLOW_EXPIRED_SUITES ?? "")
+    .split(",")
+    .map((x) => x.trim())
+    .filter(Boolean);
 export const debianMirror = (): string => process.env.VMRIG_DEBIAN_MIRROR ?? "http://deb.debian.org/debian";
 export const debianSecurityMirror = (): string =>
   process.env.VMRIG_DEBIAN_SECURITY_MIRROR ?? "http://deb.debian.org/debian-security";

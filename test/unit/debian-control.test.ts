@@ -1,6 +1,7 @@
 import { readFileSync } from "node:fs";
 import path from "node:path";
 import { describe, expect, it } from "vitest";
+import { releaseTrustProblem } from "../../harness/debian/archive.ts";
 import {
   StanzaCollector,
   parseControl,
@@ -108,5 +109,36 @@ describe("parseDepends", () => {
     ]);
     expect(parseDepends("")).toEqual([]);
     expect(parseDepends(undefined)).toEqual([]);
+  });
+});
+
+describe("InRelease trust beyond its signature", () => {
+  const { fields } = parseRelease(fixture("trixie-backports.Release"));
+  const date = Date.parse("Fri, 20 Nov 2026 02:11:10 UTC");
+  const day = 24 * 3600 * 1000;
+
+  it("takes the real trixie-backports InRelease while it is valid and newer than the cached one", () => {
+    const cached = { releaseDate: "Thu, 19 Nov 2026 02:11:10 UTC" };
+    expect(releaseTrustProblem(fields, "trixie-backports", cached, date + day, [])).toBeUndefined();
+  });
+
+  it("refuses it once expired, unless the user allows that suite, and says how", () => {
+    const problem = releaseTrustProblem(fields, "trixie-backports", undefined, date + 8 * day, []);
+    expect(problem).toBe(
+      "expired on Fri, 27 Nov 2026 02:11:10 UTC (a stale or replayed mirror; apt refuses it too). " +
+        "To use it anyway: VMRIG_ALLOW_EXPIRED_SUITES=trixie-backports",
+    );
+    expect(releaseTrustProblem(fields, "trixie-backports", undefined, date + 8 * day, ["trixie-backports"])).toBe(
+      undefined,
+    );
+    expect(releaseTrustProblem(fields, "trixie-backports", undefined, date + 8 * day, ["sid"])).toMatch(/^expired/);
+  });
+
+  it("refuses an InRelease older than the one vmrig already used (a rollback)", () => {
+    const cached = { releaseDate: "Sat, 21 Nov 2026 02:11:10 UTC" };
+    expect(releaseTrustProblem(fields, "trixie-backports", cached, date + day, [])).toBe(
+      "is dated Fri, 20 Nov 2026 02:11:10 UTC, older than the Sat, 21 Nov 2026 02:11:10 UTC one vmrig already used: " +
+        "the mirror went back in time",
+    );
   });
 });
