@@ -17,7 +17,7 @@ import { preparePristineSource } from "./source.ts";
 import { type BuildSpec, describeBuild } from "./spec.ts";
 import { touchedFiles } from "./patches.ts";
 import { cachedByInputs, compileInSlot, loadBuildInputs } from "./compile-install.ts";
-import { prepareWorkTree } from "./worktree.ts";
+import { checkPatchSeries, prepareWorkTree } from "./worktree.ts";
 
 export const buildKernelProvider: KernelProvider = { kind: "build", resolve: resolveBuildKernel };
 
@@ -77,7 +77,9 @@ export async function buildKernel(spec: BuildSpec, ctx: KernelContext): Promise<
     buildPaths.work(),
     slotKey({ sourceIdentity: pristine.identity, arch: spec.arch, base: spec.base, fragments: fragmentHashes }),
   );
-  const unlock = await lockDir(slot, { signal: ctx.signal, log });
+  const applyOpts = { label: spec.label, writtenAt: spec.writtenAt, onto: pristine.detail, signal: ctx.signal, log };
+  await checkPatchSeries(pristine.tree, patches, applyOpts);
+  const unlock = await lockDir(slot, { signal: ctx.signal, log, what: `${spec.label} (${describeBuild(spec)})` });
   try {
     // Whoever held the lock may just have built this very kernel.
     const builtMeanwhile = await lookupInputs(inputs).then((k) => (k ? readEntry(k) : undefined));
@@ -88,13 +90,7 @@ export async function buildKernel(spec: BuildSpec, ctx: KernelContext): Promise<
     await fs.writeFile(path.join(slot, "last-used"), new Date().toISOString() + "\n");
     const onto = pristine.detail;
     if (patches.length) log(`applying ${patches.length} patch${patches.length > 1 ? "es" : ""} to ${onto}`);
-    const src = await prepareWorkTree(slot, pristine.tree, pristine.identity, patches, {
-      label: spec.label,
-      writtenAt: spec.writtenAt,
-      onto,
-      signal: ctx.signal,
-      log,
-    });
+    const src = await prepareWorkTree(slot, pristine.tree, pristine.identity, patches, applyOpts);
     const signature = kconfigSignature({
       base: spec.base,
       fragments: fragmentHashes,

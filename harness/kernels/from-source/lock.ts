@@ -15,16 +15,32 @@ function alive(pid: number): boolean {
 /** Locks this process holds (a lock file with our own pid that is not here is stale). */
 const held = new Set<string>();
 
+/** What a lock file holds: the builder's pid, what it builds and since when (ISO time), one per line. */
+export function parseLockFile(text: string): { pid: number; what?: string; since?: string } {
+  const [pid, what, since] = text.split("\n").map((l) => l.trim());
+  return { pid: Number(pid), ...(what ? { what } : {}), ...(since ? { since } : {}) };
+}
+
+/** Pure: the line said while waiting for another builder, and again each minute of the wait. */
+export function waitingLine(holder: ReturnType<typeof parseLockFile>, dir: string, waitedMs: number): string {
+  const building = holder.what ? `building ${holder.what}` : "building";
+  const since = holder.since ? ` since ${holder.since.replace(/\.\d+Z$/, "Z")}` : "";
+  const waited = waitedMs >= 60_000 ? ` (waited ${Math.floor(waitedMs / 60_000)} min so far)` : "";
+  return `waiting for vmrig process ${holder.pid}, ${building}${since} in ${dir}${waited}`;
+}
+
 export async function lockDir(
   dir: string,
-  opts: { signal: AbortSignal; log: (line: string) => void },
+  opts: { signal: AbortSignal; log: (line: string) => void; what?: string },
 ): Promise<() => Promise<void>> {
   await fs.mkdir(dir, { recursive: true });
   const file = path.join(dir, "lock");
-  let told = false;
+  const started = Date.now();
+  let toldAt = -Infinity;
   for (;;) {
     try {
-      await fs.writeFile(file, `${process.pid}\n`, { flag: "wx" });
+      const content = [process.pid, opts.what ?? "", new Date().toISOString()].join("\n") + "\n";
+      await fs.writeFile(file, content, { flag: "wx" });
       held.add(file);
       return async () => {
         held.delete(file);
@@ -33,13 +49,16 @@ export async function lockDir(
     } catch (e) {
       if ((e as NodeJS.ErrnoException).code !== "EEXIST") throw e;
     }
-    const pid = Number((await fs.readFile(file, "utf8").catch(() => "")).trim());
+    const holder = parseLockFile(await fs.readFile(file, "utf8").catch(() => ""));
+    const pid = holder.pid;
     if (!Number.isInteger(pid) || pid <= 0 || (pid === process.pid && !held.has(file)) || !alive(pid)) {
       await fs.rm(file, { force: true });
       continue;
     }
-    if (!told) opts.log(`waiting for vmrig process ${pid}, which is building in ${dir}`);
-    told = true;
+    if (Date.now() - toldAt >= 60_000) {
+      opts.log(waitingLine(holder, dir, Date.now() - started));
+      toldAt = Date.now();
+    }
     if (opts.signal.aborted) throw opts.signal.reason ?? new Error("aborted");
     await new Promise((r) => setTimeout(r, 2000));
   }

@@ -4,6 +4,7 @@
 // content ends up unchanged keep their old mtime, so make recompiles only what really changed.
 import { createHash } from "node:crypto";
 import fs from "node:fs/promises";
+import os from "node:os";
 import path from "node:path";
 import { execa } from "execa";
 import { buildDirAtomic, exists, removeTempSiblings, writeFileAtomic } from "../../util/atomic-fs.ts";
@@ -117,4 +118,24 @@ export async function prepareWorkTree(
     JSON.stringify({ source: sourceId, dirty: [...touched].sort(), applied: wanted } satisfies SlotState),
   );
   return src;
+}
+
+/**
+ * Applies `patches` to a scratch copy of just the files they touch, so a series that does not
+ * apply to `pristine` is refused before the build waits for its slot (another build may hold it
+ * for many minutes). The pristine tree is not touched.
+ */
+export async function checkPatchSeries(pristine: string, patches: readonly PatchInput[], opts: ApplyOptions) {
+  if (patches.length === 0) return;
+  const scratch = await fs.mkdtemp(path.join(os.tmpdir(), "vmrig-patch-check-"));
+  try {
+    for (const f of new Set(patches.flatMap((p) => touchedFiles(p.text)))) {
+      if (!(await exists(path.join(pristine, f)))) continue;
+      await fs.mkdir(path.dirname(path.join(scratch, f)), { recursive: true });
+      await fs.copyFile(path.join(pristine, f), path.join(scratch, f));
+    }
+    await applyPatches(scratch, patches, { ...opts, log: () => undefined });
+  } finally {
+    await fs.rm(scratch, { recursive: true, force: true });
+  }
 }
