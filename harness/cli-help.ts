@@ -7,6 +7,15 @@ const exitCodes = `exit codes: 0 all expectations held, 1 an expectation failed,
 const results = "  --results DIR        the results root (default $VMRIG_RESULTS, else results/)";
 
 export const commandHelp: Record<string, string> = {
+  vfio: `usage: vmrig vfio restore
+
+A run that binds host devices to vfio-pci (or creates mdevs, or raises dma_entry_limit) journals
+each change, with its undo, in ~/.cache/vmrig/host-changes/ before making it, and removes the
+journal once it has put everything back. A vmrig killed before that (SIGKILL, the OOM killer, a
+power cut) leaves its journal: \`vmrig vfio restore\` undoes those changes, newest first, and
+removes each journal it fully restored. A journal of a vmrig still running is left to it.
+
+exit codes: 0 restored (or nothing to restore), 2 a change could not be undone (said which)`,
   run: `usage: vmrig run [scenario.yaml ...] [--kernel LABEL]... [--jobs auto|N]
                  [--keep-failed[=DURATION]] [--keep-failed-on=OUTCOMES]
 

@@ -17,6 +17,7 @@ import { nightlyCommand, nightlyUsage, runJobs } from "./commands/nightly.ts";
 import { bisectCommand, bisectUsage } from "./commands/bisect.ts";
 import { shellCommand } from "./commands/shell.ts";
 import { qmpCommand, qmpUsage } from "./commands/qmp.ts";
+import { vfioCommand, vfioUsage } from "./commands/vfio.ts";
 import { helpRequested } from "./cli-help.ts";
 import { kernelBuildCommand, kernelGcCommand, kernelListCommand } from "./commands/kernel.ts";
 
@@ -35,6 +36,7 @@ const usage = `usage: vmrig <command> [options]
   kernel gc [--max-age-days N] [--work] [--dry-run]
                                                 remove interrupted builds and kernels unused for a while
 ${qmpUsage}
+${vfioUsage}
 ${nightlyUsage}
 ${bisectUsage}
 
@@ -119,6 +121,8 @@ async function main(argv: string[]): Promise<number> {
       return kernelCommand(rest, controller.signal);
     case "doctor":
       return runDoctor(controller.signal);
+    case "vfio":
+      return vfioCommand(rest, (t) => process.stdout.write(t));
     case "qmp":
       return qmpCommand(rest, (t) => process.stdout.write(t));
     case "schema":

@@ -59,7 +59,6 @@ function expectation() {
     .meta({ description: `${words}; or a list meaning any of them.` });
 }
 
-
 /** For editors: JSON Schema's spelling of "exactly one of these keys" (the loader checks it itself). */
 const oneKeyOf = (keys: readonly string[]) => ({ oneOf: keys.map((k) => ({ required: [k] })) });
 

@@ -9,7 +9,9 @@
 import { randomUUID } from "node:crypto";
 import path from "node:path";
 import type { VfioDevicePlan } from "../qemu/argv.ts";
+import { rm } from "node:fs/promises";
 import { registerCleanup } from "../util/cleanup.ts";
+import { orphanedJournals, writeJournal, type OriginalBinding, type UndoStep } from "./journal.ts";
 import type { HostFs } from "./host-fs.ts";
 import { SYSFS, type DevicePreflight, type GroupMember, type VfioPreflight } from "./preflight.ts";
 
@@ -21,6 +23,8 @@ export interface BindOptions {
   uuid?: () => string;
   /** How long to wait for a bind to show in sysfs. */
   settleMs?: number;
+  /** Where the changes are journaled until restored (the local host's binding; a guest's needs none). */
+  journal?: string;
 }
 
 export interface HostChangeRecord {
@@ -115,22 +119,27 @@ class TimedSysfs {
  */
 class HostChanges {
   readonly changes: HostChangeRecord[] = [];
-  private readonly undo: Array<{ what: string; run: () => Promise<void> }> = [];
-  private readonly log: (line: string) => void;
+  private readonly undo: Array<{ what: string; step: UndoStep }> = [];
   private readonly unregister: () => void;
   private restoring: Promise<RestoreReport> | undefined;
+  private readonly startedAt = new Date().toISOString();
 
-  constructor(hostName: string, log: (line: string) => void) {
-    this.log = log;
+  constructor(
+    private readonly hostName: string,
+    private readonly sysfs: TimedSysfs,
+    private readonly log: (line: string) => void,
+    private readonly journal?: string,
+  ) {
     this.unregister = registerCleanup(`restore VFIO host ${hostName}`, async () => {
       const r = await this.restore();
       if (r.failed.length) throw new Error(r.failed.join("; "));
     });
   }
 
-  /** Run by `restore`, newest first. */
-  pushUndo(what: string, run: () => Promise<void>): void {
-    this.undo.push({ what, run });
+  /** Run by `restore`, newest first; on disk before the change it undoes is made. */
+  async pushUndo(what: string, step: UndoStep): Promise<void> {
+    this.undo.push({ what, step });
+    await this.saveJournal(this.undo);
   }
 
   record(change: HostChangeRecord): void {
@@ -141,20 +150,69 @@ class HostChanges {
 
   private async undoAll(): Promise<RestoreReport> {
     this.unregister();
-    const report: RestoreReport = { restored: [], failed: [] };
     // Reversed in place and iterated live: an undo pushed while restoring (Ctrl-C during binding) still runs, last.
-    for (const u of this.undo.reverse()) {
-      try {
-        await u.run();
-        report.restored.push(u.what);
-        this.log(`restored: ${u.what}`);
-      } catch (e) {
-        report.failed.push(`${u.what}: ${(e as Error).message}`);
-        this.log(`NOT restored: ${u.what}: ${(e as Error).message}`);
-      }
-    }
-    return report;
+    const report = await undoSteps(this.sysfs, this.undo.reverse(), this.log);
+    await this.saveJournal(report.left);
+    return { restored: report.restored, failed: report.failed };
   }
+
+  /** What is still to undo; no journal once nothing is. */
+  private async saveJournal(undo: Array<{ what: string; step: UndoStep }>): Promise<void> {
+    if (!this.journal) return;
+    if (undo.length === 0) return void (await rm(this.journal, { force: true }));
+    await writeJournal(this.journal, { host: this.hostName, pid: process.pid, startedAt: this.startedAt, undo });
+  }
+}
+
+/** Undoes `steps` in the order given; what failed is left, oldest first, for a journal. */
+async function undoSteps(sysfs: TimedSysfs, steps: Array<{ what: string; step: UndoStep }>, log: (l: string) => void) {
+  const report = { restored: [] as string[], failed: [] as string[], left: [] as typeof steps };
+  for (const u of steps) {
+    try {
+      await runUndo(sysfs, u.step);
+      report.restored.push(u.what);
+      log(`restored: ${u.what}`);
+    } catch (e) {
+      report.failed.push(`${u.what}: ${(e as Error).message}`);
+      report.left.unshift(u);
+      log(`NOT restored: ${u.what}: ${(e as Error).message}`);
+    }
+  }
+  return report;
+}
+
+function runUndo(sysfs: TimedSysfs, step: UndoStep): Promise<void> {
+  switch (step.kind) {
+    case "dma-entry-limit":
+      return sysfs.write(SYSFS.dmaEntryLimit, step.value);
+    case "remove-mdev":
+      return sysfs.write(`${SYSFS.mdevDevice(step.uuid)}/remove`, "1");
+    case "restore-binding":
+      return restoreBinding(sysfs, step.bdf, step.original);
+  }
+}
+
+/**
+ * `vmrig vfio restore`: undoes the changes of every vmrig that died before it restored them (its
+ * journal is left behind), newest first; a journal is removed once everything in it is undone.
+ */
+export async function restoreOrphanedChanges(
+  fs: HostFs,
+  dir: string,
+  log: (line: string) => void,
+): Promise<RestoreReport & { journals: number }> {
+  const sysfs = new TimedSysfs(fs, 10_000, 3_000);
+  const total = { restored: [] as string[], failed: [] as string[], journals: 0 };
+  for (const { file, journal } of await orphanedJournals(dir)) {
+    total.journals++;
+    log(`${file}: vmrig process ${journal.pid} (started ${journal.startedAt}) left ${journal.undo.length} change(s)`);
+    const r = await undoSteps(sysfs, [...journal.undo].reverse(), log);
+    if (r.left.length) await writeJournal(file, { ...journal, undo: r.left });
+    else await rm(file, { force: true });
+    total.restored.push(...r.restored);
+    total.failed.push(...r.failed);
+  }
+  return total;
 }
 
 /** What every binding step works with. */
@@ -167,11 +225,8 @@ interface BindContext {
 export async function bindVfioHost(fs: HostFs, pre: VfioPreflight, opts: BindOptions = {}): Promise<VfioBinding> {
   if (pre.problems.length) throw new Error(`preflight refused the run:\n${pre.problems.join("\n")}`);
   const log = opts.log ?? (() => {});
-  const cx: BindContext = {
-    sysfs: new TimedSysfs(fs, opts.timeoutMs ?? 10_000, opts.settleMs ?? 3_000),
-    host: new HostChanges(fs.name, log),
-    log,
-  };
+  const sysfs = new TimedSysfs(fs, opts.timeoutMs ?? 10_000, opts.settleMs ?? 3_000);
+  const cx: BindContext = { sysfs, host: new HostChanges(fs.name, sysfs, log, opts.journal), log };
   const qemuDevices: VfioDevicePlan[] = [];
   try {
     await setDmaEntryLimit(cx, pre.dmaEntryLimit);
@@ -199,8 +254,8 @@ export async function bindVfioHost(fs: HostFs, pre: VfioPreflight, opts: BindOpt
 async function setDmaEntryLimit(cx: BindContext, limit: VfioPreflight["dmaEntryLimit"]): Promise<void> {
   const { requested, current } = limit;
   if (requested === undefined || requested === current || current === undefined) return;
+  await cx.host.pushUndo(`dma_entry_limit back to ${current}`, { kind: "dma-entry-limit", value: String(current) });
   await cx.sysfs.write(SYSFS.dmaEntryLimit, String(requested));
-  cx.host.pushUndo(`dma_entry_limit back to ${current}`, () => cx.sysfs.write(SYSFS.dmaEntryLimit, String(current)));
   cx.host.record({ what: "vfio_iommu_type1 dma_entry_limit", before: String(current), after: String(requested) });
   cx.log(`dma_entry_limit ${current} -> ${requested}`);
 }
@@ -212,8 +267,9 @@ async function createMdev(
   newUuid: () => string,
 ): Promise<VfioDevicePlan> {
   const uuid = newUuid();
+  // After the create: removing an mdev that was never made would fail the restore.
   await cx.sysfs.write(`${SYSFS.mdevType(device.parent, device.type)}/create`, uuid);
-  cx.host.pushUndo(`remove mdev ${uuid}`, () => cx.sysfs.write(`${SYSFS.mdevDevice(uuid)}/remove`, "1"));
+  await cx.host.pushUndo(`remove mdev ${uuid}`, { kind: "remove-mdev", uuid });
   cx.host.record({ what: `mdev ${device.type} on ${device.parent}`, before: "absent", after: uuid });
   cx.log(`created ${label}: ${uuid}`);
   return { sysfsdev: SYSFS.mdevDevice(uuid) };
@@ -229,13 +285,6 @@ async function bindGroupToVfioPci(cx: BindContext, d: DevicePreflight, bdf: stri
   return { host: bdf };
 }
 
-/** How a device was bound before vmrig touched it: what its undo puts back. */
-interface OriginalBinding {
-  driver: string | undefined;
-  /** "" when none was set. */
-  override: string;
-}
-
 async function bindToVfioPci(cx: BindContext, m: GroupMember, changeWhat: string): Promise<void> {
   const dev = SYSFS.pciDevice(m.bdf);
   // Read the state now, not the preflight's: it is what must come back.
@@ -244,9 +293,11 @@ async function bindToVfioPci(cx: BindContext, m: GroupMember, changeWhat: string
   if (original.driver === "vfio-pci") return;
 
   const keptOverride = original.override ? ` (driver_override ${original.override})` : "";
-  cx.host.pushUndo(`${m.bdf} back to ${original.driver ?? "no driver"}${keptOverride}`, () =>
-    restoreBinding(cx.sysfs, m.bdf, original),
-  );
+  await cx.host.pushUndo(`${m.bdf} back to ${original.driver ?? "no driver"}${keptOverride}`, {
+    kind: "restore-binding",
+    bdf: m.bdf,
+    original,
+  });
   await cx.sysfs.write(`${dev}/driver_override`, "vfio-pci");
   if (original.driver) await cx.sysfs.write(`${dev}/driver/unbind`, m.bdf);
   await cx.sysfs.write(SYSFS.driversProbe, m.bdf);

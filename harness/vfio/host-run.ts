@@ -9,6 +9,7 @@ import type { Arch, RunResult, Scenario } from "../types.ts";
 import { compareWithQemu, parseQemuDmaWarnings } from "./mapping-budget.ts";
 import { HostError } from "../util/errors.ts";
 import { bindVfioHost, type VfioBinding } from "./bind.ts";
+import { defaultJournalDir, journalFile } from "./journal.ts";
 import { localHostFs, type HostFs } from "./host-fs.ts";
 import { formatPreflight, vfioPreflight, type VfioPreflight } from "./preflight.ts";
 
@@ -63,7 +64,8 @@ export async function prepareVfioRun(
         `${preflight.problems.map((p) => `  - ${p}`).join("\n")}`,
     );
   }
-  const binding: VfioBinding = await bindVfioHost(fs, preflight, { log: opts.log }).catch((e: Error) => {
+  const journal = journalFile(defaultJournalDir());
+  const binding: VfioBinding = await bindVfioHost(fs, preflight, { log: opts.log, journal }).catch((e: Error) => {
     throw new HostError(e.message);
   });
   const record: Record<string, unknown> = { preflight: summary(preflight), changes: binding.changes };

@@ -1,5 +1,10 @@
 import { afterEach, describe, expect, it } from "vitest";
-import { bindVfioHost, BindError } from "../../harness/vfio/bind.ts";
+import { bindVfioHost, BindError, restoreOrphanedChanges } from "../../harness/vfio/bind.ts";
+import { journalFile, type HostJournal } from "../../harness/vfio/journal.ts";
+import { spawnSync } from "node:child_process";
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import os from "node:os";
+import path from "node:path";
 import {
   daxOf,
   findMount,
@@ -431,5 +436,65 @@ workloads: [{ id: w, shell: { command: "true" } }]
       "/s/t.yaml",
     );
     expect((await prepareVfioRun(s, tcg, { log: () => {} }))?.qemuExtras).toEqual({ memoryBackend: { kind: "memfd" } });
+  });
+});
+
+describe("host changes journaled on disk, restored after vmrig died", () => {
+  const gpu: VfioSpec = {
+    devices: [
+      { kind: "pci", host: "0000:01:00.0" },
+      { kind: "pci", host: "0000:01:00.1" },
+    ],
+    dmaEntryLimit: 1000,
+  };
+
+  it("journals each change before making it, and removes the journal once restored", async () => {
+    const h = host(workstation);
+    const dir = mkdtempSync(path.join(os.tmpdir(), "vmrig-journal-"));
+    const journal = journalFile(dir);
+    const b = await bindVfioHost(h.fs, await vfioPreflight(h.fs, input(gpu)), { journal });
+    const written = JSON.parse(readFileSync(journal, "utf8")) as HostJournal;
+    expect(written.pid).toBe(process.pid);
+    expect(written.undo.map((u) => u.step)).toEqual([
+      { kind: "dma-entry-limit", value: "65535" },
+      { kind: "restore-binding", bdf: "0000:01:00.0", original: { driver: "nouveau", override: "" } },
+      { kind: "restore-binding", bdf: "0000:01:00.1", original: { driver: "snd_hda_intel", override: "" } },
+    ]);
+    await b.restore();
+    expect(existsSync(journal)).toBe(false);
+    rmSync(dir, { recursive: true });
+  });
+
+  it("vmrig vfio restore undoes what a killed vmrig left, and leaves a live vmrig's journal alone", async () => {
+    const h = host(workstation);
+    const dir = mkdtempSync(path.join(os.tmpdir(), "vmrig-journal-"));
+    const b = await bindVfioHost(h.fs, await vfioPreflight(h.fs, input(gpu)), { journal: journalFile(dir) });
+    // As if this vmrig had been SIGKILLed: its journal under a pid that is gone, its bindings in place.
+    const dead = spawnSync("true").pid;
+    const j = JSON.parse(readFileSync(journalFile(dir), "utf8")) as HostJournal;
+    rmSync(journalFile(dir));
+    writeFileSync(journalFile(dir, dead), JSON.stringify({ ...j, pid: dead }));
+    expect(h.driverOf("0000:01:00.0")).toBe("vfio-pci");
+
+    const lines: string[] = [];
+    const r = await restoreOrphanedChanges(h.fs, dir, (l) => lines.push(l));
+    expect(r).toMatchObject({ journals: 1, failed: [] });
+    expect(r.restored).toEqual([
+      "0000:01:00.1 back to snd_hda_intel",
+      "0000:01:00.0 back to nouveau",
+      "dma_entry_limit back to 65535",
+    ]);
+    expect(lines[0]).toMatch(new RegExp(`vmrig process ${dead} \\(started .*\\) left 3 change\\(s\\)$`));
+    expect(h.driverOf("0000:01:00.0")).toBe("nouveau");
+    expect(h.driverOf("0000:01:00.1")).toBe("snd_hda_intel");
+    expect(h.read("/sys/module/vfio_iommu_type1/parameters/dma_entry_limit").trim()).toBe("65535");
+    expect(readdirSync(dir)).toEqual([]);
+
+    // A journal whose vmrig still runs is its own to restore.
+    writeFileSync(journalFile(dir), JSON.stringify(j));
+    expect(await restoreOrphanedChanges(h.fs, dir, () => undefined)).toMatchObject({ journals: 0 });
+    await b.restore();
+    expect(readdirSync(dir)).toEqual([]);
+    rmSync(dir, { recursive: true });
   });
 });
