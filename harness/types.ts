@@ -48,7 +48,7 @@ export interface GuestMemorySpec {
 
 export type VfioDeviceSpec =
   /** A PCI device of the VFIO host, by full BDF ("0000:01:00.0"). */
-  | { kind: "pci"; host: string }
+  | { kind: "pci"; host: string; /** Bind it though it carries the host's default route or root fs. */ force?: boolean }
   /** A mediated device vmrig creates: `type` under /sys/class/mdev_bus/<parent>/mdev_supported_types. */
   | { kind: "mdev"; type: string; parent: string };
 

@@ -82,6 +82,10 @@ const bdf = z
 const DEVICE_FORMS = `{ host: "0000:01:00.0" } or { mdev: <type>, parent: <device> }`;
 const deviceSchema = strict({
   host: bdf.optional(),
+  force: z.boolean().optional().meta({
+    description:
+      "Bind it even though it carries this host's default route or root filesystem (vmrig refuses otherwise).",
+  }),
   mdev: z
     .string()
     .regex(/^[\w.-]+$/, { error: (i) => `expected an mdev type name like mtty-2, got ${show(i.input)}` })
@@ -269,7 +273,9 @@ export function toMemorySpec(
 export function toVfioSpec(vfio: z.output<typeof vfioSchema> | undefined): VfioSpec | undefined {
   if (!vfio) return undefined;
   const devices: VfioDeviceSpec[] = vfio.devices.map((d) =>
-    d.host !== undefined ? { kind: "pci", host: d.host } : { kind: "mdev", type: d.mdev!, parent: d.parent! },
+    d.host !== undefined
+      ? { kind: "pci", host: d.host, ...(d.force ? { force: true } : {}) }
+      : { kind: "mdev", type: d.mdev!, parent: d.parent! },
   );
   // A nested scenario passes the level-1 guest's emulated device unless it names it itself.
   if (vfio.nested && devices.length === 0) devices.push({ kind: "pci", host: NESTED_DEVICE_BDF });

@@ -151,6 +151,14 @@ async function checkIommu(fs: HostFs, vfio: VfioSpec, problems: string[]): Promi
 /** Each device the scenario names, in order: a PCI device with its IOMMU group, or an mdev. */
 async function preflightDevices(fs: HostFs, vfio: VfioSpec, problems: string[]): Promise<DevicePreflight[]> {
   const named = new Set(vfio.devices.flatMap((d) => (d.kind === "pci" ? [d.host] : [])));
+  const forced = new Set(vfio.devices.flatMap((d) => (d.kind === "pci" && d.force ? [d.host] : [])));
+  for (const [bdf, role] of await hostCriticalDevices(fs)) {
+    if (named.has(bdf) && !forced.has(bdf))
+      problems.push(
+        `PCI device ${bdf} carries ${role} on ${fs.name}: binding it to vfio-pci would take that from the host; ` +
+          `if you mean it, write { host: "${bdf}", force: true }`,
+      );
+  }
   const devices: DevicePreflight[] = [];
   for (const d of vfio.devices) {
     devices.push(d.kind === "pci" ? await pciDevice(fs, d.host, named, problems) : await mdevDevice(fs, d, problems));
@@ -378,6 +386,41 @@ export interface MountEntry {
   fsType: string;
   /** Per-mount and per-superblock options, joined. */
   options: string;
+}
+
+const BDF_IN_PATH = /\b[0-9a-f]{4}:[0-9a-f]{2}:[0-9a-f]{2}\.[0-7]\b/g;
+
+/**
+ * PCI devices the host itself depends on, with what for: the NIC of the default route and the
+ * disk of the root filesystem, found through the sysfs links of the interface and the block
+ * device (each path through the PCI tree names every device on the way, bridges included).
+ */
+export async function hostCriticalDevices(fs: HostFs): Promise<Map<string, string>> {
+  const out = new Map<string, string>();
+  const add = (link: string | undefined, role: string) => {
+    for (const bdf of link?.match(BDF_IN_PATH) ?? []) if (!out.has(bdf)) out.set(bdf, role);
+  };
+  for (const iface of defaultRouteInterfaces(await fs.readText("/proc/net/route")))
+    add(await fs.readLink(`/sys/class/net/${iface}`), `the default route (${iface})`);
+  const root = rootDevice(await fs.readText("/proc/self/mountinfo"));
+  if (root) add(await fs.readLink(`/sys/dev/block/${root}`), `the root filesystem (block ${root})`);
+  return out;
+}
+
+/** Pure: interfaces of /proc/net/route's default routes (destination 0, the route up). */
+export function defaultRouteInterfaces(route: string | undefined): string[] {
+  return (route ?? "")
+    .split("\n")
+    .slice(1)
+    .map((l) => l.trim().split(/\s+/))
+    .filter((f) => f[1] === "00000000" && (parseInt(f[3] ?? "0", 16) & 1) === 1)
+    .map((f) => f[0]!);
+}
+
+/** Pure: major:minor of the filesystem mounted at / in a mountinfo. */
+export function rootDevice(mountinfo: string | undefined): string | undefined {
+  const line = (mountinfo ?? "").split("\n").find((l) => l.split(" ")[4] === "/");
+  return line?.split(" ")[2];
 }
 
 /** The mount that holds `file` (the longest mount point that is a prefix of it), from /proc/self/mountinfo. */

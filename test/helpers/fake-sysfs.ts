@@ -35,6 +35,9 @@ export interface FakeHostSpec {
   iommu?: boolean;
   lockedBytes?: number | "unlimited";
   mountinfo?: string;
+  /** Other files ("/proc/net/route") and symlinks ("/sys/class/net/eth0" -> target) of the host. */
+  files?: Record<string, string>;
+  links?: Record<string, string>;
   mdev?: Array<{ parent: string; types: Record<string, number> }>;
 }
 
@@ -100,6 +103,11 @@ export function fakeVfioHost(spec: FakeHostSpec, opts: { uid?: number } = {}): F
   );
   put("/proc/self/mountinfo", spec.mountinfo ?? "22 1 8:1 / / rw,relatime shared:1 - ext4 /dev/sda1 rw\n");
   put("/proc/cmdline", "BOOT_IMAGE=/vmlinuz root=/dev/sda1\n");
+  for (const [p, text] of Object.entries(spec.files ?? {})) put(p, text);
+  for (const [p, target] of Object.entries(spec.links ?? {})) {
+    mkdirSync(path.dirname(at(p)), { recursive: true });
+    symlinkSync(target, at(p));
+  }
   for (const m of spec.mdev ?? []) {
     for (const [type, n] of Object.entries(m.types)) {
       put(`/sys/class/mdev_bus/${m.parent}/mdev_supported_types/${type}/available_instances`, `${n}\n`);

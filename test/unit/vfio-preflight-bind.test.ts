@@ -7,6 +7,8 @@ import os from "node:os";
 import path from "node:path";
 import {
   daxOf,
+  defaultRouteInterfaces,
+  hostCriticalDevices,
   findMount,
   formatPreflight,
   parseLockedLimit,
@@ -496,5 +498,61 @@ describe("host changes journaled on disk, restored after vmrig died", () => {
     await b.restore();
     expect(readdirSync(dir)).toEqual([]);
     rmSync(dir, { recursive: true });
+  });
+});
+
+describe("devices the host depends on", () => {
+  const captured = (name: string) =>
+    readFileSync(path.resolve("test/fixtures/vfio/host-critical", name), "utf8").trim();
+  // This project's VM: virtio-net (default route) at 00:03.0, virtio-blk (root fs) at 00:02.0.
+  const vm: FakeHostSpec = {
+    devices: [
+      { bdf: "0000:00:02.0", driver: "virtio-pci", group: 2, class: "0x010000" },
+      { bdf: "0000:00:03.0", driver: "virtio-pci", group: 3, class: "0x020000" },
+      { bdf: "0000:00:04.0", driver: "virtio-pci", group: 4, class: "0x020000" },
+    ],
+    mountinfo: captured("mountinfo") + "\n",
+    files: { "/proc/net/route": captured("proc-net-route") + "\n" },
+    links: {
+      "/sys/class/net/eth0": captured("class-net-eth0.link"),
+      "/sys/dev/block/254:0": captured("dev-block-254-0.link"),
+    },
+  };
+
+  it("reads the default route's NIC and the root filesystem's disk from the captured host", async () => {
+    const h = host(vm);
+    expect(await hostCriticalDevices(h.fs)).toEqual(
+      new Map([
+        ["0000:00:03.0", "the default route (eth0)"],
+        ["0000:00:02.0", "the root filesystem (block 254:0)"],
+      ]),
+    );
+  });
+
+  it("refuses to take them from the host unless forced, and does not mind another device", async () => {
+    const h = host(vm);
+    const refused = await vfioPreflight(h.fs, input({ devices: [{ kind: "pci", host: "0000:00:03.0" }] }));
+    expect(refused.problems.join("\n")).toContain(
+      "PCI device 0000:00:03.0 carries the default route (eth0) on fake host: binding it to vfio-pci would take " +
+        'that from the host; if you mean it, write { host: "0000:00:03.0", force: true }',
+    );
+    const disk = await vfioPreflight(h.fs, input({ devices: [{ kind: "pci", host: "0000:00:02.0" }] }));
+    expect(disk.problems.join("\n")).toContain("carries the root filesystem (block 254:0)");
+    const forced = await vfioPreflight(h.fs, input({ devices: [{ kind: "pci", host: "0000:00:03.0", force: true }] }));
+    expect(forced.problems.join("\n")).not.toContain("carries");
+    const other = await vfioPreflight(h.fs, input({ devices: [{ kind: "pci", host: "0000:00:04.0" }] }));
+    expect(other.problems.join("\n")).not.toContain("carries");
+  });
+
+  it.each([
+    ["no default route", "Iface\tDestination\tGateway\tFlags\neth0\t000200C0\t00000000\t0001\n", []],
+    ["a default route that is down", "Iface\tDestination\tGateway\tFlags\neth0\t00000000\t010200C0\t0002\n", []],
+    [
+      "two default routes",
+      "Iface\tDestination\tGateway\tFlags\neth0\t00000000\t1\t0003\nwg0\t00000000\t2\t0001\n",
+      ["eth0", "wg0"],
+    ],
+  ])("default routes in /proc/net/route: %s", (_, route, ifaces) => {
+    expect(defaultRouteInterfaces(route)).toEqual(ifaces);
   });
 });

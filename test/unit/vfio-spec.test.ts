@@ -115,7 +115,7 @@ vfio:
       "/s/t.yaml:15:7 vfio.devices[1]: an mdev needs both mdev (its type) and parent, " +
         'as in { host: "0000:01:00.0" } or { mdev: <type>, parent: <device> }',
       `/s/t.yaml:16:7 vfio.devices[2]: expected { host: "0000:01:00.0" } or { mdev: <type>, parent: <device> }`,
-      `/s/t.yaml:16:9 vfio.devices[2].pci: unknown key (known: host, mdev, parent)`,
+      `/s/t.yaml:16:9 vfio.devices[2].pci: unknown key (known: host, force, mdev, parent)`,
       `/s/t.yaml:17:18 vfio.dmaEntryLimit: must be at least 1, got 0`,
       `/s/t.yaml:18:21 vfio.nested.device: expected one of virtio-net-pci, e1000e, e1000, got "rtl8139"`,
     ]);
