@@ -323,7 +323,8 @@ async function fetchVerifiedRelease(
   }
   const problem = releaseTrustProblem(release.fields, suite, cached, Date.now(), allowExpiredSuites());
   if (problem?.startsWith("is dated")) throw new RolledBackError(`${url} ${problem}`);
-  if (problem) throw new HostError(`${url}: ${problem}`);
+  // Still used: archives frozen in time (snapshots, offline mirrors) are how old kernels stay reproducible.
+  if (problem) opts.log?.(`warning: ${url}: ${problem}`);
   return release;
 }
 
@@ -331,8 +332,9 @@ async function fetchVerifiedRelease(
 class RolledBackError extends HostError {}
 
 /**
- * Pure: why a signed InRelease must still not be used, as apt decides it: it expired (a stale or
- * replayed mirror) unless the user allowed that suite, or it is older than the one already used.
+ * Pure: what is wrong with a signed InRelease beyond its signature: it expired (a stale or replayed
+ * mirror: warned, unless the user said that suite is expected to be), or it is older than the one
+ * already used (never used: the newer cached index stays).
  */
 export function releaseTrustProblem(
   fields: Record<string, string>,
@@ -344,8 +346,8 @@ export function releaseTrustProblem(
   const validUntil = fields["Valid-Until"];
   if (validUntil && Date.parse(validUntil) < now && !allowExpired.includes(suite))
     return (
-      `expired on ${validUntil} (a stale or replayed mirror; apt refuses it too). ` +
-      `To use it anyway: VMRIG_ALLOW_EXPIRED_SUITES=${suite}`
+      `expired on ${validUntil} (a stale or replayed mirror; apt would refuse it). Its signature is good, so ` +
+      `vmrig uses it; VMRIG_ALLOW_EXPIRED_SUITES=${suite} says that is expected`
     );
   const date = fields["Date"];
   if (date && cached?.releaseDate && Date.parse(date) < Date.parse(cached.releaseDate))

@@ -48,7 +48,7 @@ export const ENVIRONMENT: readonly EnvVariable[] = [
   {
     name: "VMRIG_ALLOW_EXPIRED_SUITES",
     default: "unset",
-    why: "suites (comma-separated) whose expired InRelease vmrig may still use, e.g. an old snapshot mirror",
+    why: "suites (comma-separated) whose InRelease is expected to be expired (a frozen mirror): no warning",
     reader: "vmrig",
   },
   {

@@ -122,11 +122,11 @@ describe("InRelease trust beyond its signature", () => {
     expect(releaseTrustProblem(fields, "trixie-backports", cached, date + day, [])).toBeUndefined();
   });
 
-  it("refuses it once expired, unless the user allows that suite, and says how", () => {
+  it("warns once it expired, unless the user said that suite is expected to be", () => {
     const problem = releaseTrustProblem(fields, "trixie-backports", undefined, date + 8 * day, []);
     expect(problem).toBe(
-      "expired on Fri, 27 Nov 2026 02:11:10 UTC (a stale or replayed mirror; apt refuses it too). " +
-        "To use it anyway: VMRIG_ALLOW_EXPIRED_SUITES=trixie-backports",
+      "expired on Fri, 27 Nov 2026 02:11:10 UTC (a stale or replayed mirror; apt would refuse it). Its signature " +
+        "is good, so vmrig uses it; VMRIG_ALLOW_EXPIRED_SUITES=trixie-backports says that is expected",
     );
     expect(releaseTrustProblem(fields, "trixie-backports", undefined, date + 8 * day, ["trixie-backports"])).toBe(
       undefined,
