@@ -4,6 +4,7 @@
 // it for `vmrig vfio restore`.
 import fs from "node:fs/promises";
 import path from "node:path";
+import { processAlive as alive } from "../util/process-alive.ts";
 import { writeFileAtomic } from "../util/atomic-fs.ts";
 import { cacheDir } from "../util/paths.ts";
 
@@ -35,15 +36,6 @@ export const journalFile = (dir: string, pid = process.pid) => path.join(dir, `v
 export async function writeJournal(file: string, journal: HostJournal): Promise<void> {
   await fs.mkdir(path.dirname(file), { recursive: true });
   await writeFileAtomic(file, JSON.stringify(journal, null, 2) + "\n");
-}
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (e) {
-    return (e as NodeJS.ErrnoException).code === "EPERM";
-  }
 }
 
 /** Journals left by vmrig processes that are gone (a live one is still running and restores its own). */

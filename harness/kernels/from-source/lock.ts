@@ -2,15 +2,7 @@
 // A lock whose process is gone is stale and taken over.
 import fs from "node:fs/promises";
 import path from "node:path";
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (e) {
-    return (e as NodeJS.ErrnoException).code === "EPERM";
-  }
-}
+import { processAlive as alive } from "../../util/process-alive.ts";
 
 /** Locks this process holds (a lock file with our own pid that is not here is stale). */
 const held = new Set<string>();
