@@ -18,10 +18,22 @@ export type ConsoleReply =
 
 const TIMESTAMP_LINE = /^\s*\[\s*\d+\.\d+\]/;
 
-/** The line to type: `echo "@@N""-begin"` prints @@N-begin, which the echoed input does not contain. */
+/** A tty in canonical mode takes at most 4095 bytes per line; the rest would be dropped silently. */
+const CONSOLE_LINE_MAX = 4000;
+
+/**
+ * The line to type: `echo "@@N""-begin"` prints @@N-begin, which the echoed input does not contain.
+ * A command of several lines goes as base64 (busybox has it), since each typed line is run alone;
+ * in a subshell, so that its `exit` ends the command and not the console agent.
+ */
 export function consoleCommandLine(command: string, nonce: string): string {
-  if (/[\r\n]/.test(command)) throw new Error("a console command is one line");
-  return `echo "@@${nonce}""-begin"; ${command}; echo "@@${nonce}""-end $?"`;
+  const body = /[\r\n]/.test(command)
+    ? `(eval "$(echo ${Buffer.from(command).toString("base64")} | base64 -d)")`
+    : command;
+  const line = `echo "@@${nonce}""-begin"; ${body}; echo "@@${nonce}""-end $?"`;
+  if (line.length > CONSOLE_LINE_MAX)
+    throw new Error(`a console command is at most ${CONSOLE_LINE_MAX} bytes as typed (this one: ${line.length})`);
+  return line;
 }
 
 /**

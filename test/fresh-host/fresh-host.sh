@@ -84,6 +84,11 @@ git -C "$root/work/vmrig" checkout -q --detach "$(git -C "$repo" rev-parse "$ref
 say "$(git -C "$root/work/vmrig" log -1 --format='%h %s' | cut -c1-100)"
 
 bind() { mkdir -p "$root$2"; mount "${@:3}" "$1" "$root$2"; mounted+=("$root$2"); }
+# The root is a mount of its own, as on a real machine: `unshare --mount` (the repro-bundle test)
+# changes the propagation of /, which must be a mount point. Private, so nothing mounted inside
+# shows up in the host's other namespaces.
+bind "$root" / --bind
+mount --make-private "$root"
 bind proc /proc -t proc
 # Slaves: unmounting them afterwards must not propagate back and unmount the host's /dev/pts.
 bind /sys /sys --rbind --make-rslave

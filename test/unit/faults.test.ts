@@ -5,6 +5,7 @@ import { parseScenario } from "../../harness/scenario/load.ts";
 import { parseDuration } from "../../harness/scenario/faults.ts";
 import { SpecError } from "../../harness/util/errors.ts";
 import { FaultPlan } from "../../harness/run/faults.ts";
+import { execa } from "execa";
 import { consoleCommandLine, consoleRun, parseConsoleReply } from "../../harness/guest/console-shell.ts";
 import { consoleJob } from "../../harness/run/console-job.ts";
 import type { FaultStep } from "../../harness/types.ts";
@@ -229,7 +230,15 @@ describe("the console channel", () => {
     const line = consoleCommandLine("cat /run/x", "ab12");
     expect(line).toBe(`echo "@@ab12""-begin"; cat /run/x; echo "@@ab12""-end $?"`);
     expect(line).not.toContain("@@ab12-begin");
-    expect(() => consoleCommandLine("a\nb", "n")).toThrow();
+    expect(() => consoleCommandLine("x".repeat(5000), "n")).toThrow(/at most 4000 bytes/);
+  });
+
+  it("types a command of several lines as one line that a shell runs whole", async () => {
+    const command = "for w in one 'two three'; do\n  echo \"$w\"\ndone\nexit 7";
+    const line = consoleCommandLine(command, "ab12");
+    expect(line).not.toMatch(/[\r\n]/);
+    const r = await execa("busybox", ["sh", "-c", `${line}; echo agent alive`], { reject: false });
+    expect(r.stdout).toBe("@@ab12-begin\none\ntwo three\n@@ab12-end 7\nagent alive");
   });
 
   it("finds the reply between the markers, without kernel lines or CRs", () => {
