@@ -19,7 +19,12 @@ import { shellCommand } from "./commands/shell.ts";
 import { qmpCommand, qmpUsage } from "./commands/qmp.ts";
 import { vfioCommand, vfioUsage } from "./commands/vfio.ts";
 import { helpRequested } from "./cli-help.ts";
-import { kernelBuildCommand, kernelGcCommand, kernelListCommand } from "./commands/kernel.ts";
+import {
+  kernelBuildCommand,
+  kernelDebugSymbolsCommand,
+  kernelGcCommand,
+  kernelListCommand,
+} from "./commands/kernel.ts";
 
 const usage = `usage: vmrig <command> [options]
 
@@ -32,6 +37,7 @@ const usage = `usage: vmrig <command> [options]
   doctor                                        report QEMU, KVM, virtiofsd and build readiness on this host
   schema                                        print the scenario JSON Schema
   kernel build <scenario.yaml> [LABEL]          build a scenario's \`build\` kernels (cached; incremental)
+  kernel debug-symbols <scenario.yaml> LABEL    fetch that kernel's vmlinux with DWARF (Debian's -dbg), print its path
   kernel list                                   the built kernels in the cache, with size and last use
   kernel gc [--max-age-days N] [--work] [--dry-run]
                                                 remove interrupted builds and kernels unused for a while
@@ -172,6 +178,12 @@ async function kernelCommand(args: string[], signal: AbortSignal): Promise<numbe
         throw new VmrigError(`kernel build needs a scenario file and optionally a kernel label\n${usage}`);
       return kernelBuildCommand(path.resolve(positionals[0]!), positionals[1], { signal });
     }
+    case "debug-symbols": {
+      const { positionals } = parseArgs({ args: rest, allowPositionals: true });
+      if (positionals.length !== 2)
+        throw new VmrigError(`kernel debug-symbols needs a scenario file and a kernel label\n${usage}`);
+      return kernelDebugSymbolsCommand(path.resolve(positionals[0]!), positionals[1]!, { signal });
+    }
     case "list":
       parseArgs({ args: rest, allowPositionals: false });
       return kernelListCommand();
@@ -186,7 +198,7 @@ async function kernelCommand(args: string[], signal: AbortSignal): Promise<numbe
       return kernelGcCommand({ maxAgeDays: days, work: values.work, dryRun: values["dry-run"] });
     }
     default:
-      throw new VmrigError(`unknown kernel command "${sub ?? ""}" (build, list, gc)\n${usage}`);
+      throw new VmrigError(`unknown kernel command "${sub ?? ""}" (build, debug-symbols, list, gc)\n${usage}`);
   }
 }
 

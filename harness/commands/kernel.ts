@@ -9,6 +9,9 @@ import { type BuildOutcome, artifactOf, buildKernel } from "../kernels/from-sour
 import { collectGarbage, listEntries } from "../kernels/from-source/cache.ts";
 import { formatElapsed } from "../kernels/from-source/make.ts";
 import { buildPaths, lastUsed } from "../kernels/from-source/paths.ts";
+import { resolveKernel } from "../kernels/provider.ts";
+import { fetchDebianVmlinux } from "../kernels/debian-debug.ts";
+import { kernelArch } from "../scenario/platform.ts";
 
 export interface CommandIO {
   out?: (line: string) => void;
@@ -85,6 +88,41 @@ export async function buildScenarioKernels(
   for (const { artifact } of results)
     out(`${artifact.label}  ${artifact.identity}  ${artifact.release ?? "?"}  ${artifact.image}`);
   return results;
+}
+
+/**
+ * `vmrig kernel debug-symbols <scenario> LABEL`: prints the path of that row's vmlinux with
+ * symbols, fetching it first (a Debian kernel's -dbg package, or the build of a built one).
+ * Only the path goes to stdout, so `gdb "$(vmrig kernel debug-symbols ...)"` works.
+ */
+export async function kernelDebugSymbolsCommand(
+  scenarioFile: string,
+  label: string,
+  io: CommandIO = {},
+): Promise<number> {
+  const out = io.out ?? stdout;
+  const progress = io.progress ?? createProgress();
+  const signal = io.signal ?? new AbortController().signal;
+  const scenario = await loadScenario(path.resolve(scenarioFile));
+  const k = scenario.kernels.find((x) => x.label === label);
+  if (!k)
+    throw new VmrigError(
+      `${scenario.file}: no kernel "${label}" (kernels: ${scenario.kernels.map((x) => x.label).join(", ")})`,
+    );
+  if (k.source.kind === "build") {
+    const [built] = await buildScenarioKernels(scenarioFile, label, { ...io, out: () => undefined, progress });
+    if (!built?.artifact.vmlinux) throw new VmrigError(`${label}: its build kept no vmlinux`);
+    out(built.artifact.vmlinux);
+    return ExitCode.ok;
+  }
+  if (k.source.kind !== "debian")
+    throw new VmrigError(
+      `${scenario.file}: kernel "${label}" is a ${k.source.kind} kernel: vmrig has no symbols for it`,
+    );
+  const log = (l: string) => progress.info(`${label}: ${l}`);
+  const artifact = await resolveKernel(k, { arch: kernelArch(scenario, k), signal, log });
+  out(await fetchDebianVmlinux(artifact, { signal, log }));
+  return ExitCode.ok;
 }
 
 /** Lists built kernels, most recently used first, and what the work directories hold. */

@@ -2,9 +2,11 @@
 // scenario whose cell ends in one of the chosen outcomes is paused with a gdbstub instead of
 // destroyed. The run's reports are written as usual; then vmrig waits (DURATION, or until a
 // signal) with the guest kept, and prints how to attach gdb, dump memory and resume.
-import type { CellOutcome, KernelArtifact } from "../types.ts";
+import path from "node:path";
+import type { Arch, CellOutcome } from "../types.ts";
 import { VmrigError } from "../util/errors.ts";
-import { archRecord } from "../arch.ts";
+import { repoRoot } from "../util/paths.ts";
+import type { DebugPackage } from "../kernels/debian-debug.ts";
 
 /** The outcomes a kept guest can end in, as `--keep-failed-on` spells them (CellOutcome kinds). */
 export const KEEPABLE = ["hang", "crash", "fail", "short", "errno"] as const;
@@ -66,7 +68,10 @@ export function keepsOutcome(policy: KeepPolicy, outcome: CellOutcome): boolean 
 /** What a kept guest is, for results.json and the instructions. */
 export interface KeptGuestInfo {
   scenario: string;
+  /** The scenario's file, for the commands that name its kernel row. */
+  scenarioFile: string;
   kernel: string;
+  arch: Arch;
   workload: string;
   /** The cell's outcome word ("CRASH"). */
   outcome: string;
@@ -75,7 +80,7 @@ export interface KeptGuestInfo {
   /** The kernel's ELF with symbols, when vmrig built it. */
   vmlinux?: string;
   /** A Debian kernel's debug-symbols package (its vmlinux), when the kernel is Debian's. */
-  debugPackage?: { name: string; version: string; url: string; vmlinux: string };
+  debugPackage?: DebugPackage;
   /** Files already saved that a debugger's user wants (the console, a hang's blocked-task stacks). */
   files: string[];
 }
@@ -125,19 +130,30 @@ export function formatDuration(ms: number): string {
 
 const quote = (s: string) => (/^[\w@%+=:,./-]+$/.test(s) ? s : `'${s.replace(/'/g, `'\\''`)}'`);
 
+/** The gdb command that prints every blocked task's backtrace (x86_64). */
+export const BLOCKED_TASKS_GDB = path.join(repoRoot, "harness", "run", "gdb", "blocked-tasks.py");
+
 /** Pure: the commands that attach to, dump, resume and end one kept guest. */
 export function attachInstructions(k: KeptGuestInfo, durationMs: number): string {
-  const symbols = k.vmlinux ?? (k.debugPackage ? k.debugPackage.vmlinux : "<vmlinux>");
+  // A Debian kernel's symbols are fetched on request: the substitution runs only if the user does.
+  const fetch = `npx vmrig kernel debug-symbols ${quote(k.scenarioFile)} ${quote(k.kernel)}`;
+  const symbols = k.vmlinux ? quote(k.vmlinux) : k.debugPackage ? `"$(${fetch})"` : "<vmlinux>";
+  const remote = `-ex ${quote(`target remote ${k.gdbSocket}`)}`;
   const lines = [
     `kept: ${k.scenario} ${k.kernel} ${k.workload} (${k.outcome}): QEMU paused, gdbstub on ${k.gdbSocket}`,
-    `  gdb:    gdb ${quote(symbols)} -ex ${quote(`target remote ${k.gdbSocket}`)}` +
+    `  gdb:    gdb ${symbols} ${remote}` +
       `   (then: info threads, thread apply all bt; gdb's continue resumes the guest)`,
   ];
-  if (!k.vmlinux && k.debugPackage) {
-    const { name, version, url } = k.debugPackage;
+  if (k.outcome === "HANG" && k.arch === "x86_64")
     lines.push(
-      `  symbols: Debian's ${name} ${version} (a few hundred MB) holds ${k.debugPackage.vmlinux}:`,
-      `          curl -fO ${url} && dpkg-deb -x ${url.split("/").pop()} dbg/   (then gdb dbg${k.debugPackage.vmlinux})`,
+      `  hung:   gdb -batch ${symbols} ${remote} -x ${quote(BLOCKED_TASKS_GDB)} -ex vmrig-blocked-tasks` +
+        "   (the backtrace of every task in D state)",
+    );
+  if (!k.vmlinux && k.debugPackage) {
+    const { name, version } = k.debugPackage;
+    lines.push(
+      `  symbols: ${fetch}`,
+      `          downloads Debian's ${name} ${version} once (a few hundred MB), keeps its vmlinux, prints its path`,
     );
   }
   const qmp = (cmd: string, args?: object) =>
@@ -150,27 +166,6 @@ export function attachInstructions(k: KeptGuestInfo, durationMs: number): string
   if (k.files.length) lines.push(`  saved:  ${k.files.join(", ")}`);
   lines.push(`  vmrig stops it in ${formatDuration(durationMs)}, or now on Ctrl-C (SIGINT) or SIGTERM.`);
   return lines.join("\n");
-}
-
-/**
- * Pure: a Debian kernel's debug-symbols package, from its artifact (identity
- * "debian:<image package>=<version>", release "6.18.15+deb13-cloud-amd64"): built from the source
- * package linux, so in pool/main/l/linux/ whoever signed the image, with the image's version.
- */
-export function debianDebugPackage(
-  a: Pick<KernelArtifact, "identity" | "release" | "arch">,
-  mirror: string,
-): KeptGuestInfo["debugPackage"] | undefined {
-  const version = /^debian:[^=]+=(.+)$/.exec(a.identity)?.[1];
-  if (!version || !a.release) return undefined;
-  const name = `linux-image-${a.release}-dbg`;
-  const deb = `${name}_${version}_${archRecord(a.arch).debianArch}.deb`;
-  return {
-    name,
-    version,
-    url: `${mirror}/pool/main/l/linux/${deb}`,
-    vmlinux: `/usr/lib/debug/boot/vmlinux-${a.release}`,
-  };
 }
 
 /**

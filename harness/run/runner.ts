@@ -37,7 +37,8 @@ import {
 } from "./param-search.ts";
 import { expectedResult } from "./repro-bundle.ts";
 import { reproDirName, writeReproBundle } from "./repro-bundle-write.ts";
-import { debianDebugPackage, type KeptGuestInfo } from "./keep-failed.ts";
+import type { KeptGuestInfo } from "./keep-failed.ts";
+import { debianDebugPackage } from "../kernels/debian-debug.ts";
 import { debianMirror } from "../util/env.ts";
 import { searchCellOutcome, searchEvidence, nextSearchStep, type ProbeRun } from "../classify/param-search.ts";
 
@@ -307,7 +308,16 @@ async function keepGuest(r: RowRun, guest: Guest, work: string, kept: NonNullabl
     r.env.progress.info(`[${r.row.label}] the guest could not be kept: ${(e as Error).message}`);
     return false;
   }
-  const info = { scenario: r.s.name, kernel: r.row.label, ...kept, gdbSocket, qmpSocket, ...debugSymbols(r.k) };
+  const info = {
+    scenario: r.s.name,
+    scenarioFile: r.s.file,
+    arch: r.k.artifact.arch,
+    kernel: r.row.label,
+    ...kept,
+    gdbSocket,
+    qmpSocket,
+    ...debugSymbols(r.k),
+  };
   if (cell) cell.evidence.keptForDebugger = { gdbSocket, qmpSocket, vmlinux: info.vmlinux };
   r.env.keeper!.add(info, async () => {
     await guest.shutdown();

@@ -107,8 +107,8 @@ describe("vmrig run --keep-failed", () => {
       const [gdbSocket, hangGdbSocket] = gdbSockets as [string, string];
       const [qmpSocket, hangQmpSocket] = qmpSockets as [string, string];
       expect(out).toMatch(/kept: keep deb73 sysrq-crash \(CRASH\): QEMU paused/);
-      expect(out).toContain(`gdb /usr/lib/debug/boot/vmlinux-7.3.4+deb13-cloud-amd64 -ex 'target remote ${gdbSocket}'`);
-      expect(out).toMatch(/linux-image-7\.3\.4\+deb13-cloud-amd64-dbg 7\.3\.4-1~bpo13\+1/);
+      expect(out).toContain(`gdb "$(npx vmrig kernel debug-symbols ${file} deb73)" -ex 'target remote ${gdbSocket}'`);
+      expect(out).toMatch(/Debian's linux-image-7\.3\.4\+deb13-cloud-amd64-dbg 7\.3\.4-1~bpo13\+1 once/);
 
       // The reports are complete while the guest is kept.
       const [stamp] = readdirSync(path.join(results, "keep"));
@@ -198,4 +198,33 @@ async function checkKeptHang(out: string, gdbSocket: string, qmpSocket: string):
     timeout: 120_000,
   });
   expect(gdb.stdout).toMatch(/\* 1 +Thread 1\.1 \(CPU#0 \[(halted|running)\]\) 0x[0-9a-f]+ in/);
+  await checkBlockedTaskBacktrace(out, gdbSocket);
+}
+
+/**
+ * The printed `hung:` line, run as printed (npx swapped for this checkout's vmrig): it fetches
+ * Debian's DWARF vmlinux, and gdb prints the blocked reader's stack from the syscall down to
+ * the FUSE wait, then puts the paused vCPU's registers back.
+ */
+async function checkBlockedTaskBacktrace(out: string, gdbSocket: string): Promise<void> {
+  const line = out.slice(out.indexOf("kept: keep-hang")).match(/^ {2}hung: {3}(gdb -batch .+?) {3}\(/m)?.[1];
+  expect(line).toContain(`-ex 'target remote ${gdbSocket}' -x `);
+  const regs = `-ex 'info registers rip rsp'`;
+  const command = line!.replace(/npx vmrig/g, `${process.execPath} ${path.join(root, "bin/vmrig.js")}`);
+  const r = await execa("bash", ["-c", `${command.replace(" -x ", ` ${regs} -x `)} ${regs}`], {
+    reject: false,
+    timeout: 600_000,
+    cwd: tmp,
+    env: { VMRIG_RESULTS: results, CI: "1" },
+  });
+  expect(r.exitCode, r.stderr.slice(-2000)).toBe(0);
+  const [, blocked] = r.stdout.split(/^(blocked task [\s\S]+?^\d+ blocked tasks?$)/m);
+  expect(blocked, r.stdout.slice(-3000)).toMatch(/^blocked task \d+ \(vmrig-probe\), state 0x2:$/m);
+  expect(blocked).toMatch(/ in schedule \(\)/);
+  expect(blocked).toMatch(/ in fuse_\w+ \(/);
+  expect(blocked).toMatch(/ in ksys_read \(/);
+  expect(blocked).toMatch(/ in entry_SYSCALL_64 \(\) at arch\/x86\/entry\/entry_64\.S:\d+\n1 blocked task$/);
+  const [before, after] = [...r.stdout.matchAll(/^rip +(0x[0-9a-f]+)[^\n]*\nrsp +(0x[0-9a-f]+)/gm)].map((m) => m[0]);
+  expect(before).toBeDefined();
+  expect(after).toBe(before);
 }

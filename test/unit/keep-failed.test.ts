@@ -7,7 +7,7 @@ import { describe, expect, it } from "vitest";
 import type { CellOutcome } from "../../harness/types.ts";
 import {
   attachInstructions,
-  debianDebugPackage,
+  BLOCKED_TASKS_GDB,
   formatDuration,
   GuestKeeper,
   keepPolicy,
@@ -15,6 +15,7 @@ import {
   parseDuration,
   type KeptGuestInfo,
 } from "../../harness/run/keep-failed.ts";
+import { debianDebugPackage } from "../../harness/kernels/debian-debug.ts";
 import { lostGuestVerdict, timedOutVerdict, verdictAfterFaults } from "../../harness/classify/cell-outcome.ts";
 import { firstFatalFinding } from "../../harness/classify/console-witness.ts";
 import { buildQemuArgv, panicArgs } from "../../harness/qemu/argv.ts";
@@ -117,7 +118,9 @@ describe("which guest is kept", () => {
 function info(over: Partial<KeptGuestInfo> = {}): KeptGuestInfo {
   return {
     scenario: "keep",
+    scenarioFile: "/s/keep.yaml",
     kernel: "built",
+    arch: "x86_64",
     workload: "sysrq-crash",
     outcome: "CRASH",
     gdbSocket: "/tmp/vmrig-built-Ab12/gdb.sock",
@@ -158,10 +161,21 @@ describe("attach instructions", () => {
     expect(index).toContain(`Package: ${pkg.name}\nSource: linux\nVersion: ${pkg.version}\n`);
     expect(index).toContain(`Filename: ${pkg.url.replace("http://deb.debian.org/debian/", "")}\n`);
     expect(pkg.vmlinux).toBe("/usr/lib/debug/boot/vmlinux-7.3.4+deb13-cloud-amd64");
-    const text = attachInstructions(info({ debugPackage: pkg }), 1_800_000);
-    expect(text).toContain(`gdb /usr/lib/debug/boot/vmlinux-7.3.4+deb13-cloud-amd64 -ex`);
-    expect(text).toContain(`curl -fO ${pkg.url} && dpkg-deb -x ${pkg.name}_7.3.4-1~bpo13+1_amd64.deb dbg/`);
+    const text = attachInstructions(info({ kernel: "deb73", debugPackage: pkg }), 1_800_000);
+    expect(text).toContain(`gdb "$(npx vmrig kernel debug-symbols /s/keep.yaml deb73)" -ex 'target remote `);
+    expect(text).toContain(`  symbols: npx vmrig kernel debug-symbols /s/keep.yaml deb73\n`);
+    expect(text).toContain(`Debian's ${pkg.name} 7.3.4-1~bpo13+1 once`);
     expect(debianDebugPackage({ ...a, identity: "path:/k/bzImage" }, "http://m")).toBeUndefined();
+  });
+
+  it("a hung x86_64 guest: the gdb command that prints the blocked tasks' backtraces", () => {
+    const hung = attachInstructions(info({ outcome: "HANG", vmlinux: "/c/vmlinux" }), 60_000);
+    expect(hung).toContain(
+      `  hung:   gdb -batch /c/vmlinux -ex 'target remote /tmp/vmrig-built-Ab12/gdb.sock' -x ${BLOCKED_TASKS_GDB}` +
+        " -ex vmrig-blocked-tasks",
+    );
+    expect(attachInstructions(info({ outcome: "CRASH", vmlinux: "/c/vmlinux" }), 60_000)).not.toContain("hung:");
+    expect(attachInstructions(info({ outcome: "HANG", arch: "aarch64" }), 60_000)).not.toContain("hung:");
   });
 });
 
