@@ -1,7 +1,7 @@
 // Scenario file -> Scenario. Every problem in the file is reported at once, each as
 // `file:line:column key: message`, in one SpecError.
 
-import { readFile } from "node:fs/promises";
+import { readdir, readFile } from "node:fs/promises";
 import path from "node:path";
 import { isMap, isScalar, LineCounter, parseDocument, visit, type Document } from "yaml";
 import type { z } from "zod";
@@ -36,6 +36,7 @@ export async function loadScenario(file: string): Promise<Scenario> {
     text = await readFile(file, "utf8");
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
+    if (code === "EISDIR") throw new VmrigError(await directoryMessage(file));
     throw new VmrigError(
       code === "ENOENT"
         ? `scenario file not found: ${file}`
@@ -43,6 +44,17 @@ export async function loadScenario(file: string): Promise<Scenario> {
     );
   }
   return parseScenario(text, file);
+}
+
+/** A directory where a scenario file was expected: name the scenario files it holds. */
+async function directoryMessage(dir: string): Promise<string> {
+  const yaml = (await readdir(dir).catch(() => [] as string[])).filter((n) => /\.ya?ml$/.test(n)).sort();
+  const shown = yaml.slice(0, 8).map((n) => path.join(dir, n));
+  const more = yaml.length > shown.length ? ` and ${yaml.length - shown.length} more` : "";
+  return (
+    `${dir} is a directory, not a scenario file` +
+    (shown.length ? `; it holds ${shown.join(", ")}${more}` : "; it holds no .yaml file")
+  );
 }
 
 /** `file` names the source in messages (as given) and anchors relative paths (made absolute). */

@@ -32,6 +32,7 @@ describe("option values", () => {
     [["gc", "--results", "/nonexistent"], "--results /nonexistent: no such directory"],
     [["summary", "--window", "abc"], '--window takes a whole number of at least 2, got "abc"'],
     [["bisect", "--repeat", "abc", "scenarios/default.yaml"], '--repeat takes a whole number of at least 1, got "abc"'],
+    [["run", "docs/examples"], "docs/examples is a directory, not a scenario file; it holds "],
   ])("vmrig %j exits 2 saying why", async (args, message) => {
     const r = await vmrig(args);
     expect(r.stderr).toContain(message);
