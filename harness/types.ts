@@ -25,13 +25,13 @@ export interface Scenario {
   timeouts: TimeoutSpec;
   /** Planned faults, each timed against one workload (harness/run/faults.ts). */
   faults?: FaultStep[];
-  /** The memory layout of the VM that gets the VFIO devices (issue 7). */
+  /** The memory layout of the VM that gets the VFIO devices. */
   memory?: GuestMemorySpec;
-  /** Devices passed through with VFIO, and the run's DMA mapping limit (issue 7). */
+  /** Devices passed through with VFIO, and the run's DMA mapping limit. */
   vfio?: VfioSpec;
 }
 
-// ---- VFIO and guest memory (issue 7; harness/vfio/) ----------------------------------------
+// ---- VFIO and guest memory (harness/vfio/) ----------------------------------------
 
 export interface VirtioMemSpec {
   id: string;
@@ -153,7 +153,7 @@ export interface ShareSpec {
   sandbox: "none" | "namespace" | "chroot";
   threadPoolSize?: number;
   extraArgs: string[];
-  /** Offer VIRTIO_F_ACCESS_PLATFORM through the vhost-user relay (issue 4). */
+  /** Offer VIRTIO_F_ACCESS_PLATFORM through the vhost-user relay. */
   accessPlatform: boolean;
   /** virtiofsd --log-level for this share; "debug" also puts its refused requests in each cell's evidence. */
   logLevel?: VirtiofsdLogLevel;
@@ -316,6 +316,6 @@ export interface RunResult {
   /** Column order: the scenario's workloads, each followed by the test cases it reported (`<id>/<test>`). */
   workloads: string[];
   rows: KernelRowResult[];
-  /** VFIO on this host (issue 7): preflight, what was changed, what was restored. */
+  /** VFIO on this host: preflight, what was changed, what was restored. */
   vfio?: Record<string, unknown>;
 }

@@ -39,7 +39,7 @@ export interface BootRequest extends ShareDaemons {
   socketsDir: string;
   bootTimeoutMs: number;
   signal?: AbortSignal;
-  /** QEMU additions for VFIO scenarios (issue 7): memory backend, virtio-mem, vfio-pci, a vIOMMU, extra devices. */
+  /** QEMU additions for VFIO scenarios: memory backend, virtio-mem, vfio-pci, a vIOMMU, extra devices. */
   qemuExtras?: Pick<BootPlan, "memoryBackend" | "virtioMem" | "vfio" | "viommu" | "extraDevices">;
   /** The row's QEMU build (`qemu:`); default: the host's. */
   qemu?: QemuCommand;

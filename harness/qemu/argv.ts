@@ -26,11 +26,11 @@ export interface BootPlan {
   qmpSocket: string;
   /** Where QEMU itself writes every byte of the serial console (console.log). */
   consoleLog: string;
-  /** Guest RAM backend (issue 7); default: a shared memfd when virtio-fs needs one, else anonymous RAM. */
+  /** Guest RAM backend; default: a shared memfd when virtio-fs needs one, else anonymous RAM. */
   memoryBackend?: MemoryBackendPlan;
-  /** virtio-mem devices on top of `memoryBytes` (issue 7). */
+  /** virtio-mem devices on top of `memoryBytes`. */
   virtioMem?: VirtioMemDevice[];
-  /** Devices passed through with VFIO (issue 7). */
+  /** Devices passed through with VFIO. */
   vfio?: VfioDevicePlan[];
   /** An emulated IOMMU in front of the PCI devices (a level-1 guest that is itself a VFIO host). */
   viommu?: "intel";

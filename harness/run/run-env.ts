@@ -26,7 +26,7 @@ export interface PreparedKernel {
 export type RowKernel = Pick<PreparedKernel, "entry" | "qemu">;
 
 export interface RunEnv {
-  /** VFIO devices, virtio-mem and the memory backend for every guest (issue 7: harness/vfio/host-run.ts). */
+  /** VFIO devices, virtio-mem and the memory backend for every guest (harness/vfio/host-run.ts). */
   qemuExtras?: BootRequest["qemuExtras"];
   accel: Accelerator;
   virtiofsd: DaemonCommand;

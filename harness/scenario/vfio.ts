@@ -1,4 +1,4 @@
-// `memory:` and `vfio:` in a scenario file (issue 7); the `nestedQemu` workload that uses them
+// `memory:` and `vfio:` in a scenario file; the `nestedQemu` workload that uses them
 // is workloads/nested-qemu.ts.
 //
 //   memory:

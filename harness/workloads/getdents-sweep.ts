@@ -1,5 +1,5 @@
 // getdentsSweep: one directory listed with each buffer size in turn, to show where a kernel
-// stops coping (issue 4): "largest size that worked, first that failed and its errno".
+// stops coping: "largest size that worked, first that failed and its errno".
 import { z } from "zod";
 import { createEntries } from "./host-entries.ts";
 import { formatSize } from "../util/size.ts";

@@ -1,4 +1,4 @@
-// Nightly CI on real guests (issue 9): a parallel run gives the serial run's table; two runs
+// Nightly CI on real guests: a parallel run gives the serial run's table; two runs
 // where one kernel changes give the right regression and fix in `vmrig compare` and the nightly
 // summary; the HTML reports render in headless chromium with every link resolving, also after
 // `vmrig gc` compressed or pruned the older run's logs.

@@ -1,4 +1,4 @@
-// VFIO without hardware (issue 7): the nested scenario on real guests, and the real-host
+// VFIO without hardware: the nested scenario on real guests, and the real-host
 // preflight refusing a run on this machine (no IOMMU here) with nothing changed.
 import { describe, expect, it } from "vitest";
 import { existsSync, readFileSync, writeFileSync } from "node:fs";

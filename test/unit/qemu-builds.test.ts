@@ -1,4 +1,4 @@
-// QEMU builds as rows (issue 7): the Debian dependency closure, choosing a Debian QEMU by
+// QEMU builds as rows: the Debian dependency closure, choosing a Debian QEMU by
 // version, how a private build is invoked, and the `qemu:` key of a scenario row. Stanzas are
 // the real trixie / trixie-backports amd64 entries (Packages, 2026-11-21), trimmed to the fields used.
 import { describe, expect, it } from "vitest";

@@ -18,7 +18,7 @@ const plan = {
 };
 const pairs = (args: string[]) => args.flatMap((a, i) => (a.startsWith("-") ? [`${a} ${args[i + 1] ?? ""}`] : []));
 
-describe("QEMU argv for VFIO and virtio-mem (issue 7)", () => {
+describe("QEMU argv for VFIO and virtio-mem", () => {
   it("adds virtio-mem devices with maxmem room, each on its own reserve=off backend", () => {
     const { args } = buildQemuArgv({
       ...plan,
