@@ -322,9 +322,9 @@ async function fetchVerifiedRelease(
     throw new HostError(`${url} is signed but describes suite ${suiteName}/${codename}, not ${suite}.`);
   }
   const problem = releaseTrustProblem(release.fields, suite, cached, Date.now(), allowExpiredSuites());
-  if (problem?.startsWith("is dated")) throw new RolledBackError(`${url} ${problem}`);
+  if (problem?.kind === "rolled-back") throw new RolledBackError(`${url} ${problem.message}`);
   // Still used: archives frozen in time (snapshots, offline mirrors) are how old kernels stay reproducible.
-  if (problem) opts.log?.(`warning: ${url}: ${problem}`);
+  if (problem) opts.log?.(`warning: ${url}: ${problem.message}`);
   return release;
 }
 
@@ -342,16 +342,21 @@ export function releaseTrustProblem(
   cached: Pick<CachedIndex, "releaseDate"> | undefined,
   now: number,
   allowExpired: readonly string[],
-): string | undefined {
+): { kind: "expired" | "rolled-back"; message: string } | undefined {
   const validUntil = fields["Valid-Until"];
   if (validUntil && Date.parse(validUntil) < now && !allowExpired.includes(suite))
-    return (
-      `expired on ${validUntil} (a stale or replayed mirror; apt would refuse it). Its signature is good, so ` +
-      `vmrig uses it; VMRIG_ALLOW_EXPIRED_SUITES=${suite} says that is expected`
-    );
+    return {
+      kind: "expired",
+      message:
+        `expired on ${validUntil} (a stale or replayed mirror; apt would refuse it). Its signature is good, so ` +
+        `vmrig uses it; VMRIG_ALLOW_EXPIRED_SUITES=${suite} says that is expected`,
+    };
   const date = fields["Date"];
   if (date && cached?.releaseDate && Date.parse(date) < Date.parse(cached.releaseDate))
-    return `is dated ${date}, older than the ${cached.releaseDate} one vmrig already used: the mirror went back in time`;
+    return {
+      kind: "rolled-back",
+      message: `is dated ${date}, older than the ${cached.releaseDate} one vmrig already used: the mirror went back in time`,
+    };
   return undefined;
 }
 

@@ -124,21 +124,26 @@ describe("InRelease trust beyond its signature", () => {
 
   it("warns once it expired, unless the user said that suite is expected to be", () => {
     const problem = releaseTrustProblem(fields, "trixie-backports", undefined, date + 8 * day, []);
-    expect(problem).toBe(
+    expect(problem?.kind).toBe("expired");
+    expect(problem?.message).toBe(
       "expired on Fri, 27 Nov 2026 02:11:10 UTC (a stale or replayed mirror; apt would refuse it). Its signature " +
         "is good, so vmrig uses it; VMRIG_ALLOW_EXPIRED_SUITES=trixie-backports says that is expected",
     );
     expect(releaseTrustProblem(fields, "trixie-backports", undefined, date + 8 * day, ["trixie-backports"])).toBe(
       undefined,
     );
-    expect(releaseTrustProblem(fields, "trixie-backports", undefined, date + 8 * day, ["sid"])).toMatch(/^expired/);
+    expect(releaseTrustProblem(fields, "trixie-backports", undefined, date + 8 * day, ["sid"])?.message).toMatch(
+      /^expired/,
+    );
   });
 
   it("refuses an InRelease older than the one vmrig already used (a rollback)", () => {
     const cached = { releaseDate: "Sat, 21 Nov 2026 02:11:10 UTC" };
-    expect(releaseTrustProblem(fields, "trixie-backports", cached, date + day, [])).toBe(
-      "is dated Fri, 20 Nov 2026 02:11:10 UTC, older than the Sat, 21 Nov 2026 02:11:10 UTC one vmrig already used: " +
+    expect(releaseTrustProblem(fields, "trixie-backports", cached, date + day, [])).toEqual({
+      kind: "rolled-back",
+      message:
+        "is dated Fri, 20 Nov 2026 02:11:10 UTC, older than the Sat, 21 Nov 2026 02:11:10 UTC one vmrig already used: " +
         "the mirror went back in time",
-    );
+    });
   });
 });
