@@ -61,7 +61,7 @@ describe("vmrig CLI", () => {
     expect(none.stderr).toMatch(/kernel build needs a scenario file/);
     const bad = await cli(["kernel", "frobnicate"]);
     expect(bad.exitCode).toBe(2);
-    expect(bad.stderr).toMatch(/unknown kernel command "frobnicate" \(build, list, gc\)/);
+    expect(bad.stderr).toMatch(/unknown kernel command "frobnicate" \(build, debug-symbols, list, gc\)/);
   }, 120_000);
 
   it("exits 2 naming the nearest versions when a pinned Debian kernel is gone", async () => {
