@@ -10,7 +10,8 @@
 //   vmrig-probe alive DIR
 //   vmrig-probe pagesize
 //
-// Sizes accept a K/M/G suffix (binary units). `calls` counts every syscall the loop made,
+// Sizes accept a K/M/G suffix (binary units); one that does not fit in 64 bits is a usage error,
+// never a wrapped size. `calls` counts every syscall the loop made,
 // including the last one (the empty read/getdents that ends it, or the one that failed).
 // The write pattern is a little-endian stream of xorshift64 words (state = seed, or a fixed
 // constant for seed 0), so the host can recompute it whatever the block size; the hash is

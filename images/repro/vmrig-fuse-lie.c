@@ -196,14 +196,9 @@ static bool requestIsWhole(const char *buf, size_t n) {
   return in->opcode != FUSE_LOOKUP || memchr(buf + sizeof *in, 0, body) != NULL;
 }
 
-static void serve(int fuse, const char *buf, size_t n) {
+static void serve(int fuse, const char *buf) {
   const struct fuse_in_header *in = (const void *)buf;
   const void *arg = buf + sizeof *in;
-  if (in->opcode < 64) requests[in->opcode]++;
-  if (!requestIsWhole(buf, n)) {
-    malformed++;
-    return reply(fuse, in, EIO, NULL, 0, 0);
-  }
   switch (in->opcode) {
     case FUSE_INIT: {
       const struct fuse_init_in *ii = arg;
@@ -266,6 +261,19 @@ static void serve(int fuse, const char *buf, size_t n) {
     default:
       return reply(fuse, in, ENOSYS, NULL, 0, 0);
   }
+}
+
+// One request as read from /dev/fuse: counted, then served if it is whole, else answered EIO.
+static void handle(int fuse, const char *buf, size_t n) {
+  const struct fuse_in_header *in = (const void *)buf;
+  if (n < sizeof *in) {
+    malformed++;  // not even a header: nothing to answer
+    return;
+  }
+  if (in->opcode < 64) requests[in->opcode]++;
+  if (requestIsWhole(buf, n)) return serve(fuse, buf);
+  malformed++;
+  reply(fuse, in, EIO, NULL, 0, 0);
 }
 
 static volatile sig_atomic_t childDone;
@@ -372,8 +380,7 @@ int main(int argc, char **argv) {
       if (errno == EINTR || errno == EAGAIN || errno == ENOENT) continue;  // ENOENT: request interrupted
       break;  // ENODEV: the connection was aborted
     }
-    if ((size_t)n >= sizeof(struct fuse_in_header)) serve(fuse, buf, (size_t)n);
-    else malformed++;
+    handle(fuse, buf, (size_t)n);
   }
   if (timedOut) {
     sh->result[sh->current < S_COUNT ? sh->current : S_CLOSE] = -3;

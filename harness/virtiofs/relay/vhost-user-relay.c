@@ -16,30 +16,62 @@
  * Usage:
  *   vhost-user-relay --listen FRONT_SOCK --connect BACKEND_SOCK
  *                    [--add-features 0x200000000] [--log FILE] [--connect-timeout MS]
+ *                    [--message-timeout MS] [--silent-timeout MS]
  *   vhost-user-relay --self-test
  *
  * Lifecycle:
- *   1. binds and listens on FRONT_SOCK (replacing a stale socket file, never another kind of
- *      file), then prints "vhost-user-relay: listening on FRONT_SOCK" on stdout. Wait for
- *      that line or for FRONT_SOCK listening in /proc/net/unix.
- *   2. accepts ONE frontend. A connection that closes before sending a byte is taken for a
- *      readiness probe and the relay accepts again. Once the frontend has sent data, the
- *      listening socket is closed and FRONT_SOCK unlinked.
+ *   1. binds and listens on FRONT_SOCK, then prints "vhost-user-relay: listening on FRONT_SOCK"
+ *      on stdout. Wait for that line or for FRONT_SOCK listening in /proc/net/unix. An existing
+ *      FRONT_SOCK is replaced only when it is a socket nobody listens on (a killed relay's);
+ *      a regular file, a directory, a symlink, another kind of file or a live socket is
+ *      refused with exit 2 and left as it was.
+ *   2. accepts connections until one sends a byte: that one is the frontend. Up to 4 may wait
+ *      at once, so a client that connects and sends nothing (a readiness probe, a stray
+ *      connect) never keeps the real QEMU waiting. A waiting client is dropped when it closes,
+ *      after --silent-timeout ms without a byte (default 5000) or, the oldest first, when a
+ *      fifth connects. Then the listening socket is closed and FRONT_SOCK unlinked (if it is
+ *      still the file the relay created).
  *   3. connects to BACKEND_SOCK (retrying ENOENT/ECONNREFUSED for --connect-timeout ms,
  *      default 5000, because virtiofsd creates its socket file a moment before it listens).
- *   4. relays until either side closes, then closes both and exits 0. Errors (protocol
- *      violations, truncated messages, I/O errors) exit 1 with a message on stderr; usage
- *      errors exit 2; SIGINT/SIGTERM/SIGHUP exit 128+signal. Unless its launcher already set
- *      one, the relay asks the kernel for SIGTERM when its parent dies (PR_SET_PDEATHSIG), so
- *      it never outlives vmrig.
+ *   4. relays until either side closes, then closes both and exits 0. Once a message's first
+ *      byte has come, the rest must come within --message-timeout ms (default 10000, 0: no
+ *      limit), and a peer must take a message within as long (SO_SNDTIMEO): a peer that stops
+ *      mid-message cannot block both directions forever. Usage errors exit 2; SIGINT/SIGTERM/
+ *      SIGHUP exit 128+signal. Unless its launcher already set one, the relay asks the kernel
+ *      for SIGTERM when its parent dies (PR_SET_PDEATHSIG), so it never outlives vmrig.
+ *
+ * Close reasons: the last line of the log and, for errors, the one line on stderr.
+ * SIDE is "frontend" or "backend", WHERE "mid-header" or "in the middle of REQUEST".
+ *   exit 0  "SIDE closed the connection"            EOF, or a reset with nothing pending,
+ *                                                   at a message boundary: the peer is done
+ *   exit 1  "SIDE closed the connection WHERE after N of M bytes"
+ *                                                   EOF inside a message: it was cut short
+ *           "SIDE reset the connection WHERE after N of M bytes"
+ *                                                   ECONNRESET inside a message: the peer
+ *                                                   died or closed with data unread
+ *           "SIDE stalled WHERE: N of M bytes in T ms since its first byte"
+ *                                                   the rest of the message never came
+ *           "SIDE stopped reading: N of M bytes of REQUEST sent"
+ *                                                   it took nothing for --message-timeout ms
+ *           "SIDE sent a bad header: unsupported vhost-user version (...)"
+ *           "SIDE sent a bad header: payload size exceeds 64 KiB (...)"
+ *                                                   not a vhost-user stream (request, flags
+ *                                                   and size as received)
+ *           "SIDE sent more than 32 fds WHERE (MSG_CTRUNC): not a vhost-user peer"
+ *                                                   the kernel dropped fds: forwarding the
+ *                                                   message would silently lose them
+ *           "connect to backend ...", "recvmsg/sendmsg ...", "poll ..."  host errors
+ *   exit 2  "--listen PATH exists and is ...; refusing to replace it", "... is a socket
+ *           another process listens on ...", a socket path too long, bad options
  *
  * The backend channel (VHOST_USER_SET_BACKEND_REQ_FD, formerly SET_SLAVE_REQ_FD) carries a
  * socket that the backend then uses to talk to QEMU directly: forwarding the fd is all the
  * relay has to do; that traffic never passes through here.
  *
- * Message I/O is blocking and one message at a time: vhost-user's main channel is strictly
- * request/reply driven by the frontend (backend-initiated requests use the backend channel),
- * so a whole message is always on its way once its first byte is readable.
+ * Message I/O is one message at a time: vhost-user's main channel is strictly request/reply
+ * driven by the frontend (backend-initiated requests use the backend channel), so a whole
+ * message is always on its way once its first byte is readable; a peer for which that is not
+ * true is broken, and --message-timeout ends the relay instead of waiting for it forever.
  *
  * Dependency-free C (libc only). Built by vmrig with `gcc -O2 -Wall -Wextra`.
  */
@@ -1297,6 +1329,24 @@ static void st_too_many_fds(void)
     close(sp[1]);
 }
 
+/* A peer that takes nothing: sends fill its socket buffer, then SO_SNDTIMEO ends the wait. */
+static void st_send_stalled(void)
+{
+    int sp[2];
+    if (socketpair(AF_UNIX, SOCK_STREAM, 0, sp) < 0) return;
+    set_send_timeout(sp[0], 100);
+    static struct vu_msg m;
+    m.hdr = (struct vu_hdr){25, VU_VERSION, 60000};
+    m.nfds = 0;
+    char err[256] = "";
+    enum io_result res = IO_OK;
+    for (int i = 0; i < 100 && res == IO_OK; i++) res = vu_send_msg(sp[0], &m, "backend", err, sizeof(err));
+    CHECK(res == IO_ERROR);
+    CHECK(strstr(err, "backend stopped reading: ") && strstr(err, " bytes of SET_CONFIG sent"));
+    close(sp[0]);
+    close(sp[1]);
+}
+
 /* Random headers: the check accepts exactly version 1 with a payload of at most 64 KiB, and
  * parse/encode round-trip every byte. A seeded xorshift keeps failures reproducible. */
 static void st_fuzz_header(void)
@@ -1334,6 +1384,7 @@ static int self_test(void)
     st_reset_mid_header();
     st_stalled();
     st_too_many_fds();
+    st_send_stalled();
     st_fuzz_header();
     if (st_failures) {
         fprintf(stderr, "self-test: %d of %d checks failed\n", st_failures, st_checks);
