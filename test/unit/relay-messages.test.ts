@@ -454,16 +454,21 @@ describe("vhost-user relay against a hostile or broken peer", () => {
     await back.waitEnd();
   });
 
-  it("serves the real frontend while a silent client stays connected", async () => {
-    let silent!: Peer;
+  it("serves the real frontend while silent clients stay connected, dropping the oldest of five", async () => {
+    const silent: Peer[] = [];
     const r = await startRelay({
       args: { silentTimeoutMs: 60_000 },
-      beforeFront: async (sock) => void (silent = new Peer(await connectTo(sock))),
+      beforeFront: async (sock) => {
+        for (let i = 0; i < 5; i++) silent.push(new Peer(await connectTo(sock)));
+        await silent[0]!.waitEnd(); // four may wait: the fifth pushes the first out
+      },
     });
     const reply = await getFeatures(r, VIRTIOFSD_FEATURES);
     expect(reply.payload.readBigUInt64LE()).toBe(VIRTIOFSD_FEATURES | BIT33);
-    await silent.waitEnd(); // dropped once the real one is served
-    expect(await readFile(r.logPath, "utf8")).toMatch(/frontend connected \(first byte \d+ ms after it connected\)/);
+    for (const s of silent) await s.waitEnd(); // the others go once the real one is served
+    const log = await readFile(r.logPath, "utf8");
+    expect(log).toMatch(/dropped a connection that stayed silent while others connected/);
+    expect(log).toMatch(/frontend connected \(first byte \d+ ms after it connected\)/);
   });
 
   it("drops a client that sends nothing within --silent-timeout and keeps listening", async () => {
@@ -545,6 +550,16 @@ describe("relayArgs", () => {
     ).toEqual(["--listen", "l", "--connect", "c", "--add-features", "0xa00000000", "--connect-timeout", "250"]);
     expect(() => relayArgs({ listen: "l", connect: "c", addFeatures: 1n << 64n })).toThrow(RangeError);
     expect(() => relayArgs({ listen: "l", connect: "c", connectTimeoutMs: -1 })).toThrow(RangeError);
+    expect(relayArgs({ listen: "l", connect: "c", messageTimeoutMs: 0, silentTimeoutMs: 2000 }).slice(6)).toEqual([
+      "--message-timeout",
+      "0",
+      "--silent-timeout",
+      "2000",
+    ]);
+    expect(() => relayArgs({ listen: "l", connect: "c", messageTimeoutMs: 86_400_001 })).toThrow(
+      /messageTimeoutMs must be an integer from 0 to 86400000/,
+    );
+    expect(() => relayArgs({ listen: "l", connect: "c", silentTimeoutMs: 1.5 })).toThrow(RangeError);
   });
 });
 

@@ -28,8 +28,8 @@
  *   2. accepts connections until one sends a byte: that one is the frontend. Up to 4 may wait
  *      at once, so a client that connects and sends nothing (a readiness probe, a stray
  *      connect) never keeps the real QEMU waiting. A waiting client is dropped when it closes,
- *      after --silent-timeout ms without a byte (default 5000) or, the oldest first, when a
- *      fifth connects. Then the listening socket is closed and FRONT_SOCK unlinked (if it is
+ *      after --silent-timeout ms without a byte (default 5000, 0: no limit) or, the oldest
+ *      first, when a fifth connects. Then the listening socket is closed and FRONT_SOCK unlinked (if it is
  *      still the file the relay created).
  *   3. connects to BACKEND_SOCK (retrying ENOENT/ECONNREFUSED for --connect-timeout ms,
  *      default 5000, because virtiofsd creates its socket file a moment before it listens).
@@ -807,10 +807,11 @@ static void pending_add(struct relay *r, struct pending *p, int fd)
     p->n++;
 }
 
-/* Drops clients silent for silent_ms; returns the poll timeout until the next one is due. */
+/* Drops clients silent for silent_ms (0: never); returns the poll timeout until the next is due. */
 static int pending_expire(struct relay *r, struct pending *p, long silent_ms)
 {
     long next = -1;
+    if (silent_ms == 0) return -1;
     for (int i = p->n - 1; i >= 0; i--) {
         long left = silent_ms - ms_since(&p->since[i]);
         if (left <= 0)
@@ -861,10 +862,14 @@ static int accept_frontend(struct relay *r, int lfd, long silent_ms)
         }
         if (n > 0 && (fds[0].revents & POLLIN)) {
             int fd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
-            if (fd >= 0)
+            if (fd >= 0) {
                 pending_add(r, &p, fd);
-            else if (errno != EINTR && errno != ECONNABORTED && errno != EAGAIN)
-                log_line(r, "accept: %s", strerror(errno));
+            } else if (errno != EINTR && errno != ECONNABORTED) {
+                /* EMFILE and the like would repeat at once: poll() keeps saying readable. */
+                die_msg(r, "accept: %s", strerror(errno));
+                while (p.n) pending_drop(r, &p, p.n - 1, "was waiting when the relay stopped");
+                return -1;
+            }
         }
     }
 }
