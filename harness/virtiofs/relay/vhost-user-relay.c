@@ -836,6 +836,26 @@ static int pending_check(struct relay *r, struct pending *p, int i)
     return 0;
 }
 
+/* Among the pending clients poll() woke for, drops those that closed and returns the oldest
+ * that has sent data (closing the others), or -1: oldest, because QEMU connects first. */
+static int pending_pick(struct relay *r, struct pending *p, const struct pollfd *woke, int n)
+{
+    int ready[VU_MAX_PENDING], nready = 0;
+    for (int i = p->n - 1; n > 0 && i >= 0; i--) /* downwards: a drop shifts only checked ones */
+        if (woke[i].revents && pending_check(r, p, i)) ready[nready++] = p->fd[i];
+    for (int i = 0; nready > 0 && i < p->n; i++) {
+        int j = 0;
+        while (j < nready && ready[j] != p->fd[i]) j++;
+        if (j == nready) continue;
+        int fd = p->fd[i];
+        log_line(r, "frontend connected (first byte %ld ms after it connected)", ms_since(&p->since[i]));
+        for (int k = 0; k < p->n; k++)
+            if (k != i) close(p->fd[k]);
+        return fd;
+    }
+    return -1;
+}
+
 /* Accepts until one client sends its first byte; returns it (-1 on a signal or an error). */
 static int accept_frontend(struct relay *r, int lfd, long silent_ms)
 {
@@ -851,15 +871,8 @@ static int accept_frontend(struct relay *r, int lfd, long silent_ms)
             while (p.n) pending_drop(r, &p, p.n - 1, "was waiting when the relay stopped");
             return -1;
         }
-        for (int i = p.n - 1; n > 0 && i >= 0; i--) {
-            if (!fds[1 + i].revents || !pending_check(r, &p, i)) continue;
-            int fd = p.fd[i];
-            log_line(r, "frontend connected (first byte %ld ms after it connected)", ms_since(&p.since[i]));
-            p.fd[i] = -1;
-            for (int j = 0; j < p.n; j++)
-                if (p.fd[j] >= 0) close(p.fd[j]);
-            return fd;
-        }
+        int frontend = pending_pick(r, &p, fds + 1, n);
+        if (frontend >= 0) return frontend;
         if (n > 0 && (fds[0].revents & POLLIN)) {
             int fd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
             if (fd >= 0) {
