@@ -98,7 +98,20 @@ export interface RelayArgsOptions {
   log?: string;
   /** How long to retry connecting to a backend socket that is not listening yet (default 5000). */
   connectTimeoutMs?: number;
+  /** How long the rest of a message may take once its first byte came (default 10000; 0: forever). */
+  messageTimeoutMs?: number;
+  /** How long a client may stay connected without sending its first byte (default 5000). */
+  silentTimeoutMs?: number;
 }
+
+const relayMsOptions = [
+  ["connectTimeoutMs", "--connect-timeout"],
+  ["messageTimeoutMs", "--message-timeout"],
+  ["silentTimeoutMs", "--silent-timeout"],
+] as const;
+
+/** The relay takes at most a day in ms (it hands them to poll() as an int). */
+const MAX_RELAY_MS = 86_400_000;
 
 /** Pure: the relay's command-line arguments. */
 export function relayArgs(o: RelayArgsOptions): string[] {
@@ -106,11 +119,13 @@ export function relayArgs(o: RelayArgsOptions): string[] {
   if (add < 0n || add >= 1n << 64n) throw new RangeError(`addFeatures must fit in 64 bits: ${add}`);
   const args = ["--listen", o.listen, "--connect", o.connect, "--add-features", `0x${add.toString(16)}`];
   if (o.log !== undefined) args.push("--log", o.log);
-  if (o.connectTimeoutMs !== undefined) {
-    if (!Number.isInteger(o.connectTimeoutMs) || o.connectTimeoutMs < 0) {
-      throw new RangeError(`connectTimeoutMs must be a non-negative integer: ${o.connectTimeoutMs}`);
+  for (const [key, flag] of relayMsOptions) {
+    const ms = o[key];
+    if (ms === undefined) continue;
+    if (!Number.isInteger(ms) || ms < 0 || ms > MAX_RELAY_MS) {
+      throw new RangeError(`${key} must be an integer from 0 to ${MAX_RELAY_MS}: ${ms}`);
     }
-    args.push("--connect-timeout", String(o.connectTimeoutMs));
+    args.push(flag, String(ms));
   }
   return args;
 }

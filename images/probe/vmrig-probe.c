@@ -10,7 +10,8 @@
 //   vmrig-probe alive DIR
 //   vmrig-probe pagesize
 //
-// Sizes accept a K/M/G suffix (binary units). `calls` counts every syscall the loop made,
+// Sizes accept a K/M/G suffix (binary units); one that does not fit in 64 bits is a usage error,
+// never a wrapped size. `calls` counts every syscall the loop made,
 // including the last one (the empty read/getdents that ends it, or the one that failed).
 // The write pattern is a little-endian stream of xorshift64 words (state = seed, or a fixed
 // constant for seed 0), so the host can recompute it whatever the block size; the hash is
@@ -23,6 +24,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <stddef.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -58,20 +60,37 @@ static int usage(const char *why) {
 
 // ---- small helpers ------------------------------------------------------------------------
 
-static bool parseSize(const char *s, uint64_t *value) {
+// Returns NULL when `s` is a size (digits, then an optional K/M/G suffix in binary units)
+// that fits in 64 bits, else why not: a wrapped size would quietly test another size.
+static const char *parseSize(const char *s, uint64_t *value) {
+  if (*s < '0' || *s > '9') return "not a size (digits, then K, M or G)";
   char *end;
   errno = 0;
   unsigned long long n = strtoull(s, &end, 10);
-  if (errno || end == s || *s == '-') return false;
+  if (errno == ERANGE) return "size does not fit in 64 bits";
   unsigned shift = 0;
   switch (*end) {
     case 'K': case 'k': shift = 10; end++; break;
     case 'M': case 'm': shift = 20; end++; break;
     case 'G': case 'g': shift = 30; end++; break;
   }
-  if (*end) return false;
+  if (*end) return "not a size (digits, then K, M or G)";
+  if (n > (UINT64_MAX >> shift)) return "size does not fit in 64 bits";
   *value = (uint64_t)n << shift;
-  return true;
+  return NULL;
+}
+
+// A usage error for a size argument, naming it (not quoting it: the JSON would need escaping).
+static int badSize(const char *name, const char *why) {
+  static char line[128];
+  snprintf(line, sizeof line, "%s: %s", name, why);
+  return usage(line);
+}
+
+// Parses argv[i] as the size `name` into *value; 0, or usage()'s status to return.
+static int sizeArg(const char *name, const char *text, uint64_t *value) {
+  const char *why = parseSize(text, value);
+  return why ? badSize(name, why) : 0;
 }
 
 #define FNV_OFFSET 0xcbf29ce484222325ULL
@@ -135,12 +154,37 @@ static void emitGetdentsProgress(const struct getdentsProgress *p) {
        p->calls, p->maxReturned);
 }
 
+// Counts the records of one getdents64 result. A record must hold its header and a NUL-ended
+// name and end inside what the call returned: trusting a bad d_reclen from a broken kernel
+// would loop forever (0) or read past the buffer. Returns NULL, or what was wrong.
+static const char *countDirents(const char *buf, long n, long bufSize, struct getdentsProgress *p) {
+  static char why[128];
+  const long minRecord = (long)offsetof(struct linuxDirent64, d_name) + 1;
+  if (n > bufSize) {
+    snprintf(why, sizeof why, "getdents64 returned %ld bytes into a %ld-byte buffer", n, bufSize);
+    return why;
+  }
+  for (long off = 0; off < n;) {
+    const struct linuxDirent64 *d = (const struct linuxDirent64 *)(buf + off);
+    long reclen = n - off < minRecord ? 0 : d->d_reclen;
+    if (reclen < minRecord || reclen > n - off || !memchr(d->d_name, 0, (size_t)(reclen - minRecord + 1))) {
+      snprintf(why, sizeof why, "bad d_reclen %ld at offset %ld of %ld bytes", reclen, off, n);
+      return why;
+    }
+    if (!isDotOrDotDot(d->d_name)) p->entries++;
+    off += reclen;
+  }
+  return NULL;
+}
+
 // Calls getdents64 with exactly the caller's buffer size: the size is the lever for the
 // readdir-buffer bugs.
 static int cmdGetdents(int argc, char **argv) {
   uint64_t bufSize;
-  if (argc != 2 || !parseSize(argv[1], &bufSize) || bufSize == 0 || bufSize > UINT32_MAX)
-    return usage("getdents needs DIR BUFSIZE");
+  if (argc != 2) return usage("getdents needs DIR BUFSIZE");
+  int bad = sizeArg("BUFSIZE", argv[1], &bufSize);
+  if (bad) return bad;
+  if (bufSize == 0 || bufSize > UINT32_MAX) return badSize("BUFSIZE", "must be 1 to 4G-1");
   emit("\"op\":\"getdents\",\"bufferSize\":%" PRIu64, bufSize);
   struct getdentsProgress progress = {0, 0, 0};
   char *buf = malloc(bufSize);
@@ -160,10 +204,11 @@ static int cmdGetdents(int argc, char **argv) {
     }
     if (n == 0) break;
     if (n > progress.maxReturned) progress.maxReturned = n;
-    for (long off = 0; off < n;) {
-      struct linuxDirent64 *d = (struct linuxDirent64 *)(buf + off);
-      if (!isDotOrDotDot(d->d_name)) progress.entries++;
-      off += d->d_reclen;
+    const char *bad = countDirents(buf, n, (long)bufSize, &progress);
+    if (bad) {
+      emitGetdentsProgress(&progress);
+      emit(",\"ok\":false,\"syscall\":\"getdents64\",\"error\":\"%s\"", bad);
+      return finish(1);
     }
   }
   close(fd);
@@ -181,12 +226,15 @@ static uint64_t monotonicMs(void) {
 static int cmdRead(int argc, char **argv) {
   uint64_t blockSize, forMs = 0;
   bool direct = false;
-  if (argc < 2 || !parseSize(argv[1], &blockSize) || blockSize == 0 || blockSize > (1ULL << 31))
-    return usage("read needs FILE BLOCKSIZE [--direct] [--for-ms N]");
+  if (argc < 2) return usage("read needs FILE BLOCKSIZE [--direct] [--for-ms N]");
+  int bad = sizeArg("BLOCKSIZE", argv[1], &blockSize);
+  if (bad) return bad;
+  if (blockSize == 0 || blockSize > (1ULL << 31)) return badSize("BLOCKSIZE", "must be 1 to 2G");
   for (int i = 2; i < argc; i++) {
     if (strcmp(argv[i], "--direct") == 0) direct = true;
-    else if (strcmp(argv[i], "--for-ms") == 0 && i + 1 < argc && parseSize(argv[i + 1], &forMs)) i++;
-    else return usage("read: unknown option");
+    else if (strcmp(argv[i], "--for-ms") == 0 && i + 1 < argc) {
+      if ((bad = sizeArg("--for-ms", argv[++i], &forMs))) return bad;
+    } else return usage("read: unknown option");
   }
   emit("\"op\":\"read\",\"blockSize\":%" PRIu64 ",\"direct\":%s", blockSize,
        direct ? "true" : "false");
@@ -235,13 +283,16 @@ static int cmdRead(int argc, char **argv) {
 static int cmdWrite(int argc, char **argv) {
   uint64_t size, blockSize, seed = 0;
   bool direct = false;
-  if (argc < 3 || !parseSize(argv[1], &size) || !parseSize(argv[2], &blockSize) ||
-      blockSize == 0 || blockSize > (1ULL << 31))
-    return usage("write needs FILE SIZE BLOCKSIZE [--direct] [--seed N]");
+  if (argc < 3) return usage("write needs FILE SIZE BLOCKSIZE [--direct] [--seed N]");
+  int bad = sizeArg("SIZE", argv[1], &size);
+  if (!bad) bad = sizeArg("BLOCKSIZE", argv[2], &blockSize);
+  if (bad) return bad;
+  if (blockSize == 0 || blockSize > (1ULL << 31)) return badSize("BLOCKSIZE", "must be 1 to 2G");
   for (int i = 3; i < argc; i++) {
     if (strcmp(argv[i], "--direct") == 0) direct = true;
-    else if (strcmp(argv[i], "--seed") == 0 && i + 1 < argc && parseSize(argv[i + 1], &seed)) i++;
-    else return usage("write: unknown option");
+    else if (strcmp(argv[i], "--seed") == 0 && i + 1 < argc) {
+      if ((bad = sizeArg("--seed", argv[++i], &seed))) return bad;
+    } else return usage("write: unknown option");
   }
   emit("\"op\":\"write\",\"blockSize\":%" PRIu64 ",\"direct\":%s,\"seed\":%" PRIu64, blockSize,
        direct ? "true" : "false", seed);
@@ -268,6 +319,12 @@ static int cmdWrite(int argc, char **argv) {
         int e = errno;
         emit(",\"bytes\":%" PRIu64 ",\"calls\":%" PRIu64, bytes, calls);
         return failed("write", e);
+      }
+      if (n == 0) {  // no error and no progress: asking again would spin forever
+        emit(",\"bytes\":%" PRIu64 ",\"calls\":%" PRIu64, bytes, calls);
+        emit(",\"ok\":false,\"syscall\":\"write\",\"error\":\"write returned 0 with %zu bytes to go\"",
+             chunk - done);
+        return finish(1);
       }
       hash = fnv1a64(hash, buf + done, (size_t)n);
       done += (size_t)n;

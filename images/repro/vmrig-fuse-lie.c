@@ -24,7 +24,8 @@
 //
 // Prints one JSON line: "ok" says the reproducer ran to the end (not that the kernel was
 // right); "steps" has "ok", an errno name, "skipped" or "timeout" for mount, open, dnotify,
-// fstat, read, close, umount. When it cannot even mount (no /dev/fuse: a kernel without
+// fstat, read, close, umount; "malformedRequests" counts requests shorter than their opcode
+// needs (answered EIO, never read past). When it cannot even mount (no /dev/fuse: a kernel without
 // FUSE) "ok" is false and "stage"/"errno" say why. Exit 0 ran, 1 could not set up, 2 usage.
 
 #define _GNU_SOURCE
@@ -32,6 +33,7 @@
 #include <fcntl.h>
 #include <inttypes.h>
 #include <linux/fuse.h>
+#include <stddef.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -170,10 +172,33 @@ static void reply(int fuse, const struct fuse_in_header *in, int error, const vo
   }
 }
 
+// The body each request this server reads must at least carry. INIT: major, minor,
+// max_readahead, flags, the prefix every kernel since 7.0 sends (newer fields are not read).
+// READ: fh, offset, size, read_flags (the 7.8 layout). LOOKUP: a name and its NUL.
+static size_t minBody(uint32_t opcode) {
+  switch (opcode) {
+    case FUSE_INIT: return offsetof(struct fuse_init_in, flags) + sizeof(uint32_t);
+    case FUSE_READ: return offsetof(struct fuse_read_in, read_flags) + sizeof(uint32_t);
+    case FUSE_LOOKUP: return 2;
+    default: return 0;
+  }
+}
+
+static unsigned malformed;
+
+// Whether the request read from /dev/fuse (n bytes) is whole and long enough for its opcode,
+// so serve() never reads a body past what the kernel sent.
+static bool requestIsWhole(const char *buf, size_t n) {
+  const struct fuse_in_header *in = (const void *)buf;
+  if (n < sizeof *in || in->len != n) return false;
+  size_t body = n - sizeof *in;
+  if (body < minBody(in->opcode)) return false;
+  return in->opcode != FUSE_LOOKUP || memchr(buf + sizeof *in, 0, body) != NULL;
+}
+
 static void serve(int fuse, const char *buf) {
   const struct fuse_in_header *in = (const void *)buf;
   const void *arg = buf + sizeof *in;
-  if (in->opcode < 64) requests[in->opcode]++;
   switch (in->opcode) {
     case FUSE_INIT: {
       const struct fuse_init_in *ii = arg;
@@ -236,6 +261,19 @@ static void serve(int fuse, const char *buf) {
     default:
       return reply(fuse, in, ENOSYS, NULL, 0, 0);
   }
+}
+
+// One request as read from /dev/fuse: counted, then served if it is whole, else answered EIO.
+static void handle(int fuse, const char *buf, size_t n) {
+  const struct fuse_in_header *in = (const void *)buf;
+  if (n < sizeof *in) {
+    malformed++;  // not even a header: nothing to answer
+    return;
+  }
+  if (in->opcode < 64) requests[in->opcode]++;
+  if (requestIsWhole(buf, n)) return serve(fuse, buf);
+  malformed++;
+  reply(fuse, in, EIO, NULL, 0, 0);
 }
 
 static volatile sig_atomic_t childDone;
@@ -342,7 +380,7 @@ int main(int argc, char **argv) {
       if (errno == EINTR || errno == EAGAIN || errno == ENOENT) continue;  // ENOENT: request interrupted
       break;  // ENODEV: the connection was aborted
     }
-    if ((size_t)n >= sizeof(struct fuse_in_header)) serve(fuse, buf);
+    handle(fuse, buf, (size_t)n);
   }
   if (timedOut) {
     sh->result[sh->current < S_COUNT ? sh->current : S_CLOSE] = -3;
@@ -366,6 +404,6 @@ int main(int argc, char **argv) {
   emit(",\"requests\":{\"lookup\":%u,\"getattr\":%u,\"open\":%u,\"read\":%u,\"release\":%u}",
        requests[FUSE_LOOKUP], requests[FUSE_GETATTR], requests[FUSE_OPEN] + requests[FUSE_OPENDIR],
        requests[FUSE_READ], requests[FUSE_RELEASE] + requests[FUSE_RELEASEDIR]);
-  emit(",\"replyErrors\":[%s]", replyErrorText);
+  emit(",\"replyErrors\":[%s],\"malformedRequests\":%u", replyErrorText, malformed);
   return finish(0);
 }

@@ -2,7 +2,7 @@
 // both QEMU (frontend) and virtiofsd (backend). Node cannot pass file descriptors, so fd
 // forwarding (SCM_RIGHTS, up to 8 fds, partial reads) is covered by the binary's --self-test.
 import { spawn, type ChildProcess } from "node:child_process";
-import { mkdtemp, readFile, rm, stat, utimes } from "node:fs/promises";
+import { lstat, mkdir, mkdtemp, readFile, rm, stat, symlink, utimes, writeFile } from "node:fs/promises";
 import net from "node:net";
 import os from "node:os";
 import path from "node:path";
@@ -14,6 +14,7 @@ import {
   relayArgs,
   relayBinaryName,
   relayReadyLine,
+  type RelayArgsOptions,
 } from "../../harness/virtiofs/relay.ts";
 import { HostError } from "../../harness/util/errors.ts";
 
@@ -166,8 +167,18 @@ async function waitForLine(child: ChildProcess, line: string, timeoutMs = 5000):
   });
 }
 
+interface StartOptions {
+  probeFirst?: boolean;
+  /** Relay options beyond the sockets and the log (timeouts). */
+  args?: Omit<RelayArgsOptions, "listen" | "connect" | "log">;
+  /** Runs once the relay listens, before the frontend connects. */
+  beforeFront?: (frontSock: string) => Promise<void>;
+  /** Options of the frontend's socket (e.g. `onread`, to leave data unread). */
+  frontOpts?: Partial<net.NetConnectOpts>;
+}
+
 /** Starts a backend server and the relay, and connects the frontend (no message sent yet). */
-async function startRelay(opts: { probeFirst?: boolean } = {}): Promise<RelayRun> {
+async function startRelay(opts: StartOptions = {}): Promise<RelayRun> {
   const frontSock = path.join(dir, "front.sock");
   const backSock = path.join(dir, "back.sock");
   const logPath = path.join(dir, "relay.log");
@@ -178,7 +189,7 @@ async function startRelay(opts: { probeFirst?: boolean } = {}): Promise<RelayRun
   servers.push(server);
   await new Promise<void>((r) => server.listen(backSock, r));
 
-  const child = spawn(bin, relayArgs({ listen: frontSock, connect: backSock, log: logPath }), {
+  const child = spawn(bin, relayArgs({ listen: frontSock, connect: backSock, log: logPath, ...opts.args }), {
     stdio: ["ignore", "pipe", "pipe"],
   });
   children.push(child);
@@ -197,12 +208,26 @@ async function startRelay(opts: { probeFirst?: boolean } = {}): Promise<RelayRun
     await new Promise<void>((r) => probe.once("close", () => r()));
   }
 
-  const sock = net.createConnection(frontSock);
+  await opts.beforeFront?.(frontSock);
+  const sock = await connectTo(frontSock, opts.frontOpts);
+  return { child, exit, stderr: () => stderr, front: new Peer(sock), back, logPath };
+}
+
+async function connectTo(sockPath: string, opts: Partial<net.NetConnectOpts> = {}): Promise<net.Socket> {
+  const sock = net.createConnection({ ...opts, path: sockPath } as net.NetConnectOpts);
   await new Promise<void>((resolve, reject) => {
     sock.once("connect", () => resolve());
     sock.once("error", reject);
   });
-  return { child, exit, stderr: () => stderr, front: new Peer(sock), back, logPath };
+  return sock;
+}
+
+async function waitForLog(logPath: string, re: RegExp, timeoutMs = 5000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!re.test(await readFile(logPath, "utf8").catch(() => ""))) {
+    if (Date.now() > deadline) throw new Error(`relay log never matched ${re}`);
+    await new Promise((res) => setTimeout(res, 10));
+  }
 }
 
 /** GET_FEATURES round trip; returns the reply the frontend saw. */
@@ -328,7 +353,7 @@ describe("vhost-user relay binary", () => {
     r.front.send(encode(GET_FEATURES, 0x2 /* version 2 */));
     const exit = await r.exit;
     expect(exit.code).toBe(1);
-    expect(r.stderr()).toMatch(/reading from the frontend: unsupported vhost-user version/);
+    expect(r.stderr()).toMatch(/frontend sent a bad header: unsupported vhost-user version \(request 1, flags 0x2/);
   });
 
   it("exits non-zero when a peer closes in the middle of a message", async () => {
@@ -336,7 +361,7 @@ describe("vhost-user relay binary", () => {
     await getFeatures(r, VIRTIOFSD_FEATURES);
     (await r.back).sock.end(encode(GET_VRING_BASE, V1 | REPLY, Buffer.alloc(8)).subarray(0, 15));
     expect((await r.exit).code).toBe(1);
-    expect(r.stderr()).toMatch(/connection closed in the middle of GET_VRING_BASE/);
+    expect(r.stderr()).toMatch(/backend closed the connection in the middle of GET_VRING_BASE after 15 of 20 bytes/);
   });
 
   it("forwards file descriptors, 8 at a time, across partial reads (--self-test)", async () => {
@@ -350,6 +375,157 @@ describe("vhost-user relay binary", () => {
     const r = await execa(bin, ["--listen", path.join(dir, "x.sock")], { reject: false });
     expect(r.exitCode).toBe(2);
     expect(r.stderr).toMatch(/usage: vhost-user-relay/);
+  });
+});
+
+/** Waits for the relay's exit, failing the test instead of hanging when it does not come. */
+async function exitWithin(r: RelayRun, ms: number): Promise<{ code: number | null; signal: NodeJS.Signals | null }> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`relay still running after ${ms} ms: ${r.stderr()}`)), ms);
+  });
+  try {
+    return await Promise.race([r.exit, late]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/** Starts the relay on `listen` with nothing else around; resolves with its exit and stderr. */
+async function relayOn(listen: string): Promise<{ code: number | null; stderr: string }> {
+  const r = await execa(bin, relayArgs({ listen, connect: path.join(dir, "back.sock") }), {
+    reject: false,
+    timeout: 5000,
+  });
+  return { code: r.exitCode ?? null, stderr: r.stderr };
+}
+
+describe("vhost-user relay against a hostile or broken peer", () => {
+  it("refuses a payload over 64 KiB with exit 1, forwarding nothing", async () => {
+    const r = await startRelay();
+    const h = encode(GET_CONFIG, V1).subarray(0, 12);
+    h.writeUInt32LE(65 * 1024 + 1, 8);
+    r.front.send(h);
+    expect((await exitWithin(r, 5000)).code).toBe(1);
+    expect(r.stderr()).toMatch(
+      /frontend sent a bad header: payload size exceeds 64 KiB \(request 24, flags 0x1, size 66561\)/,
+    );
+    const back = await r.back;
+    await back.waitEnd();
+    await expect(back.next(0)).rejects.toThrow(/ended before a whole message/);
+  });
+
+  it("ends a message stalled mid-header after --message-timeout, naming the side and the bytes", async () => {
+    const r = await startRelay({ args: { messageTimeoutMs: 300 } });
+    const started = Date.now();
+    r.front.send(encode(GET_FEATURES, V1).subarray(0, 5));
+    expect(await exitWithin(r, 5000)).toEqual({ code: 1, signal: null });
+    expect(Date.now() - started).toBeGreaterThanOrEqual(290);
+    expect(r.stderr()).toMatch(/frontend stalled mid-header: 5 of 12 bytes in 300 ms since its first byte/);
+    await r.front.waitEnd();
+  });
+
+  it("ends a reply stalled mid-payload, naming the request, and closes both sides", async () => {
+    const r = await startRelay({ args: { messageTimeoutMs: 300 } });
+    await getFeatures(r, VIRTIOFSD_FEATURES);
+    const back = await r.back;
+    back.send(encode(GET_VRING_BASE, V1 | REPLY, Buffer.alloc(8)).subarray(0, 15));
+    expect(await exitWithin(r, 5000)).toEqual({ code: 1, signal: null });
+    expect(r.stderr()).toMatch(/backend stalled in the middle of GET_VRING_BASE: 15 of 20 bytes in 300 ms/);
+    await r.front.waitEnd();
+    await back.waitEnd();
+  });
+
+  it("takes a reset mid-header for an error, not a clean close", async () => {
+    // A frontend that leaves the relay's reply unread: closing a UNIX socket with unread data
+    // resets the connection (ECONNRESET at the relay), as a crashed QEMU's kernel would.
+    const r = await startRelay({ frontOpts: { onread: { buffer: Buffer.alloc(64), callback: () => true } } });
+    r.front.sock.pause();
+    r.front.send(encode(GET_FEATURES, V1));
+    const back = await r.back;
+    await back.next();
+    back.send(encode(GET_FEATURES, V1 | REPLY, u64(VIRTIOFSD_FEATURES)));
+    await waitForLog(r.logPath, /back->front GET_FEATURES/);
+    r.front.send(encode(SET_FEATURES, V1, u64(VIRTIOFSD_FEATURES)).subarray(0, 5));
+    await new Promise((res) => setTimeout(res, 100));
+    r.front.sock.destroy();
+    expect(await exitWithin(r, 5000)).toEqual({ code: 1, signal: null });
+    expect(r.stderr()).toMatch(/frontend reset the connection mid-header after 5 of 12 bytes/);
+    await back.waitEnd();
+  });
+
+  it("serves the real frontend while silent clients stay connected, dropping the oldest of five", async () => {
+    const silent: Peer[] = [];
+    const r = await startRelay({
+      args: { silentTimeoutMs: 60_000 },
+      beforeFront: async (sock) => {
+        for (let i = 0; i < 5; i++) silent.push(new Peer(await connectTo(sock)));
+        await silent[0]!.waitEnd(); // four may wait: the fifth pushes the first out
+      },
+    });
+    const reply = await getFeatures(r, VIRTIOFSD_FEATURES);
+    expect(reply.payload.readBigUInt64LE()).toBe(VIRTIOFSD_FEATURES | BIT33);
+    for (const s of silent) await s.waitEnd(); // the others go once the real one is served
+    const log = await readFile(r.logPath, "utf8");
+    expect(log).toMatch(/dropped a connection that stayed silent while others connected/);
+    expect(log).toMatch(/frontend connected \(first byte \d+ ms after it connected\)/);
+  });
+
+  it("drops a client that sends nothing within --silent-timeout and keeps listening", async () => {
+    let silent!: Peer;
+    let dropped = 0;
+    const r = await startRelay({
+      args: { silentTimeoutMs: 200 },
+      beforeFront: async (sock) => {
+        silent = new Peer(await connectTo(sock));
+        const t0 = Date.now();
+        await silent.waitEnd();
+        dropped = Date.now() - t0;
+      },
+    });
+    expect(dropped).toBeGreaterThanOrEqual(150);
+    expect((await getFeatures(r, VIRTIOFSD_FEATURES)).request).toBe(GET_FEATURES);
+    expect(await readFile(r.logPath, "utf8")).toMatch(/dropped a connection that sent nothing within --silent-timeout/);
+  });
+
+  it("refuses a --listen path that is a regular file, a directory or a symlink with exit 2", async () => {
+    const file = path.join(dir, "file");
+    await writeFile(file, "keep me");
+    await mkdir(path.join(dir, "dir"));
+    await symlink(file, path.join(dir, "link"));
+    for (const [name, kind] of [
+      ["file", "a regular file"],
+      ["dir", "a directory"],
+      ["link", "a symbolic link"],
+    ] as const) {
+      const r = await relayOn(path.join(dir, name));
+      expect(r.code, name).toBe(2);
+      expect(r.stderr).toContain(`--listen ${path.join(dir, name)} exists and is ${kind}; refusing to replace it`);
+    }
+    expect(await readFile(file, "utf8")).toBe("keep me");
+    expect((await lstat(path.join(dir, "link"))).isSymbolicLink()).toBe(true);
+    expect((await lstat(path.join(dir, "dir"))).isDirectory()).toBe(true);
+  });
+
+  it("refuses a socket someone listens on, and replaces a stale one", async () => {
+    const live = path.join(dir, "live.sock");
+    const server = net.createServer((s) => s.destroy());
+    servers.push(server);
+    await new Promise<void>((res) => server.listen(live, res));
+    const refused = await relayOn(live);
+    expect(refused.code).toBe(2);
+    expect(refused.stderr).toMatch(/is a socket another process listens on; refusing to replace it/);
+    expect((await lstat(live)).isSocket()).toBe(true);
+
+    // A relay killed with SIGKILL leaves its socket file behind: the next one takes its place.
+    const first = await startRelay();
+    first.child.kill("SIGKILL");
+    await first.exit;
+    expect((await lstat(path.join(dir, "front.sock"))).isSocket()).toBe(true);
+    for (const s of servers.splice(0)) s.close();
+    const r = await startRelay();
+    expect((await getFeatures(r, VIRTIOFSD_FEATURES)).request).toBe(GET_FEATURES);
+    expect(await readFile(r.logPath, "utf8")).toMatch(/replaced a stale socket at /);
   });
 });
 
@@ -374,6 +550,16 @@ describe("relayArgs", () => {
     ).toEqual(["--listen", "l", "--connect", "c", "--add-features", "0xa00000000", "--connect-timeout", "250"]);
     expect(() => relayArgs({ listen: "l", connect: "c", addFeatures: 1n << 64n })).toThrow(RangeError);
     expect(() => relayArgs({ listen: "l", connect: "c", connectTimeoutMs: -1 })).toThrow(RangeError);
+    expect(relayArgs({ listen: "l", connect: "c", messageTimeoutMs: 0, silentTimeoutMs: 2000 }).slice(6)).toEqual([
+      "--message-timeout",
+      "0",
+      "--silent-timeout",
+      "2000",
+    ]);
+    expect(() => relayArgs({ listen: "l", connect: "c", messageTimeoutMs: 86_400_001 })).toThrow(
+      /messageTimeoutMs must be an integer from 0 to 86400000/,
+    );
+    expect(() => relayArgs({ listen: "l", connect: "c", silentTimeoutMs: 1.5 })).toThrow(RangeError);
   });
 });
 
