@@ -63,7 +63,8 @@ export async function runScenarioFile(file: string, opts: RunOptions = {}): Prom
   const scenario = opts.scenario ?? (await loadScenario(file));
   const shardRows = opts.shard?.rowsOf(scenario.name);
   // An empty selection means every row to selectKernels: a shard without rows here must not get them all.
-  if (shardRows?.length === 0) throw new VmrigError(`${scenario.name}: shard ${opts.shard!.manifest.shard} has no rows`);
+  if (shardRows?.length === 0)
+    throw new VmrigError(`${scenario.name}: shard ${opts.shard!.manifest.shard} has no rows`);
   const selected = selectKernels(scenario, shardRows ?? opts.kernels);
   const tools = await requireHostTools(scenario, signal);
 

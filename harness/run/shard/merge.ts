@@ -46,12 +46,17 @@ function overlaps(shards: ShardRun[]): string[] {
   for (const s of shards) {
     const k = `${s.result.scenario}\0${s.manifest.shard}`;
     const other = seen.get(k);
-    if (other) out.push(`shard ${s.manifest.shard}/${s.manifest.of} of ${s.result.scenario} given twice: ${other.dir} and ${s.dir}`);
+    if (other)
+      out.push(
+        `shard ${s.manifest.shard}/${s.manifest.of} of ${s.result.scenario} given twice: ${other.dir} and ${s.dir}`,
+      );
     seen.set(k, s);
     const own = s.manifest.rows.filter((r) => r.scenario === s.result.scenario && r.shard === s.manifest.shard);
     const foreign = s.result.rows.filter((row) => !own.some((r) => r.label === row.label));
     if (foreign.length)
-      out.push(`${tag(s)} holds rows of other shards: ${foreign.map((r) => `${s.result.scenario}/${r.label}`).join(", ")}`);
+      out.push(
+        `${tag(s)} holds rows of other shards: ${foreign.map((r) => `${s.result.scenario}/${r.label}`).join(", ")}`,
+      );
   }
   return out;
 }
@@ -102,18 +107,22 @@ export function mergeScenario(shards: ShardRun[]): RunResult {
     const got = rowOf.get(r.label);
     return got ? [{ ...got.row, host: got.s.result.host, shard: got.s.manifest.shard }] : [];
   });
-  const byStart = [...shards].sort((a, b) => (a.result.startedAt < b.result.startedAt ? -1 : 1));
+  const byShard = [...shards].sort((a, b) => a.manifest.shard - b.manifest.shard);
+  const started = shards.map((s) => s.result.startedAt).sort();
   const finished = shards.map((s) => s.result.finishedAt);
   const vfio = shards.find((s) => s.result.vfio)?.result.vfio;
   return {
     scenario: name,
     scenarioFile: first.result.scenarioFile,
-    startedAt: byStart[0]!.result.startedAt,
+    startedAt: started[0]!,
     ...(finished.every(Boolean) ? { finishedAt: finished.sort().at(-1)! } : {}),
     complete: shards.every((s) => s.result.complete) && rows.length === order.length,
-    host: commonHost(byStart.map((s) => s.result.host)),
-    shards: { count: first.manifest.of, dirs: byStart.map((s) => s.dir) },
-    workloads: mergedColumns(first.result.workloads.filter((w) => !w.includes("/")), rows),
+    host: commonHost(byShard.map((s) => s.result.host)),
+    shards: { count: first.manifest.of, dirs: byShard.map((s) => s.dir) },
+    workloads: mergedColumns(
+      first.result.workloads.filter((w) => !w.includes("/")),
+      rows,
+    ),
     rows,
     ...(vfio ? { vfio } : {}),
   };
@@ -122,7 +131,6 @@ export function mergeScenario(shards: ShardRun[]): RunResult {
 /** The scenario's workloads, each followed by its test cases in the order rows reported them. */
 export function mergedColumns(workloads: string[], rows: KernelRowResult[]): string[] {
   const columns = [...workloads];
-  for (const row of rows)
-    for (const c of row.cells) if (c.partOf) addTestCaseColumn(columns, c.partOf, c.workload);
+  for (const row of rows) for (const c of row.cells) if (c.partOf) addTestCaseColumn(columns, c.partOf, c.workload);
   return columns;
 }

@@ -56,7 +56,10 @@ export function parsePins(text: string | undefined): ShardPin[] {
 
 /** `*` any run of characters, `?` one: enough for "scenario/kernel" names, which hold no brackets. */
 export function globMatches(glob: string, key: string): boolean {
-  const re = glob.replace(/[.+^${}()|[\]\\]/g, "\\$&").replace(/\*/g, ".*").replace(/\?/g, ".");
+  const re = glob
+    .replace(/[.+^${}()|[\]\\]/g, "\\$&")
+    .replace(/\*/g, ".*")
+    .replace(/\?/g, ".");
   return new RegExp(`^${re}$`).test(key);
 }
 
