@@ -57,7 +57,13 @@ describe("merging shards", () => {
     expect(merged.rows[0]!.host).toEqual(whole().host);
     expect(merged.shards).toEqual({ count: 2, dirs: ["/artifacts/shard-1", "/artifacts/shard-2"] });
     expect(renderTerminalTable(merged, { color: false })).toBe(renderTerminalTable(whole(), { color: false }));
-    expect(renderMarkdown(merged)).toBe(renderMarkdown(whole()));
+    // The same report, plus the line that says which shard and host ran each row.
+    const md = renderMarkdown(merged).split("\n");
+    const shardLine = md.findIndex((l) => l.startsWith("- Merged from"));
+    expect(md[shardLine]).toBe(
+      "- Merged from 2 shards: debian-6.18.15: shard 1, vm, QEMU 10.0.2, tcg; debian-7.3: shard 2, vm, QEMU 10.0.2, tcg",
+    );
+    expect(md.filter((_, i) => i !== shardLine)).toEqual(renderMarkdown(whole()).split("\n"));
   });
 
   it("keeps each runner's host facts per row; the run's host says every value once", async () => {
