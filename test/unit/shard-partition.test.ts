@@ -17,7 +17,9 @@ import {
 import { measuredRowCost, quantize, rowCosts, staticRowCost } from "../../harness/run/shard/cost.ts";
 import { planShard } from "../../harness/run/shard/manifest.ts";
 import type { RunResult, Scenario } from "../../harness/types.ts";
-import { readFileSync } from "node:fs";
+import { existsSync, readFileSync } from "node:fs";
+import os from "node:os";
+import { execa } from "execa";
 
 /** 16 rows: Debian kernels, built kernels, arm64 rows with 4K/16K/64K pages, a fault scenario. */
 export const MATRIX_FILES = [
@@ -153,7 +155,9 @@ describe("partition", () => {
 
   it("refuses a pin that matches no row, and more labels than shards leave room for", async () => {
     const rows = costed(await matrix());
-    expect(() => partition(rows, 4, parsePins("kvm=*/vfio-*"))).toThrow(/kvm=\*\/vfio-\* matches no row.*getdents-swiotlb-debian\/debian-7.3/s);
+    expect(() => partition(rows, 4, parsePins("kvm=*/vfio-*"))).toThrow(
+      /kvm=\*\/vfio-\* matches no row.*getdents-swiotlb-debian\/debian-7.3/s,
+    );
     expect(() => partition(rows, 2, parsePins("a=smoke/*,b=default/*"))).toThrow(/2 label\(s\).*2 shards/);
   });
 });
@@ -183,4 +187,32 @@ describe("planShard", () => {
     ];
     await expect(planShard(rows, { index: 1, count: 2 }, [])).rejects.toThrow(/two scenario files are named "smoke"/);
   });
+});
+
+describe("the CLI's --shard options", () => {
+  const vmrig = (args: string[], results: string) =>
+    execa("node", ["--import", "tsx", path.join(repoRoot, "harness/cli.ts"), ...args], {
+      reject: false,
+      env: { VMRIG_RESULTS: results },
+    });
+  const smoke = path.join(repoRoot, "scenarios/smoke.yaml");
+
+  it("refuses bad --shard, --shard-by without --shard and a pin matching nothing: exit 2, nothing written", async () => {
+    const results = path.join(os.tmpdir(), `vmrig-test-shard-cli-${process.pid}`);
+    const cases: Array<[string[], RegExp]> = [
+      [["--shard", "5/4"], /--shard takes K\/N with 1 <= K <= N \(e.g. 2\/4\), got "5\/4"/],
+      [["--shard-by", "a=b"], /--shard-by needs --shard K\/N/],
+      [["--shard", "1/2", "--shard-by", "kvm=*/vfio*"], /kvm=\*\/vfio\* matches no row.*smoke\/debian-6.12/],
+    ];
+    for (const [args, message] of cases) {
+      const r = await vmrig(["run", smoke, ...args], results);
+      expect(r.exitCode, r.stderr).toBe(2);
+      expect(r.stderr).toMatch(message);
+    }
+    // A shard the partition gives no row: said, exit 0, nothing booted or written.
+    const empty = await vmrig(["run", smoke, "--shard", "3/3"], results);
+    expect(empty.exitCode).toBe(0);
+    expect(empty.stderr).toMatch(/shard 3\/3: 0 of 2 rows, 0 s of 40 s predicted/);
+    expect(existsSync(results)).toBe(false);
+  }, 120_000);
 });
