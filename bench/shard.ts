@@ -119,11 +119,11 @@ async function measuredMatrix(): Promise<void> {
       ["static estimate", staticCosts],
       ["this run's history", historyCosts],
     ] as const)
-      for (const n of COUNTS)
-        console.log(
-          `${name.padEnd(19)} ${String(n).padStart(2)}   ${ratio(imbalance(shardLoads(partition(costs, n), n))).padStart(18)}` +
-            `   ${ratio(measuredImbalance(costs, measured, n)).padStart(17)}`,
-        );
+      for (const n of COUNTS) {
+        const predicted = ratio(imbalance(shardLoads(partition(costs, n), n)));
+        const real = ratio(measuredImbalance(costs, measured, n));
+        console.log(`${name.padEnd(19)} ${String(n).padStart(2)}   ${predicted.padStart(18)}   ${real.padStart(17)}`);
+      }
   } finally {
     await rm(work, { recursive: true, force: true });
   }

@@ -61,7 +61,8 @@ describe("merging shards", () => {
     const md = renderMarkdown(merged).split("\n");
     const shardLine = md.findIndex((l) => l.startsWith("- Merged from"));
     expect(md[shardLine]).toBe(
-      "- Merged from 2 shards: debian-6.18.15: shard 1, vm, QEMU 10.0.2, tcg; debian-7.3: shard 2, vm, QEMU 10.0.2, tcg",
+      "- Merged from 2 shards: debian-6.18.15: shard 1, vm, QEMU 10.0.2, tcg; " +
+        "debian-7.3: shard 2, vm, QEMU 10.0.2, tcg",
     );
     expect(md.filter((_, i) => i !== shardLine)).toEqual(renderMarkdown(whole()).split("\n"));
   });

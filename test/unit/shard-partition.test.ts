@@ -113,7 +113,7 @@ describe("partition", () => {
     }
   });
 
-  it("is stable: computed again from freshly loaded files it is the same, and jitter within rounding changes nothing", async () => {
+  it("is stable: loaded again it is the same; jitter within rounding moves no row", async () => {
     const a = partition(costed(await matrix()), 4);
     const b = partition(costed(await matrix()), 4);
     expect(shardOf(b)).toEqual(shardOf(a));
@@ -197,7 +197,7 @@ describe("the CLI's --shard options", () => {
     });
   const smoke = path.join(repoRoot, "scenarios/smoke.yaml");
 
-  it("refuses bad --shard, --shard-by without --shard and a pin matching nothing: exit 2, nothing written", async () => {
+  it("refuses a bad --shard, a lone --shard-by, a pin matching nothing: exit 2, nothing written", async () => {
     const results = path.join(os.tmpdir(), `vmrig-test-shard-cli-${process.pid}`);
     const cases: Array<[string[], RegExp]> = [
       [["--shard", "5/4"], /--shard takes K\/N with 1 <= K <= N \(e.g. 2\/4\), got "5\/4"/],
