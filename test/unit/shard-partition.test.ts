@@ -179,6 +179,24 @@ describe("planShard", () => {
     expect(plans[0]!.manifest.scenarios[0]!.sha256).toMatch(/^[0-9a-f]{64}$/);
   });
 
+  it("--shard-history: a row measured in that run costs what it took there; the others keep the estimate", async () => {
+    const scenarios = (await matrix()).map((s) => ({ scenario: s, rows: s.kernels }));
+    const dir = path.join(repoRoot, "test/fixtures/shard/getdents-swiotlb-debian");
+    const run = JSON.parse(readFileSync(path.join(dir, "results.json"), "utf8")) as RunResult;
+    const plan = await planShard(scenarios, { index: 1, count: 4 }, [], dir);
+    const rows = plan.manifest.rows;
+    for (const label of ["debian-6.18.15", "debian-7.3"]) {
+      const r = rows.find((x) => x.key === `getdents-swiotlb-debian/${label}`)!;
+      expect(r).toMatchObject({
+        from: "shard/getdents-swiotlb-debian",
+        cost: measuredRowCost(run.rows.find((x) => x.label === label)!),
+      });
+    }
+    expect(rows.filter((r) => r.from === "static")).toHaveLength(14);
+    const none = await planShard(scenarios, { index: 1, count: 4 }, []);
+    expect(none.manifest.rows.every((r) => r.from === "static")).toBe(true);
+  });
+
   it("refuses two scenario files with one name", async () => {
     const s = await load("smoke.yaml");
     const rows = [
