@@ -5,7 +5,9 @@
 //   3. (arm64) boot to SSH of arm64 guests with 4K, 16K and 64K pages beside x86 (bench/arm64.ts).
 //   4. matrix: 4 kernels x 3 workloads, serial vs --jobs auto in the same run (bench/matrix.ts).
 //   5. relay: the ACCESS_PLATFORM relay's cost; qemu: a row's Debian QEMU 11.1 against the host's.
-// Select with `npm run bench -- boot`, `-- scenario`, `-- relay`, `-- qemu`, `-- arm64` or `-- matrix`; default all.
+//   6. shard: `--shard K/N` balance (max/mean), predicted and measured, for 16 rows (bench/shard.ts).
+// Select with `npm run bench -- boot`, `-- scenario`, `-- relay`, `-- qemu`, `-- arm64`, `-- matrix` or
+// `-- shard`; default all.
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
@@ -20,6 +22,7 @@ import { preparePristineSource } from "../harness/kernels/from-source/source.ts"
 import { bisectScenarioYaml, makeKernelHistory } from "../test/helpers/kernel-history.ts";
 import { matrixBench } from "./matrix.ts";
 import { bootBench } from "./boot.ts";
+import { shardBench } from "./shard.ts";
 
 const signal = new AbortController().signal;
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
@@ -235,6 +238,7 @@ const which = process.argv[2];
 if (!which || which === "boot") await bootBench(benchRounds(5));
 if (!which || which === "scenario") await scenarioBench(path.join(repoRoot, "scenarios", "default.yaml"));
 if (!which || which === "matrix") await matrixBench(benchRounds(1));
+if (!which || which === "shard") await shardBench();
 if (!which || which === "relay") await relayBench(benchRounds(3));
 if (!which || which === "qemu") await qemuBench(benchRounds(3));
 // Not in the default set: it builds 7 kernels (~15 min on 2 cores).

@@ -34,6 +34,26 @@ every console, dmesg and daemon log.
   --keep-failed-on=OUTCOMES
                        which cells keep their guest, any of hang,crash,fail,short,errno
                        (default hang,crash)
+  --shard K/N          run only shard K of N of the (scenario, kernel) rows, balanced by expected
+                       cost; the run directory gets shard.json for \`vmrig merge\` (docs/sharding.md)
+  --shard-by LABEL=GLOB,...
+                       rows whose scenario/kernel matches GLOB go to LABEL's shard; labels take
+                       the last shards in the order given, the other rows share the rest
+  --shard-history DIR  balance by what each row took in a run directory or a results root's newest
+                       complete run (every shard must be given the same)
+
+${exitCodes}`,
+  merge: `usage: vmrig merge DIR... [--results OUT] [--baseline] [--window N]
+
+Merges the run directories of a sharded run (\`vmrig run --shard K/N\`; DIR may be any folder above
+them, as CI downloads artifacts) into one run per scenario under OUT: results.json, results.md,
+junit.xml, report.html, the rows' files, and the nightly summary, as if one host had run every row.
+Each row keeps the host facts of the shard that ran it. Refused (exit 2, nothing written): shards
+of different scenario files or vmrig versions, of different partitions, overlapping or missing.
+
+${results.replace("--results DIR", "--results OUT")}
+  --baseline           the summary compares with each scenario's pinned baseline
+  --window N           runs of history the summary's flakiness looks at (default 7)
 
 ${exitCodes}`,
   shell: `usage: vmrig shell SCENARIO [--kernel LABEL] [-- CMD ARGS...]

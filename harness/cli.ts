@@ -19,6 +19,7 @@ import { shellCommand } from "./commands/shell.ts";
 import { qmpCommand, qmpUsage } from "./commands/qmp.ts";
 import { vfioCommand, vfioUsage } from "./commands/vfio.ts";
 import { helpRequested } from "./cli-help.ts";
+import { describeShard, mergeCommand, shardPlanFor, shardUsage } from "./commands/shard.ts";
 import {
   kernelBuildCommand,
   kernelDebugSymbolsCommand,
@@ -41,6 +42,7 @@ const usage = `usage: vmrig <command> [options]
   kernel list                                   the built kernels in the cache, with size and last use
   kernel gc [--max-age-days N] [--work] [--dry-run]
                                                 remove interrupted builds and kernels unused for a while
+${shardUsage}
 ${qmpUsage}
 ${vfioUsage}
 ${nightlyUsage}
@@ -102,13 +104,24 @@ async function main(argv: string[]): Promise<number> {
           jobs: { type: "string", short: "j" },
           "keep-failed": { type: "string" },
           "keep-failed-on": { type: "string" },
+          shard: { type: "string" },
+          "shard-by": { type: "string" },
+          "shard-history": { type: "string" },
         },
       });
-      const files = positionals.length ? positionals : [defaultScenario];
+      let files = positionals.length ? positionals : [defaultScenario];
       // Every file is checked before the first guest boots: a typo in the last must not cost the others' run.
-      const scenarios = await loadScenarios(files.map((f) => path.resolve(f)));
+      let scenarios = await loadScenarios(files.map((f) => path.resolve(f)));
       const keep = keepPolicy(values["keep-failed"], values["keep-failed-on"]);
-      const opts = { kernels: values.kernel, signal: controller.signal, ...(keep ? { keep } : {}) };
+      const shard = await shardPlanFor(scenarios, values);
+      const opts = { kernels: values.kernel, signal: controller.signal, ...(keep ? { keep } : {}), shard };
+      if (shard) {
+        process.stderr.write(`vmrig: ${describeShard(shard)}\n`);
+        const ran = scenarios.map((s) => shard.rowsOf(s.name).length > 0);
+        files = files.filter((_, i) => ran[i]);
+        scenarios = scenarios.filter((_, i) => ran[i]);
+        if (!files.length) return ExitCode.ok;
+      }
       if (values.jobs !== undefined) return runJobs(files, values.jobs, opts);
       return runSerially(files, scenarios, opts);
     }
@@ -127,6 +140,8 @@ async function main(argv: string[]): Promise<number> {
       return kernelCommand(rest, controller.signal);
     case "doctor":
       return runDoctor(controller.signal);
+    case "merge":
+      return mergeCommand(rest);
     case "vfio":
       return vfioCommand(rest, (t) => process.stdout.write(t));
     case "qmp":

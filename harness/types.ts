@@ -303,6 +303,20 @@ export interface KernelRowResult {
   artifacts: Record<string, string>;
   cells: CellResult[];
   evidence: Record<string, unknown>;
+  /** In a merged run: the host of the shard that ran this row, and that shard's number. */
+  host?: HostFacts;
+  shard?: number;
+}
+
+/** The host a run (or, in a merged run, a row) ran on: a regression on one runner kind is an infrastructure fact. */
+export interface HostFacts {
+  qemu?: string;
+  virtiofsd?: string;
+  accel?: AccelName;
+  accelNote?: string;
+  hostname: string;
+  /** The host CPU's model name. */
+  cpu?: string;
 }
 
 export interface RunResult {
@@ -312,7 +326,9 @@ export interface RunResult {
   finishedAt?: string;
   /** False when the run was interrupted or aborted: the rows hold what was gathered. */
   complete: boolean;
-  host: { qemu?: string; virtiofsd?: string; accel?: AccelName; accelNote?: string; hostname: string };
+  host: HostFacts;
+  /** A run merged from shards (`vmrig merge`): how many, and the run directory each came from. */
+  shards?: { count: number; dirs: string[] };
   /** Column order: the scenario's workloads, each followed by the test cases it reported (`<id>/<test>`). */
   workloads: string[];
   rows: KernelRowResult[];

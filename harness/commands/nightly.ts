@@ -28,6 +28,7 @@ import {
   type RunFacts,
 } from "../history/retention.ts";
 import { resolveArtifact } from "../report/html/write.ts";
+import type { ShardPlan } from "../run/shard/manifest.ts";
 
 export const nightlyUsage =
   "  run ... --jobs auto|N                         run every (scenario, kernel) guest in parallel: auto fits\n" +
@@ -53,7 +54,7 @@ const pinnedList = (baselines: Record<string, string>) =>
 export async function runJobs(
   files: string[],
   jobsText: string,
-  opts: { kernels?: string[]; signal: AbortSignal; keep?: KeepPolicy },
+  opts: { kernels?: string[]; signal: AbortSignal; keep?: KeepPolicy; shard?: ShardPlan },
 ): Promise<number> {
   const jobs = parseJobs(jobsText);
   if (jobs === undefined) throw new VmrigError(`--jobs takes "auto" or a positive number, got "${jobsText}"`);
@@ -147,12 +148,33 @@ export async function summaryCommand(args: string[]): Promise<number> {
   });
   const root = resultsOption(values.results);
   const window = wholeNumber("window", values.window, 7, 2);
+  const { entries, generatedAt, against } = await writeNightlySummary(root, { baseline: values.baseline, window });
+  process.stdout.write(
+    values.json
+      ? JSON.stringify({ generatedAt, against, entries }, null, 2) + "\n"
+      : renderSummary(entries, { markdown: values.markdown, generatedAt, against }),
+  );
+  return entries.some((e) => regressed(e.comparison)) ? ExitCode.expectationFailed : ExitCode.ok;
+}
+
+export interface NightlySummary {
+  entries: SummaryEntry[];
+  generatedAt: string;
+  against: string;
+}
+
+/** Every scenario's newest run against the one before (or its baseline): summary.md, summary.json, index.html. */
+export async function writeNightlySummary(
+  root: string,
+  opts: { baseline?: boolean; window: number },
+): Promise<NightlySummary> {
+  const { window } = opts;
   const entries: SummaryEntry[] = [];
   for (const scenario of await listScenarios(root)) {
     const history = await listRuns(root, scenario);
     const latest = history.at(-1);
     if (!latest) continue;
-    const base = values.baseline ? await baselineOf(root, scenario) : previousComplete(history, latest);
+    const base = opts.baseline ? await baselineOf(root, scenario) : previousComplete(history, latest);
     if (base && base.dir !== latest.dir)
       entries.push({ scenario, comparison: compareWithHistory(base, latest, history, window) });
     else {
@@ -161,7 +183,7 @@ export async function summaryCommand(args: string[]): Promise<number> {
     }
   }
   const generatedAt = new Date().toISOString();
-  const against = values.baseline ? "its pinned baseline" : "the run before it";
+  const against = opts.baseline ? "its pinned baseline" : "the run before it";
   await writeFile(
     path.join(root, "summary.md"),
     renderSummary(entries, { markdown: true, generatedAt, against }),
@@ -171,12 +193,7 @@ export async function summaryCommand(args: string[]): Promise<number> {
     JSON.stringify({ generatedAt, against, entries }, null, 2) + "\n",
   ).catch(() => undefined);
   if (existsSync(root)) await writeIndex(root).catch(() => undefined);
-  process.stdout.write(
-    values.json
-      ? JSON.stringify({ generatedAt, against, entries }, null, 2) + "\n"
-      : renderSummary(entries, { markdown: values.markdown, generatedAt, against }),
-  );
-  return entries.some((e) => regressed(e.comparison)) ? ExitCode.expectationFailed : ExitCode.ok;
+  return { entries, generatedAt, against };
 }
 
 const IN_PROGRESS_MS = 6 * 3600_000;

@@ -105,7 +105,8 @@ export function cellInputs(run: RunRecord, row: KernelRowResult, workload: strin
 }
 
 function computeInputs(run: RunRecord, row: KernelRowResult, workload: string): CellInputs {
-  const h = run.result.host;
+  // A merged run's row ran on its shard's host: that host's QEMU, accelerator and name are its inputs.
+  const h = row.host ?? run.result.host;
   const ev = row.evidence ?? {};
   // The runner records both as strings (identities); results.json is read back without a schema.
   const identity = (ev.kernel as string | undefined) ?? "";

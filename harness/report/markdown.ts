@@ -4,7 +4,7 @@ import type { RunResult } from "../types.ts";
 import { describeExpectation } from "../classify/expect.ts";
 import { cellLabel } from "../classify/labels.ts";
 import { missingCellLabel, summarise } from "./summary.ts";
-import { rowPlatform } from "./row-facts.ts";
+import { rowPlatform, shardLines } from "./row-facts.ts";
 
 const MAX_EXCERPT_LINES = 40;
 
@@ -44,6 +44,8 @@ export function renderMarkdown(run: RunResult): string {
   const out: string[] = [`# vmrig: ${run.scenario}`, ""];
   out.push(`- Scenario: \`${run.scenarioFile}\``);
   out.push(`- Host: ${hostLine(run)}`);
+  const shards = shardLines(run);
+  if (shards.length) out.push(`- Merged from ${run.shards!.count} shards: ${shards.map(esc).join("; ")}`);
   out.push(`- Started ${run.startedAt}${run.finishedAt ? `, finished ${run.finishedAt}` : ""}`);
   out.push(run.complete ? "- Run: complete" : `- Run: **INCOMPLETE** (interrupted; ${s.notRun} cells not run)`);
   out.push(

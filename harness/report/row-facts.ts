@@ -57,3 +57,13 @@ export function formatBootPhases(phases: readonly BootPhase[]): string {
     })
     .join(", ");
 }
+
+/** A merged run's rows, each with the shard and host it ran on ("debian-7.3: shard 2, runner-b, QEMU 10.0.2, tcg"). */
+export function shardLines(run: RunResult): string[] {
+  if (!run.shards) return [];
+  return run.rows.map((row) => {
+    const h = row.host;
+    const facts = h ? [h.hostname, h.qemu && `QEMU ${h.qemu}`, h.accel, h.cpu].filter(Boolean).join(", ") : "";
+    return `${row.label}: shard ${row.shard ?? "?"}${facts ? `, ${facts}` : ""}`;
+  });
+}

@@ -9,12 +9,12 @@ import { loadScenario } from "../scenario/load.ts";
 import { resolveKernel } from "../kernels/provider.ts";
 import { checkPathKernels } from "../kernels/path.ts";
 import { buildGuestImage } from "../image/build.ts";
-import { renderJUnit, renderMarkdown, renderTerminalTable, summarise } from "../report/index.ts";
+import { summarise } from "../report/index.ts";
 import { killAllChildren } from "../util/children.ts";
 import { ExitCode, VmrigError } from "../util/errors.ts";
 import { repoRoot, resultsRoot as defaultResultsRoot } from "../util/paths.ts";
-import { writeFileAtomic } from "../util/atomic-fs.ts";
 import { createRunDir } from "../util/run-dir.ts";
+import { writeFileAtomic } from "../util/atomic-fs.ts";
 import { requireHostTools, type HostTools } from "./host-tools.ts";
 import { createProgress, type Progress } from "./progress.ts";
 import { rowQemu, runScenario } from "./runner.ts";
@@ -24,7 +24,8 @@ import { chooseAccelerators } from "./accels.ts";
 import { GuestKeeper, type KeepPolicy } from "./keep-failed.ts";
 import { kernelArch } from "../scenario/platform.ts";
 import type { GuestScheduler } from "./schedule/scheduler.ts";
-import { writeHtmlReports } from "../report/html/write.ts";
+import { printRun, writeResultsJson, writeRunFiles } from "./outputs.ts";
+import { SHARD_FILE, type ShardPlan } from "./shard/manifest.ts";
 import { hostQemu, provideQemu } from "../qemu/provision.ts";
 import { scenarioKselftests } from "../workloads/ktap.ts";
 
@@ -44,6 +45,8 @@ export interface RunOptions {
   scenario?: Scenario;
   /** `--keep-failed`: keep the scenario's first guest whose cell ends as the policy says. */
   keep?: KeepPolicy;
+  /** `--shard K/N`: only this shard's rows of the scenario, and a shard.json beside results.json. */
+  shard?: ShardPlan;
 }
 
 export interface RunOutcome {
@@ -58,7 +61,11 @@ export async function runScenarioFile(file: string, opts: RunOptions = {}): Prom
   const progress = opts.progress ?? createProgress();
   const signal = opts.signal ?? new AbortController().signal;
   const scenario = opts.scenario ?? (await loadScenario(file));
-  const selected = selectKernels(scenario, opts.kernels);
+  const shardRows = opts.shard?.rowsOf(scenario.name);
+  // An empty selection means every row to selectKernels: a shard without rows here must not get them all.
+  if (shardRows?.length === 0)
+    throw new VmrigError(`${scenario.name}: shard ${opts.shard!.manifest.shard} has no rows`);
+  const selected = selectKernels(scenario, shardRows ?? opts.kernels);
   const tools = await requireHostTools(scenario, signal);
 
   const prepared = await prepareKernels(scenario, selected, tools, progress, signal);
@@ -83,13 +90,17 @@ export async function runScenarioFile(file: string, opts: RunOptions = {}): Prom
       virtiofsd: tools.virtiofsd.version,
       accel: accel.name,
       accelNote: accel.note,
+      cpu: os.cpus()[0]?.model,
     },
     workloads: scenario.workloads.map((w) => w.id),
     rows: [],
   };
   features.record(result);
-  const writeJson = (r: RunResult) =>
-    writeFileAtomic(path.join(runDir, "results.json"), JSON.stringify(r, null, 2) + "\n");
+  if (opts.shard) {
+    const manifest = { ...opts.shard.manifest, host: result.host };
+    await writeFileAtomic(path.join(runDir, SHARD_FILE), JSON.stringify(manifest, null, 2) + "\n");
+  }
+  const writeJson = (r: RunResult) => writeResultsJson(runDir, r);
   await writeJson(result);
   opts.onPrepared?.();
 
@@ -126,8 +137,8 @@ export async function runScenarioFile(file: string, opts: RunOptions = {}): Prom
   }
   result.complete = !signal.aborted;
   result.finishedAt = new Date().toISOString();
-  await writeJson(result);
-  await writeReports(result, runDir, resultsRoot, progress, opts);
+  await writeRunFiles(result, runDir, resultsRoot, (l) => progress.info(l));
+  printRun(result, runDir, opts);
   const exitCode = signal.aborted ? ExitCode.interrupted : summarise(result).exitCode;
   return { result, runDir, exitCode, ...(keeper ? { keeper } : {}) };
 }
@@ -162,29 +173,6 @@ export async function prepareKernels(
     prepared.push({ entry, artifact, image, ...(qemu ? { qemu } : {}) });
   }
   return prepared;
-}
-
-/** results.md, junit.xml and report.html in the run directory, then the table and the path on the terminal. */
-async function writeReports(
-  result: RunResult,
-  runDir: string,
-  resultsRoot: string,
-  progress: Progress,
-  opts: RunOptions,
-): Promise<void> {
-  await writeFileAtomic(path.join(runDir, "results.md"), renderMarkdown(result));
-  // CI checks out the repository: results under it are attached by their path in it.
-  const inRepo = !path.relative(repoRoot, runDir).startsWith("..");
-  const attachmentBase = inRepo ? path.relative(repoRoot, runDir) : runDir;
-  await writeFileAtomic(path.join(runDir, "junit.xml"), renderJUnit(result, { attachmentBase }));
-  await writeHtmlReports(runDir, resultsRoot).catch((e: Error) =>
-    progress.info(`report.html not written: ${e.message}`),
-  );
-  const out = opts.out ?? process.stdout;
-  out.write(
-    "\n" + renderTerminalTable(result, { color: opts.color ?? Boolean((out as NodeJS.WriteStream).isTTY) }) + "\n",
-  );
-  out.write(`results: ${path.relative(process.cwd(), runDir) || runDir}\n`);
 }
 
 /** An interrupted run's rows that never started, every cell NOT RUN, so each report shows and counts them. */

@@ -10,7 +10,7 @@ import { cellDetail, cellLabel } from "../../classify/labels.ts";
 import { missingCellLabel, summarise } from "../summary.ts";
 import { anchorId, badge, esc, hrefOf, legend, page, toneColor, toneOf } from "./common.ts";
 import { trendSvg, type TrendPoint } from "./trend.ts";
-import { formatBootPhases, rowPlatform } from "../row-facts.ts";
+import { formatBootPhases, rowPlatform, shardLines } from "../row-facts.ts";
 
 /** An artifact as it is on disk now: still plain, compressed by retention, or gone. */
 export interface ArtifactLink {
@@ -201,6 +201,9 @@ export function renderRunPage(m: RunPageModel): string {
       `accel ${esc(h.accel ?? "unknown")}` +
       `${h.accelNote ? ` <span class="muted">(${esc(h.accelNote)})</span>` : ""}</li>`,
   );
+  const shards = shardLines(r);
+  if (shards.length)
+    body.push(`<li>merged from ${r.shards!.count} shards: ${shards.map((l) => esc(l)).join("; ")}</li>`);
   body.push(
     `<li>${r.complete ? "complete" : `<span class="miss">INCOMPLETE</span> (${s.notRun} cells not run)`}; ` +
       `finished ${esc(r.finishedAt ?? "—")}</li>`,

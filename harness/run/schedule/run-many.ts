@@ -67,7 +67,8 @@ export async function runScenarioFiles(files: string[], opts: ManyOptions): Prom
 
   const scheduler = opts.scheduler ?? GuestScheduler.forHost(opts.jobs);
   for (const s of scenarios) {
-    const rows = opts.kernels?.length ? s.kernels.filter((k) => opts.kernels!.includes(k.label)) : s.kernels;
+    const only = opts.shard?.rowsOf(s.name) ?? opts.kernels;
+    const rows = only?.length ? s.kernels.filter((k) => only.includes(k.label)) : s.kernels;
     scheduler.plan(rows.map((k) => guestDemand(rowKey(s.file, k.label), s.machine.cpus, s.machine.memoryBytes)));
   }
   const base = opts.progress ?? createProgress();
