@@ -19,6 +19,7 @@ import { shellCommand } from "./commands/shell.ts";
 import { qmpCommand, qmpUsage } from "./commands/qmp.ts";
 import { vfioCommand, vfioUsage } from "./commands/vfio.ts";
 import { helpRequested } from "./cli-help.ts";
+import { exportCommand, exportUsage } from "./commands/export.ts";
 import {
   kernelBuildCommand,
   kernelDebugSymbolsCommand,
@@ -45,6 +46,7 @@ ${qmpUsage}
 ${vfioUsage}
 ${nightlyUsage}
 ${bisectUsage}
+${exportUsage}
 
 vmrig <command> --help says more about each.
 
@@ -129,6 +131,8 @@ async function main(argv: string[]): Promise<number> {
       return runDoctor(controller.signal);
     case "vfio":
       return vfioCommand(rest, (t) => process.stdout.write(t));
+    case "export":
+      return exportCommand(rest, (t) => process.stdout.write(t));
     case "qmp":
       return qmpCommand(rest, (t) => process.stdout.write(t));
     case "schema":

@@ -1,0 +1,51 @@
+// `vmrig export kcidb RUN`: a run as KCIDB I/O JSON for KernelCI's results database (docs/kcidb.md).
+// The mapping is harness/report/kcidb.ts; this reads the run and writes the file whole or not at all.
+import { parseArgs } from "node:util";
+import path from "node:path";
+import { pathToFileURL } from "node:url";
+import { ExitCode, VmrigError } from "../util/errors.ts";
+import { writeFileAtomic } from "../util/atomic-fs.ts";
+import { KCIDB_ORIGIN, runToKcidb } from "../report/kcidb.ts";
+import { resolveRun } from "./nightly.ts";
+
+export const exportUsage =
+  "  export kcidb RUN [--origin NAME] [--artifacts-url URL] [-o FILE]\n" +
+  "                                                a run as KCIDB I/O JSON, for KernelCI's results database";
+
+/** A base URL for the run's files: it must parse, and ends with "/" so relative paths go under it. */
+function artifactsBase(given: string | undefined, runDir: string): string {
+  if (given === undefined) return pathToFileURL(runDir + path.sep).href;
+  let u: URL;
+  try {
+    u = new URL(given);
+  } catch {
+    throw new VmrigError(`--artifacts-url "${given}" is not a URL (e.g. https://ci.example.org/runs/42/)`);
+  }
+  return u.href.endsWith("/") ? u.href : `${u.href}/`;
+}
+
+export async function exportCommand(args: string[], write: (text: string) => void): Promise<number> {
+  const [format, ...rest] = args;
+  if (format !== "kcidb") throw new VmrigError(`unknown export format "${format ?? ""}" (kcidb)\n${exportUsage}`);
+  const { values, positionals } = parseArgs({
+    args: rest,
+    allowPositionals: true,
+    options: {
+      origin: { type: "string", default: "vmrig" },
+      "artifacts-url": { type: "string" },
+      output: { type: "string", short: "o" },
+    },
+  });
+  if (positionals.length !== 1) throw new VmrigError(`export kcidb takes one run\n${exportUsage}`);
+  if (!KCIDB_ORIGIN.test(values.origin))
+    throw new VmrigError(`--origin "${values.origin}": KCIDB origins are lower-case letters, digits and _`);
+  const run = await resolveRun(positionals[0]!);
+  const report = runToKcidb(run, {
+    origin: values.origin,
+    artifactsUrl: artifactsBase(values["artifacts-url"], run.dir),
+  });
+  const text = JSON.stringify(report, null, 2) + "\n";
+  if (values.output === undefined) write(text);
+  else await writeFileAtomic(path.resolve(values.output), text);
+  return ExitCode.ok;
+}
