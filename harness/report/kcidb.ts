@@ -177,7 +177,8 @@ function otherKernel(row: KernelRowResult, identity: string, spec: KernelSpec, o
 /** "tinyconfig+guest-arm64-64k.config": the base and the fragments' file names. */
 function configName(built: Record<string, unknown>): string {
   const fragments = ([] as unknown[]).concat(built.config ?? []).map((f) => path.basename(String(f)));
-  return [String(built.base ?? "defconfig"), ...fragments].join("+");
+  // The scenario's default base, as harness/scenario/build.ts fills it in.
+  return [typeof built.base === "string" ? built.base : "tinyconfig", ...fragments].join("+");
 }
 
 function kernelObjects(run: KcidbRun, row: KernelRowResult, o: KcidbOptions): KernelObjects {
