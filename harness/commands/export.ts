@@ -1,20 +1,20 @@
-// `vmrig export kcidb RUN`: a run as KCIDB I/O JSON for KernelCI's results database (docs/kcidb.md).
+// `vmrig export kcidb RUN...`: runs as KCIDB I/O JSON for KernelCI's results database (docs/kcidb.md).
 // The mapping is harness/report/kcidb.ts; this reads the run and writes the file whole or not at all.
 import { parseArgs } from "node:util";
 import path from "node:path";
 import { pathToFileURL } from "node:url";
 import { ExitCode, VmrigError } from "../util/errors.ts";
 import { writeFileAtomic } from "../util/atomic-fs.ts";
-import { KCIDB_ORIGIN, runToKcidb } from "../report/kcidb.ts";
+import { KCIDB_ORIGIN, runsToKcidb } from "../report/kcidb.ts";
 import { resolveRun } from "./nightly.ts";
 
 export const exportUsage =
-  "  export kcidb RUN [--origin NAME] [--artifacts-url URL] [-o FILE]\n" +
-  "                                                a run as KCIDB I/O JSON, for KernelCI's results database";
+  "  export kcidb RUN... [--origin NAME] [--artifacts-url URL] [-o FILE]\n" +
+  "                                                runs as KCIDB I/O JSON, for KernelCI's results database";
 
-/** A base URL for the run's files: it must parse, and ends with "/" so relative paths go under it. */
-function artifactsBase(given: string | undefined, runDir: string): string {
-  if (given === undefined) return pathToFileURL(runDir + path.sep).href;
+/** The results root's URL: it must parse, and ends with "/" so run ids go under it. */
+function artifactsBase(given: string | undefined, resultsRoot: string): string {
+  if (given === undefined) return pathToFileURL(resultsRoot + path.sep).href;
   let u: URL;
   try {
     u = new URL(given);
@@ -36,14 +36,14 @@ export async function exportCommand(args: string[], write: (text: string) => voi
       output: { type: "string", short: "o" },
     },
   });
-  if (positionals.length !== 1) throw new VmrigError(`export kcidb takes one run\n${exportUsage}`);
+  if (!positionals.length) throw new VmrigError(`export kcidb needs a run\n${exportUsage}`);
   if (!KCIDB_ORIGIN.test(values.origin))
     throw new VmrigError(`--origin "${values.origin}": KCIDB origins are lower-case letters, digits and _`);
-  const run = await resolveRun(positionals[0]!);
-  const report = runToKcidb(run, {
-    origin: values.origin,
-    artifactsUrl: artifactsBase(values["artifacts-url"], run.dir),
-  });
+  const runs = await Promise.all(positionals.map((p) => resolveRun(p)));
+  // Run ids are relative to the results root: by default, the first run's.
+  const root = path.dirname(path.dirname(runs[0]!.dir));
+  const artifactsUrl = artifactsBase(values["artifacts-url"], root);
+  const report = runsToKcidb(runs, { origin: values.origin, artifactsUrl });
   const text = JSON.stringify(report, null, 2) + "\n";
   if (values.output === undefined) write(text);
   else await writeFileAtomic(path.resolve(values.output), text);

@@ -66,7 +66,7 @@ export interface KcidbRun {
 
 export interface KcidbOptions {
   origin: string;
-  /** Where the run directory is served (ends with "/"): logs become URLs under it. */
+  /** Where the results root is served (ends with "/"): a run's files are under `<run id>/` there. */
   artifactsUrl: string;
 }
 
@@ -253,6 +253,7 @@ function cellMisc(run: KcidbRun, row: KernelRowResult, c: CellResult): Record<st
 function cellTest(run: KcidbRun, row: KernelRowResult, c: CellResult, buildId: string, o: KcidbOptions): KcidbTest {
   const detail = cellDetail(c.outcome);
   const console = row.artifacts.console;
+  const base = url(o.artifactsUrl, `${run.id}/`);
   return {
     id: `${o.origin}:${run.id}/${row.label}/${c.workload}`,
     build_id: buildId,
@@ -262,24 +263,30 @@ function cellTest(run: KcidbRun, row: KernelRowResult, c: CellResult, buildId: s
     comment: noNul(cellLabel(c.outcome)),
     duration: c.durationMs / 1000,
     environment: environment(run.result, row),
-    ...(console ? { log_url: url(o.artifactsUrl, console) } : {}),
+    ...(console ? { log_url: url(base, console) } : {}),
     ...(detail ? { log_excerpt: excerpt(detail) } : {}),
-    output_files: cellFiles(row, c.workload, o.artifactsUrl),
+    output_files: cellFiles(row, c.workload, base),
     misc: cellMisc(run, row, c),
   };
 }
 
-/** The whole run as one KCIDB report: kernels shared by rows are one checkout and one build. */
-export function runToKcidb(run: KcidbRun, o: KcidbOptions): KcidbReport {
+/**
+ * Runs as one KCIDB report (a merged nightly holds a run per scenario): a kernel that several rows
+ * or runs share is one checkout and one build.
+ */
+export function runsToKcidb(runs: KcidbRun[], o: KcidbOptions): KcidbReport {
   if (!KCIDB_ORIGIN.test(o.origin)) throw new Error(`KCIDB origin "${o.origin}" is not [a-z0-9_]+`);
   const checkouts = new Map<string, KcidbCheckout>();
   const builds = new Map<string, KcidbBuild>();
   const tests: KcidbTest[] = [];
-  for (const row of run.result.rows) {
-    const { checkout, build } = kernelObjects(run, row, o);
-    checkouts.set(checkout.id, checkout);
-    builds.set(build.id, build);
-    for (const c of row.cells) tests.push(cellTest(run, row, c, build.id, o));
-  }
+  for (const run of runs)
+    for (const row of run.result.rows) {
+      const { checkout, build } = kernelObjects(run, row, o);
+      checkouts.set(checkout.id, checkout);
+      builds.set(build.id, build);
+      for (const c of row.cells) tests.push(cellTest(run, row, c, build.id, o));
+    }
   return { version: KCIDB_VERSION, checkouts: [...checkouts.values()], builds: [...builds.values()], tests };
 }
+
+export const runToKcidb = (run: KcidbRun, o: KcidbOptions): KcidbReport => runsToKcidb([run], o);

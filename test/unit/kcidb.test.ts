@@ -32,7 +32,7 @@ const runDirs = readdirSync(runsRoot).flatMap((s) =>
   readdirSync(path.join(runsRoot, s)).map((stamp) => path.join(runsRoot, s, stamp)),
 );
 const load = (id: string) => loadRun(path.join(runsRoot, id));
-const opts = { origin: "vmrig_lab", artifactsUrl: "https://ci.example.org/runs/42/" };
+const opts = { origin: "vmrig_lab", artifactsUrl: "https://ci.example.org/results/" };
 const testOf = (r: KcidbReport, suffix: string) => {
   const t = r.tests.find((x) => x.id.endsWith(suffix));
   if (!t) throw new Error(`no test ${suffix} in ${r.tests.map((x) => x.id).join(", ")}`);
@@ -93,7 +93,7 @@ describe("runToKcidb on captured runs", () => {
       path: "vmrig.getdents-swiotlb-debian.getdents-1M",
       status: "FAIL",
       comment: "-ENOMEM (mount healthy)",
-      log_url: "https://ci.example.org/runs/42/debian-6.18.15/console.log",
+      log_url: "https://ci.example.org/results/getdents-swiotlb-debian/2026-12-02T23-04-40Z/debian-6.18.15/console.log",
       misc: { vmrig: { outcome: "ERRNO", expected: ["ENOMEM"], met: true, errno: "ENOMEM", mountHealthy: true } },
       environment: {
         comment: "QEMU 10.0.2, TCG, x86_64, 4K pages on vm",
@@ -191,14 +191,21 @@ describe("vmrig export kcidb (CLI)", () => {
     });
 
   it(
-    "writes the newest run of a scenario directory, valid, with file:// logs by default",
+    "writes the newest run of each scenario directory as one report, valid, with file:// logs by default",
     { timeout: 60_000 },
     async () => {
       const out = path.join(tmp, "kcidb.json");
-      const r = await vmrig("export", "kcidb", path.join(runsRoot, "keep"), "-o", out);
+      const dirs = ["keep", "getdents-swiotlb-debian"].map((s) => path.join(runsRoot, s));
+      const r = await vmrig("export", "kcidb", ...dirs, "-o", out);
       expect(r.exitCode).toBe(0);
       const report = JSON.parse(readFileSync(out, "utf8")) as KcidbReport;
       expect(problems(report)).toEqual([]);
+      expect(report.tests).toHaveLength(2 + 6);
+      // Debian 7.3 cloud-amd64 ran in both runs: one build, one checkout.
+      expect(report.builds.map((b) => b.id)).toEqual([
+        "vmrig:debian:linux-image-7.3.4+deb13-cloud-amd64=7.3.4-1~bpo13+1",
+        "vmrig:debian:linux-image-6.18.15+deb13-cloud-amd64=6.18.15-1~bpo13+1",
+      ]);
       expect(report.tests[0]!.id).toBe("vmrig:keep/2026-12-02T18-55-37Z/deb73/kallsyms");
       expect(report.tests[0]!.log_url).toBe(
         `file://${path.join(runsRoot, "keep/2026-12-02T18-55-37Z/deb73/console.log")}`,
