@@ -154,6 +154,56 @@ describe("runToKcidb on captured runs", () => {
     expect(r.checkouts[0]!.misc).toMatchObject({ path: { kernel: expect.stringMatching(/vmlinuz$/) } });
   });
 
+  const capture = "kcidb-capture/2026-12-02T23-50-16Z";
+
+  it("an unmet FAIL and an expected FAIL are both FAIL, told apart by misc.met and misc.expected", async () => {
+    const r = runToKcidb(await load(capture), opts);
+    expect(testOf(r, "/debian-7.3/unexpected-exit")).toMatchObject({
+      status: "FAIL",
+      comment: "FAIL: exit 3, expected 0",
+      misc: { vmrig: { outcome: "FAIL", expected: ["PASS"], met: false } },
+    });
+    expect(testOf(r, "/built-arm64-64k+cap/unexpected-exit")).toMatchObject({
+      status: "FAIL",
+      misc: { vmrig: { outcome: "FAIL", expected: ["FAIL"], met: true } },
+    });
+  });
+
+  it("INFRA is ERROR, never FAIL: a 4K kernel in a row that declares 64K pages", async () => {
+    const r = runToKcidb(await load(capture), opts);
+    const infra = r.tests.filter((t) => t.id.includes("/arm64-4k-says-64k/"));
+    expect(infra.map((t) => [t.status, (t.misc.vmrig as { outcome: string }).outcome])).toEqual([
+      ["ERROR", "INFRA"],
+      ["ERROR", "INFRA"],
+      ["ERROR", "INFRA"],
+    ]);
+    expect(infra[0]!.comment).toMatch(/^INFRA: page size mismatch: the scenario says 64K, the running kernel has 4K/);
+  });
+
+  it("a built kernel is a checkout of its source and patches and an arm64 build of its config; the environment says 64K pages", async () => {
+    const r = runToKcidb(await load(capture), opts);
+    expect(r.checkouts.find((c) => c.id === "vmrig_lab:checkout:c33c7969e3c9f247da13909c5851783d")).toMatchObject({
+      misc: {
+        source: "debian:linux-source-7.3",
+        config: [expect.stringMatching(/guest-arm64-64k\.config$/)],
+        patches: [expect.stringMatching(/fuse-readdir-cap-max-io\.patch$/)],
+      },
+    });
+    expect(r.builds.find((b) => b.id === "vmrig_lab:build:c33c7969e3c9f247da13909c5851783d")).toMatchObject({
+      checkout_id: "vmrig_lab:checkout:c33c7969e3c9f247da13909c5851783d",
+      architecture: "arm64",
+      config_name: "tinyconfig+guest-arm64-64k.config",
+      comment: expect.stringContaining("+fuse-readdir-cap-max-io.patch"),
+    });
+    expect(testOf(r, "/built-arm64-64k+cap/ok").environment).toMatchObject({
+      comment: "QEMU 10.0.2, TCG, aarch64, 64K pages on vm",
+      misc: { arch: "aarch64", pageSize: "64K", accel: "tcg" },
+    });
+    // Debian 7.3 for x86 and for arm64: two builds of one checkout.
+    const debian73 = r.builds.filter((b) => b.checkout_id === "vmrig_lab:debian:linux=7.3.4-1~bpo13+1");
+    expect(debian73.map((b) => b.architecture)).toEqual(["x86_64", "arm64"]);
+  });
+
   it("an origin KCIDB would refuse is refused before anything is made", async () => {
     const run = await load("keep/2026-12-02T18-55-37Z");
     expect(() => runToKcidb(run, { ...opts, origin: "Lab-1" })).toThrow(/origin "Lab-1"/);
