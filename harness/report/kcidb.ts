@@ -193,25 +193,32 @@ function kernelObjects(run: KcidbRun, row: KernelRowResult, o: KcidbOptions): Ke
   return objs;
 }
 
+/** A merged run's row carries the host of the shard that ran it (`vmrig merge`); a one-host run has the run's. */
+type RowHost = RunResult["host"] & { cpu?: string };
+const rowFacts = (row: KernelRowResult) => row as KernelRowResult & { host?: Partial<RowHost>; shard?: number };
+
 /** Where and how the guest ran: the host's QEMU, or the row's own build; accelerator; page size. */
 function environment(run: RunResult, row: KernelRowResult): KcidbTest["environment"] {
   const ev = row.evidence ?? {};
-  const ownQemu = (ev.qemu as { version?: string } | undefined)?.version;
-  const qemu = ownQemu ?? run.host.qemu;
-  const accel = row.accel ?? run.host.accel;
+  const { host: own, shard } = rowFacts(row);
+  const host: Partial<RowHost> = { ...run.host, ...own };
+  const qemu = (ev.qemu as { version?: string } | undefined)?.version ?? host.qemu;
+  const accel = row.accel ?? host.accel;
   const misc = {
-    host: run.host.hostname,
+    host: host.hostname,
+    ...(host.cpu ? { cpu: host.cpu } : {}),
+    ...(shard !== undefined ? { shard } : {}),
     ...(qemu ? { qemu } : {}),
-    ...(run.host.virtiofsd ? { virtiofsd: run.host.virtiofsd } : {}),
+    ...(host.virtiofsd ? { virtiofsd: host.virtiofsd } : {}),
     ...(accel ? { accel } : {}),
-    ...(run.host.accelNote ? { accelNote: run.host.accelNote } : {}),
+    ...(host.accelNote ? { accelNote: host.accelNote } : {}),
     ...(row.arch ? { arch: row.arch } : {}),
     ...(row.pageSize ? { pageSize: row.pageSize } : {}),
     ...(typeof ev.cmdline === "string" ? { cmdline: noNul(ev.cmdline) } : {}),
     ...(row.bootMs !== undefined ? { bootMs: row.bootMs } : {}),
   };
   const words = [`QEMU ${qemu ?? "?"}`, accel?.toUpperCase(), row.arch, row.pageSize && `${row.pageSize} pages`];
-  return { comment: `${words.filter(Boolean).join(", ")} on ${run.host.hostname}`, misc };
+  return { comment: noNul(`${words.filter(Boolean).join(", ")} on ${host.hostname ?? "?"}`), misc };
 }
 
 const url = (base: string, rel: string) => new URL(rel.split("/").map(encodeURIComponent).join("/"), base).href;

@@ -204,6 +204,17 @@ describe("runToKcidb on captured runs", () => {
     expect(debian73.map((b) => b.architecture)).toEqual(["x86_64", "arm64"]);
   });
 
+  it("a merged run (vmrig merge of two shards): each test's environment is its shard's host, with the shard", async () => {
+    const r = runToKcidb(await load("e2e-shards/2026-12-02T23-54-09Z"), opts);
+    expect(problems(r)).toEqual([]);
+    expect(testOf(r, "/debian-6.18.15/uname")).toMatchObject({
+      status: "FAIL",
+      misc: { vmrig: { met: false } },
+      environment: { misc: { host: "vm", cpu: "AMD EPYC", shard: 1, qemu: "10.0.2", accel: "tcg" } },
+    });
+    expect(testOf(r, "/debian-7.3/uname").environment.misc).toMatchObject({ shard: 2 });
+  });
+
   it("an origin KCIDB would refuse is refused before anything is made", async () => {
     const run = await load("keep/2026-12-02T18-55-37Z");
     expect(() => runToKcidb(run, { ...opts, origin: "Lab-1" })).toThrow(/origin "Lab-1"/);
