@@ -78,7 +78,7 @@ describe("docs/examples/github-actions-sharded.yml", () => {
     expectKnownFlags(exportLine, commandHelp.export!);
     const out = /-o (\S+)/.exec(exportLine)![1]!;
     const submit = all.find((s) => s.run.includes("kcidb-submit"))!;
-    expect(submit.run).toContain(`< ${out}`);
+    expect(submit.run).toMatch(new RegExp(`kcidb-submit" -p "\\$KCIDB_PROJECT" -t "\\$KCIDB_TOPIC" < ${out}$`, "m"));
     expect(String(submit.if)).toContain("env.KCIDB_CREDENTIALS != ''");
     expect(String((jobs[mergeJob]!.env as Obj).KCIDB_CREDENTIALS)).toBe("${{ secrets.KCIDB_CREDENTIALS }}");
     const pages = all.find((s) => String(s.uses).startsWith("actions/upload-pages-artifact"))!;

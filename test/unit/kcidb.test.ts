@@ -40,7 +40,7 @@ const testOf = (r: KcidbReport, suffix: string) => {
 };
 
 describe("the vendored KCIDB schema rejects what KCIDB rejects", () => {
-  it("an empty v5 report passes; a wrong major, a status vmrig has and KCIDB has not, an id without origin fail", () => {
+  it("an empty v5 report passes; a wrong major, an INFRA status, an id without origin fail", () => {
     expect(problems({ version: { major: 5, minor: 3 } })).toEqual([]);
     expect(problems({ version: { major: 4, minor: 0 } })).not.toEqual([]);
     const test = { id: "vmrig:t", build_id: "vmrig:b", origin: "vmrig" };
@@ -85,7 +85,7 @@ describe("runToKcidb on captured runs", () => {
     });
   });
 
-  it("an expected -ENOMEM is FAIL with misc.met; the console is the log URL; QEMU, TCG and page size are the environment", async () => {
+  it("an expected -ENOMEM is FAIL with misc.met; console as log URL; QEMU, TCG, page size as environment", async () => {
     const r = runToKcidb(await load("getdents-swiotlb-debian/2026-12-02T23-04-40Z"), opts);
     const t = testOf(r, "/debian-6.18.15/getdents-1M");
     expect(t).toMatchObject({
@@ -147,7 +147,7 @@ describe("runToKcidb on captured runs", () => {
     expect(testOf(r, "/debian-7.3/anon-inode/global.anon_inode_no_chown").status).toBe("PASS");
   });
 
-  it("an interrupted run: the cell that never ran is MISS, unmet, and says the run was incomplete; a path kernel is its image hash", async () => {
+  it("an interrupted run: a cell never run is MISS, unmet, run incomplete; a path kernel is its image hash", async () => {
     const r = runToKcidb(await load("p/2026-12-02T19-07-12Z"), opts);
     expect(r.tests[0]).toMatchObject({ status: "MISS", misc: { vmrig: { met: false, runComplete: false } } });
     expect(r.builds[0]!.id).toMatch(/^vmrig_lab:build:sha256:[0-9a-f]{64}$/);
@@ -180,7 +180,7 @@ describe("runToKcidb on captured runs", () => {
     expect(infra[0]!.comment).toMatch(/^INFRA: page size mismatch: the scenario says 64K, the running kernel has 4K/);
   });
 
-  it("a built kernel is a checkout of its source and patches and an arm64 build of its config; the environment says 64K pages", async () => {
+  it("a built kernel: a checkout of source and patches, an arm64 build of its config; 64K pages", async () => {
     const r = runToKcidb(await load(capture), opts);
     expect(r.checkouts.find((c) => c.id === "vmrig_lab:checkout:c33c7969e3c9f247da13909c5851783d")).toMatchObject({
       misc: {
@@ -204,7 +204,7 @@ describe("runToKcidb on captured runs", () => {
     expect(debian73.map((b) => b.architecture)).toEqual(["x86_64", "arm64"]);
   });
 
-  it("a merged run (vmrig merge of two shards): each test's environment is its shard's host, with the shard", async () => {
+  it("a merged run of two shards: each test's environment is its shard's host, with the shard", async () => {
     const r = runToKcidb(await load("e2e-shards/2026-12-02T23-54-09Z"), opts);
     expect(problems(r)).toEqual([]);
     expect(testOf(r, "/debian-6.18.15/uname")).toMatchObject({
