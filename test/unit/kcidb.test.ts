@@ -147,7 +147,7 @@ describe("runToKcidb on captured runs", () => {
     expect(testOf(r, "/debian-7.3/anon-inode/global.anon_inode_no_chown").status).toBe("PASS");
   });
 
-  it("an interrupted run: a cell never run is MISS, unmet, run incomplete; a path kernel is its image hash", async () => {
+  it("interrupted: a cell never run is MISS, unmet, run incomplete; a path kernel is its image hash", async () => {
     const r = runToKcidb(await load("p/2026-12-02T19-07-12Z"), opts);
     expect(r.tests[0]).toMatchObject({ status: "MISS", misc: { vmrig: { met: false, runComplete: false } } });
     expect(r.builds[0]!.id).toMatch(/^vmrig_lab:build:sha256:[0-9a-f]{64}$/);
