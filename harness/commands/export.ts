@@ -7,6 +7,23 @@ import { ExitCode, VmrigError } from "../util/errors.ts";
 import { writeFileAtomic } from "../util/atomic-fs.ts";
 import { KCIDB_ORIGIN, runsToKcidb } from "../report/kcidb.ts";
 import { resolveRun } from "./nightly.ts";
+import { resolveArtifact } from "../report/html/write.ts";
+import type { RunRecord } from "../history/history.ts";
+
+/**
+ * The run with its files as they are on disk: a log `vmrig gc` gzipped is linked as .gz, and one
+ * it pruned is left out, so every URL in the report points at a file that is there.
+ */
+function filesAsStored(run: RunRecord): RunRecord {
+  const rows = run.result.rows.map((row) => {
+    const stored = Object.entries(row.artifacts).flatMap(([name, rel]) => {
+      const found = resolveArtifact(run.dir, rel);
+      return found.href === undefined ? [] : [[name, found.href] as const];
+    });
+    return { ...row, artifacts: Object.fromEntries(stored) };
+  });
+  return { ...run, result: { ...run.result, rows } };
+}
 
 export const exportUsage =
   "  export kcidb RUN... [--origin NAME] [--artifacts-url URL] [-o FILE]\n" +
@@ -39,7 +56,7 @@ export async function exportCommand(args: string[], write: (text: string) => voi
   if (!positionals.length) throw new VmrigError(`export kcidb needs a run\n${exportUsage}`);
   if (!KCIDB_ORIGIN.test(values.origin))
     throw new VmrigError(`--origin "${values.origin}": KCIDB origins are lower-case letters, digits and _`);
-  const runs = await Promise.all(positionals.map((p) => resolveRun(p)));
+  const runs = (await Promise.all(positionals.map((p) => resolveRun(p)))).map(filesAsStored);
   // Run ids are relative to the results root: by default, the first run's.
   const root = path.dirname(path.dirname(runs[0]!.dir));
   const artifactsUrl = artifactsBase(values["artifacts-url"], root);

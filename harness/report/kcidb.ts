@@ -223,13 +223,19 @@ function environment(run: RunResult, row: KernelRowResult): KcidbTest["environme
 
 const url = (base: string, rel: string) => new URL(rel.split("/").map(encodeURIComponent).join("/"), base).href;
 
+/** ".txt.gz" of "row/qemu-cmdline.txt.gz": what kind of file a download is. */
+function suffixes(rel: string): string {
+  const file = path.basename(rel);
+  return file.includes(".") ? file.slice(file.indexOf(".")) : "";
+}
+
 /** The row's files that belong to this cell: a workload's repro bundle and stacks are its own. */
 function cellFiles(row: KernelRowResult, workload: string, base: string): Resource[] {
   const own = (name: string) =>
     !/^(repro|stacks)-/.test(name) || name === `repro-${workload}` || name === `stacks-${workload}`;
   return Object.entries(row.artifacts)
     .filter(([name]) => name !== "console" && own(name))
-    .map(([name, rel]) => ({ name: noNul(`${name}${path.extname(rel)}`), url: url(base, rel) }));
+    .map(([name, rel]) => ({ name: noNul(`${name}${suffixes(rel)}`), url: url(base, rel) }));
 }
 
 /** What vmrig knows that KCIDB has no field for; `expected` and `met` keep a met expected failure apart. */

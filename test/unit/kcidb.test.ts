@@ -1,7 +1,8 @@
 // `vmrig export kcidb`: real runs' results.json (test/fixtures/kcidb/runs, README there) mapped to
 // KCIDB I/O data and validated with ajv against KCIDB's published schema v5.3, vendored from
 // kernelci/kcidb-io (test/fixtures/kcidb/kcidb-io-v5.3.schema.json says from which commit).
-import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync } from "node:fs";
+import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from "node:fs";
+import { gzipSync } from "node:zlib";
 import os from "node:os";
 import path from "node:path";
 import { execa } from "execa";
@@ -252,12 +253,27 @@ describe("vmrig export kcidb (CLI)", () => {
     });
 
   it(
-    "writes the newest run of each scenario directory as one report, valid, with file:// logs by default",
+    "writes the newest run of each scenario directory as one report; URLs only for files on disk, gzipped ones as .gz",
     { timeout: 60_000 },
     async () => {
+      // A results root with the two runs; of keep's row, the console is there, the QEMU command line
+      // was gzipped by `vmrig gc` and the other logs were pruned.
+      const root = path.join(tmp, "results");
+      for (const s of ["keep", "getdents-swiotlb-debian"])
+        cpSync(path.join(runsRoot, s), path.join(root, s), { recursive: true });
+      const row = path.join(root, "keep/2026-12-02T18-55-37Z/deb73");
+      mkdirSync(row);
+      writeFileSync(path.join(row, "console.log"), "vmrig-guest: ready\n");
+      writeFileSync(path.join(row, "qemu-cmdline.txt.gz"), gzipSync("qemu-system-x86_64 ...\n"));
       const out = path.join(tmp, "kcidb.json");
-      const dirs = ["keep", "getdents-swiotlb-debian"].map((s) => path.join(runsRoot, s));
-      const r = await vmrig("export", "kcidb", ...dirs, "-o", out);
+      const r = await vmrig(
+        "export",
+        "kcidb",
+        path.join(root, "keep"),
+        path.join(root, "getdents-swiotlb-debian"),
+        "-o",
+        out,
+      );
       expect(r.exitCode).toBe(0);
       const report = JSON.parse(readFileSync(out, "utf8")) as KcidbReport;
       expect(problems(report)).toEqual([]);
@@ -267,10 +283,16 @@ describe("vmrig export kcidb (CLI)", () => {
         "vmrig:debian:linux-image-7.3.4+deb13-cloud-amd64=7.3.4-1~bpo13+1",
         "vmrig:debian:linux-image-6.18.15+deb13-cloud-amd64=6.18.15-1~bpo13+1",
       ]);
-      expect(report.tests[0]!.id).toBe("vmrig:keep/2026-12-02T18-55-37Z/deb73/kallsyms");
-      expect(report.tests[0]!.log_url).toBe(
-        `file://${path.join(runsRoot, "keep/2026-12-02T18-55-37Z/deb73/console.log")}`,
-      );
+      const kallsyms = report.tests[0]!;
+      expect(kallsyms.id).toBe("vmrig:keep/2026-12-02T18-55-37Z/deb73/kallsyms");
+      expect(kallsyms.log_url).toBe(`file://${path.join(row, "console.log")}`);
+      expect(kallsyms.output_files).toEqual([
+        { name: "qemuCmdline.txt.gz", url: `file://${path.join(row, "qemu-cmdline.txt.gz")}` },
+      ]);
+      // That run kept no files at all here: no URL to a file that is not there.
+      const getdents = report.tests.find((t) => t.id.includes("getdents-swiotlb-debian"))!;
+      expect(getdents.log_url).toBeUndefined();
+      expect(getdents.output_files).toEqual([]);
     },
   );
 
