@@ -172,6 +172,21 @@ baseline is never pruned or deleted.
   --max-runs N         runs kept at all (default: no limit)
   --dry-run            say what would change, change nothing
 ${results}`,
+  export: `usage: vmrig export kcidb RUN... [--origin NAME] [--artifacts-url URL] [-o FILE]
+
+Writes runs (run directories, their results.json, or scenario directories: the newest run of each;
+e.g. results/*/) as one KCIDB I/O JSON report, schema v5.3: each kernel a checkout and a build,
+each cell a test with its status, environment (QEMU, accelerator, architecture, page size),
+console log and output files.
+Submit it with kcidb's own tool: kcidb-submit -p PROJECT -t TOPIC < FILE.
+
+  --origin NAME        your CI system's KCIDB origin, the prefix of every id (default vmrig;
+                       [a-z0-9_]+, agreed with the KCIDB maintainers)
+  --artifacts-url URL  where the results root is served (CI artifacts, Pages): a run's files are
+                       at URL/<scenario>/<stamp>/... (default: file:// URLs on this host)
+  -o, --output FILE    write to FILE (whole or not at all; default: standard output)
+
+exit codes: 0 written, 2 usage error or not a run`,
   baseline: `usage: vmrig baseline <run> | --list | --clear SCENARIO [--results DIR]
 
 Pins a run as its scenario's baseline (compare --baseline uses it; gc never deletes it).

@@ -20,6 +20,7 @@ import { qmpCommand, qmpUsage } from "./commands/qmp.ts";
 import { vfioCommand, vfioUsage } from "./commands/vfio.ts";
 import { helpRequested } from "./cli-help.ts";
 import { describeShard, mergeCommand, shardPlanFor, shardUsage } from "./commands/shard.ts";
+import { exportCommand, exportUsage } from "./commands/export.ts";
 import {
   kernelBuildCommand,
   kernelDebugSymbolsCommand,
@@ -47,6 +48,7 @@ ${qmpUsage}
 ${vfioUsage}
 ${nightlyUsage}
 ${bisectUsage}
+${exportUsage}
 
 vmrig <command> --help says more about each.
 
@@ -144,6 +146,8 @@ async function main(argv: string[]): Promise<number> {
       return mergeCommand(rest);
     case "vfio":
       return vfioCommand(rest, (t) => process.stdout.write(t));
+    case "export":
+      return exportCommand(rest, (t) => process.stdout.write(t));
     case "qmp":
       return qmpCommand(rest, (t) => process.stdout.write(t));
     case "schema":

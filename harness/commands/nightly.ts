@@ -78,7 +78,7 @@ export async function runJobs(
 }
 
 /** A run directory, a results.json, or a scenario directory (its newest run). */
-async function resolveRun(where: string): Promise<RunRecord> {
+export async function resolveRun(where: string): Promise<RunRecord> {
   const p = path.resolve(where);
   if (!existsSync(p)) throw new VmrigError(`${where}: no such run directory`);
   if ((await stat(p)).isDirectory() && !existsSync(path.join(p, "results.json"))) {
