@@ -146,11 +146,14 @@ export type ConfigBase = "tinyconfig" | "defconfig";
 
 export type CacheMode = "auto" | "always" | "never" | "metadata";
 
+export type VirtiofsdSandbox = "auto" | "none" | "namespace" | "chroot";
+
 export interface ShareSpec {
   tag: string;
   cache: CacheMode;
   queueSize: number;
-  sandbox: "none" | "namespace" | "chroot";
+  /** auto: chroot when vmrig runs as root, else none (virtiofsd cannot chroot without CAP_SYS_CHROOT). */
+  sandbox: VirtiofsdSandbox;
   threadPoolSize?: number;
   extraArgs: string[];
   /** Offer VIRTIO_F_ACCESS_PLATFORM through the vhost-user relay. */

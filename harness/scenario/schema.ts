@@ -278,7 +278,14 @@ const shareSchema = strict({
   }),
   cache: z.enum(["auto", "always", "never", "metadata"]).default("auto"),
   queueSize: queueSize.default(128),
-  sandbox: z.enum(["none", "namespace", "chroot"]).default("none"),
+  sandbox: z
+    .enum(["auto", "none", "namespace", "chroot"])
+    .default("auto")
+    .meta({
+      description:
+        "virtiofsd --sandbox. auto: chroot into the shared directory when vmrig runs as root, else none. " +
+        "namespace also confines it but forks, so a planned fault on virtiofsd would reach the wrong process.",
+    }),
   threadPoolSize: z.number().int().nonnegative().max(MAX_THREAD_POOL).optional(),
   extraArgs: z
     .array(

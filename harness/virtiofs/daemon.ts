@@ -3,15 +3,31 @@ import { createWriteStream, readFileSync } from "node:fs";
 import { constants } from "node:os";
 import { readFile } from "node:fs/promises";
 import { spawnChild, stopChild, type Child } from "../util/children.ts";
-import type { ShareSpec } from "../types.ts";
+import type { ShareSpec, VirtiofsdSandbox } from "../types.ts";
 
 export interface DaemonCommand {
   argv0: string;
   prefixArgs: string[];
 }
 
-/** Pure: virtiofsd's arguments for one share. */
-export function virtiofsdArgs(share: ShareSpec, socketPath: string, sharedDir: string, logLevel = "info"): string[] {
+/**
+ * The sandbox virtiofsd runs in. chroot is the default where it can work: it confines virtiofsd to the shared
+ * directory without forking, so the pid vmrig supervises (and pauses or kills for a planned fault) is the one
+ * that serves the guest.
+ */
+export function effectiveSandbox(sandbox: VirtiofsdSandbox, isRoot: boolean): Exclude<VirtiofsdSandbox, "auto"> {
+  if (sandbox !== "auto") return sandbox;
+  return isRoot ? "chroot" : "none";
+}
+
+/** Pure but for whether vmrig runs as root: virtiofsd's arguments for one share. */
+export function virtiofsdArgs(
+  share: ShareSpec,
+  socketPath: string,
+  sharedDir: string,
+  logLevel = "info",
+  isRoot = process.geteuid?.() === 0,
+): string[] {
   const args = [
     "--socket-path",
     socketPath,
@@ -20,7 +36,7 @@ export function virtiofsdArgs(share: ShareSpec, socketPath: string, sharedDir: s
     "--cache",
     share.cache,
     "--sandbox",
-    share.sandbox,
+    effectiveSandbox(share.sandbox, isRoot),
     // A share's own level (`log: debug`) wins over the run-wide one (VMRIG_VIRTIOFSD_LOG).
     "--log-level",
     share.logLevel ?? logLevel,

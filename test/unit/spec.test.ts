@@ -154,7 +154,7 @@ describe("valid scenarios", () => {
     expect(scenario.timeouts).toEqual({ bootSeconds: 60, stepSeconds: 120, livenessSeconds: 15 });
     expect(scenario.expectDefault).toEqual(["PASS"]);
     expect(scenario.shares).toEqual([
-      { tag: "data", cache: "auto", queueSize: 128, sandbox: "none", extraArgs: [], accessPlatform: false },
+      { tag: "data", cache: "auto", queueSize: 128, sandbox: "auto", extraArgs: [], accessPlatform: false },
     ]);
     expect(scenario.workloads).toEqual([
       { id: "listing", kind: "readdir", share: "data", entries: 10, bufferBytes: 32 * 1024 },

@@ -109,4 +109,20 @@ describe("small pieces", () => {
     expect(level(virtiofsdArgs(share, "/s.sock", "/d", "warn"))).toBe("warn");
     expect(level(virtiofsdArgs({ ...share, logLevel: "debug" }, "/s.sock", "/d", "warn"))).toBe("debug");
   });
+
+  it("sandboxes virtiofsd in a chroot by default when run as root, and not at all otherwise", () => {
+    const share: ShareSpec = {
+      tag: "s",
+      cache: "auto",
+      queueSize: 128,
+      sandbox: "auto",
+      extraArgs: [],
+      accessPlatform: false,
+    };
+    const sandbox = (a: string[]) => a[a.indexOf("--sandbox") + 1];
+    expect(sandbox(virtiofsdArgs(share, "/s.sock", "/d", "info", true))).toBe("chroot");
+    expect(sandbox(virtiofsdArgs(share, "/s.sock", "/d", "info", false))).toBe("none");
+    expect(sandbox(virtiofsdArgs({ ...share, sandbox: "namespace" }, "/s.sock", "/d", "info", true))).toBe("namespace");
+    expect(sandbox(virtiofsdArgs({ ...share, sandbox: "none" }, "/s.sock", "/d", "info", true))).toBe("none");
+  });
 });
