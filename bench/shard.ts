@@ -14,7 +14,8 @@ import { measuredRowCost, rowCosts, type RowCost } from "../harness/run/shard/co
 import { imbalance, partition, shardLoads } from "../harness/run/shard/partition.ts";
 import type { RunResult, Scenario } from "../harness/types.ts";
 
-const MATRIX_FILES = [
+/** 16 rows: Debian kernels, built kernels, arm64 rows with 4K/16K/64K pages, a fault scenario. */
+export const MATRIX_FILES = [
   "default.yaml",
   "dnotify-bad-inode.yaml",
   "getdents-swiotlb.yaml",

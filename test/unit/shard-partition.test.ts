@@ -20,16 +20,7 @@ import type { RunResult, Scenario } from "../../harness/types.ts";
 import { existsSync, readFileSync } from "node:fs";
 import os from "node:os";
 import { execa } from "execa";
-
-/** 16 rows: Debian kernels, built kernels, arm64 rows with 4K/16K/64K pages, a fault scenario. */
-export const MATRIX_FILES = [
-  "default.yaml",
-  "dnotify-bad-inode.yaml",
-  "getdents-swiotlb.yaml",
-  "kselftest-fs.yaml",
-  "overlay-readdir-pagesize.yaml",
-  "virtiofsd-faults.yaml",
-];
+import { MATRIX_FILES } from "../../bench/shard.ts";
 
 const load = (f: string) => loadScenario(path.join(repoRoot, "scenarios", f));
 const matrix = async (): Promise<Scenario[]> => Promise.all(MATRIX_FILES.map(load));
