@@ -11,6 +11,7 @@ import { read } from "./read.ts";
 import { readdir } from "./readdir.ts";
 import { ktap } from "./ktap.ts";
 import { shell } from "./shell.ts";
+import { exec } from "./exec.ts";
 import { write } from "./write.ts";
 
 const BUILT_IN = [
@@ -19,6 +20,7 @@ const BUILT_IN = [
   read,
   write,
   shell,
+  exec,
   ktap,
   dnotifyBadInode,
   fuseLie,
