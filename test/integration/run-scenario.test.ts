@@ -44,7 +44,7 @@ function killDuringSlowLs(pattern: RegExp): { progress: Progress; killed: () => 
 }
 
 describe("runScenarioFile on real guests", () => {
-  it("runs readdir, read, write and shell on a Debian kernel over virtio-fs and keeps every artifact", async () => {
+  it("runs readdir, read, write, shell and exec on a Debian kernel over virtio-fs and keeps every artifact", async () => {
     const { result, runDir, exitCode } = await runInline(
       "all-kinds",
       `machine: { arch: x86_64, memory: 1G, cpus: 2 }
@@ -60,6 +60,7 @@ workloads:
   - { id: write-1M, write: { share: share, size: 8M, blockSize: 1M } }
   - { id: uname, shell: { command: "uname -r", expectExit: 0 } }
   - { id: false-fails, shell: { command: "false", expectExit: 0 } }
+  - { id: exec, exec: { share: share, program: /usr/bin/ls, args: ["-1", /lib/x86_64-linux-gnu] } }
 expect: { default: PASS }
 `,
     );
@@ -70,6 +71,14 @@ expect: { default: PASS }
     expect(cells["uname"]!.outcome).toMatchObject({ kind: "pass" });
     expect(cells["false-fails"]!.outcome).toMatchObject({ kind: "fail" });
     expect(cells["false-fails"]!.met).toBe(false);
+    // ls and its libraries mapped from the share three times, each listing what the host's run listed.
+    expect(cells["exec"]!.outcome).toMatchObject({ kind: "pass" });
+    const runs = cells["exec"]!.evidence.runs as { exit: number; stdout: string }[];
+    expect(runs.map((r) => [r.exit, r.stdout.trim().split("\n").includes("libc.so.6")])).toEqual([
+      [0, true],
+      [0, true],
+      [0, true],
+    ]);
     expect(exitCode).toBe(1);
     expect(result.complete).toBe(true);
     expect(String(result.rows[0]!.evidence.uname)).toMatch(/^6\.12\./);
@@ -77,6 +86,7 @@ expect: { default: PASS }
     const old = result.rows[1]!;
     expect(String(old.evidence.uname)).toMatch(/^6\.1\./);
     expect(old.cells.filter((c) => c.workload !== "false-fails").map((c) => c.outcome.kind)).toEqual([
+      "pass",
       "pass",
       "pass",
       "pass",
