@@ -14,14 +14,12 @@ import { elfInterpreter } from "../image/elf.ts";
 import { parseLdd } from "../image/binaries.ts";
 import { defineWorkloadKind, workloadDir, type Exited, type Judgement } from "./kind.ts";
 import { shellQuote } from "./probe.ts";
-import { shareName, strict } from "./fields.ts";
+import { isMapping, shareName, strict } from "./fields.ts";
 
 /** Where the program's tree goes inside the workload's directory; the guest chroots into it. */
 const ROOT = "root";
 /** Ends each run's output in the guest's stdout: `<marker> <run> <exit status>`. */
 const RUN_END = "@@vmrig-exec-end";
-const isMapping = (v: unknown): v is Record<string, unknown> =>
-  typeof v === "object" && v !== null && !Array.isArray(v);
 
 export const exec = defineWorkloadKind({
   name: "exec",
