@@ -8,7 +8,7 @@ import { copyFile, mkdir, readFile } from "node:fs/promises";
 import path from "node:path";
 import { execa } from "execa";
 import { z } from "zod";
-import { archRecord } from "../arch.ts";
+import { hostArchOf } from "../arch.ts";
 import type { Arch } from "../types.ts";
 import { elfInterpreter } from "../image/elf.ts";
 import { parseLdd } from "../image/binaries.ts";
@@ -55,7 +55,7 @@ export const exec = defineWorkloadKind({
   checkInFile({ written, file, problem }) {
     const machine = isMapping(file) && isMapping(file.machine) ? file.machine : {};
     const arch = (typeof machine.arch === "string" ? machine.arch : "x86_64") as Arch;
-    if (hostArch() !== arch) {
+    if (hostArchOf() !== arch) {
       problem([], written, `runs host programs (${process.arch}): this scenario's guests are ${arch}`);
     }
     const program = isMapping(written) ? written.program : undefined;
@@ -88,10 +88,6 @@ function isFile(file: string): boolean {
   } catch {
     return false;
   }
-}
-
-function hostArch(): Arch | undefined {
-  return (["x86_64", "aarch64"] as const).find((a) => archRecord(a).nodeArch === process.arch);
 }
 
 /** The program, every library ldd lists for it and its ELF interpreter: absolute host paths. */
