@@ -3,7 +3,7 @@
 // kernel that corrupts mapped file pages fails here even when read(2) of the same files is right.
 // The expectation is the host's own run of the same program in the same tree, unless the scenario
 // writes one.
-import { statSync } from "node:fs";
+import { readFileSync, statSync } from "node:fs";
 import { copyFile, mkdir, readFile } from "node:fs/promises";
 import path from "node:path";
 import { execa } from "execa";
@@ -59,8 +59,10 @@ export const exec = defineWorkloadKind({
       problem([], written, `runs host programs (${process.arch}): this scenario's guests are ${arch}`);
     }
     const program = isMapping(written) ? written.program : undefined;
-    if (typeof program === "string" && !isFile(program)) {
-      problem(["program"], program, `${program} is not a file on this host`);
+    if (typeof program !== "string") return;
+    if (!isFile(program)) problem(["program"], program, `${program} is not a file on this host`);
+    else if (elfInterpreter(readFileSync(program)) === undefined) {
+      problem(["program"], program, `${program} is not a dynamically linked program (it has no ELF interpreter)`);
     }
   },
   async prepareHost(w, ctx) {
@@ -71,6 +73,8 @@ export const exec = defineWorkloadKind({
       await copyFile(file, path.join(root, file));
     }
     const host = await execa("chroot", [root, w.program, ...w.args], { reject: false, stripFinalNewline: false });
+    // 125: chroot itself failed (not root, say), so the host's run says nothing about the program.
+    if (host.exitCode === 125 && host.stderr.startsWith("chroot:")) throw new Error(host.stderr.trim());
     return { files, hostExit: host.exitCode, hostStdout: host.stdout, hostStderr: host.stderr };
   },
   guestCommand(w, ctx) {
@@ -93,7 +97,7 @@ function isFile(file: string): boolean {
 /** The program, every library ldd lists for it and its ELF interpreter: absolute host paths. */
 async function programFiles(program: string): Promise<string[]> {
   const interpreter = elfInterpreter(await readFile(program));
-  if (interpreter === undefined) throw new Error(`${program} is statically linked: exec needs a dynamic program`);
+  if (interpreter === undefined) throw new Error(`${program} is no longer a dynamically linked program`);
   const { stdout } = await execa("ldd", [program]);
   return [...new Set([program, ...parseLdd(stdout), interpreter])];
 }
