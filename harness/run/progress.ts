@@ -13,6 +13,8 @@ export interface Progress {
 export function createProgress(stream: NodeJS.WriteStream = process.stderr): Progress {
   const tty = Boolean(stream.isTTY) && !plainProgress();
   const started = new Map<string, number>();
+  // A row's clock restarts at its first boot: every row is prepared before the first one boots.
+  const booted = new Set<string>();
   let live = false;
   const elapsed = (k: string) => `${((Date.now() - (started.get(k) ?? Date.now())) / 1000).toFixed(0)}s`;
   const clear = () => {
@@ -25,7 +27,10 @@ export function createProgress(stream: NodeJS.WriteStream = process.stderr): Pro
       stream.write(line + "\n");
     },
     stage(kernel, what) {
-      if (!started.has(kernel)) started.set(kernel, Date.now());
+      if (!booted.has(kernel) && what.startsWith("booting")) {
+        booted.add(kernel);
+        started.set(kernel, Date.now());
+      } else if (!started.has(kernel)) started.set(kernel, Date.now());
       if (tty) {
         clear();
         stream.write(`[${kernel}] ${what} … ${elapsed(kernel)}`);
