@@ -149,15 +149,23 @@ export function findInInfoPci(
 export function nestedRowHooks(s: Scenario, k: Pick<PreparedKernel, "qemu">): RowHooks | undefined {
   const nested = s.vfio?.nested;
   if (!nested) return undefined;
-  return {
-    guestName: "level 1 (intel-iommu, host root over virtio-fs)",
+  const common: RowHooks = {
     bootOnHostQemu: true,
-    evidence: { levelOne: { device: nested.device, at: NESTED_DEVICE_BDF, viommu: "intel" } },
-    cmdline: ["intel_iommu=on"],
     shares: [{ spec: hostRootShare, hostDir: "/" }],
-    qemuExtras: { viommu: "intel", extraDevices: [nestedDeviceArg(nested.device)] },
     afterBoot: (guest, t) => levelOneReady(guest, k.qemu, t.stepMs),
     cellRunners: { nestedQemu: (w, guest, t) => nestedQemuCell(guest, s, w as NestedQemu, t.stepMs, k.qemu) },
+  };
+  const mdevs = s.vfio!.devices.flatMap((d) => (d.kind === "mdev" ? [`${d.type} on ${d.parent}`] : []));
+  // An mdev is made by level 1's own kernel and needs no IOMMU: no vIOMMU, no emulated device to slow TCG down.
+  if (mdevs.length === s.vfio!.devices.length) {
+    return { ...common, guestName: "level 1 (mdev host, host root over virtio-fs)", evidence: { levelOne: { mdevs } } };
+  }
+  return {
+    ...common,
+    guestName: "level 1 (intel-iommu, host root over virtio-fs)",
+    evidence: { levelOne: { device: nested.device, at: NESTED_DEVICE_BDF, viommu: "intel" } },
+    cmdline: ["intel_iommu=on"],
+    qemuExtras: { viommu: "intel", extraDevices: [nestedDeviceArg(nested.device)] },
   };
 }
 
