@@ -25,7 +25,7 @@ import type { AfterBoot, RowHooks } from "../run/row-hooks.ts";
 import type { PreparedKernel } from "../run/run-env.ts";
 import { NESTED_DEVICE_BDF } from "../scenario/vfio.ts";
 import { bindVfioHost } from "./bind.ts";
-import { guestHostFs } from "./host-fs.ts";
+import { guestHostFs, type HostFs } from "./host-fs.ts";
 import { summary } from "./host-run.ts";
 import { compareWithQemu, parseQemuDmaWarnings } from "./mapping-budget.ts";
 import { vfioPreflight, type VfioPreflight } from "./preflight.ts";
@@ -255,11 +255,33 @@ async function nestedQemuCell(
     const restore = await binding.restore();
     evidence.restore = restore;
     evidence.binding = log;
-    if (restore.failed.length) {
-      [outcome, spoiled] = [{ kind: "infra", reason: `could not restore level 1: ${restore.failed.join("; ")}` }, true];
+    // Only a level 1 that answered the restore can be asked again.
+    const mdevs = restore.failed.length ? [] : await mdevsAfterRestore(fs, binding.qemuDevices);
+    if (mdevs.length) evidence.mdevsAfterRestore = mdevs;
+    const left = mdevs.flatMap((m) =>
+      "unanswered" in m ? [`${m.sysfsdev}: ${m.unanswered}`] : m.present ? [`${m.sysfsdev} is still there`] : [],
+    );
+    if (restore.failed.length || left.length) {
+      const reason = `could not restore level 1: ${[...restore.failed, ...left].join("; ")}`;
+      [outcome, spoiled] = [{ kind: "infra", reason }, true];
     }
   }
   return done(outcome, spoiled);
+}
+
+type MdevCheck = { sysfsdev: string; present: boolean } | { sysfsdev: string; unanswered: string };
+
+/** Each mdev the cell created, looked up again once restored: a removed one is gone from sysfs. */
+function mdevsAfterRestore(fs: HostFs, devices: VfioDevicePlan[]): Promise<MdevCheck[]> {
+  const created = devices.flatMap((d) => ("sysfsdev" in d ? [d.sysfsdev] : []));
+  return Promise.all(
+    created.map((sysfsdev) =>
+      fs.exists(sysfsdev).then(
+        (present) => ({ sysfsdev, present }),
+        (e: Error) => ({ sysfsdev, unanswered: e.message }),
+      ),
+    ),
+  );
 }
 
 /**
