@@ -1,6 +1,7 @@
 // Hardware-free VFIO (vfio.nested): per kernel row, vmrig boots a level-1 guest (TCG) with an
-// emulated intel-iommu and an emulated PCI device at NESTED_DEVICE_BDF, and this machine's root
-// shared read-only over virtio-fs so level 1 runs the host's own QEMU without carrying it.
+// emulated intel-iommu and an emulated PCI device at NESTED_DEVICE_BDF (neither when it passes only
+// mdevs, which level 1's kernel makes), and this machine's root shared read-only over virtio-fs so
+// level 1 runs the host's own QEMU without carrying it.
 // Level 1 is then the VFIO host: each `nestedQemu` workload runs the same preflight and binding
 // code as a real host (over SSH: vfio/host-fs.ts), starts the level-2 QEMU with the scenario's
 // virtio-mem and vfio-pci devices, judges what QEMU printed against the predictor, and restores

@@ -187,7 +187,7 @@ describe("the VFIO scenarios in scenarios/", () => {
     expect(s.kernels[0]!.expect).toEqual({ exceeds: ["FAIL"] });
   });
 
-  it("vfio-mdev-mtty.yaml (hardware-free, CI) passes an mtty-2 mdev on the same boundary, on a level 1 vmrig builds", async () => {
+  it("vfio-mdev-mtty.yaml (hardware-free, CI): an mtty-2 mdev on the same boundary, level 1 built", async () => {
     const { loadScenario } = await import("../../harness/scenario/load.ts");
     const s = await loadScenario(path.join(import.meta.dirname, "..", "..", "scenarios", "vfio-mdev-mtty.yaml"));
     expect(s.vfio).toEqual({
