@@ -120,7 +120,7 @@ const nestedSchema = strict({
   memory: size().prefault("128M").meta({ description: "Level-2 guest RAM (virtio-mem comes on top)." }),
 }).meta({
   description:
-    "Hardware-free VFIO: a level-1 guest with an emulated intel-iommu is the VFIO host; " +
+    "Hardware-free VFIO: a level-1 guest with an emulated intel-iommu (none when only mdevs pass) is the VFIO host; " +
     "nestedQemu workloads start level 2.",
 });
 

@@ -1,6 +1,7 @@
 // Hardware-free VFIO (vfio.nested): per kernel row, vmrig boots a level-1 guest (TCG) with an
-// emulated intel-iommu and an emulated PCI device at NESTED_DEVICE_BDF, and this machine's root
-// shared read-only over virtio-fs so level 1 runs the host's own QEMU without carrying it.
+// emulated intel-iommu and an emulated PCI device at NESTED_DEVICE_BDF (neither when it passes only
+// mdevs, which level 1's kernel makes), and this machine's root shared read-only over virtio-fs so
+// level 1 runs the host's own QEMU without carrying it.
 // Level 1 is then the VFIO host: each `nestedQemu` workload runs the same preflight and binding
 // code as a real host (over SSH: vfio/host-fs.ts), starts the level-2 QEMU with the scenario's
 // virtio-mem and vfio-pci devices, judges what QEMU printed against the predictor, and restores
@@ -25,7 +26,7 @@ import type { AfterBoot, RowHooks } from "../run/row-hooks.ts";
 import type { PreparedKernel } from "../run/run-env.ts";
 import { NESTED_DEVICE_BDF } from "../scenario/vfio.ts";
 import { bindVfioHost } from "./bind.ts";
-import { guestHostFs } from "./host-fs.ts";
+import { guestHostFs, type HostFs } from "./host-fs.ts";
 import { summary } from "./host-run.ts";
 import { compareWithQemu, parseQemuDmaWarnings } from "./mapping-budget.ts";
 import { vfioPreflight, type VfioPreflight } from "./preflight.ts";
@@ -149,15 +150,23 @@ export function findInInfoPci(
 export function nestedRowHooks(s: Scenario, k: Pick<PreparedKernel, "qemu">): RowHooks | undefined {
   const nested = s.vfio?.nested;
   if (!nested) return undefined;
-  return {
-    guestName: "level 1 (intel-iommu, host root over virtio-fs)",
+  const common: RowHooks = {
     bootOnHostQemu: true,
-    evidence: { levelOne: { device: nested.device, at: NESTED_DEVICE_BDF, viommu: "intel" } },
-    cmdline: ["intel_iommu=on"],
     shares: [{ spec: hostRootShare, hostDir: "/" }],
-    qemuExtras: { viommu: "intel", extraDevices: [nestedDeviceArg(nested.device)] },
     afterBoot: (guest, t) => levelOneReady(guest, k.qemu, t.stepMs),
     cellRunners: { nestedQemu: (w, guest, t) => nestedQemuCell(guest, s, w as NestedQemu, t.stepMs, k.qemu) },
+  };
+  const mdevs = s.vfio!.devices.flatMap((d) => (d.kind === "mdev" ? [`${d.type} on ${d.parent}`] : []));
+  // An mdev is made by level 1's own kernel and needs no IOMMU: no vIOMMU, no emulated device to slow TCG down.
+  if (mdevs.length === s.vfio!.devices.length) {
+    return { ...common, guestName: "level 1 (mdev host, host root over virtio-fs)", evidence: { levelOne: { mdevs } } };
+  }
+  return {
+    ...common,
+    guestName: "level 1 (intel-iommu, host root over virtio-fs)",
+    evidence: { levelOne: { device: nested.device, at: NESTED_DEVICE_BDF, viommu: "intel" } },
+    cmdline: ["intel_iommu=on"],
+    qemuExtras: { viommu: "intel", extraDevices: [nestedDeviceArg(nested.device)] },
   };
 }
 
@@ -247,11 +256,33 @@ async function nestedQemuCell(
     const restore = await binding.restore();
     evidence.restore = restore;
     evidence.binding = log;
-    if (restore.failed.length) {
-      [outcome, spoiled] = [{ kind: "infra", reason: `could not restore level 1: ${restore.failed.join("; ")}` }, true];
+    // Only a level 1 that answered the restore can be asked again.
+    const mdevs = restore.failed.length ? [] : await mdevsAfterRestore(fs, binding.qemuDevices);
+    if (mdevs.length) evidence.mdevsAfterRestore = mdevs;
+    const left = mdevs.flatMap((m) =>
+      "unanswered" in m ? [`${m.sysfsdev}: ${m.unanswered}`] : m.present ? [`${m.sysfsdev} is still there`] : [],
+    );
+    if (restore.failed.length || left.length) {
+      const reason = `could not restore level 1: ${[...restore.failed, ...left].join("; ")}`;
+      [outcome, spoiled] = [{ kind: "infra", reason }, true];
     }
   }
   return done(outcome, spoiled);
+}
+
+type MdevCheck = { sysfsdev: string; present: boolean } | { sysfsdev: string; unanswered: string };
+
+/** Each mdev the cell created, looked up again once restored: a removed one is gone from sysfs. */
+function mdevsAfterRestore(fs: HostFs, devices: VfioDevicePlan[]): Promise<MdevCheck[]> {
+  const created = devices.flatMap((d) => ("sysfsdev" in d ? [d.sysfsdev] : []));
+  return Promise.all(
+    created.map((sysfsdev) =>
+      fs.exists(sysfsdev).then(
+        (present) => ({ sysfsdev, present }),
+        (e: Error) => ({ sysfsdev, unanswered: e.message }),
+      ),
+    ),
+  );
 }
 
 /**

@@ -55,6 +55,8 @@ export interface DevicePreflight {
   members: GroupMember[];
   /** mdev: instances the parent can still create. */
   availableInstances?: number;
+  /** mdev: every type the parent offers (mdev_supported_types). */
+  parentTypes?: string[];
 }
 
 export interface VfioPreflight {
@@ -355,17 +357,22 @@ async function mdevDevice(
     return base;
   }
   const typeDir = SYSFS.mdevType(d.parent, d.type);
+  const parentTypes = (await fs.list(`${SYSFS.mdevParent(d.parent)}/mdev_supported_types`)) ?? [];
   if (!(await fs.exists(typeDir))) {
-    const types = (await fs.list(`${SYSFS.mdevParent(d.parent)}/mdev_supported_types`)) ?? [];
     problems.push(
-      `mdev type ${d.type} is not offered by ${d.parent} on ${fs.name} (types: ${types.join(", ") || "none"})`,
+      `mdev type ${d.type} is not offered by ${d.parent} on ${fs.name} (types: ${parentTypes.join(", ") || "none"})`,
     );
-    return base;
+    return { ...base, parentTypes };
   }
   const available = Number((await fs.readText(`${typeDir}/available_instances`))?.trim());
   if (Number.isFinite(available) && available < 1)
     problems.push(`mdev type ${d.type} on ${d.parent} has no instances left to create`);
-  return { ...base, exists: true, ...(Number.isFinite(available) ? { availableInstances: available } : {}) };
+  return {
+    ...base,
+    exists: true,
+    parentTypes,
+    ...(Number.isFinite(available) ? { availableInstances: available } : {}),
+  };
 }
 
 // ---- pure helpers --------------------------------------------------------------------------
@@ -453,6 +460,23 @@ export function daxOf(options: string): "yes" | "per-file" | "no" {
   return "no";
 }
 
+/** One device of the preflight, as lines. */
+function deviceLines(d: DevicePreflight): string[] {
+  if (!d.exists) return [`  ${d.label}: missing`];
+  if (d.device.kind === "mdev") {
+    // An mdev has no driver or group until vmrig creates it: what its parent offers is the fact.
+    const left = d.availableInstances !== undefined ? `${d.availableInstances} instances available` : "";
+    const offers = `${d.device.parent} offers ${d.parentTypes?.join(", ") || "no types"}`;
+    return [`  ${d.label}: ${[left, offers].filter(Boolean).join("; ")}`];
+  }
+  const id = d.vendor && d.deviceId ? ` [${d.vendor.replace(/^0x/, "")}:${d.deviceId.replace(/^0x/, "")}]` : "";
+  const group = d.iommuGroup !== undefined ? `, IOMMU group ${d.iommuGroup}` : "";
+  return [
+    `  ${d.label}${id}: driver ${d.driver ?? "none"}${group}`,
+    ...d.members.map((m) => `    group member ${m.bdf}: driver ${m.driver ?? "none"} -> ${m.action}`),
+  ];
+}
+
 /** The preflight as lines for the terminal and the results. */
 export function formatPreflight(p: VfioPreflight): string[] {
   const lines = [`VFIO preflight on ${p.host}:`];
@@ -460,19 +484,7 @@ export function formatPreflight(p: VfioPreflight): string[] {
     `  IOMMU: ${p.iommu.groups ? `${p.iommu.groups} groups` : "no groups"}` +
       `${p.iommu.units.length ? ` (${p.iommu.units.join(", ")})` : ""}`,
   );
-  for (const d of p.devices) {
-    if (!d.exists) {
-      lines.push(`  ${d.label}: missing`);
-      continue;
-    }
-    const id = d.vendor && d.deviceId ? ` [${d.vendor.replace(/^0x/, "")}:${d.deviceId.replace(/^0x/, "")}]` : "";
-    lines.push(
-      `  ${d.label}${id}: driver ${d.driver ?? "none"}` +
-        `${d.iommuGroup !== undefined ? `, IOMMU group ${d.iommuGroup}` : ""}` +
-        `${d.availableInstances !== undefined ? `, ${d.availableInstances} instances available` : ""}`,
-    );
-    for (const m of d.members) lines.push(`    group member ${m.bdf}: driver ${m.driver ?? "none"} -> ${m.action}`);
-  }
+  for (const d of p.devices) lines.push(...deviceLines(d));
   const lm = p.lockedMemory;
   const limit =
     lm.limitBytes === undefined ? "unknown" : lm.limitBytes === "unlimited" ? "unlimited" : formatSize(lm.limitBytes);

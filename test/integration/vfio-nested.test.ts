@@ -119,6 +119,78 @@ describe("hardware-free VFIO: level-2 QEMU in a level-1 guest with an emulated I
   }, 900_000);
 });
 
+/** What an mdev cell adds to the evidence: the instance it made, and whether it was gone once restored. */
+interface MdevEvidence extends NestedEvidence {
+  changes: Array<{ what: string; before: string; after: string }>;
+  levelTwoPci: { present: boolean; ids?: string; barsMapped: number };
+  mdevsAfterRestore: Array<{ sysfsdev: string; present: boolean }>;
+}
+
+describe("hardware-free VFIO over an mdev: the mtty sample in a level 1 that vmrig builds", () => {
+  it("finds mtty's types; its mtty-2 reaches level 2; 1023 fits; 1022 exceeds; the instance is removed", async () => {
+    const started = Date.now();
+    const { result, exitCode } = await runScenarioFile(path.join(repoRoot, "scenarios", "vfio-mdev-mtty.yaml"), {
+      resultsRoot: path.join(tmp, "results-mdev"),
+      progress: quiet,
+      out: sink,
+    });
+    const rowCells = (label: string) => {
+      const row = result.rows.find((r) => r.label === label)!;
+      const cells = Object.fromEntries(row.cells.map((c) => [c.workload, c]));
+      return { row, cells, ev: (id: string) => cells[id]!.evidence as MdevEvidence };
+    };
+    for (const label of ["mtty-7.3", "mtty-7.3-qemu-11.1"]) {
+      const { row, cells, ev } = rowCells(label);
+      expect(row.evidence.levelOne).toEqual({ mdevs: ["mtty-2 on mtty"] });
+      // Preflight in level 1: the parent and the types it offers, before anything was created.
+      expect(ev("passthrough").preflight.devices[0]).toMatchObject({
+        device: { kind: "mdev", type: "mtty-2", parent: "mtty" },
+        exists: true,
+        parentTypes: ["mtty-1", "mtty-2"],
+        availableInstances: 12,
+      });
+      // The instance reached level 2: QEMU read mtty's emulated config space and the firmware mapped its BARs.
+      expect(cells.passthrough!.outcome).toMatchObject({
+        kind: "pass",
+        detail: expect.stringMatching(/^mdev mtty-2 on mtty \[4348:3253\] passed to level 2 as \/sys\/bus\/mdev\//),
+      });
+      expect(ev("passthrough").levelTwoPci).toMatchObject({ present: true, ids: "4348:3253", barsMapped: 2 });
+      const [created] = ev("passthrough").changes;
+      expect(created).toMatchObject({ what: "mdev mtty-2 on mtty", before: "absent" });
+      // Fits exactly, quietly.
+      expect(cells.fits!.outcome).toMatchObject({ kind: "pass" });
+      expect(ev("fits").prediction).toMatchObject({ verdict: "fits", predicted: 1023, limit: 1023, headroom: 0 });
+      expect(ev("fits").qemuDmaWarnings).toEqual([]);
+      // One short: the expected FAIL, with the predictor agreeing with QEMU.
+      expect(cells.exceeds!.outcome.kind).toBe("fail");
+      expect(cells.exceeds!.met).toBe(true);
+      expect(ev("exceeds").prediction).toMatchObject({ verdict: "exceeds", exceedsBy: 1 });
+      expect(ev("exceeds").predictorAgrees).toEqual({ agrees: true, mismatches: [] });
+      // Every cell removed its instance: the restore says so, and sysfs no longer has it.
+      for (const id of ["passthrough", "fits", "exceeds"]) {
+        const uuid = ev(id).changes.find((c) => c.what === "mdev mtty-2 on mtty")!.after;
+        expect(ev(id).restore).toMatchObject({ failed: [], restored: expect.arrayContaining([`remove mdev ${uuid}`]) });
+        expect(ev(id).mdevsAfterRestore).toEqual([{ sysfsdev: `/sys/bus/mdev/devices/${uuid}`, present: false }]);
+      }
+    }
+    // QEMU 10.0 warns and runs on; Debian's QEMU 11.1 refuses the mdev with the same numbers.
+    expect(rowCells("mtty-7.3").cells.exceeds!.outcome).toMatchObject({
+      detail: expect.stringContaining("QEMU warned 1x, as predicted (exceeds by 1"),
+    });
+    const q11 = rowCells("mtty-7.3-qemu-11.1");
+    expect(String(q11.row.evidence.levelTwoQemu)).toMatch(/^11\.1\./);
+    expect(q11.cells.exceeds!.outcome).toMatchObject({
+      detail: expect.stringMatching(/^QEMU refused the device \(exceeds by 1: .*possibly running out of DMA mappings/),
+    });
+    expect(q11.ev("exceeds").qemuExit).toBe(1);
+
+    expect(exitCode).toBe(0);
+    expect(ownGuestProcesses()).toEqual([]);
+    expect(pendingCleanups()).toEqual([]);
+    console.log(`vfio mdev scenario: ${((Date.now() - started) / 1000).toFixed(0)} s`);
+  }, 1_200_000);
+});
+
 describe("VFIO preflight on this host (read-only; this host has no IOMMU)", () => {
   it("refuses a run with a missing device and no IOMMU: exit 2, nothing written, nothing bound", async () => {
     const file = path.join(tmp, "refuse.yaml");

@@ -1,5 +1,6 @@
 // The one row runner's hooks: what a scenario feature (nested VFIO) adds to a row's guests, how
 // several features' additions combine, and that a row without features boots as it always did.
+import path from "node:path";
 import { describe, expect, it } from "vitest";
 import { parseScenario } from "../../harness/scenario/load.ts";
 import { composeRowHooks, mergeQemuExtras, type RowHooks } from "../../harness/run/row-hooks.ts";
@@ -64,6 +65,19 @@ describe("a nested VFIO row through the one row runner", () => {
     expect(Object.keys(hooks.cellRunners ?? {})).toEqual(["nestedQemu"]);
     expect(typeof hooks.afterBoot).toBe("function");
     expect(featureGuestModules(nested)).toEqual(["virtio_mem", "vfio_pci", "vfio_iommu_type1"]);
+  });
+});
+
+describe("a nested VFIO row that passes an mdev", () => {
+  it("boots level 1 without a vIOMMU or an emulated device: level 1's own kernel makes the mdev", async () => {
+    const { loadScenario } = await import("../../harness/scenario/load.ts");
+    const mtty = await loadScenario(path.join(import.meta.dirname, "..", "..", "scenarios", "vfio-mdev-mtty.yaml"));
+    const k = { entry: mtty.kernels[0]!, qemu: undefined };
+    const hooks = featureRowHooks()(mtty, k);
+    expect(guestAdditions(mtty, k, hooks)).toEqual({ cmdline: [] });
+    expect(hooks.evidence).toEqual({ levelOne: { mdevs: ["mtty-2 on mtty"] } });
+    expect(hooks.shares).toEqual([{ spec: expect.objectContaining({ tag: HOST_ROOT_TAG }), hostDir: "/" }]);
+    expect(Object.keys(hooks.cellRunners ?? {})).toEqual(["nestedQemu"]);
   });
 });
 

@@ -141,3 +141,55 @@ describe("judging a level-2 start", () => {
     expect(broken.outcome).toEqual({ kind: "fail", detail: "level-2 QEMU exited 1: qemu-system-x86_64: -m 128M: bad" });
   });
 });
+
+// Captured from scenarios/vfio-mdev-mtty.yaml (2026-12-03): an mtty-2 mdev made in a built 7.3 level 1.
+describe("judging a level-2 start with an mdev", () => {
+  const mtty: DevicePreflight = {
+    device: { kind: "mdev", type: "mtty-2", parent: "mtty" },
+    label: "mdev mtty-2 on mtty",
+    exists: true,
+    members: [],
+    parentTypes: ["mtty-1", "mtty-2"],
+    availableInstances: 12,
+  };
+  const mdevPlan = [{ sysfsdev: "/sys/bus/mdev/devices/7be2e18c-f331-4eb2-b71f-823d3df515e9" }];
+
+  it("passes the instance that level 2's firmware shows by vmrig's id, with mtty's IDs and two I/O BARs", () => {
+    const v = levelTwoVerdict({ budget: budget(1023), devices: [mtty] }, mdevPlan, {
+      code: 0,
+      stdout: fixture("mtty-l2-info-pci.txt"),
+      stderr: "vmrig-l2-ready-after-ds=37\n",
+    });
+    expect(v.outcome).toEqual({
+      kind: "pass",
+      detail:
+        `mdev mtty-2 on mtty [4348:3253] passed to level 2 as ${mdevPlan[0]!.sysfsdev} ` +
+        `(2 BARs mapped by its firmware); ${budget(1023).summary}`,
+    });
+  });
+
+  it("fails with QEMU 10.0's warning (the VM runs on) and 11.1's refusal, both as predicted", () => {
+    const warned = levelTwoVerdict({ budget: budget(1022), devices: [mtty] }, mdevPlan, {
+      code: 0,
+      stdout: fixture("mtty-l2-info-pci.txt"),
+      stderr: fixture("mtty-qemu-10.0.2-l2-exceeds-stderr.txt"),
+    });
+    expect(warned.outcome).toMatchObject({
+      kind: "fail",
+      detail: expect.stringMatching(/^QEMU warned 1x, as predicted/),
+    });
+    expect(warned.evidence.predictorAgrees).toEqual({ agrees: true, mismatches: [] });
+    const refused = levelTwoVerdict({ budget: budget(1022), devices: [mtty] }, mdevPlan, {
+      code: 1,
+      stdout: "",
+      stderr: fixture("mtty-qemu-11.1.3-l2-exceeds-stderr.txt"),
+    });
+    expect(refused.outcome).toMatchObject({
+      kind: "fail",
+      detail: expect.stringMatching(/^QEMU refused the device \(exceeds by 1: .*failed to setup container for group 0/),
+    });
+    expect(refused.evidence.qemuDmaWarnings).toEqual([
+      expect.objectContaining({ severity: "error", maxMappings: 1022, maxMemslots: 512 }),
+    ]);
+  });
+});

@@ -204,7 +204,13 @@ describe("VFIO preflight on a fake sysfs tree", () => {
     const h = host({ devices: [], mdev: [{ parent: "mtty", types: { "mtty-1": 2, "mtty-2": 0 } }] });
     const ok = await vfioPreflight(h.fs, input({ devices: [{ kind: "mdev", type: "mtty-1", parent: "mtty" }] }));
     expect(ok.problems).toEqual([]);
-    expect(ok.devices[0]).toMatchObject({ label: "mdev mtty-1 on mtty", exists: true, availableInstances: 2 });
+    expect(ok.devices[0]).toMatchObject({
+      label: "mdev mtty-1 on mtty",
+      exists: true,
+      availableInstances: 2,
+      parentTypes: ["mtty-1", "mtty-2"],
+    });
+    expect(formatPreflight(ok)).toContain("  mdev mtty-1 on mtty: 2 instances available; mtty offers mtty-1, mtty-2");
     const bad = await vfioPreflight(
       h.fs,
       input({

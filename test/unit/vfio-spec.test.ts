@@ -186,4 +186,31 @@ describe("the VFIO scenarios in scenarios/", () => {
     ]);
     expect(s.kernels[0]!.expect).toEqual({ exceeds: ["FAIL"] });
   });
+
+  it("vfio-mdev-mtty.yaml (hardware-free, CI): an mtty-2 mdev on the same boundary, level 1 built", async () => {
+    const { loadScenario } = await import("../../harness/scenario/load.ts");
+    const s = await loadScenario(path.join(import.meta.dirname, "..", "..", "scenarios", "vfio-mdev-mtty.yaml"));
+    expect(s.vfio).toEqual({
+      devices: [{ kind: "mdev", type: "mtty-2", parent: "mtty" }],
+      nested: { device: "virtio-net-pci", memoryBytes: 128 * M },
+    });
+    expect(s.workloads.map((w) => [w.id, w.kind, "dmaEntryLimit" in w ? w.dmaEntryLimit : undefined])).toEqual([
+      ["passthrough", "nestedQemu", undefined],
+      ["fits", "nestedQemu", 1023],
+      ["exceeds", "nestedQemu", 1022],
+    ]);
+    // Both rows run the same built kernel; the second row's level 2 is Debian's QEMU 11.1.
+    const fragments = s.kernels.map((k) =>
+      k.source.kind === "build" ? k.source.spec.fragments.map((f) => path.basename(f)) : [],
+    );
+    expect(fragments).toEqual([
+      ["guest-x86_64.config", "vfio-mtty.config"],
+      ["guest-x86_64.config", "vfio-mtty.config"],
+    ]);
+    expect(s.kernels.map((k) => k.qemu)).toEqual([
+      undefined,
+      { kind: "debian", version: "11.1", suite: "trixie-backports" },
+    ]);
+    for (const k of s.kernels) expect(k.expect).toEqual({ exceeds: ["FAIL"] });
+  });
 });
