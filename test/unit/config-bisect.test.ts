@@ -1,6 +1,7 @@
 // The pure parts of `vmrig bisect --config`, on real configs: Debian's 6.18.15 cloud-amd64 .config
 // (GOOD here) and the resolved .config of a 7.3.4 built from tinyconfig + kernels/guest-x86_64.config
 // (BAD). The search runs against oracles that decide a probe's verdict from the options it applies.
+import { execa } from "execa";
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
@@ -125,9 +126,10 @@ describe("halving the differing options", () => {
     const needed = ["CONFIG_EXT4_FS", "CONFIG_VIRTIO_NET"];
     expect(names).toEqual(expect.arrayContaining(needed));
     const r = search(names, (a) => (needed.every((o) => a.has(o)) ? "good" : "bad"));
-    if (r.end.kind !== "found") throw new Error(`ended ${r.end.kind}`);
-    expect(needed).toContain(r.end.option);
-    expect(r.end.lastBad).toContain(needed.find((o) => o !== r.end.option));
+    const end = r.end;
+    if (end.kind !== "found") throw new Error(`ended ${end.kind}`);
+    expect(needed).toContain(end.option);
+    expect(end.lastBad).toContain(needed.find((o) => o !== end.option));
   });
 
   it("a skipped half: tries the other half; both skipped: ambiguous with the candidates", () => {
@@ -173,7 +175,7 @@ function record(applied: string[], verdict: Verdict, key: string, extra: Partial
     startedAt: "2026-12-03T04:00:00.000Z",
     ms: 170_000,
     ...extra,
-  } as ConfigStepRecord;
+  };
   return rec;
 }
 
@@ -240,7 +242,7 @@ describe("what it prints", () => {
     expect(h).toHaveLength(5);
     expect(h[4]).toBe(`  ... ${diff.length - 3} more (state.json has them all)`);
     const built = configStepLine(record(names.slice(0, 2), "good", "0123456789abcdef"), "procconfig");
-    expect(built).toMatch(/^step 0 +\+2 options +0123456789abcdef +build  2m41s built .* procconfig PASS .*=> good/);
+    expect(built).toMatch(/^step 0 +\+2 options +0123456789abcdef +build {2}2m41s built .* procconfig PASS .*=> good/);
     const reused = configStepLine(record(names.slice(0, 2), "bad", "0123", { reusedFrom: 0, runs: [] }), "w");
     expect(reused).toContain("- reused");
     expect(reused).toContain("not run");
@@ -269,5 +271,55 @@ describe("what it prints", () => {
         "  2 bisect steps (2 skipped) for 2 options",
       ],
     );
+  });
+});
+
+describe("bad input: exit 2 naming what is wrong, nothing written", () => {
+  const cli = path.join(repoRoot, "harness", "cli.ts");
+  const guestConfig = path.join(repoRoot, "kernels", "guest-x86_64.config");
+  const debianConfig = path.join(fixtures, "debian-6.18.15-cloud-amd64.config");
+  const scenario = path.join(repoRoot, "scenarios", "getdents-swiotlb.yaml");
+
+  async function vmrig(args: string[]) {
+    const results = fs.mkdtempSync(path.join(os.tmpdir(), "vmrig-config-bisect-cli-"));
+    try {
+      const r = await execa("node", ["--import", "tsx", cli, "bisect", ...args], {
+        reject: false,
+        env: { VMRIG_RESULTS: results },
+      });
+      return { code: r.exitCode, stderr: r.stderr, written: fs.readdirSync(results) };
+    } finally {
+      fs.rmSync(results, { recursive: true, force: true });
+    }
+  }
+
+  it("a missing file, a row without build:, an unknown workload, one file only", { timeout: 60_000 }, async () => {
+    const cellOf = (kernel: string, workload: string) => [
+      "--scenario",
+      scenario,
+      "--kernel",
+      kernel,
+      "--workload",
+      workload,
+    ];
+    const cell = cellOf("prefix-7.3", "getdents-1M");
+    const missing = await vmrig(["--config", debianConfig, "/nonexistent/bad.config", ...cell]);
+    expect(missing).toEqual({
+      code: 2,
+      stderr: "vmrig: --config BAD /nonexistent/bad.config: does not exist",
+      written: [],
+    });
+    const debianRow = await vmrig(["--config", debianConfig, guestConfig, ...cellOf("debian-7.3", "getdents-1M")]);
+    expect(debianRow.code).toBe(2);
+    expect(debianRow.stderr).toMatch(/^vmrig: --kernel debian-7\.3: a debian kernel; --config builds the row's tree/);
+    expect(debianRow.written).toEqual([]);
+    const workload = await vmrig(["--config", debianConfig, guestConfig, ...cellOf("prefix-7.3", "nope")]);
+    expect(workload.code).toBe(2);
+    expect(workload.stderr).toMatch(/--workload nope: .*getdents-swiotlb\.yaml has no such workload/);
+    const one = await vmrig(["--config", debianConfig, ...cell]);
+    expect(one.code).toBe(2);
+    expect(one.stderr).toMatch(/^vmrig: bisect: --config takes two files: GOOD BAD\nusage:\n/);
+    const notConfig = await vmrig(["--config", scenario, guestConfig, ...cell]);
+    expect(notConfig.stderr).toBe(`vmrig: --config GOOD ${scenario}: no CONFIG_ option in it`);
   });
 });
