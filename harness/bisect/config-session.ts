@@ -8,8 +8,9 @@ import { createHash } from "node:crypto";
 import fs from "node:fs/promises";
 import path from "node:path";
 import type { BuildSpec, KernelEntry, Scenario, WorkloadSpec } from "../types.ts";
-import { artifactOf, buildKernel } from "../kernels/from-source/builder.ts";
-import { resolveConfigFile, resolveTree } from "../kernels/from-source/resolve-config.ts";
+import { artifactOf } from "../kernels/from-source/builder.ts";
+import { type ConfigSlot, buildWithConfig, configSlot } from "../kernels/from-source/config-build.ts";
+import { resolveConfigFile } from "../kernels/from-source/resolve-config.ts";
 import { checkBuildFiles } from "../kernels/from-source/spec.ts";
 import { loadScenario } from "../scenario/load.ts";
 import { createProgress, type Progress } from "../run/progress.ts";
@@ -140,7 +141,7 @@ export class ConfigBisectSession {
   private constructor(
     private readonly options: ConfigBisectOptions,
     private readonly q: Question,
-    private readonly tree: string,
+    private readonly slot: ConfigSlot,
     private readonly badValues: ConfigValues,
     private readonly dir: string,
     private readonly state: ConfigStateFile,
@@ -159,7 +160,8 @@ export class ConfigBisectSession {
     const existed = await exists(dir);
     const ctx = { signal: o.signal ?? new AbortController().signal, log: (l: string) => progress.stage(o.kernel, l) };
     try {
-      const { tree } = await resolveTree(q.spec, ctx);
+      const slot = await configSlot(q.spec, ctx);
+      const tree = slot.tree;
       const out = path.join(dir, "kconfig");
       const good = parseConfig(await resolveConfigFile(q.spec, tree, q.params.good, out, ctx));
       const bad = parseConfig(await resolveConfigFile(q.spec, tree, q.params.bad, out, ctx));
@@ -171,7 +173,7 @@ export class ConfigBisectSession {
         );
       const fresh = { format: CONFIG_STATE_FORMAT, params: q.params, diff, steps: [] };
       const state = await openConfigState(dir, fresh);
-      return new ConfigBisectSession(o, q, tree, bad, dir, state);
+      return new ConfigBisectSession(o, q, slot, bad, dir, state);
     } catch (e) {
       // A question that fails before it starts leaves nothing behind.
       if (!existed) await fs.rm(dir, { recursive: true, force: true });
@@ -321,7 +323,7 @@ export class ConfigBisectSession {
       await writeFileAtomic(input, text);
     }
     const ctx = { signal: this.signal, log: this.slotLog };
-    const text = await resolveConfigFile(this.q.spec, this.tree, input, path.join(this.dir, "kconfig"), ctx);
+    const text = await resolveConfigFile(this.q.spec, this.slot.tree, input, path.join(this.dir, "kconfig"), ctx);
     const key = configKey(parseConfig(text));
     const file = path.join("configs", `${key}.config`);
     await writeFileAtomic(path.join(this.dir, file), text);
@@ -359,11 +361,15 @@ export class ConfigBisectSession {
     const ordinal = String(this.state.steps.length + 1).padStart(2, "0");
     const name = `${ordinal}-${phase === "step" ? `step${index}` : phase}-${key}`;
     const base = this.base(phase, index, applied, file, key);
-    const spec: BuildSpec = { ...this.q.spec, fragments: [path.join(this.dir, file)] };
+    const spec = this.q.spec;
     const log = (l: string) => this.progress.stage(this.q.entry.label, `${key}: ${l}`);
     let outcome;
     try {
-      outcome = await buildKernel(spec, { arch: spec.arch, signal: this.signal, log });
+      outcome = await buildWithConfig(spec, this.slot, path.join(this.dir, file), {
+        arch: spec.arch,
+        signal: this.signal,
+        log,
+      });
     } catch (e) {
       // A config that does not build says nothing about the bug: a skip, with why.
       if (this.signal.aborted || e instanceof HostError || !(e instanceof VmrigError)) throw e;

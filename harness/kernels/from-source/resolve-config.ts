@@ -6,19 +6,12 @@ import fs from "node:fs/promises";
 import path from "node:path";
 import { configure } from "./config.ts";
 import { openBuildLog, runMake, type MakeContext } from "./make.ts";
-import { preparePristineSource } from "./source.ts";
 import type { BuildSpec } from "./spec.ts";
 import { requireToolchain } from "./toolchain.ts";
 
 export interface ResolveContext {
   signal: AbortSignal;
   log: (line: string) => void;
-}
-
-/** The tree `spec` builds from (unpacked once, shared), and what identifies it. */
-export async function resolveTree(spec: BuildSpec, ctx: ResolveContext): Promise<{ tree: string; identity: string }> {
-  const p = await preparePristineSource(spec.source, { ...ctx, label: spec.label, writtenAt: spec.writtenAt });
-  return { tree: p.tree, identity: p.identity };
 }
 
 /** The .config text of spec.base + `file` + olddefconfig in `tree`; kconfig's output goes to `out`. */
