@@ -20,7 +20,6 @@ import { resultsRoot as defaultResultsRoot } from "../util/paths.ts";
 import { runCell } from "./cell-runner.ts";
 import { configHeaderLines, configResultLines, configStepLine } from "./config-format.ts";
 import {
-  type ConfigValues,
   type OptionChange,
   configKey,
   differingOptions,
@@ -142,7 +141,8 @@ export class ConfigBisectSession {
     private readonly options: ConfigBisectOptions,
     private readonly q: Question,
     private readonly slot: ConfigSlot,
-    private readonly badValues: ConfigValues,
+    /** The ends as resolved when the question was checked. */
+    private readonly ends: { good: string; bad: string },
     private readonly dir: string,
     private readonly state: ConfigStateFile,
   ) {
@@ -163,9 +163,11 @@ export class ConfigBisectSession {
       const slot = await configSlot(q.spec, ctx);
       const tree = slot.tree;
       const out = path.join(dir, "kconfig");
-      const good = parseConfig(await resolveConfigFile(q.spec, tree, q.params.good, out, ctx));
-      const bad = parseConfig(await resolveConfigFile(q.spec, tree, q.params.bad, out, ctx));
-      const diff = differingOptions(good, bad);
+      const ends = {
+        good: await resolveConfigFile(q.spec, tree, q.params.good, out, ctx),
+        bad: await resolveConfigFile(q.spec, tree, q.params.bad, out, ctx),
+      };
+      const diff = differingOptions(parseConfig(ends.good), parseConfig(ends.bad));
       if (diff.length === 0)
         throw new VmrigError(
           `--config: ${o.good} and ${o.bad} resolve to the same configuration in ${o.kernel}'s tree ` +
@@ -173,7 +175,7 @@ export class ConfigBisectSession {
         );
       const fresh = { format: CONFIG_STATE_FORMAT, params: q.params, diff, steps: [] };
       const state = await openConfigState(dir, fresh);
-      return new ConfigBisectSession(o, q, slot, bad, dir, state);
+      return new ConfigBisectSession(o, q, slot, ends, dir, state);
     } catch (e) {
       // A question that fails before it starts leaves nothing behind.
       if (!existed) await fs.rm(dir, { recursive: true, force: true });
@@ -310,24 +312,26 @@ export class ConfigBisectSession {
 
   /** The step's config: the ends as given, a probe as BAD's resolved values with GOOD's for `applied`. */
   private async resolveProbe(phase: StepPhase, applied: string[]): Promise<{ key: string; file: string }> {
-    const configs = path.join(this.dir, "configs");
-    await fs.mkdir(configs, { recursive: true });
-    let input = phase === "check-bad" ? this.q.params.bad : this.q.params.good;
-    if (phase === "step") {
-      const chosen = new Set(applied);
-      const text = withGoodValues(
-        this.badValues,
-        this.state.diff.filter((c) => chosen.has(c.option)),
-      );
-      input = path.join(configs, `probe-${sha256(setKey(applied)).slice(0, 16)}.fragment`);
-      await writeFileAtomic(input, text);
-    }
-    const ctx = { signal: this.signal, log: this.slotLog };
-    const text = await resolveConfigFile(this.q.spec, this.slot.tree, input, path.join(this.dir, "kconfig"), ctx);
+    await fs.mkdir(path.join(this.dir, "configs"), { recursive: true });
+    const end = phase === "check-bad" ? this.ends.bad : this.ends.good;
+    const text = phase === "step" ? await this.resolveApplied(applied) : end;
     const key = configKey(parseConfig(text));
     const file = path.join("configs", `${key}.config`);
     await writeFileAtomic(path.join(this.dir, file), text);
     return { key, file };
+  }
+
+  /** BAD's resolved values with GOOD's for `applied`, merged over the base and olddefconfig'd. */
+  private async resolveApplied(applied: string[]): Promise<string> {
+    const chosen = new Set(applied);
+    const text = withGoodValues(
+      parseConfig(this.ends.bad),
+      this.state.diff.filter((c) => chosen.has(c.option)),
+    );
+    const input = path.join(this.dir, "configs", `probe-${sha256(setKey(applied)).slice(0, 16)}.fragment`);
+    await writeFileAtomic(input, text);
+    const ctx = { signal: this.signal, log: this.slotLog };
+    return resolveConfigFile(this.q.spec, this.slot.tree, input, path.join(this.dir, "kconfig"), ctx);
   }
 
   private reuse(same: ConfigStepRecord, phase: StepPhase, index: number, applied: string[]): ConfigStepRecord {
