@@ -36,9 +36,11 @@ import {
   CONFIG_STATE_FORMAT,
   configBisectDirName,
   configLogFile,
+  endFile,
   findConfigStep,
   openConfigState,
   sameResolvedConfig,
+  savedEnds,
   verdictsByApplied,
   writeConfigState,
 } from "./config-state.ts";
@@ -163,7 +165,7 @@ export class ConfigBisectSession {
       const slot = await configSlot(q.spec, ctx);
       const tree = slot.tree;
       const out = path.join(dir, "kconfig");
-      const ends = {
+      const ends = (await savedEnds(dir, q.params, slot.identity)) ?? {
         good: await resolveConfigFile(q.spec, tree, q.params.good, out, ctx),
         bad: await resolveConfigFile(q.spec, tree, q.params.bad, out, ctx),
       };
@@ -173,8 +175,10 @@ export class ConfigBisectSession {
           `--config: ${o.good} and ${o.bad} resolve to the same configuration in ${o.kernel}'s tree ` +
             `(${q.spec.base} + the file + olddefconfig): nothing to bisect`,
         );
-      const fresh = { format: CONFIG_STATE_FORMAT, params: q.params, diff, steps: [] };
+      const fresh = { format: CONFIG_STATE_FORMAT, params: q.params, tree: slot.identity, diff, steps: [] };
       const state = await openConfigState(dir, fresh);
+      await fs.mkdir(path.join(dir, "configs"), { recursive: true });
+      for (const end of ["good", "bad"] as const) await writeFileAtomic(path.join(dir, endFile(end)), ends[end]);
       return new ConfigBisectSession(o, q, slot, ends, dir, state);
     } catch (e) {
       // A question that fails before it starts leaves nothing behind.

@@ -46,6 +46,8 @@ export interface ConfigAnswer {
 export interface ConfigStateFile {
   format: number;
   params: ConfigBisectParams;
+  /** What the ends were resolved in: the row's source and patches. */
+  tree: string;
   /** The options whose values differ between the resolved ends, by name. */
   diff: OptionChange[];
   identity?: BadRefIdentity;
@@ -71,16 +73,39 @@ export function resumeConfigState(previous: ConfigStateFile | undefined, fresh: 
   const same =
     previous?.format === CONFIG_STATE_FORMAT &&
     configBisectDirName(previous.params) === configBisectDirName(fresh.params) &&
+    previous.tree === fresh.tree &&
     JSON.stringify(previous.diff) === JSON.stringify(fresh.diff);
   return same ? { ...previous, params: fresh.params } : fresh;
 }
 
-export async function openConfigState(dir: string, fresh: ConfigStateFile): Promise<ConfigStateFile> {
-  const previous = await fs
+export async function readConfigState(dir: string): Promise<ConfigStateFile | undefined> {
+  return fs
     .readFile(stateFile(dir), "utf8")
     .then((t) => JSON.parse(t) as ConfigStateFile)
     .catch(() => undefined);
-  const state = resumeConfigState(previous, fresh);
+}
+
+/** Where the ends' resolved configs are kept, relative to the bisect directory. */
+export const endFile = (end: "good" | "bad") => path.join("configs", `${end}-end.config`);
+
+/** The ends an earlier run of the same question resolved in the same tree, else undefined. */
+export async function savedEnds(
+  dir: string,
+  params: ConfigBisectParams,
+  tree: string,
+): Promise<{ good: string; bad: string } | undefined> {
+  const previous = await readConfigState(dir);
+  if (previous?.format !== CONFIG_STATE_FORMAT || previous.tree !== tree) return undefined;
+  if (configBisectDirName(previous.params) !== configBisectDirName(params)) return undefined;
+  const read = (end: "good" | "bad") => fs.readFile(path.join(dir, endFile(end)), "utf8");
+  return Promise.all([read("good"), read("bad")]).then(
+    ([good, bad]) => ({ good, bad }),
+    () => undefined,
+  );
+}
+
+export async function openConfigState(dir: string, fresh: ConfigStateFile): Promise<ConfigStateFile> {
+  const state = resumeConfigState(await readConfigState(dir), fresh);
   await fs.mkdir(dir, { recursive: true });
   await writeConfigState(dir, state);
   return state;

@@ -24,9 +24,11 @@ import {
   CONFIG_STATE_FORMAT,
   configBisectDirName,
   configBisectLog,
+  endFile,
   openConfigState,
   resumeConfigState,
   sameResolvedConfig,
+  savedEnds,
   verdictsByApplied,
 } from "../../harness/bisect/config-state.ts";
 import type { Verdict } from "../../harness/bisect/verdict.ts";
@@ -204,7 +206,13 @@ describe("state and its replay", () => {
   it("keeps an earlier run's steps for the same question, starts fresh when a file changed", async () => {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), "vmrig-config-bisect-"));
     try {
-      const fresh = (): ConfigStateFile => ({ format: CONFIG_STATE_FORMAT, params, diff, steps: [] });
+      const fresh = (): ConfigStateFile => ({
+        format: CONFIG_STATE_FORMAT,
+        params,
+        tree: "debian:linux-source-7.3",
+        diff,
+        steps: [],
+      });
       const first = await openConfigState(dir, fresh());
       first.steps.push(record([], "bad", "k0"));
       fs.writeFileSync(path.join(dir, "state.json"), JSON.stringify(first));
@@ -212,6 +220,14 @@ describe("state and its replay", () => {
       const edited = { ...fresh(), params: { ...params, goodSha256: "c".repeat(64) } };
       expect(configBisectDirName(edited.params)).not.toBe(configBisectDirName(params));
       expect(resumeConfigState(first, edited).steps).toEqual([]);
+      expect(resumeConfigState(first, { ...fresh(), tree: "git:0123" }).steps).toEqual([]);
+      // The ends are taken from an earlier run only for the same question in the same tree, with both files there.
+      expect(await savedEnds(dir, params, first.tree)).toBeUndefined();
+      fs.mkdirSync(path.join(dir, "configs"));
+      for (const end of ["good", "bad"] as const) fs.writeFileSync(path.join(dir, endFile(end)), `${end}\n`);
+      expect(await savedEnds(dir, params, first.tree)).toEqual({ good: "good\n", bad: "bad\n" });
+      expect(await savedEnds(dir, params, "git:0123")).toBeUndefined();
+      expect(await savedEnds(dir, edited.params, first.tree)).toBeUndefined();
       expect(fs.readFileSync(path.join(dir, "bisect.log"), "utf8")).toMatch(/^# vmrig bisect --config \/tmp\/good/);
     } finally {
       fs.rmSync(dir, { recursive: true, force: true });
@@ -220,7 +236,7 @@ describe("state and its replay", () => {
 
   it("a probe olddefconfig made into a tested config finds that step, never a reused one", () => {
     const steps = [record([], "bad", "k0"), record(names, "good", "k1")];
-    const state: ConfigStateFile = { format: CONFIG_STATE_FORMAT, params, diff, steps };
+    const state: ConfigStateFile = { format: CONFIG_STATE_FORMAT, params, tree: "t", diff, steps };
     expect(sameResolvedConfig(state, "k0")?.phase).toBe("check-bad");
     expect(sameResolvedConfig(state, "k9")).toBeUndefined();
     steps.push(record(names.slice(0, 3), "bad", "k2", { reusedFrom: 0 }));
