@@ -48,7 +48,8 @@ describe("vmrig bisect --config", () => {
     expect(existsSync(scenarioDir) ? readdirSync(scenarioDir) : []).toEqual([]);
   });
 
-  it(
+  // Not yet run to its end on this project's machine (only its BAD end was checked): skipped until it has.
+  it.skip(
     "names CONFIG_IKCONFIG_PROC (good y, bad not set) for `test -e /proc/config.gz`",
     async () => {
       const started = Date.now();
