@@ -11,7 +11,7 @@
 import { z } from "zod";
 import type { FaultAction } from "../types.ts";
 import { didYouMean, show } from "./messages.ts";
-import { durationSchema, parseDuration } from "../workloads/fields.ts";
+import { durationSchema, isMapping, parseDuration } from "../workloads/fields.ts";
 
 export { parseDuration };
 
@@ -67,8 +67,6 @@ export const faultSchema = z
   });
 
 type Ctx = z.core.$RefinementCtx<unknown>;
-const isMapping = (v: unknown): v is Record<string, unknown> =>
-  typeof v === "object" && v !== null && !Array.isArray(v);
 
 /**
  * For the whole file: each fault names a declared workload and (for virtiofsd-*) a declared

@@ -6,11 +6,12 @@ import type { z } from "zod";
 import { show } from "./messages.ts";
 import { identifierMessage, LABEL_PATTERN } from "./rules.ts";
 import { workloadKeys } from "../workloads/registry.ts";
+import { isMapping } from "../workloads/fields.ts";
+
+export { isMapping };
 
 type Ctx = z.core.$RefinementCtx<unknown>;
 
-export const isMapping = (v: unknown): v is Record<string, unknown> =>
-  typeof v === "object" && v !== null && !Array.isArray(v);
 const entries = (v: unknown): Array<[string, unknown]> => (isMapping(v) ? Object.entries(v) : []);
 const items = (v: unknown): unknown[] => (Array.isArray(v) ? v : []);
 const field = (v: unknown, key: string): unknown => (isMapping(v) ? v[key] : undefined);

@@ -3,25 +3,23 @@
 // kernel that corrupts mapped file pages fails here even when read(2) of the same files is right.
 // The expectation is the host's own run of the same program in the same tree, unless the scenario
 // writes one.
-import { statSync } from "node:fs";
+import { readFileSync, statSync } from "node:fs";
 import { copyFile, mkdir, readFile } from "node:fs/promises";
 import path from "node:path";
 import { execa } from "execa";
 import { z } from "zod";
-import { archRecord } from "../arch.ts";
+import { hostArchOf } from "../arch.ts";
 import type { Arch } from "../types.ts";
 import { elfInterpreter } from "../image/elf.ts";
 import { parseLdd } from "../image/binaries.ts";
 import { defineWorkloadKind, workloadDir, type Exited, type Judgement } from "./kind.ts";
 import { shellQuote } from "./probe.ts";
-import { shareName, strict } from "./fields.ts";
+import { isMapping, shareName, strict } from "./fields.ts";
 
 /** Where the program's tree goes inside the workload's directory; the guest chroots into it. */
 const ROOT = "root";
 /** Ends each run's output in the guest's stdout: `<marker> <run> <exit status>`. */
 const RUN_END = "@@vmrig-exec-end";
-const isMapping = (v: unknown): v is Record<string, unknown> =>
-  typeof v === "object" && v !== null && !Array.isArray(v);
 
 export const exec = defineWorkloadKind({
   name: "exec",
@@ -57,12 +55,14 @@ export const exec = defineWorkloadKind({
   checkInFile({ written, file, problem }) {
     const machine = isMapping(file) && isMapping(file.machine) ? file.machine : {};
     const arch = (typeof machine.arch === "string" ? machine.arch : "x86_64") as Arch;
-    if (hostArch() !== arch) {
+    if (hostArchOf() !== arch) {
       problem([], written, `runs host programs (${process.arch}): this scenario's guests are ${arch}`);
     }
     const program = isMapping(written) ? written.program : undefined;
-    if (typeof program === "string" && !isFile(program)) {
-      problem(["program"], program, `${program} is not a file on this host`);
+    if (typeof program !== "string") return;
+    if (!isFile(program)) problem(["program"], program, `${program} is not a file on this host`);
+    else if (elfInterpreter(readFileSync(program)) === undefined) {
+      problem(["program"], program, `${program} is not a dynamically linked program (it has no ELF interpreter)`);
     }
   },
   async prepareHost(w, ctx) {
@@ -73,6 +73,8 @@ export const exec = defineWorkloadKind({
       await copyFile(file, path.join(root, file));
     }
     const host = await execa("chroot", [root, w.program, ...w.args], { reject: false, stripFinalNewline: false });
+    // 125: chroot itself failed (not root, say), so the host's run says nothing about the program.
+    if (host.exitCode === 125 && host.stderr.startsWith("chroot:")) throw new Error(host.stderr.trim());
     return { files, hostExit: host.exitCode, hostStdout: host.stdout, hostStderr: host.stderr };
   },
   guestCommand(w, ctx) {
@@ -92,14 +94,10 @@ function isFile(file: string): boolean {
   }
 }
 
-function hostArch(): Arch | undefined {
-  return (["x86_64", "aarch64"] as const).find((a) => archRecord(a).nodeArch === process.arch);
-}
-
 /** The program, every library ldd lists for it and its ELF interpreter: absolute host paths. */
 async function programFiles(program: string): Promise<string[]> {
   const interpreter = elfInterpreter(await readFile(program));
-  if (interpreter === undefined) throw new Error(`${program} is statically linked: exec needs a dynamic program`);
+  if (interpreter === undefined) throw new Error(`${program} is no longer a dynamically linked program`);
   const { stdout } = await execa("ldd", [program]);
   return [...new Set([program, ...parseLdd(stdout), interpreter])];
 }

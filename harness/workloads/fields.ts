@@ -16,6 +16,10 @@ export function show(value: unknown): string {
   return "a mapping"; // all that parsed YAML has left
 }
 
+/** A YAML mapping, as parsed: an object that is not a list. */
+export const isMapping = (v: unknown): v is Record<string, unknown> =>
+  typeof v === "object" && v !== null && !Array.isArray(v);
+
 /** A strict object whose unknown-key message lists the keys it does know. */
 export function strict<Shape extends z.ZodRawShape>(shape: Shape) {
   const known = Object.keys(shape).join(", ");

@@ -4,13 +4,10 @@
 // vfio.nested cannot declare one, so the generic path only says where it belongs.
 import { z } from "zod";
 import { defineWorkloadKind } from "./kind.ts";
-import { strict } from "./fields.ts";
+import { isMapping, strict } from "./fields.ts";
 
 /** The largest value vfio_iommu_type1's u32 dma_entry_limit takes. */
 export const DMA_ENTRY_LIMIT_MAX = 2 ** 32 - 1;
-
-const isMapping = (v: unknown): v is Record<string, unknown> =>
-  typeof v === "object" && v !== null && !Array.isArray(v);
 
 export const nestedQemu = defineWorkloadKind({
   name: "nestedQemu",

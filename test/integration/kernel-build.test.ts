@@ -46,10 +46,21 @@ function scenario(name: string, body: string): string {
   return f;
 }
 
+const execInitramfs = "for i in 1 2 3; do /usr/sbin/dropbear -V 2>&1 | grep -q '^Dropbear v' || exit 1; done";
+// The host's programs are x86_64: an arm64 guest copies its image's dropbear and libraries to the share, drops its
+// caches so the kernel reads them back from virtiofsd, and runs them from there.
+const execFromShareByGuest =
+  "d=/mnt/share/exec && mkdir -p $d/usr/sbin && cp -a /lib $d/ && cp -a /usr/lib $d/usr/ && " +
+  "cp /usr/sbin/dropbear $d/usr/sbin/ && sync && " +
+  "echo 3 > /proc/sys/vm/drop_caches && " +
+  "for i in 1 2 3; do chroot $d /usr/sbin/dropbear -V 2>&1 | grep -q '^Dropbear v' || exit 1; done";
+
 describe("x86_64 kernels built from linux-source-7.3", () => {
   const x86 = `{ source: "debian:linux-source-7.3", arch: x86_64, config: [${fragment("guest-x86_64.config")}]`;
   const allBuiltIn =
     "test ! -e /proc/modules && grep -qw virtiofs /proc/filesystems && grep -qw overlay /proc/filesystems";
+  // Userland as a real kernel runs it: a dynamically linked host program mapped from the share (exec), and the
+  // image's own dynamically linked dropbear from the initramfs, each three times (later runs reuse freed pages).
   const file = scenario(
     "built-x86",
     `machine: { arch: x86_64, memory: 1G, cpus: 2 }
@@ -62,6 +73,8 @@ workloads:
   - { id: getdents-64K, readdir: { share: share, entries: 1500, bufferSize: 64K } }
   - { id: uname, shell: { command: "uname -r", expectExit: 0 } }
   - { id: all-built-in, shell: { command: "${allBuiltIn}", expectExit: 0 } }
+  - { id: exec-share, exec: { share: share } }
+  - { id: exec-initramfs, shell: { command: "${execInitramfs}", expectExit: 0 } }
 expect: { default: PASS }
 `,
   );
@@ -89,6 +102,8 @@ expect: { default: PASS }
           ["getdents-64K", "pass"],
           ["uname", "pass"],
           ["all-built-in", "pass"],
+          ["exec-share", "pass"],
+          ["exec-initramfs", "pass"],
         ]);
         expect(String(row.evidence.uname)).toMatch(/^7\.3\.4/);
       }
@@ -266,6 +281,8 @@ shares:
 workloads:
   - { id: pagesize-64K, shell: { command: "grep -q 'KernelPageSize: *64 kB' /proc/self/smaps", expectExit: 0 } }
   - { id: getdents-64K, readdir: { share: share, entries: 1500, bufferSize: 64K } }
+  - { id: exec-share, shell: { command: "${execFromShareByGuest}", expectExit: 0 } }
+  - { id: exec-initramfs, shell: { command: "${execInitramfs}", expectExit: 0 } }
 expect: { default: PASS }
 `,
       );
@@ -284,6 +301,8 @@ expect: { default: PASS }
       ).toEqual([
         ["pagesize-64K", "pass"],
         ["getdents-64K", "pass"],
+        ["exec-share", "pass"],
+        ["exec-initramfs", "pass"],
       ]);
       expect(exitCode).toBe(0);
       expect(ownGuestProcesses()).toEqual([]);

@@ -51,8 +51,10 @@ describe("arch records", () => {
     expect(arm.args.slice(1, 5)).toEqual(["-machine", "virt,accel=kvm,gic-version=host", "-cpu", "host"]);
     expect(baseCmdline("x86_64", "kvm")).toEqual(["console=ttyS0", "panic=-1"]);
     // Only a software CPU gets tsc=nowatchdog: its TSC cannot skew, and checking it can hang a 7.x boot.
-    expect(baseCmdline("x86_64", "tcg")).toEqual(["console=ttyS0", "panic=-1", "tsc=nowatchdog"]);
-    expect(baseCmdline("aarch64", "tcg")).toEqual(["console=ttyAMA0", "panic=-1"]);
+    // And init_on_alloc=1: TCG runs stale translations of pages virtiofsd refilled unless the guest writes them.
+    expect(baseCmdline("x86_64", "tcg")).toEqual(["console=ttyS0", "panic=-1", "tsc=nowatchdog", "init_on_alloc=1"]);
+    expect(baseCmdline("aarch64", "tcg")).toEqual(["console=ttyAMA0", "panic=-1", "init_on_alloc=1"]);
+    expect(baseCmdline("aarch64", "kvm")).toEqual(["console=ttyAMA0", "panic=-1"]);
     expect(planToolchain("aarch64", "x64").makeVars[0]).toBe("ARCH=arm64");
     expect(planToolchain("x86_64", "x64").imagePath).toBe("arch/x86/boot/bzImage");
     expect(debianFlavourFor("x86_64", undefined)).toBe("cloud-amd64");

@@ -70,7 +70,7 @@ describe("exec workload", () => {
     );
   });
 
-  it("is refused at load with file:line for a guest of another architecture or a program the host lacks", () => {
+  it("is refused at load with file:line for another architecture, a missing program or a static one", () => {
     const yaml = (arch: string, program: string) =>
       [
         "name: e",
@@ -82,6 +82,9 @@ describe("exec workload", () => {
     expect(() => parseScenario(yaml("x86_64", "/usr/bin/sha256sum"), "e.yaml")).not.toThrow();
     expect(() => parseScenario(yaml("aarch64", "/usr/bin/sha256sum"), "e.yaml")).toThrow(
       /e\.yaml:5:\d+ workloads\[0\]\.exec: runs host programs \(x64\): this scenario's guests are aarch64/,
+    );
+    expect(() => parseScenario(yaml("x86_64", "/bin/busybox"), "e.yaml")).toThrow(
+      /e\.yaml:5:\d+ workloads\[0\]\.exec\.program: \/bin\/busybox is not a dynamically linked program/,
     );
     expect(() => parseScenario(yaml("x86_64", "/usr/bin/nosuch"), "e.yaml")).toThrow(
       /e\.yaml:5:\d+ workloads\[0\]\.exec\.program: \/usr\/bin\/nosuch is not a file on this host/,
