@@ -163,6 +163,21 @@ describe("valid scenarios", () => {
     ]);
   });
 
+  it("keeps machine.tcgPageZeroing only when it turns page zeroing off", () => {
+    const workloads = "  - { id: a, read: { share: share, size: 64K } }\n";
+    const off = parseScenario(`machine: { accel: tcg, tcgPageZeroing: false }\n${withWorkloads(workloads)}`, "z.yaml");
+    expect(off.machine).toEqual({
+      arch: "x86_64",
+      memoryBytes: 1024 ** 3,
+      cpus: 2,
+      accel: "tcg",
+      cmdline: [],
+      tcgPageZeroing: false,
+    });
+    const on = parseScenario(`machine: { tcgPageZeroing: true }\n${withWorkloads(workloads)}`, "z.yaml");
+    expect(on.machine.tcgPageZeroing).toBeUndefined();
+  });
+
   it("accepts sizes as numbers and with binary units", () => {
     const scenario = parseScenario(
       withWorkloads(`
@@ -267,14 +282,14 @@ describe("problems are reported as file:line:column key: message", () => {
     const file = fixture("unknown-key.yaml");
     const err = await specErrorOf(() => loadScenario(file));
     expect(lines(err)).toEqual([
-      `${file}:3:3 machine.memroy: unknown key (known: arch, memory, cpus, accel, cmdline, pageSize)`,
+      `${file}:3:3 machine.memroy: unknown key (known: arch, memory, cpus, accel, cmdline, pageSize, tcgPageZeroing)`,
     ]);
     expect(err.issues[0]).toEqual({
       file,
       line: 3,
       column: 3,
       key: "machine.memroy",
-      message: "unknown key (known: arch, memory, cpus, accel, cmdline, pageSize)",
+      message: "unknown key (known: arch, memory, cpus, accel, cmdline, pageSize, tcgPageZeroing)",
     });
   });
 
