@@ -56,9 +56,10 @@ export interface ArchRecord {
  * TCG keeps the code it translated from a guest page until the guest CPU writes that page, and a vhost-user
  * backend (virtiofsd, the relay) writes file data into guest RAM behind its back: a page-cache page refilled
  * from virtio-fs into a frame that held code runs the old code. A kernel that zeroes pages it allocates writes
- * every frame first (Debian's kernels do by default), so every kernel vmrig runs under TCG is told to.
+ * every frame first (Debian's kernels do by default), so every kernel vmrig runs under TCG is told to, unless
+ * the scenario asks what the kernel's own config does (machine.tcgPageZeroing: false).
  */
-const TCG_PAGE_ZEROING = "init_on_alloc=1";
+export const TCG_PAGE_ZEROING = "init_on_alloc=1";
 
 const ARCH_RECORDS: Record<Arch, ArchRecord> = {
   x86_64: {
@@ -81,7 +82,7 @@ const ARCH_RECORDS: Record<Arch, ArchRecord> = {
     // TCG derives every vCPU's TSC from one host clock, so it cannot skew; and 7.x's clocksource
     // watchdog can deadlock a TCG boot checking it (watchdog_check_skew waits with interrupts off
     // on a clock that only its own tick advances while the other vCPU cannot take the IPI).
-    tcgCmdline: ["tsc=nowatchdog", TCG_PAGE_ZEROING],
+    tcgCmdline: ["tsc=nowatchdog"],
     panicDevice: ["-device", "pvpanic-pci"],
     kernel: { makeArch: "x86_64", target: "bzImage", imagePath: "arch/x86/boot/bzImage" },
     pageSizes: ["4K"],
@@ -106,7 +107,7 @@ const ARCH_RECORDS: Record<Arch, ArchRecord> = {
       cpu: (accel) => (accel === "kvm" ? "host" : "max"),
     },
     console: "ttyAMA0",
-    tcgCmdline: [TCG_PAGE_ZEROING],
+    tcgCmdline: [],
     panicDevice: ["-device", "pvpanic-pci"],
     kernel: { makeArch: "arm64", target: "Image", imagePath: "arch/arm64/boot/Image" },
     pageSizes: ["4K", "16K", "64K"],

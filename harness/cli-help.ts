@@ -121,6 +121,7 @@ Lists the built kernels in the cache with their size and last use, and the build
                    [--repeat N] [--verify] [--restart]
        vmrig bisect --debian-kernel GOOD..BAD | --debian-qemu GOOD..BAD
                    --scenario FILE --kernel LABEL --workload ID [--repeat N] [--restart]
+       vmrig bisect --config GOOD BAD --scenario FILE --kernel LABEL --workload ID [--repeat N] [--restart]
 
 Finds the commit of a local kernel git tree that makes one cell fail: builds and boots each step
 with the scenario's row LABEL and runs workload ID. Rerun the same command to resume.
@@ -143,7 +144,16 @@ first bad packages, their upstream tags, the Debian changelog entries between th
 kernels, the source bisect that continues upstream.
 
   --debian-kernel GOOD..BAD   Debian kernels of the row's flavour (the row must be \`debian:\`)
-  --debian-qemu GOOD..BAD     Debian QEMU builds, run through vmrig's private loader as \`qemu:\` rows`,
+  --debian-qemu GOOD..BAD     Debian QEMU builds, run through vmrig's private loader as \`qemu:\` rows
+
+With --config GOOD BAD the tree stays the same and the configuration changes: the row LABEL must be
+\`build:\`, whose source, arch, base and patches are used and whose config is replaced. GOOD and BAD
+(full .config files or fragments) are each merged over the base and olddefconfig'd; the options
+whose values then differ are halved, each step building BAD with GOOD's values for some of them
+(olddefconfig again). A step olddefconfig makes into an already tested config reuses its verdict.
+The answer is the option with its GOOD and BAD values, and every option olddefconfig changes with it.
+
+  --config GOOD BAD           a config where the cell meets its expectation, one where it does not`,
   compare: `usage: vmrig compare <run-a> <run-b> [--json|--markdown]
        vmrig compare <run> [--baseline] [--window N]
 

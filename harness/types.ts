@@ -86,6 +86,8 @@ export interface MachineSpec {
   /** Extra kernel command line words, e.g. ["swiotlb=force"]. */
   cmdline: string[];
   pageSize?: PageSize;
+  /** false: no init_on_alloc=1 under TCG, so the kernel's own config decides; absent: true. */
+  tcgPageZeroing?: boolean;
 }
 
 /** Timeouts are in accelerator-neutral "KVM seconds"; the accelerator's timeScale multiplies them. */

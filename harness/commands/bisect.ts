@@ -1,7 +1,9 @@
 // `vmrig bisect --tree PATH --good REF --bad REF --scenario FILE --kernel LABEL --workload ID
 //  [--repeat N] [--verify] [--restart]`
 // `vmrig bisect --debian-kernel GOOD..BAD | --debian-qemu GOOD..BAD --scenario FILE --kernel LABEL
-//  --workload ID [--repeat N] [--restart]`; the scenario may be the one positional argument instead.
+//  --workload ID [--repeat N] [--restart]`
+// `vmrig bisect --config GOOD BAD --scenario FILE --kernel LABEL --workload ID [--repeat N] [--restart]`;
+// the scenario may be the one positional argument instead (after --config's two files).
 import { parseArgs } from "node:util";
 import path from "node:path";
 import { ExitCode, VmrigError } from "../util/errors.ts";
@@ -9,6 +11,7 @@ import { wholeNumber } from "../util/cli-values.ts";
 import { runBisect } from "../bisect/bisect.ts";
 import { parseVersionRange } from "../bisect/debian-range.ts";
 import { runDebianBisect } from "../bisect/debian-session.ts";
+import { runConfigBisect } from "../bisect/config-session.ts";
 
 export const bisectUsage =
   "  bisect --tree PATH --good REF --bad REF --scenario FILE --kernel LABEL --workload ID " +
@@ -16,7 +19,9 @@ export const bisectUsage =
   "                                                find the commit that makes one cell fail (resumes when rerun)\n" +
   "  bisect --debian-kernel GOOD..BAD | --debian-qemu GOOD..BAD --scenario FILE --kernel LABEL --workload ID " +
   "[--repeat N] [--restart]\n" +
-  "                                                the same over Debian's kernel or QEMU packages (no build)";
+  "                                                the same over Debian's kernel or QEMU packages (no build)\n" +
+  "  bisect --config GOOD BAD --scenario FILE --kernel LABEL --workload ID [--repeat N] [--restart]\n" +
+  "                                                find the config option that makes one cell fail (one tree)";
 
 type Values = Record<string, string | boolean | undefined>;
 
@@ -48,6 +53,7 @@ export async function bisectCommand(args: string[], signal: AbortSignal): Promis
       bad: { type: "string" },
       "debian-kernel": { type: "string" },
       "debian-qemu": { type: "string" },
+      config: { type: "boolean" },
       scenario: { type: "string" },
       kernel: { type: "string" },
       workload: { type: "string" },
@@ -56,6 +62,7 @@ export async function bisectCommand(args: string[], signal: AbortSignal): Promis
       restart: { type: "boolean" },
     },
   });
+  if (values.config) return configBisectCommand(values, positionals, signal);
   // The scenario may also come as the one positional argument, as `vmrig run` takes it.
   if (positionals.length > 1 || (positionals.length === 1 && values.scenario !== undefined))
     throw usageError(
@@ -97,6 +104,31 @@ async function debianBisectCommand(values: Values, repeat: number, signal: Abort
     kernel: String(values.kernel),
     workload: String(values.workload),
     repeat,
+    restart: values.restart === true,
+    signal,
+  }).catch(resumeHint);
+  return r.exitCode;
+}
+
+/** `--config GOOD BAD`: the two files are the first two positionals; a third may be the scenario. */
+async function configBisectCommand(values: Values, positionals: string[], signal: AbortSignal): Promise<number> {
+  const clash = ["tree", "good", "bad", "verify", "debian-kernel", "debian-qemu"].filter(
+    (k) => values[k] !== undefined,
+  );
+  if (clash.length) throw usageError(`${clash.map((k) => `--${k}`).join(", ")} cannot be used with --config`);
+  const [good, bad, ...rest] = positionals;
+  if (good === undefined || bad === undefined) throw usageError("--config takes two files: GOOD BAD");
+  if (rest.length > 1 || (rest.length === 1 && values.scenario !== undefined))
+    throw usageError(`--config GOOD BAD and one scenario; got also ${rest.join(", ")}`);
+  if (rest.length === 1) values.scenario = rest[0];
+  requireFlags(values, ["scenario", "kernel", "workload"]);
+  const r = await runConfigBisect({
+    good,
+    bad,
+    scenario: path.resolve(String(values.scenario)),
+    kernel: String(values.kernel),
+    workload: String(values.workload),
+    repeat: wholeNumber("repeat", values.repeat as string | undefined, 1, 1),
     restart: values.restart === true,
     signal,
   }).catch(resumeHint);

@@ -165,7 +165,7 @@ class QemuGuest implements Guest {
         kernelImage: req.kernel.image,
         initrd: req.image.initrd,
         cmdline: [
-          ...baseCmdline(req.arch, req.accel.name),
+          ...baseCmdline(req.arch, req.accel.name, req.machine.tcgPageZeroing),
           authKeyCmdlineWord(req.clientKey.publicKey),
           ...req.cmdline,
         ],

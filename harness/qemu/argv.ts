@@ -1,7 +1,7 @@
 // Pure: turn a boot plan into QEMU's argv. Nothing here touches the host, so every line of the
 // command can be unit-tested and stored verbatim with the run's artifacts.
 import type { AccelName, Arch } from "../types.ts";
-import { archRecord } from "../arch.ts";
+import { archRecord, TCG_PAGE_ZEROING } from "../arch.ts";
 
 export interface VirtioFsDevice {
   tag: string;
@@ -91,10 +91,14 @@ export function guestConsole(arch: Arch): string {
   return archRecord(arch).console;
 }
 
-/** The kernel command line vmrig always gives: console, end the VM at once on a panic, the TCG words. */
-export function baseCmdline(arch: Arch, accel: AccelName): string[] {
+/**
+ * The kernel command line vmrig always gives: console, end the VM at once on a panic, the TCG words, and under TCG
+ * page zeroing unless the scenario turned it off to see what the kernel's own config does.
+ */
+export function baseCmdline(arch: Arch, accel: AccelName, tcgPageZeroing = true): string[] {
   const a = archRecord(arch);
-  return [`console=${a.console}`, "panic=-1", ...(accel === "tcg" ? a.tcgCmdline : [])];
+  const tcg = accel === "tcg" ? [...a.tcgCmdline, ...(tcgPageZeroing ? [TCG_PAGE_ZEROING] : [])] : [];
+  return [`console=${a.console}`, "panic=-1", ...tcg];
 }
 
 export function buildQemuArgv(plan: BootPlan): { binary: string; args: string[] } {

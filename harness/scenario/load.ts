@@ -1,6 +1,7 @@
 // Scenario file -> Scenario. Every problem in the file is reported at once, each as
 // `file:line:column key: message`, in one SpecError.
 
+import { statSync } from "node:fs";
 import { readdir, readFile } from "node:fs/promises";
 import path from "node:path";
 import { isMap, isScalar, LineCounter, parseDocument, visit, type Document } from "yaml";
@@ -74,7 +75,29 @@ export function parseScenario(text: string, file: string): Scenario {
     throw new SpecError(sortByPosition(parsed.error.issues.flatMap((i) => locateIssue(i, doc, lineCounter, file))));
   // Positions outlive the load for checks that need the filesystem (a build's files, at build time).
   const writtenAt: WrittenAt = (at) => ({ file, ...locate(doc, lineCounter, at), key: keyPath(at) });
-  return toScenario(parsed.data, kernelOrder(doc), path.resolve(file), writtenAt);
+  const scenario = toScenario(parsed.data, kernelOrder(doc), path.resolve(file), writtenAt);
+  checkShellFiles(scenario.workloads, writtenAt);
+  return scenario;
+}
+
+/** A host file a shell workload copies into its share is read at every run: one that is missing is refused now. */
+function checkShellFiles(workloads: WorkloadSpec[], writtenAt: WrittenAt): void {
+  const missing = workloads.flatMap((w, i) =>
+    w.kind === "shell" && w.files
+      ? w.files.flatMap((f, j) =>
+          isFile(f) ? [] : [{ ...writtenAt(["workloads", i, "shell", "files", j]), message: `${f} is not a file` }],
+        )
+      : [],
+  );
+  if (missing.length) throw new SpecError(missing);
+}
+
+function isFile(file: string): boolean {
+  try {
+    return statSync(file).isFile();
+  } catch {
+    return false;
+  }
 }
 
 // ---- YAML details --------------------------------------------------------------------------
@@ -157,10 +180,11 @@ function toScenario(spec: ScenarioFile, kernelLabels: string[], file: string, wr
       accel: machine.accel,
       cmdline: machine.cmdline,
       ...(machine.pageSize ? { pageSize: machine.pageSize } : {}),
+      ...(machine.tcgPageZeroing ? {} : { tcgPageZeroing: false }),
     },
     kernels: kernelLabels.map((label) => toKernelEntry(label, spec.kernels[label]!, dir, machine, writtenAt)),
     shares: spec.shares.map(toShare),
-    workloads: spec.workloads.map(toWorkload),
+    workloads: spec.workloads.map((w) => toWorkload(w, dir)),
     expectDefault: spec.expect.default,
     timeouts: { bootSeconds: timeouts.boot, stepSeconds: timeouts.step, livenessSeconds: timeouts.liveness },
     ...(spec.faults.length ? { faults: spec.faults.map(toFault) } : {}),
@@ -280,12 +304,12 @@ function toShare(share: ScenarioFile["shares"][number]): ShareSpec {
 }
 
 /** The one kind key the schema let through, through that kind's mapping. */
-function toWorkload(workload: ScenarioFile["workloads"][number]): WorkloadSpec {
+function toWorkload(workload: ScenarioFile["workloads"][number], dir: string): WorkloadSpec {
   const { id } = workload;
   const written = workload as Record<string, unknown>;
   const key = workloadKeys().find((k) => written[k.name] !== undefined)!;
   const kind = "runsAs" in key ? key.runsAs.name : key.name;
   // The schema let a search through only on a kind (not an alias) that declares its parameter.
   const search = workload.search && !("runsAs" in key) ? { search: toParamSearch(workload.search, key) } : {};
-  return { id, kind, ...key.toSpec(written[key.name]), ...search } as WorkloadSpec;
+  return { id, kind, ...key.toSpec(written[key.name], { dir }), ...search } as WorkloadSpec;
 }

@@ -152,6 +152,14 @@ const machineSchema = strict({
   accel: z.enum(["auto", "kvm", "tcg"]).default("auto"),
   cmdline: cmdlineWords().meta({ description: "Extra kernel command line words, e.g. [swiotlb=force]." }),
   pageSize: z.enum(["4K", "16K", "64K"]).optional(),
+  tcgPageZeroing: z
+    .boolean()
+    .default(true)
+    .meta({
+      description:
+        "Under TCG vmrig adds init_on_alloc=1 (else code run from a share can be stale); false leaves it to the " +
+        "kernel's config, to ask whether that config zeroes pages.",
+    }),
 }).superRefine((machine, ctx) => {
   // x86_64 has one base page size; asking for another is a mistake, not a request.
   if (machine.arch === "x86_64" && machine.pageSize !== undefined && machine.pageSize !== "4K") {

@@ -36,6 +36,11 @@ export interface TestCaseCell {
   evidence: Record<string, unknown>;
 }
 
+/** Where the scenario file is: a host path a kind's field names is relative to its directory. */
+export interface SpecPlace {
+  dir: string;
+}
+
 /** A workload as the loader makes it: the scenario's id, the kind's name and the kind's own fields. */
 export type KindSpec<Name extends string, Fields> = { id: string; kind: Name } & Fields;
 
@@ -76,7 +81,7 @@ export interface WorkloadKind<Name extends string = string, Fields extends objec
   /** It reports test cases (`<id>/<test>` cells), which a kernel's `expect:` may name. */
   readonly testCases?: boolean;
   /** The validated mapping -> the spec's own fields (the loader adds `id` and `kind`). */
-  toSpec(written: Written): Fields;
+  toSpec(written: Written, at: SpecPlace): Fields;
   /** Cross-field checks (see FileCheck). */
   checkInFile?(check: FileCheck): void;
   /** Host side, before the guest command: create files in the share; what it returns reaches judge as `facts`. */
@@ -101,7 +106,7 @@ export interface WorkloadAlias<Name extends string = string, Written = unknown> 
   readonly schema: z.ZodType;
   /** The kind the workload runs as. */
   readonly runsAs: AnyWorkloadKind;
-  toSpec(written: Written): object;
+  toSpec(written: Written, at: SpecPlace): object;
 }
 
 // `any` where a kind's own types meet the registry's list of every kind: each kind is checked
@@ -115,7 +120,7 @@ export type AnyWorkloadKey = AnyWorkloadKind | WorkloadAlias<string, any>;
 export function defineWorkloadKind<const Name extends string, Schema extends z.ZodType, Fields extends object>(kind: {
   name: Name;
   schema: Schema;
-  toSpec(written: z.output<Schema>): Fields;
+  toSpec(written: z.output<Schema>, at: SpecPlace): Fields;
   searchable?: SearchableParams<Fields>;
   testCases?: boolean;
   checkInFile?(check: FileCheck): void;
@@ -140,7 +145,7 @@ export function defineWorkloadAlias<
   name: Name;
   schema: Schema;
   runsAs: Target;
-  toSpec(written: z.output<Schema>): Target extends WorkloadKind<string, infer F, unknown> ? F : never;
+  toSpec(written: z.output<Schema>, at: SpecPlace): Target extends WorkloadKind<string, infer F, unknown> ? F : never;
 }): WorkloadAlias<Name, z.output<Schema>> {
   return alias;
 }

@@ -55,6 +55,17 @@ describe("arch records", () => {
     expect(baseCmdline("x86_64", "tcg")).toEqual(["console=ttyS0", "panic=-1", "tsc=nowatchdog", "init_on_alloc=1"]);
     expect(baseCmdline("aarch64", "tcg")).toEqual(["console=ttyAMA0", "panic=-1", "init_on_alloc=1"]);
     expect(baseCmdline("aarch64", "kvm")).toEqual(["console=ttyAMA0", "panic=-1"]);
+    // machine.tcgPageZeroing: false asks what the kernel's own config does: init_on_alloc=1 goes, tsc=nowatchdog stays.
+    const ownConfig = buildQemuArgv({
+      ...plan,
+      arch: "x86_64",
+      accel: "tcg",
+      cmdline: baseCmdline("x86_64", "tcg", false),
+    });
+    const append = ownConfig.args[ownConfig.args.indexOf("-append") + 1];
+    expect(append).toBe("console=ttyS0 panic=-1 tsc=nowatchdog");
+    expect(baseCmdline("aarch64", "tcg", false)).toEqual(["console=ttyAMA0", "panic=-1"]);
+    expect(baseCmdline("x86_64", "kvm", false)).toEqual(baseCmdline("x86_64", "kvm"));
     expect(planToolchain("aarch64", "x64").makeVars[0]).toBe("ARCH=arm64");
     expect(planToolchain("x86_64", "x64").imagePath).toBe("arch/x86/boot/bzImage");
     expect(debianFlavourFor("x86_64", undefined)).toBe("cloud-amd64");

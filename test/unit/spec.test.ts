@@ -1,7 +1,8 @@
-import { readFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { workloadKeys } from "../../harness/workloads/registry.ts";
+import { shell } from "../../harness/workloads/shell.ts";
 import { describe, expect, it } from "vitest";
 import { jsonSchemaPath, renderJsonSchema, emitJsonSchema } from "../../harness/scenario/json-schema.ts";
 import { loadScenario, parseScenario } from "../../harness/scenario/load.ts";
@@ -163,6 +164,51 @@ describe("valid scenarios", () => {
     ]);
   });
 
+  it("keeps machine.tcgPageZeroing only when it turns page zeroing off", () => {
+    const workloads = "  - { id: a, read: { share: share, size: 64K } }\n";
+    const off = parseScenario(`machine: { accel: tcg, tcgPageZeroing: false }\n${withWorkloads(workloads)}`, "z.yaml");
+    expect(off.machine).toEqual({
+      arch: "x86_64",
+      memoryBytes: 1024 ** 3,
+      cpus: 2,
+      accel: "tcg",
+      cmdline: [],
+      tcgPageZeroing: false,
+    });
+    const on = parseScenario(`machine: { tcgPageZeroing: true }\n${withWorkloads(workloads)}`, "z.yaml");
+    expect(on.machine.tcgPageZeroing).toBeUndefined();
+  });
+
+  it("a shell workload with files: copied into its share's directory, the command run there", async () => {
+    const file = path.join(repoRoot, "test", "fixtures", "config-bisect", "shell-files.yaml");
+    const shellW = '{ share: share, files: [../guest-programs/exec-stale.c], command: "cat x" }';
+    const text = `${base}workloads:\n  - { id: w, shell: ${shellW} }\n`;
+    const w = parseScenario(text, file).workloads[0]!;
+    const source = path.join(repoRoot, "test", "fixtures", "guest-programs", "exec-stale.c");
+    expect(w).toEqual({ id: "w", kind: "shell", command: "cat x", expectExit: 0, share: "share", files: [source] });
+    if (w.kind !== "shell") throw new Error(`a shell workload, got ${w.kind}`);
+    const hostDir = mkdtempSync(path.join(os.tmpdir(), "vmrig-shell-files-"));
+    await shell.prepareHost!(w, { hostDir });
+    expect(readFileSync(path.join(hostDir, "w", "exec-stale.c"))).toEqual(readFileSync(source));
+    rmSync(hostDir, { recursive: true });
+    expect(shell.guestCommand(w, { guestDir: "/mnt/share" })).toBe("cd /mnt/share/w && (\ncat x\n)");
+    const plain = parseScenario(withWorkloads('  - { id: p, shell: { command: "cat x" } }\n'), file).workloads[0]!;
+    expect(plain.kind === "shell" && shell.guestCommand(plain, {})).toBe("cat x");
+  });
+
+  it("a shell workload's files: without a share, or missing, are refused at their line", async () => {
+    const file = "files.yaml";
+    const noShare = `${base}workloads:\n  - { id: w, shell: { files: [x], command: y } }\n`;
+    expect(lines(await specErrorOf(() => parseScenario(noShare, file)))).toEqual([
+      `${file}:8:23 workloads[0].shell.files: files go into a share: name it in \`share\``,
+    ]);
+    const missing = `${base}workloads:\n  - { id: w, shell: { share: share, files: [nope], command: y } }\n`;
+    expect(lines(await specErrorOf(() => parseScenario(missing, path.join(os.tmpdir(), file))))).toEqual([
+      `${path.join(os.tmpdir(), file)}:8:45 workloads[0].shell.files[0]: ` +
+        `${path.join(os.tmpdir(), "nope")} is not a file`,
+    ]);
+  });
+
   it("accepts sizes as numbers and with binary units", () => {
     const scenario = parseScenario(
       withWorkloads(`
@@ -267,14 +313,14 @@ describe("problems are reported as file:line:column key: message", () => {
     const file = fixture("unknown-key.yaml");
     const err = await specErrorOf(() => loadScenario(file));
     expect(lines(err)).toEqual([
-      `${file}:3:3 machine.memroy: unknown key (known: arch, memory, cpus, accel, cmdline, pageSize)`,
+      `${file}:3:3 machine.memroy: unknown key (known: arch, memory, cpus, accel, cmdline, pageSize, tcgPageZeroing)`,
     ]);
     expect(err.issues[0]).toEqual({
       file,
       line: 3,
       column: 3,
       key: "machine.memroy",
-      message: "unknown key (known: arch, memory, cpus, accel, cmdline, pageSize)",
+      message: "unknown key (known: arch, memory, cpus, accel, cmdline, pageSize, tcgPageZeroing)",
     });
   });
 

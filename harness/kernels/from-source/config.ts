@@ -127,6 +127,8 @@ export interface ConfigureOptions extends BuildNaming {
   signal: AbortSignal;
   /** Runs make in the build directory with output going to the build log. */
   make: (args: string[], stage: string) => Promise<unknown>;
+  /** false: return what olddefconfig made of the fragments, dropped options and all (config bisect). */
+  checkStuck?: boolean;
 }
 
 /** Writes out/.config from base + fragments and returns its text, or fails listing what did not stick. */
@@ -155,6 +157,7 @@ export async function configure(o: ConfigureOptions): Promise<string> {
   }
   await o.make(["olddefconfig"], "make olddefconfig");
   const text = await fs.readFile(configFile, "utf8");
+  if (o.checkStuck === false) return text;
   const unstuck = optionsThatDidNotStick(fragmentRequests(o.fragments), parseConfig(text));
   if (unstuck.length) {
     const defined = await definedSymbols(
