@@ -23,10 +23,16 @@ export const shell = defineWorkloadKind({
           "Host files (absolute, or relative to the scenario file) copied into the workload's directory in the " +
           "share before the command, which runs in that directory.",
       }),
-  }).refine((w) => w.files === undefined || w.share !== undefined, {
-    error: "files go into a share: name it in `share`",
-    path: ["files"],
-  }),
+  })
+    .refine((w) => w.files === undefined || w.share !== undefined, {
+      error: "files go into a share: name it in `share`",
+      path: ["files"],
+    })
+    // They land side by side in one directory: a second file of the same name would replace the first.
+    .refine((w) => new Set((w.files ?? []).map((f) => path.basename(f))).size === (w.files ?? []).length, {
+      error: "two files with the same name would overwrite each other in the share",
+      path: ["files"],
+    }),
   toSpec: ({ command, expectExit, share, files }, at) => ({
     command,
     expectExit,

@@ -207,6 +207,10 @@ describe("valid scenarios", () => {
       `${path.join(os.tmpdir(), file)}:8:45 workloads[0].shell.files[0]: ` +
         `${path.join(os.tmpdir(), "nope")} is not a file`,
     ]);
+    const twice = `${base}workloads:\n  - { id: w, shell: { share: share, files: [a/x, b/x], command: y } }\n`;
+    expect(lines(await specErrorOf(() => parseScenario(twice, file)))).toEqual([
+      `${file}:8:37 workloads[0].shell.files: two files with the same name would overwrite each other in the share`,
+    ]);
   });
 
   it("accepts sizes as numbers and with binary units", () => {
